@@ -1,0 +1,92 @@
+/*
+ * pyw_config.h - directives, per-server/per-dir configuration and the
+ * daemon-group registry (Apache side).
+ */
+#ifndef PYW_CONFIG_H
+#define PYW_CONFIG_H
+
+#include "httpd.h"
+#include "http_config.h"
+#include "ap_regex.h"
+#include "apr_tables.h"
+#include "apr_hash.h"
+
+#define PYW_HANDLER_NAME   "pyworker-script"
+#define PYW_APP_GROUP_GLOBAL "%{GLOBAL}"
+#define PYW_UNSET          (-1)
+
+struct pyw_group_rt;            /* process manager state (pyw_procmgr.c) */
+
+/* One PyWorkerDaemonProcess. */
+typedef struct {
+    const char *name;
+    server_rec *server;         /* where it was defined (main or a vhost) */
+    int         processes;      /* default 1 */
+    int         threads;        /* default 15, as mod_wsgi */
+    const char *user;           /* NULL: Apache's User */
+    const char *group;          /* NULL: the user's primary group */
+    const char *home;
+    const char *python_home;    /* NULL: PyWorkerPythonHome */
+    const char *python_path;    /* NULL: PyWorkerPythonPath */
+    const char *display_name;   /* "%{GROUP}" expanded at start */
+    const char *lang;
+    const char *locale;
+    int         umask;          /* PYW_UNSET: inherited */
+    apr_array_header_t *import_scripts;   /* const char *, absolute paths */
+    const char *socket_path;    /* set by the process manager */
+    struct pyw_group_rt *rt;
+} pyw_group_t;
+
+/* One PyWorkerScriptAlias / PyWorkerScriptAliasMatch. */
+typedef struct {
+    const char *uri;            /* prefix, or the regex source */
+    ap_regex_t *regex;          /* NULL for a prefix alias */
+    const char *script;         /* file; may hold $1.. for a regex alias */
+    const char *process_group;  /* NULL: PyWorkerProcessGroup */
+    const char *application_group;  /* NULL: PyWorkerApplicationGroup */
+} pyw_alias_t;
+
+typedef struct {
+    apr_array_header_t *aliases;    /* pyw_alias_t, this server only */
+} pyw_server_conf_t;
+
+typedef struct {
+    const char *process_group;
+    const char *application_group;
+    int         pass_authorization; /* PYW_UNSET -> Off */
+    int         chunked_request;    /* PYW_UNSET -> On  */
+} pyw_dir_conf_t;
+
+/* Global settings (main server context only). */
+typedef struct {
+    const char *socket_prefix;      /* default: <runtime dir>/pyworker */
+    const char *python_home;
+    const char *python_path;
+    apr_array_header_t *groups;     /* pyw_group_t *, every group */
+    apr_hash_t *groups_by_name;
+} pyw_globals_t;
+
+extern module AP_MODULE_DECLARE_DATA pyworker_module;
+extern const command_rec pyw_config_cmds[];
+extern pyw_globals_t pyw_globals;
+
+void *pyw_config_create_server(apr_pool_t *p, server_rec *s);
+void *pyw_config_merge_server(apr_pool_t *p, void *base, void *add);
+void *pyw_config_create_dir(apr_pool_t *p, char *dir);
+void *pyw_config_merge_dir(apr_pool_t *p, void *base, void *add);
+
+/* Hooks registered by pyw_config_register_hooks(): pre_config resets the
+ * registry; translate_name maps PyWorkerScriptAlias URIs. */
+void pyw_config_register_hooks(apr_pool_t *p);
+
+/* NULL if no such group. */
+pyw_group_t *pyw_config_find_group(const char *name);
+
+/* The alias that translate_name matched for r, or NULL. */
+const pyw_alias_t *pyw_config_request_alias(request_rec *r);
+
+/* Effective process / application group for r (alias, then dir config). */
+const char *pyw_config_process_group(request_rec *r);
+const char *pyw_config_application_group(request_rec *r);
+
+#endif /* PYW_CONFIG_H */

@@ -1,0 +1,19 @@
+/*
+ * pyw_procmgr.h - the Apache parent owns the daemon processes.
+ *
+ * post_config (in the parent, real run only): for each group create the
+ * listening Unix socket (kept in the process pool, so it outlives daemon
+ * restarts and graceful restarts), make it connectable only by Apache's
+ * child user, fork the group's daemons and supervise them with
+ * apr_proc_other_child (restart on death with a log line saying why, back
+ * off after start-up failures); on pconf cleanup (stop, graceful) signal
+ * them and reap them.
+ */
+#ifndef PYW_PROCMGR_H
+#define PYW_PROCMGR_H
+
+#include "apr_pools.h"
+
+void pyw_procmgr_register_hooks(apr_pool_t *p);
+
+#endif /* PYW_PROCMGR_H */

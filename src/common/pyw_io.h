@@ -1,0 +1,46 @@
+/*
+ * pyw_io.h - blocking-style socket I/O with deadlines (pure C + POSIX).
+ *
+ * Works on blocking and non-blocking descriptors alike: EINTR is retried,
+ * EAGAIN waits in poll() until the deadline, short writes are resumed.
+ * Sends use MSG_NOSIGNAL, so a closed peer gives -EPIPE, never SIGPIPE.
+ * Errors are returned as -errno; a passed deadline is -ETIMEDOUT.
+ */
+#ifndef PYW_IO_H
+#define PYW_IO_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <sys/uio.h>
+
+#define PYW_NO_DEADLINE INT64_MAX
+
+/* Monotonic clock in milliseconds. */
+int64_t pyw_io_now_ms(void);
+
+/* Deadline `timeout_ms` from now; timeout_ms < 0 means none. */
+int64_t pyw_io_deadline(int64_t timeout_ms);
+
+/* Wait until fd is readable (events=POLLIN) or writable (POLLOUT).
+ * 0 when ready, -ETIMEDOUT, or -errno. */
+int pyw_io_wait(int fd, short events, int64_t deadline_ms);
+
+/* Read at least 1 byte: >0 bytes read, 0 at end of stream, -errno. */
+ssize_t pyw_io_read_some(int fd, void *buf, size_t len, int64_t deadline_ms);
+
+/* Read exactly len bytes: 0, -ECONNRESET if the peer closed first, -errno. */
+int pyw_io_read_full(int fd, void *buf, size_t len, int64_t deadline_ms);
+
+/* Write all of iov (iov is modified as it advances): 0 or -errno. */
+int pyw_io_writev_full(int fd, struct iovec *iov, int iovcnt,
+                       int64_t deadline_ms);
+
+int pyw_io_write_full(int fd, const void *buf, size_t len,
+                      int64_t deadline_ms);
+
+/* Non-blocking probe used before reusing a cached connection:
+ * 1 if the peer closed or sent unexpected bytes (do not reuse), 0 if idle. */
+int pyw_io_peer_gone(int fd);
+
+#endif /* PYW_IO_H */

@@ -1,0 +1,160 @@
+/*
+ * pyw_proto.h - the Apache <-> daemon wire protocol (pure C, no I/O).
+ *
+ * Every frame is an 8 byte header followed by `length` payload bytes:
+ *
+ *   offset 0  u8   type      (pyw_frame_type_e)
+ *   offset 1  u8   flags     (must be 0 in version 1)
+ *   offset 2  u16  reserved  (must be 0)
+ *   offset 4  u32  length    payload bytes, big-endian
+ *
+ * All integers are big-endian and fixed width; no struct is ever sent raw.
+ * A connection starts with one HELLO from the daemon.  After it, requests
+ * run strictly one at a time, each as:
+ *
+ *   apache -> daemon   REQUEST (environ pairs)
+ *   daemon -> apache   READ n           \  repeated while the app reads
+ *   apache -> daemon   BODY / BODY(empty = end) / BODY_ABORT   /  wsgi.input
+ *   daemon -> apache   HEADERS, DATA*, then END or ERROR
+ *
+ * The body is pulled by the daemon, so nothing is ever left unread in the
+ * socket: after END or ERROR the connection is clean and may be reused.
+ *
+ * Pair lists (environ, response headers) are a sequence of
+ *   u16 name_len, u32 value_len, name bytes, value bytes
+ * filling the rest of the payload exactly.
+ *
+ * The codec never allocates and never touches a socket: it encodes into
+ * caller buffers and decodes from them.
+ */
+#ifndef PYW_PROTO_H
+#define PYW_PROTO_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define PYW_PROTO_MAGIC        0x50595731u          /* "PYW1" */
+#define PYW_PROTO_VERSION      1
+#define PYW_FRAME_HEADER_SIZE  8
+#define PYW_HELLO_SIZE         12                   /* magic, version, 0, pid */
+#define PYW_READ_SIZE          4                    /* u32 max bytes */
+#define PYW_PAIR_OVERHEAD      6                    /* u16 + u32 lengths */
+
+/* Caps: a decoder refuses anything larger. */
+#define PYW_MAX_META_PAYLOAD   (1u << 20)   /* REQUEST, HEADERS, ERROR */
+#define PYW_MAX_DATA_PAYLOAD   (1u << 20)   /* one BODY or DATA frame */
+#define PYW_MAX_NAME_LEN       0xffffu
+
+typedef enum {
+    PYW_FRAME_HELLO      = 1, /* d->a: magic, version, daemon pid         */
+    PYW_FRAME_REQUEST    = 2, /* a->d: environ as pairs                   */
+    PYW_FRAME_READ       = 3, /* d->a: u32 max body bytes wanted          */
+    PYW_FRAME_BODY       = 4, /* a->d: body bytes; empty = end of body    */
+    PYW_FRAME_BODY_ABORT = 5, /* a->d: client body unreadable; empty      */
+    PYW_FRAME_HEADERS    = 6, /* d->a: u16 status, u16 reason_len, reason,
+                                 then header pairs                       */
+    PYW_FRAME_DATA       = 7, /* d->a: response body bytes                */
+    PYW_FRAME_END        = 8, /* d->a: response complete; empty           */
+    PYW_FRAME_ERROR      = 9, /* d->a: u16 status, reason text; the
+                                 request failed (before or after headers) */
+    PYW_FRAME_TYPE_MAX   = 9
+} pyw_frame_type_e;
+
+typedef enum {
+    PYW_DECODE_OK        = 0,
+    PYW_DECODE_NEED_MORE = 1,
+    PYW_DECODE_ERROR     = -1
+} pyw_decode_e;
+
+typedef struct {
+    uint8_t  type;
+    uint8_t  flags;
+    uint32_t length;            /* payload length */
+} pyw_frame_t;
+
+typedef struct {
+    const char *data;
+    size_t      len;
+} pyw_slice_t;
+
+typedef struct {
+    const unsigned char *pos;
+    const unsigned char *end;
+} pyw_pair_iter_t;
+
+typedef struct {
+    uint32_t magic;
+    uint16_t version;
+    uint32_t pid;
+} pyw_hello_t;
+
+/* ---- encoding: each returns bytes written (0 if `cap` is too small) ---- */
+
+size_t pyw_frame_header_put(unsigned char *buf, size_t cap,
+                            pyw_frame_type_e type, uint32_t length);
+
+/* Bytes one pair takes on the wire. */
+static inline size_t pyw_pair_size(size_t name_len, size_t value_len)
+{
+    return PYW_PAIR_OVERHEAD + name_len + value_len;
+}
+
+size_t pyw_pair_put(unsigned char *buf, size_t cap,
+                    const char *name, size_t name_len,
+                    const char *value, size_t value_len);
+
+/* Whole HELLO frame (header + payload): PYW_FRAME_HEADER_SIZE+PYW_HELLO_SIZE */
+size_t pyw_hello_put(unsigned char *buf, size_t cap, uint32_t pid);
+
+/* Whole READ frame: PYW_FRAME_HEADER_SIZE + PYW_READ_SIZE bytes. */
+size_t pyw_read_put(unsigned char *buf, size_t cap, uint32_t max_bytes);
+
+/* HEADERS payload prefix (status, reason); pairs follow via pyw_pair_put. */
+static inline size_t pyw_status_size(size_t reason_len)
+{
+    return 4 + reason_len;
+}
+size_t pyw_status_put(unsigned char *buf, size_t cap, uint16_t status,
+                      const char *reason, size_t reason_len);
+
+/* Whole ERROR frame: header, u16 status, reason text. */
+size_t pyw_error_put(unsigned char *buf, size_t cap, uint16_t status,
+                     const char *reason, size_t reason_len);
+
+/* ---- decoding ---- */
+
+/*
+ * Decode the frame header at buf.  OK: a whole frame (header and payload)
+ * is in buf.  NEED_MORE: fewer bytes; if at least the header is there,
+ * *f is filled so the caller knows how much to wait for.  ERROR: unknown
+ * type, non-zero flags/reserved, or payload over the cap for its type;
+ * *err names why.
+ */
+pyw_decode_e pyw_frame_decode(const unsigned char *buf, size_t avail,
+                              pyw_frame_t *f, const char **err);
+
+/* Largest payload allowed for a frame type (0 for empty-only frames). */
+uint32_t pyw_frame_max_payload(uint8_t type);
+
+int pyw_hello_decode(const unsigned char *payload, size_t len,
+                     pyw_hello_t *h, const char **err);          /* 0 / -1 */
+int pyw_read_decode(const unsigned char *payload, size_t len,
+                    uint32_t *max_bytes, const char **err);      /* 0 / -1 */
+/* HEADERS: status and reason; *rest/*rest_len are the header pairs. */
+int pyw_status_decode(const unsigned char *payload, size_t len,
+                      uint16_t *status, pyw_slice_t *reason,
+                      const unsigned char **rest, size_t *rest_len,
+                      const char **err);                         /* 0 / -1 */
+int pyw_error_decode(const unsigned char *payload, size_t len,
+                     uint16_t *status, pyw_slice_t *reason,
+                     const char **err);                          /* 0 / -1 */
+
+void pyw_pair_iter_init(pyw_pair_iter_t *it, const unsigned char *p,
+                        size_t len);
+/* 1: a pair was read; 0: clean end; -1: malformed (*err says why). */
+int pyw_pair_next(pyw_pair_iter_t *it, pyw_slice_t *name,
+                  pyw_slice_t *value, const char **err);
+
+const char *pyw_frame_type_name(uint8_t type);
+
+#endif /* PYW_PROTO_H */

@@ -1,0 +1,77 @@
+/*
+ * pyw_stream.h - buffered frame reading over one connection (pure C).
+ *
+ * One pyw_stream_t per connection, on both sides.  It owns a read buffer
+ * (malloc'd, reused for the life of the connection) and hands out frames:
+ * small frames whole and in place, large DATA/BODY payloads in pieces so
+ * nothing big is ever copied into the buffer first.
+ *
+ * Not thread safe: a connection is used by one thread at a time.
+ */
+#ifndef PYW_STREAM_H
+#define PYW_STREAM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "pyw_proto.h"
+
+#define PYW_STREAM_INITIAL_CAP  (16u * 1024)
+
+typedef struct {
+    int            fd;
+    unsigned char *buf;
+    size_t         cap;
+    size_t         pos;         /* first unread byte */
+    size_t         end;         /* one past last buffered byte */
+    uint32_t       payload_left; /* unread payload of the current frame */
+    const char    *err;         /* reason for the last -EPROTO */
+} pyw_stream_t;
+
+/* 0 or -ENOMEM. */
+int  pyw_stream_init(pyw_stream_t *s, int fd);
+/* Frees the buffer; does not close fd. */
+void pyw_stream_free(pyw_stream_t *s);
+
+/* Bytes buffered and not yet consumed. */
+static inline size_t pyw_stream_buffered(const pyw_stream_t *s)
+{
+    return s->end - s->pos;
+}
+
+/*
+ * Read the next frame header.  The previous frame's payload must have been
+ * consumed.  0 on success; -ECONNRESET on EOF (also at a clean frame
+ * boundary: the caller decides whether EOF was expected there);
+ * -EPROTO on a malformed header (s->err says why); -ETIMEDOUT; -errno.
+ */
+int pyw_stream_next(pyw_stream_t *s, pyw_frame_t *f, int64_t deadline_ms);
+
+/*
+ * Make the whole payload of the current frame contiguous in the buffer
+ * (growing it up to the type's cap) and return it in *payload; the payload
+ * counts as consumed.  0 or -errno.
+ */
+int pyw_stream_payload(pyw_stream_t *s, const unsigned char **payload,
+                       int64_t deadline_ms);
+
+/*
+ * Copy up to len bytes of the current frame's payload into dst.
+ * >0 bytes copied, 0 when the payload is exhausted, -errno.
+ * Large reads go straight from the socket into dst.
+ */
+long pyw_stream_read_payload(pyw_stream_t *s, void *dst, size_t len,
+                             int64_t deadline_ms);
+
+/*
+ * Borrow up to max bytes of the current payload from the buffer without a
+ * copy (reading from the socket if nothing is buffered).  The bytes are
+ * valid until the next call on s.  >0, 0 when exhausted, -errno.
+ */
+long pyw_stream_peek_payload(pyw_stream_t *s, const unsigned char **p,
+                             size_t max, int64_t deadline_ms);
+
+/* Skip the rest of the current payload. 0 or -errno. */
+int pyw_stream_skip_payload(pyw_stream_t *s, int64_t deadline_ms);
+
+#endif /* PYW_STREAM_H */

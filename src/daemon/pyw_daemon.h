@@ -1,0 +1,52 @@
+/*
+ * pyw_daemon.h - the daemon process: what the Apache parent hands over
+ * after fork(), and the entry point that never returns.
+ *
+ * The spec is plain data so it crosses the fork without APR or httpd
+ * types.  The daemon uses APR at most internally; it never sees a
+ * request_rec or an httpd filter.
+ */
+#ifndef PYW_DAEMON_H
+#define PYW_DAEMON_H
+
+#include <sys/types.h>
+
+/* Exit codes the parent interprets (see pyw_procmgr.c). */
+#define PYW_DAEMON_EXIT_OK              0   /* asked to stop, stopped     */
+#define PYW_DAEMON_EXIT_STARTUP_FAILED  254 /* could not start: back off  */
+
+typedef struct {
+    const char   *group;           /* daemon group name                   */
+    int           process_index;   /* 0 .. processes-1                    */
+    int           threads;         /* worker threads                      */
+
+    int           drop_privileges; /* 1 when started as root              */
+    uid_t         uid;             /* user= (resolved)                    */
+    gid_t         gid;             /* group= (resolved)                   */
+    const char   *user_name;       /* for initgroups()                    */
+
+    const char   *home;            /* chdir() target, or NULL             */
+    const char   *python_home;     /* PyConfig.home, or NULL              */
+    const char   *python_path;     /* ':'-separated, prepended to sys.path */
+    const char   *lang;            /* LANG, or NULL                       */
+    const char   *locale;          /* LC_ALL/setlocale, or NULL           */
+    int           umask;           /* -1: leave as inherited              */
+    const char   *display_name;    /* process title, or NULL              */
+    char         *title_area;      /* original argv memory to overwrite   */
+    size_t        title_len;       /* its usable length                   */
+
+    const char *const *import_scripts; /* PyWorkerImportScript paths      */
+    int           n_import_scripts;
+
+    int           listen_fd;       /* the group's listening Unix socket   */
+    int           log_fd;          /* Apache's error log (usually 2)      */
+    int           log_level;       /* Apache level: 3 err .. 7 debug      */
+    int           startup_delay_ms;/* back-off before starting (restarts) */
+    int           shutdown_timeout_ms; /* in-flight requests on SIGTERM   */
+} pyw_daemon_spec_t;
+
+/* Run the daemon.  Never returns: exits with a PYW_DAEMON_EXIT_* code. */
+void pyw_daemon_main(const pyw_daemon_spec_t *spec)
+    __attribute__((noreturn));
+
+#endif /* PYW_DAEMON_H */

@@ -1,0 +1,55 @@
+/*
+ * pyw_dconn.h - one persistent Apache connection, as seen by the daemon.
+ *
+ * The worker thread that runs a request owns the connection for that
+ * request; the WSGI adapter talks to Apache only through these calls.
+ *
+ * GIL rule: every function here may block on the socket and must be
+ * called WITHOUT the GIL held (the adapter wraps them in
+ * Py_BEGIN/END_ALLOW_THREADS).
+ *
+ * Output is buffered: send_headers only encodes; the next send_data,
+ * send_end or send_error writes headers and data with one writev().
+ */
+#ifndef PYW_DCONN_H
+#define PYW_DCONN_H
+
+#include <stddef.h>
+#include "../common/pyw_proto.h"
+#include "../common/pyw_stream.h"
+
+typedef struct pyw_dconn pyw_dconn_t;
+
+typedef struct {
+    pyw_slice_t name;
+    pyw_slice_t value;
+} pyw_header_t;
+
+/*
+ * Read request body: sends READ(len) and returns what the next BODY frame
+ * carries.  >0 bytes, 0 at the end of the body (and on every later call),
+ * -ECANCELED when Apache could not read the client's body (too large,
+ * client gone), -ECONNRESET / -ETIMEDOUT / -EPROTO / -errno otherwise.
+ */
+long pyw_dconn_read_body(pyw_dconn_t *c, void *buf, size_t len);
+
+/* Encode the HEADERS frame into the output buffer (no syscall). 0/-errno */
+int pyw_dconn_send_headers(pyw_dconn_t *c, int status,
+                           const char *reason, size_t reason_len,
+                           const pyw_header_t *headers, size_t n);
+
+/* Write pending output plus len bytes of body (DATA frames). 0 / -errno
+ * (-EPIPE / -ECONNRESET: Apache closed, i.e. the client went away). */
+int pyw_dconn_send_data(pyw_dconn_t *c, const void *data, size_t len);
+
+/* Finish the response: pending output + END.  0 / -errno */
+int pyw_dconn_send_end(pyw_dconn_t *c);
+
+/* Fail the request: pending output is dropped if headers were not yet
+ * written; sends ERROR(status, reason).  0 / -errno */
+int pyw_dconn_send_error(pyw_dconn_t *c, int status, const char *reason);
+
+/* 1 once HEADERS has reached the socket. */
+int pyw_dconn_headers_sent(const pyw_dconn_t *c);
+
+#endif /* PYW_DCONN_H */

@@ -1,0 +1,28 @@
+/*
+ * pyw_dlog.h - logging from the daemon process into Apache's error log.
+ *
+ * Lines are written with one write() each to the inherited error log
+ * descriptor, in Apache's own format, so they interleave cleanly:
+ *   [Wed Nov 25 15:11:23.123456 2026] [pyworker:error] [pid 42:tid 7] \
+ *       PYW0101: message (group=site1 pid=42 uri=/site1/x)
+ * Safe to call from any thread, with or without the GIL.
+ */
+#ifndef PYW_DLOG_H
+#define PYW_DLOG_H
+
+#include <stddef.h>
+#include "../common/pyw_logno.h"
+
+void pyw_dlog_init(const char *group, int fd, int level);
+
+/* uri may be NULL.  Checks the level before formatting anything. */
+void pyw_dlog(int level, int code, const char *uri, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+/* Log text that may span lines (a traceback): one log line per line. */
+void pyw_dlog_text(int level, int code, const char *uri,
+                   const char *text, size_t len);
+
+int pyw_dlog_enabled(int level);
+
+#endif /* PYW_DLOG_H */
