@@ -35,6 +35,12 @@ typedef struct {
     apr_array_header_t *import_scripts;   /* const char *, absolute paths */
     const char *socket_path;    /* set by the process manager */
     struct pyw_group_rt *rt;
+    /* Added by pyw_config.c: ids the daemons run as, resolved from user=
+     * and group= at config time, else from Apache's User and Group in
+     * check_config (User may come after the group). */
+    uid_t       uid;
+    gid_t       gid;
+    const char *user_name;      /* for initgroups(); NULL: no passwd entry */
 } pyw_group_t;
 
 /* One PyWorkerScriptAlias / PyWorkerScriptAliasMatch. */
@@ -47,7 +53,8 @@ typedef struct {
 } pyw_alias_t;
 
 typedef struct {
-    apr_array_header_t *aliases;    /* pyw_alias_t, this server only */
+    apr_array_header_t *aliases;    /* pyw_alias_t: this server's, then (in
+                                       a vhost) the main server's */
 } pyw_server_conf_t;
 
 typedef struct {
@@ -81,6 +88,11 @@ void pyw_config_register_hooks(apr_pool_t *p);
 
 /* NULL if no such group. */
 pyw_group_t *pyw_config_find_group(const char *name);
+
+/* 1 if requests of server s may use group g: a group defined in the main
+ * server serves every vhost; one defined in a vhost serves that vhost and
+ * vhosts with the same ServerName (the :80 and :443 pair of one site). */
+int pyw_config_group_visible(const pyw_group_t *g, server_rec *s);
 
 /* The alias that translate_name matched for r, or NULL. */
 const pyw_alias_t *pyw_config_request_alias(request_rec *r);

@@ -9,6 +9,7 @@
 #ifndef PYW_IO_H
 #define PYW_IO_H
 
+#include <poll.h>           /* POLLIN, POLLOUT for pyw_io_wait() */
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>

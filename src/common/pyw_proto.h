@@ -140,7 +140,7 @@ int pyw_hello_decode(const unsigned char *payload, size_t len,
                      pyw_hello_t *h, const char **err);          /* 0 / -1 */
 int pyw_read_decode(const unsigned char *payload, size_t len,
                     uint32_t *max_bytes, const char **err);      /* 0 / -1 */
-/* HEADERS: status and reason; *rest/*rest_len are the header pairs. */
+/* HEADERS: status and reason; *rest, *rest_len: the header pairs. */
 int pyw_status_decode(const unsigned char *payload, size_t len,
                       uint16_t *status, pyw_slice_t *reason,
                       const unsigned char **rest, size_t *rest_len,

@@ -1,0 +1,967 @@
+#!/usr/bin/python3
+"""mod_pyworker benchmark (issue 4): the same WSGI apps behind private
+Apache instances with identical event-MPM settings, loaded with wrk on
+127.0.0.1, rounds interleaved, medians reported.
+
+Setups:
+  A static          the same bytes as a static file (the ceiling, no Python)
+  B pyworker        mod_pyworker, 1 daemon process x 8 threads
+  C wsgi-daemon     mod_wsgi daemon mode, processes=1 threads=8
+  D wsgi-embedded   mod_wsgi embedded mode
+  E uwsgi           uWSGI 1 process x 8 threads behind mod_proxy_uwsgi
+
+Standard library only; run with /usr/bin/python3 (see bench/README.md).
+Every process this script starts is recorded and stopped by pid at exit.
+"""
+
+import argparse
+import atexit
+import hashlib
+import http.client
+import json
+import os
+import pwd
+import resource
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+BENCH_DIR = os.path.dirname(os.path.abspath(__file__))
+REPO_DIR = os.path.dirname(BENCH_DIR)
+APPS_DIR = os.path.join(BENCH_DIR, 'apps')
+RESULTS_DIR = os.path.join(BENCH_DIR, 'results')
+MODULES = '/usr/lib/apache2/modules'
+APACHE = '/usr/sbin/apache2'
+UWSGI = '/usr/bin/uwsgi'
+WRK = '/usr/bin/wrk'
+
+ALL_APPS = ['hello', 'io10ms', 'cpu1ms', 'post64k', 'file5m', 'stream100']
+# Apps the static ceiling can serve: the same response bytes as a file.
+STATIC_APPS = ('hello', 'file5m', 'stream100')
+SETUPS = [('A', 'static'), ('B', 'pyworker'), ('C', 'wsgi-daemon'),
+          ('D', 'wsgi-embedded'), ('E', 'uwsgi')]
+SETUP_NAMES = [name for _, name in SETUPS]
+LETTER = dict((name, letter) for letter, name in SETUPS)
+REF = 'pyworker'
+
+FILE5M_SIZE = 5200000
+STREAM_BODY = (b'x' * 999 + b'\n') * 100
+POST_BODY = bytes(range(256)) * 256          # 64 KiB, checks the echo
+THREADS_PER_CHILD = 64
+
+# Apt packages (Debian 12).  apache2-bin instead of apache2 when Apache is
+# missing altogether: it has the binary and every module we load but no
+# service, so installing it never starts the system's Apache.
+PACKAGES = [('wrk', WRK), ('libapache2-mod-wsgi-py3',
+                           MODULES + '/mod_wsgi.so'),
+            ('uwsgi-core', UWSGI),
+            ('uwsgi-plugin-python3', '/usr/lib/uwsgi/plugins/python3_plugin.so'),
+            ('libapache2-mod-proxy-uwsgi', MODULES + '/mod_proxy_uwsgi.so'),
+            ('apache2-bin', APACHE)]
+
+# Identical for every setup.  Threads >= the largest connection count and
+# every process started up front (none reaped): when all workers of a
+# process are busy the event MPM shuts down its keep-alive connections
+# ("All workers are busy or dying, will shutdown N keep-alive connections",
+# trace1), which wrk counts as read errors.  With MaxRequestWorkers 512 the
+# static file alone got thousands of them at 1000 connections; with this
+# block a few dozen per 5 s cell.  The small AsyncRequestWorkerFactor keeps
+# a process from taking (many) more connections than it has threads.
+EVENT_MPM = """\
+StartServers 20
+ServerLimit 20
+ThreadLimit {tpc}
+ThreadsPerChild {tpc}
+MaxRequestWorkers 1280
+MinSpareThreads 64
+MaxSpareThreads 1280
+AsyncRequestWorkerFactor 0.1
+MaxConnectionsPerChild 0
+ListenBacklog 1024
+""".format(tpc=THREADS_PER_CHILD)
+
+
+class BenchError(Exception):
+    pass
+
+
+def log(msg):
+    sys.stderr.write('bench: %s\n' % msg)
+    sys.stderr.flush()
+
+
+# ---------------------------------------------------------------- processes
+
+class Procs:
+    """Every process we start, so that all of them are stopped by pid."""
+
+    def __init__(self):
+        self.popens = []
+
+    def start(self, argv, logpath, env):
+        out = open(logpath, 'ab')
+        try:
+            p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out,
+                                 stderr=subprocess.STDOUT, env=env,
+                                 start_new_session=True)
+        finally:
+            out.close()
+        self.popens.append(p)
+        return p
+
+    def stop(self, p, timeout=10.0):
+        """SIGTERM p, wait, then SIGKILL p and whatever of its process
+        tree (recorded before the SIGTERM) is still there."""
+        if p.poll() is not None:
+            return
+        tree = [(pid, start_time(pid)) for pid in descendants(p.pid)]
+        try:
+            p.send_signal(signal.SIGTERM)
+            p.wait(timeout)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait(5)
+        deadline = time.time() + 3
+        while time.time() < deadline and any(
+                start_time(pid) == st for pid, st in tree):
+            time.sleep(0.05)
+        for pid, st in tree:
+            if st is not None and start_time(pid) == st:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except OSError:
+                    pass
+
+    def stop_all(self):
+        for p in reversed(self.popens):
+            try:
+                self.stop(p)
+            except Exception as e:      # keep stopping the others
+                log('stopping pid %d: %s' % (p.pid, e))
+        self.popens = []
+
+
+PROCS = Procs()
+
+
+def read_stat(pid):
+    """Fields of /proc/pid/stat after the command name, or None."""
+    try:
+        with open('/proc/%d/stat' % pid, 'rb') as f:
+            data = f.read().decode('ascii', 'replace')
+    except OSError:
+        return None
+    return data[data.rfind(')') + 2:].split()
+
+
+def start_time(pid):
+    st = read_stat(pid)
+    return int(st[19]) if st else None
+
+
+def all_ppids():
+    out = {}
+    for name in os.listdir('/proc'):
+        if name.isdigit():
+            st = read_stat(int(name))
+            if st:
+                out[int(name)] = int(st[1])
+    return out
+
+
+def descendants(root, ppids=None):
+    """root and every process below it."""
+    ppids = ppids if ppids is not None else all_ppids()
+    children = {}
+    for pid, ppid in ppids.items():
+        children.setdefault(ppid, []).append(pid)
+    out, todo = [], [root]
+    while todo:
+        pid = todo.pop()
+        out.append(pid)
+        todo.extend(children.get(pid, []))
+    return out
+
+
+TICK = float(os.sysconf('SC_CLK_TCK'))
+
+
+def cpu_seconds(roots):
+    """utime+stime of every live process under roots, plus cutime+cstime
+    (children that exited and were reaped inside the tree)."""
+    ppids = all_ppids()
+    total = 0
+    for root in roots:
+        for pid in descendants(root, ppids):
+            st = read_stat(pid)
+            if st:
+                total += sum(int(x) for x in st[11:15])
+    return total / TICK
+
+
+def proc_status(pid, key):
+    try:
+        with open('/proc/%d/status' % pid) as f:
+            for line in f:
+                if line.startswith(key + ':'):
+                    return int(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def cmdline(pid):
+    try:
+        with open('/proc/%d/cmdline' % pid, 'rb') as f:
+            return f.read()
+    except OSError:
+        return None
+
+
+# ---------------------------------------------------------------- install
+
+def dpkg_installed(pkg):
+    r = subprocess.run(['dpkg-query', '-W', '-f=${Status}', pkg],
+                       capture_output=True, text=True)
+    return r.returncode == 0 and 'install ok installed' in r.stdout
+
+
+def ensure_installed():
+    missing = [pkg for pkg, path in PACKAGES
+               if not os.path.exists(path) and not dpkg_installed(pkg)]
+    if not missing:
+        return
+    if os.geteuid() != 0:
+        raise BenchError('missing packages %s; run as root or install them'
+                         % ' '.join(missing))
+    wsgi_load = '/etc/apache2/mods-enabled/wsgi.load'
+    had_wsgi = os.path.lexists(wsgi_load)
+    env = dict(os.environ, DEBIAN_FRONTEND='noninteractive')
+    cmd = ['apt-get', 'install', '-y', '-q', '--no-install-recommends']
+    log('installing %s' % ' '.join(missing))
+    if subprocess.run(cmd + missing, env=env).returncode != 0:
+        subprocess.run(['apt-get', 'update', '-q'], env=env)
+        if subprocess.run(cmd + missing, env=env).returncode != 0:
+            raise BenchError('apt-get install %s failed' % ' '.join(missing))
+    # The wsgi package enables itself in the system's Apache; that Apache
+    # is not ours to change, so put its configuration back.
+    if not had_wsgi and os.path.lexists(wsgi_load) and \
+            os.path.exists('/usr/sbin/a2dismod'):
+        subprocess.run(['a2dismod', '-q', 'wsgi'], stdout=subprocess.DEVNULL)
+
+
+# ---------------------------------------------------------------- setups
+
+def free_port():
+    s = socket.socket()
+    try:
+        s.bind(('127.0.0.1', 0))
+        return s.getsockname()[1]
+    finally:
+        s.close()
+
+
+def clean_env():
+    return {'PATH': '/usr/sbin:/usr/bin:/sbin:/bin', 'LANG': 'C.UTF-8'}
+
+
+def run_user():
+    if os.geteuid() != 0:
+        return None
+    for user in ('www-data', 'nobody'):
+        try:
+            pw = pwd.getpwnam(user)
+            return user, pw.pw_gid
+        except KeyError:
+            continue
+    raise BenchError('no unprivileged user (www-data) to run Apache as')
+
+
+def prepare_workdir(apps):
+    work = tempfile.mkdtemp(prefix='pyw-bench-', dir='/tmp')
+    os.chmod(work, 0o755)
+    for sub in ('apps', 'static'):
+        os.mkdir(os.path.join(work, sub), 0o755)
+    for app in apps:
+        shutil.copy(os.path.join(APPS_DIR, app + '.wsgi'),
+                    os.path.join(work, 'apps'))
+    blob = os.urandom(FILE5M_SIZE)
+    for path, data in (('apps/file5m.bin', blob), ('static/file5m', blob),
+                       ('static/hello', b'OK'),
+                       ('static/stream100', STREAM_BODY)):
+        with open(os.path.join(work, path), 'wb') as f:
+            f.write(data)
+    return work, hashlib.sha256(blob).hexdigest()
+
+
+class Setup:
+    """One private Apache (and for uwsgi its uWSGI) serving all apps."""
+
+    def __init__(self, name, work, apps, args):
+        self.name, self.apps, self.args = name, apps, args
+        self.root = os.path.join(work, name)
+        self.work = work
+        self.port = free_port()
+        self.apache = self.uwsgi = None
+        self.status = 'not started'
+        for sub in ('conf', 'logs', 'run'):
+            os.makedirs(os.path.join(self.root, sub), 0o755)
+        self.conf = os.path.join(self.root, 'conf', 'httpd.conf')
+        self.error_log = os.path.join(self.root, 'logs', 'error_log')
+
+    def serves(self, app):
+        return app in STATIC_APPS if self.name == 'static' else True
+
+    # -- configuration
+    def base_conf(self):
+        user = run_user()
+        lines = [
+            'ServerRoot "%s"' % self.root,
+            'ServerName 127.0.0.1',
+            'Listen 127.0.0.1:%d' % self.port,
+            'PidFile "%s/run/httpd.pid"' % self.root,
+            'DefaultRuntimeDir "%s/run"' % self.root,
+            'ErrorLog "%s"' % self.error_log,
+            'LogLevel warn',
+            'LoadModule mpm_event_module %s/mod_mpm_event.so' % MODULES,
+            'LoadModule authz_core_module %s/mod_authz_core.so' % MODULES,
+            'LoadModule alias_module %s/mod_alias.so' % MODULES,
+        ]
+        if user:
+            lines += ['User %s' % user[0], 'Group #%d' % user[1]]
+        lines += [EVENT_MPM, 'EnableSendfile %s'
+                  % ('On' if self.args.sendfile else 'Off'),
+                  'KeepAlive On', 'MaxKeepAliveRequests 0',
+                  'KeepAliveTimeout 5', 'Timeout 60',
+                  'DocumentRoot "%s/static"' % self.work,
+                  '<Directory "%s">' % self.work,
+                  '    Options None', '    AllowOverride None',
+                  '    Require all granted', '</Directory>']
+        return lines
+
+    def app_path(self, app):
+        return '%s/apps/%s.wsgi' % (self.work, app)
+
+    def setup_conf(self):
+        n = self.name
+        if n == 'static':
+            return ['Alias /%s "%s/static/%s"' % (a, self.work, a)
+                    for a in self.apps if a in STATIC_APPS]
+        if n == 'pyworker':
+            return ['LoadModule pyworker_module %s' % self.args.module,
+                    'PyWorkerDaemonProcess bench processes=1 threads=8'] + [
+                'PyWorkerScriptAlias /%s "%s" process-group=bench'
+                % (a, self.app_path(a)) for a in self.apps]
+        lines = []
+        if n in ('wsgi-daemon', 'wsgi-embedded'):
+            lines = ['LoadModule wsgi_module %s/mod_wsgi.so' % MODULES,
+                     'WSGISocketPrefix "%s/run/wsgi"' % self.root,
+                     'WSGIApplicationGroup %{GLOBAL}']
+            if n == 'wsgi-daemon':
+                lines += ['WSGIRestrictEmbedded On',
+                          'WSGIDaemonProcess bench processes=1 threads=8',
+                          'WSGIProcessGroup bench']
+            return lines + ['WSGIScriptAlias /%s "%s"' % (a, self.app_path(a))
+                            for a in self.apps]
+        sock = self.uwsgi_sock()
+        lines = ['LoadModule proxy_module %s/mod_proxy.so' % MODULES,
+                 'LoadModule proxy_uwsgi_module %s/mod_proxy_uwsgi.so'
+                 % MODULES]
+        return lines + ['ProxyPass /%s "unix:%s|uwsgi://localhost/%s" '
+                        'enablereuse=on' % (a, sock, a) for a in self.apps]
+
+    def uwsgi_sock(self):
+        return os.path.join(self.root, 'run', 'uwsgi.sock')
+
+    def write_conf(self):
+        with open(self.conf, 'w') as f:
+            f.write('\n'.join(self.base_conf() + self.setup_conf()) + '\n')
+
+    # -- start / stop
+    def start(self):
+        if self.name == 'pyworker' and not os.path.exists(self.args.module):
+            self.status = 'skipped'
+            raise BenchError('%s does not exist (run make first): pyworker '
+                             'setup skipped' % self.args.module)
+        self.write_conf()
+        t = subprocess.run([APACHE, '-t', '-d', self.root, '-f', self.conf],
+                           capture_output=True, text=True, env=clean_env())
+        if t.returncode != 0:
+            raise BenchError('configtest failed: %s'
+                             % (t.stderr or t.stdout).strip())
+        if self.name == 'uwsgi':
+            self.start_uwsgi()
+        self.apache = PROCS.start(
+            [APACHE, '-d', self.root, '-f', self.conf, '-DFOREGROUND'],
+            os.path.join(self.root, 'logs', 'stdout'), clean_env())
+        wait_port(self.port, self.apache, 20)
+        self.status = 'started'
+
+    def start_uwsgi(self):
+        argv = [UWSGI, '--plugin', 'python3', '--processes', '1',
+                '--threads', '8', '--socket', self.uwsgi_sock(),
+                '--single-interpreter', '--manage-script-name',
+                '--disable-logging', '--die-on-term']
+        user = run_user()
+        if user:
+            argv += ['--uid', user[0], '--gid', str(user[1]),
+                     '--chown-socket', '%s:%d' % (user[0], user[1])]
+        for a in self.apps:
+            argv += ['--mount', '/%s=%s' % (a, self.app_path(a))]
+        self.uwsgi = PROCS.start(argv, os.path.join(self.root, 'logs',
+                                                    'uwsgi.log'), clean_env())
+        deadline = time.time() + 15
+        while not os.path.exists(self.uwsgi_sock()):
+            if self.uwsgi.poll() is not None or time.time() > deadline:
+                raise BenchError('uwsgi did not start; see %s/logs/uwsgi.log'
+                                 % self.root)
+            time.sleep(0.05)
+
+    def stop(self):
+        for p in (self.apache, self.uwsgi):
+            if p is not None:
+                PROCS.stop(p)
+
+    # -- measurements
+    def roots(self):
+        return [p.pid for p in (self.apache, self.uwsgi) if p is not None]
+
+    def daemon_pids(self):
+        if self.name == 'uwsgi':
+            return descendants(self.uwsgi.pid)
+        if self.name not in ('pyworker', 'wsgi-daemon'):
+            return []
+        # Daemons are forked by the Apache parent: the children that are
+        # not MPM workers (those keep the parent's command line and run
+        # ThreadsPerChild threads; a daemon has 8 workers plus a few).
+        ppids, me = all_ppids(), cmdline(self.apache.pid)
+        out = []
+        for pid, ppid in ppids.items():
+            if ppid != self.apache.pid:
+                continue
+            threads = proc_status(pid, 'Threads') or 0
+            if cmdline(pid) != me or threads < THREADS_PER_CHILD // 2:
+                out.append(pid)
+        return sorted(out)
+
+    def memory(self):
+        daemons = self.daemon_pids()
+        apache = [p for p in descendants(self.apache.pid) if p not in daemons]
+        kb = lambda pids: sum(proc_status(p, 'VmRSS') or 0 for p in pids)
+        return {'daemon_pids': daemons,
+                'daemon_rss_kb': kb(daemons) if daemons else None,
+                'apache_rss_kb': kb(apache), 'apache_procs': len(apache)}
+
+    def error_lines(self):
+        try:
+            with open(self.error_log, errors='replace') as f:
+                return [l.rstrip() for l in f
+                        if any(t in l for t in (':error]', ':crit]',
+                                                ':alert]', ':emerg]'))]
+        except OSError:
+            return []
+
+
+def wait_port(port, proc, timeout):
+    deadline = time.time() + timeout
+    while True:
+        if proc.poll() is not None:
+            raise BenchError('apache exited with %s at start' % proc.returncode)
+        try:
+            socket.create_connection(('127.0.0.1', port), 0.5).close()
+            return
+        except OSError:
+            if time.time() > deadline:
+                raise BenchError('port %d not listening after %ds'
+                                 % (port, timeout))
+            time.sleep(0.05)
+
+
+# ---------------------------------------------------------------- checks
+
+def expected_body(app, file_sha):
+    return {'hello': lambda b: b == b'OK',
+            'io10ms': lambda b: b == b'OK',
+            'cpu1ms': lambda b: b.isdigit(),
+            'post64k': lambda b: b == POST_BODY,
+            'file5m': lambda b: hashlib.sha256(b).hexdigest() == file_sha,
+            'stream100': lambda b: b == STREAM_BODY}[app]
+
+
+def http_get(port, app):
+    c = http.client.HTTPConnection('127.0.0.1', port, timeout=15)
+    try:
+        if app == 'post64k':
+            c.request('POST', '/' + app, body=POST_BODY,
+                      headers={'Content-Type': 'application/octet-stream'})
+        else:
+            c.request('GET', '/' + app)
+        r = c.getresponse()
+        return r.status, r.read()
+    finally:
+        c.close()
+
+
+def check_app(setup, app, file_sha, timeout=30):
+    """HTTP 200 with the right body, retrying while daemons start."""
+    deadline, last = time.time() + timeout, None
+    while time.time() < deadline:
+        try:
+            status, body = http_get(setup.port, app)
+            if status == 200 and expected_body(app, file_sha)(body):
+                return
+            last = 'HTTP %d, %d bytes' % (status, len(body))
+            if status < 500:
+                break
+        except (OSError, http.client.HTTPException) as e:
+            last = repr(e)
+        time.sleep(0.2)
+    raise BenchError('GET /%s: %s (expected 200 and the right body); see %s'
+                     % (app, last, setup.error_log))
+
+
+# ---------------------------------------------------------------- wrk
+
+def wrk_script(work, app):
+    path = os.path.join(work, 'wrk-%s.lua' % app)
+    if not os.path.exists(path):
+        parts = ['post64k.lua'] if app == 'post64k' else []
+        with open(path, 'w') as f:
+            for part in parts + ['report.lua']:
+                with open(os.path.join(BENCH_DIR, part)) as src:
+                    f.write(src.read() + '\n')
+    return path
+
+
+def run_wrk(setup, app, conns, seconds, args):
+    threads = min(2, conns)
+    argv = [WRK, '--latency', '-t%d' % threads, '-c%d' % conns,
+            '-d%ds' % seconds, '--timeout', '%ds' % args.timeout,
+            '-s', wrk_script(setup.work, app),
+            'http://127.0.0.1:%d/%s' % (setup.port, app)]
+    p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         text=True, start_new_session=True)
+    PROCS.popens.append(p)
+    try:
+        out, err = p.communicate(timeout=seconds + args.timeout + 30)
+    except subprocess.TimeoutExpired:
+        PROCS.stop(p, 2)
+        raise BenchError('wrk did not finish: %s' % ' '.join(argv))
+    except BaseException:               # signal, Ctrl-C: stop it too
+        PROCS.stop(p, 2)
+        raise
+    finally:
+        if p in PROCS.popens:
+            PROCS.popens.remove(p)
+    if p.returncode != 0:
+        raise BenchError('wrk exited %d: %s' % (p.returncode, err.strip()))
+    return parse_wrk(out)
+
+
+def parse_wrk(out):
+    data = None
+    for line in out.splitlines():
+        if line.startswith('BENCH_JSON '):
+            data = json.loads(line[len('BENCH_JSON '):])
+    if data is None or 'Requests/sec:' not in out:
+        raise BenchError('could not parse wrk output:\n%s' % out)
+    secs = data['duration_us'] / 1e6
+    return {'requests': data['requests'], 'seconds': secs,
+            'rps': data['requests'] / secs if secs > 0 else 0.0,
+            'p50_ms': data['p50_us'] / 1000.0, 'p99_ms': data['p99_us'] / 1000.0,
+            'max_ms': data['lat_max_us'] / 1000.0,
+            'bytes': data['bytes'],
+            'errors': dict((k, data[k]) for k in
+                           ('connect', 'read', 'write', 'timeout')),
+            'non2xx': data['status']}
+
+
+def measure_cell(setup, app, conns, args):
+    if args.warmup > 0:
+        run_wrk(setup, app, conns, args.warmup, args)
+    before = cpu_seconds(setup.roots())
+    res = run_wrk(setup, app, conns, args.duration, args)
+    cpu = cpu_seconds(setup.roots()) - before
+    res['cpu_s'] = cpu
+    res['cpu_per_1k'] = cpu / res['requests'] * 1000 if res['requests'] else None
+    return res
+
+
+# ---------------------------------------------------------------- report
+
+def median(values):
+    values = [v for v in values if v is not None]
+    return statistics.median(values) if values else None
+
+
+def summarize(rounds):
+    return {'rounds': len(rounds),
+            'rps': median([r['rps'] for r in rounds]),
+            'p50_ms': median([r['p50_ms'] for r in rounds]),
+            'p99_ms': median([r['p99_ms'] for r in rounds]),
+            'cpu_per_1k': median([r['cpu_per_1k'] for r in rounds]),
+            'errors': dict((k, sum(r['errors'][k] for r in rounds))
+                           for k in ('connect', 'read', 'write', 'timeout')),
+            'non2xx': sum(r['non2xx'] for r in rounds)}
+
+
+def fmt(v, spec='%.0f'):
+    return '-' if v is None else spec % v
+
+
+def ratio(a, b):
+    if a is None or not b:
+        return None
+    return a / b
+
+
+def table(results, apps, conns_list, setups):
+    head = ('| app | conns | setup | req/s | p50 ms | p99 ms | '
+            'sock err c/r/w/t | non-2xx | CPU s/1k req | pyworker ÷ setup |')
+    lines = [head, '|' + '---|' * 10]
+    for app in apps:
+        for conns in conns_list:
+            ref = results.get((REF, app, conns))
+            for s in setups:
+                cell = results.get((s.name, app, conns))
+                if cell is None:
+                    continue
+                e = cell['errors']
+                rat = ratio(ref['rps'], cell['rps']) if ref else None
+                if s.name == REF:
+                    rat = None
+                lines.append('| %s | %d | %s %s | %s | %s | %s | %d/%d/%d/%d'
+                             ' | %d | %s | %s |' % (
+                                 app, conns, LETTER[s.name], s.name,
+                                 fmt(cell['rps']), fmt(cell['p50_ms'], '%.2f'),
+                                 fmt(cell['p99_ms'], '%.2f'), e['connect'],
+                                 e['read'], e['write'], e['timeout'],
+                                 cell['non2xx'],
+                                 fmt(cell['cpu_per_1k'], '%.3f'),
+                                 fmt(rat, '%.2f×')))
+    return lines
+
+
+def memory_table(memory, served):
+    lines = ['| setup | daemon pids | daemon RSS MB (after checks → after run)'
+             ' | Apache RSS MB (procs) | requests served | error-log lines |',
+             '|---|---|---|---|---|---|']
+    mb = lambda kb: None if kb is None else kb / 1024.0
+    for name, m in memory.items():
+        a, b = m.get('start', {}), m.get('end', {})
+        lines.append('| %s %s | %s | %s → %s | %s (%s) | %d | %s |' % (
+            LETTER[name], name,
+            ' '.join(str(p) for p in b.get('daemon_pids', [])) or '-',
+            fmt(mb(a.get('daemon_rss_kb')), '%.1f'),
+            fmt(mb(b.get('daemon_rss_kb')), '%.1f'),
+            fmt(mb(b.get('apache_rss_kb')), '%.1f'),
+            b.get('apache_procs', '-'), served.get(name, 0),
+            m.get('error_log_lines', '-')))
+    return lines
+
+
+TARGETS = [
+    # (description, app, conns, other setup, kind, bound)
+    ('hello @100: ≥ 2.0× mod_wsgi daemon', 'hello', 100, 'wsgi-daemon', 'rps', 2.0),
+    ('hello @100: ≥ 1.0× mod_wsgi embedded', 'hello', 100, 'wsgi-embedded', 'rps', 1.0),
+    ('hello @100: ≥ 1.2× uWSGI', 'hello', 100, 'uwsgi', 'rps', 1.2),
+    ('hello @100: ≥ 0.7× static', 'hello', 100, 'static', 'rps', 0.7),
+    ('hello @10: ≥ 1.5× mod_wsgi daemon', 'hello', 10, 'wsgi-daemon', 'rps', 1.5),
+    ('hello @500: ≥ 1.5× mod_wsgi daemon', 'hello', 500, 'wsgi-daemon', 'rps', 1.5),
+    ('hello @1000: zero non-2xx', 'hello', 1000, None, 'non2xx', 0),
+    ('hello @1000: socket errors ≤ static', 'hello', 1000, 'static', 'errors', None),
+    ('hello @100: CPU/1k req ≤ 0.5× mod_wsgi daemon', 'hello', 100,
+     'wsgi-daemon', 'cpu', 0.5),
+    ('file5m @100: ≥ 0.9× static', 'file5m', 100, 'static', 'rps', 0.9),
+    ('post64k @100: ≥ 1.5× mod_wsgi daemon', 'post64k', 100, 'wsgi-daemon', 'rps', 1.5),
+    ('stream100 @100: ≥ 1.5× mod_wsgi daemon', 'stream100', 100,
+     'wsgi-daemon', 'rps', 1.5),
+]
+
+
+def evaluate_targets(results):
+    out = []
+    for desc, app, conns, other, kind, bound in TARGETS:
+        b = results.get((REF, app, conns))
+        o = results.get((other, app, conns)) if other else None
+        value, ok = None, None
+        if b is not None and (other is None or o is not None):
+            if kind == 'rps':
+                value = ratio(b['rps'], o['rps'])
+                ok = value is not None and value >= bound
+                value = fmt(value, '%.2f×')
+            elif kind == 'cpu':
+                value = ratio(b['cpu_per_1k'], o['cpu_per_1k'])
+                ok = value is not None and value <= bound
+                value = fmt(value, '%.2f×')
+            elif kind == 'non2xx':
+                ok, value = b['non2xx'] == 0, str(b['non2xx'])
+            else:
+                eb, eo = sum(b['errors'].values()), sum(o['errors'].values())
+                ok, value = eb <= eo, '%d vs %d' % (eb, eo)
+        out.append({'target': desc, 'value': value,
+                    'result': {None: 'not measured', True: 'pass',
+                               False: 'FAIL'}[ok]})
+    return out
+
+
+def machine_info():
+    info = {'nproc': os.cpu_count(), 'kernel': os.uname().release}
+    try:
+        with open('/proc/cpuinfo') as f:
+            for line in f:
+                if line.startswith('model name'):
+                    info['cpu'] = line.split(':', 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    for key, argv in (('apache', [APACHE, '-v']), ('wrk', [WRK, '-v']),
+                      ('uwsgi', [UWSGI, '--version'])):
+        try:
+            r = subprocess.run(argv, capture_output=True, text=True, timeout=10)
+            first = (r.stdout + r.stderr).strip().splitlines()[0]
+            first = first.replace('Server version: ', '')
+            info[key] = first.split(' Copyright')[0].strip()
+        except (OSError, IndexError, subprocess.SubprocessError):
+            info[key] = None
+    r = subprocess.run(['dpkg-query', '-W', '-f=${Version}',
+                        'libapache2-mod-wsgi-py3'], capture_output=True, text=True)
+    info['mod_wsgi'] = r.stdout.strip() or None
+    return info
+
+
+def render(meta, results, memory, targets, setups, apps, conns_list, served):
+    lines = ['# mod_pyworker benchmark %s' % meta['timestamp'], '',
+             '%s. Load average at start %s, at end %s. %s round(s), wrk '
+             '--latency, %s s per cell after %s s warm-up, timeout %s s; '
+             'medians across rounds, errors summed over rounds. '
+             'EnableSendfile %s.' % (
+                 ', '.join('%s: %s' % (k, v) for k, v in meta['machine'].items()
+                           if v),
+                 ' '.join('%.2f' % x for x in meta['loadavg_start']),
+                 ' '.join('%.2f' % x for x in meta['loadavg_end']),
+                 meta['rounds'], meta['duration'], meta['warmup'],
+                 meta['timeout'], 'On' if meta['sendfile'] else 'Off'), '']
+    if meta['loadavg_start'][0] > 0.5 * (os.cpu_count() or 1):
+        lines += ['**Warning: the machine was busy at start (load %.2f on %d '
+                  'cores); these numbers are not comparable with a quiet '
+                  'run.**' % (meta['loadavg_start'][0], os.cpu_count() or 1),
+                  '']
+    lines += table(results, apps, conns_list, setups) + ['']
+    lines += memory_table(memory, served) + ['']
+    lines += ['| target (issue 4) | value | result |', '|---|---|---|']
+    lines += ['| %s | %s | %s |' % (t['target'], t['value'] or '-', t['result'])
+              for t in targets]
+    if meta['problems']:
+        lines += ['', 'Problems:'] + ['- %s' % p for p in meta['problems']]
+    return '\n'.join(lines) + '\n'
+
+
+# ---------------------------------------------------------------- main
+
+def parse_args(argv):
+    ap = argparse.ArgumentParser(
+        prog='bench/run', description='mod_pyworker benchmark (issue 4)')
+    ap.add_argument('--quick', action='store_true',
+                    help='seconds-long smoke: every setup, every app, 10 '
+                    'connections, 1 s, 1 round, no warm-up')
+    ap.add_argument('--duration', type=int, default=10, help='seconds per cell')
+    ap.add_argument('--warmup', type=int, default=2,
+                    help='seconds of unmeasured load before each cell')
+    ap.add_argument('--timeout', type=int, default=10,
+                    help='wrk request timeout in seconds')
+    ap.add_argument('--connections', default='1,10,100,500,1000',
+                    help='comma-separated wrk connection counts')
+    ap.add_argument('--apps', default=','.join(ALL_APPS),
+                    help='comma-separated subset of the apps')
+    ap.add_argument('--setups', default=','.join(SETUP_NAMES),
+                    help='subset of ' + ','.join(SETUP_NAMES))
+    ap.add_argument('--rounds', type=int, default=3,
+                    help='interleaved rounds; medians are reported')
+    ap.add_argument('--module', default=os.path.join(REPO_DIR,
+                                                     'mod_pyworker.so'),
+                    help='mod_pyworker.so to load (default: the built one)')
+    ap.add_argument('--sendfile', action='store_true',
+                    help='EnableSendfile On in every setup (default Off, '
+                    "Apache's default)")
+    ap.add_argument('--no-install', action='store_true',
+                    help='do not apt-get install missing packages')
+    ap.add_argument('--keep', action='store_true',
+                    help='keep the /tmp run directory (configs, logs)')
+    ap.add_argument('--check-targets', action='store_true',
+                    help='exit 3 if a measured issue-4 target fails')
+    args = ap.parse_args(argv)
+    if args.quick:
+        args.duration, args.warmup, args.rounds = 1, 0, 1
+        if args.connections == ap.get_default('connections'):
+            args.connections = '10'
+    args.conns = [int(c) for c in args.connections.split(',') if c]
+    args.app_list = [a for a in args.apps.split(',') if a]
+    args.setup_list = [s for s in args.setups.split(',') if s]
+    for a in args.app_list:
+        if a not in ALL_APPS:
+            ap.error('unknown app %r (have %s)' % (a, ','.join(ALL_APPS)))
+    for s in args.setup_list:
+        if s not in SETUP_NAMES:
+            ap.error('unknown setup %r (have %s)' % (s, ','.join(SETUP_NAMES)))
+    if args.duration < 1 or args.rounds < 1 or not args.conns or \
+            min(args.conns) < 1:
+        ap.error('--duration, --rounds and --connections must be >= 1')
+    return args
+
+
+def on_signal(signum, frame):
+    raise SystemExit(128 + signum)
+
+
+def raise_nofile():
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = hard if hard != resource.RLIM_INFINITY else 65536
+    if soft < want:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
+
+
+def start_setups(args, work, file_sha, problems):
+    setups = []
+    for name in [n for n in SETUP_NAMES if n in args.setup_list]:
+        s = Setup(name, work, args.app_list, args)
+        setups.append(s)
+        try:
+            s.start()
+            for app in args.app_list:
+                if s.serves(app):
+                    check_app(s, app, file_sha)
+            s.status = 'ok'
+            log('%s %s: serving on 127.0.0.1:%d' % (LETTER[name], name, s.port))
+        except BenchError as e:
+            if s.status != 'skipped':
+                s.status = 'failed'
+            problems.append('%s %s %s: %s' % (LETTER[name], name, s.status, e))
+            log(problems[-1])
+            s.stop()
+    return setups
+
+
+def run_rounds(args, live, results_raw, problems):
+    cells = sum(1 for a in args.app_list for _ in args.conns
+                for s in live if s.serves(a))
+    est = cells * args.rounds * (args.duration + args.warmup + 0.5)
+    log('%d cells x %d round(s): about %.0f s of load' % (cells, args.rounds, est))
+    for rnd in range(args.rounds):
+        k = rnd % len(live) if live else 0
+        order = live[k:] + live[:k]
+        for app in args.app_list:
+            for conns in args.conns:
+                for s in order:
+                    if not s.serves(app) or s.status != 'ok':
+                        continue
+                    try:
+                        r = measure_cell(s, app, conns, args)
+                    except BenchError as e:
+                        problems.append('%s %s %s@%d: %s' % (
+                            LETTER[s.name], s.name, app, conns, e))
+                        log(problems[-1])
+                        continue
+                    results_raw.setdefault((s.name, app, conns), []).append(r)
+                    log('round %d %s %-13s %-9s c=%-4d %9.0f req/s p99 %.2f ms'
+                        % (rnd + 1, LETTER[s.name], s.name, app, conns,
+                           r['rps'], r['p99_ms']))
+
+
+def main(argv):
+    args = parse_args(argv)
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, on_signal)
+    atexit.register(PROCS.stop_all)
+    raise_nofile()
+    loadavg_start = os.getloadavg()
+    if loadavg_start[0] > 0.5 * (os.cpu_count() or 1):
+        log('warning: load average %.2f at start: the machine is busy'
+            % loadavg_start[0])
+    if not args.no_install:
+        ensure_installed()
+    problems, work, setups = [], None, []
+    try:
+        work, file_sha = prepare_workdir(args.app_list)
+        setups = start_setups(args, work, file_sha, problems)
+        live = [s for s in setups if s.status == 'ok']
+        memory = dict((s.name, {'start': s.memory()}) for s in live)
+        raw = {}
+        run_rounds(args, live, raw, problems)
+        for s in live:
+            memory[s.name]['end'] = s.memory()
+            # wrk closes its connections mid-response when a cell ends, so
+            # some error lines (broken pipe) are normal; counted, shown.
+            memory[s.name]['error_log_lines'] = len(s.error_lines())
+        return finish(args, setups, raw, memory, problems, loadavg_start)
+    finally:
+        PROCS.stop_all()
+        # Keep configs and logs when something went wrong (a skipped
+        # pyworker is not that).
+        broken = problems and (any(s.status == 'failed' for s in setups)
+                               or len(problems) > sum(
+                                   s.status == 'skipped' for s in setups))
+        if work and (args.keep or broken):
+            log('run directory kept: %s' % work)
+        elif work:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+def finish(args, setups, raw, memory, problems, loadavg_start):
+    results = dict((k, summarize(v)) for k, v in raw.items())
+    served = {}
+    for (name, _, _), rounds in raw.items():
+        served[name] = served.get(name, 0) + sum(r['requests'] for r in rounds)
+    targets = evaluate_targets(results)
+    stamp = time.strftime('%Y%m%d-%H%M%S')
+    meta = {'timestamp': stamp, 'machine': machine_info(),
+            'loadavg_start': loadavg_start, 'loadavg_end': os.getloadavg(),
+            'rounds': args.rounds, 'duration': args.duration,
+            'warmup': args.warmup, 'timeout': args.timeout,
+            'connections': args.conns, 'apps': args.app_list,
+            'quick': args.quick, 'module': args.module,
+            'sendfile': args.sendfile,
+            'setups': dict((s.name, s.status) for s in setups),
+            'problems': problems, 'event_mpm': EVENT_MPM.strip().splitlines()}
+    md = render(meta, results, memory, targets, setups, args.app_list,
+                args.conns, served)
+    sys.stdout.write(md)
+    os.makedirs(RESULTS_DIR, exist_ok=True)
+    base = os.path.join(RESULTS_DIR, stamp + ('-quick' if args.quick else ''))
+    with open(base + '.md', 'w') as f:
+        f.write(md)
+    cells = [dict(setup=k[0], app=k[1], conns=k[2], median=results[k],
+                  rounds=raw[k]) for k in sorted(raw)]
+    with open(base + '.json', 'w') as f:
+        json.dump({'meta': meta, 'cells': cells, 'memory': memory,
+                   'targets': targets, 'requests_served': served}, f, indent=1)
+    log('written %s.md and %s.json' % (base, base))
+    return exit_code(args, setups, raw, problems, targets)
+
+
+def exit_code(args, setups, raw, problems, targets):
+    failed = [s.name for s in setups if s.status == 'failed']
+    skipped = [s.name for s in setups if s.status == 'skipped']
+    missing = [(s.name, a, c) for s in setups if s.status == 'ok'
+               for a in args.app_list if s.serves(a) for c in args.conns
+               if len(raw.get((s.name, a, c), [])) != args.rounds]
+    if failed or missing or (args.quick and skipped):
+        log('FAILED: setups %s, skipped %s, cells without results %s'
+            % (failed or '-', skipped or '-', missing or '-'))
+        return 1
+    if args.check_targets and any(t['result'] == 'FAIL' for t in targets):
+        return 3
+    return 0
+
+
+if __name__ == '__main__':
+    try:
+        sys.exit(main(sys.argv[1:]))
+    except BenchError as e:
+        log('error: %s' % e)
+        sys.exit(1)

@@ -1,0 +1,805 @@
+/*
+ * pyw_config.c - directives, per-server and per-directory configuration,
+ * the daemon-group registry, and the PyWorkerScriptAlias translation.
+ *
+ * Lifetimes: everything here lives in pconf.  Apache reads the whole
+ * configuration again into a fresh pconf at every restart (graceful or
+ * not), so pre_config resets the registry and the directives rebuild it.
+ *
+ * Whatever one directive cannot check alone - an alias or import script
+ * naming a group defined further down, or the default user (User may come
+ * after the group) - is checked in check_config.  That hook also runs for
+ * "apachectl configtest", so every configuration error fails configtest.
+ */
+#include <grp.h>
+#include <limits.h>
+#include <pwd.h>
+#include <stddef.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "apr_lib.h"
+#include "apr_strings.h"
+
+#include "httpd.h"
+#include "http_config.h"
+#include "http_core.h"
+#include "http_log.h"
+#include "http_request.h"
+#include "unixd.h"
+
+#include "pyw_config.h"
+#include "pyw_log.h"
+#include "../common/pyw_option.h"
+
+#define PYW_GROUP_NAME_MAX  64  /* keeps <prefix>.<pid>.<name>.sock short */
+#define PYW_MSG_MAX         256
+
+pyw_globals_t pyw_globals;
+
+/* A group named before check_config can know it exists. */
+typedef struct {
+    const char *group;
+    server_rec *server;         /* where the reference was written */
+    const char *where;          /* "PyWorkerScriptAlias /x (file:line)" */
+    const char *import_script;  /* PyWorkerImportScript: its path */
+} pyw_group_ref_t;
+
+static apr_array_header_t *pyw_refs;        /* pyw_group_ref_t */
+static apr_hash_t *pyw_group_where;         /* name -> "file:line" */
+
+/* ---- PyWorkerDaemonProcess options: one table ---- */
+
+#define PYW_ROW(name, kind, field, min, max) \
+    { name, kind, offsetof(pyw_group_t, field), min, max }
+#define PYW_NOT_YET(name) { name, PYW_OPT_UNSUPPORTED, 0, 0, 0 }
+
+static const pyw_option_t pyw_daemon_options[] = {
+    PYW_ROW("processes",    PYW_OPT_INT,    processes,    1, 1000),
+    PYW_ROW("threads",      PYW_OPT_INT,    threads,      1, 1000),
+    PYW_ROW("user",         PYW_OPT_STRING, user,         0, 0),
+    PYW_ROW("group",        PYW_OPT_STRING, group,        0, 0),
+    PYW_ROW("home",         PYW_OPT_STRING, home,         0, 0),
+    PYW_ROW("python-home",  PYW_OPT_STRING, python_home,  0, 0),
+    PYW_ROW("python-path",  PYW_OPT_STRING, python_path,  0, 0),
+    PYW_ROW("display-name", PYW_OPT_STRING, display_name, 0, 0),
+    PYW_ROW("lang",         PYW_OPT_STRING, lang,         0, 0),
+    PYW_ROW("locale",       PYW_OPT_STRING, locale,       0, 0),
+    PYW_ROW("umask",        PYW_OPT_OCTAL,  umask,        0, 0777),
+    /* mod_wsgi's other WSGIDaemonProcess options: refused by name. */
+    PYW_NOT_YET("maximum-requests"),     PYW_NOT_YET("restart-interval"),
+    PYW_NOT_YET("inactivity-timeout"),   PYW_NOT_YET("request-timeout"),
+    PYW_NOT_YET("deadlock-timeout"),     PYW_NOT_YET("graceful-timeout"),
+    PYW_NOT_YET("eviction-timeout"),     PYW_NOT_YET("shutdown-timeout"),
+    PYW_NOT_YET("startup-timeout"),      PYW_NOT_YET("connect-timeout"),
+    PYW_NOT_YET("socket-timeout"),       PYW_NOT_YET("queue-timeout"),
+    PYW_NOT_YET("response-socket-timeout"),
+    PYW_NOT_YET("listen-backlog"),       PYW_NOT_YET("socket-rotation"),
+    PYW_NOT_YET("memory-limit"),         PYW_NOT_YET("virtual-memory-limit"),
+    PYW_NOT_YET("cpu-time-limit"),       PYW_NOT_YET("cpu-priority"),
+    PYW_NOT_YET("stack-size"),           PYW_NOT_YET("header-buffer-size"),
+    PYW_NOT_YET("response-buffer-size"), PYW_NOT_YET("receive-buffer-size"),
+    PYW_NOT_YET("send-buffer-size"),     PYW_NOT_YET("server-metrics"),
+    PYW_NOT_YET("script-user"),          PYW_NOT_YET("script-group"),
+    PYW_NOT_YET("supplementary-groups"), PYW_NOT_YET("chroot"),
+    PYW_NOT_YET("socket-user"),          PYW_NOT_YET("python-eggs"),
+    PYW_NOT_YET("newrelic-config-file"), PYW_NOT_YET("newrelic-environment"),
+    { NULL, 0, 0, 0, 0 }
+};
+
+/* Alias and import-script options fill the group fields of a pyw_alias_t. */
+static const pyw_option_t pyw_alias_options[] = {
+    { "process-group", PYW_OPT_STRING,
+      offsetof(pyw_alias_t, process_group), 0, 0 },
+    { "application-group", PYW_OPT_STRING,
+      offsetof(pyw_alias_t, application_group), 0, 0 },
+    PYW_NOT_YET("callable-object"),
+    PYW_NOT_YET("pass-authorization"),
+    { NULL, 0, 0, 0, 0 }
+};
+
+static const pyw_option_t pyw_import_options[] = {
+    { "process-group", PYW_OPT_STRING,
+      offsetof(pyw_alias_t, process_group), 0, 0 },
+    { "application-group", PYW_OPT_STRING,
+      offsetof(pyw_alias_t, application_group), 0, 0 },
+    { NULL, 0, 0, 0, 0 }
+};
+
+/* ---- create / merge ---- */
+
+void *pyw_config_create_server(apr_pool_t *p, server_rec *s)
+{
+    pyw_server_conf_t *sc = apr_pcalloc(p, sizeof(*sc));
+
+    sc->aliases = apr_array_make(p, 2, sizeof(pyw_alias_t));
+    return sc;
+}
+
+/* A vhost's aliases come first, then the main server's (as mod_alias). */
+void *pyw_config_merge_server(apr_pool_t *p, void *basev, void *addv)
+{
+    pyw_server_conf_t *base = basev, *add = addv;
+    pyw_server_conf_t *sc = apr_pcalloc(p, sizeof(*sc));
+
+    sc->aliases = apr_array_append(p, add->aliases, base->aliases);
+    return sc;
+}
+
+void *pyw_config_create_dir(apr_pool_t *p, char *dir)
+{
+    pyw_dir_conf_t *d = apr_pcalloc(p, sizeof(*d));
+
+    d->pass_authorization = PYW_UNSET;
+    d->chunked_request = PYW_UNSET;
+    return d;
+}
+
+void *pyw_config_merge_dir(apr_pool_t *p, void *basev, void *addv)
+{
+    pyw_dir_conf_t *base = basev, *add = addv;
+    pyw_dir_conf_t *d = apr_pcalloc(p, sizeof(*d));
+
+    d->process_group = add->process_group ? add->process_group
+                                          : base->process_group;
+    d->application_group = add->application_group ? add->application_group
+                                                  : base->application_group;
+    d->pass_authorization = add->pass_authorization != PYW_UNSET
+                            ? add->pass_authorization
+                            : base->pass_authorization;
+    d->chunked_request = add->chunked_request != PYW_UNSET
+                         ? add->chunked_request : base->chunked_request;
+    return d;
+}
+
+/* ---- small checks shared by the directives ---- */
+
+static const char *pyw_cmd_where(cmd_parms *cmd)
+{
+    if (cmd->directive == NULL || cmd->directive->filename == NULL) {
+        return "the command line";
+    }
+    return apr_psprintf(cmd->pool, "%s:%d", cmd->directive->filename,
+                        cmd->directive->line_num);
+}
+
+static const char *pyw_check_group_name(cmd_parms *cmd, const char *name)
+{
+    const char *c;
+
+    if (*name == '\0') {
+        return apr_psprintf(cmd->pool, "%s: a process group name is "
+                            "required", cmd->cmd->name);
+    }
+    if (name[0] == '%') {
+        return apr_psprintf(cmd->pool, "%s: process group '%s': %%{...} "
+                            "forms (embedded mode, %%{ENV:...}) are not "
+                            "supported; name a PyWorkerDaemonProcess group",
+                            cmd->cmd->name, name);
+    }
+    for (c = name; *c; c++) {
+        if (!apr_isalnum(*c) && *c != '_' && *c != '.' && *c != '-') {
+            break;
+        }
+    }
+    if (*c != '\0' || c - name > PYW_GROUP_NAME_MAX) {
+        return apr_psprintf(cmd->pool, "%s: invalid process group name "
+                            "'%s' (use at most %d letters, digits, '_', "
+                            "'.' and '-')", cmd->cmd->name, name,
+                            PYW_GROUP_NAME_MAX);
+    }
+    return NULL;
+}
+
+/* Only the main interpreter exists for now; "" means it too. */
+static const char *pyw_check_app_group(cmd_parms *cmd, const char **value)
+{
+    if (**value == '\0' || strcmp(*value, PYW_APP_GROUP_GLOBAL) == 0) {
+        *value = PYW_APP_GROUP_GLOBAL;
+        return NULL;
+    }
+    return apr_psprintf(cmd->pool, "%s: application group '%s': named "
+                        "application groups (sub-interpreters) are not "
+                        "supported yet; use %%{GLOBAL}", cmd->cmd->name,
+                        *value);
+}
+
+static void pyw_note_ref(cmd_parms *cmd, const char *group,
+                         const char *what, const char *import_script)
+{
+    pyw_group_ref_t *ref = apr_array_push(pyw_refs);
+
+    ref->group = group;
+    ref->server = cmd->server;
+    ref->where = apr_psprintf(cmd->pool, "%s %s (%s)", cmd->cmd->name, what,
+                              pyw_cmd_where(cmd));
+    ref->import_script = import_script;
+}
+
+/* "process-group=G application-group=A" after an alias or import script. */
+static const char *pyw_parse_group_options(cmd_parms *cmd,
+                                           const pyw_option_t *table,
+                                           const char *args, pyw_alias_t *a)
+{
+    pyw_option_state_t st = { 0 };
+    char msg[PYW_MSG_MAX];
+    const char *err;
+    char *word;
+
+    while (*(word = ap_getword_conf(cmd->pool, &args)) != '\0') {
+        if (strcmp(word, "application-group=") == 0) {
+            word = apr_pstrcat(cmd->pool, word, PYW_APP_GROUP_GLOBAL, NULL);
+        }
+        if (pyw_option_parse(table, &st, word, a, msg, sizeof(msg)) < 0) {
+            return apr_psprintf(cmd->pool, "%s: %s", cmd->cmd->name, msg);
+        }
+    }
+    if (a->process_group != NULL
+        && (err = pyw_check_group_name(cmd, a->process_group)) != NULL) {
+        return err;
+    }
+    if (a->application_group != NULL
+        && (err = pyw_check_app_group(cmd, &a->application_group)) != NULL) {
+        return err;
+    }
+    return NULL;
+}
+
+/* ---- user= and group= ---- */
+
+/* "name" or "#uid", as Apache's User.  0, or -1 if unknown. */
+static int pyw_lookup_user(apr_pool_t *p, const char *spec, uid_t *uid,
+                           gid_t *primary, const char **name)
+{
+    struct passwd *pw;
+    char msg[PYW_MSG_MAX];
+    int64_t v;
+
+    if (spec[0] == '#') {
+        if (pyw_option_value(PYW_OPT_INT, spec + 1, 0, INT_MAX, &v, msg,
+                             sizeof(msg)) < 0) {
+            return -1;
+        }
+        *uid = (uid_t)v;
+        pw = getpwuid(*uid);
+    }
+    else if ((pw = getpwnam(spec)) != NULL) {
+        *uid = pw->pw_uid;
+    }
+    else {
+        return -1;
+    }
+    *primary = pw ? pw->pw_gid : (gid_t)-1;
+    *name = pw ? apr_pstrdup(p, pw->pw_name) : NULL;
+    return 0;
+}
+
+static int pyw_lookup_group(const char *spec, gid_t *gid)
+{
+    struct group *gr;
+    char msg[PYW_MSG_MAX];
+    int64_t v;
+
+    if (spec[0] == '#') {
+        if (pyw_option_value(PYW_OPT_INT, spec + 1, 0, INT_MAX, &v, msg,
+                             sizeof(msg)) < 0) {
+            return -1;
+        }
+        *gid = (gid_t)v;
+        return 0;
+    }
+    if ((gr = getgrnam(spec)) == NULL) {
+        return -1;
+    }
+    *gid = gr->gr_gid;
+    return 0;
+}
+
+/* user= and group= now, so configtest names an unknown one.  Without
+ * group= the daemons run with user='s primary group. */
+static const char *pyw_group_resolve_ids(cmd_parms *cmd, pyw_group_t *g)
+{
+    gid_t primary = (gid_t)-1;
+
+    if (g->user != NULL
+        && pyw_lookup_user(cmd->pool, g->user, &g->uid, &primary,
+                           &g->user_name) < 0) {
+        return apr_psprintf(cmd->pool, "%s %s: unknown user '%s'",
+                            cmd->cmd->name, g->name, g->user);
+    }
+    if (g->group != NULL && pyw_lookup_group(g->group, &g->gid) < 0) {
+        return apr_psprintf(cmd->pool, "%s %s: unknown group '%s'",
+                            cmd->cmd->name, g->name, g->group);
+    }
+    if (g->user != NULL && g->group == NULL) {
+        if (primary == (gid_t)-1) {
+            return apr_psprintf(cmd->pool, "%s %s: user '%s' has no passwd "
+                                "entry; give group= as well",
+                                cmd->cmd->name, g->name, g->user);
+        }
+        g->gid = primary;
+    }
+    return NULL;
+}
+
+/* Apache's User and Group, once the whole configuration is read. */
+static int pyw_group_default_ids(apr_pool_t *p, server_rec *s,
+                                 pyw_group_t *g)
+{
+    struct passwd *pw;
+
+    if (g->user == NULL) {
+        g->uid = ap_unixd_config.user_id;
+        pw = getpwuid(g->uid);
+        g->user_name = pw ? apr_pstrdup(p, pw->pw_name) : NULL;
+        if (g->group == NULL) {
+            g->gid = ap_unixd_config.group_id;
+        }
+    }
+    if (geteuid() == 0 && (g->uid == (uid_t)-1 || g->gid == (gid_t)-1)) {
+        PYW_SLOG(APLOG_ERR, 0, s, 1, g->name, 0L, "PyWorkerDaemonProcess "
+                 "%s: no user= and Apache's User/Group are not set",
+                 g->name);
+        return HTTP_INTERNAL_SERVER_ERROR;
+    }
+    return OK;
+}
+
+/* ---- directives ---- */
+
+static pyw_group_t *pyw_group_new(cmd_parms *cmd, const char *name)
+{
+    pyw_group_t *g = apr_pcalloc(cmd->pool, sizeof(*g));
+
+    g->name = name;
+    g->server = cmd->server;
+    g->processes = 1;
+    g->threads = 15;
+    g->umask = PYW_UNSET;
+    g->uid = (uid_t)-1;
+    g->gid = (gid_t)-1;
+    g->import_scripts = apr_array_make(cmd->pool, 1, sizeof(const char *));
+    return g;
+}
+
+static const char *pyw_group_check_paths(cmd_parms *cmd, pyw_group_t *g)
+{
+    const char *opt = NULL, *val = NULL;
+
+    if (g->home && !ap_os_is_path_absolute(cmd->pool, g->home)) {
+        opt = "home", val = g->home;
+    }
+    else if (g->python_home
+             && !ap_os_is_path_absolute(cmd->pool, g->python_home)) {
+        opt = "python-home", val = g->python_home;
+    }
+    if (opt == NULL) {
+        return NULL;
+    }
+    return apr_psprintf(cmd->pool, "%s %s: %s=%s is not an absolute path",
+                        cmd->cmd->name, g->name, opt, val);
+}
+
+static const char *pyw_cmd_daemon_process(cmd_parms *cmd, void *mconfig,
+                                          const char *args)
+{
+    const char *name = ap_getword_conf(cmd->pool, &args);
+    pyw_option_state_t st = { 0 };
+    char msg[PYW_MSG_MAX];
+    const char *err, *where;
+    pyw_group_t *g;
+    char *word;
+
+    if ((err = pyw_check_group_name(cmd, name)) != NULL) {
+        return err;
+    }
+    where = apr_hash_get(pyw_group_where, name, APR_HASH_KEY_STRING);
+    if (where != NULL) {
+        return apr_psprintf(cmd->pool, "%s %s: a group of that name is "
+                            "already defined at %s", cmd->cmd->name, name,
+                            where);
+    }
+    g = pyw_group_new(cmd, name);
+    while (*(word = ap_getword_conf(cmd->pool, &args)) != '\0') {
+        if (pyw_option_parse(pyw_daemon_options, &st, word, g, msg,
+                             sizeof(msg)) < 0) {
+            return apr_psprintf(cmd->pool, "%s %s: %s", cmd->cmd->name,
+                                name, msg);
+        }
+    }
+    if ((err = pyw_group_check_paths(cmd, g)) != NULL
+        || (err = pyw_group_resolve_ids(cmd, g)) != NULL) {
+        return err;
+    }
+    *(pyw_group_t **)apr_array_push(pyw_globals.groups) = g;
+    apr_hash_set(pyw_globals.groups_by_name, name, APR_HASH_KEY_STRING, g);
+    apr_hash_set(pyw_group_where, name, APR_HASH_KEY_STRING,
+                 pyw_cmd_where(cmd));
+    return NULL;
+}
+
+/* PyWorkerScriptAlias (cmd->info NULL) and PyWorkerScriptAliasMatch. */
+static const char *pyw_cmd_script_alias(cmd_parms *cmd, void *mconfig,
+                                        const char *args)
+{
+    pyw_server_conf_t *sc = ap_get_module_config(cmd->server->module_config,
+                                                  &pyworker_module);
+    pyw_alias_t a = { 0 };
+    const char *err, *file;
+
+    a.uri = ap_getword_conf(cmd->pool, &args);
+    file = ap_getword_conf(cmd->pool, &args);
+    if (*a.uri == '\0' || *file == '\0') {
+        return apr_psprintf(cmd->pool, "%s needs a URL %s and a script "
+                            "file", cmd->cmd->name,
+                            cmd->info ? "regex" : "path");
+    }
+    if (cmd->info != NULL
+        && (a.regex = ap_pregcomp(cmd->pool, a.uri, AP_REG_EXTENDED))
+           == NULL) {
+        return apr_psprintf(cmd->pool, "%s: invalid regular expression "
+                            "'%s'", cmd->cmd->name, a.uri);
+    }
+    if (cmd->info == NULL && a.uri[0] != '/') {
+        return apr_psprintf(cmd->pool, "%s: URL path '%s' must start with "
+                            "'/'", cmd->cmd->name, a.uri);
+    }
+    if ((a.script = ap_server_root_relative(cmd->pool, file)) == NULL) {
+        return apr_psprintf(cmd->pool, "%s: invalid file path '%s'",
+                            cmd->cmd->name, file);
+    }
+    err = pyw_parse_group_options(cmd, pyw_alias_options, args, &a);
+    if (err != NULL) {
+        return err;
+    }
+    if (a.process_group != NULL) {
+        pyw_note_ref(cmd, a.process_group, a.uri, NULL);
+    }
+    *(pyw_alias_t *)apr_array_push(sc->aliases) = a;
+    return NULL;
+}
+
+static const char *pyw_cmd_import_script(cmd_parms *cmd, void *mconfig,
+                                         const char *args)
+{
+    const char *file = ap_getword_conf(cmd->pool, &args);
+    const char *path, *err;
+    pyw_alias_t opts = { 0 };
+
+    if (*file == '\0') {
+        return apr_psprintf(cmd->pool, "%s needs a script file",
+                            cmd->cmd->name);
+    }
+    if ((path = ap_server_root_relative(cmd->pool, file)) == NULL) {
+        return apr_psprintf(cmd->pool, "%s: invalid file path '%s'",
+                            cmd->cmd->name, file);
+    }
+    err = pyw_parse_group_options(cmd, pyw_import_options, args, &opts);
+    if (err != NULL) {
+        return err;
+    }
+    if (opts.process_group == NULL) {
+        return apr_psprintf(cmd->pool, "%s %s: process-group=NAME is "
+                            "required", cmd->cmd->name, file);
+    }
+    pyw_note_ref(cmd, opts.process_group, path, path);
+    return NULL;
+}
+
+static const char *pyw_cmd_process_group(cmd_parms *cmd, void *mconfig,
+                                         const char *arg)
+{
+    pyw_dir_conf_t *d = mconfig;
+    const char *err = pyw_check_group_name(cmd, arg);
+
+    if (err != NULL) {
+        return err;
+    }
+    d->process_group = arg;
+    pyw_note_ref(cmd, arg, cmd->path ? cmd->path : "", NULL);
+    return NULL;
+}
+
+static const char *pyw_cmd_application_group(cmd_parms *cmd, void *mconfig,
+                                             const char *arg)
+{
+    pyw_dir_conf_t *d = mconfig;
+    const char *err = pyw_check_app_group(cmd, &arg);
+
+    if (err == NULL) {
+        d->application_group = arg;
+    }
+    return err;
+}
+
+static const char *pyw_cmd_socket_prefix(cmd_parms *cmd, void *mconfig,
+                                         const char *arg)
+{
+    const char *err = ap_check_cmd_context(cmd, GLOBAL_ONLY);
+
+    if (err != NULL) {
+        return err;
+    }
+    pyw_globals.socket_prefix = ap_runtime_dir_relative(cmd->pool, arg);
+    if (pyw_globals.socket_prefix == NULL) {
+        return apr_psprintf(cmd->pool, "%s: invalid path '%s'",
+                            cmd->cmd->name, arg);
+    }
+    return NULL;
+}
+
+/* PyWorkerPythonHome / PyWorkerPythonPath: cmd->info is the field. */
+static const char *pyw_cmd_python(cmd_parms *cmd, void *mconfig,
+                                  const char *arg)
+{
+    const char *err = ap_check_cmd_context(cmd, GLOBAL_ONLY);
+
+    if (err != NULL) {
+        return err;
+    }
+    if (cmd->info == &pyw_globals.python_home
+        && !ap_os_is_path_absolute(cmd->pool, arg)) {
+        return apr_psprintf(cmd->pool, "%s: '%s' is not an absolute path",
+                            cmd->cmd->name, arg);
+    }
+    *(const char **)cmd->info = arg;
+    return NULL;
+}
+
+const command_rec pyw_config_cmds[] = {
+    AP_INIT_RAW_ARGS("PyWorkerDaemonProcess", pyw_cmd_daemon_process, NULL,
+        RSRC_CONF, "name [option=value ...]: define a daemon process group"),
+    AP_INIT_RAW_ARGS("PyWorkerScriptAlias", pyw_cmd_script_alias, NULL,
+        RSRC_CONF, "url-path file [process-group=G] "
+        "[application-group=%{GLOBAL}]"),
+    AP_INIT_RAW_ARGS("PyWorkerScriptAliasMatch", pyw_cmd_script_alias,
+        "match", RSRC_CONF, "regex file-with-$1 [process-group=G] "
+        "[application-group=%{GLOBAL}]"),
+    AP_INIT_TAKE1("PyWorkerProcessGroup", pyw_cmd_process_group, NULL,
+        ACCESS_CONF | RSRC_CONF, "daemon process group for these requests"),
+    AP_INIT_TAKE1("PyWorkerApplicationGroup", pyw_cmd_application_group,
+        NULL, ACCESS_CONF | RSRC_CONF, "application group: %{GLOBAL}"),
+    AP_INIT_RAW_ARGS("PyWorkerImportScript", pyw_cmd_import_script, NULL,
+        RSRC_CONF, "file process-group=G [application-group=%{GLOBAL}]: "
+        "load a script when the group's daemons start"),
+    AP_INIT_TAKE1("PyWorkerSocketPrefix", pyw_cmd_socket_prefix, NULL,
+        RSRC_CONF, "path prefix of the daemon sockets (main server only)"),
+    AP_INIT_FLAG("PyWorkerPassAuthorization", ap_set_flag_slot,
+        (void *)APR_OFFSETOF(pyw_dir_conf_t, pass_authorization),
+        OR_AUTHCFG | ACCESS_CONF | RSRC_CONF,
+        "On: pass the Authorization header as HTTP_AUTHORIZATION"),
+    AP_INIT_FLAG("PyWorkerChunkedRequest", ap_set_flag_slot,
+        (void *)APR_OFFSETOF(pyw_dir_conf_t, chunked_request),
+        ACCESS_CONF | RSRC_CONF, "Off: refuse chunked request bodies (411)"),
+    AP_INIT_TAKE1("PyWorkerPythonHome", pyw_cmd_python,
+        &pyw_globals.python_home, RSRC_CONF,
+        "default python-home of every group (main server only)"),
+    AP_INIT_TAKE1("PyWorkerPythonPath", pyw_cmd_python,
+        &pyw_globals.python_path, RSRC_CONF,
+        "default python-path (dir[:dir]) of every group (main server only)"),
+    { NULL }
+};
+
+/* ---- registry ---- */
+
+pyw_group_t *pyw_config_find_group(const char *name)
+{
+    if (name == NULL || pyw_globals.groups_by_name == NULL) {
+        return NULL;
+    }
+    return apr_hash_get(pyw_globals.groups_by_name, name,
+                        APR_HASH_KEY_STRING);
+}
+
+int pyw_config_group_visible(const pyw_group_t *g, server_rec *s)
+{
+    if (!g->server->is_virtual || g->server == s) {
+        return 1;
+    }
+    return g->server->server_hostname != NULL && s->server_hostname != NULL
+           && strcasecmp(g->server->server_hostname, s->server_hostname) == 0;
+}
+
+static int pyw_check_ref(server_rec *s, const pyw_group_ref_t *ref)
+{
+    pyw_group_t *g = pyw_config_find_group(ref->group);
+
+    if (g == NULL) {
+        PYW_SLOG(APLOG_ERR, 0, s, 2, ref->group, 0L, "%s: process group "
+                 "'%s' is not defined by any PyWorkerDaemonProcess",
+                 ref->where, ref->group);
+        return HTTP_INTERNAL_SERVER_ERROR;
+    }
+    if (!pyw_config_group_visible(g, ref->server)) {
+        PYW_SLOG(APLOG_ERR, 0, s, 3, ref->group, 0L, "%s: process group "
+                 "'%s' is defined in another virtual host (%s)", ref->where,
+                 ref->group, (const char *)apr_hash_get(pyw_group_where,
+                 ref->group, APR_HASH_KEY_STRING));
+        return HTTP_INTERNAL_SERVER_ERROR;
+    }
+    if (ref->import_script != NULL) {
+        *(const char **)apr_array_push(g->import_scripts) =
+            ref->import_script;
+    }
+    return OK;
+}
+
+static int pyw_config_pre_config(apr_pool_t *pconf, apr_pool_t *plog,
+                                 apr_pool_t *ptemp)
+{
+    memset(&pyw_globals, 0, sizeof(pyw_globals));
+    pyw_globals.groups = apr_array_make(pconf, 4, sizeof(pyw_group_t *));
+    pyw_globals.groups_by_name = apr_hash_make(pconf);
+    pyw_refs = apr_array_make(pconf, 8, sizeof(pyw_group_ref_t));
+    pyw_group_where = apr_hash_make(pconf);
+    return OK;
+}
+
+static int pyw_config_check_config(apr_pool_t *pconf, apr_pool_t *plog,
+                                   apr_pool_t *ptemp, server_rec *s)
+{
+    pyw_group_t **groups = (pyw_group_t **)pyw_globals.groups->elts;
+    pyw_group_ref_t *refs = (pyw_group_ref_t *)pyw_refs->elts;
+    int i, rc = OK;
+
+    if (pyw_globals.socket_prefix == NULL) {
+        pyw_globals.socket_prefix = ap_runtime_dir_relative(pconf,
+                                                            "pyworker");
+    }
+    for (i = 0; i < pyw_globals.groups->nelts; i++) {
+        if (pyw_group_default_ids(pconf, s, groups[i]) != OK) {
+            rc = HTTP_INTERNAL_SERVER_ERROR;
+        }
+    }
+    for (i = 0; i < pyw_refs->nelts; i++) {
+        if (pyw_check_ref(s, &refs[i]) != OK) {
+            rc = HTTP_INTERNAL_SERVER_ERROR;
+        }
+    }
+    return rc;
+}
+
+/* ---- translate_name ---- */
+
+/*
+ * Length of the part of uri that a prefix alias matches, or -1.  As
+ * mod_alias's Alias: a '/' in the alias matches one or more in the uri,
+ * and the match ends at a segment boundary ("/app" takes "/app" and
+ * "/app/x", not "/apple").  Trailing slashes are left to PATH_INFO, so
+ * SCRIPT_NAME never ends in '/' and the alias "/" gives SCRIPT_NAME "".
+ */
+static apr_ssize_t pyw_alias_prefix_len(const char *uri, const char *alias)
+{
+    const char *u = uri, *a = alias;
+
+    while (*a != '\0') {
+        if (*a == '/') {
+            if (*u != '/') {
+                return -1;
+            }
+            while (*a == '/') {
+                a++;
+            }
+            while (*u == '/') {
+                u++;
+            }
+        }
+        else if (*u++ != *a++) {
+            return -1;
+        }
+    }
+    if (a[-1] != '/' && *u != '\0' && *u != '/') {
+        return -1;
+    }
+    while (u > uri && u[-1] == '/') {
+        u--;
+    }
+    return u - uri;
+}
+
+/* Regex alias: -1 no match, -2 substitution failed (logged). */
+static apr_ssize_t pyw_alias_regex_len(request_rec *r, const pyw_alias_t *a,
+                                       const char **script)
+{
+    ap_regmatch_t m[AP_MAX_REG_MATCH];
+    apr_ssize_t len;
+
+    if (ap_regexec(a->regex, r->uri, AP_MAX_REG_MATCH, m, 0) != 0) {
+        return -1;
+    }
+    *script = ap_pregsub(r->pool, a->script, r->uri, AP_MAX_REG_MATCH, m);
+    if (*script == NULL) {
+        PYW_RLOG(APLOG_ERR, 0, r, 4, a->process_group, 0L,
+                 "PyWorkerScriptAliasMatch %s: cannot substitute into %s",
+                 a->uri, a->script);
+        return -2;
+    }
+    for (len = m[0].rm_eo; len > 0 && r->uri[len - 1] == '/'; len--) {
+    }
+    return len;
+}
+
+/*
+ * The core's map_to_storage still runs after us: its directory walk
+ * applies <Directory>/<Files> (e.g. "Require all granted" on the script's
+ * directory, as mod_wsgi users write) and keeps the path_info set here.
+ * ap_add_cgi_vars() then gives SCRIPT_NAME = uri minus PATH_INFO.
+ */
+static int pyw_config_translate(request_rec *r)
+{
+    pyw_server_conf_t *sc;
+    const pyw_alias_t *a;
+    const char *script;
+    apr_ssize_t len = -1;
+    int i;
+
+    if (r->uri == NULL || r->uri[0] != '/' || r->proxyreq) {
+        return DECLINED;
+    }
+    sc = ap_get_module_config(r->server->module_config, &pyworker_module);
+    for (i = 0; i < sc->aliases->nelts && len == -1; i++) {
+        a = &((const pyw_alias_t *)sc->aliases->elts)[i];
+        script = a->script;
+        len = a->regex ? pyw_alias_regex_len(r, a, &script)
+                       : pyw_alias_prefix_len(r->uri, a->uri);
+    }
+    if (len == -1) {
+        return DECLINED;
+    }
+    if (len < 0) {
+        return HTTP_INTERNAL_SERVER_ERROR;
+    }
+    r->filename = apr_pstrdup(r->pool, script);
+    r->path_info = apr_pstrdup(r->pool, r->uri + len);
+    r->handler = PYW_HANDLER_NAME;
+    apr_table_setn(r->notes, "alias-forced-type", r->handler);
+    ap_set_module_config(r->request_config, &pyworker_module, (void *)a);
+    return OK;
+}
+
+const pyw_alias_t *pyw_config_request_alias(request_rec *r)
+{
+    return ap_get_module_config(r->request_config, &pyworker_module);
+}
+
+const char *pyw_config_process_group(request_rec *r)
+{
+    const pyw_alias_t *a = pyw_config_request_alias(r);
+    const pyw_dir_conf_t *d;
+
+    if (a != NULL && a->process_group != NULL) {
+        return a->process_group;
+    }
+    d = ap_get_module_config(r->per_dir_config, &pyworker_module);
+    return d ? d->process_group : NULL;
+}
+
+const char *pyw_config_application_group(request_rec *r)
+{
+    const pyw_alias_t *a = pyw_config_request_alias(r);
+    const pyw_dir_conf_t *d;
+
+    if (a != NULL && a->application_group != NULL) {
+        return a->application_group;
+    }
+    d = ap_get_module_config(r->per_dir_config, &pyworker_module);
+    if (d != NULL && d->application_group != NULL) {
+        return d->application_group;
+    }
+    return PYW_APP_GROUP_GLOBAL;
+}
+
+void pyw_config_register_hooks(apr_pool_t *p)
+{
+    /* After mod_alias, as mod_wsgi: "Alias /static/ ..." still wins over
+     * "PyWorkerScriptAlias / ...", and Redirect keeps working. */
+    static const char *const pred[] = { "mod_alias.c", NULL };
+    static const char *const succ[] = { "mod_userdir.c",
+                                        "mod_vhost_alias.c", NULL };
+
+    ap_hook_pre_config(pyw_config_pre_config, NULL, NULL, APR_HOOK_MIDDLE);
+    ap_hook_check_config(pyw_config_check_config, NULL, NULL,
+                         APR_HOOK_MIDDLE);
+    ap_hook_translate_name(pyw_config_translate, pred, succ,
+                           APR_HOOK_MIDDLE);
+}

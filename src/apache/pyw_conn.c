@@ -1,0 +1,369 @@
+/*
+ * pyw_conn.c - per-child cache of idle daemon connections, per group.
+ *
+ * Each Apache child keeps, for every daemon group, a small LIFO stack of
+ * connections whose last exchange ended cleanly.  The stacks are created
+ * in child_init from the group registry (read-only afterwards, so lookups
+ * need no lock); one mutex guards pushing and popping, which are a few
+ * instructions each.  Every syscall (peer check, connect, close) happens
+ * outside the lock.
+ *
+ * Backends are malloc'd, not pool-allocated: a cached connection outlives
+ * the request that opened it.  The pchild cleanup closes what is idle.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "apr_hash.h"
+#include "apr_strings.h"
+#include "apr_thread_mutex.h"
+#include "httpd.h"
+#include "http_config.h"
+
+#include "../common/pyw_io.h"
+#include "../common/pyw_proto.h"
+#include "pyw_conn.h"
+#include "pyw_log.h"
+
+#define PYW_CONN_IDLE_MAX        64   /* idle connections kept per group */
+#define PYW_CONN_RETRY_MS        500  /* refused / no socket: keep trying */
+#define PYW_CONN_BACKOFF_MAX_MS  50
+
+typedef struct {
+    const pyw_group_t *group;
+    int                n_idle;
+    pyw_backend_t     *idle[PYW_CONN_IDLE_MAX];
+} pyw_conn_slot_t;
+
+typedef struct {
+    server_rec         *server;
+#if APR_HAS_THREADS
+    apr_thread_mutex_t *mutex;      /* guards every slot's idle stack */
+#endif
+    apr_hash_t         *slots;      /* group name -> pyw_conn_slot_t * */
+} pyw_conn_cache_t;
+
+/* NULL until child_init and again once pchild is being destroyed: then
+ * nothing is cached and every connection is closed on release. */
+static pyw_conn_cache_t *pyw_conn_cache;
+
+static void pyw_conn_lock(pyw_conn_cache_t *c)
+{
+#if APR_HAS_THREADS
+    apr_thread_mutex_lock(c->mutex);
+#endif
+}
+
+static void pyw_conn_unlock(pyw_conn_cache_t *c)
+{
+#if APR_HAS_THREADS
+    apr_thread_mutex_unlock(c->mutex);
+#endif
+}
+
+static pyw_conn_slot_t *pyw_conn_slot(pyw_conn_cache_t *c,
+                                      const pyw_group_t *g)
+{
+    if (c == NULL || g == NULL || g->name == NULL) {
+        return NULL;
+    }
+    return apr_hash_get(c->slots, g->name, APR_HASH_KEY_STRING);
+}
+
+void pyw_conn_close(pyw_backend_t *b)
+{
+    if (b == NULL) {
+        return;
+    }
+    pyw_stream_free(&b->stream);
+    if (b->fd >= 0) {
+        close(b->fd);
+    }
+    free(b);
+}
+
+/* ---- the idle cache ---- */
+
+/* Pop idle connections until one is still open; stale ones (the daemon
+ * restarted or closed an idle connection) are closed and skipped. */
+static pyw_backend_t *pyw_conn_take_idle(const pyw_group_t *g)
+{
+    pyw_conn_cache_t *c = pyw_conn_cache;
+    pyw_conn_slot_t *slot = pyw_conn_slot(c, g);
+    pyw_backend_t *b;
+
+    if (slot == NULL) {
+        return NULL;
+    }
+    for (;;) {
+        pyw_conn_lock(c);
+        b = slot->n_idle > 0 ? slot->idle[--slot->n_idle] : NULL;
+        pyw_conn_unlock(c);
+        if (b == NULL) {
+            return NULL;
+        }
+        if (!pyw_io_peer_gone(b->fd)) {
+            b->reused = 1;
+            return b;
+        }
+        PYW_SLOG(APLOG_DEBUG, 0, c->server, 131, g->name, b->daemon_pid,
+                 "idle connection closed by the daemon; discarded");
+        pyw_conn_close(b);
+    }
+}
+
+void pyw_conn_release(pyw_backend_t *b)
+{
+    pyw_conn_cache_t *c = pyw_conn_cache;
+    pyw_conn_slot_t *slot;
+
+    if (b == NULL) {
+        return;
+    }
+    slot = pyw_conn_slot(c, b->group);
+    /* Bytes left over after END/ERROR mean the exchange was not clean. */
+    if (slot != NULL && pyw_stream_buffered(&b->stream) == 0
+        && b->stream.payload_left == 0) {
+        pyw_conn_lock(c);
+        if (pyw_conn_cache == c && slot->n_idle < PYW_CONN_IDLE_MAX) {
+            slot->idle[slot->n_idle++] = b;
+            b = NULL;
+        }
+        pyw_conn_unlock(c);
+    }
+    pyw_conn_close(b);
+}
+
+/* ---- new connections ---- */
+
+static int pyw_conn_connect_once(const struct sockaddr_un *sa, int *fdp)
+{
+    int rc, fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
+                        0);
+
+    if (fd < 0) {
+        return -errno;
+    }
+    if (connect(fd, (const struct sockaddr *)sa, sizeof(*sa)) == 0) {
+        *fdp = fd;
+        return 0;
+    }
+    rc = -errno;
+    close(fd);
+    return rc;
+}
+
+/*
+ * The parent keeps every group's listening socket for its whole life, so
+ * connect() normally succeeds at once and the connection waits in the
+ * backlog while a daemon (re)starts.  Refused / missing socket can still
+ * happen around a restart of Apache itself: retry for a short while.  A
+ * full backlog (EAGAIN on a non-blocking AF_UNIX connect) means the
+ * daemons are alive but busy: wait for room up to the request deadline.
+ */
+static int pyw_conn_connect(const char *path, int64_t deadline, int *fdp)
+{
+    struct sockaddr_un sa;
+    int64_t now = pyw_io_now_ms(), limit, retry_until, delay = 2;
+    int rc;
+
+    if (strlen(path) >= sizeof(sa.sun_path)) {
+        return -ENAMETOOLONG;
+    }
+    memset(&sa, 0, sizeof(sa));
+    sa.sun_family = AF_UNIX;
+    strcpy(sa.sun_path, path);
+    retry_until = now + PYW_CONN_RETRY_MS < deadline
+                  ? now + PYW_CONN_RETRY_MS : deadline;
+    for (;;) {
+        rc = pyw_conn_connect_once(&sa, fdp);
+        if (rc != -ECONNREFUSED && rc != -ENOENT && rc != -EAGAIN
+            && rc != -EINTR) {
+            return rc;
+        }
+        limit = rc == -EAGAIN ? deadline : retry_until;
+        now = pyw_io_now_ms();
+        if (now >= limit) {
+            return rc;
+        }
+        apr_sleep(apr_time_from_msec(delay < limit - now ? delay
+                                                         : limit - now));
+        delay = delay * 2 < PYW_CONN_BACKOFF_MAX_MS
+                ? delay * 2 : PYW_CONN_BACKOFF_MAX_MS;
+    }
+}
+
+static const char *pyw_conn_strerror(apr_pool_t *p, int rc)
+{
+    char buf[128];
+
+    return apr_pstrdup(p, apr_strerror(APR_FROM_OS_ERROR(-rc), buf,
+                                       sizeof(buf)));
+}
+
+/* Read the daemon's HELLO: it arrives once the daemon accept()ed us. */
+static int pyw_conn_hello(pyw_backend_t *b, int64_t deadline,
+                          const char **err)
+{
+    pyw_frame_t f;
+    pyw_hello_t h;
+    const unsigned char *payload;
+    int rc;
+
+    rc = pyw_stream_next(&b->stream, &f, deadline);
+    if (rc == -EPROTO) {
+        *err = b->stream.err;
+    }
+    if (rc < 0) {
+        return rc;
+    }
+    if (f.type != PYW_FRAME_HELLO) {
+        *err = "the first frame is not HELLO";
+        return -EPROTO;
+    }
+    rc = pyw_stream_payload(&b->stream, &payload, deadline);
+    if (rc < 0) {
+        return rc;
+    }
+    /* Checks magic and version: a daemon from another build is refused. */
+    if (pyw_hello_decode(payload, f.length, &h, err) < 0) {
+        return -EPROTO;
+    }
+    b->daemon_pid = (long)h.pid;
+    return 0;
+}
+
+static const char *pyw_conn_hello_why(apr_pool_t *p, const pyw_group_t *g,
+                                      int rc, const char *err,
+                                      apr_interval_time_t timeout)
+{
+    switch (rc) {
+    case -ETIMEDOUT:
+        return apr_psprintf(p, "no daemon accepted the connection on %s "
+                            "within %" APR_TIME_T_FMT " seconds (all busy "
+                            "or still starting)", g->socket_path,
+                            apr_time_sec(timeout));
+    case -ECONNRESET:
+        return apr_psprintf(p, "the daemon closed the connection on %s "
+                            "before greeting (it is probably restarting)",
+                            g->socket_path);
+    case -EPROTO:
+        return apr_psprintf(p, "the daemon on %s sent an invalid greeting: "
+                            "%s", g->socket_path, err ? err : "?");
+    default:
+        return apr_psprintf(p, "reading the daemon greeting on %s failed: "
+                            "%s", g->socket_path, pyw_conn_strerror(p, rc));
+    }
+}
+
+static int pyw_conn_open(const pyw_group_t *g, apr_interval_time_t timeout,
+                         apr_pool_t *p, pyw_backend_t **out,
+                         const char **why)
+{
+    int64_t deadline = pyw_io_deadline(apr_time_as_msec(timeout));
+    const char *err = NULL;
+    pyw_backend_t *b;
+    int fd = -1, rc;
+
+    if (g->socket_path == NULL) {
+        *why = "the group has no socket (its daemons were not started)";
+        return -ENOENT;
+    }
+    rc = pyw_conn_connect(g->socket_path, deadline, &fd);
+    if (rc < 0) {
+        *why = apr_psprintf(p, "cannot connect to daemon socket %s: %s",
+                            g->socket_path, pyw_conn_strerror(p, rc));
+        return rc;
+    }
+    b = calloc(1, sizeof(*b));
+    if (b == NULL || pyw_stream_init(&b->stream, fd) < 0) {
+        free(b);
+        close(fd);
+        *why = "out of memory for a daemon connection";
+        return -ENOMEM;
+    }
+    b->fd = fd;
+    b->group = g;
+    rc = pyw_conn_hello(b, deadline, &err);
+    if (rc < 0) {
+        *why = pyw_conn_hello_why(p, g, rc, err, timeout);
+        pyw_conn_close(b);
+        return rc;
+    }
+    *out = b;
+    return 0;
+}
+
+int pyw_conn_acquire(const pyw_group_t *g, apr_interval_time_t timeout,
+                     int allow_idle, apr_pool_t *p,
+                     pyw_backend_t **out, const char **why)
+{
+    pyw_backend_t *b = allow_idle ? pyw_conn_take_idle(g) : NULL;
+
+    if (b != NULL) {
+        *out = b;
+        return 0;
+    }
+    return pyw_conn_open(g, timeout, p, out, why);
+}
+
+/* ---- child life cycle ---- */
+
+static apr_status_t pyw_conn_cache_cleanup(void *data)
+{
+    pyw_conn_cache_t *c = data;
+    apr_hash_index_t *hi;
+    pyw_conn_slot_t *slot;
+
+    pyw_conn_lock(c);
+    pyw_conn_cache = NULL;
+    for (hi = apr_hash_first(NULL, c->slots); hi; hi = apr_hash_next(hi)) {
+        slot = apr_hash_this_val(hi);
+        while (slot->n_idle > 0) {
+            pyw_conn_close(slot->idle[--slot->n_idle]);
+        }
+    }
+    pyw_conn_unlock(c);
+    return APR_SUCCESS;
+}
+
+static void pyw_conn_child_init(apr_pool_t *pchild, server_rec *s)
+{
+    pyw_conn_cache_t *c = apr_pcalloc(pchild, sizeof(*c));
+    pyw_group_t **groups;
+    pyw_conn_slot_t *slot;
+    apr_status_t rv;
+    int i;
+
+    c->server = s;
+#if APR_HAS_THREADS
+    rv = apr_thread_mutex_create(&c->mutex, APR_THREAD_MUTEX_DEFAULT,
+                                 pchild);
+    if (rv != APR_SUCCESS) {
+        PYW_SLOG(APLOG_ERR, rv, s, 130, NULL, 0L, "cannot create the "
+                 "connection cache mutex; daemon connections will not be "
+                 "reused in this child");
+        return;
+    }
+#endif
+    c->slots = apr_hash_make(pchild);
+    groups = pyw_globals.groups
+             ? (pyw_group_t **)pyw_globals.groups->elts : NULL;
+    for (i = 0; groups && i < pyw_globals.groups->nelts; i++) {
+        slot = apr_pcalloc(pchild, sizeof(*slot));
+        slot->group = groups[i];
+        apr_hash_set(c->slots, groups[i]->name, APR_HASH_KEY_STRING, slot);
+    }
+    apr_pool_cleanup_register(pchild, c, pyw_conn_cache_cleanup,
+                              apr_pool_cleanup_null);
+    pyw_conn_cache = c;
+}
+
+void pyw_conn_register_hooks(apr_pool_t *p)
+{
+    ap_hook_child_init(pyw_conn_child_init, NULL, NULL, APR_HOOK_MIDDLE);
+}

@@ -1,0 +1,606 @@
+/*
+ * pyw_forward.c - one request over one daemon connection.
+ *
+ *   REQUEST ->, then frames <- until END or ERROR:
+ *     READ n   read up to n client body bytes; answer BODY / BODY_ABORT
+ *     HEADERS  remember status and headers; they reach r only when the
+ *              first brigade is passed ("commit"), so until then a
+ *              failure can still be answered with an error status
+ *     DATA     pass the bytes on (FLUSH when nothing more is buffered)
+ *     END      pass EOS: done, connection clean
+ *     ERROR    the app failed: error status, or abort a started response
+ *
+ * Failures are described in the outcome, never logged here: the caller
+ * maps them to one status and one log line.  Every daemon read or write
+ * gets its own deadline of r->server->timeout.
+ */
+#include <errno.h>
+#include <string.h>
+#include <sys/uio.h>
+
+#include "apr_strings.h"
+#include "httpd.h"
+#include "http_protocol.h"
+#include "http_request.h"
+#include "util_filter.h"
+#include "util_script.h"
+
+#include "../common/pyw_io.h"
+#include "../common/pyw_proto.h"
+#include "pyw_forward.h"
+
+#define PYW_FWD_CONTINUE  0
+#define PYW_FWD_STOP      1
+#define PYW_FWD_IOV_INIT  16
+#define PYW_FWD_EMPTY_MAX 16     /* empty client reads tolerated per READ */
+
+typedef struct {
+    request_rec           *r;
+    pyw_backend_t         *b;
+    pyw_forward_outcome_t *out;
+    int64_t                timeout_ms;
+    apr_bucket_brigade    *ibb;         /* client body, reused per READ  */
+    apr_bucket_brigade    *obb;         /* response, reused per pass     */
+    struct iovec          *iov;         /* BODY frame pieces, reused     */
+    int                    iov_cap;
+    int                    iov_len;
+    int                    body_done;   /* the client body's EOS was seen */
+    int                    body_status; /* non-zero: the body failed     */
+    apr_status_t           body_rv;
+    int                    discard;     /* drain frames, pass nothing    */
+    int                    aborted;     /* client response aborted       */
+    int                    have_headers;
+    /* The response head, applied to r at commit. */
+    int                    status;
+    const char            *status_line;
+    const char            *content_type;
+    apr_table_t           *headers;
+} pyw_fwd_t;
+
+typedef struct {
+    const char *name;
+    const char *value;
+} pyw_env_extra_t;
+
+static int64_t pyw_forward_deadline(const pyw_fwd_t *fw)
+{
+    return pyw_io_deadline(fw->timeout_ms);
+}
+
+/* ---- the client side ---- */
+
+/* A started response cannot get an error status any more: end it so the
+ * client sees it is broken (no last-chunk, short Content-Length body). */
+static void pyw_forward_abort_client(pyw_fwd_t *fw)
+{
+    request_rec *r = fw->r;
+    conn_rec *c = r->connection;
+
+    fw->discard = 1;
+    if (fw->aborted || !fw->out->committed) {
+        return;
+    }
+    fw->aborted = 1;
+    apr_brigade_cleanup(fw->obb);
+    APR_BRIGADE_INSERT_TAIL(fw->obb,
+                            ap_bucket_error_create(HTTP_BAD_GATEWAY, NULL,
+                                                   r->pool,
+                                                   c->bucket_alloc));
+    APR_BRIGADE_INSERT_TAIL(fw->obb, apr_bucket_eos_create(c->bucket_alloc));
+    c->keepalive = AP_CONN_CLOSE;
+    ap_pass_brigade(r->output_filters, fw->obb);
+    apr_brigade_cleanup(fw->obb);
+}
+
+static void pyw_forward_commit(pyw_fwd_t *fw)
+{
+    request_rec *r = fw->r;
+
+    r->status = fw->status;
+    r->status_line = fw->status_line;
+    /* Only the app decides the type: not mod_mime from the script name. */
+    if (fw->content_type == NULL) {
+        r->content_type = NULL;
+    }
+    else {
+#if AP_MODULE_MAGIC_AT_LEAST(20120211, 132)
+        ap_set_content_type_ex(r, fw->content_type, 0);
+#else
+        ap_set_content_type(r, fw->content_type);
+#endif
+    }
+    r->headers_out = apr_table_overlay(r->pool, r->headers_out, fw->headers);
+    fw->out->committed = 1;
+}
+
+static int pyw_forward_pass(pyw_fwd_t *fw)
+{
+    apr_status_t rv;
+
+    if (!fw->out->committed) {
+        pyw_forward_commit(fw);
+    }
+    rv = ap_pass_brigade(fw->r->output_filters, fw->obb);
+    apr_brigade_cleanup(fw->obb);
+    if (rv == APR_SUCCESS) {
+        return PYW_FWD_CONTINUE;
+    }
+    /* AP_FILTER_ERROR: a filter already answered (e.g. bad headers). */
+    fw->out->result = PYW_FWD_CLIENT_GONE;
+    fw->out->status = rv == AP_FILTER_ERROR ? AP_FILTER_ERROR : 0;
+    fw->discard = 1;
+    return PYW_FWD_STOP;
+}
+
+/* ---- failures ---- */
+
+static int pyw_forward_daemon_failed(pyw_fwd_t *fw, int rc,
+                                     const char *reason)
+{
+    pyw_forward_outcome_t *out = fw->out;
+
+    out->result = rc == -ETIMEDOUT ? PYW_FWD_TIMEOUT : PYW_FWD_DAEMON_GONE;
+    out->err = rc;
+    out->reason = reason ? reason
+                  : rc == -EPROTO ? fw->b->stream.err : NULL;
+    out->backend_clean = 0;
+    pyw_forward_abort_client(fw);
+    return PYW_FWD_STOP;
+}
+
+static int pyw_forward_protocol_error(pyw_fwd_t *fw, const char *reason)
+{
+    return pyw_forward_daemon_failed(fw, -EPROTO, reason);
+}
+
+/* The exchange ended cleanly but the client body had failed earlier. */
+static int pyw_forward_body_result(pyw_fwd_t *fw)
+{
+    fw->out->result = PYW_FWD_BODY_ERROR;
+    fw->out->status = fw->body_status;
+    fw->out->reason = fw->body_rv == AP_FILTER_ERROR
+        ? "Apache's input filters rejected it and answered the client"
+        : apr_psprintf(fw->r->pool, "%pm", &fw->body_rv);
+    return PYW_FWD_STOP;
+}
+
+/* ---- REQUEST ---- */
+
+static int pyw_forward_extras(request_rec *r, const pyw_forward_opts_t *o,
+                              pyw_env_extra_t *x)
+{
+    const char *auth;
+    int n = 0;
+
+    /* Apache never exports Authorization itself; a RewriteRule or SetEnv
+     * that already did wins over ours. */
+    if (o->pass_authorization
+        && (auth = apr_table_get(r->headers_in, "Authorization")) != NULL
+        && apr_table_get(r->subprocess_env, "HTTP_AUTHORIZATION") == NULL) {
+        x[n].name = "HTTP_AUTHORIZATION";
+        x[n++].value = auth;
+    }
+    x[n].name = "mod_pyworker.process_group";
+    x[n++].value = o->process_group ? o->process_group : "";
+    x[n].name = "mod_pyworker.application_group";
+    x[n++].value = o->application_group ? o->application_group : "";
+    return n;
+}
+
+/* Wire size of the environ; SIZE_MAX if a name is too long for a pair. */
+static size_t pyw_forward_env_size(const apr_array_header_t *arr,
+                                   const pyw_env_extra_t *x, int nx)
+{
+    const apr_table_entry_t *e = (const apr_table_entry_t *)arr->elts;
+    size_t size = 0, klen;
+    int i;
+
+    for (i = 0; i < arr->nelts + nx; i++) {
+        const char *k = i < arr->nelts ? e[i].key : x[i - arr->nelts].name;
+        const char *v = i < arr->nelts ? e[i].val : x[i - arr->nelts].value;
+
+        klen = k ? strlen(k) : 0;
+        if (klen > PYW_MAX_NAME_LEN) {
+            return SIZE_MAX;
+        }
+        size += klen ? pyw_pair_size(klen, v ? strlen(v) : 0) : 0;
+    }
+    return size;
+}
+
+static size_t pyw_forward_env_put(unsigned char *buf, size_t cap,
+                                  const apr_array_header_t *arr,
+                                  const pyw_env_extra_t *x, int nx)
+{
+    const apr_table_entry_t *e = (const apr_table_entry_t *)arr->elts;
+    size_t pos = 0;
+    int i;
+
+    for (i = 0; i < arr->nelts + nx; i++) {
+        const char *k = i < arr->nelts ? e[i].key : x[i - arr->nelts].name;
+        const char *v = i < arr->nelts ? e[i].val : x[i - arr->nelts].value;
+
+        if (k == NULL || *k == '\0') {
+            continue;
+        }
+        v = v ? v : "";
+        pos += pyw_pair_put(buf + pos, cap - pos, k, strlen(k), v,
+                            strlen(v));
+    }
+    return pos;
+}
+
+/* Build the environ and send it as one REQUEST frame with one write. */
+static int pyw_forward_send_request(pyw_fwd_t *fw,
+                                    const pyw_forward_opts_t *opts)
+{
+    request_rec *r = fw->r;
+    const apr_array_header_t *arr;
+    pyw_env_extra_t extra[3];
+    unsigned char *buf;
+    size_t size, pos;
+    int nx, rc;
+
+    ap_add_common_vars(r);
+    ap_add_cgi_vars(r);
+    nx = pyw_forward_extras(r, opts, extra);
+    arr = apr_table_elts(r->subprocess_env);
+    size = pyw_forward_env_size(arr, extra, nx);
+    if (size > PYW_MAX_META_PAYLOAD) {
+        fw->out->result = PYW_FWD_ENV_TOO_LARGE;
+        fw->out->backend_clean = 1;
+        return PYW_FWD_STOP;
+    }
+    buf = apr_palloc(r->pool, PYW_FRAME_HEADER_SIZE + size);
+    pos = pyw_frame_header_put(buf, PYW_FRAME_HEADER_SIZE,
+                               PYW_FRAME_REQUEST, (uint32_t)size);
+    pos += pyw_forward_env_put(buf + pos, size, arr, extra, nx);
+    if (pos != PYW_FRAME_HEADER_SIZE + size) {
+        fw->out->result = PYW_FWD_ENV_TOO_LARGE;    /* cannot happen */
+        fw->out->backend_clean = 1;
+        return PYW_FWD_STOP;
+    }
+    rc = pyw_io_write_full(fw->b->fd, buf, pos, pyw_forward_deadline(fw));
+    if (rc < 0) {
+        fw->out->result = PYW_FWD_SEND_FAILED;
+        fw->out->err = rc;
+        return PYW_FWD_STOP;
+    }
+    return PYW_FWD_CONTINUE;
+}
+
+/* ---- READ: the client body ---- */
+
+static int pyw_forward_send_empty(pyw_fwd_t *fw, pyw_frame_type_e type)
+{
+    unsigned char hdr[PYW_FRAME_HEADER_SIZE];
+    int rc;
+
+    pyw_frame_header_put(hdr, sizeof(hdr), type, 0);
+    rc = pyw_io_write_full(fw->b->fd, hdr, sizeof(hdr),
+                           pyw_forward_deadline(fw));
+    return rc < 0 ? pyw_forward_daemon_failed(fw, rc, NULL)
+                  : PYW_FWD_CONTINUE;
+}
+
+static void pyw_forward_iov_add(pyw_fwd_t *fw, const void *p, size_t len)
+{
+    struct iovec *n;
+
+    if (fw->iov_len == fw->iov_cap) {
+        n = apr_palloc(fw->r->pool, 2 * fw->iov_cap * sizeof(*n));
+        memcpy(n, fw->iov, fw->iov_len * sizeof(*n));
+        fw->iov = n;
+        fw->iov_cap *= 2;
+    }
+    fw->iov[fw->iov_len].iov_base = (void *)p;
+    fw->iov[fw->iov_len++].iov_len = len;
+}
+
+/* Collect the data buckets of fw->ibb as iovecs (slot 0 is left for the
+ * frame header) and note EOS.  *len: data bytes. */
+static apr_status_t pyw_forward_collect(pyw_fwd_t *fw, apr_size_t *len)
+{
+    apr_bucket *e;
+    const char *data;
+    apr_size_t n;
+    apr_status_t rv;
+
+    for (e = APR_BRIGADE_FIRST(fw->ibb); e != APR_BRIGADE_SENTINEL(fw->ibb);
+         e = APR_BUCKET_NEXT(e)) {
+        if (APR_BUCKET_IS_EOS(e)) {
+            fw->body_done = 1;
+        }
+        if (APR_BUCKET_IS_METADATA(e)) {
+            continue;
+        }
+        rv = apr_bucket_read(e, &data, &n, APR_BLOCK_READ);
+        if (rv != APR_SUCCESS) {
+            return rv;
+        }
+        if (n > 0) {
+            pyw_forward_iov_add(fw, data, n);
+            *len += n;
+        }
+    }
+    return APR_SUCCESS;
+}
+
+/* Read up to want body bytes (at least one, or EOS).  Apache's HTTP_IN
+ * filter sends "100 Continue" here if the client expects it. */
+static apr_status_t pyw_forward_read_client(pyw_fwd_t *fw, apr_size_t want,
+                                            apr_size_t *len)
+{
+    apr_status_t rv;
+    int tries;
+
+    fw->iov_len = 1;
+    *len = 0;
+    for (tries = 0; tries < PYW_FWD_EMPTY_MAX; tries++) {
+        apr_brigade_cleanup(fw->ibb);
+        rv = ap_get_brigade(fw->r->input_filters, fw->ibb,
+                            AP_MODE_READBYTES, APR_BLOCK_READ, want);
+        if (rv == APR_SUCCESS) {
+            rv = pyw_forward_collect(fw, len);
+        }
+        if (rv != APR_SUCCESS || *len > 0 || fw->body_done) {
+            return rv;
+        }
+    }
+    return APR_EGENERAL;
+}
+
+static int pyw_forward_send_body(pyw_fwd_t *fw, apr_size_t len)
+{
+    unsigned char hdr[PYW_FRAME_HEADER_SIZE];
+    int rc;
+
+    pyw_frame_header_put(hdr, sizeof(hdr), PYW_FRAME_BODY, (uint32_t)len);
+    fw->iov[0].iov_base = hdr;
+    fw->iov[0].iov_len = sizeof(hdr);
+    rc = pyw_io_writev_full(fw->b->fd, fw->iov, fw->iov_len,
+                            pyw_forward_deadline(fw));
+    apr_brigade_cleanup(fw->ibb);
+    return rc < 0 ? pyw_forward_daemon_failed(fw, rc, NULL)
+                  : PYW_FWD_CONTINUE;
+}
+
+static int pyw_forward_on_read(pyw_fwd_t *fw, const pyw_frame_t *f)
+{
+    const unsigned char *p;
+    const char *err = NULL;
+    apr_size_t len;
+    apr_status_t rv;
+    uint32_t want;
+    int rc;
+
+    rc = pyw_stream_payload(&fw->b->stream, &p, pyw_forward_deadline(fw));
+    if (rc < 0) {
+        return pyw_forward_daemon_failed(fw, rc, NULL);
+    }
+    if (pyw_read_decode(p, f->length, &want, &err) < 0) {
+        return pyw_forward_protocol_error(fw, err);
+    }
+    if (fw->body_status) {
+        return pyw_forward_send_empty(fw, PYW_FRAME_BODY_ABORT);
+    }
+    if (fw->body_done) {
+        return pyw_forward_send_empty(fw, PYW_FRAME_BODY);
+    }
+    want = want == 0 ? 1 : want > PYW_MAX_DATA_PAYLOAD
+                           ? PYW_MAX_DATA_PAYLOAD : want;
+    rv = pyw_forward_read_client(fw, want, &len);
+    if (rv == APR_SUCCESS && len > want) {
+        rv = APR_EGENERAL;      /* a filter ignored readbytes */
+    }
+    if (rv != APR_SUCCESS) {
+        /* 413 over LimitRequestBody, 400 bad chunk or client gone, 408
+         * timeout; AP_FILTER_ERROR if HTTP_IN already answered. */
+        apr_brigade_cleanup(fw->ibb);
+        fw->body_rv = rv;
+        fw->body_status = ap_map_http_request_error(rv, HTTP_BAD_REQUEST);
+        pyw_forward_abort_client(fw);
+        return pyw_forward_send_empty(fw, PYW_FRAME_BODY_ABORT);
+    }
+    return pyw_forward_send_body(fw, len);
+}
+
+/* ---- the response ---- */
+
+static int pyw_forward_skip(pyw_fwd_t *fw)
+{
+    int rc = pyw_stream_skip_payload(&fw->b->stream,
+                                     pyw_forward_deadline(fw));
+
+    return rc < 0 ? pyw_forward_daemon_failed(fw, rc, NULL)
+                  : PYW_FWD_CONTINUE;
+}
+
+static int pyw_forward_headers_decode(pyw_fwd_t *fw, const unsigned char *p,
+                                      size_t len)
+{
+    apr_pool_t *pool = fw->r->pool;
+    const unsigned char *rest;
+    const char *err = NULL, *name, *value;
+    pyw_slice_t reason, n, v;
+    pyw_pair_iter_t it;
+    size_t rest_len;
+    uint16_t status;
+    int rc;
+
+    if (pyw_status_decode(p, len, &status, &reason, &rest, &rest_len,
+                          &err) < 0) {
+        return pyw_forward_protocol_error(fw, err);
+    }
+    if (status < 200 || status > 599) {
+        return pyw_forward_protocol_error(fw, "HEADERS status out of range");
+    }
+    fw->status = status;
+    fw->status_line = reason.len == 0 ? NULL
+        : apr_psprintf(pool, "%03d %.*s", (int)status, (int)reason.len,
+                       reason.data);
+    fw->headers = apr_table_make(pool, 8);
+    pyw_pair_iter_init(&it, rest, rest_len);
+    while ((rc = pyw_pair_next(&it, &n, &v, &err)) == 1) {
+        name = apr_pstrmemdup(pool, n.data, n.len);
+        value = apr_pstrmemdup(pool, v.data, v.len);
+        if (strcasecmp(name, "Content-Type") == 0) {
+            fw->content_type = value;
+        }
+        else {
+            /* addn: repeated headers (Set-Cookie) stay separate. */
+            apr_table_addn(fw->headers, name, value);
+        }
+    }
+    return rc < 0 ? pyw_forward_protocol_error(fw, err) : PYW_FWD_CONTINUE;
+}
+
+static int pyw_forward_on_headers(pyw_fwd_t *fw)
+{
+    const unsigned char *p;
+    size_t len = fw->b->stream.payload_left;
+    int rc;
+
+    if (fw->have_headers) {
+        return pyw_forward_protocol_error(fw, "a second HEADERS frame");
+    }
+    fw->have_headers = 1;
+    if (fw->discard) {
+        return pyw_forward_skip(fw);
+    }
+    rc = pyw_stream_payload(&fw->b->stream, &p, pyw_forward_deadline(fw));
+    if (rc < 0) {
+        return pyw_forward_daemon_failed(fw, rc, NULL);
+    }
+    return pyw_forward_headers_decode(fw, p, len);
+}
+
+/* Pass DATA piece by piece as transient buckets (filters that keep them
+ * set them aside); flush when the daemon has sent nothing more yet, so
+ * streamed chunks reach the client promptly. */
+static int pyw_forward_on_data(pyw_fwd_t *fw)
+{
+    pyw_stream_t *s = &fw->b->stream;
+    apr_bucket_alloc_t *ba = fw->r->connection->bucket_alloc;
+    const unsigned char *p;
+    long n;
+
+    if (!fw->have_headers) {
+        return pyw_forward_protocol_error(fw, "DATA before HEADERS");
+    }
+    if (fw->discard) {
+        return pyw_forward_skip(fw);
+    }
+    while ((n = pyw_stream_peek_payload(s, &p, PYW_MAX_DATA_PAYLOAD,
+                                        pyw_forward_deadline(fw))) > 0) {
+        APR_BRIGADE_INSERT_TAIL(fw->obb,
+            apr_bucket_transient_create((const char *)p, (apr_size_t)n,
+                                        ba));
+        if (s->payload_left == 0 && pyw_stream_buffered(s) == 0) {
+            APR_BRIGADE_INSERT_TAIL(fw->obb, apr_bucket_flush_create(ba));
+        }
+        if (pyw_forward_pass(fw) != PYW_FWD_CONTINUE) {
+            return PYW_FWD_STOP;
+        }
+    }
+    return n < 0 ? pyw_forward_daemon_failed(fw, (int)n, NULL)
+                 : PYW_FWD_CONTINUE;
+}
+
+static int pyw_forward_on_end(pyw_fwd_t *fw)
+{
+    if (pyw_forward_skip(fw) != PYW_FWD_CONTINUE) {
+        return PYW_FWD_STOP;
+    }
+    if (!fw->have_headers) {
+        return pyw_forward_protocol_error(fw, "END before HEADERS");
+    }
+    fw->out->backend_clean = 1;
+    if (fw->body_status) {
+        return pyw_forward_body_result(fw);
+    }
+    APR_BRIGADE_INSERT_TAIL(fw->obb,
+        apr_bucket_eos_create(fw->r->connection->bucket_alloc));
+    if (pyw_forward_pass(fw) == PYW_FWD_CONTINUE) {
+        fw->out->result = PYW_FWD_OK;
+    }
+    return PYW_FWD_STOP;
+}
+
+static int pyw_forward_on_error(pyw_fwd_t *fw, const pyw_frame_t *f)
+{
+    pyw_forward_outcome_t *out = fw->out;
+    const unsigned char *p;
+    const char *err = NULL;
+    pyw_slice_t reason;
+    uint16_t status;
+    int rc;
+
+    rc = pyw_stream_payload(&fw->b->stream, &p, pyw_forward_deadline(fw));
+    if (rc < 0) {
+        return pyw_forward_daemon_failed(fw, rc, NULL);
+    }
+    if (pyw_error_decode(p, f->length, &status, &reason, &err) < 0) {
+        return pyw_forward_protocol_error(fw, err);
+    }
+    out->backend_clean = 1;
+    if (fw->body_status) {
+        return pyw_forward_body_result(fw);
+    }
+    out->result = PYW_FWD_APP_ERROR;
+    out->status = status >= 400 && status <= 599
+                  ? status : HTTP_INTERNAL_SERVER_ERROR;
+    out->reason = apr_pstrmemdup(fw->r->pool, reason.data, reason.len);
+    pyw_forward_abort_client(fw);
+    return PYW_FWD_STOP;
+}
+
+static int pyw_forward_frame(pyw_fwd_t *fw, const pyw_frame_t *f)
+{
+    switch (f->type) {
+    case PYW_FRAME_READ:
+        return pyw_forward_on_read(fw, f);
+    case PYW_FRAME_HEADERS:
+        return pyw_forward_on_headers(fw);
+    case PYW_FRAME_DATA:
+        return pyw_forward_on_data(fw);
+    case PYW_FRAME_END:
+        return pyw_forward_on_end(fw);
+    case PYW_FRAME_ERROR:
+        return pyw_forward_on_error(fw, f);
+    default:
+        return pyw_forward_protocol_error(fw,
+            apr_psprintf(fw->r->pool, "unexpected %s frame",
+                         pyw_frame_type_name(f->type)));
+    }
+}
+
+void pyw_forward_request(request_rec *r, pyw_backend_t *b,
+                         const pyw_forward_opts_t *opts,
+                         pyw_forward_outcome_t *out)
+{
+    apr_bucket_alloc_t *ba = r->connection->bucket_alloc;
+    pyw_fwd_t fw;
+    pyw_frame_t f;
+    int rc;
+
+    memset(out, 0, sizeof(*out));
+    memset(&fw, 0, sizeof(fw));
+    fw.r = r;
+    fw.b = b;
+    fw.out = out;
+    fw.timeout_ms = apr_time_as_msec(r->server->timeout);
+    fw.ibb = apr_brigade_create(r->pool, ba);
+    fw.obb = apr_brigade_create(r->pool, ba);
+    fw.iov_cap = PYW_FWD_IOV_INIT;
+    fw.iov = apr_palloc(r->pool, fw.iov_cap * sizeof(*fw.iov));
+
+    rc = pyw_forward_send_request(&fw, opts);
+    while (rc == PYW_FWD_CONTINUE) {
+        rc = pyw_stream_next(&b->stream, &f, pyw_forward_deadline(&fw));
+        rc = rc < 0 ? pyw_forward_daemon_failed(&fw, rc, NULL)
+                    : pyw_forward_frame(&fw, &f);
+    }
+    apr_brigade_cleanup(fw.ibb);
+    apr_brigade_cleanup(fw.obb);
+}

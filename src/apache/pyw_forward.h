@@ -1,0 +1,61 @@
+/*
+ * pyw_forward.h - run one request over one connected backend.
+ *
+ * Sends REQUEST (the CGI/WSGI environ), answers the daemon's READs with
+ * the client body, turns HEADERS/DATA/END into r's status, headers and
+ * brigades.  It does not know where the backend came from (the handler's
+ * connection cache today, a mod_proxy scheme later) and it does not log
+ * failures: it describes them in a pyw_forward_outcome_t and the caller
+ * maps that to a status and one log line.
+ */
+#ifndef PYW_FORWARD_H
+#define PYW_FORWARD_H
+
+#include "httpd.h"
+#include "pyw_backend.h"
+
+typedef struct {
+    const char *process_group;      /* mod_pyworker.process_group     */
+    const char *application_group;  /* mod_pyworker.application_group */
+    int         pass_authorization; /* 1: add HTTP_AUTHORIZATION      */
+} pyw_forward_opts_t;
+
+typedef enum {
+    PYW_FWD_OK = 0,         /* END read and passed on                    */
+    PYW_FWD_NO_BACKEND,     /* set by callers: no connection could be had */
+    PYW_FWD_SEND_FAILED,    /* REQUEST could not be written (err)        */
+    PYW_FWD_DAEMON_GONE,    /* EOF, I/O or protocol error from the daemon */
+    PYW_FWD_TIMEOUT,        /* the daemon did not answer within Timeout  */
+    PYW_FWD_APP_ERROR,      /* ERROR frame (status, reason)              */
+    PYW_FWD_CLIENT_GONE,    /* passing the response to the client failed */
+    PYW_FWD_BODY_ERROR,     /* the client body could not be read (status) */
+    PYW_FWD_ENV_TOO_LARGE   /* the environ does not fit in one REQUEST   */
+} pyw_forward_result_e;
+
+typedef struct {
+    pyw_forward_result_e result;
+    int         status;        /* APP_ERROR: the daemon's status;
+                                  BODY_ERROR: 413/400/408.. or
+                                  AP_FILTER_ERROR (already answered);
+                                  CLIENT_GONE: AP_FILTER_ERROR or 0    */
+    int         err;           /* -errno for SEND_FAILED, DAEMON_GONE,
+                                  TIMEOUT, NO_BACKEND                  */
+    const char *reason;        /* protocol error or ERROR text; or NULL */
+    int         committed;     /* the response status and headers went
+                                  to the output filters: too late to
+                                  answer with an error status          */
+    int         backend_clean; /* the connection may be reused         */
+} pyw_forward_outcome_t;
+
+/*
+ * Forward r over b.  On return *out says what happened.  If !committed
+ * and the result is not OK, r's status and headers are untouched and the
+ * caller answers with an error status.  If committed and the exchange
+ * failed, the client response has already been aborted (error bucket,
+ * keep-alive off).  All allocations come from r->pool.
+ */
+void pyw_forward_request(request_rec *r, pyw_backend_t *b,
+                         const pyw_forward_opts_t *opts,
+                         pyw_forward_outcome_t *out);
+
+#endif /* PYW_FORWARD_H */

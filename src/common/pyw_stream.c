@@ -1,0 +1,234 @@
+/*
+ * pyw_stream.c - buffered frame reader for one connection.
+ *
+ * Invariants:
+ *   0 <= pos <= end <= cap; buf[pos..end) is received, unconsumed data.
+ *   payload_left bytes of the current frame's payload are still unread;
+ *   the first min(payload_left, end - pos) of them are in the buffer,
+ *   anything after that is the next frames.
+ *
+ * Refills read as much as fits in the buffer, so small frames that arrive
+ * together (HEADERS + DATA + END) cost one recv().  Large payload reads
+ * bypass the buffer and go straight into the caller's memory.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "pyw_io.h"
+#include "pyw_stream.h"
+
+/* A read_payload() this large, with nothing buffered, goes directly into
+ * the caller's buffer: the copy would cost more than the extra recv()
+ * needed later for the next frame header. */
+#define PYW_STREAM_DIRECT_MIN  (PYW_STREAM_INITIAL_CAP / 2)
+
+int pyw_stream_init(pyw_stream_t *s, int fd)
+{
+    memset(s, 0, sizeof(*s));
+    s->fd = fd;
+    s->buf = malloc(PYW_STREAM_INITIAL_CAP);
+    if (s->buf == NULL) {
+        return -ENOMEM;
+    }
+    s->cap = PYW_STREAM_INITIAL_CAP;
+    return 0;
+}
+
+void pyw_stream_free(pyw_stream_t *s)
+{
+    free(s->buf);
+    s->buf = NULL;
+    s->cap = s->pos = s->end = 0;
+    s->payload_left = 0;
+}
+
+/* Move the unconsumed bytes to the start of the buffer. */
+static void stream_compact(pyw_stream_t *s)
+{
+    size_t n = pyw_stream_buffered(s);
+
+    if (s->pos > 0) {
+        if (n > 0) {
+            memmove(s->buf, s->buf + s->pos, n);
+        }
+        s->pos = 0;
+        s->end = n;
+    }
+}
+
+/* Make room for at least `want` bytes (want <= the largest frame) by
+ * doubling the capacity.  0 or -ENOMEM. */
+static int stream_grow(pyw_stream_t *s, size_t want)
+{
+    size_t cap = s->cap;
+    unsigned char *nb;
+
+    if (want <= cap) {
+        return 0;
+    }
+    while (cap < want) {
+        cap *= 2;
+    }
+    stream_compact(s);
+    nb = realloc(s->buf, cap);
+    if (nb == NULL) {
+        return -ENOMEM;
+    }
+    s->buf = nb;
+    s->cap = cap;
+    return 0;
+}
+
+/* Buffer at least `want` bytes (want <= cap), reading as much as fits
+ * each time.  Compacting first (fewer than `want` bytes move) gives each
+ * recv() the whole free space.  0, -ECONNRESET on EOF, -ETIMEDOUT, -errno.
+ */
+static int stream_fill(pyw_stream_t *s, size_t want, int64_t deadline_ms)
+{
+    ssize_t n;
+
+    if (pyw_stream_buffered(s) >= want) {
+        return 0;
+    }
+    stream_compact(s);
+    while (pyw_stream_buffered(s) < want) {
+        n = pyw_io_read_some(s->fd, s->buf + s->end, s->cap - s->end,
+                             deadline_ms);
+        if (n < 0) {
+            return (int)n;
+        }
+        if (n == 0) {
+            return -ECONNRESET;
+        }
+        s->end += (size_t)n;
+    }
+    return 0;
+}
+
+int pyw_stream_next(pyw_stream_t *s, pyw_frame_t *f, int64_t deadline_ms)
+{
+    const char *err = NULL;
+    int rc;
+
+    if (s->payload_left != 0) {
+        return -EINVAL;         /* caller bug: previous payload unread */
+    }
+    rc = stream_fill(s, PYW_FRAME_HEADER_SIZE, deadline_ms);
+    if (rc < 0) {
+        return rc;
+    }
+    /* With a whole header buffered, NEED_MORE still fills *f. */
+    if (pyw_frame_decode(s->buf + s->pos, pyw_stream_buffered(s), f, &err)
+        == PYW_DECODE_ERROR) {
+        s->err = err;
+        return -EPROTO;
+    }
+    s->pos += PYW_FRAME_HEADER_SIZE;
+    s->payload_left = f->length;
+    return 0;
+}
+
+int pyw_stream_payload(pyw_stream_t *s, const unsigned char **payload,
+                       int64_t deadline_ms)
+{
+    size_t len = s->payload_left;
+    int rc;
+
+    /* payload_left was checked against the type's cap by the decoder, so
+     * this never grows past the largest frame allowed. */
+    rc = stream_grow(s, len);
+    if (rc == 0) {
+        rc = stream_fill(s, len, deadline_ms);
+    }
+    if (rc < 0) {
+        return rc;
+    }
+    *payload = s->buf + s->pos;
+    s->pos += len;
+    s->payload_left = 0;
+    return 0;
+}
+
+/* Take up to max bytes of payload from the buffer: how many were taken. */
+static size_t stream_take(pyw_stream_t *s, const unsigned char **p,
+                          size_t max)
+{
+    size_t n = pyw_stream_buffered(s);
+
+    if (n > s->payload_left) {
+        n = s->payload_left;
+    }
+    if (n > max) {
+        n = max;
+    }
+    *p = s->buf + s->pos;
+    s->pos += n;
+    s->payload_left -= (uint32_t)n;
+    return n;
+}
+
+long pyw_stream_peek_payload(pyw_stream_t *s, const unsigned char **p,
+                             size_t max, int64_t deadline_ms)
+{
+    int rc;
+
+    if (s->payload_left == 0) {
+        return 0;
+    }
+    if (max == 0) {
+        return -EINVAL;         /* 0 would read as "payload exhausted" */
+    }
+    if (pyw_stream_buffered(s) == 0) {
+        rc = stream_fill(s, 1, deadline_ms);
+        if (rc < 0) {
+            return rc;
+        }
+    }
+    return (long)stream_take(s, p, max);
+}
+
+long pyw_stream_read_payload(pyw_stream_t *s, void *dst, size_t len,
+                             int64_t deadline_ms)
+{
+    const unsigned char *p;
+    size_t want = len < s->payload_left ? len : s->payload_left;
+    ssize_t n;
+    long got;
+
+    if (s->payload_left == 0) {
+        return 0;
+    }
+    if (len == 0) {
+        return -EINVAL;         /* 0 would read as "payload exhausted" */
+    }
+    if (pyw_stream_buffered(s) == 0 && want >= PYW_STREAM_DIRECT_MIN) {
+        /* Never more than the payload: what follows belongs to the
+         * buffer, not to the caller. */
+        n = pyw_io_read_some(s->fd, dst, want, deadline_ms);
+        if (n <= 0) {
+            return n == 0 ? -ECONNRESET : (long)n;
+        }
+        s->payload_left -= (uint32_t)n;
+        return (long)n;
+    }
+    got = pyw_stream_peek_payload(s, &p, want, deadline_ms);
+    if (got > 0) {
+        memcpy(dst, p, (size_t)got);
+    }
+    return got;
+}
+
+int pyw_stream_skip_payload(pyw_stream_t *s, int64_t deadline_ms)
+{
+    const unsigned char *p;
+    long n;
+
+    while (s->payload_left > 0) {
+        n = pyw_stream_peek_payload(s, &p, s->payload_left, deadline_ms);
+        if (n < 0) {
+            return (int)n;
+        }
+    }
+    return 0;
+}

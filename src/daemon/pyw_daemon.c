@@ -1,0 +1,425 @@
+/*
+ * pyw_daemon.c - main thread of a daemon process: turn a fork()ed copy of
+ * the Apache parent into a clean, unprivileged process, start Python, the
+ * workers and the poller, then wait for signals and stop in order.
+ *
+ * Signals: the handlers only bump sig_atomic_t counters and write a byte
+ * to a self-pipe; the main thread sleeps in poll() on that pipe and acts.
+ * Signals stay unblocked in every thread (a blocked mask would be
+ * inherited by processes the application spawns), so the handler may run
+ * on any thread; SA_RESTART and pyw_io's EINTR loops make that harmless.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <locale.h>
+#include <poll.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "../common/pyw_io.h"
+#include "../python/pyw_interp.h"
+#include "pyw_daemon.h"
+#include "pyw_dlog.h"
+#include "pyw_dlogno.h"
+#include "pyw_poller.h"
+#include "pyw_workers.h"
+
+/* Where the listening socket lives in the daemon: right after stderr. */
+#define DAEMON_LISTEN_FD   3
+#define DAEMON_TITLE_MAX   256
+
+static volatile sig_atomic_t sig_term;      /* SIGTERM or SIGINT count  */
+static volatile sig_atomic_t sig_term_no;   /* which one came first     */
+static volatile sig_atomic_t sig_other;     /* SIGHUP / SIGUSR1 count   */
+static volatile sig_atomic_t sig_other_no;
+static int wake_r = -1, wake_w = -1;        /* self-pipe                */
+
+static void daemon_on_signal(int sig)
+{
+    int saved_errno = errno;
+    char b = 0;
+
+    if (sig == SIGTERM || sig == SIGINT) {
+        if (sig_term++ == 0) {
+            sig_term_no = sig;
+        }
+    }
+    else {
+        sig_other_no = sig;
+        sig_other++;
+    }
+    if (wake_w >= 0 && write(wake_w, &b, 1) < 0) {
+        /* pipe full: the main thread is awake anyway */
+    }
+    errno = saved_errno;
+}
+
+/* Apache's parent left its own handlers and mask behind in this copy. */
+static void daemon_reset_signals(void)
+{
+    static const int handled[] = { SIGTERM, SIGINT, SIGHUP, SIGUSR1 };
+    struct sigaction sa;
+    sigset_t none;
+    size_t i;
+    int sig;
+
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = SIG_DFL;
+    sigemptyset(&sa.sa_mask);
+    for (sig = 1; sig < NSIG; sig++) {
+        if (sig != SIGKILL && sig != SIGSTOP) {
+            sigaction(sig, &sa, NULL);  /* EINVAL for libc's own: fine */
+        }
+    }
+    sa.sa_handler = SIG_IGN;
+    sigaction(SIGPIPE, &sa, NULL);
+
+    /* Our handlers block each other, so the counters cannot tear. */
+    sa.sa_handler = daemon_on_signal;
+    sa.sa_flags = SA_RESTART;
+    for (i = 0; i < sizeof(handled) / sizeof(handled[0]); i++) {
+        sigaddset(&sa.sa_mask, handled[i]);
+    }
+    for (i = 0; i < sizeof(handled) / sizeof(handled[0]); i++) {
+        sigaction(handled[i], &sa, NULL);
+    }
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+}
+
+/* Restart back-off; a stop request ends it early. */
+static void daemon_delay(int ms)
+{
+    struct timespec ts;
+
+    if (ms <= 0) {
+        return;
+    }
+    ts.tv_sec = ms / 1000;
+    ts.tv_nsec = (long)(ms % 1000) * 1000000L;
+    while (nanosleep(&ts, &ts) < 0 && errno == EINTR && !sig_term) {
+        /* another signal: sleep the rest */
+    }
+    if (sig_term) {
+        _exit(PYW_DAEMON_EXIT_OK);
+    }
+}
+
+static int daemon_close_from(int lowfd)
+{
+    int fd, max;
+
+    if (close_range((unsigned)lowfd, ~0u, 0) == 0) {
+        return 0;
+    }
+    max = (int)sysconf(_SC_OPEN_MAX);   /* kernel before 5.9 */
+    for (fd = lowfd; fd < (max > 0 ? max : 65536); fd++) {
+        close(fd);
+    }
+    return 0;
+}
+
+/*
+ * 0 stdin </dev/null, 1 and 2 the error log, 3 the listening socket
+ * (close-on-exec), nothing else: the parent's listeners, log files and
+ * pipes must not stay open here.  Nothing can be logged yet: -1 on error.
+ */
+static int daemon_setup_fds(const pyw_daemon_spec_t *spec)
+{
+    int lfd, logfd, nullfd;
+
+    lfd = fcntl(spec->listen_fd, F_DUPFD_CLOEXEC, 10);
+    logfd = spec->log_fd >= 0 ? fcntl(spec->log_fd, F_DUPFD_CLOEXEC, 10)
+                              : open("/dev/null", O_WRONLY | O_CLOEXEC);
+    nullfd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    if (lfd < 0 || logfd < 0 || nullfd < 0
+        || dup2(nullfd, 0) < 0 || dup2(logfd, 1) < 0 || dup2(logfd, 2) < 0
+        || dup3(lfd, DAEMON_LISTEN_FD, O_CLOEXEC) < 0) {
+        return -1;
+    }
+    return daemon_close_from(DAEMON_LISTEN_FD + 1);
+}
+
+/* Name in ps/top: prctl for comm (15 chars, inherited by the threads
+ * created later) and the argv area for the full command line. */
+static void daemon_set_title(const pyw_daemon_spec_t *spec)
+{
+    char title[DAEMON_TITLE_MAX], comm[16];
+    size_t n;
+
+    if (spec->display_name == NULL || spec->display_name[0] == '\0') {
+        return;
+    }
+    if (strcmp(spec->display_name, "%{GROUP}") == 0) {
+        snprintf(title, sizeof(title), "(pyworker:%s)",
+                 spec->group ? spec->group : "-");
+    }
+    else {
+        snprintf(title, sizeof(title), "%s", spec->display_name);
+    }
+    n = strnlen(title, sizeof(comm) - 1);
+    memcpy(comm, title, n);
+    comm[n] = '\0';
+    prctl(PR_SET_NAME, comm, 0, 0, 0);
+    if (spec->title_area && spec->title_len > 0) {
+        n = strlen(title);
+        if (n > spec->title_len - 1) {
+            n = spec->title_len - 1;
+        }
+        memcpy(spec->title_area, title, n);
+        memset(spec->title_area + n, 0, spec->title_len - n);
+    }
+}
+
+static void daemon_environment(const pyw_daemon_spec_t *spec)
+{
+    if (spec->umask >= 0) {
+        umask((mode_t)spec->umask);
+    }
+    if (spec->lang) {
+        setenv("LANG", spec->lang, 1);
+    }
+    if (spec->locale) {
+        setenv("LC_ALL", spec->locale, 1);
+        if (setlocale(LC_ALL, spec->locale) == NULL) {
+            pyw_dlog(PYW_LOG_WARNING, PYW_LOG_LOCALE, NULL,
+                     "setlocale(LC_ALL, \"%s\") failed; locale not "
+                     "installed?", spec->locale);
+        }
+    }
+}
+
+/* chdir(home= or, when switching user, the user's home directory) and,
+ * when switching user, HOME/USER/LOGNAME for that user. */
+static void daemon_chdir(const pyw_daemon_spec_t *spec)
+{
+    const char *home = spec->home;
+    struct passwd *pw = NULL;
+
+    if (spec->drop_privileges && (pw = getpwuid(spec->uid)) != NULL) {
+        setenv("HOME", pw->pw_dir, 1);
+        setenv("USER", pw->pw_name, 1);
+        setenv("LOGNAME", pw->pw_name, 1);
+        if (home == NULL) {
+            home = pw->pw_dir;
+        }
+    }
+    if (home == NULL || chdir(home) == 0) {
+        return;
+    }
+    if (spec->home) {
+        pyw_dlog(PYW_LOG_CRIT, PYW_LOG_CHDIR, NULL,
+                 "cannot change to home directory %s: %s", home,
+                 strerror(errno));
+        _exit(PYW_DAEMON_EXIT_STARTUP_FAILED);
+    }
+    pyw_dlog(PYW_LOG_WARNING, PYW_LOG_CHDIR, NULL,
+             "cannot change to %s: %s; using /", home, strerror(errno));
+    if (chdir("/") < 0) {
+        /* "/" always exists; nothing better to do */
+    }
+}
+
+static void daemon_refuse(const char *what) __attribute__((noreturn));
+
+static void daemon_refuse(const char *what)
+{
+    pyw_dlog(PYW_LOG_CRIT, PYW_LOG_PRIVILEGES, NULL, "%s", what);
+    _exit(PYW_DAEMON_EXIT_STARTUP_FAILED);
+}
+
+/* Every real/effective/saved id must be the target, and none root. */
+static void daemon_check_ids(const pyw_daemon_spec_t *spec)
+{
+    uid_t ru, eu, su;
+    gid_t rg, eg, sg;
+
+    if (getresuid(&ru, &eu, &su) < 0 || getresgid(&rg, &eg, &sg) < 0) {
+        daemon_refuse("getresuid/getresgid failed");
+    }
+    if (ru == 0 || eu == 0 || su == 0) {
+        daemon_refuse("refusing to run Python as root (uid 0); set user=");
+    }
+    if (spec->drop_privileges
+        && (ru != spec->uid || eu != spec->uid || su != spec->uid
+            || rg != spec->gid || eg != spec->gid || sg != spec->gid
+            || rg == 0)) {
+        pyw_dlog(PYW_LOG_CRIT, PYW_LOG_PRIVILEGES, NULL,
+                 "privileges not dropped: uid %ld/%ld/%ld gid %ld/%ld/%ld, "
+                 "wanted uid %ld gid %ld", (long)ru, (long)eu, (long)su,
+                 (long)rg, (long)eg, (long)sg, (long)spec->uid,
+                 (long)spec->gid);
+        _exit(PYW_DAEMON_EXIT_STARTUP_FAILED);
+    }
+}
+
+static void daemon_drop_privileges(const pyw_daemon_spec_t *spec)
+{
+    const char *step = NULL;
+
+    if (spec->drop_privileges) {
+        if (spec->uid == 0 || spec->gid == 0) {
+            daemon_refuse("refusing to run Python as root (user= or "
+                          "group= resolves to id 0)");
+        }
+        if ((spec->user_name ? initgroups(spec->user_name, spec->gid)
+                             : setgroups(1, &spec->gid)) < 0) {
+            step = "initgroups";
+        }
+        else if (setresgid(spec->gid, spec->gid, spec->gid) < 0) {
+            step = "setresgid";
+        }
+        else if (setresuid(spec->uid, spec->uid, spec->uid) < 0) {
+            step = "setresuid";
+        }
+        if (step) {
+            pyw_dlog(PYW_LOG_CRIT, PYW_LOG_PRIVILEGES, NULL,
+                     "%s(%s uid=%ld gid=%ld) failed: %s", step,
+                     spec->user_name ? spec->user_name : "-",
+                     (long)spec->uid, (long)spec->gid, strerror(errno));
+            _exit(PYW_DAEMON_EXIT_STARTUP_FAILED);
+        }
+    }
+    daemon_check_ids(spec);
+}
+
+/* If Apache's parent dies without stopping us, stop too (the setting is
+ * cleared by setuid, hence after it; getppid() closes the race). */
+static void daemon_watch_parent(pid_t ppid)
+{
+    prctl(PR_SET_PDEATHSIG, SIGTERM, 0, 0, 0);
+    if (getppid() != ppid) {
+        _exit(PYW_DAEMON_EXIT_OK);
+    }
+}
+
+static int daemon_self_pipe(void)
+{
+    int p[2];
+
+    if (pipe2(p, O_CLOEXEC | O_NONBLOCK) < 0) {
+        pyw_dlog(PYW_LOG_CRIT, PYW_LOG_SETUP_FAILED, NULL,
+                 "cannot create the signal pipe: %s", strerror(errno));
+        return -1;
+    }
+    wake_r = p[0];
+    wake_w = p[1];
+    return 0;
+}
+
+/* Python first (it may take a while importing scripts), then the threads
+ * that serve requests.  Any failure is a start-up failure. */
+static void daemon_start(const pyw_daemon_spec_t *spec)
+{
+    if (daemon_self_pipe() < 0) {
+        _exit(PYW_DAEMON_EXIT_STARTUP_FAILED);
+    }
+    if (pyw_interp_start(spec) < 0) {
+        pyw_dlog(PYW_LOG_CRIT, PYW_LOG_PYTHON_START, NULL,
+                 "Python interpreter did not start; exiting");
+        _exit(PYW_DAEMON_EXIT_STARTUP_FAILED);
+    }
+    if (pyw_workers_start(spec->threads) < 0
+        || pyw_poller_start(DAEMON_LISTEN_FD) < 0) {
+        _exit(PYW_DAEMON_EXIT_STARTUP_FAILED);
+    }
+    pyw_dlog(PYW_LOG_NOTICE, PYW_LOG_DAEMON_STARTED, NULL,
+             "daemon started: process %d, %d threads",
+             spec->process_index, spec->threads);
+}
+
+/* Sleep until a signal arrives; act on HUP/USR1, return on TERM/INT. */
+static void daemon_wait_for_stop(void)
+{
+    struct pollfd pfd = { .fd = wake_r, .events = POLLIN };
+    sig_atomic_t others_seen = 0;
+    char buf[64];
+
+    for (;;) {
+        if (sig_other != others_seen) {
+            /* Apache signals its whole process group on restart; the
+             * parent restarts us itself when it wants to. */
+            others_seen = sig_other;
+            pyw_dlog(PYW_LOG_INFO, PYW_LOG_SIGNAL_IGNORED, NULL,
+                     "ignoring %s (the parent manages restarts)",
+                     sig_other_no == SIGHUP ? "SIGHUP" : "SIGUSR1");
+        }
+        if (sig_term) {
+            return;
+        }
+        if (poll(&pfd, 1, -1) > 0) {
+            while (read(wake_r, buf, sizeof(buf)) > 0) {
+                /* drain; the counters say what happened */
+            }
+        }
+    }
+}
+
+/*
+ * Graceful stop: no new connections, idle ones closed, requests already
+ * sent to us served, then Python's atexit.  Py_Finalize is deliberately
+ * not called: threads may still sit in extension code.  If requests
+ * outlive the timeout, say which and leave without atexit, since a thread
+ * stuck in Python could keep pyw_interp_stop() from ever getting the GIL.
+ */
+static void daemon_stop(const pyw_daemon_spec_t *spec)
+    __attribute__((noreturn));
+
+static void daemon_stop(const pyw_daemon_spec_t *spec)
+{
+    int64_t deadline = pyw_io_deadline(spec->shutdown_timeout_ms > 0
+                                       ? spec->shutdown_timeout_ms : 0);
+    int busy;
+
+    pyw_dlog(PYW_LOG_INFO, PYW_LOG_SHUTDOWN_SIGNAL, NULL,
+             "%s received: stopping, %d requests in flight, waiting up to "
+             "%d ms", sig_term_no == SIGINT ? "SIGINT" : "SIGTERM",
+             pyw_workers_in_flight(), spec->shutdown_timeout_ms);
+    pyw_poller_stop();
+    while (pyw_workers_wait_idle(deadline) == -ETIMEDOUT
+           && pyw_io_now_ms() < deadline) {
+        /* woke a little early (clock rounding): wait again */
+    }
+    if ((busy = pyw_workers_busy()) > 0) {
+        pyw_dlog(PYW_LOG_ERR, PYW_LOG_SHUTDOWN_TIMEOUT, NULL,
+                 "%d requests (%d running) still busy after the shutdown "
+                 "timeout of %d ms; exiting without atexit", busy,
+                 pyw_workers_in_flight(), spec->shutdown_timeout_ms);
+        pyw_workers_log_running(PYW_LOG_WARNING, PYW_LOG_STILL_RUNNING);
+        _exit(PYW_DAEMON_EXIT_OK);
+    }
+    pyw_interp_stop();
+    pyw_dlog(PYW_LOG_NOTICE, PYW_LOG_DAEMON_STOPPING, NULL,
+             "daemon stopping");
+    _exit(PYW_DAEMON_EXIT_OK);
+}
+
+void pyw_daemon_main(const pyw_daemon_spec_t *spec)
+{
+    pid_t ppid = getppid();
+
+    /* Signals before the back-off, so a stop request during it works. */
+    daemon_reset_signals();
+    daemon_delay(spec->startup_delay_ms);
+    if (daemon_setup_fds(spec) < 0) {
+        _exit(PYW_DAEMON_EXIT_STARTUP_FAILED);
+    }
+    /* Logging works from here on (fd 2 is the error log). */
+    pyw_dlog_init(spec->group, 2, spec->log_level);
+    daemon_set_title(spec);
+    daemon_environment(spec);
+    daemon_chdir(spec);
+    daemon_drop_privileges(spec);
+    daemon_watch_parent(ppid);
+    daemon_start(spec);
+    daemon_wait_for_stop();
+    daemon_stop(spec);
+}

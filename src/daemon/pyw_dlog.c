@@ -1,0 +1,195 @@
+/*
+ * pyw_dlog.c - Apache error-log lines written by the daemon process.
+ *
+ * The daemon has no server_rec, so it formats Apache's default
+ * ErrorLogFormat itself:
+ *   [Wed Nov 25 15:11:23.123456 2026] [pyworker:error] [pid 42:tid 7] \
+ *       PYW0201: text (group=G pid=42 uri=/x)
+ * Each line is built in a stack buffer and written with one write(), so
+ * lines from many threads (and from Apache itself, which appends to the
+ * same O_APPEND file) never interleave inside a line.  No locks, no
+ * allocation: callable from any thread, with or without the GIL.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "pyw_dlog.h"
+
+/* Longest message text kept; the rest is cut and marked with "...". */
+#define DLOG_MAX_MSG   8192
+/* Whole line: prefix + escaped message (may grow up to 4x) + suffix. */
+#define DLOG_LINE_MAX  (DLOG_MAX_MSG + 1024)
+#define DLOG_URI_MAX   512
+
+/* Written once by pyw_dlog_init() before any thread exists; read-only
+ * afterwards, so no locking is needed. */
+static const char *dlog_group = "-";
+static int dlog_fd = 2;
+static int dlog_level = PYW_LOG_WARNING;
+
+static const char *const dlog_level_names[] = {
+    "emerg", "alert", "crit", "error", "warn", "notice", "info", "debug"
+};
+
+void pyw_dlog_init(const char *group, int fd, int level)
+{
+    dlog_group = group ? group : "-";
+    dlog_fd = fd;
+    dlog_level = level;
+    tzset();                    /* localtime_r() does not promise to */
+}
+
+int pyw_dlog_enabled(int level)
+{
+    return level <= dlog_level;
+}
+
+/* Tiny bounded appender: every write is clipped to the buffer. */
+typedef struct {
+    char   *buf;
+    size_t  len;
+    size_t  cap;                /* usable bytes (one kept for "\n") */
+} dlog_buf_t;
+
+static void dlog_addf(dlog_buf_t *b, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void dlog_addf(dlog_buf_t *b, const char *fmt, ...)
+{
+    va_list ap;
+    int n;
+
+    if (b->len >= b->cap) {
+        return;
+    }
+    va_start(ap, fmt);
+    n = vsnprintf(b->buf + b->len, b->cap - b->len, fmt, ap);
+    va_end(ap);
+    if (n > 0) {
+        b->len += (size_t)n < b->cap - b->len ? (size_t)n
+                                              : b->cap - b->len - 1;
+    }
+}
+
+/* Append text with control characters escaped as \xNN (like Apache's
+ * error log), so one call is always one physical line. */
+static void dlog_add_escaped(dlog_buf_t *b, const char *s, size_t n)
+{
+    static const char hex[] = "0123456789abcdef";
+    size_t i;
+
+    for (i = 0; i < n && b->len + 4 < b->cap; i++) {
+        unsigned char ch = (unsigned char)s[i];
+
+        if (ch < 0x20 && ch != '\t') {
+            b->buf[b->len++] = '\\';
+            b->buf[b->len++] = 'x';
+            b->buf[b->len++] = hex[ch >> 4];
+            b->buf[b->len++] = hex[ch & 0xf];
+        }
+        else {
+            b->buf[b->len++] = (char)ch;
+        }
+    }
+}
+
+static void dlog_add_prefix(dlog_buf_t *b, int level, int code)
+{
+    struct timeval tv;
+    struct tm tm;
+    char when[64];
+
+    gettimeofday(&tv, NULL);
+    localtime_r(&tv.tv_sec, &tm);
+    strftime(when, sizeof(when), "%a %b %d %H:%M:%S", &tm);
+    dlog_addf(b, "[%s.%06ld %d] [pyworker:%s] [pid %ld:tid %lu] ",
+              when, (long)tv.tv_usec, tm.tm_year + 1900,
+              dlog_level_names[level < 0 ? 0 : level > 7 ? 7 : level],
+              (long)getpid(), (unsigned long)pthread_self());
+    if (code > 0) {
+        dlog_addf(b, PYW_LOGNO_FMT, code);
+    }
+}
+
+/* Formats and writes one line; msg need not be NUL terminated. */
+static void dlog_emit(int level, int code, const char *uri,
+                      const char *msg, size_t msglen, int cut)
+{
+    char line[DLOG_LINE_MAX];
+    dlog_buf_t b = { line, 0, sizeof(line) - 1 };
+    int saved_errno = errno;
+    ssize_t rv;
+
+    dlog_add_prefix(&b, level, code);
+    dlog_add_escaped(&b, msg, msglen);
+    if (cut) {
+        dlog_addf(&b, "...");
+    }
+    dlog_addf(&b, " (group=%s pid=%ld", dlog_group, (long)getpid());
+    if (uri) {
+        dlog_addf(&b, " uri=");
+        dlog_add_escaped(&b, uri, strnlen(uri, DLOG_URI_MAX));
+    }
+    dlog_addf(&b, ")");
+    line[b.len++] = '\n';       /* cap reserved this byte */
+
+    do {
+        rv = write(dlog_fd, line, b.len);
+    } while (rv < 0 && errno == EINTR);
+    errno = saved_errno;        /* callers log errno-based messages */
+}
+
+void pyw_dlog(int level, int code, const char *uri, const char *fmt, ...)
+{
+    char msg[DLOG_MAX_MSG];
+    va_list ap;
+    int n;
+
+    if (!pyw_dlog_enabled(level)) {
+        return;
+    }
+    va_start(ap, fmt);
+    n = vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    if (n < 0) {
+        return;
+    }
+    if ((size_t)n >= sizeof(msg)) {
+        dlog_emit(level, code, uri, msg, sizeof(msg) - 1, 1);
+    }
+    else {
+        dlog_emit(level, code, uri, msg, (size_t)n, 0);
+    }
+}
+
+void pyw_dlog_text(int level, int code, const char *uri,
+                   const char *text, size_t len)
+{
+    const char *p = text, *end = text + len;
+
+    if (!pyw_dlog_enabled(level)) {
+        return;
+    }
+    while (p < end) {
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        const char *eol = nl ? nl : end;
+        size_t n = (size_t)(eol - p);
+        int cut = 0;
+
+        if (n > 0 && p[n - 1] == '\r') {
+            n--;
+        }
+        if (n > DLOG_MAX_MSG) {
+            n = DLOG_MAX_MSG;
+            cut = 1;
+        }
+        dlog_emit(level, code, uri, p, n, cut);
+        p = nl ? nl + 1 : end;
+    }
+}

@@ -1,0 +1,396 @@
+/*
+ * pyw_poller.c - the daemon's epoll thread: accept, HELLO, and hand
+ * readable idle connections to the workers.
+ *
+ * Locking (pl.lock):
+ *   - pl.lock protects the list of all connections, every connection's
+ *     `state`, and `stopping`.
+ *   - Only this thread calls epoll_wait().  Workers call epoll_ctl(MOD/DEL)
+ *     (thread safe in the kernel) but only under pl.lock, so a re-arm can
+ *     never race with the shutdown pass that closes idle connections.
+ *   - Every connection is EPOLLONESHOT: once its event fired it is disarmed
+ *     and owned by whoever the poller gave it to, until re-armed.
+ *   - A descriptor is always removed with EPOLL_CTL_DEL before close():
+ *     a child forked by the application may still hold a copy, which would
+ *     keep a stale registration (and a dangling data.ptr) alive.
+ *   - Lock order: pl.lock, then the work queue lock.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "../common/pyw_io.h"
+#include "pyw_dconn_private.h"
+#include "pyw_dlog.h"
+#include "pyw_dlogno.h"
+#include "pyw_poller.h"
+#include "pyw_workers.h"
+
+#define POLLER_EVENTS          64
+#define POLLER_CONN_EVENTS     (EPOLLIN | EPOLLRDHUP | EPOLLONESHOT)
+/* After EMFILE and friends, accepting again at once would spin. */
+#define POLLER_ACCEPT_PAUSE_MS 1000
+/* HELLO goes into an empty socket buffer; this never really waits. */
+#define POLLER_HELLO_TIMEOUT_MS 1000
+
+/* data.ptr tags for the two non-connection descriptors. */
+static char tag_listen, tag_wake;
+
+static struct {
+    pthread_mutex_t  lock;
+    pyw_dconn_t     *conns;          /* pl.lock: all open connections     */
+    int              nconns;         /* pl.lock                           */
+    int              stopping;       /* pl.lock                           */
+    int              epfd, wakefd, listen_fd;
+    int              listening;      /* poller thread only                */
+    int              started;        /* main thread only                  */
+    int64_t          accept_resume;  /* poller thread only; 0 = running   */
+    pthread_t        tid;
+} pl = {
+    .lock = PTHREAD_MUTEX_INITIALIZER,
+    .epfd = -1, .wakefd = -1, .listen_fd = -1,
+};
+
+/* pl.lock held. */
+static void poller_link(pyw_dconn_t *c)
+{
+    c->prev = NULL;
+    c->next = pl.conns;
+    if (pl.conns) {
+        pl.conns->prev = c;
+    }
+    pl.conns = c;
+    pl.nconns++;
+}
+
+/* pl.lock held.  Unregister, unlink and free. */
+static void poller_destroy(pyw_dconn_t *c)
+{
+    epoll_ctl(pl.epfd, EPOLL_CTL_DEL, c->fd, NULL);
+    if (c->prev) {
+        c->prev->next = c->next;
+    }
+    else {
+        pl.conns = c->next;
+    }
+    if (c->next) {
+        c->next->prev = c->prev;
+    }
+    pl.nconns--;
+    pyw_dconn_free(c);
+}
+
+void pyw_poller_close(pyw_dconn_t *c)
+{
+    pthread_mutex_lock(&pl.lock);
+    poller_destroy(c);
+    pthread_mutex_unlock(&pl.lock);
+}
+
+void pyw_poller_rearm(pyw_dconn_t *c)
+{
+    struct epoll_event ev;
+
+    pthread_mutex_lock(&pl.lock);
+    if (pl.stopping) {
+        poller_destroy(c);      /* shutting down: no new requests */
+    }
+    else {
+        c->state = PYW_DCONN_IDLE;
+        ev.events = POLLER_CONN_EVENTS;
+        ev.data.ptr = c;
+        if (epoll_ctl(pl.epfd, EPOLL_CTL_MOD, c->fd, &ev) < 0) {
+            pyw_dlog(PYW_LOG_ERR, PYW_LOG_REARM, NULL,
+                     "epoll_ctl(MOD) failed: %s; closing connection",
+                     strerror(errno));
+            poller_destroy(c);
+        }
+    }
+    pthread_mutex_unlock(&pl.lock);
+}
+
+int pyw_poller_connections(void)
+{
+    int n;
+
+    pthread_mutex_lock(&pl.lock);
+    n = pl.nconns;
+    pthread_mutex_unlock(&pl.lock);
+    return n;
+}
+
+/* A new connection: HELLO first (Apache waits for it), then watch it. */
+static void poller_add_conn(int fd)
+{
+    unsigned char hello[PYW_FRAME_HEADER_SIZE + PYW_HELLO_SIZE];
+    size_t len = pyw_hello_put(hello, sizeof(hello), (uint32_t)getpid());
+    struct epoll_event ev;
+    pyw_dconn_t *c;
+    int rv;
+
+    rv = pyw_io_write_full(fd, hello, len,
+                           pyw_io_deadline(POLLER_HELLO_TIMEOUT_MS));
+    if (rv < 0) {
+        pyw_dlog(PYW_LOG_INFO, PYW_LOG_HELLO, NULL,
+                 "writing HELLO failed: %s", strerror(-rv));
+        close(fd);
+        return;
+    }
+    if ((c = pyw_dconn_new(fd)) == NULL) {
+        pyw_dlog(PYW_LOG_ERR, PYW_LOG_CONN_SETUP, NULL,
+                 "out of memory for a new connection");
+        close(fd);
+        return;
+    }
+    ev.events = POLLER_CONN_EVENTS;
+    ev.data.ptr = c;
+    pthread_mutex_lock(&pl.lock);
+    poller_link(c);
+    if (epoll_ctl(pl.epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
+        pyw_dlog(PYW_LOG_ERR, PYW_LOG_CONN_SETUP, NULL,
+                 "epoll_ctl(ADD) failed: %s", strerror(errno));
+        poller_destroy(c);
+    }
+    pthread_mutex_unlock(&pl.lock);
+}
+
+/* Watch the listening socket or stop watching it.  0 or -errno. */
+static int poller_listen_ctl(int on)
+{
+    struct epoll_event ev;
+    int rv;
+
+    if (on == pl.listening) {
+        return 0;
+    }
+    /* EPOLLEXCLUSIVE: of the group's processes, one is woken per
+     * connection instead of all of them. */
+    ev.events = EPOLLIN | EPOLLEXCLUSIVE;
+    ev.data.ptr = &tag_listen;
+    rv = epoll_ctl(pl.epfd, on ? EPOLL_CTL_ADD : EPOLL_CTL_DEL,
+                   pl.listen_fd, on ? &ev : NULL);
+    if (rv < 0 && on) {
+        return -errno;
+    }
+    pl.listening = on;
+    return 0;
+}
+
+/* Accept until the backlog is empty. */
+static void poller_accept(void)
+{
+    for (;;) {
+        int fd = accept4(pl.listen_fd, NULL, NULL,
+                         SOCK_CLOEXEC | SOCK_NONBLOCK);
+        if (fd >= 0) {
+            poller_add_conn(fd);
+            continue;
+        }
+        switch (errno) {
+        case EAGAIN:
+#if EWOULDBLOCK != EAGAIN
+        case EWOULDBLOCK:
+#endif
+            return;
+        case EINTR:
+        case ECONNABORTED:
+        case EPROTO:
+            continue;
+        default:
+            /* EMFILE, ENFILE, ENOBUFS, ENOMEM: the backlog stays
+             * readable, so pause instead of spinning on it. */
+            pyw_dlog(PYW_LOG_ERR, PYW_LOG_ACCEPT, NULL,
+                     "accept4() failed: %s; pausing accept for %d ms",
+                     strerror(errno), POLLER_ACCEPT_PAUSE_MS);
+            poller_listen_ctl(0);
+            pl.accept_resume = pyw_io_now_ms() + POLLER_ACCEPT_PAUSE_MS;
+            return;
+        }
+    }
+}
+
+/* An idle connection's oneshot event fired: the poller owns it now. */
+static void poller_conn_event(pyw_dconn_t *c, uint32_t events)
+{
+    char b;
+
+    if (events & (EPOLLERR | EPOLLHUP)) {
+        pyw_poller_close(c);
+        return;
+    }
+    /* Half-closed with nothing left to read: Apache dropped it. */
+    if ((events & EPOLLRDHUP) && pyw_stream_buffered(&c->stream) == 0) {
+        ssize_t n = recv(c->fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
+
+        if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
+            pyw_poller_close(c);
+            return;
+        }
+    }
+    pthread_mutex_lock(&pl.lock);
+    c->state = PYW_DCONN_BUSY;
+    pthread_mutex_unlock(&pl.lock);
+    pyw_workers_push(c);
+}
+
+/*
+ * Shutdown pass, pl.lock held: stop accepting, then close each idle
+ * connection.  One whose request bytes already arrived is queued instead:
+ * Apache has sent a request there and is waiting for the answer.
+ */
+static void poller_shutdown_pass(void)
+{
+    pyw_dconn_t *c, *next;
+    char b;
+
+    poller_listen_ctl(0);
+    for (c = pl.conns; c; c = next) {
+        next = c->next;
+        if (c->state != PYW_DCONN_IDLE) {
+            continue;
+        }
+        if (pyw_stream_buffered(&c->stream) > 0
+            || recv(c->fd, &b, 1, MSG_PEEK | MSG_DONTWAIT) > 0) {
+            epoll_ctl(pl.epfd, EPOLL_CTL_DEL, c->fd, NULL);
+            c->state = PYW_DCONN_BUSY;
+            pyw_workers_push(c);
+        }
+        else {
+            poller_destroy(c);
+        }
+    }
+}
+
+/* Handle one epoll_wait() batch. */
+static void poller_dispatch(struct epoll_event *evs, int n)
+{
+    int i;
+
+    for (i = 0; i < n; i++) {
+        void *p = evs[i].data.ptr;
+
+        if (p == &tag_wake) {
+            uint64_t v;
+            ssize_t rv = read(pl.wakefd, &v, sizeof(v));
+            (void)rv;           /* only the wake-up matters */
+        }
+        else if (p == &tag_listen) {
+            poller_accept();
+        }
+        else {
+            poller_conn_event(p, evs[i].events);
+        }
+    }
+}
+
+static int poller_timeout(void)
+{
+    int64_t left;
+
+    if (pl.accept_resume == 0) {
+        return -1;
+    }
+    left = pl.accept_resume - pyw_io_now_ms();
+    if (left > 0) {
+        return (int)left;
+    }
+    if (poller_listen_ctl(1) < 0) {
+        pl.accept_resume = pyw_io_now_ms() + POLLER_ACCEPT_PAUSE_MS;
+        return POLLER_ACCEPT_PAUSE_MS;
+    }
+    pl.accept_resume = 0;
+    return -1;
+}
+
+static void *poller_main(void *arg)
+{
+    struct epoll_event evs[POLLER_EVENTS];
+    int n, stop;
+
+    (void)arg;
+    for (;;) {
+        n = epoll_wait(pl.epfd, evs, POLLER_EVENTS, poller_timeout());
+        if (n < 0 && errno != EINTR) {
+            /* Cannot happen short of a bug; without the poller nothing
+             * is served, so stop gracefully and let the parent restart. */
+            pyw_dlog(PYW_LOG_CRIT, PYW_LOG_EPOLL, NULL,
+                     "epoll_wait() failed: %s; stopping the daemon",
+                     strerror(errno));
+            kill(getpid(), SIGTERM);
+            return NULL;
+        }
+        poller_dispatch(evs, n < 0 ? 0 : n);
+
+        /* Checked after the batch: no event in it refers to a
+         * connection the shutdown pass is about to free. */
+        pthread_mutex_lock(&pl.lock);
+        stop = pl.stopping;
+        if (stop) {
+            poller_shutdown_pass();
+        }
+        pthread_mutex_unlock(&pl.lock);
+        if (stop) {
+            return NULL;
+        }
+    }
+}
+
+int pyw_poller_start(int listen_fd)
+{
+    struct epoll_event ev;
+    int flags, rv;
+
+    /* The listening socket is shared with the group's other daemons,
+     * which all accept non-blocking too; the parent never accepts. */
+    flags = fcntl(listen_fd, F_GETFL);
+    if (flags < 0 || fcntl(listen_fd, F_SETFL, flags | O_NONBLOCK) < 0
+        || (pl.epfd = epoll_create1(EPOLL_CLOEXEC)) < 0
+        || (pl.wakefd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) < 0) {
+        rv = -errno;
+        goto fail;
+    }
+    pl.listen_fd = listen_fd;
+    ev.events = EPOLLIN;
+    ev.data.ptr = &tag_wake;
+    if (epoll_ctl(pl.epfd, EPOLL_CTL_ADD, pl.wakefd, &ev) < 0) {
+        rv = -errno;
+        goto fail;
+    }
+    if ((rv = poller_listen_ctl(1)) < 0) {
+        goto fail;
+    }
+    if ((rv = pthread_create(&pl.tid, NULL, poller_main, NULL)) != 0) {
+        rv = -rv;
+        goto fail;
+    }
+    pl.started = 1;
+    return 0;
+
+fail:
+    pyw_dlog(PYW_LOG_CRIT, PYW_LOG_THREADS_START, NULL,
+             "cannot start the poller: %s", strerror(-rv));
+    return rv;
+}
+
+void pyw_poller_stop(void)
+{
+    uint64_t one = 1;
+    ssize_t rv;
+
+    pthread_mutex_lock(&pl.lock);
+    pl.stopping = 1;
+    pthread_mutex_unlock(&pl.lock);
+    if (!pl.started) {
+        return;
+    }
+    rv = write(pl.wakefd, &one, sizeof(one));
+    (void)rv;                   /* a full counter still wakes epoll */
+    pthread_join(pl.tid, NULL);
+}

@@ -1,0 +1,352 @@
+/*
+ * pyw_errors.c - wsgi.errors and the sys.stdout / sys.stderr redirect.
+ *
+ * A write-only text file whose lines become error log lines.  Text is
+ * cut at b"\n"; a partial line waits in a small buffer until its newline,
+ * flush(), or the object's destruction.  A line longer than
+ * PYW_ERRORS_LINE_MAX is logged in pieces (Apache's own lines are capped
+ * near 8 KiB anyway), so the pending buffer never grows past that.
+ *
+ * Thread safety: sys.stdout is shared by every thread.  All state changes
+ * happen with the GIL held and nothing here releases it (pyw_dlog is one
+ * write() and may be called with the GIL held), so no lock is needed.
+ */
+#include "pyw_python.h"
+
+#include <string.h>
+
+#include "pyw_errors.h"
+#include "../daemon/pyw_dlog.h"
+
+#define PYW_LOGNO_WSGI_ERRORS   360
+#define PYW_LOGNO_STDERR        361
+#define PYW_LOGNO_STDOUT        362
+
+#define PYW_ERRORS_LINE_MAX     8000
+
+typedef struct {
+    PyObject_HEAD
+    int     code;       /* log code of every line */
+    char   *uri;        /* PyMem copy, or NULL */
+    char   *pend;       /* partial line, PYW_ERRORS_LINE_MAX bytes */
+    size_t  len;        /* bytes in pend */
+} pyw_errors_t;
+
+static PyTypeObject pyw_errors_type;
+
+/* Log n bytes as one line each PYW_ERRORS_LINE_MAX, never splitting a
+ * UTF-8 sequence between two lines. */
+static void errors_emit(const pyw_errors_t *self, const char *p, size_t n)
+{
+    if (n > 0 && p[n - 1] == '\r') {
+        n--;
+    }
+    do {
+        size_t k = n;
+
+        if (k > PYW_ERRORS_LINE_MAX) {
+            k = PYW_ERRORS_LINE_MAX;
+            while (k > 1 && ((unsigned char)p[k] & 0xC0) == 0x80) {
+                k--;
+            }
+        }
+        pyw_dlog(PYW_LOG_ERR, self->code, self->uri, "%.*s", (int)k, p);
+        p += k;
+        n -= k;
+    } while (n > 0);
+}
+
+static void errors_emit_pending(pyw_errors_t *self)
+{
+    if (self->len > 0) {
+        errors_emit(self, self->pend, self->len);
+        self->len = 0;
+    }
+}
+
+/* Add text without a newline to the partial line. */
+static void errors_append(pyw_errors_t *self, const char *p, size_t n)
+{
+    if (self->pend == NULL) {
+        self->pend = PyMem_Malloc(PYW_ERRORS_LINE_MAX);
+        if (self->pend == NULL) {
+            /* No buffer: better a line cut short than text lost. */
+            if (n > 0) {
+                errors_emit(self, p, n);
+            }
+            return;
+        }
+    }
+    while (n > 0) {
+        size_t k = PYW_ERRORS_LINE_MAX - self->len;
+
+        if (k > n) {
+            k = n;
+        }
+        memcpy(self->pend + self->len, p, k);
+        self->len += k;
+        p += k;
+        n -= k;
+        if (self->len == PYW_ERRORS_LINE_MAX) {
+            errors_emit_pending(self);
+        }
+    }
+}
+
+static void errors_feed(pyw_errors_t *self, const char *p, size_t n)
+{
+    while (n > 0) {
+        const char *nl = memchr(p, '\n', n);
+        size_t seg = nl ? (size_t)(nl - p) : n;
+
+        if (nl == NULL) {
+            errors_append(self, p, seg);
+            return;
+        }
+        if (self->len == 0) {
+            errors_emit(self, p, seg);    /* whole line: no copy */
+        }
+        else {
+            errors_append(self, p, seg);
+            errors_emit_pending(self);
+        }
+        p += seg + 1;
+        n -= seg + 1;
+    }
+}
+
+/* UTF-8 of a str; lone surrogates become backslash escapes instead of
+ * failing the app's write.  *tmp holds the bytes object, if one was made. */
+static const char *errors_utf8(PyObject *s, Py_ssize_t *n, PyObject **tmp)
+{
+    const char *p = PyUnicode_AsUTF8AndSize(s, n);
+
+    *tmp = NULL;
+    if (p != NULL || !PyErr_ExceptionMatches(PyExc_UnicodeEncodeError)) {
+        return p;
+    }
+    PyErr_Clear();
+    *tmp = PyUnicode_AsEncodedString(s, "utf-8", "backslashreplace");
+    if (*tmp == NULL) {
+        return NULL;
+    }
+    *n = PyBytes_GET_SIZE(*tmp);
+    return PyBytes_AS_STRING(*tmp);
+}
+
+static int errors_write_one(pyw_errors_t *self, PyObject *s)
+{
+    PyObject *tmp;
+    const char *p;
+    Py_ssize_t n;
+
+    if (!PyUnicode_Check(s)) {
+        PyErr_Format(PyExc_TypeError,
+                     "write() argument must be str, not %.100s",
+                     Py_TYPE(s)->tp_name);
+        return -1;
+    }
+    p = errors_utf8(s, &n, &tmp);
+    if (p == NULL) {
+        return -1;
+    }
+    errors_feed(self, p, (size_t)n);
+    Py_XDECREF(tmp);
+    return 0;
+}
+
+static PyObject *errors_write(pyw_errors_t *self, PyObject *s)
+{
+    if (errors_write_one(self, s) < 0) {
+        return NULL;
+    }
+    return PyLong_FromSsize_t(PyUnicode_GET_LENGTH(s));
+}
+
+static PyObject *errors_writelines(pyw_errors_t *self, PyObject *seq)
+{
+    PyObject *it = PyObject_GetIter(seq), *item;
+
+    if (it == NULL) {
+        return NULL;
+    }
+    while ((item = PyIter_Next(it)) != NULL) {
+        int rv = errors_write_one(self, item);
+
+        Py_DECREF(item);
+        if (rv < 0) {
+            Py_DECREF(it);
+            return NULL;
+        }
+    }
+    Py_DECREF(it);
+    if (PyErr_Occurred()) {
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
+static PyObject *errors_flush(pyw_errors_t *self, PyObject *unused)
+{
+    errors_emit_pending(self);
+    Py_RETURN_NONE;
+}
+
+static PyObject *errors_false(pyw_errors_t *self, PyObject *unused)
+{
+    Py_RETURN_FALSE;
+}
+
+static PyObject *errors_true(pyw_errors_t *self, PyObject *unused)
+{
+    Py_RETURN_TRUE;
+}
+
+/* There is no descriptor behind this file; say so the way io does. */
+static PyObject *errors_fileno(pyw_errors_t *self, PyObject *unused)
+{
+    PyObject *io = PyImport_ImportModule("io"), *exc;
+
+    if (io == NULL) {
+        return NULL;
+    }
+    exc = PyObject_GetAttrString(io, "UnsupportedOperation");
+    Py_DECREF(io);
+    if (exc == NULL) {
+        return NULL;
+    }
+    PyErr_SetString(exc, "fileno: the error log stream has no descriptor");
+    Py_DECREF(exc);
+    return NULL;
+}
+
+static PyObject *errors_get_encoding(pyw_errors_t *self, void *unused)
+{
+    return PyUnicode_FromString("utf-8");
+}
+
+static PyObject *errors_get_errors(pyw_errors_t *self, void *unused)
+{
+    return PyUnicode_FromString("backslashreplace");
+}
+
+static PyObject *errors_get_false(pyw_errors_t *self, void *unused)
+{
+    Py_RETURN_FALSE;
+}
+
+static PyObject *errors_get_true(pyw_errors_t *self, void *unused)
+{
+    Py_RETURN_TRUE;
+}
+
+static void errors_dealloc(pyw_errors_t *self)
+{
+    errors_emit_pending(self);
+    PyMem_Free(self->pend);
+    PyMem_Free(self->uri);
+    PyObject_Free(self);
+}
+
+static PyMethodDef errors_methods[] = {
+    {"write", (PyCFunction)errors_write, METH_O,
+     "write(str) -> int: log complete lines, keep a partial one."},
+    {"writelines", (PyCFunction)errors_writelines, METH_O, NULL},
+    {"flush", (PyCFunction)errors_flush, METH_NOARGS,
+     "Log a pending partial line."},
+    {"close", (PyCFunction)errors_flush, METH_NOARGS,
+     "Log a pending partial line; the stream stays usable."},
+    {"isatty", (PyCFunction)errors_false, METH_NOARGS, NULL},
+    {"readable", (PyCFunction)errors_false, METH_NOARGS, NULL},
+    {"seekable", (PyCFunction)errors_false, METH_NOARGS, NULL},
+    {"writable", (PyCFunction)errors_true, METH_NOARGS, NULL},
+    {"fileno", (PyCFunction)errors_fileno, METH_NOARGS, NULL},
+    {NULL, NULL, 0, NULL}
+};
+
+static PyGetSetDef errors_getset[] = {
+    {"encoding", (getter)errors_get_encoding, NULL, NULL, NULL},
+    {"errors", (getter)errors_get_errors, NULL, NULL, NULL},
+    {"closed", (getter)errors_get_false, NULL, NULL, NULL},
+    {"line_buffering", (getter)errors_get_true, NULL, NULL, NULL},
+    {NULL, NULL, NULL, NULL, NULL}
+};
+
+static PyTypeObject pyw_errors_type = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "mod_pyworker.Log",
+    .tp_basicsize = sizeof(pyw_errors_t),
+    .tp_dealloc = (destructor)errors_dealloc,
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "Text stream whose lines go to Apache's error log.",
+    .tp_methods = errors_methods,
+    .tp_getset = errors_getset,
+};
+
+int pyw_errors_init_type(void)
+{
+    return PyType_Ready(&pyw_errors_type);
+}
+
+static PyObject *errors_new(const char *uri, int code)
+{
+    pyw_errors_t *self = PyObject_New(pyw_errors_t, &pyw_errors_type);
+
+    if (self == NULL) {
+        return NULL;
+    }
+    self->code = code;
+    self->uri = NULL;
+    self->pend = NULL;
+    self->len = 0;
+    if (uri != NULL) {
+        size_t n = strlen(uri) + 1;
+
+        self->uri = PyMem_Malloc(n);
+        if (self->uri == NULL) {
+            Py_DECREF(self);
+            return PyErr_NoMemory();
+        }
+        memcpy(self->uri, uri, n);
+    }
+    return (PyObject *)self;
+}
+
+PyObject *pyw_errors_new(const char *uri)
+{
+    return errors_new(uri, PYW_LOGNO_WSGI_ERRORS);
+}
+
+/* Flush what the old stream buffered, then install the new one. */
+static int errors_replace(const char *name, int code)
+{
+    PyObject *old = PySys_GetObject(name);     /* borrowed */
+    PyObject *log;
+    int rv;
+
+    if (old != NULL && old != Py_None) {
+        PyObject *r = PyObject_CallMethod(old, "flush", NULL);
+
+        if (r == NULL) {
+            PyErr_Clear();      /* a broken old stream must not stop us */
+        }
+        Py_XDECREF(r);
+    }
+    log = errors_new(NULL, code);
+    if (log == NULL) {
+        return -1;
+    }
+    rv = PySys_SetObject(name, log);
+    Py_DECREF(log);
+    return rv;
+}
+
+int pyw_errors_redirect_stdio(void)
+{
+    if (pyw_errors_init_type() < 0
+        || errors_replace("stdout", PYW_LOGNO_STDOUT) < 0
+        || errors_replace("stderr", PYW_LOGNO_STDERR) < 0) {
+        return -1;
+    }
+    return 0;
+}

@@ -1,0 +1,28 @@
+/*
+ * pyw_filewrapper.h - environ['wsgi.file_wrapper'] (PEP 3333 optional
+ * platform-specific file handling): wraps a file-like object and a block
+ * size into an iterable the adapter iterates like any other result.
+ *
+ * GIL: every function here is called with the GIL held.
+ */
+#ifndef PYW_FILEWRAPPER_H
+#define PYW_FILEWRAPPER_H
+
+#include "pyw_python.h"
+
+/* Ready the type; once, at interpreter start.  0 / -1 (exception set). */
+int pyw_filewrapper_init_type(void);
+
+/* Borrowed reference: the callable stored as environ['wsgi.file_wrapper']
+ * (called as file_wrapper(filelike, block_size=8192)). */
+PyObject *pyw_filewrapper_type(void);
+
+/* Added by the I/O unit, so the adapter can send a real file by other
+ * means.  pyw_filewrapper_check: 1 if o is a FileWrapper (exact type).
+ * The other two need a FileWrapper; filelike is a borrowed reference
+ * (NULL only after the cycle collector cleared the object). */
+int pyw_filewrapper_check(PyObject *o);
+PyObject *pyw_filewrapper_filelike(PyObject *fw);
+Py_ssize_t pyw_filewrapper_blksize(PyObject *fw);
+
+#endif /* PYW_FILEWRAPPER_H */

@@ -1,0 +1,26 @@
+/*
+ * pyw_input.h - wsgi.input: the request body, pulled from Apache on
+ * demand (READ/BODY frames) through pyw_dconn_read_body().
+ *
+ * GIL: every function here is called with the GIL held; the object
+ * releases it around each pyw_dconn_read_body() call.
+ */
+#ifndef PYW_INPUT_H
+#define PYW_INPUT_H
+
+#include "pyw_python.h"
+#include "../daemon/pyw_dconn.h"
+
+/* Ready the type; once, at interpreter start.  0 / -1 (exception set). */
+int pyw_input_init_type(void);
+
+/* New wsgi.input over connection c.  content_length: body size from
+ * CONTENT_LENGTH, or -1 when unknown (chunked).  New reference, or NULL
+ * with an exception set. */
+PyObject *pyw_input_new(pyw_dconn_t *c, long long content_length);
+
+/* The request is over: every later call on the object raises OSError
+ * and never touches c (the app may have kept a reference). */
+void pyw_input_detach(PyObject *input);
+
+#endif /* PYW_INPUT_H */

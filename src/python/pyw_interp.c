@@ -1,0 +1,344 @@
+/*
+ * pyw_interp.c - start and stop CPython in a daemon process, and give
+ * each worker thread its own PyThreadState.
+ *
+ * The daemon has already set LANG/locale, dropped privileges and chdir'd;
+ * Python starts with its own signal handlers off (the daemon's main thread
+ * owns signals) and without parsing any argv.
+ */
+#include "pyw_python.h"
+
+#include <dlfcn.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "../daemon/pyw_dlog.h"
+#include "pyw_errors.h"
+#include "pyw_filewrapper.h"
+#include "pyw_input.h"
+#include "pyw_interp_private.h"
+#include "pyw_script.h"
+
+/* Log codes of this file (README.md lists them all). */
+#define INTERP_LOG_INIT_FAILED    300  /* Py_InitializeFromConfig failed   */
+#define INTERP_LOG_SETUP_FAILED   301  /* types, stdio, python-path        */
+#define INTERP_LOG_STARTED        302  /* info: version, sys.prefix        */
+#define INTERP_LOG_THREAD_FAILED  303  /* PyThreadState_New failed         */
+#define INTERP_LOG_ATEXIT_FAILED  304  /* atexit callbacks raised          */
+
+static int interp_threads = 1;
+static int interp_started;
+
+int pyw_interp_threads(void)
+{
+    return interp_threads;
+}
+
+static int interp_config_string(PyConfig *cfg, wchar_t **field,
+                                const char *value)
+{
+    PyStatus st = PyConfig_SetBytesString(cfg, field, value);
+
+    if (PyStatus_Exception(st)) {
+        pyw_dlog(PYW_LOG_CRIT, INTERP_LOG_INIT_FAILED, NULL,
+                 "cannot use '%s' in the Python configuration: %s",
+                 value, st.err_msg ? st.err_msg : "?");
+        return -1;
+    }
+    return 0;
+}
+
+/*
+ * python-home.  A virtual environment (pyvenv.cfg, bin/python3) is found
+ * the way Python finds it for its own executable: program_name points at
+ * the venv's interpreter and Python reads pyvenv.cfg, so sys.prefix is
+ * the venv and the standard library comes from its base.  Any other
+ * directory is a Python installation prefix: PyConfig.home, and its
+ * bin/pythonX.Y (when there) as program_name for sys.executable.
+ */
+static int interp_config_home(PyConfig *cfg, const char *home)
+{
+    char cfgfile[4096], exe[4096];
+
+    if (access(home, R_OK | X_OK) != 0) {
+        pyw_dlog(PYW_LOG_CRIT, INTERP_LOG_INIT_FAILED, NULL,
+                 "python-home %s is not usable: %s", home, strerror(errno));
+        return -1;
+    }
+    snprintf(cfgfile, sizeof(cfgfile), "%s/pyvenv.cfg", home);
+    snprintf(exe, sizeof(exe), "%s/bin/python3", home);
+    if (access(cfgfile, R_OK) == 0 && access(exe, X_OK) == 0) {
+        return interp_config_string(cfg, &cfg->program_name, exe);
+    }
+    snprintf(exe, sizeof(exe), "%s/bin/python%d.%d", home,
+             PY_MAJOR_VERSION, PY_MINOR_VERSION);
+    if (access(exe, X_OK) == 0
+        && interp_config_string(cfg, &cfg->program_name, exe) < 0) {
+        return -1;
+    }
+    return interp_config_string(cfg, &cfg->home, home);
+}
+
+/*
+ * Without python-home: the interpreter that belongs to the libpython we
+ * run on.  Left to itself, Python would search PATH for "python3" and
+ * could take its prefix (and standard library) from another
+ * installation, e.g. a pyenv shim first on Apache's PATH.  The library's
+ * own path gives the prefix: <prefix>/lib[64]/[<multiarch>/]libpythonX.Y.
+ * 0 and buf filled, or -1 when that interpreter does not exist.
+ */
+static int interp_default_program(char *buf, size_t len)
+{
+    Dl_info info;
+    char *path;
+    const char *lib;
+    int n;
+
+    if (dladdr((void *)&Py_InitializeFromConfig, &info) == 0
+        || info.dli_fname == NULL
+        || (path = realpath(info.dli_fname, NULL)) == NULL) {
+        return -1;
+    }
+    lib = strstr(path, "/lib");
+    n = lib ? snprintf(buf, len, "%.*s/bin/python%d.%d", (int)(lib - path),
+                       path, PY_MAJOR_VERSION, PY_MINOR_VERSION) : -1;
+    free(path);
+    if (n < 0 || (size_t)n >= len || access(buf, X_OK) != 0) {
+        return -1;
+    }
+    return 0;
+}
+
+static int interp_initialize(const pyw_daemon_spec_t *spec)
+{
+    char exe[4096];
+    PyConfig cfg;
+    PyStatus st;
+
+    PyConfig_InitPythonConfig(&cfg);
+    cfg.install_signal_handlers = 0;   /* the daemon owns signals     */
+    cfg.parse_argv = 0;
+    cfg.configure_c_stdio = 0;         /* fds 0-2 belong to the daemon */
+    /* sys.argv = ['mod_pyworker']: libraries that read argv[0] find a
+     * name, as under mod_wsgi. */
+    st = PyConfig_SetBytesArgv(&cfg, 1, (char *const[]){ "mod_pyworker" });
+    if (PyStatus_Exception(st)) {
+        pyw_dlog(PYW_LOG_CRIT, INTERP_LOG_INIT_FAILED, NULL,
+                 "cannot set sys.argv: %s", st.err_msg ? st.err_msg : "?");
+        goto fail;
+    }
+    if (spec->python_home && spec->python_home[0]) {
+        if (interp_config_home(&cfg, spec->python_home) < 0) {
+            goto fail;
+        }
+    }
+    else if (interp_config_string(&cfg, &cfg.program_name,
+                                  interp_default_program(exe, sizeof(exe))
+                                  == 0 ? exe : "python3") < 0) {
+        goto fail;
+    }
+    st = Py_InitializeFromConfig(&cfg);
+    if (PyStatus_Exception(st)) {
+        pyw_dlog(PYW_LOG_CRIT, INTERP_LOG_INIT_FAILED, NULL,
+                 "cannot initialize Python (python-home=%s): %s%s%s",
+                 spec->python_home ? spec->python_home : "(none)",
+                 st.func ? st.func : "", st.func ? ": " : "",
+                 st.err_msg ? st.err_msg : "exit requested");
+        goto fail;
+    }
+    PyConfig_Clear(&cfg);
+    return 0;
+
+fail:
+    PyConfig_Clear(&cfg);
+    return -1;
+}
+
+/* Prepend the ':'-separated python-path entries to sys.path, in order,
+ * then let site process their .pth files (as site-packages are). */
+static int interp_add_path(const char *python_path)
+{
+    PyObject *sys_path = PySys_GetObject("path");   /* borrowed */
+    PyObject *add, *site;
+    const char *p = python_path, *colon;
+    Py_ssize_t i;
+    int rv = -1;
+
+    if (sys_path == NULL || !PyList_Check(sys_path)) {
+        PyErr_SetString(PyExc_RuntimeError, "sys.path is not a list");
+        return -1;
+    }
+    if ((add = PyList_New(0)) == NULL) {
+        return -1;
+    }
+    for (; *p; p = *colon ? colon + 1 : colon) {
+        PyObject *dir;
+
+        colon = strchrnul(p, ':');
+        if (colon == p) {
+            continue;
+        }
+        dir = PyUnicode_DecodeFSDefaultAndSize(p, colon - p);
+        if (dir == NULL || PyList_Append(add, dir) < 0) {
+            Py_XDECREF(dir);
+            goto done;
+        }
+        Py_DECREF(dir);
+    }
+    if (PyList_SetSlice(sys_path, 0, 0, add) < 0) {
+        goto done;
+    }
+    site = PyImport_ImportModule("site");
+    if (site == NULL) {
+        /* -S like setups: no .pth processing, the entries are in. */
+        PyErr_Clear();
+        rv = 0;
+        goto done;
+    }
+    for (i = 0; i < PyList_GET_SIZE(add); i++) {
+        PyObject *r = PyObject_CallMethod(site, "addsitedir", "O",
+                                          PyList_GET_ITEM(add, i));
+        if (r == NULL) {
+            break;
+        }
+        Py_DECREF(r);
+    }
+    rv = i == PyList_GET_SIZE(add) ? 0 : -1;
+    Py_DECREF(site);
+done:
+    Py_DECREF(add);
+    return rv;
+}
+
+/* Everything after Py_Initialize that needs the GIL; 0 / -1 logged. */
+static int interp_setup(const pyw_daemon_spec_t *spec)
+{
+    const char *step = "python-path";
+    PyObject *mod;
+    int i;
+
+    if (spec->python_path && spec->python_path[0]
+        && interp_add_path(spec->python_path) < 0) {
+        goto fail;
+    }
+    /* threading takes the importing thread as its main thread: make that
+     * this one, not whichever worker first runs a script importing it. */
+    step = "import threading";
+    if ((mod = PyImport_ImportModule("threading")) == NULL) {
+        goto fail;
+    }
+    Py_DECREF(mod);
+    step = "object types";
+    if (pyw_script_init() < 0 || pyw_wsgi_init() < 0
+        || pyw_input_init_type() < 0
+        || pyw_errors_init_type() < 0 || pyw_filewrapper_init_type() < 0) {
+        goto fail;
+    }
+    step = "sys.stdout/sys.stderr";
+    if (pyw_errors_redirect_stdio() < 0) {
+        goto fail;
+    }
+    for (i = 0; i < spec->n_import_scripts; i++) {
+        if (pyw_script_import(spec->import_scripts[i]) < 0) {
+            return -1;          /* logged with its traceback */
+        }
+    }
+    return 0;
+
+fail:
+    pyw_script_log_exception(PYW_LOG_CRIT, INTERP_LOG_SETUP_FAILED, NULL,
+                             "cannot set up Python: %s failed", step);
+    return -1;
+}
+
+static void interp_log_started(void)
+{
+    PyObject *prefix = PySys_GetObject("prefix");       /* borrowed */
+    const char *p = prefix && PyUnicode_Check(prefix)
+                    ? PyUnicode_AsUTF8(prefix) : NULL;
+
+    if (p == NULL) {
+        PyErr_Clear();
+    }
+    pyw_dlog(PYW_LOG_INFO, INTERP_LOG_STARTED, NULL,
+             "Python %s started, sys.prefix=%s", Py_GetVersion(),
+             p ? p : "?");
+}
+
+int pyw_interp_start(const pyw_daemon_spec_t *spec)
+{
+    int rv;
+
+    interp_threads = spec->threads > 0 ? spec->threads : 1;
+    if (interp_initialize(spec) < 0) {
+        return -1;
+    }
+    interp_started = 1;
+    if ((rv = interp_setup(spec)) == 0) {
+        interp_log_started();
+    }
+    /* The main thread's state stays with this thread; workers have their
+     * own.  From here on nobody holds the GIL between requests. */
+    PyEval_SaveThread();
+    return rv;
+}
+
+pyw_interp_thread_t *pyw_interp_thread_new(void)
+{
+    pyw_interp_thread_t *t = calloc(1, sizeof(*t));
+
+    if (t == NULL) {
+        pyw_dlog(PYW_LOG_CRIT, INTERP_LOG_THREAD_FAILED, NULL,
+                 "out of memory for a Python thread state");
+        return NULL;
+    }
+    /* Created on the worker thread itself, so the state belongs to it
+     * (and PyGILState_Ensure on this thread finds it). */
+    t->tstate = PyThreadState_New(PyInterpreterState_Main());
+    if (t->tstate == NULL) {
+        pyw_dlog(PYW_LOG_CRIT, INTERP_LOG_THREAD_FAILED, NULL,
+                 "PyThreadState_New failed");
+        free(t);
+        return NULL;
+    }
+    return t;
+}
+
+/* Call flush() on sys.<name>, ignoring every failure (shutting down). */
+static void interp_flush(const char *name)
+{
+    PyObject *f = PySys_GetObject(name);                /* borrowed */
+    PyObject *r = f ? PyObject_CallMethod(f, "flush", NULL) : NULL;
+
+    Py_XDECREF(r);
+    PyErr_Clear();
+}
+
+void pyw_interp_stop(void)
+{
+    PyGILState_STATE g;
+    PyObject *atexit, *r = NULL;
+
+    if (!interp_started) {
+        return;
+    }
+    g = PyGILState_Ensure();
+    atexit = PyImport_ImportModule("atexit");
+    if (atexit != NULL) {
+        r = PyObject_CallMethod(atexit, "_run_exitfuncs", NULL);
+        Py_DECREF(atexit);
+    }
+    if (r == NULL) {
+        pyw_script_log_exception(PYW_LOG_ERR, INTERP_LOG_ATEXIT_FAILED, NULL,
+                                 "running Python atexit callbacks failed");
+    }
+    Py_XDECREF(r);
+    interp_flush("stdout");
+    interp_flush("stderr");
+    /* Not Py_Finalize(): a worker past shutdown_timeout_ms may still be in
+     * Python, and the process exits next anyway. */
+    PyGILState_Release(g);
+}

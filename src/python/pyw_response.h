@@ -1,0 +1,78 @@
+/*
+ * pyw_response.h - the response side of one WSGI request: the
+ * start_response callable and its write(), header and status validation
+ * (PEP 3333), Content-Length accounting, and the HEADERS/DATA/END/ERROR
+ * frames through pyw_dconn.
+ *
+ * GIL: every function here is called with the GIL held; each releases it
+ * around the pyw_dconn_* call (which may block on the socket).
+ */
+#ifndef PYW_RESPONSE_H
+#define PYW_RESPONSE_H
+
+#include "pyw_python.h"
+#include "../daemon/pyw_dconn.h"
+
+/* pyw_response_send() results besides 0 (sent). */
+#define PYW_RESPONSE_EXC   (-1)  /* a Python exception is set           */
+#define PYW_RESPONSE_STOP  (-2)  /* cannot go on: Apache connection lost
+                                    or Content-Length exceeded; logged,
+                                    no exception set                    */
+
+typedef struct {
+    pyw_dconn_t *c;
+    const char  *uri;            /* for log lines; may be NULL          */
+    const char  *script;         /* for log lines                       */
+    int          head;           /* HEAD: Apache drops the body, so the
+                                    length is not enforced              */
+
+    /* Set by start_response; replaced by a call with exc_info. */
+    PyObject    *status;         /* validated str, or NULL              */
+    PyObject    *headers;        /* validated copy of the header list   */
+    int          code;
+    long long    content_length; /* -1: the app did not set one         */
+
+    long long    sent;           /* body bytes written                  */
+    PyObject    *held;           /* bytes that complete Content-Length,
+                                    sent only once no more data came    */
+    int          headers_sent;   /* HEADERS written (with first data)   */
+    int          overflow;       /* app produced more than declared     */
+    int          io_error;       /* -errno: Apache connection lost      */
+} pyw_response_t;
+
+/* Once, at interpreter start.  0 / -1 (exception set). */
+int pyw_response_init_type(void);
+
+/* Start a response on c; uri and script must outlive it. */
+void pyw_response_init(pyw_response_t *r, pyw_dconn_t *c, const char *uri,
+                       const char *script, int head);
+
+/* Drop the references r holds. */
+void pyw_response_clear(pyw_response_t *r);
+
+/* A new start_response callable bound to r.  New reference. */
+PyObject *pyw_response_start_response(pyw_response_t *r);
+
+/* The request is over: start_response and write() raise from now on. */
+void pyw_response_detach(PyObject *start_response);
+
+/* Send one body chunk (bytes, kept alive by the caller); the headers go
+ * first, in the same write, if they have not been sent.  An empty chunk
+ * sends just the headers.  start_response must have been called.
+ * With a Content-Length, a body that would exceed it is never sent in
+ * part, and the chunk that completes it is held back until the response
+ * ends, so a too-long body never reaches the client looking complete.
+ * 0, PYW_RESPONSE_EXC or PYW_RESPONSE_STOP. */
+int pyw_response_send(pyw_response_t *r, PyObject *chunk);
+
+/* Successful end: pending headers and END, or ERROR if the body fell
+ * short of its Content-Length.  0 if the connection is clean, -1 if
+ * writing to Apache failed. */
+int pyw_response_finish(pyw_response_t *r);
+
+/* Failed request: ERROR(status, reason) (Apache answers `status` before
+ * the headers went out, aborts the client connection after).  0 / -1 as
+ * pyw_response_finish(). */
+int pyw_response_fail(pyw_response_t *r, int status, const char *reason);
+
+#endif /* PYW_RESPONSE_H */

@@ -1,0 +1,405 @@
+/*
+ * pyw_script.c - load each WSGI script file once per process.
+ *
+ * Registry: a linked list of entries, one per script path, that lives as
+ * long as the process.  It is read and changed only with the GIL held.
+ * The list stays short (one entry per script file), and a lookup is a
+ * hash compare plus memcmp, without allocating.
+ *
+ * Lock order: an entry's `lock` is taken with the GIL RELEASED (the
+ * thread that is loading needs the GIL to run the script), then the GIL
+ * is taken again.  Nothing else is ever taken while holding `lock`.
+ */
+#include "pyw_python.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "../daemon/pyw_dlog.h"
+#include "pyw_script.h"
+
+/* Log codes of this file (README.md lists them all). */
+#define SCRIPT_LOG_IMPORT_FAILED   310  /* import script failed       */
+#define SCRIPT_LOG_LOAD_FAILED     311  /* request: script failed     */
+#define SCRIPT_LOG_NO_APPLICATION  312  /* no callable `application`  */
+
+/* A script larger than this is refused: it is source, not data. */
+#define SCRIPT_MAX_SIZE  (64 * 1024 * 1024)
+
+typedef struct script_entry {
+    struct script_entry *next;
+    uint64_t             hash;      /* FNV-1a of path                   */
+    size_t               len;
+    pthread_mutex_t      lock;      /* held by the thread loading it    */
+    PyObject            *module;    /* NULL until loaded successfully   */
+    char                 path[];    /* NUL-terminated                   */
+} script_entry_t;
+
+static script_entry_t *script_list;
+static PyObject *script_str_application;    /* interned "application" */
+static PyObject *script_traceback_format;   /* traceback.format_exception */
+
+static uint64_t script_hash(const char *s, size_t len)
+{
+    uint64_t h = 14695981039346656037ULL;
+    size_t i;
+
+    for (i = 0; i < len; i++) {
+        h ^= (unsigned char)s[i];
+        h *= 1099511628211ULL;
+    }
+    return h;
+}
+
+int pyw_script_init(void)
+{
+    PyObject *tb;
+
+    script_str_application = PyUnicode_InternFromString("application");
+    if (script_str_application == NULL) {
+        return -1;
+    }
+    if ((tb = PyImport_ImportModule("traceback")) == NULL) {
+        return -1;
+    }
+    script_traceback_format = PyObject_GetAttrString(tb, "format_exception");
+    Py_DECREF(tb);
+    return script_traceback_format ? 0 : -1;
+}
+
+/* Find or create the entry for path (GIL held: the list is GIL-owned). */
+static script_entry_t *script_entry(const char *path)
+{
+    size_t len = strlen(path);
+    uint64_t h = script_hash(path, len);
+    script_entry_t *e;
+
+    for (e = script_list; e != NULL; e = e->next) {
+        if (e->hash == h && e->len == len && memcmp(e->path, path, len) == 0) {
+            return e;
+        }
+    }
+    if ((e = PyMem_RawCalloc(1, sizeof(*e) + len + 1)) == NULL) {
+        PyErr_NoMemory();
+        return NULL;
+    }
+    memcpy(e->path, path, len + 1);
+    e->len = len;
+    e->hash = h;
+    pthread_mutex_init(&e->lock, NULL);
+    e->next = script_list;
+    script_list = e;
+    return e;
+}
+
+/* Open path for reading: fd and size, or -errno. */
+static int script_open(const char *path, off_t *size)
+{
+    struct stat st;
+    int fd = open(path, O_RDONLY | O_CLOEXEC), err;
+
+    if (fd < 0) {
+        return -errno;
+    }
+    if (fstat(fd, &st) < 0) {
+        err = -errno;
+    }
+    else if (!S_ISREG(st.st_mode)) {
+        err = -EISDIR;
+    }
+    else if (st.st_size > SCRIPT_MAX_SIZE) {
+        err = -EFBIG;
+    }
+    else {
+        *size = st.st_size;
+        return fd;
+    }
+    close(fd);
+    return err;
+}
+
+/* Read up to len bytes; bytes read or -errno. */
+static ssize_t script_read_fd(int fd, char *buf, size_t len)
+{
+    size_t got = 0;
+
+    while (got < len) {
+        ssize_t n = read(fd, buf + got, len - got);
+
+        if (n == 0) {
+            break;
+        }
+        if (n < 0 && errno != EINTR) {
+            return -errno;
+        }
+        got += n > 0 ? (size_t)n : 0;
+    }
+    return (ssize_t)got;
+}
+
+/* The whole file as a new bytes object, or NULL with OSError set.  The
+ * GIL is released around the system calls; buf is private until
+ * returned. */
+static PyObject *script_read(const char *path)
+{
+    PyObject *buf = NULL;
+    off_t size = 0;
+    ssize_t got;
+    int fd;
+
+    Py_BEGIN_ALLOW_THREADS
+    fd = script_open(path, &size);
+    Py_END_ALLOW_THREADS
+    if (fd >= 0 && (buf = PyBytes_FromStringAndSize(NULL, size)) == NULL) {
+        close(fd);
+        return NULL;
+    }
+    got = fd;
+    if (fd >= 0) {
+        Py_BEGIN_ALLOW_THREADS
+        got = script_read_fd(fd, PyBytes_AS_STRING(buf), (size_t)size);
+        close(fd);
+        Py_END_ALLOW_THREADS
+    }
+    if (got < 0) {
+        Py_XDECREF(buf);
+        errno = (int)-got;
+        return PyErr_SetFromErrnoWithFilename(PyExc_OSError, path);
+    }
+    /* A file that shrank while being read: use what is there. */
+    if (got < size && _PyBytes_Resize(&buf, got) < 0) {
+        return NULL;
+    }
+    return buf;
+}
+
+/* compile(source, filename, 'exec') and run it in module's namespace. */
+static int script_exec(PyObject *module, PyObject *source, PyObject *file)
+{
+    PyObject *dict = PyModule_GetDict(module);
+    PyObject *compile, *code, *res;
+
+    if (PyDict_SetItemString(dict, "__file__", file) < 0
+        || PyDict_SetItemString(dict, "__builtins__",
+                                PyEval_GetBuiltins()) < 0) {
+        return -1;
+    }
+    compile = PyDict_GetItemString(PyEval_GetBuiltins(), "compile");
+    if (compile == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "builtins.compile is missing");
+        return -1;
+    }
+    code = PyObject_CallFunction(compile, "OOsiO", source, file, "exec", 0,
+                                 Py_True);
+    if (code == NULL) {
+        return -1;
+    }
+    res = PyEval_EvalCode(code, dict, dict);
+    Py_DECREF(code);
+    Py_XDECREF(res);
+    return res ? 0 : -1;
+}
+
+/* Create, register and run the module for e.  0, or -1 with an exception
+ * set and nothing left in sys.modules. */
+static int script_load(script_entry_t *e)
+{
+    PyObject *modules = PyImport_GetModuleDict();
+    PyObject *name, *file, *source, *module;
+    char modname[32];
+    int rv = -1;
+
+    if ((source = script_read(e->path)) == NULL) {
+        return -1;
+    }
+
+    snprintf(modname, sizeof(modname), "_pyworker_%016llx",
+             (unsigned long long)e->hash);
+    name = PyUnicode_FromString(modname);
+    file = PyUnicode_DecodeFSDefault(e->path);
+    module = name ? PyModule_NewObject(name) : NULL;
+    /* Registered before it runs, as the import system does, so the script
+     * can find itself (pickle, dataclasses, typing look it up). */
+    if (module && file && PyDict_SetItem(modules, name, module) == 0) {
+        if (script_exec(module, source, file) == 0) {
+            e->module = module;
+            Py_INCREF(module);
+            rv = 0;
+        }
+        else if (PyDict_GetItemWithError(modules, name) == module) {
+            PyObject *et, *ev, *etb;
+
+            PyErr_Fetch(&et, &ev, &etb);
+            if (PyDict_DelItem(modules, name) < 0) {
+                PyErr_Clear();
+            }
+            PyErr_Restore(et, ev, etb);
+        }
+    }
+    Py_XDECREF(module);
+    Py_XDECREF(file);
+    Py_XDECREF(name);
+    Py_DECREF(source);
+    return rv;
+}
+
+/* Loaded module of path, loading it under the entry's lock if needed.
+ * Borrowed reference (entries live forever), or NULL with an exception
+ * set; *fresh says whether this call ran the script. */
+static PyObject *script_module(const char *path, int *fresh)
+{
+    script_entry_t *e = script_entry(path);
+    int rv;
+
+    *fresh = 0;
+    if (e == NULL) {
+        return NULL;
+    }
+    if (e->module != NULL) {
+        return e->module;
+    }
+    if (pthread_mutex_trylock(&e->lock) != 0) {
+        /* Another thread is loading it: wait without the GIL, which that
+         * thread needs to run the script. */
+        Py_BEGIN_ALLOW_THREADS
+        pthread_mutex_lock(&e->lock);
+        Py_END_ALLOW_THREADS
+    }
+    rv = 0;
+    if (e->module == NULL) {
+        rv = script_load(e);
+        *fresh = 1;
+    }
+    pthread_mutex_unlock(&e->lock);
+    return rv == 0 ? e->module : NULL;
+}
+
+int pyw_script_import(const char *path)
+{
+    int fresh;
+
+    if (script_module(path, &fresh) != NULL) {
+        return 0;
+    }
+    pyw_script_log_exception(PYW_LOG_ERR, SCRIPT_LOG_IMPORT_FAILED, NULL,
+                             "failed to load import script %s", path);
+    return -1;
+}
+
+/* Forget a freshly loaded script that turned out unusable, so the next
+ * request runs it again (the file may have been fixed). */
+static void script_forget(const char *path, PyObject *module)
+{
+    script_entry_t *e = script_entry(path);
+    PyObject *modules = PyImport_GetModuleDict();
+    PyObject *name = PyModule_GetNameObject(module);
+
+    if (name != NULL) {
+        if (PyDict_GetItemWithError(modules, name) == module
+            && PyDict_DelItem(modules, name) < 0) {
+            PyErr_Clear();
+        }
+        Py_DECREF(name);
+    }
+    PyErr_Clear();
+    if (e != NULL && e->module == module) {
+        e->module = NULL;
+        Py_DECREF(module);
+    }
+}
+
+PyObject *pyw_script_application(const char *path, const char *uri)
+{
+    PyObject *module, *app;
+    int fresh;
+
+    if ((module = script_module(path, &fresh)) == NULL) {
+        pyw_script_log_exception(PYW_LOG_ERR, SCRIPT_LOG_LOAD_FAILED, uri,
+                                 "failed to load WSGI script %s", path);
+        return NULL;
+    }
+    Py_INCREF(module);          /* script_forget may drop the entry's */
+    app = PyObject_GetAttr(module, script_str_application);
+    if (app != NULL && !PyCallable_Check(app)) {
+        Py_CLEAR(app);
+        PyErr_SetString(PyExc_TypeError, "'application' is not callable");
+    }
+    if (app == NULL) {
+        pyw_script_log_exception(PYW_LOG_ERR, SCRIPT_LOG_NO_APPLICATION, uri,
+                                 "WSGI script %s has no callable "
+                                 "'application'", path);
+        if (fresh) {
+            script_forget(path, module);
+        }
+    }
+    Py_DECREF(module);
+    return app;
+}
+
+/* Log the traceback of (type, value, tb) line by line; 0 / -1. */
+static int script_log_traceback(int level, int code, const char *uri,
+                                PyObject *type, PyObject *value,
+                                PyObject *tb)
+{
+    PyObject *lines, *sep, *text, *bytes;
+
+    if (script_traceback_format == NULL) {
+        return -1;
+    }
+    lines = PyObject_CallFunctionObjArgs(script_traceback_format, type,
+                                         value ? value : Py_None,
+                                         tb ? tb : Py_None, NULL);
+    if (lines == NULL) {
+        return -1;
+    }
+    sep = PyUnicode_FromStringAndSize(NULL, 0);
+    text = sep ? PyUnicode_Join(sep, lines) : NULL;
+    bytes = text ? PyUnicode_AsEncodedString(text, "utf-8",
+                                             "backslashreplace") : NULL;
+    if (bytes != NULL) {
+        pyw_dlog_text(level, code, uri, PyBytes_AS_STRING(bytes),
+                      (size_t)PyBytes_GET_SIZE(bytes));
+    }
+    Py_XDECREF(bytes);
+    Py_XDECREF(text);
+    Py_XDECREF(sep);
+    Py_DECREF(lines);
+    return bytes ? 0 : -1;
+}
+
+void pyw_script_log_exception(int level, int code, const char *uri,
+                              const char *fmt, ...)
+{
+    PyObject *type, *value, *tb;
+    char head[1024];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(head, sizeof(head), fmt, ap);
+    va_end(ap);
+    PyErr_Fetch(&type, &value, &tb);
+    pyw_dlog(level, code, uri, "%s", head);
+    if (type == NULL) {
+        return;
+    }
+    if (pyw_dlog_enabled(level)) {
+        PyErr_NormalizeException(&type, &value, &tb);
+        if (tb != NULL && value != NULL) {
+            PyException_SetTraceback(value, tb);
+        }
+        if (script_log_traceback(level, code, uri, type, value, tb) < 0) {
+            PyErr_Clear();
+            pyw_dlog(level, code, uri, "(traceback could not be formatted)");
+        }
+    }
+    Py_XDECREF(type);
+    Py_XDECREF(value);
+    Py_XDECREF(tb);
+}

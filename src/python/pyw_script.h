@@ -1,0 +1,44 @@
+/*
+ * pyw_script.h - WSGI script files, each loaded once per process.
+ *
+ * A script is compiled and executed as a module named
+ * "_pyworker_<hash of path>" (registered in sys.modules, __file__ set),
+ * like mod_wsgi's script modules.  The first request (or
+ * PyWorkerImportScript) loads it; concurrent requests for a script that
+ * is still loading wait for that load, with the GIL released, and reuse
+ * it.  A load that fails is logged with its traceback and retried on the
+ * next request.
+ *
+ * GIL: every function here is called with the GIL held.
+ */
+#ifndef PYW_SCRIPT_H
+#define PYW_SCRIPT_H
+
+#include "pyw_python.h"
+
+/* Once, at interpreter start, before any other call.  0 / -1 (exception
+ * set). */
+int pyw_script_init(void);
+
+/* Preload a script (PyWorkerImportScript): 0, or -1 with the failure
+ * logged.  The script does not need an `application`. */
+int pyw_script_import(const char *path);
+
+/*
+ * The `application` callable of the script at path (raw bytes as Apache
+ * sent SCRIPT_FILENAME), loading the script first if needed.  New
+ * reference, or NULL with the failure logged (uri may be NULL) and no
+ * exception left set.
+ */
+PyObject *pyw_script_application(const char *path, const char *uri);
+
+/*
+ * Log the current Python exception and clear it: one headline
+ * (printf-style) at `level` with `code`, then the traceback, one log line
+ * per line.  Without a current exception, only the headline.
+ */
+void pyw_script_log_exception(int level, int code, const char *uri,
+                              const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+#endif /* PYW_SCRIPT_H */

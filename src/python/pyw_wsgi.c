@@ -1,0 +1,568 @@
+/*
+ * pyw_wsgi.c - run one WSGI request (PEP 3333) on a worker thread:
+ * environ, the application call, iteration with a flush per chunk,
+ * close(), and the one place that decides between END and ERROR.
+ *
+ * GIL: taken once on entry (the thread's own PyThreadState), released on
+ * return; in between it is dropped only around socket I/O (pyw_dconn_*
+ * calls in pyw_response.c and pyw_input.c).
+ *
+ * Allocation: environ keys are interned str objects made once per
+ * process and cached by name (KEY_*), so a request allocates only the
+ * dict, the values and its few per-request objects.
+ */
+#include "pyw_python.h"
+
+#include <errno.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "../daemon/pyw_dlog.h"
+#include "pyw_errors.h"
+#include "pyw_filewrapper.h"
+#include "pyw_input.h"
+#include "pyw_interp_private.h"
+#include "pyw_response.h"
+#include "pyw_script.h"
+#include "pyw_wsgi.h"
+
+/* Log codes of this file (README.md lists them all). */
+#define WSGI_LOG_APP_EXCEPTION  320  /* exception before headers: 500   */
+#define WSGI_LOG_APP_ABORTED    321  /* exception after headers: abort  */
+#define WSGI_LOG_NO_START       322  /* start_response never called     */
+#define WSGI_LOG_CLOSE_FAILED   325  /* close() of the iterable raised  */
+#define WSGI_LOG_BAD_REQUEST    328  /* REQUEST unusable / no objects   */
+#define WSGI_LOG_BODY_ABORTED   329  /* info: body aborted, app failed  */
+#define WSGI_LOG_AFTER_LOST     330  /* info: exception after conn lost */
+
+/* Environ key cache: open addressing, never evicted.  Names come from
+ * clients (HTTP_*), so it is capped and long names are not cached. */
+#define KEY_SLOTS     1024              /* power of two                 */
+#define KEY_MAX       512               /* cached names at most         */
+#define KEY_MAX_LEN   128
+
+/* Lists/tuples up to this size are sent as one joined chunk. */
+#define WSGI_JOIN_MAX_ITEMS   64
+#define WSGI_JOIN_MAX_BYTES   (64 * 1024)
+
+typedef struct {
+    uint32_t  hash;
+    PyObject *str;                      /* interned; owned by the cache */
+} wsgi_key_t;
+
+static wsgi_key_t wsgi_keys[KEY_SLOTS];
+static int wsgi_key_count;
+
+/* Keys and values made once (interned / immutable, shared by requests). */
+static PyObject *k_script_filename, *k_request_uri, *k_content_length,
+                *k_https, *k_request_method, *k_url_scheme, *k_version,
+                *k_input, *k_errors, *k_multithread, *k_multiprocess,
+                *k_run_once, *k_file_wrapper, *k_input_terminated,
+                *k_close;
+static PyObject *v_version, *v_http, *v_https;
+
+typedef struct {
+    pyw_response_t resp;
+    pyw_dconn_t   *c;
+    PyObject      *environ;
+    PyObject      *input;
+    PyObject      *start_response;
+    char          *script;          /* SCRIPT_FILENAME                  */
+    char          *uri;             /* REQUEST_URI without the query    */
+    long long      content_length;  /* -1: absent (chunked or none)     */
+    int            https;
+    int            head;
+    int            has_scheme;      /* Apache sent wsgi.url_scheme      */
+    int            failed;          /* ERROR instead of END             */
+    int            fail_status;
+    const char    *fail_reason;
+} wsgi_req_t;
+
+/* ---- environ ---- */
+
+static uint32_t wsgi_hash(const char *s, size_t len)
+{
+    uint32_t h = 2166136261u;
+    size_t i;
+
+    for (i = 0; i < len; i++) {
+        h = (h ^ (unsigned char)s[i]) * 16777619u;
+    }
+    return h;
+}
+
+/* The environ key for name, as a str decoded latin-1.  New reference. */
+static PyObject *wsgi_key(const char *name, size_t len)
+{
+    uint32_t h = wsgi_hash(name, len);
+    size_t i = h & (KEY_SLOTS - 1);
+    PyObject *s;
+
+    for (; wsgi_keys[i].str != NULL; i = (i + 1) & (KEY_SLOTS - 1)) {
+        s = wsgi_keys[i].str;
+        if (wsgi_keys[i].hash == h && (size_t)PyUnicode_GET_LENGTH(s) == len
+            && memcmp(PyUnicode_1BYTE_DATA(s), name, len) == 0) {
+            Py_INCREF(s);
+            return s;
+        }
+    }
+    if ((s = PyUnicode_DecodeLatin1(name, (Py_ssize_t)len, NULL)) == NULL) {
+        return NULL;
+    }
+    if (len <= KEY_MAX_LEN && wsgi_key_count < KEY_MAX) {
+        PyUnicode_InternInPlace(&s);
+        Py_INCREF(s);
+        wsgi_keys[i].hash = h;
+        wsgi_keys[i].str = s;
+        wsgi_key_count++;
+    }
+    return s;
+}
+
+static PyObject *wsgi_key_str(const char *name)
+{
+    return wsgi_key(name, strlen(name));
+}
+
+int pyw_wsgi_init(void)
+{
+    if (pyw_response_init_type() < 0) {
+        return -1;
+    }
+    k_script_filename = wsgi_key_str("SCRIPT_FILENAME");
+    k_request_uri = wsgi_key_str("REQUEST_URI");
+    k_content_length = wsgi_key_str("CONTENT_LENGTH");
+    k_https = wsgi_key_str("HTTPS");
+    k_request_method = wsgi_key_str("REQUEST_METHOD");
+    k_url_scheme = wsgi_key_str("wsgi.url_scheme");
+    k_version = wsgi_key_str("wsgi.version");
+    k_input = wsgi_key_str("wsgi.input");
+    k_errors = wsgi_key_str("wsgi.errors");
+    k_multithread = wsgi_key_str("wsgi.multithread");
+    k_multiprocess = wsgi_key_str("wsgi.multiprocess");
+    k_run_once = wsgi_key_str("wsgi.run_once");
+    k_file_wrapper = wsgi_key_str("wsgi.file_wrapper");
+    k_input_terminated = wsgi_key_str("wsgi.input_terminated");
+    k_close = PyUnicode_InternFromString("close");
+    v_version = Py_BuildValue("(ii)", 1, 0);
+    v_http = PyUnicode_InternFromString("http");
+    v_https = PyUnicode_InternFromString("https");
+    return PyErr_Occurred() ? -1 : 0;
+}
+
+/* CONTENT_LENGTH: digits only, else -1 (Apache validated it already). */
+static long long wsgi_parse_length(const char *v, size_t len)
+{
+    long long n = 0;
+    size_t i;
+
+    if (len == 0 || len > 18) {
+        return -1;
+    }
+    for (i = 0; i < len; i++) {
+        if (v[i] < '0' || v[i] > '9') {
+            return -1;
+        }
+        n = n * 10 + (v[i] - '0');
+    }
+    return n;
+}
+
+/* Remember what the adapter itself needs from one pair.  Compared by
+ * identity: the cache hands out the same key objects every time. */
+static int wsgi_note_pair(wsgi_req_t *q, PyObject *key, pyw_slice_t v)
+{
+    if (key == k_script_filename) {
+        free(q->script);
+        return (q->script = strndup(v.data, v.len)) ? 0 : -1;
+    }
+    if (key == k_request_uri) {
+        const char *qm = memchr(v.data, '?', v.len);
+
+        free(q->uri);
+        q->uri = strndup(v.data, qm ? (size_t)(qm - v.data) : v.len);
+        return q->uri ? 0 : -1;
+    }
+    if (key == k_content_length) {
+        q->content_length = wsgi_parse_length(v.data, v.len);
+    }
+    else if (key == k_https) {
+        q->https = (v.len == 2 && strncasecmp(v.data, "on", 2) == 0)
+                   || (v.len == 1 && v.data[0] == '1');
+    }
+    else if (key == k_request_method) {
+        q->head = v.len == 4 && memcmp(v.data, "HEAD", 4) == 0;
+    }
+    else if (key == k_url_scheme) {
+        q->has_scheme = 1;
+    }
+    return 0;
+}
+
+/* Copy the REQUEST pairs into q->environ (values latin-1 str).  The
+ * pairs live in the connection's read buffer: done before any body read.
+ * 0, or -1 with an exception set or *err naming a codec problem. */
+static int wsgi_copy_pairs(wsgi_req_t *q, const unsigned char *env,
+                           size_t len, const char **err)
+{
+    pyw_pair_iter_t it;
+    pyw_slice_t n, v;
+    int rc;
+
+    pyw_pair_iter_init(&it, env, len);
+    while ((rc = pyw_pair_next(&it, &n, &v, err)) == 1) {
+        PyObject *key = wsgi_key(n.data, n.len);
+        PyObject *val = key ? PyUnicode_DecodeLatin1(v.data,
+                                                     (Py_ssize_t)v.len,
+                                                     NULL) : NULL;
+
+        rc = val ? PyDict_SetItem(q->environ, key, val) : -1;
+        if (rc == 0 && wsgi_note_pair(q, key, v) < 0) {
+            rc = -1;
+            PyErr_NoMemory();
+        }
+        Py_XDECREF(key);
+        Py_XDECREF(val);
+        if (rc < 0) {
+            return -1;
+        }
+    }
+    return rc;
+}
+
+/* Set one key to a new reference (stolen), 0 / -1. */
+static int wsgi_set_new(PyObject *d, PyObject *key, PyObject *value)
+{
+    int rv = value ? PyDict_SetItem(d, key, value) : -1;
+
+    Py_XDECREF(value);
+    return rv;
+}
+
+/* The wsgi.* keys; ours win over anything Apache sent with those names,
+ * except wsgi.url_scheme, which Apache may know better (REQUEST_SCHEME). */
+static int wsgi_add_wsgi_keys(wsgi_req_t *q)
+{
+    PyObject *d = q->environ;
+    PyObject *mt = pyw_interp_threads() > 1 ? Py_True : Py_False;
+
+    q->input = pyw_input_new(q->c, q->content_length);
+    if (q->input == NULL
+        || PyDict_SetItem(d, k_input, q->input) < 0
+        || wsgi_set_new(d, k_errors, pyw_errors_new(q->uri)) < 0
+        || PyDict_SetItem(d, k_version, v_version) < 0
+        || (!q->has_scheme
+            && PyDict_SetItem(d, k_url_scheme,
+                              q->https ? v_https : v_http) < 0)
+        || PyDict_SetItem(d, k_multithread, mt) < 0
+        || PyDict_SetItem(d, k_multiprocess, Py_True) < 0
+        || PyDict_SetItem(d, k_run_once, Py_False) < 0
+        || PyDict_SetItem(d, k_file_wrapper, pyw_filewrapper_type()) < 0
+        || PyDict_SetItem(d, k_input_terminated, Py_True) < 0) {
+        return -1;
+    }
+    return 0;
+}
+
+/* Build q->environ.  0, or -1 logged. */
+static int wsgi_environ(wsgi_req_t *q, const unsigned char *env, size_t len)
+{
+    const char *err = NULL;
+
+    q->content_length = -1;
+    if ((q->environ = PyDict_New()) == NULL
+        || wsgi_copy_pairs(q, env, len, &err) < 0) {
+        if (err != NULL) {
+            pyw_dlog(PYW_LOG_ERR, WSGI_LOG_BAD_REQUEST, q->uri,
+                     "malformed REQUEST environ: %s", err);
+            return -1;
+        }
+        goto fail;
+    }
+    if (q->script == NULL) {
+        pyw_dlog(PYW_LOG_ERR, WSGI_LOG_BAD_REQUEST, q->uri,
+                 "REQUEST without SCRIPT_FILENAME");
+        return -1;
+    }
+    if (wsgi_add_wsgi_keys(q) == 0) {
+        return 0;
+    }
+fail:
+    pyw_script_log_exception(PYW_LOG_ERR, WSGI_LOG_BAD_REQUEST, q->uri,
+                             "cannot build the WSGI environ");
+    return -1;
+}
+
+/* ---- the application call ---- */
+
+/* 1 if the current exception is wsgi.input's "client body aborted". */
+static int wsgi_exc_is_body_abort(void)
+{
+    PyObject *type, *value, *tb, *no;
+    int yes = 0;
+
+    if (!PyErr_ExceptionMatches(PyExc_OSError)) {
+        return 0;
+    }
+    PyErr_Fetch(&type, &value, &tb);
+    PyErr_NormalizeException(&type, &value, &tb);
+    no = value ? PyObject_GetAttrString(value, "errno") : NULL;
+    if (no != NULL && PyLong_Check(no)) {
+        yes = PyLong_AsLong(no) == ECANCELED;
+    }
+    Py_XDECREF(no);
+    PyErr_Clear();
+    PyErr_Restore(type, value, tb);
+    return yes;
+}
+
+/* The application failed (an exception is set): log it once with the
+ * script and the stage, and make the request end with ERROR. */
+static void wsgi_app_failed(wsgi_req_t *q, const char *stage)
+{
+    int level = PYW_LOG_ERR, code = WSGI_LOG_APP_EXCEPTION;
+    const char *what = "raised an exception";
+
+    q->failed = 1;
+    q->fail_status = 500;
+    q->fail_reason = "WSGI application error";
+    if (q->resp.io_error) {
+        /* Typically write() raising after the client went away. */
+        level = PYW_LOG_INFO;
+        code = WSGI_LOG_AFTER_LOST;
+        what = "failed after the connection to Apache was lost";
+    }
+    else if (wsgi_exc_is_body_abort()) {
+        level = PYW_LOG_INFO;
+        code = WSGI_LOG_BODY_ABORTED;
+        what = "failed because the request body was aborted";
+        q->fail_status = 400;
+        q->fail_reason = "request body aborted";
+    }
+    else if (q->resp.headers_sent) {
+        code = WSGI_LOG_APP_ABORTED;
+        what = "raised an exception after the response started; "
+               "response aborted";
+    }
+    pyw_script_log_exception(level, code, q->uri, "WSGI application %s %s "
+                             "(%s)", q->script, what, stage);
+}
+
+/* One item of the response iterable.  0, PYW_RESPONSE_EXC/STOP. */
+static int wsgi_emit(wsgi_req_t *q, PyObject *item)
+{
+    if (!PyBytes_Check(item)) {
+        PyErr_Format(PyExc_TypeError, "response iterable must yield bytes, "
+                     "not %.100s", Py_TYPE(item)->tp_name);
+        return PYW_RESPONSE_EXC;
+    }
+    if (PyBytes_GET_SIZE(item) == 0) {
+        return 0;               /* PEP 3333: headers wait for real data */
+    }
+    if (q->resp.status == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "response body produced before "
+                        "start_response() was called");
+        return PYW_RESPONSE_EXC;
+    }
+    return pyw_response_send(&q->resp, item);
+}
+
+/* A list or tuple of several small bytes is already complete: one
+ * joined chunk means one write instead of one per item.  New reference,
+ * or NULL (no exception) when that does not apply. */
+static PyObject *wsgi_join_small(PyObject *seq)
+{
+    Py_ssize_t i, n = PySequence_Fast_GET_SIZE(seq), total = 0;
+    PyObject *joined;
+    char *p;
+
+    if (n < 2 || n > WSGI_JOIN_MAX_ITEMS) {
+        return NULL;
+    }
+    for (i = 0; i < n; i++) {
+        PyObject *item = PySequence_Fast_GET_ITEM(seq, i);
+
+        if (!PyBytes_Check(item)) {
+            return NULL;        /* the item loop reports it */
+        }
+        total += PyBytes_GET_SIZE(item);
+    }
+    if (total > WSGI_JOIN_MAX_BYTES
+        || (joined = PyBytes_FromStringAndSize(NULL, total)) == NULL) {
+        PyErr_Clear();
+        return NULL;
+    }
+    p = PyBytes_AS_STRING(joined);
+    for (i = 0; i < n; i++) {
+        PyObject *item = PySequence_Fast_GET_ITEM(seq, i);
+
+        memcpy(p, PyBytes_AS_STRING(item), (size_t)PyBytes_GET_SIZE(item));
+        p += PyBytes_GET_SIZE(item);
+    }
+    return joined;
+}
+
+/* Send every item, each written before the next is asked for. */
+static int wsgi_iterate(wsgi_req_t *q, PyObject *result)
+{
+    PyObject *it, *item;
+    Py_ssize_t i;
+    int rc = 0;
+
+    if (PyList_CheckExact(result) || PyTuple_CheckExact(result)) {
+        if ((item = wsgi_join_small(result)) != NULL) {
+            rc = wsgi_emit(q, item);
+            Py_DECREF(item);
+            return rc;
+        }
+        /* No iterator object; the size is re-read since the GIL is
+         * dropped while sending. */
+        for (i = 0; rc == 0 && i < PySequence_Fast_GET_SIZE(result); i++) {
+            item = PySequence_Fast_GET_ITEM(result, i);
+            Py_INCREF(item);
+            rc = wsgi_emit(q, item);
+            Py_DECREF(item);
+        }
+        return rc;
+    }
+    if ((it = PyObject_GetIter(result)) == NULL) {
+        return PYW_RESPONSE_EXC;
+    }
+    while (rc == 0 && (item = PyIter_Next(it)) != NULL) {
+        rc = wsgi_emit(q, item);
+        Py_DECREF(item);
+    }
+    if (rc == 0 && PyErr_Occurred()) {
+        rc = PYW_RESPONSE_EXC;
+    }
+    Py_DECREF(it);
+    return rc;
+}
+
+/* PEP 3333: close() is called whatever happened, once.  A failing close()
+ * fails the request only while nothing was sent yet. */
+static void wsgi_close(wsgi_req_t *q, PyObject *result)
+{
+    PyObject *close, *r;
+
+    if (PyList_CheckExact(result) || PyTuple_CheckExact(result)
+        || PyBytes_CheckExact(result)) {
+        return;
+    }
+    if ((close = PyObject_GetAttr(result, k_close)) == NULL) {
+        /* No close(): nothing to call.  (A property that raises something
+         * else is treated the same way: there is no close to run.) */
+        PyErr_Clear();
+        return;
+    }
+    r = PyObject_CallNoArgs(close);
+    Py_DECREF(close);
+    if (r != NULL) {
+        Py_DECREF(r);
+        return;
+    }
+    if (!q->failed && !q->resp.headers_sent && !q->resp.io_error) {
+        q->failed = 1;
+        q->fail_status = 500;
+        q->fail_reason = "WSGI application error";
+    }
+    pyw_script_log_exception(q->resp.io_error ? PYW_LOG_INFO : PYW_LOG_ERR,
+                             WSGI_LOG_CLOSE_FAILED, q->uri,
+                             "close() of the response of WSGI application "
+                             "%s raised an exception", q->script);
+}
+
+/* Call the application, send its response, close it.  Failures set
+ * q->failed (logged); no exception is left set. */
+static void wsgi_call(wsgi_req_t *q, PyObject *app)
+{
+    PyObject *result;
+    int rc;
+
+    q->start_response = pyw_response_start_response(&q->resp);
+    if (q->start_response == NULL) {
+        wsgi_app_failed(q, "creating start_response");
+        return;
+    }
+    result = PyObject_CallFunctionObjArgs(app, q->environ, q->start_response,
+                                          NULL);
+    if (result == NULL) {
+        wsgi_app_failed(q, "calling the application");
+        return;
+    }
+    rc = wsgi_iterate(q, result);
+    if (rc == PYW_RESPONSE_EXC) {
+        wsgi_app_failed(q, "producing the response");
+    }
+    else if (rc == PYW_RESPONSE_STOP) {
+        q->failed = 1;          /* logged by pyw_response */
+        q->fail_status = 500;
+        q->fail_reason = "response longer than its Content-Length";
+    }
+    wsgi_close(q, result);
+    Py_DECREF(result);
+    if (!q->failed && q->resp.status == NULL) {
+        pyw_dlog(PYW_LOG_ERR, WSGI_LOG_NO_START, q->uri,
+                 "WSGI application %s returned without calling "
+                 "start_response()", q->script);
+        q->failed = 1;
+        q->fail_status = 500;
+        q->fail_reason = "start_response() not called";
+    }
+}
+
+/* The whole request with the GIL held.  0 clean, -1 close. */
+static int wsgi_request(wsgi_req_t *q, const unsigned char *env, size_t len)
+{
+    PyObject *app;
+
+    pyw_response_init(&q->resp, q->c, NULL, "?", 0);
+    if (wsgi_environ(q, env, len) < 0) {
+        q->resp.uri = q->uri;
+        return pyw_response_fail(&q->resp, 500, "bad request environ");
+    }
+    pyw_response_init(&q->resp, q->c, q->uri, q->script, q->head);
+    if ((app = pyw_script_application(q->script, q->uri)) == NULL) {
+        return pyw_response_fail(&q->resp, 500, "WSGI script failed to load");
+    }
+    wsgi_call(q, app);
+    Py_DECREF(app);
+    if (q->resp.io_error) {
+        return -1;
+    }
+    if (q->failed) {
+        return pyw_response_fail(&q->resp, q->fail_status, q->fail_reason);
+    }
+    return pyw_response_finish(&q->resp);
+}
+
+int pyw_wsgi_handle(pyw_interp_thread_t *t, pyw_dconn_t *c,
+                    const unsigned char *environ, size_t len)
+{
+    wsgi_req_t q;
+    int rv;
+
+    memset(&q, 0, sizeof(q));
+    q.c = c;
+    PyEval_RestoreThread(t->tstate);
+    rv = wsgi_request(&q, environ, len);
+    /* The app may keep environ, wsgi.input or start_response: cut them
+     * off from this connection before it serves another request. */
+    if (q.input != NULL) {
+        pyw_input_detach(q.input);
+    }
+    if (q.start_response != NULL) {
+        pyw_response_detach(q.start_response);
+    }
+    Py_CLEAR(q.start_response);
+    Py_CLEAR(q.input);
+    Py_CLEAR(q.environ);
+    pyw_response_clear(&q.resp);
+    PyErr_Clear();
+    PyEval_SaveThread();
+    free(q.script);
+    free(q.uri);
+    return rv;
+}

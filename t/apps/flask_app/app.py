@@ -1,0 +1,37 @@
+"""A small Flask application (Debian's python3-flask)."""
+from flask import Flask, jsonify, request, url_for
+
+app = Flask(__name__)
+
+
+@app.route("/")
+def index():
+    return "flask ok\n", 200, {"Content-Type": "text/plain"}
+
+
+@app.route("/json")
+def as_json():
+    return jsonify(framework="flask", items=[1, 2, 3],
+                   script_root=request.script_root)
+
+
+@app.route("/hello/<name>")
+def hello(name):
+    return jsonify(hello=name, url=url_for("hello", name="again"),
+                   external=url_for("hello", name="again", _external=True))
+
+
+@app.route("/form", methods=["POST"])
+def form():
+    return jsonify(name=request.form.get("name"),
+                   items=request.form.getlist("item"),
+                   upload=len(request.files["file"].read())
+                   if "file" in request.files else None)
+
+
+@app.route("/stream")
+def stream():
+    def gen():
+        for i in range(3):
+            yield "line %d\n" % i
+    return app.response_class(gen(), mimetype="text/plain")

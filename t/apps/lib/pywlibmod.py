@@ -1,0 +1,2 @@
+# Importable only through python-path= / PyWorkerPythonPath.
+VALUE = "pywlibmod from python-path"

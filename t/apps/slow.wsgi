@@ -1,0 +1,19 @@
+# slow.wsgi - sleeps ?<seconds> (default 1) and says who served it.
+import json
+import os
+import threading
+import time
+
+
+def application(environ, start_response):
+    try:
+        delay = float(environ.get("QUERY_STRING") or 1)
+    except ValueError:
+        delay = 1.0
+    start = time.time()
+    time.sleep(delay)
+    body = json.dumps({"pid": os.getpid(), "thread": threading.get_ident(),
+                       "start": start, "end": time.time()}).encode()
+    start_response("200 OK", [("Content-Type", "application/json"),
+                              ("Content-Length", str(len(body)))])
+    return [body]

@@ -1,0 +1,132 @@
+"""Fixtures for mod_pyworker's HTTP-side tests.
+
+Environment (set by `make check`):
+  PYW_MODULE  the built mod_pyworker.so   (default: ./mod_pyworker.so)
+  PYW_HTTPD   the httpd binary            (default: /usr/sbin/apache2)
+  PYW_KEEP=1  keep the temp ServerRoots under /tmp for inspection
+
+Each test module states its httpd.conf snippet at the top and gets its
+own Apache through the module-scoped `apache` factory.  After every test
+the error log lines it produced at level error or worse must have been
+declared with `httpd.log.expect(...)`.
+"""
+import os
+import pwd
+import subprocess
+import sys
+
+import pytest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from pyworker_t.httpd import Apache, IS_ROOT, module_path  # noqa: E402
+
+_running = []           # every Apache started and not yet stopped
+TEST_USERS = ("pywtest1", "pywtest2")
+
+
+def _require_module():
+    if not os.path.isfile(module_path()):
+        pytest.fail("%s does not exist: build it with `make` (or run "
+                    "./dev test)" % module_path(), pytrace=False)
+
+
+def _make_factory(request, default_name):
+    started = []
+
+    def factory(snippet, ready=(), name=None, **kw):
+        _require_module()
+        a = Apache(name or default_name, snippet, ready=ready, **kw)
+        _running.append(a)
+        started.append(a)
+        try:
+            a.start()
+        except Exception:
+            _stop(a)
+            raise
+        return a
+
+    return factory, started
+
+
+def _stop(a):
+    if a in _running:
+        _running.remove(a)
+    a.stop()
+    problems = []
+    if a.stop_errors:
+        problems.append("error log lines during shutdown:\n  "
+                        + "\n  ".join(a.stop_errors))
+    if a.leftovers:
+        problems.append("processes outlived Apache (killed): %s"
+                        % a.leftovers)
+    if os.environ.get("PYW_KEEP") != "1":
+        a.remove()
+    return problems
+
+
+def _finish(started):
+    problems = []
+    for a in started:
+        problems.extend(_stop(a))
+    if problems:
+        pytest.fail("\n".join(problems), pytrace=False)
+
+
+@pytest.fixture(scope="module")
+def apache(request):
+    """Factory: apache(snippet, ready=[paths]) -> started Apache, stopped
+    when the test module ends."""
+    name = request.module.__name__.rsplit(".", 1)[-1]
+    factory, started = _make_factory(request, name)
+    yield factory
+    _finish(started)
+
+
+@pytest.fixture
+def fresh_apache(request):
+    """Same as `apache`, but stopped at the end of the test."""
+    factory, started = _make_factory(request, request.node.name[:40])
+    yield factory
+    _finish(started)
+
+
+@pytest.fixture(scope="session")
+def test_users():
+    """{name: (uid, gid)} of system users for the privilege tests;
+    created with useradd -r when missing (root only)."""
+    if not IS_ROOT:
+        pytest.skip("needs root: Apache must start as root to switch users")
+    out = {}
+    for name in TEST_USERS:
+        try:
+            pw = pwd.getpwnam(name)
+        except KeyError:
+            subprocess.run(["useradd", "-r", "-M", "-U", "-d", "/nonexistent",
+                            "-s", "/usr/sbin/nologin", name], check=True,
+                           timeout=30)
+            pw = pwd.getpwnam(name)
+        out[name] = (pw.pw_uid, pw.pw_gid)
+    return out
+
+
+@pytest.hookimpl(hookwrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    rep = outcome.get_result()
+    setattr(item, "rep_" + rep.when, rep)
+
+
+@pytest.fixture(autouse=True)
+def _error_log_window(request):
+    """Fail a test on severe error log lines it did not declare."""
+    yield
+    failed = getattr(request.node, "rep_call", None)
+    unexpected = []
+    for a in list(_running):
+        if failed is not None and failed.failed:
+            print("--- %s error log (tail) ---\n%s" % (a.name, a.log.tail(60)))
+        unexpected.extend(a.log.check())
+    if unexpected:
+        pytest.fail("unexpected error log lines:\n  "
+                    + "\n  ".join(unexpected), pytrace=False)

@@ -1,0 +1,131 @@
+"""/proc helpers: process tree, titles, descriptors, memory.
+
+Everything here reads /proc only; nothing signals a process.
+"""
+import os
+import time
+
+
+def _read(path, mode="r"):
+    try:
+        with open(path, mode) as f:
+            return f.read()
+    except (FileNotFoundError, ProcessLookupError, PermissionError):
+        return None
+
+
+def stat(pid):
+    """(ppid, starttime) of pid, or None if it is gone."""
+    data = _read("/proc/%d/stat" % pid)
+    if data is None:
+        return None
+    # comm may contain spaces and parentheses: split after the last ')'.
+    fields = data[data.rfind(")") + 2:].split()
+    return int(fields[1]), int(fields[19])
+
+
+def alive(pid, starttime=None):
+    """True if pid exists (and, given starttime, is still that process)."""
+    st = stat(pid)
+    if st is None:
+        return False
+    status = _read("/proc/%d/status" % pid) or ""
+    if "\nState:\tZ" in status:
+        return False
+    return starttime is None or st[1] == starttime
+
+
+def children(ppid):
+    """Pids whose parent is ppid."""
+    kids = []
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        st = stat(int(name))
+        if st is not None and st[0] == ppid:
+            kids.append(int(name))
+    return sorted(kids)
+
+
+def descendants(pid):
+    out, todo = [], [pid]
+    while todo:
+        for kid in children(todo.pop()):
+            out.append(kid)
+            todo.append(kid)
+    return out
+
+
+def cmdline(pid):
+    """What ps -o args shows: argv joined by spaces, NULs stripped."""
+    data = _read("/proc/%d/cmdline" % pid, "rb")
+    if data is None:
+        return None
+    parts = [p for p in data.split(b"\0") if p]
+    return b" ".join(parts).decode("utf-8", "replace").strip()
+
+
+def comm(pid):
+    data = _read("/proc/%d/comm" % pid)
+    return data.strip() if data is not None else None
+
+
+def status_field(pid, name):
+    """A field of /proc/pid/status, e.g. 'VmHWM' -> kB as int, 'Uid' -> str."""
+    for line in (_read("/proc/%d/status" % pid) or "").splitlines():
+        key, _, value = line.partition(":")
+        if key == name:
+            value = value.strip()
+            if value.endswith(" kB"):
+                return int(value[:-3])
+            return value
+    return None
+
+
+def fds(pid):
+    """{fd: link target} of pid (needs the right to read its fd table)."""
+    out = {}
+    base = "/proc/%d/fd" % pid
+    try:
+        names = os.listdir(base)
+    except (FileNotFoundError, PermissionError):
+        return out
+    for name in names:
+        try:
+            out[int(name)] = os.readlink(os.path.join(base, name))
+        except OSError:
+            pass
+    return out
+
+
+def tcp_listen_inodes(port):
+    """Socket inodes listening on TCP port (IPv4 and IPv6)."""
+    inodes = set()
+    for path in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in (_read(path) or "").splitlines()[1:]:
+            f = line.split()
+            if len(f) > 9 and f[3] == "0A" and \
+                    int(f[1].rsplit(":", 1)[1], 16) == port:
+                inodes.add(f[9])
+    return inodes
+
+
+def unix_socket_paths():
+    """{inode: path} of every bound Unix socket."""
+    out = {}
+    for line in (_read("/proc/net/unix") or "").splitlines()[1:]:
+        f = line.split()
+        if len(f) >= 8:
+            out[f[6]] = f[7]
+    return out
+
+
+def wait_gone(pids, timeout):
+    """Wait until none of {pid: starttime} is alive; return the survivors."""
+    deadline = time.monotonic() + timeout
+    left = dict(pids)
+    while left and time.monotonic() < deadline:
+        left = {p: s for p, s in left.items() if alive(p, s)}
+        if left:
+            time.sleep(0.1)
+    return {p: s for p, s in left.items() if alive(p, s)}

@@ -1,0 +1,147 @@
+"""Configuration: `apache2 -t` accepts every directive and option of this
+issue and stops on anything else with a message naming it.
+
+Each case is the base httpd.conf plus one snippet; no server is started
+except by the last test.
+"""
+import re
+
+import pytest
+
+from pyworker_t.httpd import IS_ROOT, configtest
+
+USER = "user=www-data group=www-data" if IS_ROOT else ""
+
+VALID = """
+PyWorkerSocketPrefix {run}/pyw
+PyWorkerPythonHome /usr
+PyWorkerPythonPath {apps}/lib
+PyWorkerDaemonProcess site1 processes=2 threads=8 %(user)s \\
+    home={apps} python-home=/usr python-path={apps}/lib:{apps} \\
+    display-name=%%{GROUP} lang=C.UTF-8 locale=C.UTF-8 umask=0022
+PyWorkerDaemonProcess site2
+PyWorkerImportScript {apps}/preload.wsgi process-group=site1 \\
+    application-group=%%{GLOBAL}
+PyWorkerScriptAlias /site1 {apps}/hello.wsgi process-group=site1 \\
+    application-group=%%{GLOBAL}
+PyWorkerScriptAlias /site2 {apps}/hello.wsgi process-group=site2
+PyWorkerScriptAliasMatch ^/m/([a-z]+) {apps}/$1.wsgi process-group=site2
+<Location /other>
+    PyWorkerProcessGroup site1
+    PyWorkerApplicationGroup %%{GLOBAL}
+    PyWorkerPassAuthorization On
+    PyWorkerChunkedRequest Off
+</Location>
+<VirtualHost 127.0.0.1:{port}>
+    ServerName vh.test
+    PyWorkerDaemonProcess vh1 threads=2
+    PyWorkerScriptAlias / {apps}/hello.wsgi process-group=vh1
+</VirtualHost>
+""" % {"user": USER}
+
+
+def test_valid_config_with_every_directive_and_option_passes():
+    rc, out = configtest(VALID)
+    assert rc == 0, out
+    assert "Syntax OK" in out
+
+
+def test_module_alone_without_directives_passes():
+    rc, out = configtest("")
+    assert rc == 0, out
+
+
+def _rejected(snippet):
+    rc, out = configtest(snippet)
+    assert rc != 0, "configtest accepted:\n%s\n%s" % (snippet, out)
+    return out
+
+
+@pytest.mark.parametrize("options,named", [
+    ("foo=1", "foo"),
+    ("threads=0", "threads"),
+    ("threads=abc", "threads"),
+    ("threads=", "threads"),
+    ("processes=-1", "processes"),
+    ("processes=0", "processes"),
+    ("umask=0999", "umask"),
+    ("threads=2 threads=3", "threads"),
+    ("display-name", "display-name"),
+])
+def test_bad_daemon_option_is_rejected_by_name(options, named):
+    out = _rejected("PyWorkerDaemonProcess g1 %s\n" % options)
+    assert named in out, out
+
+
+@pytest.mark.parametrize("option", [
+    "request-timeout=5",
+    "maximum-requests=100",
+    "inactivity-timeout=10",
+    "graceful-timeout=5",
+    "restart-interval=60",
+])
+def test_option_of_a_later_issue_is_refused_as_not_supported_yet(option):
+    out = _rejected("PyWorkerDaemonProcess g1 %s\n" % option)
+    name = option.split("=")[0]
+    assert name in out, out
+    assert re.search(r"not (yet )?supported|unsupported", out, re.I), out
+
+
+@pytest.mark.parametrize("snippet,named", [
+    ("PyWorkerDaemonProcess g1\n"
+     "PyWorkerScriptAlias /a {apps}/hello.wsgi process-group=g1 "
+     "application-group=site1\n", "site1"),
+    ("PyWorkerDaemonProcess g1\n"
+     "<Location /a>\n  PyWorkerApplicationGroup site1\n</Location>\n",
+     "site1"),
+    ("PyWorkerDaemonProcess g1\n"
+     "PyWorkerImportScript {apps}/preload.wsgi process-group=g1 "
+     "application-group=other\n", "other"),
+])
+def test_named_application_group_is_refused(snippet, named):
+    out = _rejected(snippet)
+    assert named in out or "application" in out.lower(), out
+
+
+def test_duplicate_daemon_group_is_rejected():
+    out = _rejected("PyWorkerDaemonProcess dupgroup\n"
+                    "PyWorkerDaemonProcess dupgroup threads=2\n")
+    assert "dupgroup" in out, out
+
+
+def test_unknown_user_is_rejected():
+    out = _rejected("PyWorkerDaemonProcess g1 user=pyw-no-such-user\n")
+    assert "pyw-no-such-user" in out, out
+
+
+def test_unknown_unix_group_is_rejected():
+    out = _rejected("PyWorkerDaemonProcess g1 group=pyw-no-such-group\n")
+    assert "pyw-no-such-group" in out, out
+
+
+@pytest.mark.parametrize("snippet,named", [
+    ("PyWorkerDaemonProcess g1\n"
+     "PyWorkerScriptAlias /a {apps}/hello.wsgi proces-group=g1\n",
+     "proces-group"),
+    ("PyWorkerDaemonProcess\n", "PyWorkerDaemonProcess"),
+    ("PyWorkerScriptAlias /a\n", "PyWorkerScriptAlias"),
+    ("PyWorkerScriptAliasMatch ^/(( {apps}/x.wsgi\n",
+     "PyWorkerScriptAliasMatch"),
+    ("<Location /a>\n  PyWorkerChunkedRequest Maybe\n</Location>\n",
+     "PyWorkerChunkedRequest"),
+    ("<Location /a>\n  PyWorkerPassAuthorization Maybe\n</Location>\n",
+     "PyWorkerPassAuthorization"),
+    ("<VirtualHost 127.0.0.1:{port}>\n  PyWorkerSocketPrefix /tmp/x\n"
+     "</VirtualHost>\n", "PyWorkerSocketPrefix"),
+])
+def test_bad_directive_use_is_rejected(snippet, named):
+    out = _rejected(snippet)
+    assert named in out, out
+
+
+def test_module_without_groups_serves_static_files(fresh_apache):
+    httpd = fresh_apache("", ready=["/index.html"])
+    r = httpd.get("/index.html")
+    assert r.status_code == 200
+    assert "pyworker test" in r.text
+    assert httpd.all_daemon_pids() == []

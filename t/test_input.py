@@ -1,0 +1,237 @@
+"""Request bodies: every wsgi.input read style, Content-Length and chunked
+uploads, PyWorkerChunkedRequest, LimitRequestBody, Expect: 100-continue,
+streaming (never buffered whole), and bodies an app leaves unread."""
+import hashlib
+import io
+import json
+import os
+import socket
+import time
+
+import pytest
+
+from pyworker_t import codes, rawhttp
+from pyworker_t.httpd import T_DIR
+
+CONF = """
+PyWorkerDaemonProcess inp threads=4 display-name=pyw-inp
+PyWorkerScriptAlias /input {apps}/input.wsgi process-group=inp
+PyWorkerScriptAlias /echo {apps}/echo.wsgi process-group=inp
+PyWorkerScriptAlias /hello {apps}/hello.wsgi process-group=inp
+PyWorkerScriptAlias /nochunk {apps}/echo.wsgi process-group=inp
+PyWorkerScriptAlias /limited {apps}/echo.wsgi process-group=inp
+<Location /nochunk>
+    PyWorkerChunkedRequest Off
+</Location>
+<Location /limited>
+    LimitRequestBody 1000
+</Location>
+"""
+
+
+def _load_app(name):
+    path = os.path.join(T_DIR, "apps", name)
+    ns = {"__file__": path, "__name__": "pyw_t_app"}
+    with open(path) as f:
+        exec(compile(f.read(), path, "exec"), ns)
+    return ns
+
+
+PIECES = _load_app("input.wsgi")["pieces"]
+
+LINES_BODY = (b"short\n" + b"\n" + b"x" * 200000 + b"\n" + b"middle\r\n"
+              + b"".join(b"line %d\n" % i for i in range(2000))
+              + b"y" * 70000 + b"\n" + b"tail without newline")
+
+
+def chunked(body, sizes=(1, 7, 4096, 65536, 100, 100000)):
+    out, i, k = [], 0, 0
+    while i < len(body):
+        n = sizes[k % len(sizes)]
+        out.append(b"%x\r\n%s\r\n" % (len(body[i:i + n]), body[i:i + n]))
+        i, k = i + n, k + 1
+    return b"".join(out) + b"0\r\n\r\n"
+
+
+def post(httpd, path, body, te_chunked=False, headers=None, timeout=20):
+    hdrs = list((headers or {}).items())
+    if te_chunked:
+        hdrs.append(("Transfer-Encoding", "chunked"))
+        data = chunked(body)
+    else:
+        data = body
+        hdrs.append(("Content-Length", str(len(body))))
+    return rawhttp.request(httpd.port, "POST", path, hdrs, data,
+                           timeout=timeout)
+
+
+def expected(body, mode, n, te_chunked=False):
+    if mode == "read_more":     # the app reads CONTENT_LENGTH + 1000
+        n = (0 if te_chunked else len(body)) + 1000
+    ps = list(PIECES(io.BytesIO(body), mode, n))
+    return {"pieces": len(ps), "longest": max(map(len, ps), default=0),
+            "unterminated": sum(not p.endswith(b"\n") for p in ps)}
+
+
+@pytest.fixture(scope="module")
+def httpd(apache):
+    return apache(CONF, ready=["/hello"])
+
+
+MODES = [("read", 0), ("read_n", 1000), ("read_n", 65536),
+         ("readline", 0), ("readline_n", 100), ("readlines", 0),
+         ("readlines_hint", 5000), ("iter", 0), ("read_more", 0)]
+
+
+@pytest.mark.parametrize("te_chunked", [False, True],
+                         ids=["content-length", "chunked"])
+@pytest.mark.parametrize("mode,n", MODES, ids=["%s-%d" % m for m in MODES])
+def test_input_read_styles(httpd, mode, n, te_chunked):
+    r = post(httpd, "/input?mode=%s&n=%d" % (mode, n), LINES_BODY,
+             te_chunked)
+    assert r.status == 200, r.body[:300]
+    out = json.loads(r.body)
+    assert out["len"] == len(LINES_BODY)
+    assert out["sha256"] == hashlib.sha256(LINES_BODY).hexdigest()
+    exp = expected(LINES_BODY, mode, n, te_chunked)
+    assert (out["pieces"], out["longest"], out["unterminated"]) == \
+        (exp["pieces"], exp["longest"], exp["unterminated"])
+    assert out["after"] == ["", "", ""], "reads past the end must be b''"
+    assert out["input_terminated"] is True
+    if te_chunked:
+        assert out["content_length"] in (None, "")
+    else:
+        assert out["content_length"] == str(len(LINES_BODY))
+
+
+def test_read_one_byte_at_a_time(httpd):
+    body = bytes(range(256)) * 20
+    r = post(httpd, "/input?mode=read_n&n=1", body)
+    out = json.loads(r.body)
+    assert out["len"] == len(body) and out["pieces"] == len(body)
+
+
+@pytest.mark.parametrize("mode", ["read", "readline", "readlines", "iter",
+                                  "read_n"])
+def test_no_body_reads_eof_at_once(httpd, mode):
+    t0 = time.monotonic()
+    r = rawhttp.request(httpd.port, "GET", "/input?mode=%s&n=10" % mode)
+    assert r.status == 200
+    assert time.monotonic() - t0 < 3
+    out = json.loads(r.body)
+    assert out["len"] == 0 and out["after"] == ["", "", ""]
+    r = post(httpd, "/input?mode=%s&n=10" % mode, b"")
+    assert r.status == 200 and json.loads(r.body)["len"] == 0
+
+
+def test_chunked_upload_works_by_default(httpd):
+    body = os.urandom(300000)
+    r = post(httpd, "/echo", body, te_chunked=True)
+    assert r.status == 200
+    out = json.loads(r.body)
+    assert out["len"] == len(body)
+    assert out["sha256"] == hashlib.sha256(body).hexdigest()
+
+
+def test_chunked_upload_refused_with_411_when_off(httpd):
+    r = post(httpd, "/nochunk", b"hello", te_chunked=True)
+    assert r.status == 411
+    r = post(httpd, "/nochunk", b"hello")
+    assert r.status == 200 and json.loads(r.body)["len"] == 5
+
+
+@pytest.mark.parametrize("te_chunked", [False, True],
+                         ids=["content-length", "chunked"])
+def test_limit_request_body_gives_413(httpd, te_chunked):
+    # echo.wsgi does not catch the OSError its read() raises: traceback.
+    httpd.log.expect(r"AH\d+", codes=[codes.APP_EXCEPTION])
+    r = post(httpd, "/limited", b"z" * 2000, te_chunked)
+    assert r.status == 413
+    r = post(httpd, "/limited", b"z" * 500, te_chunked)
+    assert r.status == 200 and json.loads(r.body)["len"] == 500
+
+
+def test_expect_100_continue_sent_when_app_reads(httpd):
+    body = b"continue me"
+    with rawhttp.Conn(httpd.port) as c:
+        c.send(rawhttp.Conn.build("POST", "/echo?raw=1", [
+            ("Content-Length", str(len(body))),
+            ("Expect", "100-continue")]))
+        c.sock.settimeout(5)
+        first = c.sock.recv(100)
+        assert first.startswith(b"HTTP/1.1 100"), first
+        c.buf = first.split(b"\r\n\r\n", 1)[1]
+        c.send(body)
+        r = c.read_response()
+        assert r.status == 200 and r.body == body
+
+
+def test_expect_100_continue_not_sent_when_app_does_not_read(httpd):
+    with rawhttp.Conn(httpd.port) as c:
+        c.send(rawhttp.Conn.build("POST", "/hello", [
+            ("Content-Length", "100000"), ("Expect", "100-continue")]))
+        r = c.read_response()
+        assert r.status == 200 and r.body == b"Hello, World!\n"
+        assert r.interim == [], "100 Continue sent though the app never read"
+
+
+def test_upload_streams_to_app_before_body_is_complete(httpd):
+    half = b"a" * 200000
+    with rawhttp.Conn(httpd.port, timeout=20) as c:
+        c.send(rawhttp.Conn.build("POST", "/echo", [
+            ("Content-Length", str(2 * len(half)))]) + half)
+        time.sleep(1.5)
+        second_sent = time.time()
+        c.send(half)
+        r = c.read_response()
+    assert r.status == 200
+    out = json.loads(r.body)
+    assert out["len"] == 2 * len(half)
+    assert out["first_read_done"] < second_sent - 0.5, \
+        "the app saw no body until the client had sent all of it"
+
+
+def test_chunked_upload_streams_too(httpd):
+    part = b"b" * 100000
+    with rawhttp.Conn(httpd.port, timeout=20) as c:
+        c.send(rawhttp.Conn.build("POST", "/echo", [
+            ("Transfer-Encoding", "chunked")])
+            + b"%x\r\n%s\r\n" % (len(part), part))
+        time.sleep(1.5)
+        second_sent = time.time()
+        c.send(b"%x\r\n%s\r\n0\r\n\r\n" % (len(part), part))
+        r = c.read_response()
+    out = json.loads(r.body)
+    assert out["len"] == 2 * len(part)
+    assert out["first_read_done"] < second_sent - 0.5
+
+
+@pytest.mark.parametrize("path", ["/hello", "/input?mode=partial&n=10",
+                                  "/input?mode=none"])
+def test_unread_body_does_not_leak_into_next_request(httpd, path):
+    big = b"U" * 1000000
+    with rawhttp.Conn(httpd.port, timeout=20) as c:
+        r = c.request("POST", path, body=big)
+        assert r.status == 200 and r.complete
+        if r.header("Connection", "").lower() != "close":
+            r = c.request("POST", "/echo?raw=1", body=b"second request")
+            assert r.status == 200 and r.body == b"second request"
+    # The daemon side is clean too: many requests, each sees its own body.
+    for i in range(20):
+        body = b"req %d " % i * (i + 1)
+        r = post(httpd, "/echo?raw=1", body)
+        assert r.status == 200 and r.body == body, i
+
+
+def test_client_gone_mid_upload_harms_nothing_else(httpd):
+    httpd.log.expect(r"AH\d+", codes=[codes.APP_EXCEPTION,
+                                       codes.APACHE_REQUEST])
+    s = socket.create_connection(("127.0.0.1", httpd.port), timeout=10)
+    s.sendall(rawhttp.Conn.build("POST", "/echo", [
+        ("Content-Length", "1000000")]) + b"c" * 1000)
+    time.sleep(0.5)
+    s.close()
+    time.sleep(0.5)
+    for _ in range(10):
+        r = post(httpd, "/echo?raw=1", b"after")
+        assert r.status == 200 and r.body == b"after"

@@ -1,0 +1,243 @@
+"""Responses: status and headers as the app set them, streaming, write(),
+HEAD, keep-alive, chunked encoding, file_wrapper, and Apache's own output
+side (mod_deflate, mod_headers, access log, HTTP/2) still working."""
+import gzip
+import hashlib
+import json
+import os
+import re
+import shutil
+import subprocess
+import time
+from urllib.parse import quote
+
+import pytest
+
+from pyworker_t import rawhttp
+from pyworker_t.data import fw_pattern
+
+CONF = """
+Protocols h2c http/1.1
+PyWorkerDaemonProcess resp threads=4 display-name=pyw-resp
+PyWorkerScriptAlias /hello {apps}/hello.wsgi process-group=resp
+PyWorkerScriptAlias /stream {apps}/stream.wsgi process-group=resp
+PyWorkerScriptAlias /errors {apps}/errors.wsgi process-group=resp
+PyWorkerScriptAlias /env {apps}/environ.wsgi process-group=resp
+PyWorkerScriptAlias /fw {apps}/filewrapper.wsgi process-group=resp
+PyWorkerScriptAlias /respond {apps}/respond.wsgi process-group=resp
+PyWorkerScriptAlias /deflate {apps}/respond.wsgi process-group=resp
+<Location /deflate>
+    AddOutputFilterByType DEFLATE text/plain
+</Location>
+<Location /hello>
+    Header set X-Pyw-Test "set by mod_headers"
+</Location>
+"""
+
+
+@pytest.fixture(scope="module")
+def httpd(apache):
+    return apache(CONF, ready=["/hello"])
+
+
+def get(httpd, path, method="GET", headers=None, body=None, **kw):
+    return rawhttp.request(httpd.port, method, path, headers, body, **kw)
+
+
+@pytest.mark.parametrize("status", ["201 Created", "404 Not Found",
+                                    "299 Whatever Reason", "500 App Said So",
+                                    "418 I'm a teapot"])
+def test_status_line_is_the_apps(httpd, status):
+    r = get(httpd, "/respond?status=" + quote(status) + "&body=x")
+    code, reason = status.split(" ", 1)
+    assert r.status == int(code)
+    assert r.reason == reason
+    assert r.body == b"x"
+
+
+def test_headers_are_passed_in_order_and_repeated_ones_kept(httpd):
+    q = "&".join("h=" + quote(h) for h in
+                 ("X-One:first", "Set-Cookie:a=1; Path=/",
+                  "Set-Cookie:b=2; Path=/", "Content-Type:text/x-pyw"))
+    r = get(httpd, "/respond?" + q + "&body=ok")
+    assert r.status == 200
+    assert r.header("X-One") == "first"
+    assert r.header_all("Set-Cookie") == ["a=1; Path=/", "b=2; Path=/"]
+    assert r.header("Content-Type").startswith("text/x-pyw")
+
+
+def test_latin1_header_value_reaches_client_as_bytes(httpd):
+    r = get(httpd, "/respond?h=X-Latin:caf%E9&body=ok")
+    assert r.status == 200
+    assert r.header("X-Latin") == "caf\u00e9"
+
+
+def test_body_without_content_length_is_chunked(httpd):
+    r = get(httpd, "/respond?body=abc&repeat=1000&parts=7")
+    assert r.status == 200
+    assert r.framing == "chunked" and r.complete
+    assert r.body == b"abc" * 1000
+
+
+def test_body_with_content_length_is_sent_as_is(httpd):
+    r = get(httpd, "/respond?body=abc&repeat=1000&parts=7&cl=1")
+    assert r.framing == "length" and r.complete
+    assert r.header("Content-Length") == "3000"
+    assert r.body == b"abc" * 1000
+
+
+def test_http10_without_content_length_ends_by_close(httpd):
+    r = get(httpd, "/respond?body=abc&repeat=100&parts=3",
+            version="HTTP/1.0")
+    assert r.status == 200
+    assert r.framing in ("close", "length")
+    assert r.body == b"abc" * 100
+    assert r.header("Transfer-Encoding") is None
+
+
+def test_empty_bodies(httpd):
+    r = get(httpd, "/respond?status=204%20No%20Content")
+    assert r.status == 204 and r.body == b"" and r.complete
+    r = get(httpd, "/respond?cl=1")
+    assert r.status == 200 and r.body == b"" and r.complete
+    assert r.header("Content-Length") == "0"
+
+
+@pytest.mark.parametrize("cl", ["", "&cl=1"])
+def test_each_chunk_reaches_client_before_next_is_produced(httpd, cl):
+    arrivals = []
+
+    def on_piece(resp, data):
+        arrivals.append((time.time(), len(resp.body)))
+
+    r = get(httpd, "/stream?n=5&delay=0.4" + cl, on_piece=on_piece,
+            timeout=15)
+    assert r.status == 200 and r.complete
+    lines = r.body.decode().splitlines()
+    produced = [float(l.split()[1]) for l in lines]
+    assert len(produced) == 5
+    # When the bytes of chunk i had all arrived:
+    width = len(r.body) // 5
+    got = [next(t for t, n in arrivals if n >= (i + 1) * width)
+           for i in range(5)]
+    for i in range(4):
+        assert got[i] < produced[i + 1], \
+            "chunk %d arrived %.3fs after chunk %d was produced" % (
+                i, got[i] - produced[i + 1], i + 1)
+
+
+def test_write_callable_output_comes_first(httpd):
+    r = get(httpd, "/errors?case=write_callable")
+    assert r.status == 200 and r.complete
+    assert r.body == b"part1,part2,part3"
+    r = get(httpd, "/errors?case=write_then_gen")
+    assert r.body == b"w1,g1,g2"
+
+
+def test_head_has_headers_but_no_body(httpd):
+    with rawhttp.Conn(httpd.port) as c:
+        r = c.request("HEAD", "/hello")
+        assert r.status == 200
+        assert r.header("Content-Length") == "14"
+        assert r.body == b""
+        # Nothing was left on the wire: the next response parses cleanly.
+        r2 = c.request("GET", "/hello")
+        assert r2.status == 200 and r2.body == b"Hello, World!\n"
+
+
+def test_keepalive_connection_serves_many_requests(httpd):
+    with rawhttp.Conn(httpd.port) as c:
+        for i in range(30):
+            path = ("/hello", "/env", "/stream?n=2&delay=0",
+                    "/respond?body=k&repeat=5000")[i % 4]
+            r = c.request("GET", path)
+            assert r.status == 200 and r.complete, (i, path, r)
+            assert (r.header("Connection") or "").lower() != "close"
+            if path == "/env":
+                e = json.loads(r.body)["environ"]
+                assert e["REMOTE_PORT"] == str(c.local_port)
+
+
+def test_mod_deflate_compresses_app_output(httpd):
+    r = get(httpd, "/deflate?body=compress+me+&repeat=2000",
+            headers={"Accept-Encoding": "gzip"})
+    assert r.status == 200 and r.complete
+    assert r.header("Content-Encoding") == "gzip"
+    assert len(r.body) < 2000
+    assert gzip.decompress(r.body) == b"compress me " * 2000
+
+
+def test_mod_headers_sets_response_header(httpd):
+    r = get(httpd, "/hello")
+    assert r.header("X-Pyw-Test") == "set by mod_headers"
+
+
+def test_access_log_line_is_written(httpd):
+    token = "accesslog%d" % os.getpid()
+    r = get(httpd, "/hello?" + token)
+    assert r.status == 200
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        lines = [l for l in httpd.access_lines() if token in l]
+        if lines:
+            break
+        time.sleep(0.1)
+    assert lines, "no access log line for the request"
+    assert re.search(r'"GET /hello\?%s HTTP/1.1" 200 14 ' % token, lines[0])
+
+
+def _curl_has_http2():
+    curl = shutil.which("curl")
+    if not curl:
+        return False
+    out = subprocess.run([curl, "-V"], stdout=subprocess.PIPE, timeout=10)
+    return b"HTTP2" in out.stdout
+
+
+@pytest.mark.skipif(not _curl_has_http2(), reason="curl without HTTP/2")
+def test_http2_cleartext_serves_app(httpd):
+    def h2(path):
+        p = subprocess.run(
+            ["curl", "-sS", "--max-time", "15", "--http2-prior-knowledge",
+             "-o", "-", "-w", "\n%{http_version} %{http_code}",
+             httpd.url(path)], stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE, timeout=30)
+        body, _, meta = p.stdout.rpartition(b"\n")
+        return body, meta.decode(), p.stderr.decode()
+
+    body, meta, err = h2("/hello")
+    assert meta == "2 200", err
+    assert body == b"Hello, World!\n"
+    body, meta, _ = h2("/env")
+    assert meta == "2 200"
+    assert json.loads(body)["environ"]["SERVER_PROTOCOL"] == "HTTP/2.0"
+    body, meta, _ = h2("/stream?n=3&delay=0.1")
+    assert meta == "2 200" and len(body.splitlines()) == 3
+    body, meta, _ = h2("/fw?kind=bytesio&size=1000000")
+    assert meta == "2 200" and body == fw_pattern(1000000)
+
+
+@pytest.mark.parametrize("kind", ["file", "bytesio", "custom"])
+@pytest.mark.parametrize("cl", ["", "&cl=1"])
+def test_file_wrapper_honours_position(httpd, kind, cl):
+    size, offset = 300000, 12345
+    token = "%s%d" % (kind, len(cl))
+    r = get(httpd, "/fw?kind=%s&size=%d&offset=%d&token=%s%s"
+            % (kind, size, offset, token, cl))
+    assert r.status == 200 and r.complete
+    assert r.body == fw_pattern(size)[offset:]
+    if cl:
+        assert r.header("Content-Length") == str(size - offset)
+    if kind == "custom":
+        marker = httpd.path("state", "fwclose-" + token)
+        deadline = time.monotonic() + 5
+        while not os.path.exists(marker) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert os.path.exists(marker), "file-like close() not called"
+
+
+def test_large_streamed_response_is_intact(httpd):
+    r = get(httpd, "/fw?kind=bytesio&size=5000000", timeout=30)
+    assert r.status == 200 and r.complete
+    assert hashlib.sha256(r.body).digest() == \
+        hashlib.sha256(fw_pattern(5000000)).digest()
