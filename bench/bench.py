@@ -868,9 +868,22 @@ def run_rounds(args, live, results_raw, problems):
                         log(problems[-1])
                         continue
                     results_raw.setdefault((s.name, app, conns), []).append(r)
+                    check_alive(s, problems)
                     log('round %d %s %-13s %-9s c=%-4d %9.0f req/s p99 %.2f ms'
                         % (rnd + 1, LETTER[s.name], s.name, app, conns,
                            r['rps'], r['p99_ms']))
+
+
+def check_alive(setup, problems):
+    """A setup whose Apache or uWSGI exited mid-run has failed."""
+    for what, p in (('apache', setup.apache), ('uwsgi', setup.uwsgi)):
+        if p is not None and p.poll() is not None and setup.status == 'ok':
+            setup.status = 'failed'
+            problems.append('%s %s failed: %s (pid %d) exited with %s during '
+                            'the run; see %s' % (LETTER[setup.name],
+                                                 setup.name, what, p.pid,
+                                                 p.returncode, setup.error_log))
+            log(problems[-1])
 
 
 def main(argv):
@@ -894,6 +907,7 @@ def main(argv):
         raw = {}
         run_rounds(args, live, raw, problems)
         for s in live:
+            check_alive(s, problems)
             memory[s.name]['end'] = s.memory()
             # wrk closes its connections mid-response when a cell ends, so
             # some error lines (broken pipe) are normal; counted, shown.

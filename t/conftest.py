@@ -12,8 +12,10 @@ declared with `httpd.log.expect(...)`.
 """
 import os
 import pwd
+import shutil
 import subprocess
 import sys
+import tempfile
 
 import pytest
 
@@ -23,6 +25,25 @@ from pyworker_t.httpd import Apache, IS_ROOT, module_path  # noqa: E402
 
 _running = []           # every Apache started and not yet stopped
 TEST_USERS = ("pywtest1", "pywtest2")
+_snapshot_dir = None
+
+
+def pytest_configure(config):
+    """Load a private copy of the module: `make` rewrites mod_pyworker.so
+    in place, and a rebuild while Apache runs would crash it mid-test."""
+    global _snapshot_dir
+    src = module_path()
+    if os.path.isfile(src):
+        _snapshot_dir = tempfile.mkdtemp(prefix="pyw-module-", dir="/tmp")
+        os.chmod(_snapshot_dir, 0o755)
+        dst = os.path.join(_snapshot_dir, "mod_pyworker.so")
+        shutil.copy2(src, dst)
+        os.environ["PYW_MODULE"] = dst
+
+
+def pytest_unconfigure(config):
+    if _snapshot_dir:
+        shutil.rmtree(_snapshot_dir, ignore_errors=True)
 
 
 def _require_module():

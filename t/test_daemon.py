@@ -260,9 +260,10 @@ def test_requests_wait_while_daemon_restarts(httpd):
     inode = os.stat(sock).st_ino
     (victim,) = httpd.daemon_pids("g2")
     os.kill(victim, signal.SIGKILL)
-    # Once it is dead (zombie at most) and before it is replaced, requests
-    # go to the backlog of the socket that outlives it, and wait there.
-    assert not procs.wait_gone({victim: None}, 5)
+    # Once it is gone (reaped: every thread exited) and before it is
+    # replaced, requests go to the backlog of the socket that outlives it,
+    # and wait there.
+    assert procs.wait_reaped(victim, 5)
     results = [who(httpd, "g2")["pid"] for _ in range(5)]
     assert victim not in results
     assert os.stat(sock).st_ino == inode, "socket was recreated"

@@ -33,6 +33,7 @@
 #define PYW_FWD_STOP      1
 #define PYW_FWD_IOV_INIT  16
 #define PYW_FWD_EMPTY_MAX 16     /* empty client reads tolerated per READ */
+#define PYW_FWD_HOLD_MAX  (64 * 1024) /* response bytes held for END     */
 
 typedef struct {
     request_rec           *r;
@@ -50,6 +51,7 @@ typedef struct {
     int                    discard;     /* drain frames, pass nothing    */
     int                    aborted;     /* client response aborted       */
     int                    have_headers;
+    apr_size_t             held;        /* DATA bytes copied, not passed */
     /* The response head, applied to r at commit. */
     int                    status;
     const char            *status_line;
@@ -180,6 +182,11 @@ static int pyw_forward_extras(request_rec *r, const pyw_forward_opts_t *o,
         x[n].name = "HTTP_AUTHORIZATION";
         x[n++].value = auth;
     }
+    /* CGI omits an empty PATH_INFO; WSGI frameworks expect the key. */
+    if (apr_table_get(r->subprocess_env, "PATH_INFO") == NULL) {
+        x[n].name = "PATH_INFO";
+        x[n++].value = "";
+    }
     x[n].name = "mod_pyworker.process_group";
     x[n++].value = o->process_group ? o->process_group : "";
     x[n].name = "mod_pyworker.application_group";
@@ -236,7 +243,7 @@ static int pyw_forward_send_request(pyw_fwd_t *fw,
 {
     request_rec *r = fw->r;
     const apr_array_header_t *arr;
-    pyw_env_extra_t extra[3];
+    pyw_env_extra_t extra[4];
     unsigned char *buf;
     size_t size, pos;
     int nx, rc;
@@ -496,6 +503,16 @@ static int pyw_forward_on_data(pyw_fwd_t *fw)
         APR_BRIGADE_INSERT_TAIL(fw->obb,
             apr_bucket_transient_create((const char *)p, (apr_size_t)n,
                                         ba));
+        if (s->payload_left == 0 && pyw_stream_buffered(s) > 0
+            && fw->held + (apr_size_t)n <= PYW_FWD_HOLD_MAX) {
+            /* More frames are already here (usually END): keep a copy so
+             * the body and EOS pass as one brigade, which lets Apache set
+             * Content-Length instead of chunking a small response. */
+            apr_bucket_setaside(APR_BRIGADE_LAST(fw->obb), fw->r->pool);
+            fw->held += (apr_size_t)n;
+            continue;
+        }
+        fw->held = 0;
         if (s->payload_left == 0 && pyw_stream_buffered(s) == 0) {
             APR_BRIGADE_INSERT_TAIL(fw->obb, apr_bucket_flush_create(ba));
         }

@@ -216,10 +216,10 @@ int pyw_dconn_send_headers(pyw_dconn_t *c, int status,
  * frames of at most PYW_MAX_DATA_PAYLOAD bytes each.  Returns bytes of
  * data consumed, or -errno. */
 static long dconn_write_data_batch(pyw_dconn_t *c, const unsigned char *data,
-                                   size_t len)
+                                   size_t len, int end)
 {
-    unsigned char hdr[DCONN_FRAMES_PER_WRITE][PYW_FRAME_HEADER_SIZE];
-    struct iovec iov[1 + 2 * DCONN_FRAMES_PER_WRITE];
+    unsigned char hdr[DCONN_FRAMES_PER_WRITE + 1][PYW_FRAME_HEADER_SIZE];
+    struct iovec iov[2 + 2 * DCONN_FRAMES_PER_WRITE];
     int n = dconn_iov_pending(c, iov), with_pending = n, k, rv;
     size_t done = 0;
 
@@ -237,14 +237,23 @@ static long dconn_write_data_batch(pyw_dconn_t *c, const unsigned char *data,
         iov[n++].iov_len = chunk;
         done += chunk;
     }
+    if (end && done == len) {
+        /* The last data and END leave in the same writev(). */
+        pyw_frame_header_put(hdr[k], sizeof(hdr[k]), PYW_FRAME_END, 0);
+        iov[n].iov_base = hdr[k];
+        iov[n++].iov_len = PYW_FRAME_HEADER_SIZE;
+    }
     if (n == 0) {
         return 0;
     }
     rv = dconn_writev(c, iov, n, with_pending);
+    if (rv == 0 && end && done == len) {
+        c->finished = 1;
+    }
     return rv < 0 ? rv : (long)done;
 }
 
-int pyw_dconn_send_data(pyw_dconn_t *c, const void *data, size_t len)
+static int dconn_send(pyw_dconn_t *c, const void *data, size_t len, int end)
 {
     const unsigned char *p = data;
     size_t done = 0;
@@ -257,7 +266,7 @@ int pyw_dconn_send_data(pyw_dconn_t *c, const void *data, size_t len)
     }
     /* len == 0 just flushes the pending HEADERS. */
     do {
-        long n = dconn_write_data_batch(c, p + done, len - done);
+        long n = dconn_write_data_batch(c, p + done, len - done, end);
 
         if (n < 0) {
             return (int)n;
@@ -265,6 +274,16 @@ int pyw_dconn_send_data(pyw_dconn_t *c, const void *data, size_t len)
         done += (size_t)n;
     } while (done < len);
     return 0;
+}
+
+int pyw_dconn_send_data(pyw_dconn_t *c, const void *data, size_t len)
+{
+    return dconn_send(c, data, len, 0);
+}
+
+int pyw_dconn_send_last(pyw_dconn_t *c, const void *data, size_t len)
+{
+    return dconn_send(c, data, len, 1);
 }
 
 int pyw_dconn_send_end(pyw_dconn_t *c)

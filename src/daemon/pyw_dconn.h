@@ -42,6 +42,10 @@ int pyw_dconn_send_headers(pyw_dconn_t *c, int status,
  * (-EPIPE / -ECONNRESET: Apache closed, i.e. the client went away). */
 int pyw_dconn_send_data(pyw_dconn_t *c, const void *data, size_t len);
 
+/* The last len (> 0) bytes of body and END, in the same write as any
+ * pending output.  0 / -errno */
+int pyw_dconn_send_last(pyw_dconn_t *c, const void *data, size_t len);
+
 /* Finish the response: pending output + END.  0 / -errno */
 int pyw_dconn_send_end(pyw_dconn_t *c);
 

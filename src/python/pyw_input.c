@@ -51,15 +51,20 @@ typedef struct {
 
 static PyTypeObject pyw_input_type;
 
+/* OSError(errno, text): the adapter tells an aborted client body
+ * (ECANCELED) from a lost connection by the errno. */
 static void input_set_error(long err)
 {
-    if (err == -ECANCELED) {
-        PyErr_SetString(PyExc_OSError,
-                        "request body could not be read from the client");
-        return;
+    const char *text = err == -ECANCELED
+        ? "request body could not be read from the client"
+        : "connection to Apache lost";
+    PyObject *exc = PyObject_CallFunction(PyExc_OSError, "is",
+                                          (int)-err, text);
+
+    if (exc != NULL) {
+        PyErr_SetObject((PyObject *)Py_TYPE(exc), exc);
+        Py_DECREF(exc);
     }
-    PyErr_Format(PyExc_OSError, "%s (connection to Apache lost)",
-                 strerror((int)-err));
 }
 
 /*

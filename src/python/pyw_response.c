@@ -27,7 +27,7 @@
 #define RESPONSE_LOG_OVERFLOW   323  /* body longer than Content-Length  */
 #define RESPONSE_LOG_SHORT      324  /* body shorter than Content-Length */
 #define RESPONSE_LOG_CONN_LOST  326  /* info: writing to Apache failed   */
-#define RESPONSE_LOG_BAD_HEADERS 327 /* headers do not fit a frame       */
+#define RESPONSE_LOG_HEADERS    327  /* headers do not fit a frame      */
 
 /* Header vectors up to this size live on the stack. */
 #define RESPONSE_SMALL_HEADERS  32
@@ -463,11 +463,14 @@ static int response_emit(pyw_response_t *r, const char *data, size_t len,
     if (first) {
         hrv = pyw_dconn_send_headers(r->c, r->code, reason, rlen, hv, hn);
     }
-    if (hrv == 0 && (len > 0 || !end)) {
-        rv = pyw_dconn_send_data(r->c, data, len);
+    if (hrv == 0 && len > 0 && end) {
+        rv = pyw_dconn_send_last(r->c, data, len);
     }
-    if (hrv == 0 && rv == 0 && end) {
-        rv = pyw_dconn_send_end(r->c);
+    else if (hrv == 0) {
+        rv = len > 0 || !end ? pyw_dconn_send_data(r->c, data, len) : 0;
+        if (rv == 0 && end) {
+            rv = pyw_dconn_send_end(r->c);
+        }
     }
     Py_END_ALLOW_THREADS
     if (hv != small) {
@@ -560,7 +563,7 @@ int pyw_response_finish(pyw_response_t *r)
                  : response_emit(r, NULL, 0, 1);
     Py_CLEAR(r->held);
     if (rc == PYW_RESPONSE_EXC) {
-        pyw_script_log_exception(PYW_LOG_ERR, RESPONSE_LOG_BAD_HEADERS,
+        pyw_script_log_exception(PYW_LOG_ERR, RESPONSE_LOG_HEADERS,
                                  r->uri, "response of WSGI application %s "
                                  "cannot be sent", r->script);
         return pyw_response_fail(r, 500, "response headers too large");

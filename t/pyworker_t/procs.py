@@ -129,3 +129,15 @@ def wait_gone(pids, timeout):
         if left:
             time.sleep(0.1)
     return {p: s for p, s in left.items() if alive(p, s)}
+
+
+def wait_reaped(pid, timeout):
+    """Wait until pid no longer exists at all (its parent reaped it, so
+    every thread has exited and its descriptors are closed).  A zombie
+    leader alone does not prove that: other threads may still run."""
+    deadline = time.monotonic() + timeout
+    while os.path.exists("/proc/%d" % pid):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.02)
+    return True
