@@ -70,8 +70,9 @@ PACKAGES = [('wrk', WRK), ('libapache2-mod-wsgi-py3',
 # ("All workers are busy or dying, will shutdown N keep-alive connections",
 # trace1), which wrk counts as read errors.  With MaxRequestWorkers 512 the
 # static file alone got thousands of them at 1000 connections; with this
-# block a few dozen per 5 s cell.  The small AsyncRequestWorkerFactor keeps
-# a process from taking (many) more connections than it has threads.
+# block tens to a few hundred per 5 s cell.  The small
+# AsyncRequestWorkerFactor keeps a process from taking (many) more
+# connections than it has threads.
 EVENT_MPM = """\
 StartServers 20
 ServerLimit 20
@@ -257,6 +258,14 @@ def ensure_installed():
 
 # ---------------------------------------------------------------- setups
 
+def sha256_file(path):
+    h = hashlib.sha256()
+    with open(path, 'rb') as f:
+        for block in iter(lambda: f.read(1 << 20), b''):
+            h.update(block)
+    return h.hexdigest()
+
+
 def free_port():
     s = socket.socket()
     try:
@@ -353,7 +362,7 @@ class Setup:
             return ['Alias /%s "%s/static/%s"' % (a, self.work, a)
                     for a in self.apps if a in STATIC_APPS]
         if n == 'pyworker':
-            return ['LoadModule pyworker_module %s' % self.args.module,
+            return ['LoadModule pyworker_module %s' % self.module_copy(),
                     'PyWorkerDaemonProcess bench processes=1 threads=8'] + [
                 'PyWorkerScriptAlias /%s "%s" process-group=bench'
                 % (a, self.app_path(a)) for a in self.apps]
@@ -374,6 +383,29 @@ class Setup:
                  % MODULES]
         return lines + ['ProxyPass /%s "unix:%s|uwsgi://localhost/%s" '
                         'enablereuse=on' % (a, sock, a) for a in self.apps]
+
+    def module_copy(self):
+        """A private copy of mod_pyworker.so: `make` rewrites the built
+        file in place, which crashes an Apache that has it mapped."""
+        dst = os.path.join(self.work, 'mod_pyworker.so')
+        if not os.path.exists(dst):
+            for _ in range(20):
+                before = sha256_file(self.args.module)
+                shutil.copyfile(self.args.module, dst + '.tmp')
+                if sha256_file(dst + '.tmp') == before == \
+                        sha256_file(self.args.module):
+                    break
+                time.sleep(0.5)         # being rebuilt right now
+            else:
+                raise BenchError('%s keeps changing' % self.args.module)
+            os.chmod(dst + '.tmp', 0o755)
+            os.rename(dst + '.tmp', dst)
+            st = os.stat(self.args.module)
+            self.args.module_info = {
+                'path': self.args.module, 'sha256': before,
+                'size': st.st_size, 'mtime': time.strftime(
+                    '%Y-%m-%d %H:%M:%S', time.localtime(st.st_mtime))}
+        return dst
 
     def uwsgi_sock(self):
         return os.path.join(self.root, 'run', 'uwsgi.sock')
@@ -747,6 +779,10 @@ def render(meta, results, memory, targets, setups, apps, conns_list, served):
                  ' '.join('%.2f' % x for x in meta['loadavg_end']),
                  meta['rounds'], meta['duration'], meta['warmup'],
                  meta['timeout'], 'On' if meta['sendfile'] else 'Off'), '']
+    mod = meta['module']
+    if mod.get('sha256'):
+        lines += ['mod_pyworker.so measured: a copy of %s built %s, sha256 '
+                  '%s.' % (mod['path'], mod['mtime'], mod['sha256'][:16]), '']
     if meta['loadavg_start'][0] > 0.5 * (os.cpu_count() or 1):
         lines += ['**Warning: the machine was busy at start (load %.2f on %d '
                   'cores); these numbers are not comparable with a quiet '
@@ -938,7 +974,8 @@ def finish(args, setups, raw, memory, problems, loadavg_start):
             'rounds': args.rounds, 'duration': args.duration,
             'warmup': args.warmup, 'timeout': args.timeout,
             'connections': args.conns, 'apps': args.app_list,
-            'quick': args.quick, 'module': args.module,
+            'quick': args.quick,
+            'module': getattr(args, 'module_info', {'path': args.module}),
             'sendfile': args.sendfile,
             'setups': dict((s.name, s.status) for s in setups),
             'problems': problems, 'event_mpm': EVENT_MPM.strip().splitlines()}

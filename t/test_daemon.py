@@ -12,7 +12,7 @@ import time
 import pytest
 
 from pyworker_t import codes, procs
-from pyworker_t.httpd import IS_ROOT
+from pyworker_t.httpd import IS_ROOT, configtest
 from pyworker_t.load import Load
 
 USERS = ("user=pywtest1", "user=pywtest2") if IS_ROOT else ("", "")
@@ -302,3 +302,27 @@ PyWorkerScriptAlias /hello {apps}/hello.wsgi process-group=s1
     assert not [p for p in pids if procs.alive(p)]
     assert not [s for s in socks if os.path.exists(s)], \
         "socket files left behind: %s" % socks
+
+
+@pytest.mark.skipif(not IS_ROOT, reason="needs root")
+def test_daemon_never_runs_as_root(fresh_apache):
+    snippet = """
+PyWorkerDaemonProcess asroot threads=1 user=root display-name=pywd-asroot
+PyWorkerDaemonProcess ok threads=1 display-name=pywd-ok
+PyWorkerScriptAlias /root/who {apps}/whoami.wsgi process-group=asroot
+PyWorkerScriptAlias /ok/who {apps}/whoami.wsgi process-group=ok
+"""
+    rc, out = configtest(snippet)
+    if rc != 0:                 # refused up front: fine, if it says why
+        assert "root" in out, out
+        return
+    a = fresh_apache(snippet, ready=["/ok/who"], wait_daemons=False)
+    a.log.expect(r"\(group=asroot\b",
+                 codes=[codes.DAEMON_START_FAILED, codes.PRIVILEGES])
+    refused = a.log.wait_for(r"\bPYW%04d\b.*\(group=asroot\b"
+                             % codes.PRIVILEGES, timeout=5)
+    assert refused, "no refusal logged:\n" + a.log.tail()
+    assert refused[0].level == "crit"
+    assert not a.log.find(r"\bPYW%04d\b.*\(group=asroot\b"
+                          % codes.DAEMON_STARTED), "a root daemon started"
+    assert a.get("/ok/who").status_code == 200

@@ -63,6 +63,15 @@ def test_script_name_and_path_info_split_at_the_alias(httpd):
     assert e["REQUEST_URI"] == "/app/sub/path%20x?a=1"
 
 
+def test_non_ascii_path_info_is_latin1_decoded_bytes(httpd):
+    # PEP 3333: the URL-decoded bytes, as a str decoded with latin-1.
+    e = env_of(httpd, "/app/caf%C3%A9/%E2%82%AC")["environ"]
+    assert e["PATH_INFO"] == "/caf\u00c3\u00a9/\u00e2\u0082\u00ac"
+    assert e["PATH_INFO"].encode("latin-1").decode("utf-8") == \
+        "/caf\u00e9/\u20ac"
+    assert e["REQUEST_URI"] == "/app/caf%C3%A9/%E2%82%AC"
+
+
 def test_alias_itself_gives_empty_path_info(httpd):
     e = env_of(httpd, "/app")["environ"]
     assert e["SCRIPT_NAME"] == "/app"

@@ -235,3 +235,22 @@ def test_client_gone_mid_upload_harms_nothing_else(httpd):
     for _ in range(10):
         r = post(httpd, "/echo?raw=1", b"after")
         assert r.status == 200 and r.body == b"after"
+
+
+def test_pipelined_requests_each_get_their_own_body(httpd):
+    reqs = [("POST", "/echo?raw=1", [("Content-Length", "5")], b"first"),
+            ("GET", "/hello", [], None),
+            ("POST", "/echo?raw=1", [("Transfer-Encoding", "chunked")],
+             b"6\r\nsecond\r\n0\r\n\r\n"),
+            ("POST", "/input?mode=readline", [("Content-Length", "12")],
+             b"line1\nline2\n")]
+    with rawhttp.Conn(httpd.port, timeout=15) as c:
+        c.send(b"".join(rawhttp.Conn.build(m, p, h, b)
+                        for m, p, h, b in reqs))
+        got = [c.read_response(m) for m, _, _, _ in reqs]
+    assert [r.status for r in got] == [200] * 4, got
+    assert got[0].body == b"first"
+    assert got[1].body == b"Hello, World!\n"
+    assert got[2].body == b"second"
+    out = json.loads(got[3].body)
+    assert out["len"] == 12 and out["pieces"] == 2

@@ -13,4 +13,10 @@ def application(environ, start_response):
     wrapper = environ.get('wsgi.file_wrapper')
     if wrapper is not None:
         return wrapper(f, 65536)
-    return iter(lambda: f.read(65536), b'')
+    return _chunks(f)
+
+
+def _chunks(f):
+    with f:
+        for block in iter(lambda: f.read(65536), b''):
+            yield block

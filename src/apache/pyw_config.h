@@ -41,6 +41,23 @@ typedef struct {
     uid_t       uid;
     gid_t       gid;
     const char *user_name;      /* for initgroups(); NULL: no passwd entry */
+    /* Lifecycle options (issue 5), mod_wsgi names and units; times in
+     * milliseconds, 0 = off unless a default is noted. */
+    int64_t     maximum_requests;
+    int64_t     restart_interval_ms;
+    int64_t     inactivity_timeout_ms;
+    int64_t     request_timeout_ms;
+    int64_t     deadlock_timeout_ms;    /* default 300 s */
+    int64_t     queue_timeout_ms;
+    int64_t     connect_timeout_ms;     /* default 15 s (Apache side) */
+    int64_t     socket_timeout_ms;      /* default: Apache's Timeout */
+    int64_t     startup_timeout_ms;
+    int64_t     graceful_timeout_ms;    /* default 15 s */
+    int64_t     shutdown_timeout_ms;    /* default 5 s */
+    int64_t     eviction_timeout_ms;
+    int64_t     listen_backlog;         /* default 100, as mod_wsgi */
+    int64_t     memory_limit;           /* RSS bytes */
+    int64_t     cpu_time_limit_ms;
 } pyw_group_t;
 
 /* One PyWorkerScriptAlias / PyWorkerScriptAliasMatch. */
@@ -60,6 +77,7 @@ typedef struct {
 typedef struct {
     const char *process_group;
     const char *application_group;
+    int         script_reloading;   /* PYW_UNSET -> On */
     int         pass_authorization; /* PYW_UNSET -> Off */
     int         chunked_request;    /* PYW_UNSET -> On  */
 } pyw_dir_conf_t;

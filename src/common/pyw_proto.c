@@ -69,6 +69,8 @@ static const struct {
     [PYW_FRAME_DATA]       = { "DATA", 0, PYW_MAX_DATA_PAYLOAD },
     [PYW_FRAME_END]        = { "END", 0, 0 },
     [PYW_FRAME_ERROR]      = { "ERROR", 0, PYW_MAX_META_PAYLOAD },
+    [PYW_FRAME_GOODBYE]    = { "GOODBYE", 0, 0 },
+    [PYW_FRAME_FILE]       = { "FILE", PYW_FILE_SIZE, PYW_FILE_SIZE },
 };
 
 static int type_known(uint8_t type)
@@ -154,6 +156,22 @@ size_t pyw_read_put(unsigned char *buf, size_t cap, uint32_t max_bytes)
     pyw_frame_header_put(buf, cap, PYW_FRAME_READ, PYW_READ_SIZE);
     put32(buf + PYW_FRAME_HEADER_SIZE, max_bytes);
     return PYW_FRAME_HEADER_SIZE + PYW_READ_SIZE;
+}
+
+size_t pyw_file_put(unsigned char *buf, size_t cap, uint64_t offset,
+                    uint64_t length)
+{
+    unsigned char *p = buf + PYW_FRAME_HEADER_SIZE;
+
+    if (cap < PYW_FRAME_HEADER_SIZE + PYW_FILE_SIZE) {
+        return 0;
+    }
+    pyw_frame_header_put(buf, cap, PYW_FRAME_FILE, PYW_FILE_SIZE);
+    put32(p, (uint32_t)(offset >> 32));
+    put32(p + 4, (uint32_t)offset);
+    put32(p + 8, (uint32_t)(length >> 32));
+    put32(p + 12, (uint32_t)length);
+    return PYW_FRAME_HEADER_SIZE + PYW_FILE_SIZE;
 }
 
 size_t pyw_status_put(unsigned char *buf, size_t cap, uint16_t status,
@@ -276,6 +294,23 @@ int pyw_read_decode(const unsigned char *payload, size_t len,
         return -1;
     }
     *max_bytes = get32(payload);
+    return 0;
+}
+
+int pyw_file_decode(const unsigned char *payload, size_t len,
+                    uint64_t *offset, uint64_t *length, const char **err)
+{
+    if (len != PYW_FILE_SIZE) {
+        *err = "FILE payload has the wrong size";
+        return -1;
+    }
+    *offset = ((uint64_t)get32(payload) << 32) | get32(payload + 4);
+    *length = ((uint64_t)get32(payload + 8) << 32) | get32(payload + 12);
+    if (*offset > (uint64_t)INT64_MAX || *length > (uint64_t)INT64_MAX
+        || *offset + *length > (uint64_t)INT64_MAX) {
+        *err = "FILE range out of bounds";
+        return -1;
+    }
     return 0;
 }
 

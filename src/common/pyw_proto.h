@@ -39,6 +39,7 @@
 #define PYW_HELLO_SIZE         12                   /* magic, version, 0, pid */
 #define PYW_READ_SIZE          4                    /* u32 max bytes */
 #define PYW_PAIR_OVERHEAD      6                    /* u16 + u32 lengths */
+#define PYW_FILE_SIZE          16                   /* u64 offset, length */
 
 /* Caps: a decoder refuses anything larger. */
 #define PYW_MAX_META_PAYLOAD   (1u << 20)   /* REQUEST, HEADERS, ERROR */
@@ -57,7 +58,15 @@ typedef enum {
     PYW_FRAME_END        = 8, /* d->a: response complete; empty           */
     PYW_FRAME_ERROR      = 9, /* d->a: u16 status, reason text; the
                                  request failed (before or after headers) */
-    PYW_FRAME_TYPE_MAX   = 9
+    PYW_FRAME_GOODBYE    = 10,/* d->a: empty; the daemon closes this idle
+                                 connection without reading anything more:
+                                 a REQUEST just sent was NOT run, so Apache
+                                 may safely send it again elsewhere       */
+    PYW_FRAME_FILE       = 11,/* d->a: u64 offset, u64 length; an open file
+                                 descriptor travels with the frame's first
+                                 byte (SCM_RIGHTS); body bytes of the
+                                 response, Apache sends them itself       */
+    PYW_FRAME_TYPE_MAX   = 11
 } pyw_frame_type_e;
 
 typedef enum {
@@ -121,6 +130,11 @@ size_t pyw_status_put(unsigned char *buf, size_t cap, uint16_t status,
 size_t pyw_error_put(unsigned char *buf, size_t cap, uint16_t status,
                      const char *reason, size_t reason_len);
 
+/* Whole FILE frame: PYW_FRAME_HEADER_SIZE + PYW_FILE_SIZE bytes (the
+ * descriptor is sent alongside by the caller). */
+size_t pyw_file_put(unsigned char *buf, size_t cap, uint64_t offset,
+                    uint64_t length);
+
 /* ---- decoding ---- */
 
 /*
@@ -145,6 +159,9 @@ int pyw_status_decode(const unsigned char *payload, size_t len,
                       uint16_t *status, pyw_slice_t *reason,
                       const unsigned char **rest, size_t *rest_len,
                       const char **err);                         /* 0 / -1 */
+int pyw_file_decode(const unsigned char *payload, size_t len,
+                    uint64_t *offset, uint64_t *length,
+                    const char **err);                           /* 0 / -1 */
 int pyw_error_decode(const unsigned char *payload, size_t len,
                      uint16_t *status, pyw_slice_t *reason,
                      const char **err);                          /* 0 / -1 */

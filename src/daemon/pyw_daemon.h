@@ -9,6 +9,7 @@
 #ifndef PYW_DAEMON_H
 #define PYW_DAEMON_H
 
+#include <stdint.h>
 #include <sys/types.h>
 
 /* Exit codes the parent interprets (see pyw_procmgr.c). */
@@ -43,7 +44,32 @@ typedef struct {
     int           log_level;       /* Apache level: 3 err .. 7 debug      */
     int           startup_delay_ms;/* back-off before starting (restarts) */
     int           shutdown_timeout_ms; /* in-flight requests on SIGTERM   */
+
+    /* Lifecycle (PyWorkerDaemonProcess options, mod_wsgi meaning).  Times
+     * in milliseconds, 0 = off unless noted. */
+    int64_t       maximum_requests;
+    int64_t       restart_interval_ms;
+    int64_t       inactivity_timeout_ms;
+    int64_t       request_timeout_ms;
+    int64_t       deadlock_timeout_ms;   /* default 300 s                 */
+    int64_t       queue_timeout_ms;
+    int64_t       graceful_timeout_ms;   /* default 15 s                  */
+    int64_t       memory_limit;          /* resident set size, bytes      */
+    int64_t       cpu_time_limit_ms;
+    int           script_reloading;      /* PyWorkerScriptReloading       */
+
+    /* Events to the parent: one byte each (PYW_STATUS_*), written to this
+     * pipe; -1 if none. */
+    int           status_fd;
 } pyw_daemon_spec_t;
+
+/* Status bytes a daemon writes to spec->status_fd. */
+#define PYW_STATUS_READY     'R'  /* Python up, import scripts ran: the
+                                     parent may now retire a predecessor */
+#define PYW_STATUS_RECYCLE   'C'  /* replace me (a limit was reached); the
+                                     daemon keeps serving until SIGTERM   */
+#define PYW_STATUS_ROLLING   'G'  /* restart my whole group, one process at
+                                     a time (SIGUSR2, script touched)     */
 
 /* Run the daemon.  Never returns: exits with a PYW_DAEMON_EXIT_* code. */
 void pyw_daemon_main(const pyw_daemon_spec_t *spec)

@@ -72,11 +72,27 @@ def excinfo_after_headers(environ, start_response):
 
     def gen():
         yield b"first\n"
+        time.sleep(0.3)             # the headers surely reached the client
         try:
             raise ValueError("pyw-secret-excinfo_after_headers")
         except ValueError:
             start_response("500 Too Late", TEXT, sys.exc_info())
         yield b"not re-raised\n"
+    return gen()
+
+
+def excinfo_after_empty(environ, start_response):
+    # Only empty strings so far: the headers have not been sent (PEP 3333),
+    # so start_response with exc_info may still replace them.
+    start_response("200 OK", TEXT)
+
+    def gen():
+        yield b""
+        try:
+            raise ValueError("pyw-secret-excinfo_after_empty")
+        except ValueError:
+            start_response("500 Replaced Late", TEXT, sys.exc_info())
+        yield b"replaced late"
     return gen()
 
 
@@ -87,6 +103,7 @@ def raise_in_iter(cl):
 
         def gen():
             yield b"x" * 100
+            time.sleep(0.3)         # the headers surely reached the client
             raise RuntimeError("pyw-secret-raise_in_iter")
         return gen()
     return app
@@ -203,6 +220,7 @@ CASES = {
     "second_call": second_call,
     "excinfo_before_headers": excinfo_before_headers,
     "excinfo_after_headers": excinfo_after_headers,
+    "excinfo_after_empty": excinfo_after_empty,
     "close_normal": lambda e, s: closing(e, s, count=3),
     "close_raise": lambda e, s: closing(e, s, count=3, raise_after=1),
     "close_disconnect": lambda e, s: closing(e, s, count=400, delay=0.025),

@@ -10,10 +10,10 @@
 #   partial         read(n) once and stop (the rest stays unread)
 #   none            read nothing at all
 # Every mode but partial and none finishes with three more reads
-# (read(), read(10), readline()) that must all return b"" at once.  JSON answer: len and
-# sha256 of what was read, the number of pieces, the longest piece, the
-# pieces that did not end with a newline (line modes), and the trailing
-# reads.
+# (read(), read(10), readline()) that must all return b"" at once.
+# JSON answer: len and sha256 of what was read, the number of pieces, the
+# longest piece, the pieces that did not end with a newline (line modes),
+# and the trailing reads.
 import hashlib
 import json
 from urllib.parse import parse_qs

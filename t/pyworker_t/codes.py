@@ -18,6 +18,7 @@ BACKEND_CLOSED_MIDWAY = 114     # daemon closed in the middle of a response
 
 # Daemon
 DAEMON_STARTED = 200            # notice: daemon started
+PRIVILEGES = 207                # crit: privilege drop failed / would be root
 CHDIR = 208                     # crit/warn: chdir(home) failed
 
 # Python / WSGI

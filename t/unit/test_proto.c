@@ -223,6 +223,26 @@ static void v_error(const unsigned char *p, size_t len)
     CHECK(reason.len == 4 && memcmp(reason.data, "busy", 4) == 0);
 }
 
+static size_t b_goodbye(unsigned char *b)
+{
+    return with_header(b, PYW_FRAME_GOODBYE, 0);
+}
+
+static size_t b_file(unsigned char *b)
+{
+    return pyw_file_put(b, BUF_CAP, 5000000000ull, 5452595ull);
+}
+
+static void v_file(const unsigned char *p, size_t len)
+{
+    uint64_t offset = 0, length = 0;
+    const char *err = NULL;
+
+    CHECK_EQ(pyw_file_decode(p, len, &offset, &length, &err), 0);
+    CHECK(offset == 5000000000ull && length == 5452595ull);
+    CHECK_EQ(pyw_file_decode(p, len - 1, &offset, &length, &err), -1);
+}
+
 static const struct {
     const char *what;
     uint8_t type;
@@ -239,6 +259,8 @@ static const struct {
     { "DATA",       PYW_FRAME_DATA,       b_data,     v_data },
     { "END",        PYW_FRAME_END,        b_end,      v_empty },
     { "ERROR",      PYW_FRAME_ERROR,      b_error,    v_error },
+    { "GOODBYE",    PYW_FRAME_GOODBYE,    b_goodbye,  v_empty },
+    { "FILE",       PYW_FRAME_FILE,       b_file,     v_file },
 };
 
 /* Every prefix shorter than the frame is NEED_MORE (with *f filled once
