@@ -103,6 +103,17 @@ class Procs:
 
     def __init__(self):
         self.popens = []
+        self.trees = {}     # popen pid -> {(pid, start time)} ever seen
+
+    def remember(self, p):
+        """Record p's current process tree.  If p dies on its own (a
+        crash), its children are re-parented to init and can no longer be
+        found from p: stop() kills them from this record."""
+        seen = self.trees.setdefault(p.pid, set())
+        for pid in descendants(p.pid):
+            st = start_time(pid)
+            if st is not None:
+                seen.add((pid, st))
 
     def start(self, argv, logpath, env):
         out = open(logpath, 'ab')
@@ -116,23 +127,24 @@ class Procs:
         return p
 
     def stop(self, p, timeout=10.0):
-        """SIGTERM p, wait, then SIGKILL p and whatever of its process
-        tree (recorded before the SIGTERM) is still there."""
-        if p.poll() is not None:
-            return
-        tree = [(pid, start_time(pid)) for pid in descendants(p.pid)]
-        try:
-            p.send_signal(signal.SIGTERM)
-            p.wait(timeout)
-        except subprocess.TimeoutExpired:
-            p.kill()
-            p.wait(5)
+        """SIGTERM p, wait, then SIGKILL whatever of its process tree (as
+        recorded before the SIGTERM and by remember()) is still there."""
+        if p.poll() is None:
+            self.remember(p)
+            try:
+                p.send_signal(signal.SIGTERM)
+                p.wait(timeout)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait(5)
+        tree = [(pid, st) for pid, st in self.trees.pop(p.pid, ())
+                if pid != p.pid]
         deadline = time.time() + 3
         while time.time() < deadline and any(
                 start_time(pid) == st for pid, st in tree):
             time.sleep(0.05)
         for pid, st in tree:
-            if st is not None and start_time(pid) == st:
+            if start_time(pid) == st:
                 try:
                     os.kill(pid, signal.SIGKILL)
                 except OSError:
@@ -458,6 +470,11 @@ class Setup:
         for p in (self.apache, self.uwsgi):
             if p is not None:
                 PROCS.stop(p)
+
+    def remember(self):
+        for p in (self.apache, self.uwsgi):
+            if p is not None and p.poll() is None:
+                PROCS.remember(p)
 
     # -- measurements
     def roots(self):
@@ -873,6 +890,7 @@ def start_setups(args, work, file_sha, problems):
                 if s.serves(app):
                     check_app(s, app, file_sha)
             s.status = 'ok'
+            s.remember()
             log('%s %s: serving on 127.0.0.1:%d' % (LETTER[name], name, s.port))
         except BenchError as e:
             if s.status != 'skipped':
@@ -904,6 +922,7 @@ def run_rounds(args, live, results_raw, problems):
                         log(problems[-1])
                         continue
                     results_raw.setdefault((s.name, app, conns), []).append(r)
+                    s.remember()
                     check_alive(s, problems)
                     log('round %d %s %-13s %-9s c=%-4d %9.0f req/s p99 %.2f ms'
                         % (rnd + 1, LETTER[s.name], s.name, app, conns,
@@ -920,6 +939,7 @@ def check_alive(setup, problems):
                                                  setup.name, what, p.pid,
                                                  p.returncode, setup.error_log))
             log(problems[-1])
+            setup.stop()                # and whatever it left behind
 
 
 def main(argv):
