@@ -444,6 +444,7 @@ class Setup:
             [APACHE, '-d', self.root, '-f', self.conf, '-DFOREGROUND'],
             os.path.join(self.root, 'logs', 'stdout'), clean_env())
         wait_port(self.port, self.apache, 20)
+        self.remember()
         self.status = 'started'
 
     def start_uwsgi(self):

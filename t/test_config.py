@@ -74,11 +74,11 @@ def test_bad_daemon_option_is_rejected_by_name(options, named):
 
 
 @pytest.mark.parametrize("option", [
-    "request-timeout=5",
-    "maximum-requests=100",
-    "inactivity-timeout=10",
-    "graceful-timeout=5",
-    "restart-interval=60",
+    "virtual-memory-limit=100000000",
+    "stack-size=524288",
+    "supplementary-groups=adm",
+    "chroot=/srv/jail",
+    "response-buffer-size=65536",
 ])
 def test_option_of_a_later_issue_is_refused_as_not_supported_yet(option):
     out = _rejected("PyWorkerDaemonProcess g1 %s\n" % option)

@@ -50,9 +50,28 @@ static apr_hash_t *pyw_group_where;         /* name -> "file:line" */
 
 /* ---- PyWorkerDaemonProcess options: one table ---- */
 
+/*
+ * Options are parsed into a pyw_daemon_opts_t whose first member is the
+ * group, so rows for pyw_group_t fields keep their offsets; the two
+ * integer options that pyw_group_t stores as int64_t go through int
+ * fields here (PYW_OPT_INT stores an int) and are copied afterwards.
+ */
+typedef struct {
+    pyw_group_t g;
+    int         maximum_requests;
+    int         listen_backlog;
+} pyw_daemon_opts_t;
+
 #define PYW_ROW(name, kind, field, min, max) \
     { name, kind, offsetof(pyw_group_t, field), min, max }
+#define PYW_INT_ROW(name, field, min, max) \
+    { name, PYW_OPT_INT, offsetof(pyw_daemon_opts_t, field), min, max }
+#define PYW_SECS(name, field, max_s) \
+    PYW_ROW(name, PYW_OPT_SECONDS, field, 0, (int64_t)(max_s) * 1000)
 #define PYW_NOT_YET(name) { name, PYW_OPT_UNSUPPORTED, 0, 0, 0 }
+
+#define PYW_DAY_S       86400
+#define PYW_YEAR_S      (365 * PYW_DAY_S)
 
 static const pyw_option_t pyw_daemon_options[] = {
     PYW_ROW("processes",    PYW_OPT_INT,    processes,    1, 1000),
@@ -66,17 +85,27 @@ static const pyw_option_t pyw_daemon_options[] = {
     PYW_ROW("lang",         PYW_OPT_STRING, lang,         0, 0),
     PYW_ROW("locale",       PYW_OPT_STRING, locale,       0, 0),
     PYW_ROW("umask",        PYW_OPT_OCTAL,  umask,        0, 0777),
+    /* Lifecycle (issue 5): mod_wsgi's names and units; 0 = off. */
+    PYW_INT_ROW("maximum-requests", maximum_requests, 0, INT_MAX),
+    PYW_SECS("restart-interval",   restart_interval_ms,   PYW_YEAR_S),
+    PYW_SECS("inactivity-timeout", inactivity_timeout_ms, PYW_YEAR_S),
+    PYW_SECS("request-timeout",    request_timeout_ms,    PYW_DAY_S),
+    PYW_SECS("deadlock-timeout",   deadlock_timeout_ms,   PYW_DAY_S),
+    PYW_SECS("queue-timeout",      queue_timeout_ms,      PYW_DAY_S),
+    PYW_SECS("connect-timeout",    connect_timeout_ms,    PYW_DAY_S),
+    PYW_SECS("socket-timeout",     socket_timeout_ms,     PYW_DAY_S),
+    PYW_SECS("startup-timeout",    startup_timeout_ms,    PYW_DAY_S),
+    PYW_SECS("graceful-timeout",   graceful_timeout_ms,   PYW_DAY_S),
+    PYW_SECS("shutdown-timeout",   shutdown_timeout_ms,   PYW_DAY_S),
+    PYW_SECS("eviction-timeout",   eviction_timeout_ms,   PYW_DAY_S),
+    PYW_INT_ROW("listen-backlog", listen_backlog, 1, 65535),
+    PYW_ROW("memory-limit", PYW_OPT_BYTES, memory_limit, 0,
+            (int64_t)1 << 50),
+    PYW_SECS("cpu-time-limit",     cpu_time_limit_ms,     PYW_YEAR_S),
     /* mod_wsgi's other WSGIDaemonProcess options: refused by name. */
-    PYW_NOT_YET("maximum-requests"),     PYW_NOT_YET("restart-interval"),
-    PYW_NOT_YET("inactivity-timeout"),   PYW_NOT_YET("request-timeout"),
-    PYW_NOT_YET("deadlock-timeout"),     PYW_NOT_YET("graceful-timeout"),
-    PYW_NOT_YET("eviction-timeout"),     PYW_NOT_YET("shutdown-timeout"),
-    PYW_NOT_YET("startup-timeout"),      PYW_NOT_YET("connect-timeout"),
-    PYW_NOT_YET("socket-timeout"),       PYW_NOT_YET("queue-timeout"),
     PYW_NOT_YET("response-socket-timeout"),
-    PYW_NOT_YET("listen-backlog"),       PYW_NOT_YET("socket-rotation"),
-    PYW_NOT_YET("memory-limit"),         PYW_NOT_YET("virtual-memory-limit"),
-    PYW_NOT_YET("cpu-time-limit"),       PYW_NOT_YET("cpu-priority"),
+    PYW_NOT_YET("socket-rotation"),
+    PYW_NOT_YET("virtual-memory-limit"), PYW_NOT_YET("cpu-priority"),
     PYW_NOT_YET("stack-size"),           PYW_NOT_YET("header-buffer-size"),
     PYW_NOT_YET("response-buffer-size"), PYW_NOT_YET("receive-buffer-size"),
     PYW_NOT_YET("send-buffer-size"),     PYW_NOT_YET("server-metrics"),
@@ -130,6 +159,7 @@ void *pyw_config_create_dir(apr_pool_t *p, char *dir)
 {
     pyw_dir_conf_t *d = apr_pcalloc(p, sizeof(*d));
 
+    d->script_reloading = PYW_UNSET;
     d->pass_authorization = PYW_UNSET;
     d->chunked_request = PYW_UNSET;
     return d;
@@ -149,6 +179,8 @@ void *pyw_config_merge_dir(apr_pool_t *p, void *basev, void *addv)
                             : base->pass_authorization;
     d->chunked_request = add->chunked_request != PYW_UNSET
                          ? add->chunked_request : base->chunked_request;
+    d->script_reloading = add->script_reloading != PYW_UNSET
+                          ? add->script_reloading : base->script_reloading;
     return d;
 }
 
@@ -347,10 +379,19 @@ static int pyw_group_default_ids(apr_pool_t *p, server_rec *s,
 
 /* ---- directives ---- */
 
-static pyw_group_t *pyw_group_new(cmd_parms *cmd, const char *name)
+/* Defaults as mod_wsgi's where it has one; the group lives in opts. */
+static pyw_group_t *pyw_group_new(cmd_parms *cmd, const char *name,
+                                  pyw_daemon_opts_t **optsp)
 {
-    pyw_group_t *g = apr_pcalloc(cmd->pool, sizeof(*g));
+    pyw_daemon_opts_t *opts = apr_pcalloc(cmd->pool, sizeof(*opts));
+    pyw_group_t *g = &opts->g;
 
+    opts->listen_backlog = 100;
+    *optsp = opts;
+    g->deadlock_timeout_ms = 300 * 1000;
+    g->connect_timeout_ms = 15 * 1000;
+    g->graceful_timeout_ms = 15 * 1000;
+    g->shutdown_timeout_ms = 5 * 1000;
     g->name = name;
     g->server = cmd->server;
     g->processes = 1;
@@ -387,6 +428,7 @@ static const char *pyw_cmd_daemon_process(cmd_parms *cmd, void *mconfig,
     pyw_option_state_t st = { 0 };
     char msg[PYW_MSG_MAX];
     const char *err, *where;
+    pyw_daemon_opts_t *opts;
     pyw_group_t *g;
     char *word;
 
@@ -399,14 +441,16 @@ static const char *pyw_cmd_daemon_process(cmd_parms *cmd, void *mconfig,
                             "already defined at %s", cmd->cmd->name, name,
                             where);
     }
-    g = pyw_group_new(cmd, name);
+    g = pyw_group_new(cmd, name, &opts);
     while (*(word = ap_getword_conf(cmd->pool, &args)) != '\0') {
-        if (pyw_option_parse(pyw_daemon_options, &st, word, g, msg,
+        if (pyw_option_parse(pyw_daemon_options, &st, word, opts, msg,
                              sizeof(msg)) < 0) {
             return apr_psprintf(cmd->pool, "%s %s: %s", cmd->cmd->name,
                                 name, msg);
         }
     }
+    g->maximum_requests = opts->maximum_requests;
+    g->listen_backlog = opts->listen_backlog;
     if ((err = pyw_group_check_paths(cmd, g)) != NULL
         || (err = pyw_group_resolve_ids(cmd, g)) != NULL) {
         return err;
@@ -568,6 +612,10 @@ const command_rec pyw_config_cmds[] = {
         (void *)APR_OFFSETOF(pyw_dir_conf_t, pass_authorization),
         OR_AUTHCFG | ACCESS_CONF | RSRC_CONF,
         "On: pass the Authorization header as HTTP_AUTHORIZATION"),
+    AP_INIT_FLAG("PyWorkerScriptReloading", ap_set_flag_slot,
+        (void *)APR_OFFSETOF(pyw_dir_conf_t, script_reloading),
+        ACCESS_CONF | RSRC_CONF, "On (default): a changed WSGI script "
+        "restarts its group's daemons one at a time; Off: ignored"),
     AP_INIT_FLAG("PyWorkerChunkedRequest", ap_set_flag_slot,
         (void *)APR_OFFSETOF(pyw_dir_conf_t, chunked_request),
         ACCESS_CONF | RSRC_CONF, "Off: refuse chunked request bodies (411)"),

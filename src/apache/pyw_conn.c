@@ -30,7 +30,6 @@
 #include "pyw_log.h"
 
 #define PYW_CONN_IDLE_MAX        64   /* idle connections kept per group */
-#define PYW_CONN_RETRY_MS        500  /* refused / no socket: keep trying */
 #define PYW_CONN_BACKOFF_MAX_MS  50
 
 typedef struct {
@@ -88,6 +87,20 @@ void pyw_conn_close(pyw_backend_t *b)
 
 /* ---- the idle cache ---- */
 
+/* Why an idle connection cannot be reused, for the debug line: the
+ * daemon said GOODBYE (it stopped or closed the idle connection), or it
+ * went away without a word (it died). */
+static const char *pyw_conn_stale_why(int fd)
+{
+    unsigned char hdr[PYW_FRAME_HEADER_SIZE];
+    ssize_t n = recv(fd, hdr, sizeof(hdr), MSG_PEEK | MSG_DONTWAIT);
+
+    if (n == (ssize_t)sizeof(hdr) && hdr[0] == PYW_FRAME_GOODBYE) {
+        return "the daemon said GOODBYE";
+    }
+    return n == 0 ? "the daemon closed it" : "the daemon is gone";
+}
+
 /* Pop idle connections until one is still open; stale ones (the daemon
  * restarted or closed an idle connection) are closed and skipped. */
 static pyw_backend_t *pyw_conn_take_idle(const pyw_group_t *g)
@@ -111,7 +124,7 @@ static pyw_backend_t *pyw_conn_take_idle(const pyw_group_t *g)
             return b;
         }
         PYW_SLOG(APLOG_DEBUG, 0, c->server, 131, g->name, b->daemon_pid,
-                 "idle connection closed by the daemon; discarded");
+                 "idle connection discarded: %s", pyw_conn_stale_why(b->fd));
         pyw_conn_close(b);
     }
 }
@@ -160,15 +173,16 @@ static int pyw_conn_connect_once(const struct sockaddr_un *sa, int *fdp)
 /*
  * The parent keeps every group's listening socket for its whole life, so
  * connect() normally succeeds at once and the connection waits in the
- * backlog while a daemon (re)starts.  Refused / missing socket can still
- * happen around a restart of Apache itself: retry for a short while.  A
- * full backlog (EAGAIN on a non-blocking AF_UNIX connect) means the
- * daemons are alive but busy: wait for room up to the request deadline.
+ * backlog while a daemon (re)starts.  A full backlog (EAGAIN on a
+ * non-blocking AF_UNIX connect) means the daemons are alive but busy;
+ * refused / missing socket can happen around a restart of Apache itself.
+ * Both are retried with a short back-off until the deadline
+ * (connect-timeout).
  */
 static int pyw_conn_connect(const char *path, int64_t deadline, int *fdp)
 {
     struct sockaddr_un sa;
-    int64_t now = pyw_io_now_ms(), limit, retry_until, delay = 2;
+    int64_t now, delay = 2;
     int rc;
 
     if (strlen(path) >= sizeof(sa.sun_path)) {
@@ -177,21 +191,18 @@ static int pyw_conn_connect(const char *path, int64_t deadline, int *fdp)
     memset(&sa, 0, sizeof(sa));
     sa.sun_family = AF_UNIX;
     strcpy(sa.sun_path, path);
-    retry_until = now + PYW_CONN_RETRY_MS < deadline
-                  ? now + PYW_CONN_RETRY_MS : deadline;
     for (;;) {
         rc = pyw_conn_connect_once(&sa, fdp);
         if (rc != -ECONNREFUSED && rc != -ENOENT && rc != -EAGAIN
             && rc != -EINTR) {
             return rc;
         }
-        limit = rc == -EAGAIN ? deadline : retry_until;
         now = pyw_io_now_ms();
-        if (now >= limit) {
+        if (now >= deadline) {
             return rc;
         }
-        apr_sleep(apr_time_from_msec(delay < limit - now ? delay
-                                                         : limit - now));
+        apr_sleep(apr_time_from_msec(delay < deadline - now
+                                     ? delay : deadline - now));
         delay = delay * 2 < PYW_CONN_BACKOFF_MAX_MS
                 ? delay * 2 : PYW_CONN_BACKOFF_MAX_MS;
     }
@@ -244,9 +255,10 @@ static const char *pyw_conn_hello_why(apr_pool_t *p, const pyw_group_t *g,
     switch (rc) {
     case -ETIMEDOUT:
         return apr_psprintf(p, "no daemon accepted the connection on %s "
-                            "within %" APR_TIME_T_FMT " seconds (all busy "
-                            "or still starting)", g->socket_path,
-                            apr_time_sec(timeout));
+                            "within %.1f seconds (connect-timeout; the "
+                            "daemons are still starting or cannot keep up)",
+                            g->socket_path,
+                            (double)timeout / APR_USEC_PER_SEC);
     case -ECONNRESET:
         return apr_psprintf(p, "the daemon closed the connection on %s "
                             "before greeting (it is probably restarting)",
@@ -275,9 +287,12 @@ static int pyw_conn_open(const pyw_group_t *g, apr_interval_time_t timeout,
     }
     rc = pyw_conn_connect(g->socket_path, deadline, &fd);
     if (rc < 0) {
-        *why = apr_psprintf(p, "cannot connect to daemon socket %s: %s",
-                            g->socket_path, pyw_conn_strerror(p, rc));
-        return rc;
+        *why = apr_psprintf(p, "cannot connect to daemon socket %s: %s%s",
+                            g->socket_path, pyw_conn_strerror(p, rc),
+                            rc == -EAGAIN || rc == -ECONNREFUSED
+                            || rc == -ENOENT ? " (until connect-timeout)"
+                            : "");
+        return rc == -EAGAIN ? -ETIMEDOUT : rc;
     }
     b = calloc(1, sizeof(*b));
     if (b == NULL || pyw_stream_init(&b->stream, fd) < 0) {

@@ -19,9 +19,10 @@ void pyw_conn_register_hooks(apr_pool_t *p);
 
 /*
  * Get a connection to one of g's daemons: an idle cached one (if
- * allow_idle) that is still open, else a new one.  A new connection waits
- * up to `timeout` for the daemon's HELLO; connection refused / missing
- * socket is retried briefly, because daemons may be restarting.
+ * allow_idle) that is still open, else a new one.  `timeout` is the
+ * connect-timeout: it covers connect() and the daemon's HELLO.  A full
+ * backlog, connection refused and a missing socket are retried until it
+ * passes, because daemons may be busy or restarting (-ETIMEDOUT then).
  * Returns 0 and *out, or -errno with *why (allocated from p) saying in
  * plain words what failed.
  */

@@ -7,19 +7,36 @@
  *              first brigade is passed ("commit"), so until then a
  *              failure can still be answered with an error status
  *     DATA     pass the bytes on (FLUSH when nothing more is buffered)
+ *     FILE     a file descriptor came with it (SCM_RIGHTS): pass a file
+ *              bucket, so core sends the bytes (sendfile, mmap or read)
  *     END      pass EOS: done, connection clean
  *     ERROR    the app failed: error status, or abort a started response
  *
  * Failures are described in the outcome, never logged here: the caller
  * maps them to one status and one log line.  Every daemon read or write
- * gets its own deadline of r->server->timeout.
+ * gets its own deadline: socket-timeout (default Apache's Timeout), cut
+ * short by the request's overall deadline when request-timeout is set.
+ *
+ * Before the first response frame the daemon can still turn the request
+ * down without running it: a GOODBYE frame (it is closing that idle
+ * connection), or a reset.  On Linux a Unix socket closed with unread
+ * bytes in its receive queue makes the peer's next read fail with
+ * ECONNRESET *after* any bytes it sent first, while a socket closed with
+ * an empty queue gives a plain EOF.  Our REQUEST is the only thing we
+ * send before the first response frame, so ECONNRESET then proves the
+ * daemon never consumed all of it (it was queued or the daemon was
+ * stopping), and EOF means it read it and died (a crash: 502).
  */
 #include <errno.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/uio.h>
+#include <unistd.h>
 
 #include "apr_strings.h"
 #include "httpd.h"
+#include "http_core.h"
 #include "http_protocol.h"
 #include "http_request.h"
 #include "util_filter.h"
@@ -28,18 +45,23 @@
 #include "../common/pyw_io.h"
 #include "../common/pyw_proto.h"
 #include "pyw_forward.h"
+#include "pyw_log.h"
 
 #define PYW_FWD_CONTINUE  0
 #define PYW_FWD_STOP      1
 #define PYW_FWD_IOV_INIT  16
 #define PYW_FWD_EMPTY_MAX 16     /* empty client reads tolerated per READ */
 #define PYW_FWD_HOLD_MAX  (64 * 1024) /* response bytes held for END     */
+#define PYW_FWD_EXTRA_MAX 8      /* environ pairs added to Apache's      */
+#define PYW_FWD_ENV_NOTE  "pyworker-env-added"
 
 typedef struct {
     request_rec           *r;
     pyw_backend_t         *b;
     pyw_forward_outcome_t *out;
-    int64_t                timeout_ms;
+    int64_t                timeout_ms;  /* socket-timeout                */
+    int64_t                request_deadline; /* request-timeout, or none */
+    int                    frames;      /* response frames read so far   */
     apr_bucket_brigade    *ibb;         /* client body, reused per READ  */
     apr_bucket_brigade    *obb;         /* response, reused per pass     */
     struct iovec          *iov;         /* BODY frame pieces, reused     */
@@ -66,7 +88,9 @@ typedef struct {
 
 static int64_t pyw_forward_deadline(const pyw_fwd_t *fw)
 {
-    return pyw_io_deadline(fw->timeout_ms);
+    int64_t d = pyw_io_deadline(fw->timeout_ms);
+
+    return d < fw->request_deadline ? d : fw->request_deadline;
 }
 
 /* ---- the client side ---- */
@@ -141,7 +165,9 @@ static int pyw_forward_daemon_failed(pyw_fwd_t *fw, int rc,
 {
     pyw_forward_outcome_t *out = fw->out;
 
-    out->result = rc == -ETIMEDOUT ? PYW_FWD_TIMEOUT : PYW_FWD_DAEMON_GONE;
+    out->result = rc != -ETIMEDOUT ? PYW_FWD_DAEMON_GONE
+                  : pyw_io_now_ms() >= fw->request_deadline
+                  ? PYW_FWD_REQUEST_TIMEOUT : PYW_FWD_TIMEOUT;
     out->err = rc;
     out->reason = reason ? reason
                   : rc == -EPROTO ? fw->b->stream.err : NULL;
@@ -153,6 +179,52 @@ static int pyw_forward_daemon_failed(pyw_fwd_t *fw, int rc,
 static int pyw_forward_protocol_error(pyw_fwd_t *fw, const char *reason)
 {
     return pyw_forward_daemon_failed(fw, -EPROTO, reason);
+}
+
+/* The daemon let go of the connection without taking the REQUEST: nothing
+ * ran, no body was read, nothing reached the client. */
+static int pyw_forward_not_run(pyw_fwd_t *fw, int rc, const char *reason)
+{
+    fw->out->result = PYW_FWD_NOT_RUN;
+    fw->out->err = rc;
+    fw->out->reason = reason;
+    fw->out->backend_clean = 0;
+    return PYW_FWD_STOP;
+}
+
+/*
+ * Wait for the first response frame and look at how the connection ends
+ * if it does (see the top of this file): a reset means the REQUEST was
+ * not consumed.  The peek clears the socket error, so it is reported
+ * here; EOF and data are left to pyw_stream_next().
+ */
+static int pyw_forward_first_wait(pyw_fwd_t *fw)
+{
+    unsigned char c;
+    ssize_t n;
+    int rc;
+
+    if (pyw_stream_buffered(&fw->b->stream) > 0) {
+        return PYW_FWD_CONTINUE;
+    }
+    for (;;) {
+        rc = pyw_io_wait(fw->b->fd, POLLIN, pyw_forward_deadline(fw));
+        if (rc < 0) {
+            return pyw_forward_daemon_failed(fw, rc, NULL);
+        }
+        n = recv(fw->b->fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
+        if (n >= 0) {
+            return PYW_FWD_CONTINUE;
+        }
+        if (errno == ECONNRESET) {
+            return pyw_forward_not_run(fw, -ECONNRESET, "the daemon closed "
+                                       "the connection with the request "
+                                       "unread");
+        }
+        if (errno != EINTR && errno != EAGAIN && errno != EWOULDBLOCK) {
+            return pyw_forward_daemon_failed(fw, -errno, NULL);
+        }
+    }
 }
 
 /* The exchange ended cleanly but the client body had failed earlier. */
@@ -191,6 +263,13 @@ static int pyw_forward_extras(request_rec *r, const pyw_forward_opts_t *o,
     x[n++].value = o->process_group ? o->process_group : "";
     x[n].name = "mod_pyworker.application_group";
     x[n++].value = o->application_group ? o->application_group : "";
+    /* For queue-timeout: when Apache read the request line, in
+     * microseconds since the epoch. */
+    x[n].name = "mod_pyworker.request_start";
+    x[n++].value = apr_psprintf(r->pool, "%" APR_TIME_T_FMT,
+                                r->request_time);
+    x[n].name = "mod_pyworker.script_reloading";
+    x[n++].value = o->script_reloading ? "1" : "0";
     return n;
 }
 
@@ -243,13 +322,18 @@ static int pyw_forward_send_request(pyw_fwd_t *fw,
 {
     request_rec *r = fw->r;
     const apr_array_header_t *arr;
-    pyw_env_extra_t extra[4];
+    pyw_env_extra_t extra[PYW_FWD_EXTRA_MAX];
     unsigned char *buf;
     size_t size, pos;
     int nx, rc;
 
-    ap_add_common_vars(r);
-    ap_add_cgi_vars(r);
+    /* Once per request: a REQUEST sent again after NOT_RUN reuses it
+     * (ap_add_cgi_vars may run a subrequest for PATH_TRANSLATED). */
+    if (apr_table_get(r->notes, PYW_FWD_ENV_NOTE) == NULL) {
+        ap_add_common_vars(r);
+        ap_add_cgi_vars(r);
+        apr_table_setn(r->notes, PYW_FWD_ENV_NOTE, "1");
+    }
     nx = pyw_forward_extras(r, opts, extra);
     arr = apr_table_elts(r->subprocess_env);
     size = pyw_forward_env_size(arr, extra, nx);
@@ -268,6 +352,15 @@ static int pyw_forward_send_request(pyw_fwd_t *fw,
         return PYW_FWD_STOP;
     }
     rc = pyw_io_write_full(fw->b->fd, buf, pos, pyw_forward_deadline(fw));
+    if (rc == -EPIPE || rc == -ECONNRESET) {
+        /* The daemon closed first: it cannot have a whole REQUEST. */
+        return pyw_forward_not_run(fw, rc, "the daemon closed the "
+                                   "connection before the request was "
+                                   "written");
+    }
+    if (rc == -ETIMEDOUT) {
+        return pyw_forward_daemon_failed(fw, rc, NULL);
+    }
     if (rc < 0) {
         fw->out->result = PYW_FWD_SEND_FAILED;
         fw->out->err = rc;
@@ -544,6 +637,107 @@ static int pyw_forward_on_end(pyw_fwd_t *fw)
     return PYW_FWD_STOP;
 }
 
+/* ---- FILE: body bytes from a descriptor the daemon passed ---- */
+
+/* Closes the descriptor itself, not the apr_file_t: when the core output
+ * filter sets a file bucket aside, apr_file_setaside() moves the
+ * descriptor to a copy and leaves -1 in the original (an os_file_put file
+ * has no cleanup to move).  r->pool outlives the bucket: it is destroyed
+ * with the EOR bucket, after everything before it was written. */
+static apr_status_t pyw_forward_file_cleanup(void *fd)
+{
+    close((int)(intptr_t)fd);
+    return APR_SUCCESS;
+}
+
+/* The FILE payload and its descriptor (owned by the caller from here,
+ * -1 if none came); an error reason, or NULL.  The descriptor must be a
+ * regular file holding the whole range: anything else (a pipe or socket
+ * would block the core output filter) is refused. */
+static const char *pyw_forward_file_take(pyw_fwd_t *fw, const pyw_frame_t *f,
+                                         int *fd, uint64_t *offset,
+                                         uint64_t *length, int *rc)
+{
+    pyw_stream_t *s = &fw->b->stream;
+    const unsigned char *p;
+    const char *err = NULL;
+    struct stat st;
+
+    *rc = pyw_stream_payload(s, &p, pyw_forward_deadline(fw));
+    *fd = *rc < 0 ? -1 : pyw_stream_take_fd(s);
+    if (*rc < 0) {
+        return NULL;
+    }
+    if (pyw_file_decode(p, f->length, offset, length, &err) < 0) {
+        return err;
+    }
+    if (*fd < 0) {
+        return "FILE frame without a file descriptor";
+    }
+    if (!fw->have_headers) {
+        return "FILE before HEADERS";
+    }
+    if (fw->discard || *length == 0) {
+        return NULL;
+    }
+    if (fstat(*fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+        return "FILE descriptor is not a regular file";
+    }
+    if ((uint64_t)st.st_size < *offset + *length) {
+        return "FILE range is past the end of the file";
+    }
+    return NULL;
+}
+
+/* The descriptor becomes a file bucket (r->pool closes it), so the core
+ * output filter sends it like a static file: sendfile() with
+ * EnableSendfile On, else mmap (EnableMMAP) or read.  Held in obb when
+ * more frames are already here (END): file and EOS pass as one brigade,
+ * which lets Apache set Content-Length. */
+static int pyw_forward_on_file(pyw_fwd_t *fw, const pyw_frame_t *f)
+{
+    request_rec *r = fw->r;
+    core_dir_config *d = ap_get_core_module_config(r->per_dir_config);
+    uint64_t offset = 0, length = 0;
+    apr_bucket *before, *e;
+    apr_os_file_t osfd;
+    apr_file_t *file;
+    const char *why;
+    int fd, rc;
+
+    why = pyw_forward_file_take(fw, f, &fd, &offset, &length, &rc);
+    if (rc < 0 || why != NULL || fw->discard || length == 0) {
+        if (fd >= 0) {
+            close(fd);
+        }
+        return rc < 0 ? pyw_forward_daemon_failed(fw, rc, NULL)
+               : why != NULL ? pyw_forward_protocol_error(fw, why)
+               : PYW_FWD_CONTINUE;
+    }
+    osfd = fd;
+    apr_os_file_put(&file, &osfd, APR_FOPEN_READ
+                    | AP_SENDFILE_ENABLED(d->enable_sendfile), r->pool);
+    apr_pool_cleanup_register(r->pool, (void *)(intptr_t)fd,
+                              pyw_forward_file_cleanup,
+                              apr_pool_cleanup_null);
+    before = APR_BRIGADE_LAST(fw->obb);
+    apr_brigade_insert_file(fw->obb, file, (apr_off_t)offset,
+                            (apr_off_t)length, r->pool);
+    for (e = APR_BUCKET_NEXT(before); d->enable_mmap == ENABLE_MMAP_OFF
+         && e != APR_BRIGADE_SENTINEL(fw->obb); e = APR_BUCKET_NEXT(e)) {
+        apr_bucket_file_enable_mmap(e, 0);
+    }
+    PYW_RLOG(APLOG_DEBUG, 0, r, 180, fw->b->group ? fw->b->group->name
+             : NULL, fw->b->daemon_pid, "response body from a file "
+             "descriptor: offset %" APR_UINT64_T_FMT ", %" APR_UINT64_T_FMT
+             " bytes (sendfile %s)", offset, length,
+             d->enable_sendfile == ENABLE_SENDFILE_ON ? "on" : "off");
+    if (pyw_stream_buffered(&fw->b->stream) > 0) {
+        return PYW_FWD_CONTINUE;
+    }
+    return pyw_forward_pass(fw);
+}
+
 static int pyw_forward_on_error(pyw_fwd_t *fw, const pyw_frame_t *f)
 {
     pyw_forward_outcome_t *out = fw->out;
@@ -572,6 +766,17 @@ static int pyw_forward_on_error(pyw_fwd_t *fw, const pyw_frame_t *f)
     return PYW_FWD_STOP;
 }
 
+/* GOODBYE is only valid instead of the first response frame. */
+static int pyw_forward_on_goodbye(pyw_fwd_t *fw)
+{
+    if (fw->frames > 1) {
+        return pyw_forward_protocol_error(fw, "GOODBYE in the middle of "
+                                          "a request");
+    }
+    return pyw_forward_not_run(fw, 0, "the daemon said GOODBYE (it is "
+                               "closing this connection)");
+}
+
 static int pyw_forward_frame(pyw_fwd_t *fw, const pyw_frame_t *f)
 {
     switch (f->type) {
@@ -585,6 +790,10 @@ static int pyw_forward_frame(pyw_fwd_t *fw, const pyw_frame_t *f)
         return pyw_forward_on_end(fw);
     case PYW_FRAME_ERROR:
         return pyw_forward_on_error(fw, f);
+    case PYW_FRAME_FILE:
+        return pyw_forward_on_file(fw, f);
+    case PYW_FRAME_GOODBYE:
+        return pyw_forward_on_goodbye(fw);
     default:
         return pyw_forward_protocol_error(fw,
             apr_psprintf(fw->r->pool, "unexpected %s frame",
@@ -606,18 +815,34 @@ void pyw_forward_request(request_rec *r, pyw_backend_t *b,
     fw.r = r;
     fw.b = b;
     fw.out = out;
-    fw.timeout_ms = apr_time_as_msec(r->server->timeout);
+    fw.timeout_ms = opts->socket_timeout_ms > 0 ? opts->socket_timeout_ms
+                    : apr_time_as_msec(r->server->timeout);
+    fw.request_deadline = opts->deadline_ms;
     fw.ibb = apr_brigade_create(r->pool, ba);
     fw.obb = apr_brigade_create(r->pool, ba);
     fw.iov_cap = PYW_FWD_IOV_INIT;
     fw.iov = apr_palloc(r->pool, fw.iov_cap * sizeof(*fw.iov));
 
     rc = pyw_forward_send_request(&fw, opts);
+    if (rc == PYW_FWD_CONTINUE) {
+        rc = pyw_forward_first_wait(&fw);
+    }
     while (rc == PYW_FWD_CONTINUE) {
+        /* A daemon that keeps sending must not outrun request-timeout. */
+        if (pyw_io_now_ms() >= fw.request_deadline) {
+            rc = pyw_forward_daemon_failed(&fw, -ETIMEDOUT, NULL);
+            break;
+        }
         rc = pyw_stream_next(&b->stream, &f, pyw_forward_deadline(&fw));
+        fw.frames++;
         rc = rc < 0 ? pyw_forward_daemon_failed(&fw, rc, NULL)
                     : pyw_forward_frame(&fw, &f);
     }
     apr_brigade_cleanup(fw.ibb);
     apr_brigade_cleanup(fw.obb);
+    if (pyw_stream_fds_waiting(&b->stream) > 0) {
+        /* A descriptor without its FILE frame: never let a later request
+         * take it for its own; closing the connection closes it. */
+        out->backend_clean = 0;
+    }
 }

@@ -11,13 +11,22 @@
 #ifndef PYW_FORWARD_H
 #define PYW_FORWARD_H
 
+#include <stdint.h>
+
 #include "httpd.h"
+#include "../common/pyw_io.h"
 #include "pyw_backend.h"
 
 typedef struct {
     const char *process_group;      /* mod_pyworker.process_group     */
     const char *application_group;  /* mod_pyworker.application_group */
     int         pass_authorization; /* 1: add HTTP_AUTHORIZATION      */
+    int         script_reloading;   /* mod_pyworker.script_reloading  */
+    int64_t     socket_timeout_ms;  /* each wait on the daemon socket;
+                                       <= 0: Apache's Timeout          */
+    int64_t     deadline_ms;        /* request-timeout, on the
+                                       pyw_io_now_ms() clock;
+                                       PYW_NO_DEADLINE: none           */
 } pyw_forward_opts_t;
 
 typedef enum {
@@ -29,7 +38,14 @@ typedef enum {
     PYW_FWD_APP_ERROR,      /* ERROR frame (status, reason)              */
     PYW_FWD_CLIENT_GONE,    /* passing the response to the client failed */
     PYW_FWD_BODY_ERROR,     /* the client body could not be read (status) */
-    PYW_FWD_ENV_TOO_LARGE   /* the environ does not fit in one REQUEST   */
+    PYW_FWD_ENV_TOO_LARGE,  /* the environ does not fit in one REQUEST   */
+    PYW_FWD_NOT_RUN,        /* the daemon dropped the connection without
+                               taking the REQUEST (GOODBYE, write failed,
+                               or reset with the REQUEST unread): nothing
+                               ran and no body was read, so the caller may
+                               send it again on another connection (err,
+                               reason)                                   */
+    PYW_FWD_REQUEST_TIMEOUT /* opts->deadline_ms passed (request-timeout) */
 } pyw_forward_result_e;
 
 typedef struct {
@@ -39,7 +55,7 @@ typedef struct {
                                   AP_FILTER_ERROR (already answered);
                                   CLIENT_GONE: AP_FILTER_ERROR or 0    */
     int         err;           /* -errno for SEND_FAILED, DAEMON_GONE,
-                                  TIMEOUT, NO_BACKEND                  */
+                                  TIMEOUT, NO_BACKEND, NOT_RUN         */
     const char *reason;        /* protocol error or ERROR text; or NULL */
     int         committed;     /* the response status and headers went
                                   to the output filters: too late to
@@ -53,6 +69,12 @@ typedef struct {
  * caller answers with an error status.  If committed and the exchange
  * failed, the client response has already been aborted (error bucket,
  * keep-alive off).  All allocations come from r->pool.
+ *
+ * Each wait on the daemon ends at the earlier of socket-timeout from now
+ * and opts->deadline_ms.  Before the first response frame the daemon may
+ * still refuse the request without running it (PYW_FWD_NOT_RUN); forward
+ * may be called again for the same r on another backend after that, and
+ * sends the same environ.
  */
 void pyw_forward_request(request_rec *r, pyw_backend_t *b,
                          const pyw_forward_opts_t *opts,

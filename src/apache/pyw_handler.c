@@ -6,17 +6,22 @@
  * happened to a status in ONE place (pyw_handler_outcome), with one log
  * line per failure:
  *
- *   no connection                         -> 503
+ *   no connection within connect-timeout  -> 503 + Retry-After
  *   daemon closed / broke the protocol    -> 502   before the response
- *   daemon did not answer within Timeout  -> 504   started; after it, the
- *   ERROR frame from the daemon           -> its     response is aborted
- *                                            status  and the status kept
+ *   no answer within socket-timeout       -> 504   started; after it, the
+ *   request-timeout passed                -> 504     response is aborted
+ *   ERROR frame from the daemon           -> its     and the status kept
+ *                                            status (503 + Retry-After:
+ *                                            queue-timeout)
  *   client body unreadable                -> 413 / 400 / 408
  *   client gone                           -> nothing to answer
  *
- * Only one thing is retried: writing the REQUEST on a *cached* connection
- * that the daemon closed meanwhile (EPIPE / ECONNRESET), once, on a new
- * connection.  Nothing has reached the application at that point.
+ * Only one thing is retried: a request the daemon turned down before
+ * running it (GOODBYE, or the connection closed with the REQUEST unread,
+ * see pyw_forward.c).  Nothing reached the application and no body was
+ * read, so it is sent again on a new connection, up to
+ * PYW_HANDLER_SEND_MAX times, each with its own connect-timeout.  That is
+ * what keeps daemon restarts and recycling invisible to clients.
  */
 #include <errno.h>
 #include <string.h>
@@ -32,6 +37,9 @@
 #include "pyw_forward.h"
 #include "pyw_handler.h"
 #include "pyw_log.h"
+
+#define PYW_HANDLER_SEND_MAX    5       /* REQUEST sends per request     */
+#define PYW_HANDLER_CONNECT_MS  15000   /* connect-timeout default       */
 
 /* ---- before contacting a daemon ---- */
 
@@ -103,16 +111,46 @@ static int pyw_handler_check_chunked(request_rec *r, const pyw_group_t *g,
 
 /* ---- mapping outcomes: the one place ---- */
 
+/* A timeout for log lines: "15" or "2.5" (seconds). */
+static const char *pyw_handler_secs(apr_pool_t *p, int64_t ms)
+{
+    if (ms % 1000 == 0) {
+        return apr_psprintf(p, "%" APR_INT64_T_FMT, ms / 1000);
+    }
+    return apr_psprintf(p, "%.3g", (double)ms / 1000);
+}
+
+static int64_t pyw_handler_socket_timeout(request_rec *r,
+                                          const pyw_group_t *g)
+{
+    return g->socket_timeout_ms > 0 ? g->socket_timeout_ms
+                                    : apr_time_as_msec(r->server->timeout);
+}
+
+/* Every 503 tells the client when to try again: the group's
+ * queue-timeout, at least one second. */
+static int pyw_handler_unavailable(request_rec *r, const pyw_group_t *g)
+{
+    int64_t secs = (g->queue_timeout_ms + 999) / 1000;
+
+    apr_table_setn(r->err_headers_out, "Retry-After",
+                   apr_psprintf(r->pool, "%" APR_INT64_T_FMT,
+                                secs < 1 ? 1 : secs));
+    return HTTP_SERVICE_UNAVAILABLE;
+}
+
 /* Plain words for a daemon-side failure. */
-static const char *pyw_handler_daemon_cause(request_rec *r, long pid,
+static const char *pyw_handler_daemon_cause(request_rec *r,
+                                            const pyw_group_t *g, long pid,
                                             const pyw_forward_outcome_t *o)
 {
     char buf[128];
 
     if (o->result == PYW_FWD_TIMEOUT) {
         return apr_psprintf(r->pool, "daemon pid %ld did not answer within "
-                            "%" APR_TIME_T_FMT " seconds", pid,
-                            apr_time_sec(r->server->timeout));
+                            "socket-timeout of %s s", pid,
+                            pyw_handler_secs(r->pool,
+                                pyw_handler_socket_timeout(r, g)));
     }
     if (o->err == -EPROTO) {
         return apr_psprintf(r->pool, "daemon pid %ld broke the protocol: "
@@ -131,24 +169,54 @@ static const char *pyw_handler_daemon_cause(request_rec *r, long pid,
                                      sizeof(buf)));
 }
 
-static int pyw_handler_daemon_failed(request_rec *r, const char *group,
+static int pyw_handler_daemon_failed(request_rec *r, const pyw_group_t *g,
                                      long pid,
                                      const pyw_forward_outcome_t *o)
 {
-    const char *cause = pyw_handler_daemon_cause(r, pid, o);
+    const char *cause = pyw_handler_daemon_cause(r, g, pid, o);
 
     if (o->committed) {
-        PYW_RLOG(APLOG_ERR, 0, r, 114, group, pid, "%s; response to the "
+        PYW_RLOG(APLOG_ERR, 0, r, 114, g->name, pid, "%s; response to the "
                  "client aborted", cause);
         return OK;
     }
     if (o->result == PYW_FWD_TIMEOUT) {
-        PYW_RLOG(APLOG_ERR, 0, r, 113, group, pid, "%s", cause);
+        PYW_RLOG(APLOG_ERR, 0, r, 113, g->name, pid, "%s", cause);
         return HTTP_GATEWAY_TIME_OUT;
     }
-    PYW_RLOG(APLOG_ERR, 0, r, o->err == -EPROTO ? 112 : 111, group, pid,
+    PYW_RLOG(APLOG_ERR, 0, r, o->err == -EPROTO ? 112 : 111, g->name, pid,
              "%s", cause);
     return HTTP_BAD_GATEWAY;
+}
+
+/* request-timeout: 504, or abort a started response; the connection is
+ * closed by the caller (backend_clean is 0). */
+static int pyw_handler_request_timeout(request_rec *r, const pyw_group_t *g,
+                                       long pid,
+                                       const pyw_forward_outcome_t *o)
+{
+    PYW_RLOG(APLOG_ERR, 0, r, 141, g->name, pid, "request-timeout of %s s "
+             "passed %s; %s", pyw_handler_secs(r->pool,
+                                               g->request_timeout_ms),
+             pid ? "waiting for the daemon" : "before a daemon took the "
+             "request", o->committed ? "response to the client aborted"
+             : "answering 504");
+    return o->committed ? OK : HTTP_GATEWAY_TIME_OUT;
+}
+
+static int pyw_handler_app_error(request_rec *r, const pyw_group_t *g,
+                                 long pid, const pyw_forward_outcome_t *o)
+{
+    /* The daemon already logged the cause with its own code (traceback,
+     * queue-timeout). */
+    PYW_RLOG(APLOG_DEBUG, 0, r, 115, g->name, pid, "application error %d "
+             "(%s)%s", o->status, o->reason ? o->reason : "",
+             o->committed ? "; response to the client aborted" : "");
+    if (o->committed) {
+        return OK;
+    }
+    return o->status == HTTP_SERVICE_UNAVAILABLE
+           ? pyw_handler_unavailable(r, g) : o->status;
 }
 
 static int pyw_handler_outcome(request_rec *r, const pyw_group_t *g,
@@ -161,17 +229,21 @@ static int pyw_handler_outcome(request_rec *r, const pyw_group_t *g,
         return OK;
     case PYW_FWD_NO_BACKEND:
         PYW_RLOG(APLOG_ERR, 0, r, 110, gn, 0L, "%s", o->reason);
-        return HTTP_SERVICE_UNAVAILABLE;
+        return pyw_handler_unavailable(r, g);
+    case PYW_FWD_NOT_RUN:
+        PYW_RLOG(APLOG_ERR, 0, r, 142, gn, pid, "no daemon took the "
+                 "request: it was turned down %d times, last by daemon pid "
+                 "%ld (%s)", PYW_HANDLER_SEND_MAX, pid,
+                 o->reason ? o->reason : "?");
+        return pyw_handler_unavailable(r, g);
+    case PYW_FWD_REQUEST_TIMEOUT:
+        return pyw_handler_request_timeout(r, g, pid, o);
     case PYW_FWD_SEND_FAILED:
     case PYW_FWD_DAEMON_GONE:
     case PYW_FWD_TIMEOUT:
-        return pyw_handler_daemon_failed(r, gn, pid, o);
+        return pyw_handler_daemon_failed(r, g, pid, o);
     case PYW_FWD_APP_ERROR:
-        /* The daemon already logged the traceback with its own code. */
-        PYW_RLOG(APLOG_DEBUG, 0, r, 115, gn, pid, "application error %d "
-                 "(%s)%s", o->status, o->reason ? o->reason : "",
-                 o->committed ? "; response to the client aborted" : "");
-        return o->committed ? OK : o->status;
+        return pyw_handler_app_error(r, g, pid, o);
     case PYW_FWD_CLIENT_GONE:
         PYW_RLOG(APLOG_INFO, 0, r, 116, gn, pid, "client went away while "
                  "the response was being sent");
@@ -192,39 +264,58 @@ static int pyw_handler_outcome(request_rec *r, const pyw_group_t *g,
 
 /* ---- acquire, forward, release ---- */
 
+/* A connection within connect-timeout (cut short by request-timeout).
+ * 0, or -errno with *out saying what to answer. */
+static int pyw_handler_acquire(request_rec *r, const pyw_group_t *g,
+                               const pyw_forward_opts_t *opts, int attempt,
+                               pyw_backend_t **b, pyw_forward_outcome_t *out)
+{
+    int64_t ms = g->connect_timeout_ms > 0 ? g->connect_timeout_ms
+                                           : PYW_HANDLER_CONNECT_MS;
+    int64_t left = opts->deadline_ms - pyw_io_now_ms();
+    const char *why = NULL;
+    int rc;
+
+    memset(out, 0, sizeof(*out));
+    /* A new connection after a daemon turned the request down: the next
+     * daemon may be the one the parent is starting right now. */
+    rc = left <= 0 ? -ETIMEDOUT
+         : pyw_conn_acquire(g, apr_time_from_msec(ms < left ? ms : left),
+                            attempt == 0, r->pool, b, &why);
+    if (rc == 0) {
+        return 0;
+    }
+    out->result = rc == -ETIMEDOUT && pyw_io_now_ms() >= opts->deadline_ms
+                  ? PYW_FWD_REQUEST_TIMEOUT : PYW_FWD_NO_BACKEND;
+    out->err = rc;
+    out->reason = why;
+    return rc;
+}
+
 static int pyw_handler_run(request_rec *r, const pyw_group_t *g,
                            const pyw_forward_opts_t *opts)
 {
     pyw_forward_outcome_t out;
     pyw_backend_t *b = NULL;
-    const char *why = NULL;
-    int attempt, rc, status;
-    long pid;
+    int attempt, status;
+    long pid = 0;
 
-    for (attempt = 0; attempt < 2; attempt++) {
-        rc = pyw_conn_acquire(g, r->server->timeout, attempt == 0, r->pool,
-                              &b, &why);
-        if (rc < 0) {
-            memset(&out, 0, sizeof(out));
-            out.result = PYW_FWD_NO_BACKEND;
-            out.err = rc;
-            out.reason = why;
-            return pyw_handler_outcome(r, g, 0L, &out);
+    for (attempt = 0; attempt < PYW_HANDLER_SEND_MAX; attempt++) {
+        if (pyw_handler_acquire(r, g, opts, attempt, &b, &out) < 0) {
+            return pyw_handler_outcome(r, g, pid, &out);
         }
         pyw_forward_request(r, b, opts, &out);
-        if (out.result != PYW_FWD_SEND_FAILED || !b->reused
-            || (out.err != -EPIPE && out.err != -ECONNRESET)) {
+        pid = b->daemon_pid;
+        if (out.result != PYW_FWD_NOT_RUN) {
             break;
         }
-        PYW_RLOG(APLOG_DEBUG, 0, r, 119, g->name, b->daemon_pid, "cached "
-                 "connection was closed by the daemon; retrying on a new "
-                 "one");
+        PYW_RLOG(APLOG_DEBUG, 0, r, 140, g->name, pid, "%s; sending the "
+                 "request again on a new connection", out.reason);
         pyw_conn_close(b);
         b = NULL;
     }
-    pid = b->daemon_pid;
     status = pyw_handler_outcome(r, g, pid, &out);
-    if (out.backend_clean) {
+    if (b != NULL && out.backend_clean) {
         pyw_conn_release(b);
     }
     else {
@@ -252,6 +343,11 @@ static int pyw_handler(request_rec *r)
     opts.process_group = g->name;
     opts.application_group = pyw_config_application_group(r);
     opts.pass_authorization = d != NULL && d->pass_authorization == 1;
+    opts.script_reloading = d == NULL || d->script_reloading != 0;
+    opts.socket_timeout_ms = pyw_handler_socket_timeout(r, g);
+    opts.deadline_ms = g->request_timeout_ms > 0
+                       ? pyw_io_deadline(g->request_timeout_ms)
+                       : PYW_NO_DEADLINE;
     return pyw_handler_run(r, g, &opts);
 }
 

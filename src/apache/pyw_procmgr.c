@@ -1,12 +1,9 @@
 /*
- * pyw_procmgr.c - the Apache parent owns the daemon processes.
- *
- * Per group: one listening Unix socket, `processes` slots, each holding
- * at most one forked daemon.  The parent supervises them through
- * apr_proc_other_child (the MPM reaps every child and hands ours back);
- * a dead daemon is logged with its cause and restarted, with a growing
- * start-up delay after quick failures (the new process sleeps, so the
- * parent never waits).
+ * pyw_procmgr.c - the Apache parent owns the daemon processes: group
+ * sockets, the hooks, and what happens to the daemons when Apache stops
+ * or restarts.  The life of each process (fork, status pipe, replacement,
+ * rolling restart, deaths) is in pyw_slots.c; the waker that brings
+ * status bytes to the parent's attention is in pyw_waker.c.
  *
  * Lifetimes:
  *  - sockets live in the process pool (ap_retained_data), keyed by path,
@@ -14,9 +11,12 @@
  *    arrives meanwhile waits in the listen backlog.  This DSO is unloaded
  *    and loaded again at every restart, so only plain data is kept there:
  *    no cleanup or callback of ours may be registered on that pool.
- *  - slots, other_child records and the SIGCHLD handler belong to one
- *    generation (pconf).  The pconf cleanup stops and reaps the daemons;
- *    at exit it also closes and unlinks the sockets.
+ *  - processes, other_child records and the SIGCHLD handler belong to one
+ *    generation (pconf).  At a restart the pconf cleanup does not wait for
+ *    the daemons: it hands their pids and status pipes over, as plain
+ *    data, to the next generation, which lets them serve until their
+ *    successors are ready (see pyw_pm_handover).  Only when Apache exits
+ *    does the cleanup stop them: SIGTERM, shutdown-timeout, SIGKILL.
  *
  * Apache's children and our daemons are forks of the parent: they carry
  * copies of pconf's cleanups and of the other_child list.  Every callback
@@ -26,6 +26,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -51,18 +52,17 @@
 
 #include "pyw_config.h"
 #include "pyw_log.h"
+#include "pyw_pm.h"
 #include "pyw_procmgr.h"
 #include "../daemon/pyw_daemon.h"
 
-#define PYW_LISTEN_BACKLOG      511
-#define PYW_SHUTDOWN_TIMEOUT_MS 5000    /* daemon: in-flight requests    */
-#define PYW_STOP_WAIT_MS        (PYW_SHUTDOWN_TIMEOUT_MS + 1000)
 #define PYW_KILL_WAIT_MS        1000
-#define PYW_QUICK_DEATH         apr_time_from_sec(10)
-#define PYW_BACKOFF_MIN_MS      1000
-#define PYW_BACKOFF_MAX_MS      30000
-#define PYW_RETAINED_KEY        "mod_pyworker.procmgr"
+#define PYW_STOP_MARGIN_MS      1000
+/* Bump the suffix whenever pyw_retained_t changes: a graceful restart
+ * into a new build must not read an old block of another size. */
+#define PYW_RETAINED_KEY        "mod_pyworker.procmgr.2"
 #define PYW_CHLD_RING           64
+#define PYW_HANDOVER_NAME_MAX   80
 
 /* A listening socket; plain data in the process pool (see above). */
 typedef struct {
@@ -71,41 +71,29 @@ typedef struct {
     dev_t       dev;            /* the file bind() created, to notice */
     ino_t       ino;            /* a removed or replaced one           */
     int         generation;     /* last configuration that used it */
+    int         backlog;        /* given to listen() */
 } pyw_sock_t;
 
+/* A daemon passed from one generation to the next; plain data. */
 typedef struct {
-    apr_hash_t *socks;          /* path -> pyw_sock_t * */
+    pid_t       pid;
+    int         status_fd;
+    int         index;
+    int         ready;
+    pyw_why_e   why;
+    apr_time_t  term_at;
+    apr_time_t  kill_at;
+    char        group[PYW_HANDOVER_NAME_MAX];
+} pyw_handover_t;
+
+typedef struct pyw_retained {
+    apr_hash_t     *socks;      /* path -> pyw_sock_t * */
+    pyw_handover_t *handover;   /* malloc()ed */
+    int             n_handover;
+    int             cap_handover;
 } pyw_retained_t;
 
-typedef struct {
-    struct pyw_group_rt *rt;
-    int         index;
-    apr_proc_t  proc;           /* proc.pid 0: no process in this slot */
-    int         registered;     /* with apr_proc_other_child */
-    int         term_sent;      /* we asked it to stop */
-    int         failures;       /* consecutive quick failures */
-    int         delay_ms;       /* start-up delay of the current process */
-    apr_time_t  ready_at;       /* fork time + delay */
-} pyw_slot_t;
-
-struct pyw_group_rt {
-    pyw_group_t *group;
-    int          listen_fd;
-    pyw_slot_t  *slots;         /* group->processes of them */
-};
-
-/* This generation; reset in post_config. */
-static struct {
-    server_rec         *s;
-    apr_pool_t         *pconf;
-    pid_t               parent;
-    int                 stopping;
-    apr_array_header_t *slots;  /* pyw_slot_t * */
-    pyw_retained_t     *retained;
-    char               *title_area;
-    size_t              title_len;
-    int                 log_fd;
-} pyw_pm;
+pyw_pm_t pyw_pm;
 
 /* ---- exact exit causes ----
  *
@@ -211,9 +199,9 @@ static void pyw_wait_format(int st, char *buf, size_t len)
     }
 }
 
-/* Cause of a death the MPM reported; 1 if the daemon failed to start. */
-static int pyw_death_cause(pid_t pid, int reason, apr_wait_t status,
-                           char *buf, size_t len)
+/* Cause of a death the MPM reported, as words, and PYW_DEATH_* flags. */
+int pyw_pm_death_cause(pid_t pid, int reason, apr_wait_t status,
+                       char *buf, size_t len)
 {
     int code, value;
 
@@ -221,13 +209,46 @@ static int pyw_death_cause(pid_t pid, int reason, apr_wait_t status,
         snprintf(buf, len, "lost (reaped elsewhere, cause unknown)");
         return 0;
     }
-    if (pyw_chld_take(pid, &code, &value)) {
-        pyw_exit_format(code, value, buf, len);
-        return code == CLD_EXITED
-               && value == PYW_DAEMON_EXIT_STARTUP_FAILED;
+    if (!pyw_chld_take(pid, &code, &value)) {
+        /* Only the value: exit status or signal, the MPM does not say. */
+        code = 0;
+        value = status;
     }
-    pyw_exit_format(0, status, buf, len);
-    return status == PYW_DAEMON_EXIT_STARTUP_FAILED;
+    pyw_exit_format(code, value, buf, len);
+    if (code != 0 && code != CLD_EXITED) {
+        return 0;
+    }
+    if (value == PYW_DAEMON_EXIT_STARTUP_FAILED) {
+        return PYW_DEATH_NOT_STARTED;
+    }
+    return value == 0 ? PYW_DEATH_CLEAN : 0;
+}
+
+const char *pyw_pm_why_text(pyw_why_e why)
+{
+    switch (why) {
+    case PYW_WHY_RECYCLE:      return "it asked to be replaced: a limit was "
+                                      "reached";
+    case PYW_WHY_ROLLING:      return "rolling restart of its group";
+    case PYW_WHY_GRACEFUL:     return "Apache restarted gracefully";
+    case PYW_WHY_UNCONFIGURED: return "its group or process slot is no "
+                                      "longer configured";
+    case PYW_WHY_STALE:        return "it was still starting when Apache "
+                                      "restarted";
+    case PYW_WHY_APACHE_STOP:  return "Apache is stopping or restarting";
+    default:                   return "stopped";
+    }
+}
+
+int pyw_pm_stopping(void)
+{
+    int state;
+
+    if (pyw_pm.stopping) {
+        return 1;
+    }
+    return ap_mpm_query(AP_MPMQ_MPM_STATE, &state) == APR_SUCCESS
+           && state == AP_MPMQ_STOPPING;
 }
 
 /* ---- listening sockets ---- */
@@ -247,7 +268,7 @@ static apr_status_t pyw_sock_make_dir(const char *path, apr_pool_t *p)
 }
 
 /* bind() + listen(), mode 0600 from the start (umask around bind). */
-static apr_status_t pyw_sock_listen(pyw_sock_t *k)
+static apr_status_t pyw_sock_listen(pyw_sock_t *k, int backlog)
 {
     struct sockaddr_un sa;
     struct stat st;
@@ -273,7 +294,7 @@ static apr_status_t pyw_sock_listen(pyw_sock_t *k)
         rv = errno;
     }
     umask(old);
-    if (rv == APR_SUCCESS && (listen(fd, PYW_LISTEN_BACKLOG) < 0
+    if (rv == APR_SUCCESS && (listen(fd, backlog) < 0
                               || lstat(k->path, &st) < 0)) {
         rv = errno;
         unlink(k->path);
@@ -283,6 +304,7 @@ static apr_status_t pyw_sock_listen(pyw_sock_t *k)
         return rv;
     }
     k->fd = fd;
+    k->backlog = backlog;
     k->dev = st.st_dev;
     k->ino = st.st_ino;
     return APR_SUCCESS;
@@ -341,6 +363,23 @@ static pyw_sock_t *pyw_sock_get(server_rec *s, const char *path)
     return k;
 }
 
+/* listen-backlog changed across a restart: listen() again with the new
+ * value (Linux applies it to the listening socket in place). */
+static apr_status_t pyw_sock_backlog(pyw_sock_t *k, const pyw_group_t *g)
+{
+    if (k->backlog == (int)g->listen_backlog) {
+        return APR_SUCCESS;
+    }
+    if (listen(k->fd, (int)g->listen_backlog) < 0) {
+        return errno;
+    }
+    PYW_SLOG(APLOG_DEBUG, 0, pyw_pm.s, 49, g->name, 0L, "listen backlog of "
+             "%s changed from %d to %d", k->path, k->backlog,
+             (int)g->listen_backlog);
+    k->backlog = (int)g->listen_backlog;
+    return APR_SUCCESS;
+}
+
 /* <prefix>.<parent pid>.<group>.sock: the same across graceful restarts. */
 static apr_status_t pyw_sock_open(server_rec *s, apr_pool_t *ptemp,
                                   pyw_group_t *g, int generation)
@@ -356,12 +395,17 @@ static apr_status_t pyw_sock_open(server_rec *s, apr_pool_t *ptemp,
     if (!reused && (rv = pyw_sock_make_dir(path, ptemp)) != APR_SUCCESS) {
         what = "cannot create the directory of";
     }
-    else if (!reused && (rv = pyw_sock_listen(k)) != APR_SUCCESS) {
+    else if (!reused
+             && (rv = pyw_sock_listen(k, (int)g->listen_backlog))
+                != APR_SUCCESS) {
         what = rv == APR_EEXIST ? "a file that is not a socket is in the way"
                " of" : "cannot create the listening socket";
     }
     else if ((rv = pyw_sock_owner(k)) != APR_SUCCESS) {
         what = "cannot set the owner and mode 0600 of";
+    }
+    else if (reused && (rv = pyw_sock_backlog(k, g)) != APR_SUCCESS) {
+        what = "cannot change the listen backlog of";
     }
     if (what != NULL) {
         PYW_SLOG(APLOG_EMERG, rv, s, 10, g->name, 0L, "%s %s", what, path);
@@ -396,298 +440,248 @@ static void pyw_sock_sweep(server_rec *s, apr_pool_t *p, int generation,
     }
 }
 
-/* ---- starting a daemon ---- */
+/* ---- Apache exits: stop every daemon ---- */
 
-static const char *pyw_display_name(apr_pool_t *p, const pyw_group_t *g)
+typedef struct {
+    int left;
+    int level;
+} pyw_reap_t;
+
+static void pyw_reap_one(pyw_proc_t *p, void *baton)
 {
-    static const char token[] = "%{GROUP}";
-    const char *in = g->display_name, *hit;
-    const char *out = "";
+    pyw_reap_t *r = baton;
+    pid_t pid = p->proc.pid, got;
+    char cause[128];
+    int st;
 
-    if (in == NULL) {
-        return NULL;
-    }
-    while ((hit = strstr(in, token)) != NULL) {
-        out = apr_pstrcat(p, out, apr_pstrmemdup(p, in, hit - in),
-                          "(pyworker:", g->name, ")", NULL);
-        in = hit + sizeof(token) - 1;
-    }
-    return apr_pstrcat(p, out, in, NULL);
-}
-
-static void pyw_fill_spec(const pyw_slot_t *slot, pyw_daemon_spec_t *spec)
-{
-    const pyw_group_t *g = slot->rt->group;
-
-    memset(spec, 0, sizeof(*spec));
-    spec->group = g->name;
-    spec->process_index = slot->index;
-    spec->threads = g->threads;
-    spec->drop_privileges = geteuid() == 0;
-    spec->uid = g->uid;
-    spec->gid = g->gid;
-    spec->user_name = g->user_name;
-    spec->home = g->home;
-    spec->python_home = g->python_home ? g->python_home
-                                       : pyw_globals.python_home;
-    spec->python_path = g->python_path ? g->python_path
-                                       : pyw_globals.python_path;
-    spec->lang = g->lang;
-    spec->locale = g->locale;
-    spec->umask = g->umask;
-    spec->display_name = pyw_display_name(pyw_pm.pconf, g);
-    spec->title_area = pyw_pm.title_area;
-    spec->title_len = pyw_pm.title_len;
-    spec->import_scripts = (const char *const *)g->import_scripts->elts;
-    spec->n_import_scripts = g->import_scripts->nelts;
-    spec->listen_fd = slot->rt->listen_fd;
-    spec->log_fd = pyw_pm.log_fd;
-    spec->log_level = ap_get_server_module_loglevel(pyw_pm.s,
-                                                    APLOG_MODULE_INDEX);
-    spec->startup_delay_ms = slot->delay_ms;
-    spec->shutdown_timeout_ms = PYW_SHUTDOWN_TIMEOUT_MS;
-}
-
-static int pyw_backoff_ms(int failures)
-{
-    int ms = PYW_BACKOFF_MIN_MS;
-
-    if (failures <= 0) {
-        return 0;
-    }
-    while (--failures > 0 && ms < PYW_BACKOFF_MAX_MS) {
-        ms *= 2;
-    }
-    return ms < PYW_BACKOFF_MAX_MS ? ms : PYW_BACKOFF_MAX_MS;
-}
-
-static void pyw_slot_maintenance(int reason, void *data, apr_wait_t status);
-
-/* Fork the slot's daemon.  On failure the slot stays empty and the
- * monitor hook tries again. */
-static apr_status_t pyw_slot_spawn(pyw_slot_t *slot)
-{
-    const pyw_group_t *g = slot->rt->group;
-    pyw_daemon_spec_t spec;
-    apr_status_t rv;
-
-    slot->delay_ms = pyw_backoff_ms(slot->failures);
-    slot->term_sent = 0;
-    rv = apr_proc_fork(&slot->proc, pyw_pm.pconf);
-    if (rv == APR_INCHILD) {
-        pyw_fill_spec(slot, &spec);
-        pyw_daemon_main(&spec);         /* never returns */
-    }
-    if (rv != APR_INPARENT) {
-        slot->proc.pid = 0;
-        PYW_SLOG(APLOG_ERR, rv, pyw_pm.s, 20, g->name, 0L, "cannot fork "
-                 "daemon process %d; trying again later", slot->index);
-        return rv;
-    }
-    slot->ready_at = apr_time_now() + apr_time_from_msec(slot->delay_ms);
-    apr_proc_other_child_register(&slot->proc, pyw_slot_maintenance, slot,
-                                  NULL, pyw_pm.pconf);
-    slot->registered = 1;
-    PYW_SLOG(APLOG_INFO, 0, pyw_pm.s, 21, g->name, (long)slot->proc.pid,
-             "daemon process %d of %d started (start-up delay %d ms)",
-             slot->index + 1, g->processes, slot->delay_ms);
-    return APR_SUCCESS;
-}
-
-/* ---- supervision ---- */
-
-static int pyw_stopping(void)
-{
-    int state;
-
-    if (pyw_pm.stopping) {
-        return 1;
-    }
-    return ap_mpm_query(AP_MPMQ_MPM_STATE, &state) == APR_SUCCESS
-           && state == AP_MPMQ_STOPPING;
-}
-
-static void pyw_slot_terminate(pyw_slot_t *slot)
-{
-    if (slot->proc.pid > 0 && !slot->term_sent) {
-        kill(slot->proc.pid, SIGTERM);
-        slot->term_sent = 1;
-    }
-}
-
-/* APR calls us back with UNREGISTER, which must then find no process. */
-static void pyw_slot_unregister(pyw_slot_t *slot)
-{
-    if (slot->registered) {
-        slot->registered = 0;
-        apr_proc_other_child_unregister(slot);
-    }
-}
-
-static void pyw_slot_died(pyw_slot_t *slot, int reason, apr_wait_t status)
-{
-    const pyw_group_t *g = slot->rt->group;
-    long pid = (long)slot->proc.pid;
-    int expected = slot->term_sent || pyw_stopping();
-    int failed, quick;
-    char cause[128], delay[32];
-
-    failed = pyw_death_cause(slot->proc.pid, reason, status, cause,
-                             sizeof(cause));
-    slot->proc.pid = 0;
-    pyw_slot_unregister(slot);
-    if (expected) {
-        PYW_SLOG(APLOG_INFO, 0, pyw_pm.s, 24, g->name, pid, "daemon "
-                 "process exited: %s", cause);
+    if (pid <= 0) {
         return;
     }
-    quick = failed || apr_time_now() < slot->ready_at + PYW_QUICK_DEATH;
-    slot->failures = quick ? slot->failures + 1 : 0;
-    delay[0] = '\0';
-    if (slot->failures > 0) {
-        snprintf(delay, sizeof(delay), " in %d ms",
-                 pyw_backoff_ms(slot->failures));
+    got = waitpid(pid, &st, WNOHANG);
+    if (got == 0 || (got < 0 && errno == EINTR)) {
+        r->left++;
+        return;
     }
-    PYW_SLOG(APLOG_ERR, 0, pyw_pm.s, failed ? 23 : 22, g->name, pid,
-             "daemon process %d %s (%s); restarting it%s",
-             slot->index + 1, failed ? "failed to start" : "died", cause,
-             delay);
-    pyw_slot_spawn(slot);
+    if (got == pid) {
+        pyw_wait_format(st, cause, sizeof(cause));
+    }
+    else {
+        apr_cpystrn(cause, "reaped elsewhere", sizeof(cause));
+    }
+    PYW_SLOG(r->level, 0, pyw_pm.s, 24, p->group, (long)pid, "daemon "
+             "process exited: %s", cause);
+    p->proc.pid = 0;
 }
 
-static void pyw_slot_maintenance(int reason, void *data, apr_wait_t status)
-{
-    pyw_slot_t *slot = data;
-
-    if (getpid() != pyw_pm.parent) {
-        return;             /* a fork running the parent's cleanups */
-    }
-    switch (reason) {
-    case APR_OC_REASON_DEATH:
-    case APR_OC_REASON_LOST:
-        pyw_slot_died(slot, reason, status);
-        break;
-    case APR_OC_REASON_RESTART:
-        /* Apache stops or restarts; the pconf cleanup reaps. */
-        pyw_slot_terminate(slot);
-        pyw_slot_unregister(slot);
-        break;
-    case APR_OC_REASON_UNREGISTER:
-        slot->registered = 0;
-        pyw_slot_terminate(slot);
-        break;
-    default:                /* RUNNING, UNWRITABLE: nothing to do */
-        break;
-    }
-}
-
-/* Slots left empty by a failed fork get another chance (about every
- * 10 s, when the MPM runs the monitor hook). */
-static int pyw_pm_monitor(apr_pool_t *p, server_rec *s)
-{
-    pyw_slot_t **slots;
-    int i;
-
-    if (pyw_pm.slots == NULL || getpid() != pyw_pm.parent || pyw_stopping()) {
-        return DECLINED;
-    }
-    slots = (pyw_slot_t **)pyw_pm.slots->elts;
-    for (i = 0; i < pyw_pm.slots->nelts; i++) {
-        if (slots[i]->proc.pid == 0) {
-            pyw_slot_spawn(slots[i]);
-        }
-    }
-    return DECLINED;
-}
-
-/* ---- stopping ---- */
-
-/* One pass of waitpid(WNOHANG); returns how many are still running. */
-static int pyw_reap_once(int log_level)
-{
-    pyw_slot_t **slots = (pyw_slot_t **)pyw_pm.slots->elts;
-    char cause[128];
-    int i, st, left = 0;
-    pid_t pid, r;
-
-    for (i = 0; i < pyw_pm.slots->nelts; i++) {
-        if ((pid = slots[i]->proc.pid) <= 0) {
-            continue;
-        }
-        r = waitpid(pid, &st, WNOHANG);
-        if (r == 0 || (r < 0 && errno == EINTR)) {
-            left++;
-            continue;
-        }
-        if (r == pid) {
-            pyw_wait_format(st, cause, sizeof(cause));
-        }
-        else {
-            apr_cpystrn(cause, "reaped elsewhere", sizeof(cause));
-        }
-        PYW_SLOG(log_level, 0, pyw_pm.s, 24, slots[i]->rt->group->name,
-                 (long)pid, "daemon process exited: %s", cause);
-        slots[i]->proc.pid = 0;
-    }
-    return left;
-}
-
+/* waitpid(WNOHANG) until none is left or wait_ms passed; how many are
+ * still running. */
 static int pyw_reap(int wait_ms, int log_level)
 {
     apr_time_t deadline = apr_time_now() + apr_time_from_msec(wait_ms);
-    int left;
+    pyw_reap_t r;
 
-    while ((left = pyw_reap_once(log_level)) > 0
-           && apr_time_now() < deadline) {
+    for (;;) {
+        r.left = 0;
+        r.level = log_level;
+        pyw_pm_each_proc(pyw_reap_one, &r);
+        if (r.left == 0 || apr_time_now() >= deadline) {
+            return r.left;
+        }
         apr_sleep(apr_time_from_msec(20));
     }
-    return left;
 }
 
-static void pyw_signal_all(int sig)
+static void pyw_signal_one(pyw_proc_t *p, void *baton)
 {
-    pyw_slot_t **slots = (pyw_slot_t **)pyw_pm.slots->elts;
+    if (p->proc.pid > 0) {
+        kill(p->proc.pid, *(int *)baton);
+    }
+}
+
+static int pyw_max_shutdown_ms(void)
+{
+    struct pyw_group_rt **rts = (struct pyw_group_rt **)pyw_pm.rts->elts;
+    int64_t ms = 0;
     int i;
 
-    for (i = 0; i < pyw_pm.slots->nelts; i++) {
-        if (sig == SIGTERM) {
-            pyw_slot_terminate(slots[i]);
-        }
-        else if (slots[i]->proc.pid > 0) {
-            kill(slots[i]->proc.pid, sig);
+    for (i = 0; i < pyw_pm.rts->nelts; i++) {
+        if (rts[i]->group->shutdown_timeout_ms > ms) {
+            ms = rts[i]->group->shutdown_timeout_ms;
         }
     }
+    return (int)(pyw_pm.rts->nelts > 0 ? ms : 5000);
 }
 
-/*
- * pconf cleanup: Apache stops, restarts, or failed to start.  Registered
- * before any daemon is forked, so it runs after the other_child cleanups
- * (which already sent SIGTERM).  Daemons get their shutdown timeout to
- * finish requests, then SIGKILL.  Sockets stay open for the next
- * generation unless Apache is exiting.
- */
-static apr_status_t pyw_pm_stop_all(void *unused)
+/* SIGTERM all, shutdown-timeout (plus a margin, so a daemon can say
+ * what it is still running), SIGKILL, reap. */
+static void pyw_pm_shutdown(void)
 {
-    int left;
+    int wait_ms = pyw_max_shutdown_ms() + PYW_STOP_MARGIN_MS;
+    int sig = SIGTERM, left;
 
-    if (getpid() != pyw_pm.parent) {
-        return APR_SUCCESS;
-    }
-    pyw_pm.stopping = 1;
-    pyw_signal_all(SIGTERM);
-    left = pyw_reap(PYW_STOP_WAIT_MS, APLOG_INFO);
+    pyw_pm_each_proc(pyw_signal_one, &sig);
+    left = pyw_reap(wait_ms, APLOG_INFO);
     if (left > 0) {
         PYW_SLOG(APLOG_WARNING, 0, pyw_pm.s, 25, NULL, 0L, "%d daemon "
                  "process(es) still running %d ms after SIGTERM; sending "
-                 "SIGKILL", left, PYW_STOP_WAIT_MS);
-        pyw_signal_all(SIGKILL);
+                 "SIGKILL", left, wait_ms);
+        sig = SIGKILL;
+        pyw_pm_each_proc(pyw_signal_one, &sig);
         pyw_reap(PYW_KILL_WAIT_MS, APLOG_WARNING);
     }
+}
+
+/* ---- Apache restarts: hand the daemons over ---- */
+
+static int pyw_handover_grow(pyw_retained_t *r)
+{
+    int cap = r->cap_handover ? r->cap_handover * 2 : 16;
+    pyw_handover_t *h = realloc(r->handover, sizeof(*h) * (size_t)cap);
+
+    if (h == NULL) {
+        return -1;
+    }
+    r->handover = h;
+    r->cap_handover = cap;
+    return 0;
+}
+
+/*
+ * One live daemon becomes plain data for the next generation.  It is
+ * also registered with the MPM as an "extra" process: should the next
+ * configuration not load this module, the MPM still reaps it and kills
+ * it when Apache stops.  The next generation takes it back.
+ */
+static void pyw_handover_one(pyw_proc_t *p, void *baton)
+{
+    pyw_retained_t *r = pyw_pm.retained;
+    pyw_handover_t *h;
+
+    if (p->proc.pid <= 0) {
+        return;
+    }
+    if (r->n_handover == r->cap_handover && pyw_handover_grow(r) < 0) {
+        kill(p->proc.pid, SIGTERM);
+        ap_register_extra_mpm_process(p->proc.pid, *(ap_generation_t *)baton);
+        return;
+    }
+    h = &r->handover[r->n_handover++];
+    memset(h, 0, sizeof(*h));
+    h->pid = p->proc.pid;
+    h->status_fd = p->status_fd;
+    p->status_fd = -1;
+    h->index = p->index;
+    h->ready = p->ready;
+    h->why = p->why;
+    h->term_at = p->term_at;
+    h->kill_at = p->kill_at;
+    apr_cpystrn(h->group, p->group, sizeof(h->group));
+    ap_register_extra_mpm_process(p->proc.pid, *(ap_generation_t *)baton);
+}
+
+/* Graceful or not, a restart never waits for the daemons: requests that
+ * run longer than the restart finish in them. */
+static void pyw_pm_handover(void)
+{
+    ap_generation_t gen = 0;
+
+    ap_mpm_query(AP_MPMQ_GENERATION, &gen);
+    pyw_pm.retained->n_handover = 0;
+    pyw_pm_each_proc(pyw_handover_one, &gen);
+    PYW_SLOG(APLOG_INFO, 0, pyw_pm.s, 39, NULL, 0L, "restart: %d daemon "
+             "process(es) handed over to the new configuration; they serve "
+             "until their successors are ready",
+             pyw_pm.retained->n_handover);
+}
+
+static pyw_slot_t *pyw_handover_slot(pyw_group_t *g, int index)
+{
+    if (g == NULL || g->rt == NULL || index < 0 || index >= g->processes) {
+        return NULL;
+    }
+    return &g->rt->slots[index];
+}
+
+/* A ready daemon keeps serving as the old process of its slot; any other
+ * is stopped (it may already have been). */
+static void pyw_takeover_one(const pyw_handover_t *h)
+{
+    pyw_group_t *g = pyw_config_find_group(h->group);
+    pyw_slot_t *slot = pyw_handover_slot(g, h->index);
+    ap_generation_t gen;
+    pyw_proc_t *p;
+    pyw_why_e why;
+
+    if (!ap_unregister_extra_mpm_process(h->pid, &gen)) {
+        if (h->status_fd >= 0) {
+            close(h->status_fd);    /* the MPM reaped it: gone */
+        }
+        return;
+    }
+    p = pyw_proc_alloc(g ? g->name : apr_pstrdup(pyw_pm.pconf, h->group),
+                       h->index);
+    p->proc.pid = h->pid;
+    p->status_fd = h->status_fd;
+    p->ready = h->ready;
+    p->why = h->why;
+    p->term_at = h->term_at;
+    p->kill_at = h->kill_at;
+    pyw_proc_register(p);
+    if (p->term_at == 0 && p->ready && slot != NULL && slot->old == NULL) {
+        p->slot = slot;
+        p->why = PYW_WHY_GRACEFUL;
+        slot->old = p;
+        PYW_SLOG(APLOG_INFO, 0, pyw_pm.s, 40, p->group, (long)p->proc.pid,
+                 "daemon process %d from before the restart serves until "
+                 "its successor is ready", p->index + 1);
+        return;
+    }
+    why = slot != NULL ? PYW_WHY_STALE : PYW_WHY_UNCONFIGURED;
+    if (p->term_at == 0) {
+        PYW_SLOG(APLOG_INFO, 0, pyw_pm.s, 41, p->group, (long)p->proc.pid,
+                 "daemon process %d from before the restart is stopped: %s",
+                 p->index + 1, pyw_pm_why_text(why));
+    }
+    pyw_proc_stop(p, why, pyw_group_stop_budget(g, why));
+}
+
+static void pyw_pm_takeover(void)
+{
+    pyw_retained_t *r = pyw_pm.retained;
+    int i;
+
+    for (i = 0; i < r->n_handover; i++) {
+        pyw_takeover_one(&r->handover[i]);
+    }
+    r->n_handover = 0;
+}
+
+/*
+ * pconf cleanup: Apache exits, restarts, or failed to start.  Registered
+ * before any daemon is forked, so it runs after the other_child cleanups
+ * (which only note that they are unregistered).  Sockets stay open for
+ * the next generation unless Apache is exiting.
+ */
+static apr_status_t pyw_pm_stop_all(void *unused)
+{
+    int exiting = ap_state_query(AP_SQ_MAIN_STATE) == AP_SQ_MS_EXITING;
+
+    if (getpid() != pyw_pm.parent || pyw_pm.rts == NULL) {
+        return APR_SUCCESS;
+    }
+    pyw_pm.stopping = 1;
+    pyw_waker_stop();
+    if (exiting) {
+        pyw_pm_shutdown();
+    }
+    else {
+        pyw_pm_handover();
+    }
     pyw_chld_uninstall();
-    if (ap_state_query(AP_SQ_MAIN_STATE) == AP_SQ_MS_EXITING) {
+    if (exiting) {
         pyw_sock_sweep(pyw_pm.s, pyw_pm.pconf, 0, 1);
     }
-    pyw_pm.slots = NULL;
+    pyw_pm.rts = NULL;
     return APR_SUCCESS;
 }
 
@@ -711,7 +705,6 @@ static void pyw_pm_title_area(process_rec *proc)
         pyw_pm.title_len = (size_t)n;
     }
 }
-
 static void pyw_pm_init(apr_pool_t *pconf, server_rec *s)
 {
     apr_os_file_t fd;
@@ -720,7 +713,7 @@ static void pyw_pm_init(apr_pool_t *pconf, server_rec *s)
     pyw_pm.s = s;
     pyw_pm.pconf = pconf;
     pyw_pm.parent = getpid();
-    pyw_pm.slots = apr_array_make(pconf, 4, sizeof(pyw_slot_t *));
+    pyw_pm.rts = apr_array_make(pconf, 4, sizeof(struct pyw_group_rt *));
     pyw_pm.retained = ap_retained_data_get(PYW_RETAINED_KEY);
     if (pyw_pm.retained == NULL) {
         pyw_pm.retained = ap_retained_data_create(PYW_RETAINED_KEY,
@@ -745,12 +738,26 @@ static void pyw_pm_add_group(apr_pool_t *pconf, pyw_group_t *g)
     for (i = 0; i < g->processes; i++) {
         rt->slots[i].rt = rt;
         rt->slots[i].index = i;
-        *(pyw_slot_t **)apr_array_push(pyw_pm.slots) = &rt->slots[i];
+        rt->slots[i].cur = pyw_proc_alloc(g->name, i);
+        rt->slots[i].cur->slot = &rt->slots[i];
     }
+    *(struct pyw_group_rt **)apr_array_push(pyw_pm.rts) = rt;
     g->rt = rt;
     if (geteuid() != 0 && (g->user != NULL || g->group != NULL)) {
         PYW_SLOG(APLOG_WARNING, 0, pyw_pm.s, 26, g->name, 0L, "user= and "
                  "group= are ignored: Apache does not run as root");
+    }
+}
+
+static void pyw_pm_spawn_all(void)
+{
+    struct pyw_group_rt **rts = (struct pyw_group_rt **)pyw_pm.rts->elts;
+    int i, j;
+
+    for (i = 0; i < pyw_pm.rts->nelts; i++) {
+        for (j = 0; j < rts[i]->group->processes; j++) {
+            pyw_slot_spawn(&rts[i]->slots[j]);
+        }
     }
 }
 
@@ -759,7 +766,6 @@ static int pyw_pm_post_config(apr_pool_t *pconf, apr_pool_t *plog,
 {
     pyw_group_t **groups = (pyw_group_t **)pyw_globals.groups->elts;
     int generation = ap_state_query(AP_SQ_CONFIG_GEN);
-    pyw_slot_t **slots;
     int i;
 
     /* Nothing on the preflight read, nor for configtest / -S / -M. */
@@ -771,24 +777,47 @@ static int pyw_pm_post_config(apr_pool_t *pconf, apr_pool_t *plog,
     /* First: whatever fails below, this stops what started. */
     apr_pool_cleanup_register(pconf, NULL, pyw_pm_stop_all,
                               apr_pool_cleanup_null);
+    pyw_chld_install();
     for (i = 0; i < pyw_globals.groups->nelts; i++) {
         pyw_pm_add_group(pconf, groups[i]);
+    }
+    /* Before anything can fail: the cleanup then stops these too. */
+    pyw_pm_takeover();
+    for (i = 0; i < pyw_globals.groups->nelts; i++) {
         if (pyw_sock_open(s, ptemp, groups[i], generation) != APR_SUCCESS) {
             return HTTP_INTERNAL_SERVER_ERROR;
         }
     }
     pyw_sock_sweep(s, ptemp, generation, 0);
-    if (pyw_pm.slots->nelts > 0) {
-        pyw_chld_install();
-    }
-    slots = (pyw_slot_t **)pyw_pm.slots->elts;
-    for (i = 0; i < pyw_pm.slots->nelts; i++) {
-        pyw_slot_spawn(slots[i]);
-    }
+    pyw_pm_spawn_all();
+    pyw_pm_poll();
     return OK;
 }
 
-/* Apache's children must not hold the daemons' listening sockets. */
+/* The monitor hook comes about every 10 s; the waker (pyw_waker.c) is
+ * what makes the process manager prompt.  This is the safety net. */
+static int pyw_pm_monitor(apr_pool_t *p, server_rec *s)
+{
+    if (pyw_pm.rts == NULL || getpid() != pyw_pm.parent
+        || pyw_pm_stopping()) {
+        return DECLINED;
+    }
+    pyw_pm_retry();
+    pyw_waker_reset();
+    pyw_pm_poll();
+    return DECLINED;
+}
+
+static void pyw_close_status(pyw_proc_t *p, void *baton)
+{
+    if (p->status_fd >= 0) {
+        close(p->status_fd);
+        p->status_fd = -1;
+    }
+}
+
+/* Apache's children must not hold the daemons' listening sockets, nor
+ * the status pipes. */
 static void pyw_pm_child_init(apr_pool_t *p, server_rec *s)
 {
     apr_hash_index_t *hi;
@@ -805,6 +834,7 @@ static void pyw_pm_child_init(apr_pool_t *p, server_rec *s)
             k->fd = -1;
         }
     }
+    pyw_pm_each_proc(pyw_close_status, NULL);
     pyw_chld_uninstall();
 }
 

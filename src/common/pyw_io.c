@@ -12,6 +12,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "pyw_io.h"
 
@@ -237,4 +238,140 @@ int pyw_io_peer_gone(int fd)
         n = recv(fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
     } while (n < 0 && errno == EINTR);
     return (n < 0 && would_block(errno)) ? 0 : 1;
+}
+
+/* ---- descriptor passing (SCM_RIGHTS) ---- */
+
+/* One sendmsg() of buf with passfd attached: bytes sent, or -errno.
+ * The kernel attaches the descriptor to the first bytes queued. */
+static ssize_t send_with_fd(int fd, const void *buf, size_t len, int passfd)
+{
+    union {
+        struct cmsghdr hdr;     /* for alignment */
+        char           space[CMSG_SPACE(sizeof(int))];
+    } ctl;
+    struct msghdr mh;
+    struct cmsghdr *cm;
+    struct iovec iov;
+    ssize_t n;
+
+    memset(&mh, 0, sizeof(mh));
+    memset(&ctl, 0, sizeof(ctl));
+    iov.iov_base = (void *)buf;
+    iov.iov_len = len;
+    mh.msg_iov = &iov;
+    mh.msg_iovlen = 1;
+    mh.msg_control = ctl.space;
+    mh.msg_controllen = sizeof(ctl.space);
+    cm = CMSG_FIRSTHDR(&mh);
+    cm->cmsg_level = SOL_SOCKET;
+    cm->cmsg_type = SCM_RIGHTS;
+    cm->cmsg_len = CMSG_LEN(sizeof(int));
+    memcpy(CMSG_DATA(cm), &passfd, sizeof(int));
+    do {
+        n = sendmsg(fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
+    } while (n < 0 && errno == EINTR);
+    return n < 0 ? -errno : n;
+}
+
+/* The descriptor goes with the first sendmsg() that moves any byte; only
+ * an EAGAIN (nothing sent) repeats it.  The rest of buf, if the socket
+ * took only part, follows through the ordinary loop. */
+int pyw_io_send_fd(int fd, const void *buf, size_t len, int passfd,
+                   int64_t deadline_ms)
+{
+    ssize_t n;
+    int rc;
+
+    if (len == 0 || passfd < 0) {
+        return -EINVAL;         /* a descriptor needs a byte to ride on */
+    }
+    for (;;) {
+        n = send_with_fd(fd, buf, len, passfd);
+        if (n > 0) {
+            break;
+        }
+        if (n < 0 && !would_block((int)-n)) {
+            return (int)n;
+        }
+        rc = pyw_io_wait(fd, POLLOUT, deadline_ms);
+        if (rc < 0) {
+            return rc;
+        }
+    }
+    return pyw_io_write_full(fd, (const char *)buf + n, len - (size_t)n,
+                             deadline_ms);
+}
+
+/* Move the SCM_RIGHTS descriptors of mh into fds (closing any that do
+ * not fit).  Other control messages are ignored. */
+static void take_fds(struct msghdr *mh, int *fds, int max_fds, int *nfds)
+{
+    struct cmsghdr *cm;
+    size_t i, count;
+    int one;
+
+    for (cm = CMSG_FIRSTHDR(mh); cm != NULL; cm = CMSG_NXTHDR(mh, cm)) {
+        if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS
+            || cm->cmsg_len < CMSG_LEN(0)) {
+            continue;
+        }
+        count = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+        for (i = 0; i < count; i++) {
+            memcpy(&one, CMSG_DATA(cm) + i * sizeof(int), sizeof(int));
+            if (*nfds < max_fds) {
+                fds[(*nfds)++] = one;
+            }
+            else {
+                close(one);
+            }
+        }
+    }
+}
+
+/* Same cost as recv(): one recvmsg() per read; the control buffer only
+ * fills when a descriptor really arrives.  More than PYW_IO_MAX_FDS in one
+ * read truncate the control data, and the kernel closes the surplus. */
+ssize_t pyw_io_recv_fds(int fd, void *buf, size_t len, int *fds,
+                        int max_fds, int *nfds, int64_t deadline_ms)
+{
+    union {
+        struct cmsghdr hdr;     /* for alignment */
+        char           space[CMSG_SPACE(sizeof(int) * PYW_IO_MAX_FDS)];
+    } ctl;
+    struct msghdr mh;
+    struct iovec iov;
+    ssize_t n;
+    int rc;
+
+    *nfds = 0;
+    if (len == 0) {
+        return -EINVAL;         /* 0 must keep meaning end of stream */
+    }
+    for (;;) {
+        memset(&mh, 0, sizeof(mh));
+        iov.iov_base = buf;
+        iov.iov_len = len;
+        mh.msg_iov = &iov;
+        mh.msg_iovlen = 1;
+        mh.msg_control = ctl.space;
+        mh.msg_controllen = sizeof(ctl.space);
+        n = recvmsg(fd, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+        if (n >= 0) {
+            if (mh.msg_controllen > 0) {
+                take_fds(&mh, fds, max_fds, nfds);
+            }
+            return n;
+        }
+        if (errno == EINTR) {
+            continue;
+        }
+        if (!would_block(errno)) {
+            return -errno;
+        }
+        rc = pyw_io_wait(fd, POLLIN, deadline_ms);
+        if (rc < 0) {
+            return rc;
+        }
+    }
 }

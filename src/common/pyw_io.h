@@ -40,6 +40,29 @@ int pyw_io_writev_full(int fd, struct iovec *iov, int iovcnt,
 int pyw_io_write_full(int fd, const void *buf, size_t len,
                       int64_t deadline_ms);
 
+/*
+ * Descriptor passing over an AF_UNIX stream socket (SCM_RIGHTS).
+ *
+ * pyw_io_send_fd: write all of buf, with `passfd` attached to the first
+ * byte that leaves (so the peer has it by the time it has read buf's
+ * first byte).  The caller keeps its own copy of passfd.  0 or -errno.
+ *
+ * pyw_io_recv_fds: like pyw_io_read_some, but with recvmsg() and room for
+ * up to max_fds descriptors (MSG_CMSG_CLOEXEC).  Received descriptors go
+ * to fds[0..*nfds); any beyond max_fds are closed.  Every read from a
+ * socket that may carry descriptors must go through here: a plain recv()
+ * over such a byte makes the kernel drop them.  Linux never merges bytes
+ * that carry descriptors with later bytes in one read, so a descriptor
+ * arrives with the read that returns the first byte it was sent with.
+ */
+int pyw_io_send_fd(int fd, const void *buf, size_t len, int passfd,
+                   int64_t deadline_ms);
+
+#define PYW_IO_MAX_FDS  4
+
+ssize_t pyw_io_recv_fds(int fd, void *buf, size_t len, int *fds,
+                        int max_fds, int *nfds, int64_t deadline_ms);
+
 /* Non-blocking probe used before reusing a cached connection:
  * 1 if the peer closed or sent unexpected bytes (do not reuse), 0 if idle. */
 int pyw_io_peer_gone(int fd);

@@ -10,10 +10,16 @@
  * Refills read as much as fits in the buffer, so small frames that arrive
  * together (HEADERS + DATA + END) cost one recv().  Large payload reads
  * bypass the buffer and go straight into the caller's memory.
+ *
+ * Every read is a recvmsg() with room for passed descriptors (the same
+ * one system call as recv()): a descriptor riding on a byte read with
+ * plain recv() would be dropped by the kernel.  fds[0..nfds) hold the
+ * ones received and not yet taken, oldest first.
  */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "pyw_io.h"
 #include "pyw_stream.h"
@@ -37,10 +43,48 @@ int pyw_stream_init(pyw_stream_t *s, int fd)
 
 void pyw_stream_free(pyw_stream_t *s)
 {
+    while (s->nfds > 0) {
+        close(s->fds[--s->nfds]);
+    }
     free(s->buf);
     s->buf = NULL;
     s->cap = s->pos = s->end = 0;
     s->payload_left = 0;
+}
+
+/* One read from the socket (see pyw_io_read_some), keeping any
+ * descriptors that came with it; those beyond the queue's room are
+ * closed: a well-behaved peer never has that many in flight. */
+static ssize_t stream_recv(pyw_stream_t *s, void *dst, size_t len,
+                           int64_t deadline_ms)
+{
+    int got[PYW_IO_MAX_FDS], ngot = 0, i;
+    ssize_t n;
+
+    n = pyw_io_recv_fds(s->fd, dst, len, got, PYW_IO_MAX_FDS, &ngot,
+                        deadline_ms);
+    for (i = 0; i < ngot; i++) {
+        if (s->nfds < PYW_STREAM_MAX_FDS) {
+            s->fds[s->nfds++] = got[i];
+        }
+        else {
+            close(got[i]);
+        }
+    }
+    return n;
+}
+
+int pyw_stream_take_fd(pyw_stream_t *s)
+{
+    int fd;
+
+    if (s->nfds == 0) {
+        return -1;
+    }
+    fd = s->fds[0];
+    s->nfds--;
+    memmove(s->fds, s->fds + 1, (size_t)s->nfds * sizeof(s->fds[0]));
+    return fd;
 }
 
 /* Move the unconsumed bytes to the start of the buffer. */
@@ -93,8 +137,7 @@ static int stream_fill(pyw_stream_t *s, size_t want, int64_t deadline_ms)
     }
     stream_compact(s);
     while (pyw_stream_buffered(s) < want) {
-        n = pyw_io_read_some(s->fd, s->buf + s->end, s->cap - s->end,
-                             deadline_ms);
+        n = stream_recv(s, s->buf + s->end, s->cap - s->end, deadline_ms);
         if (n < 0) {
             return (int)n;
         }
@@ -205,7 +248,7 @@ long pyw_stream_read_payload(pyw_stream_t *s, void *dst, size_t len,
     if (pyw_stream_buffered(s) == 0 && want >= PYW_STREAM_DIRECT_MIN) {
         /* Never more than the payload: what follows belongs to the
          * buffer, not to the caller. */
-        n = pyw_io_read_some(s->fd, dst, want, deadline_ms);
+        n = stream_recv(s, dst, want, deadline_ms);
         if (n <= 0) {
             return n == 0 ? -ECONNRESET : (long)n;
         }

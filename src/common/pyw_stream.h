@@ -6,6 +6,11 @@
  * small frames whole and in place, large DATA/BODY payloads in pieces so
  * nothing big is ever copied into the buffer first.
  *
+ * Descriptors passed with SCM_RIGHTS (the FILE frame) are captured by
+ * every read and kept in a small FIFO until pyw_stream_take_fd(); more
+ * than PYW_STREAM_MAX_FDS waiting at once are closed on arrival.
+ * pyw_stream_free() closes any left.
+ *
  * Not thread safe: a connection is used by one thread at a time.
  */
 #ifndef PYW_STREAM_H
@@ -17,6 +22,7 @@
 #include "pyw_proto.h"
 
 #define PYW_STREAM_INITIAL_CAP  (16u * 1024)
+#define PYW_STREAM_MAX_FDS      4
 
 typedef struct {
     int            fd;
@@ -26,11 +32,13 @@ typedef struct {
     size_t         end;         /* one past last buffered byte */
     uint32_t       payload_left; /* unread payload of the current frame */
     const char    *err;         /* reason for the last -EPROTO */
+    int            nfds;        /* descriptors received, not yet taken */
+    int            fds[PYW_STREAM_MAX_FDS]; /* oldest first */
 } pyw_stream_t;
 
 /* 0 or -ENOMEM. */
 int  pyw_stream_init(pyw_stream_t *s, int fd);
-/* Frees the buffer; does not close fd. */
+/* Frees the buffer and closes descriptors not taken; does not close fd. */
 void pyw_stream_free(pyw_stream_t *s);
 
 /* Bytes buffered and not yet consumed. */
@@ -73,5 +81,19 @@ long pyw_stream_peek_payload(pyw_stream_t *s, const unsigned char **p,
 
 /* Skip the rest of the current payload. 0 or -errno. */
 int pyw_stream_skip_payload(pyw_stream_t *s, int64_t deadline_ms);
+
+/*
+ * The oldest received descriptor, now owned by the caller, or -1 if none
+ * is waiting.  A descriptor sent with a frame has arrived by the time that
+ * frame's header is returned by pyw_stream_next() (it rides on the first
+ * byte of the sender's write, which is never after the frame).
+ */
+int pyw_stream_take_fd(pyw_stream_t *s);
+
+/* Descriptors received and not yet taken. */
+static inline int pyw_stream_fds_waiting(const pyw_stream_t *s)
+{
+    return s->nfds;
+}
 
 #endif /* PYW_STREAM_H */

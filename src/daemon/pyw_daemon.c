@@ -5,6 +5,9 @@
  *
  * Signals: the handlers only bump sig_atomic_t counters and write a byte
  * to a self-pipe; the main thread sleeps in poll() on that pipe and acts.
+ * SIGTERM/SIGINT: graceful stop.  SIGUSR2: ask the parent to restart the
+ * whole group one process at a time.  SIGHUP/SIGUSR1 (Apache signals its
+ * process group): ignored.
  * Signals stay unblocked in every thread (a blocked mask would be
  * inherited by processes the application spawns), so the handler may run
  * on any thread; SA_RESTART and pyw_io's EINTR loops make that harmless.
@@ -14,6 +17,7 @@
 #include <grp.h>
 #include <locale.h>
 #include <poll.h>
+#include <pthread.h>
 #include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
@@ -30,17 +34,29 @@
 #include "pyw_dlog.h"
 #include "pyw_dlogno.h"
 #include "pyw_poller.h"
+#include "pyw_status.h"
+#include "pyw_watchdog.h"
 #include "pyw_workers.h"
 
-/* Where the listening socket lives in the daemon: right after stderr. */
+/* Where the listening socket lives in the daemon: right after stderr,
+ * then the status pipe to the parent. */
 #define DAEMON_LISTEN_FD   3
+#define DAEMON_STATUS_FD   4
 #define DAEMON_TITLE_MAX   256
+/* atexit callbacks get this long when shutdown-timeout is not set. */
+#define DAEMON_ATEXIT_MS   5000
 
 static volatile sig_atomic_t sig_term;      /* SIGTERM or SIGINT count  */
 static volatile sig_atomic_t sig_term_no;   /* which one came first     */
 static volatile sig_atomic_t sig_other;     /* SIGHUP / SIGUSR1 count   */
 static volatile sig_atomic_t sig_other_no;
+static volatile sig_atomic_t sig_rolling;   /* SIGUSR2 count            */
 static int wake_r = -1, wake_w = -1;        /* self-pipe                */
+
+/* The signals the daemon catches (daemon_on_signal). */
+static const int daemon_signals[] = { SIGTERM, SIGINT, SIGHUP, SIGUSR1,
+                                      SIGUSR2 };
+#define DAEMON_NSIGNALS (sizeof(daemon_signals) / sizeof(daemon_signals[0]))
 
 static void daemon_on_signal(int sig)
 {
@@ -52,6 +68,9 @@ static void daemon_on_signal(int sig)
             sig_term_no = sig;
         }
     }
+    else if (sig == SIGUSR2) {
+        sig_rolling++;
+    }
     else {
         sig_other_no = sig;
         sig_other++;
@@ -62,10 +81,25 @@ static void daemon_on_signal(int sig)
     errno = saved_errno;
 }
 
+/* A process the application forks (os.fork, multiprocessing) is not the
+ * daemon: it gets the default action for the signals the daemon catches,
+ * so SIGTERM ends it and it may install handlers of its own. */
+static void daemon_atfork_child(void)
+{
+    struct sigaction sa;
+    size_t i;
+
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = SIG_DFL;
+    sigemptyset(&sa.sa_mask);
+    for (i = 0; i < DAEMON_NSIGNALS; i++) {
+        sigaction(daemon_signals[i], &sa, NULL);
+    }
+}
+
 /* Apache's parent left its own handlers and mask behind in this copy. */
 static void daemon_reset_signals(void)
 {
-    static const int handled[] = { SIGTERM, SIGINT, SIGHUP, SIGUSR1 };
     struct sigaction sa;
     sigset_t none;
     size_t i;
@@ -85,14 +119,15 @@ static void daemon_reset_signals(void)
     /* Our handlers block each other, so the counters cannot tear. */
     sa.sa_handler = daemon_on_signal;
     sa.sa_flags = SA_RESTART;
-    for (i = 0; i < sizeof(handled) / sizeof(handled[0]); i++) {
-        sigaddset(&sa.sa_mask, handled[i]);
+    for (i = 0; i < DAEMON_NSIGNALS; i++) {
+        sigaddset(&sa.sa_mask, daemon_signals[i]);
     }
-    for (i = 0; i < sizeof(handled) / sizeof(handled[0]); i++) {
-        sigaction(handled[i], &sa, NULL);
+    for (i = 0; i < DAEMON_NSIGNALS; i++) {
+        sigaction(daemon_signals[i], &sa, NULL);
     }
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, NULL);
+    pthread_atfork(NULL, NULL, daemon_atfork_child);
 }
 
 /* Restart back-off; a stop request ends it early. */
@@ -128,24 +163,33 @@ static int daemon_close_from(int lowfd)
 }
 
 /*
- * 0 stdin </dev/null, 1 and 2 the error log, 3 the listening socket
- * (close-on-exec), nothing else: the parent's listeners, log files and
- * pipes must not stay open here.  Nothing can be logged yet: -1 on error.
+ * 0 stdin </dev/null, 1 and 2 the error log, 3 the listening socket, 4
+ * the status pipe if any (close-on-exec), nothing else: the parent's
+ * listeners, log files and pipes must not stay open here.  *status_fd:
+ * 4, or -1 without a pipe (fds 0-2 are never one: a spec that was only
+ * zeroed says 0).  Nothing can be logged yet: -1 on error.
  */
-static int daemon_setup_fds(const pyw_daemon_spec_t *spec)
+static int daemon_setup_fds(const pyw_daemon_spec_t *spec, int *status_fd)
 {
-    int lfd, logfd, nullfd;
+    int lfd, logfd, nullfd, sfd = -1;
 
+    if (spec->status_fd > 2
+        && (sfd = fcntl(spec->status_fd, F_DUPFD_CLOEXEC, 10)) < 0) {
+        return -1;
+    }
+    *status_fd = sfd >= 0 ? DAEMON_STATUS_FD : -1;
     lfd = fcntl(spec->listen_fd, F_DUPFD_CLOEXEC, 10);
     logfd = spec->log_fd >= 0 ? fcntl(spec->log_fd, F_DUPFD_CLOEXEC, 10)
                               : open("/dev/null", O_WRONLY | O_CLOEXEC);
     nullfd = open("/dev/null", O_RDONLY | O_CLOEXEC);
     if (lfd < 0 || logfd < 0 || nullfd < 0
         || dup2(nullfd, 0) < 0 || dup2(logfd, 1) < 0 || dup2(logfd, 2) < 0
-        || dup3(lfd, DAEMON_LISTEN_FD, O_CLOEXEC) < 0) {
+        || dup3(lfd, DAEMON_LISTEN_FD, O_CLOEXEC) < 0
+        || (sfd >= 0 && dup3(sfd, DAEMON_STATUS_FD, O_CLOEXEC) < 0)) {
         return -1;
     }
-    return daemon_close_from(DAEMON_LISTEN_FD + 1);
+    return daemon_close_from(sfd >= 0 ? DAEMON_STATUS_FD + 1
+                                      : DAEMON_LISTEN_FD + 1);
 }
 
 /* Name in ps/top: prctl for comm (15 chars, inherited by the threads
@@ -315,8 +359,10 @@ static int daemon_self_pipe(void)
     return 0;
 }
 
-/* Python first (it may take a while importing scripts), then the threads
- * that serve requests.  Any failure is a start-up failure. */
+/* Python first (it may take a while importing scripts), then the
+ * watchdog and the threads that serve requests; then READY tells the
+ * parent it may retire the daemon this one replaces.  Any failure is a
+ * start-up failure. */
 static void daemon_start(const pyw_daemon_spec_t *spec)
 {
     if (daemon_self_pipe() < 0) {
@@ -327,23 +373,48 @@ static void daemon_start(const pyw_daemon_spec_t *spec)
                  "Python interpreter did not start; exiting");
         _exit(PYW_DAEMON_EXIT_STARTUP_FAILED);
     }
-    if (pyw_workers_start(spec->threads) < 0
+    /* The watchdog first: workers poke it from their first request. */
+    if (pyw_watchdog_start(spec) < 0 || pyw_workers_start(spec) < 0
         || pyw_poller_start(DAEMON_LISTEN_FD) < 0) {
         _exit(PYW_DAEMON_EXIT_STARTUP_FAILED);
     }
     pyw_dlog(PYW_LOG_NOTICE, PYW_LOG_DAEMON_STARTED, NULL,
              "daemon started: process %d, %d threads",
              spec->process_index, spec->threads);
+    if (pyw_status_send(PYW_STATUS_READY) == 1) {
+        pyw_dlog(PYW_LOG_INFO, PYW_LOG_READY, NULL,
+                 "told the parent this daemon is ready");
+    }
+}
+
+/* SIGUSR2: the operator wants the group restarted one process at a time
+ * (new code, new settings) without a gap; the parent does it. */
+static void daemon_rolling_restart(void)
+{
+    if (!pyw_status_available()) {
+        pyw_dlog(PYW_LOG_WARNING, PYW_LOG_ROLLING_SIGNAL, NULL,
+                 "SIGUSR2 received, but there is no status pipe to the "
+                 "parent: no rolling restart");
+        return;
+    }
+    pyw_dlog(PYW_LOG_NOTICE, PYW_LOG_ROLLING_SIGNAL, NULL,
+             "SIGUSR2 received: asking the parent to restart the group one "
+             "process at a time");
+    pyw_status_send(PYW_STATUS_ROLLING);
 }
 
 /* Sleep until a signal arrives; act on HUP/USR1, return on TERM/INT. */
 static void daemon_wait_for_stop(void)
 {
     struct pollfd pfd = { .fd = wake_r, .events = POLLIN };
-    sig_atomic_t others_seen = 0;
+    sig_atomic_t others_seen = 0, rolling_seen = 0;
     char buf[64];
 
     for (;;) {
+        if (sig_rolling != rolling_seen) {
+            rolling_seen = sig_rolling;
+            daemon_rolling_restart();
+        }
         if (sig_other != others_seen) {
             /* Apache signals its whole process group on restart; the
              * parent restarts us itself when it wants to. */
@@ -364,25 +435,34 @@ static void daemon_wait_for_stop(void)
 }
 
 /*
- * Graceful stop: no new connections, idle ones closed, requests already
- * sent to us served, then Python's atexit.  Py_Finalize is deliberately
- * not called: threads may still sit in extension code.  If requests
- * outlive the timeout, say which and leave without atexit, since a thread
- * stuck in Python could keep pyw_interp_stop() from ever getting the GIL.
+ * Graceful stop: no new connections, GOODBYE on idle and queued ones (so
+ * Apache sends those requests to another daemon), requests already
+ * running served for up to graceful-timeout (shutdown-timeout when that
+ * is not set), then Python's atexit for up to shutdown-timeout, enforced
+ * by the watchdog.  Py_Finalize is deliberately not called: threads may
+ * still sit in extension code, and application threads must not hold up
+ * the exit.  If requests outlive the timeout, say which and leave without
+ * atexit, since a thread stuck in Python could keep pyw_interp_stop()
+ * from ever getting the GIL.
  */
 static void daemon_stop(const pyw_daemon_spec_t *spec)
     __attribute__((noreturn));
 
 static void daemon_stop(const pyw_daemon_spec_t *spec)
 {
-    int64_t deadline = pyw_io_deadline(spec->shutdown_timeout_ms > 0
-                                       ? spec->shutdown_timeout_ms : 0);
+    int64_t grace = spec->graceful_timeout_ms > 0 ? spec->graceful_timeout_ms
+                                                   : spec->shutdown_timeout_ms;
+    int64_t atexit_ms = spec->shutdown_timeout_ms > 0
+                        ? spec->shutdown_timeout_ms : DAEMON_ATEXIT_MS;
+    int64_t deadline = pyw_io_deadline(grace > 0 ? grace : 0);
     int busy;
 
+    pyw_status_stop();          /* being replaced already: ask nothing */
+    pyw_watchdog_stopping(deadline + atexit_ms);
     pyw_dlog(PYW_LOG_INFO, PYW_LOG_SHUTDOWN_SIGNAL, NULL,
              "%s received: stopping, %d requests in flight, waiting up to "
-             "%d ms", sig_term_no == SIGINT ? "SIGINT" : "SIGTERM",
-             pyw_workers_in_flight(), spec->shutdown_timeout_ms);
+             "%lld ms", sig_term_no == SIGINT ? "SIGINT" : "SIGTERM",
+             pyw_workers_in_flight(), (long long)grace);
     pyw_poller_stop();
     while (pyw_workers_wait_idle(deadline) == -ETIMEDOUT
            && pyw_io_now_ms() < deadline) {
@@ -390,12 +470,13 @@ static void daemon_stop(const pyw_daemon_spec_t *spec)
     }
     if ((busy = pyw_workers_busy()) > 0) {
         pyw_dlog(PYW_LOG_ERR, PYW_LOG_SHUTDOWN_TIMEOUT, NULL,
-                 "%d requests (%d running) still busy after the shutdown "
-                 "timeout of %d ms; exiting without atexit", busy,
-                 pyw_workers_in_flight(), spec->shutdown_timeout_ms);
+                 "%d requests (%d running) still busy after the graceful "
+                 "timeout of %lld ms; exiting without atexit", busy,
+                 pyw_workers_in_flight(), (long long)grace);
         pyw_workers_log_running(PYW_LOG_WARNING, PYW_LOG_STILL_RUNNING);
         _exit(PYW_DAEMON_EXIT_OK);
     }
+    pyw_watchdog_stopping(pyw_io_deadline(atexit_ms));
     pyw_interp_stop();
     pyw_dlog(PYW_LOG_NOTICE, PYW_LOG_DAEMON_STOPPING, NULL,
              "daemon stopping");
@@ -405,15 +486,17 @@ static void daemon_stop(const pyw_daemon_spec_t *spec)
 void pyw_daemon_main(const pyw_daemon_spec_t *spec)
 {
     pid_t ppid = getppid();
+    int status_fd = -1;
 
     /* Signals before the back-off, so a stop request during it works. */
     daemon_reset_signals();
     daemon_delay(spec->startup_delay_ms);
-    if (daemon_setup_fds(spec) < 0) {
+    if (daemon_setup_fds(spec, &status_fd) < 0) {
         _exit(PYW_DAEMON_EXIT_STARTUP_FAILED);
     }
     /* Logging works from here on (fd 2 is the error log). */
     pyw_dlog_init(spec->group, 2, spec->log_level);
+    pyw_status_init(status_fd);
     daemon_set_title(spec);
     daemon_environment(spec);
     daemon_chdir(spec);

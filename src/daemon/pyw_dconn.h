@@ -15,6 +15,7 @@
 #define PYW_DCONN_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include "../common/pyw_proto.h"
 #include "../common/pyw_stream.h"
 
@@ -48,6 +49,21 @@ int pyw_dconn_send_last(pyw_dconn_t *c, const void *data, size_t len);
 
 /* Finish the response: pending output + END.  0 / -errno */
 int pyw_dconn_send_end(pyw_dconn_t *c);
+
+/*
+ * Body bytes from a file: pending output, then a FILE frame (offset,
+ * length > 0), in one sendmsg() that carries fd (SCM_RIGHTS) on its
+ * first byte.  Apache reads or sendfile()s the bytes itself.  The kernel
+ * passes a copy: the caller still owns fd and may close it on return.
+ * 0 / -errno; -ETOOMANYREFS (the kernel's limit of descriptors in
+ * flight) leaves the connection and the pending output as they were.
+ */
+int pyw_dconn_send_file(pyw_dconn_t *c, int fd, uint64_t offset,
+                        uint64_t length);
+
+/* The same with END in that one write: the response is finished. */
+int pyw_dconn_send_file_last(pyw_dconn_t *c, int fd, uint64_t offset,
+                             uint64_t length);
 
 /* Fail the request: pending output is dropped if headers were not yet
  * written; sends ERROR(status, reason).  0 / -errno */

@@ -12,8 +12,8 @@
  *           runs a request on it; only that worker touches it, until it hands
  *           it back with pyw_poller_rearm() or pyw_poller_close().
  * `state`, `prev` and `next` are protected by the poller's connection-list
- * mutex; `qnext` by the work queue mutex; everything else belongs to the
- * current owner.
+ * mutex; `qnext` and `queued_ms` by the work queue mutex; everything else
+ * belongs to the current owner.
  */
 #ifndef PYW_DCONN_PRIVATE_H
 #define PYW_DCONN_PRIVATE_H
@@ -56,6 +56,8 @@ struct pyw_dconn {
     pyw_dconn_state_e  state;
     struct pyw_dconn  *prev, *next;   /* poller's list of all connections */
     struct pyw_dconn  *qnext;         /* work queue FIFO                  */
+    int64_t            queued_ms;     /* work queue: when pushed (pyw_io
+                                         clock), for queue-timeout        */
 };
 
 /* NULL on ENOMEM.  Takes ownership of fd (closed by pyw_dconn_free). */

@@ -35,4 +35,30 @@
 #define PYW_LOG_NO_END              232 /* error: adapter returned without
                                            END or ERROR                   */
 
+/* Lifecycle: status pipe, watchdog, drain (pyw_status.c, pyw_watchdog.c,
+ * pyw_workers.c, pyw_poller.c, pyw_daemon.c) */
+#define PYW_LOG_READY               240 /* info: READY sent to the parent  */
+#define PYW_LOG_MAX_REQUESTS        241 /* notice: maximum-requests reached */
+#define PYW_LOG_RESTART_INTERVAL    242 /* notice: restart-interval reached */
+#define PYW_LOG_INACTIVITY          243 /* notice: inactivity-timeout       */
+#define PYW_LOG_MEMORY_LIMIT        244 /* warn: memory-limit reached       */
+#define PYW_LOG_CPU_LIMIT           245 /* warn: cpu-time-limit reached     */
+#define PYW_LOG_REQUEST_TIMEOUT     246 /* error: request ran past
+                                           request-timeout (uri=)         */
+#define PYW_LOG_DEADLOCK            247 /* error: GIL held past
+                                           deadlock-timeout               */
+#define PYW_LOG_STACKS              248 /* notice: Python stacks follow /
+                                           end (the dump between has no
+                                           code: it is faulthandler's)    */
+#define PYW_LOG_QUEUE_TIMEOUT       249 /* warn: waited past queue-timeout,
+                                           503 without running (uri=)     */
+#define PYW_LOG_ROLLING_SIGNAL      250 /* notice: SIGUSR2: rolling restart
+                                           of the group asked for         */
+#define PYW_LOG_DRAIN               251 /* info: stopped accepting; GOODBYE
+                                           to idle connections            */
+#define PYW_LOG_STATUS_WRITE        252 /* error: status pipe write failed */
+#define PYW_LOG_EXIT_DEADLINE       253 /* error: stopping outlived
+                                           shutdown-timeout; _exit now    */
+#define PYW_LOG_NO_STACKS           254 /* warn: stacks cannot be dumped   */
+
 #endif /* PYW_DLOGNO_H */

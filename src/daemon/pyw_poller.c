@@ -14,6 +14,9 @@
  *     a child forked by the application may still hold a copy, which would
  *     keep a stale registration (and a dangling data.ptr) alive.
  *   - Lock order: pl.lock, then the work queue lock.
+ *   - Drain (`stopping`): set by any thread; the poller thread does the
+ *     shutdown pass and ends, and from then on every connection handed
+ *     back is closed with a GOODBYE frame.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -51,6 +54,7 @@ static struct {
     int              epfd, wakefd, listen_fd;
     int              listening;      /* poller thread only                */
     int              started;        /* main thread only                  */
+    int              joined;         /* main thread only                  */
     int64_t          accept_resume;  /* poller thread only; 0 = running   */
     pthread_t        tid;
 } pl = {
@@ -87,6 +91,21 @@ static void poller_destroy(pyw_dconn_t *c)
     pyw_dconn_free(c);
 }
 
+/* pl.lock held.  Tell Apache nothing it sent here will be run, then
+ * close.  The connection is idle, so its send buffer is empty and the 8
+ * bytes go out at once; if not, closing alone says enough. */
+static void poller_goodbye(pyw_dconn_t *c)
+{
+    unsigned char bye[PYW_FRAME_HEADER_SIZE];
+    ssize_t n;
+
+    pyw_frame_header_put(bye, sizeof(bye), PYW_FRAME_GOODBYE, 0);
+    do {
+        n = send(c->fd, bye, sizeof(bye), MSG_DONTWAIT | MSG_NOSIGNAL);
+    } while (n < 0 && errno == EINTR);
+    poller_destroy(c);
+}
+
 void pyw_poller_close(pyw_dconn_t *c)
 {
     pthread_mutex_lock(&pl.lock);
@@ -100,7 +119,7 @@ void pyw_poller_rearm(pyw_dconn_t *c)
 
     pthread_mutex_lock(&pl.lock);
     if (pl.stopping) {
-        poller_destroy(c);      /* shutting down: no new requests */
+        poller_goodbye(c);      /* draining: no new requests here */
     }
     else {
         c->state = PYW_DCONN_IDLE;
@@ -241,31 +260,37 @@ static void poller_conn_event(pyw_dconn_t *c, uint32_t events)
 }
 
 /*
- * Shutdown pass, pl.lock held: stop accepting, then close each idle
- * connection.  One whose request bytes already arrived is queued instead:
- * Apache has sent a request there and is waiting for the answer.
+ * Shutdown pass, pl.lock held: stop accepting, then say GOODBYE to each
+ * idle connection and to each one still waiting for a worker.  A request
+ * Apache already sent on one of them was not read by anybody: Apache
+ * sends it again to another daemon of the group (the replacement).
  */
 static void poller_shutdown_pass(void)
 {
     pyw_dconn_t *c, *next;
-    char b;
+    int idle = 0, queued = 0;
 
     poller_listen_ctl(0);
     for (c = pl.conns; c; c = next) {
         next = c->next;
-        if (c->state != PYW_DCONN_IDLE) {
-            continue;
-        }
-        if (pyw_stream_buffered(&c->stream) > 0
-            || recv(c->fd, &b, 1, MSG_PEEK | MSG_DONTWAIT) > 0) {
-            epoll_ctl(pl.epfd, EPOLL_CTL_DEL, c->fd, NULL);
-            c->state = PYW_DCONN_BUSY;
-            pyw_workers_push(c);
-        }
-        else {
-            poller_destroy(c);
+        if (c->state == PYW_DCONN_IDLE) {
+            poller_goodbye(c);
+            idle++;
         }
     }
+    for (c = pyw_workers_take_queued(); c; c = next) {
+        next = c->qnext;
+        poller_goodbye(c);
+        queued++;
+    }
+    if (queued > 0) {
+        pyw_workers_dropped(queued);
+    }
+    pyw_dlog(PYW_LOG_INFO, PYW_LOG_DRAIN, NULL,
+             "draining: stopped accepting; GOODBYE to %d idle and %d queued "
+             "connections (Apache sends those requests elsewhere); %d "
+             "requests still running", idle, queued,
+             pyw_workers_in_flight());
 }
 
 /* Handle one epoll_wait() batch. */
@@ -379,7 +404,7 @@ fail:
     return rv;
 }
 
-void pyw_poller_stop(void)
+void pyw_poller_drain(void)
 {
     uint64_t one = 1;
     ssize_t rv;
@@ -387,10 +412,17 @@ void pyw_poller_stop(void)
     pthread_mutex_lock(&pl.lock);
     pl.stopping = 1;
     pthread_mutex_unlock(&pl.lock);
-    if (!pl.started) {
-        return;
+    if (pl.wakefd >= 0) {
+        rv = write(pl.wakefd, &one, sizeof(one));
+        (void)rv;               /* a full counter still wakes epoll */
     }
-    rv = write(pl.wakefd, &one, sizeof(one));
-    (void)rv;                   /* a full counter still wakes epoll */
-    pthread_join(pl.tid, NULL);
+}
+
+void pyw_poller_stop(void)
+{
+    pyw_poller_drain();
+    if (pl.started && !pl.joined) {
+        pthread_join(pl.tid, NULL);
+        pl.joined = 1;
+    }
 }

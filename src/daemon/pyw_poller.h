@@ -25,11 +25,17 @@ void pyw_poller_rearm(pyw_dconn_t *c);
 void pyw_poller_close(pyw_dconn_t *c);
 
 /*
- * Main thread, at shutdown: stop accepting, close every idle connection
- * (one with a request already waiting is queued instead, so it is still
- * served), and end the thread.  From then on re-armed connections are
- * closed.  Returns once the thread has exited.
+ * Drain: stop accepting and end the thread; every idle connection gets a
+ * GOODBYE frame and is closed, and so does each connection still waiting
+ * in the work queue and each one a worker re-arms from then on.  GOODBYE
+ * promises Apache that whatever it sent there was not run, so it sends
+ * the request again to another daemon.  Requests already running finish.
+ * Any thread, any number of times (the watchdog drains a daemon whose
+ * GIL is stuck); returns at once.
  */
+void pyw_poller_drain(void);
+
+/* Main thread, at shutdown: drain, then wait for the thread to end. */
 void pyw_poller_stop(void);
 
 /* Connections open right now (idle and busy). */

@@ -2,8 +2,9 @@
  * pyw_workers.c - fixed thread pool and FIFO work queue of the daemon.
  *
  * Locking (one mutex, wq.lock):
- *   - wq.lock protects the queue (head, tail), the counters (busy,
- *     in_flight, ready, failed) and each worker's uri/started_ms.
+ *   - wq.lock protects the queue (head, tail, each entry's queued_ms), the
+ *     counters (busy, in_flight, ready, failed, completed, last_activity)
+ *     and each worker's uri/started_ms/overdue.
  *   - It is held only to move a pointer or copy a short string: never
  *     around socket I/O, Python, or a log write.
  *   - Lock order: the poller's connection lock may be held when
@@ -12,9 +13,17 @@
  *   - A connection popped from the queue belongs to that worker alone until
  *     it calls pyw_poller_rearm()/pyw_poller_close(); only then is `busy`
  *     decremented, so busy == 0 means no request is queued or running.
+ *     The watchdog (queue-timeout) and the poller's drain pop connections
+ *     too, under the same rule.
+ *
+ * Queue time: Apache sends r->request_time as mod_pyworker.request_start
+ * (microseconds since the epoch), so the wait a worker checks includes
+ * the time in Apache and in the listen backlog.
  */
 #include <errno.h>
 #include <pthread.h>
+#include <semaphore.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -26,12 +35,17 @@
 #include "pyw_dlog.h"
 #include "pyw_dlogno.h"
 #include "pyw_poller.h"
+#include "pyw_watchdog.h"
 #include "pyw_workers.h"
 
 /* How long a worker waits for the rest of a REQUEST frame once the
  * connection turned readable: Apache writes it in one go. */
 #define WORKER_REQUEST_TIMEOUT_MS  (60 * 1000)
+/* The watchdog reads a queued REQUEST itself to refuse it: it already
+ * arrived, so this is only a bound for a peer that sent half a frame. */
+#define WORKER_SWEEP_READ_MS       100
 #define WORKER_URI_MAX             512
+#define WORKER_START_KEY           "mod_pyworker.request_start"
 
 typedef struct {
     pthread_t             tid;
@@ -39,23 +53,38 @@ typedef struct {
     pyw_interp_thread_t  *interp;
     /* wq.lock: what this worker runs now (started_ms == 0: nothing). */
     int64_t               started_ms;
+    int                   overdue;      /* reported past request-timeout */
     char                  uri[WORKER_URI_MAX];
 } pyw_worker_t;
 
+/* What a worker needs from the REQUEST environ, found in one pass. */
+typedef struct {
+    char     uri[WORKER_URI_MAX];
+    int64_t  start_us;      /* Apache's request_time; 0 = not sent */
+} worker_req_t;
+
 static struct {
     pthread_mutex_t  lock;
-    pthread_cond_t   nonempty;   /* signalled per pushed connection      */
+    sem_t            pushed;     /* posted per pushed connection: a
+                                    semaphore, not a condition variable,
+                                    because glibc's cond_wait re-takes
+                                    the mutex as contended and so costs
+                                    a FUTEX_WAKE per pop (strace)       */
     pthread_cond_t   idle;       /* broadcast when busy drops to 0       */
     pthread_cond_t   started;    /* broadcast as each thread gets ready   */
     pyw_dconn_t     *head, *tail;
     int              busy;       /* queued + held by a worker            */
     int              in_flight;  /* inside pyw_wsgi_handle()             */
     int              ready, failed;
+    int64_t          completed;  /* requests run to the end              */
+    int64_t          last_activity; /* a request started or ended; 0:
+                                     none yet                          */
+    int64_t          queue_timeout_ms;  /* set before the threads start  */
+    int64_t          max_requests;      /* set before the threads start  */
     int              n;
     pyw_worker_t    *workers;
 } wq = {
     .lock = PTHREAD_MUTEX_INITIALIZER,
-    .nonempty = PTHREAD_COND_INITIALIZER,
     .started = PTHREAD_COND_INITIALIZER,
 };
 
@@ -63,6 +92,7 @@ void pyw_workers_push(pyw_dconn_t *c)
 {
     c->qnext = NULL;
     pthread_mutex_lock(&wq.lock);
+    c->queued_ms = pyw_io_now_ms();
     if (wq.tail) {
         wq.tail->qnext = c;
     }
@@ -71,80 +101,182 @@ void pyw_workers_push(pyw_dconn_t *c)
     }
     wq.tail = c;
     wq.busy++;
-    pthread_cond_signal(&wq.nonempty);
     pthread_mutex_unlock(&wq.lock);
+    sem_post(&wq.pushed);
+}
+
+/* wq.lock held, queue not empty. */
+static pyw_dconn_t *workers_unlink_head(void)
+{
+    pyw_dconn_t *c = wq.head;
+
+    wq.head = c->qnext;
+    if (wq.head == NULL) {
+        wq.tail = NULL;
+    }
+    c->qnext = NULL;
+    return c;
 }
 
 static pyw_dconn_t *workers_pop(void)
 {
     pyw_dconn_t *c;
 
-    pthread_mutex_lock(&wq.lock);
-    while (wq.head == NULL) {
-        pthread_cond_wait(&wq.nonempty, &wq.lock);
+    /* One post per push; the watchdog and the drain also take queued
+     * connections, so a post may find the queue empty: wait again. */
+    for (;;) {
+        while (sem_wait(&wq.pushed) != 0) {
+            /* EINTR */
+        }
+        pthread_mutex_lock(&wq.lock);
+        c = wq.head ? workers_unlink_head() : NULL;
+        pthread_mutex_unlock(&wq.lock);
+        if (c != NULL) {
+            return c;
+        }
     }
-    /* wq.lock is held and the queue is not empty. */
-    c = wq.head;
-    wq.head = c->qnext;
-    if (wq.head == NULL) {
-        wq.tail = NULL;
-    }
-    c->qnext = NULL;
-    pthread_mutex_unlock(&wq.lock);
-    return c;
 }
 
-/* The worker handed its connection back (re-armed or closed). */
-static void workers_done(void)
+void pyw_workers_dropped(int n)
 {
     pthread_mutex_lock(&wq.lock);
-    if (--wq.busy == 0) {
+    wq.busy -= n;
+    if (wq.busy == 0) {
         pthread_cond_broadcast(&wq.idle);
     }
     pthread_mutex_unlock(&wq.lock);
 }
 
-/* Copy REQUEST_URI out of the environ pairs: the payload is overwritten
- * by the first body read, the URI is needed for logs until the end. */
-static void worker_begin(pyw_worker_t *w, const unsigned char *env,
-                         size_t len)
+/* The worker handed its connection back (re-armed or closed). */
+static void workers_done(void)
 {
+    pyw_workers_dropped(1);
+}
+
+pyw_dconn_t *pyw_workers_take_queued(void)
+{
+    pyw_dconn_t *c;
+
+    pthread_mutex_lock(&wq.lock);
+    c = wq.head;
+    wq.head = wq.tail = NULL;
+    pthread_mutex_unlock(&wq.lock);
+    return c;
+}
+
+/* Microseconds as Apache printed them; 0 (no check) if not a number. */
+static int64_t worker_parse_us(pyw_slice_t v)
+{
+    int64_t n = 0;
+    size_t i;
+
+    if (v.len == 0 || v.len > 18) {
+        return 0;
+    }
+    for (i = 0; i < v.len; i++) {
+        if (v.data[i] < '0' || v.data[i] > '9') {
+            return 0;
+        }
+        n = n * 10 + (v.data[i] - '0');
+    }
+    return n;
+}
+
+/* One pass over the environ pairs for REQUEST_URI (the payload is
+ * overwritten by the first body read, the URI is needed for logs until
+ * the end) and Apache's request start time. */
+static void worker_scan(const unsigned char *env, size_t len,
+                        worker_req_t *rq)
+{
+    static const char start_key[] = WORKER_START_KEY;
     pyw_pair_iter_t it;
     pyw_slice_t name, value;
     const char *err;
-    char uri[WORKER_URI_MAX] = "-";
+    int found = 0;
 
+    strcpy(rq->uri, "-");
+    rq->start_us = 0;
     pyw_pair_iter_init(&it, env, len);
-    while (pyw_pair_next(&it, &name, &value, &err) == 1) {
+    while (found < 2 && pyw_pair_next(&it, &name, &value, &err) == 1) {
         if (name.len == 11 && memcmp(name.data, "REQUEST_URI", 11) == 0) {
-            size_t n = value.len < sizeof(uri) - 1 ? value.len
-                                                   : sizeof(uri) - 1;
-            memcpy(uri, value.data, n);
-            uri[n] = '\0';
-            break;
+            size_t n = value.len < sizeof(rq->uri) - 1 ? value.len
+                                                       : sizeof(rq->uri) - 1;
+            memcpy(rq->uri, value.data, n);
+            rq->uri[n] = '\0';
+            found++;
+        }
+        else if (name.len == sizeof(start_key) - 1
+                 && memcmp(name.data, start_key, name.len) == 0) {
+            rq->start_us = worker_parse_us(value);
+            found++;
         }
     }
+}
+
+/* Milliseconds since Apache received the request; -1 if unknown. */
+static int64_t worker_waited_ms(const worker_req_t *rq)
+{
+    struct timespec now;
+    int64_t now_us;
+
+    if (rq->start_us <= 0) {
+        return -1;
+    }
+    clock_gettime(CLOCK_REALTIME, &now);
+    now_us = (int64_t)now.tv_sec * 1000000 + now.tv_nsec / 1000;
+    return now_us > rq->start_us ? (now_us - rq->start_us) / 1000 : 0;
+}
+
+/* Answer 503 without running the request.  0 clean, -1 close. */
+static int workers_refuse(pyw_dconn_t *c, const worker_req_t *rq,
+                          int64_t waited_ms)
+{
+    double limit = (double)wq.queue_timeout_ms / 1000.0;
+    char reason[160];
+
+    snprintf(reason, sizeof(reason), "request waited longer than "
+             "queue-timeout (%g s) for a worker", limit);
+    pyw_dlog(PYW_LOG_WARNING, PYW_LOG_QUEUE_TIMEOUT, rq->uri,
+             "request waited %.1f s for a worker, longer than queue-timeout "
+             "(%g s): answered 503 without running it",
+             (double)waited_ms / 1000.0, limit);
+    if (pyw_dconn_send_error(c, 503, reason) < 0 || pyw_dconn_broken(c)) {
+        return -1;
+    }
+    return 0;
+}
+
+static void worker_begin(pyw_worker_t *w, const worker_req_t *rq)
+{
     pthread_mutex_lock(&wq.lock);
-    memcpy(w->uri, uri, sizeof(uri));
-    w->started_ms = pyw_io_now_ms();
+    memcpy(w->uri, rq->uri, sizeof(w->uri));
+    w->started_ms = wq.last_activity = pyw_io_now_ms();
+    w->overdue = 0;
     wq.in_flight++;
     pthread_mutex_unlock(&wq.lock);
 }
 
 static void worker_end(pyw_worker_t *w)
 {
+    int reached;
+
     pthread_mutex_lock(&wq.lock);
     w->started_ms = 0;
+    wq.last_activity = pyw_io_now_ms();
     wq.in_flight--;
+    reached = ++wq.completed == wq.max_requests;
     pthread_mutex_unlock(&wq.lock);
+    if (reached) {
+        pyw_watchdog_poke();    /* at once, not at its next tick */
+    }
 }
 
 /* Read the REQUEST frame.  0 with env and len set, or -1: close. */
 static int worker_read_request(pyw_dconn_t *c, const unsigned char **env,
-                               size_t *len)
+                               size_t *len, int64_t timeout_ms)
 {
     pyw_stream_t *s = pyw_dconn_stream(c);
-    int64_t deadline = pyw_io_deadline(WORKER_REQUEST_TIMEOUT_MS);
+    int64_t deadline = pyw_io_deadline(timeout_ms);
     pyw_frame_t f = { 0 };
     int rv;
 
@@ -177,13 +309,20 @@ static int worker_run_one(pyw_worker_t *w, pyw_dconn_t *c)
 {
     const unsigned char *env = NULL;
     size_t len = 0;
+    worker_req_t rq;
+    int64_t waited;
     int rv;
 
     pyw_dconn_reset(c);
-    if (worker_read_request(c, &env, &len) < 0) {
+    if (worker_read_request(c, &env, &len, WORKER_REQUEST_TIMEOUT_MS) < 0) {
         return -1;
     }
-    worker_begin(w, env, len);
+    worker_scan(env, len, &rq);
+    waited = worker_waited_ms(&rq);
+    if (wq.queue_timeout_ms > 0 && waited > wq.queue_timeout_ms) {
+        return workers_refuse(c, &rq, waited);
+    }
+    worker_begin(w, &rq);
     rv = pyw_wsgi_handle(w->interp, c, env, len);
     if (rv == 0 && !pyw_dconn_finished(c)) {
         /* Apache would wait for END forever; end the request here. */
@@ -250,11 +389,17 @@ static int workers_init_idle_cond(void)
     return rv;
 }
 
-int pyw_workers_start(int n)
+int pyw_workers_start(const pyw_daemon_spec_t *spec)
 {
-    int i, rv, started = 0;
+    int i, rv, started = 0, n = spec->threads;
+
+    wq.queue_timeout_ms = spec->queue_timeout_ms > 0
+                          ? spec->queue_timeout_ms : 0;
+    wq.max_requests = spec->maximum_requests > 0
+                      ? spec->maximum_requests : 0;
 
     if (n < 1 || workers_init_idle_cond() != 0
+        || sem_init(&wq.pushed, 0, 0) != 0
         || (wq.workers = calloc((size_t)n, sizeof(*wq.workers))) == NULL) {
         pyw_dlog(PYW_LOG_CRIT, PYW_LOG_THREADS_START, NULL,
                  "cannot set up %d worker threads", n);
@@ -365,5 +510,100 @@ void pyw_workers_log_running(int level, int code)
                      "request still running after %.1f s (thread %d)",
                      (double)(now - started) / 1000.0, i + 1);
         }
+    }
+}
+
+int64_t pyw_workers_completed(void)
+{
+    int64_t n;
+
+    pthread_mutex_lock(&wq.lock);
+    n = wq.completed;
+    pthread_mutex_unlock(&wq.lock);
+    return n;
+}
+
+int64_t pyw_workers_idle_since(void)
+{
+    int64_t t;
+
+    pthread_mutex_lock(&wq.lock);
+    t = wq.busy == 0 ? wq.last_activity : 0;
+    pthread_mutex_unlock(&wq.lock);
+    return t;
+}
+
+int pyw_workers_overdue(int64_t limit_ms, char *uri, size_t len,
+                        int64_t *elapsed_ms)
+{
+    int64_t now = pyw_io_now_ms();
+    int i, found = 0;
+
+    pthread_mutex_lock(&wq.lock);
+    for (i = 0; i < wq.n && !found; i++) {
+        pyw_worker_t *w = &wq.workers[i];
+
+        if (w->started_ms && !w->overdue && now - w->started_ms > limit_ms) {
+            w->overdue = found = 1;
+            *elapsed_ms = now - w->started_ms;
+            snprintf(uri, len, "%s", w->uri);
+        }
+    }
+    pthread_mutex_unlock(&wq.lock);
+    return found;
+}
+
+/* Refuse one connection taken from the queue: read its REQUEST here and
+ * answer 503, then hand the connection back like a worker would. */
+static void workers_refuse_queued(pyw_dconn_t *c, int64_t queued_ms)
+{
+    const unsigned char *env = NULL;
+    size_t len = 0;
+    worker_req_t rq;
+    int64_t waited;
+
+    pyw_dconn_reset(c);
+    if (worker_read_request(c, &env, &len, WORKER_SWEEP_READ_MS) < 0) {
+        pyw_poller_close(c);    /* Apache closed it, or a broken frame */
+        return;
+    }
+    worker_scan(env, len, &rq);
+    waited = worker_waited_ms(&rq);
+    if (waited < pyw_io_now_ms() - queued_ms) {
+        waited = pyw_io_now_ms() - queued_ms;
+    }
+    if (workers_refuse(c, &rq, waited) < 0) {
+        pyw_poller_close(c);
+    }
+    else if (pyw_dconn_frame_buffered(c)) {
+        pyw_workers_push(c);    /* pipelined: queue it again, counted */
+    }
+    else {
+        pyw_poller_rearm(c);
+    }
+}
+
+void pyw_workers_expire_queued(void)
+{
+    pyw_dconn_t *c;
+    int64_t queued;
+
+    if (wq.queue_timeout_ms <= 0) {
+        return;
+    }
+    for (;;) {
+        /* The queue is FIFO: if the head is young enough, all are. */
+        pthread_mutex_lock(&wq.lock);
+        c = wq.head;
+        if (c == NULL
+            || pyw_io_now_ms() - c->queued_ms <= wq.queue_timeout_ms) {
+            pthread_mutex_unlock(&wq.lock);
+            return;
+        }
+        queued = c->queued_ms;
+        workers_unlink_head();
+        pthread_mutex_unlock(&wq.lock);
+        workers_refuse_queued(c, queued);
+        workers_done();
     }
 }

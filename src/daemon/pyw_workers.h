@@ -7,18 +7,25 @@
  * REQUEST to END/ERROR (a request never changes thread, a thread never runs
  * two requests at once), serves any request Apache already pipelined
  * behind it, then hands the connection back to the poller.  When every
- * worker is busy requests queue; they never fail for lack of a thread.
+ * worker is busy requests queue; they never fail for lack of a thread,
+ * unless queue-timeout is set: a request that waited longer than that is
+ * answered 503 without running it.
  */
 #ifndef PYW_WORKERS_H
 #define PYW_WORKERS_H
 
+#include <stddef.h>
 #include <stdint.h>
 
+#include "pyw_daemon.h"
 #include "pyw_dconn.h"
 
-/* Start n threads and wait until each has its interpreter thread state.
- * 0, or -1 with the cause logged (the caller exits: start-up failed). */
-int pyw_workers_start(int n);
+/* Start spec->threads threads and wait until each has its interpreter
+ * thread state.  Also from the spec: queue-timeout (0: requests wait as
+ * long as it takes) and maximum-requests (the watchdog is woken the
+ * moment it is reached).  0, or -1 with the cause logged (the caller
+ * exits: start-up failed). */
+int pyw_workers_start(const pyw_daemon_spec_t *spec);
 
 /* Queue a readable connection (poller thread).  The connection is BUSY
  * from now until the worker hands it back. */
@@ -36,5 +43,34 @@ int pyw_workers_wait_idle(int64_t deadline_ms);
 
 /* One log line per request still running: URI and seconds so far. */
 void pyw_workers_log_running(int level, int code);
+
+/* ---- for the watchdog (pyw_watchdog.c) ---- */
+
+/* Requests that ran through the WSGI adapter to the end. */
+int64_t pyw_workers_completed(void);
+
+/* pyw_io_now_ms() time the last request started or ended while nothing
+ * is queued or running now; 0 while anything is, and before the first
+ * request (a fresh process has nothing to give back by restarting). */
+int64_t pyw_workers_idle_since(void);
+
+/* Find a running request older than limit_ms that was not reported yet,
+ * mark it reported, copy its URI (NUL-terminated, cut to len) and age.
+ * 1 found, 0 none. */
+int pyw_workers_overdue(int64_t limit_ms, char *uri, size_t len,
+                        int64_t *elapsed_ms);
+
+/* Answer 503 to each queued connection that waited longer than
+ * queue-timeout (no-op when off).  The REQUEST is read on the calling
+ * thread, so a queue behind busy workers still gets its answers in time. */
+void pyw_workers_expire_queued(void);
+
+/* ---- for the poller's drain (pyw_poller.c) ---- */
+
+/* Unlink every connection still waiting in the queue (no worker took it,
+ * nothing of its request was read) and return them chained by qnext.
+ * They count as busy until pyw_workers_dropped(count). */
+pyw_dconn_t *pyw_workers_take_queued(void);
+void pyw_workers_dropped(int n);
 
 #endif /* PYW_WORKERS_H */

@@ -5,11 +5,16 @@
  * The daemon has already set LANG/locale, dropped privileges and chdir'd;
  * Python starts with its own signal handlers off (the daemon's main thread
  * owns signals) and without parsing any argv.
+ *
+ * Also here, because they are set up with the interpreter: the stack dump
+ * the watchdog uses (faulthandler on a signal), and the guards that keep
+ * application code from breaking the daemon (signal.signal, os._exit).
  */
 #include "pyw_python.h"
 
 #include <dlfcn.h>
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,9 +33,22 @@
 #define INTERP_LOG_STARTED        302  /* info: version, sys.prefix        */
 #define INTERP_LOG_THREAD_FAILED  303  /* PyThreadState_New failed         */
 #define INTERP_LOG_ATEXIT_FAILED  304  /* atexit callbacks raised          */
+#define INTERP_LOG_SIGNAL_IGNORED 331  /* warn: app called signal.signal  */
+#define INTERP_LOG_EXIT_15        332  /* warn: os._exit(15) made 1       */
+#define INTERP_LOG_NO_STACKS      334  /* warn: faulthandler not set up    */
+
+/* Apache's parent shuts the whole server down when any child exits with
+ * this status (APEXIT_CHILDFATAL), daemons included. */
+#define INTERP_FATAL_EXIT_STATUS  15
 
 static int interp_threads = 1;
 static int interp_started;
+/* Set once at start, before the watchdog thread exists. */
+static int interp_stack_signal;             /* 0: no stack dumps */
+static PyObject *interp_orig_exit;          /* posix._exit            */
+static PyObject *interp_orig_signal;        /* _signal.signal         */
+static PyObject *interp_orig_getsignal;     /* _signal.getsignal      */
+static pid_t interp_pid;                    /* the daemon, not a fork */
 
 int pyw_interp_threads(void)
 {
@@ -213,6 +231,212 @@ done:
     return rv;
 }
 
+/* ---- stack dumps (faulthandler) ---- */
+
+/* faulthandler.register(sig, file=2, all_threads=True, chain=False): its
+ * handler walks every thread state without the GIL.  A failure only costs
+ * the dumps, so it is logged and start-up goes on. */
+static void interp_register_stack_dump(void)
+{
+    PyObject *fh = PyImport_ImportModule("faulthandler");
+    PyObject *r = fh ? PyObject_CallMethod(fh, "register", "iiOO",
+                                           PYW_INTERP_STACK_SIGNAL, 2,
+                                           Py_True, Py_False) : NULL;
+
+    if (r == NULL) {
+        pyw_script_log_exception(PYW_LOG_WARNING, INTERP_LOG_NO_STACKS, NULL,
+                                 "cannot register faulthandler: timeouts "
+                                 "will be logged without Python stacks");
+    }
+    else {
+        interp_stack_signal = PYW_INTERP_STACK_SIGNAL;
+    }
+    Py_XDECREF(r);
+    Py_XDECREF(fh);
+}
+
+int pyw_interp_dump_stacks(void)
+{
+    /* raise() directs the signal at this thread: the handler has written
+     * the whole dump by the time raise() returns. */
+    if (interp_stack_signal == 0 || raise(interp_stack_signal) != 0) {
+        return -1;
+    }
+    return 0;
+}
+
+/* ---- guards against the application ---- */
+
+/* 1 if frame f runs code of module `name` (its globals' __name__). */
+static int interp_frame_in(PyObject *f, const char *name)
+{
+    PyObject *g = PyObject_GetAttrString(f, "f_globals");
+    PyObject *n = g && PyDict_Check(g)
+                  ? PyDict_GetItemString(g, "__name__") : NULL;  /* borrowed */
+    int yes = n && PyUnicode_Check(n)
+              && PyUnicode_CompareWithASCIIString(n, name) == 0;
+
+    Py_XDECREF(g);
+    PyErr_Clear();
+    return yes;
+}
+
+/* "file:line" of the Python code that called us, for the log; frames of
+ * module `skip` (a stdlib wrapper around the function) do not count. */
+static void interp_caller(char *buf, size_t len, const char *skip)
+{
+    PyObject *f = (PyObject *)PyEval_GetFrame(), *code = NULL, *file = NULL;
+    const char *name = NULL;
+    int line = 0;
+
+    Py_XINCREF(f);
+    while (f != NULL && skip != NULL && interp_frame_in(f, skip)) {
+        PyObject *back = PyObject_GetAttrString(f, "f_back");
+
+        Py_DECREF(f);
+        if (back == Py_None) {
+            Py_CLEAR(back);
+        }
+        f = back;
+    }
+    if (f != NULL) {
+        code = PyObject_GetAttrString(f, "f_code");
+        file = code ? PyObject_GetAttrString(code, "co_filename") : NULL;
+        name = file && PyUnicode_Check(file) ? PyUnicode_AsUTF8(file) : NULL;
+        line = PyFrame_GetLineNumber((PyFrameObject *)f);
+    }
+    snprintf(buf, len, "%s:%d", name ? name : "?", line);
+    Py_XDECREF(file);
+    Py_XDECREF(code);
+    Py_XDECREF(f);
+    PyErr_Clear();
+}
+
+static void interp_signal_name(int sig, char *buf, size_t len)
+{
+    static const struct { int sig; const char *name; } names[] = {
+        { SIGHUP, "SIGHUP" },   { SIGINT, "SIGINT" },   { SIGQUIT, "SIGQUIT" },
+        { SIGABRT, "SIGABRT" }, { SIGKILL, "SIGKILL" }, { SIGUSR1, "SIGUSR1" },
+        { SIGSEGV, "SIGSEGV" }, { SIGUSR2, "SIGUSR2" }, { SIGPIPE, "SIGPIPE" },
+        { SIGALRM, "SIGALRM" }, { SIGTERM, "SIGTERM" }, { SIGCHLD, "SIGCHLD" },
+        { SIGWINCH, "SIGWINCH" }, { SIGXCPU, "SIGXCPU" },
+    };
+    size_t i;
+
+    for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        if (names[i].sig == sig) {
+            snprintf(buf, len, "%s", names[i].name);
+            return;
+        }
+    }
+    snprintf(buf, len, "signal %d", sig);
+}
+
+/*
+ * _signal.signal replacement (signal.signal calls it).  The daemon's C
+ * handlers must stay: a Python handler would only ever run on the main
+ * thread, which runs no Python after start-up, so SIGTERM would be lost.
+ * Like mod_wsgi's WSGIRestrictSignal: log, ignore, and return what
+ * signal.getsignal() says, from any thread (not ValueError).  A process
+ * the application forked is its own: there the call goes through.
+ */
+static PyObject *interp_signal_guard(PyObject *self, PyObject *args)
+{
+    char where[512], name[32];
+    PyObject *handler;
+    int sig;
+
+    if (getpid() != interp_pid) {
+        return PyObject_Call(interp_orig_signal, args, NULL);
+    }
+    if (!PyArg_ParseTuple(args, "iO:signal", &sig, &handler)) {
+        return NULL;
+    }
+    interp_caller(where, sizeof(where), "signal");
+    interp_signal_name(sig, name, sizeof(name));
+    pyw_dlog(PYW_LOG_WARNING, INTERP_LOG_SIGNAL_IGNORED, NULL,
+             "signal.signal(%s, ...) from %s ignored: the daemon owns its "
+             "signals", name, where);
+    return PyObject_CallFunction(interp_orig_getsignal, "i", sig);
+}
+
+/* os._exit replacement: status 15 would make Apache shut down. */
+static PyObject *interp_exit_guard(PyObject *self, PyObject *arg)
+{
+    char where[512];
+    long status = PyLong_AsLong(arg);
+    PyObject *one, *r;
+
+    if (status == -1 && PyErr_Occurred()) {
+        return NULL;
+    }
+    if (status != INTERP_FATAL_EXIT_STATUS || getpid() != interp_pid) {
+        return PyObject_CallFunctionObjArgs(interp_orig_exit, arg, NULL);
+    }
+    interp_caller(where, sizeof(where), NULL);
+    pyw_dlog(PYW_LOG_WARNING, INTERP_LOG_EXIT_15, NULL,
+             "os._exit(15) from %s changed to os._exit(1): Apache shuts down "
+             "when any of its children exits with status 15", where);
+    if ((one = PyLong_FromLong(1)) == NULL) {
+        return NULL;
+    }
+    r = PyObject_CallFunctionObjArgs(interp_orig_exit, one, NULL);
+    Py_DECREF(one);
+    return r;
+}
+
+static PyMethodDef interp_signal_def = {
+    "signal", interp_signal_guard, METH_VARARGS,
+    "Ignored under mod_pyworker: the daemon owns its signals."
+};
+static PyMethodDef interp_exit_def = {
+    "_exit", interp_exit_guard, METH_O,
+    "os._exit; status 15 becomes 1 (Apache treats 15 as fatal)."
+};
+
+/* module.<def->ml_name> = a new builtin for def; the attribute it
+ * replaces goes to *orig (when orig is not NULL), and module.<keep> to
+ * *kept (when keep is not NULL).  0 / -1 (exception set). */
+static int interp_replace(const char *module, PyMethodDef *def,
+                          PyObject **orig, const char *keep,
+                          PyObject **kept)
+{
+    PyObject *m = PyImport_ImportModule(module), *fn = NULL;
+    int rv = -1;
+
+    if (m == NULL) {
+        return -1;
+    }
+    if ((orig != NULL
+         && (*orig = PyObject_GetAttrString(m, def->ml_name)) == NULL)
+        || (keep != NULL
+            && (*kept = PyObject_GetAttrString(m, keep)) == NULL)) {
+        goto done;
+    }
+    fn = PyCFunction_NewEx(def, NULL, NULL);
+    if (fn != NULL && PyObject_SetAttrString(m, def->ml_name, fn) == 0) {
+        rv = 0;
+    }
+done:
+    Py_XDECREF(fn);
+    Py_DECREF(m);
+    return rv;
+}
+
+/* Before any application code runs.  0 / -1 (exception set). */
+static int interp_install_guards(void)
+{
+    interp_pid = getpid();
+    if (interp_replace("_signal", &interp_signal_def, &interp_orig_signal,
+                       "getsignal", &interp_orig_getsignal) < 0
+        || interp_replace("posix", &interp_exit_def, &interp_orig_exit,
+                          NULL, NULL) < 0
+        || interp_replace("os", &interp_exit_def, NULL, NULL, NULL) < 0) {
+        return -1;
+    }
+    return 0;
+}
+
 /* Everything after Py_Initialize that needs the GIL; 0 / -1 logged. */
 static int interp_setup(const pyw_daemon_spec_t *spec)
 {
@@ -241,6 +465,12 @@ static int interp_setup(const pyw_daemon_spec_t *spec)
     if (pyw_errors_redirect_stdio() < 0) {
         goto fail;
     }
+    step = "signal.signal/os._exit guards";
+    if (interp_install_guards() < 0) {
+        goto fail;
+    }
+    interp_register_stack_dump();
+    pyw_script_reloading(spec->script_reloading);
     for (i = 0; i < spec->n_import_scripts; i++) {
         if (pyw_script_import(spec->import_scripts[i]) < 0) {
             return -1;          /* logged with its traceback */
@@ -305,6 +535,12 @@ pyw_interp_thread_t *pyw_interp_thread_new(void)
         return NULL;
     }
     return t;
+}
+
+void pyw_interp_thread_ping(pyw_interp_thread_t *t)
+{
+    PyEval_RestoreThread(t->tstate);
+    PyEval_SaveThread();
 }
 
 /* Call flush() on sys.<name>, ignoring every failure (shutting down). */

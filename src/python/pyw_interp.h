@@ -13,17 +13,38 @@
 #ifndef PYW_INTERP_H
 #define PYW_INTERP_H
 
+#include <signal.h>
+
 #include "../daemon/pyw_daemon.h"
 
 typedef struct pyw_interp_thread pyw_interp_thread_t;
 
 /* Initialize CPython (python-home, python-path, lang/locale, no signal
- * handlers of its own), redirect sys.stdout/stderr to the error log, run
- * the import scripts.  0, or -1 with the cause logged. */
+ * handlers of its own), redirect sys.stdout/stderr to the error log,
+ * register the stack dump, guard the daemon against the application
+ * (signal.signal ignored, os._exit(15) made 1), run the import scripts.
+ * 0, or -1 with the cause logged. */
 int pyw_interp_start(const pyw_daemon_spec_t *spec);
 
 /* One PyThreadState per worker thread, for the main interpreter. */
 pyw_interp_thread_t *pyw_interp_thread_new(void);
+
+/* Take the GIL with t's thread state and give it back at once: the
+ * deadlock watchdog's heartbeat.  GIL not held; may wait for it. */
+void pyw_interp_thread_ping(pyw_interp_thread_t *t);
+
+/*
+ * Write the Python stack of every thread to the error log (fd 2).  It is
+ * faulthandler's dump, registered at start on PYW_INTERP_STACK_SIGNAL and
+ * raised on the calling thread, so it needs no GIL and works while some
+ * thread holds the GIL forever.  Any thread.  0, or -1 when faulthandler
+ * could not be set up (logged at start).
+ */
+int pyw_interp_dump_stacks(void);
+
+/* The signal that dumps the stacks: also for operators
+ * (kill -s RTMIN+6 <daemon pid>). */
+#define PYW_INTERP_STACK_SIGNAL  (SIGRTMIN + 6)
 
 void pyw_interp_stop(void);
 

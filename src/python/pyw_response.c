@@ -438,21 +438,56 @@ static void response_conn_lost(pyw_response_t *r, int rv)
              "%s", r->script, strerror(-rv));
 }
 
+/* The rest of the body as a file descriptor (pyw_response_send_file). */
+typedef struct {
+    int       fd;
+    long long offset;
+    long long length;           /* > 0 */
+} response_file_t;
+
+/* The dconn calls of response_emit(), without the GIL: headers (if hv),
+ * then the file and END, or data and maybe END.  *hrv: the headers'
+ * result.  Returns the body's result. */
+static int response_write(pyw_response_t *r, const pyw_header_t *hv,
+                          size_t hn, const char *reason, size_t rlen,
+                          const char *data, size_t len,
+                          const response_file_t *file, int end, int *hrv)
+{
+    int rv;
+
+    *hrv = hv ? pyw_dconn_send_headers(r->c, r->code, reason, rlen, hv, hn)
+              : 0;
+    if (*hrv < 0) {
+        return 0;
+    }
+    if (file != NULL) {
+        return pyw_dconn_send_file_last(r->c, file->fd,
+                                        (uint64_t)file->offset,
+                                        (uint64_t)file->length);
+    }
+    if (len > 0 && end) {
+        return pyw_dconn_send_last(r->c, data, len);
+    }
+    rv = len > 0 || !end ? pyw_dconn_send_data(r->c, data, len) : 0;
+    return rv == 0 && end ? pyw_dconn_send_end(r->c) : rv;
+}
+
 /*
  * Encode the HEADERS frame if it has not been written yet, then write it
- * with len bytes of data (len may be 0: headers only), and END if `end`;
- * one writev() when the dconn can.  With the GIL released for the dconn
- * calls.  0, PYW_RESPONSE_EXC, PYW_RESPONSE_STOP.
+ * with len bytes of data (len may be 0: headers only), or with `file`,
+ * and END if `end` (always with a file); one write when the dconn can.
+ * With the GIL released for the dconn calls.  0, PYW_RESPONSE_EXC,
+ * PYW_RESPONSE_STOP, or (a file only) PYW_RESPONSE_DECLINED.
  */
 static int response_emit(pyw_response_t *r, const char *data, size_t len,
-                         int end)
+                         const response_file_t *file, int end)
 {
     pyw_header_t small[RESPONSE_SMALL_HEADERS], *hv = NULL;
     const char *reason = NULL;
     size_t hn = 0, rlen = 0;
-    int first = !r->headers_sent, hrv = 0, rv = 0;
+    int hrv = 0, rv = 0;
 
-    if (first) {
+    if (!r->headers_sent) {
         if ((hv = response_header_vector(r, small, &hn)) == NULL) {
             return PYW_RESPONSE_EXC;
         }
@@ -460,20 +495,9 @@ static int response_emit(pyw_response_t *r, const char *data, size_t len,
         rlen = (size_t)PyUnicode_GET_LENGTH(r->status) - 4;
     }
     Py_BEGIN_ALLOW_THREADS
-    if (first) {
-        hrv = pyw_dconn_send_headers(r->c, r->code, reason, rlen, hv, hn);
-    }
-    if (hrv == 0 && len > 0 && end) {
-        rv = pyw_dconn_send_last(r->c, data, len);
-    }
-    else if (hrv == 0) {
-        rv = len > 0 || !end ? pyw_dconn_send_data(r->c, data, len) : 0;
-        if (rv == 0 && end) {
-            rv = pyw_dconn_send_end(r->c);
-        }
-    }
+    rv = response_write(r, hv, hn, reason, rlen, data, len, file, end, &hrv);
     Py_END_ALLOW_THREADS
-    if (hv != small) {
+    if (hv != NULL && hv != small) {
         PyMem_Free(hv);
     }
     if (hrv < 0) {
@@ -482,12 +506,16 @@ static int response_emit(pyw_response_t *r, const char *data, size_t len,
                      "be sent: %s", strerror(-hrv));
         return PYW_RESPONSE_EXC;
     }
+    if (rv == -ETOOMANYREFS && file != NULL) {
+        return PYW_RESPONSE_DECLINED;  /* nothing sent: stream it */
+    }
     if (rv < 0) {
         response_conn_lost(r, rv);
         return PYW_RESPONSE_STOP;
     }
     r->headers_sent = 1;
-    r->sent += (long long)len;
+    r->sent += file ? file->length : (long long)len;
+    r->ended = end;
     return 0;
 }
 
@@ -534,9 +562,39 @@ int pyw_response_send(pyw_response_t *r, PyObject *chunk)
         return 0;
     }
     if (len > 0 || !r->headers_sent) {
-        return response_emit(r, PyBytes_AS_STRING(chunk), len, 0);
+        return response_emit(r, PyBytes_AS_STRING(chunk), len, NULL, 0);
     }
     return 0;
+}
+
+int pyw_response_send_file(pyw_response_t *r, int fd, long long offset,
+                           long long avail)
+{
+    response_file_t file;
+    long long bound;
+
+    if (r->status == NULL || r->held != NULL || r->io_error || r->overflow
+        || r->ended || fd < 0 || offset < 0 || avail < 0) {
+        return PYW_RESPONSE_DECLINED;
+    }
+    file.fd = fd;
+    file.offset = offset;
+    file.length = avail;
+    if (r->content_length >= 0) {
+        /* PEP 3333: transmission stops after Content-Length bytes.  A
+         * file too short for it is streamed instead, so it fails the way
+         * any short body does (ERROR, the client sees a cut response). */
+        bound = r->content_length > r->sent ? r->content_length - r->sent
+                                             : 0;
+        if (bound > avail && response_length_checked(r)) {
+            return PYW_RESPONSE_DECLINED;
+        }
+        file.length = bound < avail ? bound : avail;
+    }
+    if (file.length == 0) {
+        return response_emit(r, NULL, 0, NULL, 1);     /* just END */
+    }
+    return response_emit(r, NULL, 0, &file, 1);
 }
 
 int pyw_response_finish(pyw_response_t *r)
@@ -545,6 +603,9 @@ int pyw_response_finish(pyw_response_t *r)
 
     if (r->io_error) {
         return -1;
+    }
+    if (r->ended) {
+        return 0;               /* END went out with the file */
     }
     if (r->status == NULL) {
         return pyw_response_fail(r, 500, "no response");
@@ -559,8 +620,8 @@ int pyw_response_finish(pyw_response_t *r)
     }
     /* The held chunk, if any, goes out with END in the same call. */
     rc = r->held ? response_emit(r, PyBytes_AS_STRING(r->held),
-                                 (size_t)PyBytes_GET_SIZE(r->held), 1)
-                 : response_emit(r, NULL, 0, 1);
+                                 (size_t)PyBytes_GET_SIZE(r->held), NULL, 1)
+                 : response_emit(r, NULL, 0, NULL, 1);
     Py_CLEAR(r->held);
     if (rc == PYW_RESPONSE_EXC) {
         pyw_script_log_exception(PYW_LOG_ERR, RESPONSE_LOG_HEADERS,
@@ -578,6 +639,9 @@ int pyw_response_fail(pyw_response_t *r, int status, const char *reason)
     Py_CLEAR(r->held);
     if (r->io_error) {
         return -1;
+    }
+    if (r->ended) {
+        return 0;               /* complete already: nothing to fail */
     }
     Py_BEGIN_ALLOW_THREADS
     rv = pyw_dconn_send_error(r->c, status, reason);

@@ -18,6 +18,8 @@
 #define PYW_RESPONSE_STOP  (-2)  /* cannot go on: Apache connection lost
                                     or Content-Length exceeded; logged,
                                     no exception set                    */
+#define PYW_RESPONSE_DECLINED (-3) /* pyw_response_send_file: not sent,
+                                    nothing changed; iterate instead    */
 
 typedef struct {
     pyw_dconn_t *c;
@@ -38,6 +40,7 @@ typedef struct {
     int          headers_sent;   /* HEADERS written (with first data)   */
     int          overflow;       /* app produced more than declared     */
     int          io_error;       /* -errno: Apache connection lost      */
+    int          ended;          /* END written (with a file body)      */
 } pyw_response_t;
 
 /* Once, at interpreter start.  0 / -1 (exception set). */
@@ -64,6 +67,20 @@ void pyw_response_detach(PyObject *start_response);
  * ends, so a too-long body never reaches the client looking complete.
  * 0, PYW_RESPONSE_EXC or PYW_RESPONSE_STOP. */
 int pyw_response_send(pyw_response_t *r, PyObject *chunk);
+
+/*
+ * The rest of the body is the file fd from `offset`, where `avail` bytes
+ * remain: headers (if not sent), FILE with the descriptor, and END in one
+ * write; Apache sends the bytes.  The app's Content-Length bounds what is
+ * sent (PEP 3333); an empty range sends just END.  The caller still owns
+ * fd.  Afterwards the response is complete: pyw_response_finish() and
+ * _fail() do nothing.  0, PYW_RESPONSE_EXC, PYW_RESPONSE_STOP, or
+ * PYW_RESPONSE_DECLINED: no start_response yet, a held chunk, a file
+ * shorter than the Content-Length still owed (streaming reports that),
+ * or the kernel refused to pass one more descriptor.
+ */
+int pyw_response_send_file(pyw_response_t *r, int fd, long long offset,
+                           long long avail);
 
 /* Successful end: pending headers and END, or ERROR if the body fell
  * short of its Content-Length.  0 if the connection is clean, -1 if

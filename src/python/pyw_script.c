@@ -22,13 +22,21 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "../common/pyw_io.h"
+#include "../daemon/pyw_daemon.h"
 #include "../daemon/pyw_dlog.h"
+#include "../daemon/pyw_status.h"
 #include "pyw_script.h"
 
 /* Log codes of this file (README.md lists them all). */
 #define SCRIPT_LOG_IMPORT_FAILED   310  /* import script failed       */
 #define SCRIPT_LOG_LOAD_FAILED     311  /* request: script failed     */
 #define SCRIPT_LOG_NO_APPLICATION  312  /* no callable `application`  */
+#define SCRIPT_LOG_CHANGED         333  /* notice: file changed: rolling
+                                           restart asked for          */
+
+/* Script reloading looks at a file at most this often. */
+#define SCRIPT_CHECK_INTERVAL_MS   1000
 
 /* A script larger than this is refused: it is source, not data. */
 #define SCRIPT_MAX_SIZE  (64 * 1024 * 1024)
@@ -39,10 +47,17 @@ typedef struct script_entry {
     size_t               len;
     pthread_mutex_t      lock;      /* held by the thread loading it    */
     PyObject            *module;    /* NULL until loaded successfully   */
+    /* The file the module was loaded from, for script reloading. */
+    struct timespec      mtime;
+    dev_t                dev;
+    ino_t                ino;
+    int64_t              checked_ms;    /* last look (pyw_io clock)     */
+    int                  changed;       /* reported: look no more       */
     char                 path[];    /* NUL-terminated                   */
 } script_entry_t;
 
 static script_entry_t *script_list;
+static int script_reloading_on;             /* set once at start       */
 static PyObject *script_str_application;    /* interned "application" */
 static PyObject *script_traceback_format;   /* traceback.format_exception */
 
@@ -99,26 +114,29 @@ static script_entry_t *script_entry(const char *path)
     return e;
 }
 
-/* Open path for reading: fd and size, or -errno. */
-static int script_open(const char *path, off_t *size)
+void pyw_script_reloading(int on)
 {
-    struct stat st;
+    script_reloading_on = on;
+}
+
+/* Open path for reading: fd and its stat, or -errno. */
+static int script_open(const char *path, struct stat *st)
+{
     int fd = open(path, O_RDONLY | O_CLOEXEC), err;
 
     if (fd < 0) {
         return -errno;
     }
-    if (fstat(fd, &st) < 0) {
+    if (fstat(fd, st) < 0) {
         err = -errno;
     }
-    else if (!S_ISREG(st.st_mode)) {
+    else if (!S_ISREG(st->st_mode)) {
         err = -EISDIR;
     }
-    else if (st.st_size > SCRIPT_MAX_SIZE) {
+    else if (st->st_size > SCRIPT_MAX_SIZE) {
         err = -EFBIG;
     }
     else {
-        *size = st.st_size;
         return fd;
     }
     close(fd);
@@ -144,10 +162,10 @@ static ssize_t script_read_fd(int fd, char *buf, size_t len)
     return (ssize_t)got;
 }
 
-/* The whole file as a new bytes object, or NULL with OSError set.  The
- * GIL is released around the system calls; buf is private until
- * returned. */
-static PyObject *script_read(const char *path)
+/* The whole file as a new bytes object (and its stat in *st), or NULL
+ * with OSError set.  The GIL is released around the system calls; buf is
+ * private until returned. */
+static PyObject *script_read(const char *path, struct stat *st)
 {
     PyObject *buf = NULL;
     off_t size = 0;
@@ -155,8 +173,9 @@ static PyObject *script_read(const char *path)
     int fd;
 
     Py_BEGIN_ALLOW_THREADS
-    fd = script_open(path, &size);
+    fd = script_open(path, st);
     Py_END_ALLOW_THREADS
+    size = fd >= 0 ? st->st_size : 0;
     if (fd >= 0 && (buf = PyBytes_FromStringAndSize(NULL, size)) == NULL) {
         close(fd);
         return NULL;
@@ -213,12 +232,17 @@ static int script_load(script_entry_t *e)
 {
     PyObject *modules = PyImport_GetModuleDict();
     PyObject *name, *file, *source, *module;
+    struct stat st;
     char modname[32];
     int rv = -1;
 
-    if ((source = script_read(e->path)) == NULL) {
+    if ((source = script_read(e->path, &st)) == NULL) {
         return -1;
     }
+    e->mtime = st.st_mtim;
+    e->dev = st.st_dev;
+    e->ino = st.st_ino;
+    e->checked_ms = pyw_io_now_ms();
 
     snprintf(modname, sizeof(modname), "_pyworker_%016llx",
              (unsigned long long)e->hash);
@@ -250,10 +274,48 @@ static int script_load(script_entry_t *e)
     return rv;
 }
 
+/*
+ * Script reloading, GIL held: has e's file changed since it was loaded?
+ * The first change is logged and turned into one rolling restart request;
+ * this process goes on with the code it has (replacements load the new
+ * file, so every process of the group changes over without a gap).
+ */
+static void script_check_changed(script_entry_t *e, const char *uri,
+                                 int reloading)
+{
+    int64_t now = pyw_io_now_ms();
+    struct stat st;
+    int rv;
+
+    if (reloading < 0) {
+        reloading = script_reloading_on;
+    }
+    if (!reloading || e->changed || e->module == NULL
+        || now - e->checked_ms < SCRIPT_CHECK_INTERVAL_MS) {
+        return;
+    }
+    e->checked_ms = now;        /* before the GIL goes: one look a second */
+    Py_BEGIN_ALLOW_THREADS
+    rv = stat(e->path, &st);
+    Py_END_ALLOW_THREADS
+    if (rv < 0 || (st.st_mtim.tv_sec == e->mtime.tv_sec
+                   && st.st_mtim.tv_nsec == e->mtime.tv_nsec
+                   && st.st_dev == e->dev && st.st_ino == e->ino)) {
+        return;                 /* gone (mid-deploy?) or unchanged */
+    }
+    e->changed = 1;
+    pyw_dlog(PYW_LOG_NOTICE, SCRIPT_LOG_CHANGED, uri,
+             "WSGI script %s changed on disk: asking for a rolling restart "
+             "of the group; this process serves the code it loaded until "
+             "it is replaced", e->path);
+    pyw_status_send(PYW_STATUS_ROLLING);
+}
+
 /* Loaded module of path, loading it under the entry's lock if needed.
  * Borrowed reference (entries live forever), or NULL with an exception
  * set; *fresh says whether this call ran the script. */
-static PyObject *script_module(const char *path, int *fresh)
+static PyObject *script_module(const char *path, const char *uri,
+                               int reloading, int *fresh)
 {
     script_entry_t *e = script_entry(path);
     int rv;
@@ -261,6 +323,9 @@ static PyObject *script_module(const char *path, int *fresh)
     *fresh = 0;
     if (e == NULL) {
         return NULL;
+    }
+    if (e->module != NULL && uri != NULL) {
+        script_check_changed(e, uri, reloading);    /* may drop the GIL */
     }
     if (e->module != NULL) {
         return e->module;
@@ -285,7 +350,7 @@ int pyw_script_import(const char *path)
 {
     int fresh;
 
-    if (script_module(path, &fresh) != NULL) {
+    if (script_module(path, NULL, 0, &fresh) != NULL) {
         return 0;
     }
     pyw_script_log_exception(PYW_LOG_ERR, SCRIPT_LOG_IMPORT_FAILED, NULL,
@@ -315,12 +380,14 @@ static void script_forget(const char *path, PyObject *module)
     }
 }
 
-PyObject *pyw_script_application(const char *path, const char *uri)
+PyObject *pyw_script_application(const char *path, const char *uri,
+                                 int reloading)
 {
     PyObject *module, *app;
     int fresh;
 
-    if ((module = script_module(path, &fresh)) == NULL) {
+    module = script_module(path, uri ? uri : "-", reloading, &fresh);
+    if (module == NULL) {
         pyw_script_log_exception(PYW_LOG_ERR, SCRIPT_LOG_LOAD_FAILED, uri,
                                  "failed to load WSGI script %s", path);
         return NULL;

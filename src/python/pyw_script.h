@@ -20,6 +20,11 @@
  * set). */
 int pyw_script_init(void);
 
+/* PyWorkerScriptReloading, the group's setting (spec->script_reloading),
+ * used when a request does not say (see pyw_script_application).  Set
+ * once at start. */
+void pyw_script_reloading(int on);
+
 /* Preload a script (PyWorkerImportScript): 0, or -1 with the failure
  * logged.  The script does not need an `application`. */
 int pyw_script_import(const char *path);
@@ -29,8 +34,16 @@ int pyw_script_import(const char *path);
  * sent SCRIPT_FILENAME), loading the script first if needed.  New
  * reference, or NULL with the failure logged (uri may be NULL) and no
  * exception left set.
+ *
+ * reloading (PyWorkerScriptReloading for this request; -1: the group's
+ * setting): when on and the file changed since it was loaded (mtime or
+ * inode; looked at no more than once a second per script), log it and
+ * ask the parent, once, for a rolling restart of the group
+ * (PYW_STATUS_ROLLING).  This process keeps serving the code it loaded;
+ * the replacements load the new file.
  */
-PyObject *pyw_script_application(const char *path, const char *uri);
+PyObject *pyw_script_application(const char *path, const char *uri,
+                                 int reloading);
 
 /*
  * Log the current Python exception and clear it: one headline

@@ -14,10 +14,13 @@
 #include "pyw_python.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "../daemon/pyw_dlog.h"
 #include "pyw_errors.h"
@@ -36,12 +39,23 @@
 #define WSGI_LOG_BAD_REQUEST    328  /* REQUEST unusable / no objects   */
 #define WSGI_LOG_BODY_ABORTED   329  /* info: body aborted, app failed  */
 #define WSGI_LOG_AFTER_LOST     330  /* info: exception after conn lost */
+#define WSGI_LOG_FILE_SENT      346  /* debug: file_wrapper body as a fd */
+#define WSGI_LOG_FILE_STREAMED  347  /* debug: file_wrapper streamed: why */
+
+/* wsgi_send_file(): not a file Apache can send; iterate instead. */
+#define WSGI_STREAM  1
 
 /* Environ key cache: open addressing, never evicted.  Names come from
  * clients (HTTP_*), so it is capped and long names are not cached. */
 #define KEY_SLOTS     1024              /* power of two                 */
 #define KEY_MAX       512               /* cached names at most         */
 #define KEY_MAX_LEN   128
+/* A cached key remembers its last value up to this length: most CGI
+ * variables and headers repeat from one request to the next. */
+#define VALUE_MAX_LEN 256
+
+/* Entries an environ is created for (grows past it as usual). */
+#define WSGI_ENVIRON_PRESIZE  40
 
 /* Lists/tuples up to this size are sent as one joined chunk. */
 #define WSGI_JOIN_MAX_ITEMS   64
@@ -50,6 +64,7 @@
 typedef struct {
     uint32_t  hash;
     PyObject *str;                      /* interned; owned by the cache */
+    PyObject *last;                     /* last value seen (GIL), or NULL */
 } wsgi_key_t;
 
 static wsgi_key_t wsgi_keys[KEY_SLOTS];
@@ -60,8 +75,9 @@ static PyObject *k_script_filename, *k_request_uri, *k_content_length,
                 *k_https, *k_request_method, *k_url_scheme, *k_version,
                 *k_input, *k_errors, *k_multithread, *k_multiprocess,
                 *k_run_once, *k_file_wrapper, *k_input_terminated,
-                *k_close;
+                *k_close, *k_reloading;
 static PyObject *v_version, *v_http, *v_https;
+static PyObject *t_text_io;             /* io.TextIOBase                */
 
 typedef struct {
     pyw_response_t resp;
@@ -75,6 +91,8 @@ typedef struct {
     int            https;
     int            head;
     int            has_scheme;      /* Apache sent wsgi.url_scheme      */
+    int            reloading;       /* PyWorkerScriptReloading; -1: not
+                                       sent (the group's setting)       */
     int            failed;          /* ERROR instead of END             */
     int            fail_status;
     const char    *fail_reason;
@@ -93,8 +111,9 @@ static uint32_t wsgi_hash(const char *s, size_t len)
     return h;
 }
 
-/* The environ key for name, as a str decoded latin-1.  New reference. */
-static PyObject *wsgi_key(const char *name, size_t len)
+/* The environ key for name, as a str decoded latin-1.  New reference.
+ * *slot: its cache entry, or NULL when the name is not cached. */
+static PyObject *wsgi_key(const char *name, size_t len, wsgi_key_t **slot)
 {
     uint32_t h = wsgi_hash(name, len);
     size_t i = h & (KEY_SLOTS - 1);
@@ -105,9 +124,11 @@ static PyObject *wsgi_key(const char *name, size_t len)
         if (wsgi_keys[i].hash == h && (size_t)PyUnicode_GET_LENGTH(s) == len
             && memcmp(PyUnicode_1BYTE_DATA(s), name, len) == 0) {
             Py_INCREF(s);
+            *slot = &wsgi_keys[i];
             return s;
         }
     }
+    *slot = NULL;
     if ((s = PyUnicode_DecodeLatin1(name, (Py_ssize_t)len, NULL)) == NULL) {
         return NULL;
     }
@@ -117,13 +138,53 @@ static PyObject *wsgi_key(const char *name, size_t len)
         wsgi_keys[i].hash = h;
         wsgi_keys[i].str = s;
         wsgi_key_count++;
+        *slot = &wsgi_keys[i];
     }
     return s;
 }
 
 static PyObject *wsgi_key_str(const char *name)
 {
-    return wsgi_key(name, strlen(name));
+    wsgi_key_t *slot;
+
+    return wsgi_key(name, strlen(name), &slot);
+}
+
+/* The str for a value: the key's previous value when the bytes are the
+ * same (str is immutable, so sharing it is invisible), else a new one,
+ * remembered for the next request.  Decoding was an eighth of the
+ * daemon's instructions for hello (callgrind).  New reference. */
+static PyObject *wsgi_value(wsgi_key_t *slot, pyw_slice_t v)
+{
+    PyObject *s = slot ? slot->last : NULL;
+
+    /* latin-1 strs are always one byte per character. */
+    if (s != NULL && (size_t)PyUnicode_GET_LENGTH(s) == v.len
+        && memcmp(PyUnicode_1BYTE_DATA(s), v.data, v.len) == 0) {
+        Py_INCREF(s);
+        return s;
+    }
+    s = PyUnicode_DecodeLatin1(v.data, (Py_ssize_t)v.len, NULL);
+    if (s != NULL && slot != NULL && v.len <= VALUE_MAX_LEN) {
+        Py_XDECREF(slot->last);
+        Py_INCREF(s);
+        slot->last = s;
+    }
+    return s;
+}
+
+/* io.TextIOBase: a text file's tell() is an opaque cookie and its read()
+ * gives str, so it is never sent as bytes from its descriptor. */
+static PyObject *wsgi_text_io_type(void)
+{
+    PyObject *io = PyImport_ImportModule("io"), *t;
+
+    if (io == NULL) {
+        return NULL;
+    }
+    t = PyObject_GetAttrString(io, "TextIOBase");
+    Py_DECREF(io);
+    return t;
 }
 
 int pyw_wsgi_init(void)
@@ -145,10 +206,12 @@ int pyw_wsgi_init(void)
     k_run_once = wsgi_key_str("wsgi.run_once");
     k_file_wrapper = wsgi_key_str("wsgi.file_wrapper");
     k_input_terminated = wsgi_key_str("wsgi.input_terminated");
+    k_reloading = wsgi_key_str("mod_pyworker.script_reloading");
     k_close = PyUnicode_InternFromString("close");
     v_version = Py_BuildValue("(ii)", 1, 0);
     v_http = PyUnicode_InternFromString("http");
     v_https = PyUnicode_InternFromString("https");
+    t_text_io = wsgi_text_io_type();
     return PyErr_Occurred() ? -1 : 0;
 }
 
@@ -198,6 +261,9 @@ static int wsgi_note_pair(wsgi_req_t *q, PyObject *key, pyw_slice_t v)
     else if (key == k_url_scheme) {
         q->has_scheme = 1;
     }
+    else if (key == k_reloading) {
+        q->reloading = v.len == 1 && v.data[0] == '1';
+    }
     return 0;
 }
 
@@ -213,10 +279,9 @@ static int wsgi_copy_pairs(wsgi_req_t *q, const unsigned char *env,
 
     pyw_pair_iter_init(&it, env, len);
     while ((rc = pyw_pair_next(&it, &n, &v, err)) == 1) {
-        PyObject *key = wsgi_key(n.data, n.len);
-        PyObject *val = key ? PyUnicode_DecodeLatin1(v.data,
-                                                     (Py_ssize_t)v.len,
-                                                     NULL) : NULL;
+        wsgi_key_t *slot;
+        PyObject *key = wsgi_key(n.data, n.len, &slot);
+        PyObject *val = key ? wsgi_value(slot, v) : NULL;
 
         rc = val ? PyDict_SetItem(q->environ, key, val) : -1;
         if (rc == 0 && wsgi_note_pair(q, key, v) < 0) {
@@ -266,13 +331,26 @@ static int wsgi_add_wsgi_keys(wsgi_req_t *q)
     return 0;
 }
 
+/* An empty environ sized for a typical request (about 28 CGI variables
+ * and headers plus the 9 wsgi.* keys): filling a PyDict_New() dict
+ * resized it four times, a quarter of the environ's cost (callgrind). */
+static PyObject *wsgi_environ_new(void)
+{
+#if PY_VERSION_HEX < 0x030D0000
+    return _PyDict_NewPresized(WSGI_ENVIRON_PRESIZE);
+#else
+    return PyDict_New();
+#endif
+}
+
 /* Build q->environ.  0, or -1 logged. */
 static int wsgi_environ(wsgi_req_t *q, const unsigned char *env, size_t len)
 {
     const char *err = NULL;
 
     q->content_length = -1;
-    if ((q->environ = PyDict_New()) == NULL
+    q->reloading = -1;
+    if ((q->environ = wsgi_environ_new()) == NULL
         || wsgi_copy_pairs(q, env, len, &err) < 0) {
         if (err != NULL) {
             pyw_dlog(PYW_LOG_ERR, WSGI_LOG_BAD_REQUEST, q->uri,
@@ -441,6 +519,108 @@ static int wsgi_iterate(wsgi_req_t *q, PyObject *result)
     return rc;
 }
 
+/* ---- wsgi.file_wrapper over a real file ---- */
+
+/* o.name() as a long long (v may be NULL: result ignored).  0 called,
+ * 1 o has no such attribute, -1 it raised or gave no int.  Leaves no
+ * exception set. */
+static int wsgi_call_ll(PyObject *o, const char *name, long long *v)
+{
+    PyObject *m, *r;
+    int missing;
+
+    if ((m = PyObject_GetAttrString(o, name)) == NULL) {
+        missing = PyErr_ExceptionMatches(PyExc_AttributeError);
+        PyErr_Clear();
+        return missing ? 1 : -1;
+    }
+    r = PyObject_CallNoArgs(m);
+    Py_DECREF(m);
+    if (r != NULL && v != NULL) {
+        *v = PyLong_Check(r) ? PyLong_AsLongLong(r) : -1;
+        if (!PyLong_Check(r) || (*v == -1 && PyErr_Occurred())) {
+            Py_CLEAR(r);
+        }
+    }
+    if (r == NULL) {
+        PyErr_Clear();
+        return -1;
+    }
+    Py_DECREF(r);
+    return 0;
+}
+
+/*
+ * Can the file-like object's bytes be sent from its descriptor?  NULL if
+ * so, with *fd, *offset (where reading would go on: tell() knows about
+ * Python's read-ahead buffer, the descriptor's offset does not) and
+ * *avail (bytes from there to the end); else why not.  flush() first, so
+ * bytes written through a buffered writer are in the file.
+ */
+static const char *wsgi_file_probe(PyObject *fl, int *fd, long long *offset,
+                                   long long *avail)
+{
+    struct stat st;
+    long long v;
+    int rc;
+
+    if ((rc = PyObject_IsInstance(fl, t_text_io)) != 0) {
+        PyErr_Clear();
+        return "text file";
+    }
+    if (wsgi_call_ll(fl, "fileno", &v) != 0 || v < 0 || v > INT_MAX) {
+        return "no usable fileno()";
+    }
+    *fd = (int)v;
+    if (wsgi_call_ll(fl, "flush", NULL) < 0) {
+        return "flush() raised";
+    }
+    if (fstat(*fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+        return "not a regular file";
+    }
+    if ((rc = wsgi_call_ll(fl, "tell", &v)) == 1) {
+        v = (long long)lseek(*fd, 0, SEEK_CUR);
+    }
+    if (rc < 0 || v < 0) {
+        return "no usable position (tell())";
+    }
+    *offset = v;
+    *avail = (long long)st.st_size > v ? (long long)st.st_size - v : 0;
+    return NULL;
+}
+
+/* A FileWrapper over a regular file: its descriptor goes to Apache, which
+ * sends the bytes itself (sendfile where it would for a static file).
+ * 0, PYW_RESPONSE_EXC/STOP, or WSGI_STREAM: iterate it instead. */
+static int wsgi_send_file(wsgi_req_t *q, PyObject *fw)
+{
+    PyObject *fl = pyw_filewrapper_filelike(fw);
+    long long offset = 0, avail = 0, before = q->resp.sent;
+    const char *why = "no file-like object";
+    int fd = -1, rc = PYW_RESPONSE_DECLINED;
+
+    Py_XINCREF(fl);             /* its methods run Python code */
+    if (fl != NULL
+        && (why = wsgi_file_probe(fl, &fd, &offset, &avail)) == NULL) {
+        rc = pyw_response_send_file(&q->resp, fd, offset, avail);
+        why = "no start_response() yet, the file is shorter than the "
+              "Content-Length still owed, or too many descriptors in "
+              "flight";
+    }
+    Py_XDECREF(fl);
+    if (rc == 0) {
+        pyw_dlog(PYW_LOG_DEBUG, WSGI_LOG_FILE_SENT, q->uri, "body of %s "
+                 "passed to Apache as a file: offset %lld, %lld of %lld "
+                 "bytes", q->script, offset, q->resp.sent - before, avail);
+    }
+    if (rc != PYW_RESPONSE_DECLINED) {
+        return rc;
+    }
+    pyw_dlog(PYW_LOG_DEBUG, WSGI_LOG_FILE_STREAMED, q->uri,
+             "wsgi.file_wrapper of %s streamed: %s", q->script, why);
+    return WSGI_STREAM;
+}
+
 /* PEP 3333: close() is called whatever happened, once.  A failing close()
  * fails the request only while nothing was sent yet. */
 static void wsgi_close(wsgi_req_t *q, PyObject *result)
@@ -492,7 +672,11 @@ static void wsgi_call(wsgi_req_t *q, PyObject *app)
         wsgi_app_failed(q, "calling the application");
         return;
     }
-    rc = wsgi_iterate(q, result);
+    rc = pyw_filewrapper_check(result) ? wsgi_send_file(q, result)
+                                       : WSGI_STREAM;
+    if (rc == WSGI_STREAM) {
+        rc = wsgi_iterate(q, result);
+    }
     if (rc == PYW_RESPONSE_EXC) {
         wsgi_app_failed(q, "producing the response");
     }
@@ -524,7 +708,8 @@ static int wsgi_request(wsgi_req_t *q, const unsigned char *env, size_t len)
         return pyw_response_fail(&q->resp, 500, "bad request environ");
     }
     pyw_response_init(&q->resp, q->c, q->uri, q->script, q->head);
-    if ((app = pyw_script_application(q->script, q->uri)) == NULL) {
+    if ((app = pyw_script_application(q->script, q->uri,
+                                      q->reloading)) == NULL) {
         return pyw_response_fail(&q->resp, 500, "WSGI script failed to load");
     }
     wsgi_call(q, app);

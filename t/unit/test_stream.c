@@ -4,7 +4,9 @@
  * really arrive in pieces), or one large payload; the test reads them with
  * every pyw_stream call.  EOF, deadlines and malformed headers end it.
  */
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -453,6 +455,222 @@ static void test_skip_and_misuse(void)
     free(zero);
 }
 
+/* ---- descriptors passed with SCM_RIGHTS (the FILE frame) ---- */
+
+/* Open descriptors of this process (the directory's own one excluded). */
+static int count_fds(void)
+{
+    DIR *d = opendir("/proc/self/fd");
+    struct dirent *e;
+    int n = 0;
+
+    if (d == NULL) {
+        return -1;
+    }
+    while ((e = readdir(d)) != NULL) {
+        n += e->d_name[0] != '.';
+    }
+    closedir(d);
+    return n - 1;
+}
+
+/* An unlinked temp file holding `len` pattern bytes; its descriptor. */
+static int temp_file(size_t len)
+{
+    char path[] = "/tmp/pyw-unit-XXXXXX";
+    unsigned char *b = malloc(len ? len : 1);
+    size_t i;
+    int fd = mkstemp(path);
+
+    CHECK(fd >= 0);
+    unlink(path);               /* still readable through fd */
+    for (i = 0; i < len; i++) {
+        b[i] = pattern(i);
+    }
+    CHECK_EQ(write(fd, b, len), (ssize_t)len);
+    free(b);
+    return fd;
+}
+
+static size_t file_frame(unsigned char *b, uint64_t off, uint64_t len)
+{
+    return pyw_file_put(b, PYW_FRAME_HEADER_SIZE + PYW_FILE_SIZE, off, len);
+}
+
+/* HEADERS + FILE + END in one write, the descriptor on its first byte:
+ * it is waiting as soon as HEADERS is read, FILE takes it, it reads the
+ * (deleted) file at the frame's offset, and it is close-on-exec. */
+static void test_fd_with_frames(void)
+{
+    unsigned char b[256], p[64], got[8];
+    const unsigned char *pl;
+    uint64_t off, len;
+    size_t n, total = 0;
+    const char *err;
+    pyw_stream_t s;
+    pyw_frame_t f;
+    int sv[2], tf = temp_file(100), fd;
+
+    n = pyw_status_put(p, sizeof(p), 200, "OK", 2);
+    CHECK_EQ(pyw_frame_header_put(b, 8, PYW_FRAME_HEADERS, (uint32_t)n), 8);
+    memcpy(b + 8, p, n);
+    total = 8 + n;
+    total += file_frame(b + total, 30, 5);
+    add_frame(b, &total, PYW_FRAME_END, NULL, 0);
+    make_pair(sv);
+    CHECK_EQ(pyw_io_send_fd(sv[1], b, total, tf, pyw_io_deadline(1000)), 0);
+    close(tf);
+    CHECK_EQ(pyw_stream_init(&s, sv[0]), 0);
+    CHECK_EQ(pyw_stream_next(&s, &f, pyw_io_deadline(1000)), 0);
+    CHECK_EQ(f.type, PYW_FRAME_HEADERS);
+    CHECK_EQ(pyw_stream_fds_waiting(&s), 1);
+    CHECK_EQ(pyw_stream_skip_payload(&s, PYW_NO_DEADLINE), 0);
+    CHECK_EQ(pyw_stream_next(&s, &f, pyw_io_deadline(1000)), 0);
+    CHECK(f.type == PYW_FRAME_FILE && f.length == PYW_FILE_SIZE);
+    CHECK_EQ(pyw_stream_payload(&s, &pl, PYW_NO_DEADLINE), 0);
+    CHECK(pyw_file_decode(pl, f.length, &off, &len, &err) == 0
+          && off == 30 && len == 5);
+    fd = pyw_stream_take_fd(&s);
+    CHECK(fd >= 0);
+    CHECK(fcntl(fd, F_GETFD) & FD_CLOEXEC);
+    CHECK_EQ(pread(fd, got, (size_t)len, (off_t)off), 5);
+    CHECK(got[0] == pattern(30) && got[4] == pattern(34));
+    close(fd);
+    CHECK_EQ(pyw_stream_take_fd(&s), -1);
+    CHECK_EQ(pyw_stream_next(&s, &f, pyw_io_deadline(1000)), 0);
+    CHECK_EQ(f.type, PYW_FRAME_END);
+    done(&s, sv);
+}
+
+/* Two pipes sent one after the other come out in order; plain bytes
+ * after them carry nothing. */
+static void test_fd_queue_order(void)
+{
+    unsigned char b[64];
+    pyw_stream_t s;
+    pyw_frame_t f;
+    int sv[2], p1[2], p2[2], a, c, k;
+    size_t n = file_frame(b, 0, 1);
+    char ch = 0;
+
+    CHECK(pipe(p1) == 0 && pipe(p2) == 0);
+    make_pair(sv);
+    CHECK_EQ(pyw_io_send_fd(sv[1], b, n, p1[0], PYW_NO_DEADLINE), 0);
+    CHECK_EQ(pyw_io_send_fd(sv[1], b, n, p2[0], PYW_NO_DEADLINE), 0);
+    CHECK_EQ(pyw_io_write_full(sv[1], b, n, PYW_NO_DEADLINE), 0);
+    close(p1[0]);
+    close(p2[0]);
+    CHECK(write(p1[1], "A", 1) == 1 && write(p2[1], "B", 1) == 1);
+    CHECK_EQ(pyw_stream_init(&s, sv[0]), 0);
+    for (k = 0; k < 3; k++) {
+        CHECK_EQ(pyw_stream_next(&s, &f, pyw_io_deadline(1000)), 0);
+        CHECK_EQ(f.type, PYW_FRAME_FILE);
+        CHECK_EQ(pyw_stream_skip_payload(&s, PYW_NO_DEADLINE), 0);
+    }
+    CHECK_EQ(pyw_stream_fds_waiting(&s), 2);
+    a = pyw_stream_take_fd(&s);
+    c = pyw_stream_take_fd(&s);
+    CHECK(a >= 0 && c >= 0 && pyw_stream_take_fd(&s) == -1);
+    CHECK(read(a, &ch, 1) == 1 && ch == 'A');
+    CHECK(read(c, &ch, 1) == 1 && ch == 'B');
+    close(a);
+    close(c);
+    close(p1[1]);
+    close(p2[1]);
+    done(&s, sv);
+}
+
+/* More descriptors than the queue holds: the surplus is closed on
+ * arrival, and pyw_stream_free() closes those never taken. */
+static void test_fd_overflow_and_free(void)
+{
+    unsigned char b[64];
+    pyw_stream_t s;
+    pyw_frame_t f;
+    size_t n = file_frame(b, 0, 0);
+    int sv[2], base, k, null = open("/dev/null", O_RDONLY);
+
+    make_pair(sv);
+    base = count_fds();
+    for (k = 0; k < PYW_STREAM_MAX_FDS + 3; k++) {
+        CHECK_EQ(pyw_io_send_fd(sv[1], b, n, null, PYW_NO_DEADLINE), 0);
+    }
+    CHECK_EQ(pyw_stream_init(&s, sv[0]), 0);
+    for (k = 0; k < PYW_STREAM_MAX_FDS + 3; k++) {
+        CHECK_EQ(pyw_stream_next(&s, &f, pyw_io_deadline(1000)), 0);
+        CHECK_EQ(pyw_stream_skip_payload(&s, PYW_NO_DEADLINE), 0);
+    }
+    CHECK_EQ(pyw_stream_fds_waiting(&s), PYW_STREAM_MAX_FDS);
+    CHECK_EQ(count_fds(), base + PYW_STREAM_MAX_FDS);
+    pyw_stream_free(&s);
+    CHECK_EQ(count_fds(), base);
+    close(sv[0]);
+    close(sv[1]);
+    close(null);
+}
+
+/* A 1 MiB DATA frame sent with a descriptor from another process: the
+ * socket takes it in many pieces, the descriptor comes with the first,
+ * and the payload read straight into the caller's memory is intact. */
+static void test_fd_big_send(void)
+{
+    unsigned char *b, *dst = malloc(MIB), byte;
+    size_t len, got = 0, i;
+    pyw_stream_t s;
+    pyw_frame_t f;
+    int sv[2], ok = 1, tf = temp_file(10), fd;
+    pid_t pid;
+    long n;
+
+    b = big_stream(&len);
+    make_pair(sv);
+    pid = fork();
+    if (pid == 0) {
+        close(sv[0]);
+        _exit(pyw_io_send_fd(sv[1], b, len, tf, pyw_io_deadline(10000))
+              == 0 ? 0 : 1);
+    }
+    close(sv[1]);
+    close(tf);
+    CHECK_EQ(pyw_stream_init(&s, sv[0]), 0);
+    CHECK_EQ(pyw_stream_next(&s, &f, pyw_io_deadline(10000)), 0);
+    CHECK(f.type == PYW_FRAME_DATA && f.length == MIB);
+    CHECK_EQ(pyw_stream_fds_waiting(&s), 1);
+    /* The buffered start is copied, the rest read straight into dst. */
+    while ((n = pyw_stream_read_payload(&s, dst + got, MIB - got,
+                                        pyw_io_deadline(10000))) > 0) {
+        got += (size_t)n;
+    }
+    CHECK(n == 0 && got == MIB);
+    for (i = 0; i < MIB; i++) {
+        ok &= dst[i] == pattern(i);
+    }
+    CHECK(ok);
+    read_tail(&s);
+    fd = pyw_stream_take_fd(&s);
+    CHECK(fd >= 0 && pread(fd, &byte, 1, 9) == 1 && byte == pattern(9));
+    close(fd);
+    pyw_stream_free(&s);
+    close(sv[0]);
+    CHECK_EQ(reap(pid), 0);
+    free(b);
+    free(dst);
+}
+
+static void test_fd_send_errors(void)
+{
+    unsigned char b[8] = { 0 };
+    int sv[2];
+
+    make_pair(sv);
+    CHECK_EQ(pyw_io_send_fd(sv[1], b, 0, 0, PYW_NO_DEADLINE), -EINVAL);
+    CHECK_EQ(pyw_io_send_fd(sv[1], b, 8, -1, PYW_NO_DEADLINE), -EINVAL);
+    CHECK_EQ(pyw_io_send_fd(sv[1], b, 8, 12345, PYW_NO_DEADLINE), -EBADF);
+    close(sv[0]);
+    CHECK_EQ(pyw_io_send_fd(sv[1], b, 8, 0, PYW_NO_DEADLINE), -EPIPE);
+    close(sv[1]);
+}
+
 int main(void)
 {
     test_pieces();
@@ -463,5 +681,10 @@ int main(void)
     test_eof_and_timeout();
     test_malformed();
     test_skip_and_misuse();
+    test_fd_with_frames();
+    test_fd_queue_order();
+    test_fd_overflow_and_free();
+    test_fd_big_send();
+    test_fd_send_errors();
     return UNIT_DONE();
 }

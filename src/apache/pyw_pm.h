@@ -1,0 +1,143 @@
+/*
+ * pyw_pm.h - private to the process manager (pyw_procmgr.c, pyw_slots.c,
+ * pyw_waker.c): the state of one configuration generation.
+ *
+ * A group has `processes` slots.  A slot has a current process (starting
+ * or ready) and, while a replacement starts, the old one, still serving.
+ * When the replacement says READY the old one gets SIGTERM and moves to
+ * the stopping list, where a deadline ends it with SIGKILL.  So a slot
+ * never lacks a serving process because of a replacement.
+ *
+ * Everything here runs in the Apache parent's main thread: hooks, pconf
+ * cleanups and apr_proc_other_child callbacks.  Nothing is shared with
+ * another thread; signal handlers only store integers (pyw_procmgr.c).
+ */
+#ifndef PYW_PM_H
+#define PYW_PM_H
+
+#include "apr_pools.h"
+#include "apr_thread_proc.h"
+#include "apr_time.h"
+#include "httpd.h"
+
+#include "pyw_config.h"
+
+/* Why a process is being stopped; plain ints so they survive a restart
+ * (the DSO is unloaded: no string of ours may be kept across it). */
+typedef enum {
+    PYW_WHY_NONE = 0,
+    PYW_WHY_RECYCLE,        /* the daemon asked: a limit was reached     */
+    PYW_WHY_ROLLING,        /* rolling restart of its group              */
+    PYW_WHY_GRACEFUL,       /* Apache restarted: new generation is ready */
+    PYW_WHY_UNCONFIGURED,   /* group or slot gone from the configuration */
+    PYW_WHY_STALE,          /* still starting when Apache restarted      */
+    PYW_WHY_APACHE_STOP     /* Apache stops or restarts hard             */
+} pyw_why_e;
+
+typedef struct pyw_slot pyw_slot_t;
+typedef struct pyw_proc pyw_proc_t;
+
+/* One daemon process.  Registered with apr_proc_other_child with itself
+ * as the data, so it never moves; pyw_proc_t records are reused through
+ * a free list instead of being allocated per fork. */
+struct pyw_proc {
+    pyw_proc_t  *next;          /* stopping list or free list            */
+    int          listed;        /* on the stopping list                  */
+    pyw_slot_t  *slot;          /* NULL once stopping                    */
+    const char  *group;         /* group name, for log lines             */
+    int          index;         /* slot index, 0-based                   */
+    apr_proc_t   proc;          /* proc.pid 0: none                      */
+    int          status_fd;     /* read end of its status pipe, or -1    */
+    int          registered;    /* with apr_proc_other_child             */
+    int          ready;         /* PYW_STATUS_READY seen                 */
+    int          delay_ms;      /* start-up delay (back-off) it was given */
+    apr_time_t   forked_at;
+    apr_time_t   start_by;      /* startup-timeout deadline, 0: none     */
+    int          startup_killed;
+    pyw_why_e    why;           /* why it is (to be) stopped             */
+    apr_time_t   term_at;       /* SIGTERM sent at, 0: not yet           */
+    apr_time_t   kill_at;       /* SIGKILL deadline once stopping        */
+    int          kill_sent;
+};
+
+struct pyw_slot {
+    struct pyw_group_rt *rt;
+    int          index;
+    pyw_proc_t  *cur;           /* never NULL; cur->proc.pid 0: empty    */
+    pyw_proc_t  *old;           /* serving until cur is ready, or NULL   */
+    int          failures;      /* consecutive quick failures            */
+};
+
+struct pyw_group_rt {
+    pyw_group_t *group;
+    int          listen_fd;
+    pyw_slot_t  *slots;         /* group->processes of them              */
+    int          rolling;       /* a rolling restart is running          */
+    int          roll_next;     /* next slot to replace                  */
+    apr_time_t   roll_started;
+    int          roll_again;    /* asked again by a newer process        */
+};
+
+/* The waker: see pyw_waker.c. */
+typedef struct {
+    apr_proc_t   proc;          /* pid 0: none */
+    int          registered;
+    apr_time_t   deadline;      /* what it was started with */
+    unsigned long fd_sig;       /* which descriptors it watches */
+    unsigned long armed_events; /* pyw_pm.events when it was started */
+    int          died;          /* it exited: it woke us */
+    int          idle;          /* woke for nothing, so many in a row */
+} pyw_waker_t;
+
+/* This generation; reset in post_config. */
+typedef struct {
+    server_rec         *s;
+    apr_pool_t         *pconf;
+    pid_t               parent;
+    int                 stopping;
+    int                 in_poll;    /* pyw_pm_poll() is running           */
+    unsigned long       events;     /* status bytes, EOFs, deadlines seen */
+    apr_array_header_t *rts;        /* struct pyw_group_rt *              */
+    pyw_proc_t         *stopping_list;
+    pyw_proc_t         *free_list;
+    struct pyw_retained *retained;
+    char               *title_area;
+    size_t              title_len;
+    int                 log_fd;
+    pyw_waker_t         waker;
+} pyw_pm_t;
+
+extern pyw_pm_t pyw_pm;
+
+#define PYW_KILL_MARGIN_MS  2000    /* after graceful + shutdown timeouts */
+
+/* pyw_procmgr.c */
+int pyw_pm_stopping(void);
+/* Cause of a death as words; returns PYW_DEATH_* flags. */
+#define PYW_DEATH_NOT_STARTED   1   /* exit 254: it could not start      */
+#define PYW_DEATH_CLEAN         2   /* exit status 0                     */
+int pyw_pm_death_cause(pid_t pid, int reason, apr_wait_t status,
+                       char *buf, size_t len);
+const char *pyw_pm_why_text(pyw_why_e why);
+
+/* pyw_slots.c */
+pyw_proc_t *pyw_proc_alloc(const char *group, int index);
+apr_status_t pyw_slot_spawn(pyw_slot_t *slot);
+void pyw_proc_register(pyw_proc_t *p);
+void pyw_proc_stop(pyw_proc_t *p, pyw_why_e why, int64_t budget_ms);
+int64_t pyw_group_stop_budget(const pyw_group_t *g, pyw_why_e why);
+/* Read every status pipe, act on deadlines, keep the waker armed.  Safe
+ * to call from any hook or other_child callback in the parent. */
+void pyw_pm_poll(void);
+/* Monitor hook: refill slots a failed fork left empty, resume rolling
+ * restarts a failed fork held up. */
+void pyw_pm_retry(void);
+/* Visit every live process (current, old, stopping). */
+void pyw_pm_each_proc(void (*fn)(pyw_proc_t *p, void *baton), void *baton);
+
+/* pyw_waker.c */
+void pyw_waker_arm(apr_time_t deadline);
+void pyw_waker_stop(void);
+void pyw_waker_reset(void);
+
+#endif /* PYW_PM_H */

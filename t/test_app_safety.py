@@ -1,0 +1,147 @@
+"""Applications cannot break their daemon (issue 5, point 8).
+
+signal.signal() from application code (a request, or an import script on
+the daemon's main thread) is logged and ignored, like mod_wsgi's
+WSGIRestrictSignal: SIGTERM still stops the daemon gracefully.  print()
+goes to the error log.  os._exit(15) - the status Apache takes as "fatal,
+shut the whole server down" from any child - becomes 1.  Threads the
+application starts, even non-daemon ones, do not hold up a stop, and an
+atexit callback that never returns is cut off at shutdown-timeout.
+
+PyWorkerDaemonProcess safe threads=2 display-name=pyw-safe
+PyWorkerImportScript {apps}/safety_import.py process-group=safe \\
+    application-group=%{GLOBAL}
+PyWorkerScriptAlias /safe {apps}/safety.wsgi process-group=safe
+"""
+import json
+import os
+import re
+import signal
+import time
+
+import pytest
+
+from pyworker_t import codes, procs, rawhttp
+
+SIGNAL_IGNORED = 331        # warn: signal.signal() from the app ignored
+EXIT_15 = 332               # warn: os._exit(15) turned into os._exit(1)
+SHUTDOWN_SIGNAL = 202       # info: SIGTERM received, stopping
+DAEMON_STOPPING = 201       # notice: clean exit follows
+EXIT_DEADLINE = 253         # error: stopping outlived shutdown-timeout
+
+CONF = """
+PyWorkerDaemonProcess safe threads=2 display-name=pyw-safe
+PyWorkerImportScript {apps}/safety_import.py process-group=safe \\
+    application-group=%{GLOBAL}
+PyWorkerScriptAlias /safe {apps}/safety.wsgi process-group=safe
+"""
+
+
+@pytest.fixture
+def httpd(fresh_apache):
+    return fresh_apache(CONF, ready=["/safe"])
+
+
+def get(httpd, path):
+    r = rawhttp.request(httpd.port, "GET", path, timeout=30)
+    return r
+
+
+def answer(r):
+    assert r.status == 200, r
+    return json.loads(r.body)
+
+
+def stop_daemon(httpd, pid, within):
+    """SIGTERM pid (as the parent would); True if it is gone in time."""
+    os.kill(pid, signal.SIGTERM)
+    return procs.wait_gone({pid: None}, within) == {}
+
+
+def test_signal_signal_is_ignored_and_logged_and_sigterm_still_works(httpd):
+    (pid,) = httpd.daemon_pids("safe")
+    # The import script ran on the daemon's main thread at start-up.
+    at_start = httpd.log.find(r"\bPYW%04d\b.*signal\.signal\(SIGTERM, "
+                              r"\.\.\.\) from \S*safety_import\.py:\d+ "
+                              r"ignored" % SIGNAL_IGNORED)
+    assert at_start and at_start[0].level == "warn", httpd.log.tail()
+    mark = httpd.log.mark()
+    out = answer(get(httpd, "/safe?do=signal"))
+    # signal.signal() returned the handler in place (not an error), and
+    # that handler is still the one in place.
+    assert out["term"] == out["now"], out
+    ignored = httpd.log.find(r"\bPYW%04d\b" % SIGNAL_IGNORED, since=mark)
+    assert [re.search(r"signal\.signal\((SIG\w+)", l).group(1)
+            for l in ignored] == ["SIGTERM", "SIGINT"], ignored
+    assert "safety.wsgi:" in ignored[0], ignored[0]
+    # The daemon's own SIGTERM handler is still in charge.
+    httpd.log.expect(r"\bpid=%d\b" % pid, codes=[codes.DAEMON_DIED])
+    assert stop_daemon(httpd, pid, 10)
+    assert httpd.log.find(r"\bPYW%04d\b.*pid=%d\)" % (DAEMON_STOPPING, pid),
+                          since=mark), httpd.log.text(mark)
+    assert answer(get(httpd, "/safe"))["pid"] != pid
+
+
+def test_a_process_the_app_forks_owns_its_signals(httpd):
+    """Only the daemon is guarded: a child made with os.fork() installs
+    its own handlers, and SIGTERM ends it (default action)."""
+    mark = httpd.log.mark()
+    out = answer(get(httpd, "/safe?do=fork"))
+    assert out["child_handler"] == "1", out
+    assert out["child_end"] == "signal %d" % signal.SIGTERM, out
+    assert not httpd.log.find(r"\bPYW%04d\b" % SIGNAL_IGNORED, since=mark)
+
+
+def test_print_goes_to_the_error_log(httpd):
+    httpd.log.expect(codes=[codes.STDOUT])
+    mark = httpd.log.mark()
+    answer(get(httpd, "/safe?do=print"))
+    lines = httpd.log.wait_for(r"\bPYW%04d\b.*says hello through print"
+                               % codes.STDOUT, since=mark)
+    assert lines and "group=safe" in lines[0], httpd.log.text(mark)
+
+
+def test_os_exit_15_does_not_take_apache_down(httpd):
+    (pid,) = httpd.daemon_pids("safe")
+    httpd.log.expect(r"\bpid=%d\b" % pid, codes=[codes.DAEMON_DIED,
+                                                  codes.BACKEND_CLOSED])
+    mark = httpd.log.mark()
+    r = get(httpd, "/safe?do=exit15")
+    assert r.status == 502, r
+    changed = httpd.log.wait_for(r"\bPYW%04d\b" % EXIT_15, since=mark)
+    assert changed and "safety.wsgi:" in changed[0], httpd.log.text(mark)
+    died = httpd.log.wait_for(r"\bPYW%04d\b.*pid=%d\)"
+                              % (codes.DAEMON_DIED, pid), since=mark)
+    assert died and re.search(r"exit status 1\b", died[0]), died
+    time.sleep(0.5)
+    assert httpd.proc.poll() is None, "Apache exited:\n" + httpd.log.tail()
+    assert answer(get(httpd, "/safe"))["pid"] != pid
+
+
+def test_app_threads_do_not_hold_up_a_stop(httpd):
+    (pid,) = httpd.daemon_pids("safe")
+    httpd.log.expect(r"\bpid=%d\b" % pid, codes=[codes.DAEMON_DIED])
+    mark = httpd.log.mark()
+    for _ in range(3):
+        answer(get(httpd, "/safe?do=thread"))   # non-daemon, sleeps 1 h
+    t0 = time.monotonic()
+    assert stop_daemon(httpd, pid, 5), "a sleeping app thread kept it"
+    assert time.monotonic() - t0 < 2
+    assert httpd.log.find(r"\bPYW%04d\b.*pid=%d\)" % (DAEMON_STOPPING, pid),
+                          since=mark)
+
+
+def test_hanging_atexit_callback_is_cut_off(httpd):
+    (pid,) = httpd.daemon_pids("safe")
+    httpd.log.expect(r"\bpid=%d\b" % pid, codes=[codes.DAEMON_DIED,
+                                                  EXIT_DEADLINE])
+    mark = httpd.log.mark()
+    answer(get(httpd, "/safe?do=atexit"))       # atexit: sleep(3600)
+    t0 = time.monotonic()
+    # shutdown-timeout (default 5 s) bounds the atexit callbacks.
+    assert stop_daemon(httpd, pid, 15)
+    assert time.monotonic() - t0 < 8
+    cut = httpd.log.find(r"\bPYW%04d\b.*pid=%d\)" % (EXIT_DEADLINE, pid),
+                         since=mark)
+    assert cut, httpd.log.text(mark)
+    assert answer(get(httpd, "/safe"))["pid"] != pid

@@ -1,0 +1,237 @@
+"""wsgi.file_wrapper over a real file: the daemon passes the open
+descriptor to Apache (SCM_RIGHTS with a FILE frame) and Apache sends the
+bytes through its own output path; PEP 3333's position and Content-Length
+rules hold, and anything that is not a regular file is streamed as
+before.  PYW0346/PYW0180 (debug) mark a body sent from a descriptor,
+PYW0347 one that was streamed."""
+import hashlib
+import os
+import shutil
+import subprocess
+import time
+
+import pytest
+
+from pyworker_t import codes, procs, rawhttp
+
+CONF = """
+Protocols h2c http/1.1
+PyWorkerDaemonProcess fdf threads=4 display-name=pyw-fdf
+PyWorkerScriptAlias /fd {apps}/fdfile.wsgi process-group=fdf
+PyWorkerScriptAlias /fdsf {apps}/fdfile.wsgi process-group=fdf
+<Location /fdsf>
+    EnableSendfile On
+</Location>
+"""
+
+SIZE = 5200000
+FILE_SENT = 346         # daemon, debug: body passed as a descriptor
+FILE_STREAMED = 347     # daemon, debug: file_wrapper streamed, and why
+APACHE_FILE = 180       # Apache, debug: file bucket from a descriptor
+
+
+def fd_pattern(size):
+    """Same formula as t/apps/fdfile.wsgi."""
+    blocks = (hashlib.sha256(b"%d" % i).digest()
+              for i in range(size // 32 + 1))
+    return b"".join(blocks)[:size]
+
+
+PATTERN = fd_pattern(SIZE)
+
+
+@pytest.fixture(scope="module")
+def httpd(apache):
+    return apache(CONF, ready=["/fd?size=10"])
+
+
+def get(httpd, path, method="GET", **kw):
+    kw.setdefault("timeout", 30)
+    return rawhttp.request(httpd.port, method, path, **kw)
+
+
+def sha(b):
+    return hashlib.sha256(b).hexdigest()
+
+
+def logged(httpd, mark, code, count=1):
+    return httpd.log.wait_for(r"\bPYW%04d\b" % code, since=mark,
+                              timeout=5, count=count)
+
+
+@pytest.mark.parametrize("path", ["/fd", "/fdsf"])
+def test_real_file_arrives_intact_with_its_length(httpd, path):
+    mark = httpd.log.mark()
+    r = get(httpd, path)
+    assert r.status == 200 and r.complete, r
+    assert r.header("Content-Length") == str(SIZE)
+    assert len(r.body) == SIZE and sha(r.body) == sha(PATTERN)
+    assert logged(httpd, mark, FILE_SENT)
+    line = logged(httpd, mark, APACHE_FILE)
+    assert line, "Apache did not log a file body"
+    want = "sendfile on" if path == "/fdsf" else "sendfile off"
+    assert want in line[0]
+    assert not httpd.log.find(r"\bPYW%04d\b" % FILE_STREAMED, since=mark)
+
+
+@pytest.mark.parametrize("cl", ["", "&cl=auto"])
+def test_only_the_rest_after_the_position_is_sent(httpd, cl):
+    offset = 1234567
+    r = get(httpd, "/fd?offset=%d%s" % (offset, cl))
+    assert r.status == 200 and r.complete
+    assert r.header("Content-Length") == str(SIZE - offset)
+    assert sha(r.body) == sha(PATTERN[offset:])
+
+
+def test_position_counts_pythons_read_ahead_buffer(httpd):
+    # read(5000) through a BufferedReader moves the descriptor's offset
+    # well past 6000; tell() still says 6000, and that is where it starts.
+    r = get(httpd, "/fd?offset=1000&readfirst=5000&size=300000")
+    assert r.status == 200 and r.complete
+    assert r.body == fd_pattern(300000)[6000:]
+
+
+@pytest.mark.parametrize("offset,cl", [(0, 1000), (777, 100), (0, 0),
+                                       (SIZE - 10, 5)])
+def test_smaller_content_length_bounds_the_body(httpd, offset, cl):
+    with rawhttp.Conn(httpd.port, timeout=30) as c:
+        r = c.request("GET", "/fd?offset=%d&cl=%d" % (offset, cl))
+        assert r.status == 200 and r.complete
+        assert r.header("Content-Length") == str(cl)
+        assert r.body == PATTERN[offset:offset + cl]
+        # The connection (client and daemon side) is clean afterwards.
+        r = c.request("GET", "/fd?size=1000")
+        assert r.status == 200 and r.body == fd_pattern(1000)
+
+
+def test_content_length_beyond_the_file_is_a_short_body(httpd):
+    # Streamed like any body that falls short: never looks complete.
+    httpd.log.expect(codes=[codes.BODY_SHORT])
+    r = get(httpd, "/fd?size=100000&cl=100010")
+    assert r.status in (200, 500)
+    if r.status == 200:
+        assert not r.complete and r.ended in ("eof", "reset")
+
+
+def test_empty_range_sends_just_the_end(httpd):
+    with rawhttp.Conn(httpd.port, timeout=30) as c:
+        r = c.request("GET", "/fd?size=5000&offset=5000")
+        assert r.status == 200 and r.complete and r.body == b""
+        assert r.header("Content-Length") == "0"
+        r = c.request("GET", "/fd?size=5000&offset=9000&cl=0")
+        assert r.status == 200 and r.complete and r.body == b""
+        r = c.request("GET", "/fd?size=1000")
+        assert r.body == fd_pattern(1000)
+
+
+@pytest.mark.parametrize("kind", ["bytesio", "pipe", "raising", "hidden"])
+def test_non_files_are_streamed(httpd, kind):
+    mark = httpd.log.mark()
+    r = get(httpd, "/fd?kind=%s&offset=100" % kind)
+    assert r.status == 200 and r.complete
+    assert sha(r.body) == sha(PATTERN[100:])
+    assert logged(httpd, mark, FILE_STREAMED)
+    assert not httpd.log.find(r"\bPYW%04d\b" % FILE_SENT, since=mark)
+
+
+def test_text_file_is_never_sent_raw(httpd):
+    # Its read() gives str, which a WSGI body must not be: 500, as when
+    # it is iterated.
+    httpd.log.expect(codes=[codes.APP_EXCEPTION])
+    r = get(httpd, "/fd?kind=text&size=1000")
+    assert r.status == 500
+
+
+def test_head_has_no_body_and_the_get_length(httpd):
+    with rawhttp.Conn(httpd.port, timeout=30) as c:
+        r = c.request("HEAD", "/fd")
+        assert r.status == 200 and r.body == b""
+        assert r.header("Content-Length") == str(SIZE)
+        r = c.request("GET", "/fd?size=2000")
+        assert r.status == 200 and r.body == fd_pattern(2000)
+
+
+def test_range_request_on_a_file_body_is_answered_by_apache(httpd):
+    # File and END arrive together, so Apache's byterange filter sees the
+    # whole body, as for a static file.
+    r = get(httpd, "/fd?size=100000&offset=5",
+            headers={"Range": "bytes=10-19"})
+    assert r.status == 206
+    assert r.header("Content-Range") == "bytes 10-19/99995"
+    assert r.body == fd_pattern(100000)[15:25]
+
+
+def test_write_then_file_sends_both_in_order(httpd):
+    r = get(httpd, "/fd?write=1&offset=4321&cl=%d" % SIZE)
+    assert r.status == 200 and r.complete
+    assert sha(r.body) == sha(PATTERN)
+
+
+def test_file_deleted_after_open_still_serves(httpd):
+    r = get(httpd, "/fd?unlink=1&size=1000000&offset=10")
+    assert r.status == 200 and r.complete
+    assert r.body == fd_pattern(1000000)[10:]
+    left = [f for f in os.listdir(httpd.path("state")) if ".copy." in f]
+    assert left == []
+
+
+def fd_counts(httpd):
+    pids = httpd.mpm_children() + httpd.daemon_pids("fdf")
+    return {p: len(procs.fds(p)) for p in pids}
+
+
+def data_fds(httpd):
+    """Descriptors of the app's data files still open anywhere."""
+    out = []
+    for p in httpd.mpm_children() + httpd.daemon_pids("fdf"):
+        out += ["%d:%s" % (p, t) for t in procs.fds(p).values()
+                if "fd-data-" in t]
+    return out
+
+
+def test_many_requests_on_one_connection_leak_no_descriptors(httpd):
+    # Every 20th is the 5.2 MB file: too big for the socket buffers, so
+    # the core output filter sets its bucket aside and finishes it later.
+    sizes = [1, 1000, 70000, 300000]
+    with rawhttp.Conn(httpd.port, timeout=30) as c:
+        for i in range(5):
+            assert c.request("GET", "/fd?size=1000").status == 200
+        before = fd_counts(httpd)
+        for i in range(200):
+            size = SIZE if i % 20 == 7 else sizes[i % len(sizes)]
+            offset = (i * 7919) % size
+            q = "/fd?size=%d&offset=%d" % (size, offset)
+            end = size
+            if i % 3 == 0:
+                end = offset + (size - offset) // 2
+                q += "&cl=%d" % (end - offset)
+            r = c.request("HEAD" if i % 10 == 9 else "GET", q)
+            assert r.status == 200 and r.complete, (i, r)
+            assert r.header("Content-Length") == str(end - offset)
+            if i % 10 != 9:
+                assert sha(r.body) == sha(fd_pattern(size)[offset:end]), i
+        deadline = time.monotonic() + 5
+        while fd_counts(httpd) != before and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert fd_counts(httpd) == before
+        # Nor from any earlier test of this module.
+        assert data_fds(httpd) == []
+
+
+def _curl_has_http2():
+    curl = shutil.which("curl")
+    if not curl:
+        return False
+    out = subprocess.run([curl, "-V"], stdout=subprocess.PIPE, timeout=10)
+    return b"HTTP2" in out.stdout
+
+
+@pytest.mark.skipif(not _curl_has_http2(), reason="curl without HTTP/2")
+def test_http2_gets_the_file_too(httpd):
+    p = subprocess.run(["curl", "-sS", "--max-time", "30",
+                        "--http2-prior-knowledge", "-o", "-",
+                        httpd.url("/fd?offset=99")],
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                       timeout=40)
+    assert p.returncode == 0, p.stderr
+    assert sha(p.stdout) == sha(PATTERN[99:])
