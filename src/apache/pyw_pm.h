@@ -66,6 +66,7 @@ struct pyw_slot {
     pyw_proc_t  *cur;           /* never NULL; cur->proc.pid 0: empty    */
     pyw_proc_t  *old;           /* serving until cur is ready, or NULL   */
     int          failures;      /* consecutive quick failures            */
+    int          ready_deaths;  /* consecutive quick deaths after READY  */
 };
 
 struct pyw_group_rt {

@@ -339,7 +339,14 @@ static void pyw_cur_died(pyw_proc_t *p, int kind, const char *cause)
     }
     quick = failed || apr_time_now() < p->forked_at
                      + apr_time_from_msec(p->delay_ms) + PYW_QUICK_DEATH;
-    slot->failures = quick ? slot->failures + 1 : 0;
+    if (!quick) {
+        slot->failures = slot->ready_deaths = 0;
+    }
+    else if (failed || !p->ready || slot->ready_deaths++ > 0) {
+        slot->failures++;
+    }
+    /* else: a daemon that was serving and died (a crash, os._exit) is
+     * restarted at once; only repeated quick deaths back off. */
     delay[0] = '\0';
     if (slot->failures > 0) {
         snprintf(delay, sizeof(delay), " in %d ms",
