@@ -116,6 +116,8 @@ def main(argv):
     ap.add_argument('--strace', action='store_true')
     ap.add_argument('--perf', action='store_true')
     ap.add_argument('--rss', action='store_true')
+    ap.add_argument('--rps', action='store_true',
+                    help='untraced ab run: requests/s (noisy on a busy box)')
     ap.add_argument('--sample', action='store_true',
                     help='full strace of --requests requests (use few)')
     ap.add_argument('--rss-steps', type=int, default=10)
@@ -173,6 +175,11 @@ def main(argv):
                     per = parse_perf(path, r['complete'])
                     print('  %-12s %s' % (name, ', '.join(
                         '%s %.0f/request' % kv for kv in per.items())))
+        if args.rps:
+            r = ab(s.port, args.app, args.requests, args.conns)
+            print('rps: %.0f req/s over %d requests, %d failed, load %.2f'
+                  % (r['rps'], r['complete'], r['failed'],
+                     os.getloadavg()[0]))
         if args.conn_sweep:
             pid = daemons[0]
             print('conn-sweep: daemon VmRSS after %d requests at each '
