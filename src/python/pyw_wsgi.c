@@ -8,8 +8,11 @@
  * calls in pyw_response.c and pyw_input.c).
  *
  * Allocation: environ keys are interned str objects made once per
- * process and cached by name (KEY_*), so a request allocates only the
- * dict, the values and its few per-request objects.
+ * process and cached by name (KEY_*); each cached key also keeps its
+ * last value, reused while the bytes repeat.  So a request allocates
+ * only the (presized) dict, the values that changed and its few
+ * per-request objects.  Both caches are global and protected by the GIL
+ * (one interpreter: mod_pyworker runs only the main one).
  */
 #include "pyw_python.h"
 
