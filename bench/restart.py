@@ -37,6 +37,9 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import bench                            # noqa: E402
 
 SETUPS = ('pyworker', 'wsgi-daemon')
+# The static file (no Python) is an optional control for `graceful`: what
+# the event MPM itself does to keep-alive connections on a graceful restart.
+ALL_SETUPS = ('static',) + SETUPS
 EVENTS = ('none', 'graceful', 'touch')
 APP = 'hello'
 
@@ -132,11 +135,24 @@ def client_summary(c, event_t):
 
 # ---------------------------------------------------------------- cells
 
+def applies(name, event):
+    """A static file has no script to touch."""
+    return not (name == 'static' and event == 'touch')
+
+
 def trigger(setup, event):
     if event == 'graceful':
         os.kill(setup.apache.pid, signal.SIGUSR1)
     elif event == 'touch':
         os.utime(setup.app_path(APP), None)
+
+
+def daemons(setup):
+    """The WSGI daemons: bench.py's daemon_pids() without mod_pyworker's
+    waker helper (a short-lived child of the parent, re-forked as needed,
+    not a daemon)."""
+    return [p for p in setup.daemon_pids()
+            if not (bench.cmdline(p) or b'').startswith(b'pyworker: waker')]
 
 
 def wrk_thread(setup, args, out):
@@ -150,7 +166,7 @@ def wrk_thread(setup, args, out):
 def measure(setup, event, args):
     if args.warmup > 0:
         bench.run_wrk(setup, APP, args.connections, args.warmup, args)
-    before = setup.daemon_pids()
+    before = daemons(setup)
     log_lines_before = len(setup.error_lines())
     out = {}
     t0 = time.monotonic()
@@ -171,7 +187,7 @@ def measure(setup, event, args):
     res = dict(out['wrk'])
     res['client'] = client_summary(client, event_t)
     res['daemons_before'] = before
-    res['daemons_after'] = setup.daemon_pids()
+    res['daemons_after'] = daemons(setup)
     res['event_at_s'] = round(event_t, 3)
     res['error_log'] = setup.error_lines()[log_lines_before:]
     res['apache_alive'] = setup.apache.poll() is None
@@ -240,6 +256,8 @@ def render(meta, cells, setups, events):
     for name in setups:
         for event in events:
             r = cells.get((name, event))
+            if not applies(name, event):
+                continue
             if r is None:
                 lines.append('| %s | %s | %s |' % (
                     name, event, ' | '.join(['failed'] + ['-'] * 10)))
@@ -331,7 +349,8 @@ def parse_args(argv):
     ap.add_argument('--timeout', type=int, default=10,
                     help='wrk and client request timeout in seconds')
     ap.add_argument('--setups', default=','.join(SETUPS),
-                    help='subset of ' + ','.join(SETUPS))
+                    help='subset of ' + ','.join(ALL_SETUPS) + ' (static: '
+                    'the hello bytes as a file, a control for graceful)')
     ap.add_argument('--events', default='graceful,touch',
                     help='subset of ' + ','.join(EVENTS) +
                     ' (none: a baseline without an event)')
@@ -350,8 +369,8 @@ def parse_args(argv):
     args.setup_list = [s for s in args.setups.split(',') if s]
     args.event_list = [e for e in args.events.split(',') if e]
     for s in args.setup_list:
-        if s not in SETUPS:
-            ap.error('unknown setup %r (have %s)' % (s, ','.join(SETUPS)))
+        if s not in ALL_SETUPS:
+            ap.error('unknown setup %r (have %s)' % (s, ','.join(ALL_SETUPS)))
     for e in args.event_list:
         if e not in EVENTS:
             ap.error('unknown event %r (have %s)' % (e, ','.join(EVENTS)))
@@ -379,15 +398,16 @@ def main(argv):
     if not args.no_install:
         bench.ensure_installed()
     problems, cells, workdirs = [], {}, []
-    n = len(args.setup_list) * len(args.event_list)
+    todo = [(name, event) for event in args.event_list
+            for name in args.setup_list if applies(name, event)]
+    n = len(todo)
     log('%d cells: about %.0f s' % (
         n, n * (args.duration + args.warmup + 4)))
     try:
-        for event in args.event_list:
-            for name in args.setup_list:
-                r = run_cell(name, event, args, problems, workdirs)
-                if r is not None:
-                    cells[(name, event)] = r
+        for name, event in todo:
+            r = run_cell(name, event, args, problems, workdirs)
+            if r is not None:
+                cells[(name, event)] = r
     finally:
         bench.PROCS.stop_all()
         if args.keep or problems:
