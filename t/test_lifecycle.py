@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from pyworker_t import codes, rawhttp
+from pyworker_t import codes, procs, rawhttp
 from pyworker_t.load import Load
 
 CONF = """
@@ -104,20 +104,54 @@ def test_sigkill_during_load_fails_only_in_flight_requests(httpd):
     assert len(new) == 2
 
 
+START_FAILURES = {
+    "bad-home": ("home=/nonexistent-pyw-home", "", codes.CHDIR),
+    "bad-python-home": ("python-home=/nonexistent-pyw-python", "",
+                        codes.PYTHON_INIT_FAILED),
+    "unimportable-import-script": (
+        "", "PyWorkerImportScript {apps}/broken_import.wsgi "
+            "process-group=bad application-group=%{GLOBAL}\n",
+        codes.IMPORT_SCRIPT_FAILED),
+}
+
+
+@pytest.mark.parametrize("cause", sorted(START_FAILURES))
 def test_daemon_that_cannot_start_backs_off_and_harms_no_other_group(
-        fresh_apache):
+        fresh_apache, cause):
+    option, extra, code = START_FAILURES[cause]
     a = fresh_apache("""
-PyWorkerDaemonProcess bad threads=1 home=/nonexistent-pyw-home
+PyWorkerDaemonProcess bad threads=1 %s
 PyWorkerDaemonProcess good threads=1
 PyWorkerScriptAlias /good {apps}/hello.wsgi process-group=good
-""", ready=["/good"], wait_daemons=False)
-    a.log.expect(codes=[codes.DAEMON_START_FAILED, codes.CHDIR])
+%s""" % (option, extra), ready=["/good"], wait_daemons=False)
+    a.log.expect(r"group=bad\b", codes=[codes.DAEMON_START_FAILED, code,
+                                        codes.PYTHON_START])
+    t0 = cpu_seconds(a)
     time.sleep(6)
-    starts = a.log.find(r"\bPYW%04d\b.*group=bad\b" % codes.CHDIR)
+    assert cpu_seconds(a) - t0 < 3.0, "restart loop spins the CPU"
+    starts = a.log.find(r"\bPYW%04d\b.*group=bad\b" % code)
     failures = a.log.find(r"\bPYW%04d\b.*group=bad\b"
                           % codes.DAEMON_START_FAILED)
     assert failures, "start-up failure not logged:\n" + a.log.tail()
-    assert 1 <= len(starts) <= 5, "restarted %d times in 6 s" % len(starts)
+    # A traceback spans several lines: count daemon processes, not lines.
+    tried = {re.search(r"pid=(\d+)", l).group(1) for l in starts}
+    assert 1 <= len(tried) <= 5, "restarted %d times in 6 s" % len(tried)
     assert a.proc.poll() is None, "Apache died"
     r = get(a, "/good")
     assert r.status == 200 and r.body == b"Hello, World!\n"
+
+
+def cpu_seconds(a):
+    """CPU time (user + system) of the Apache parent and its children,
+    dead and alive, from /proc: a restart loop would show up here."""
+    total = 0.0
+    tick = os.sysconf("SC_CLK_TCK")
+    pids = [a.proc.pid] + procs.descendants(a.proc.pid)
+    for pid in pids:
+        try:
+            with open("/proc/%d/stat" % pid) as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += sum(int(x) for x in fields[11:15]) / tick
+    return total

@@ -20,8 +20,11 @@ BACKEND_CLOSED_MIDWAY = 114     # daemon closed in the middle of a response
 DAEMON_STARTED = 200            # notice: daemon started
 PRIVILEGES = 207                # crit: privilege drop failed / would be root
 CHDIR = 208                     # crit/warn: chdir(home) failed
+PYTHON_START = 210              # crit: Python could not start: exit 254
 
 # Python / WSGI
+PYTHON_INIT_FAILED = 300        # crit: Python could not start (python-home)
+IMPORT_SCRIPT_FAILED = 310      # error: PyWorkerImportScript failed: exit 254
 SCRIPT_LOAD_FAILED = 311        # a script failed to import: 500
 APP_EXCEPTION = 320             # exception or invalid response before headers
 APP_ABORTED = 321               # exception after headers: response aborted
