@@ -13,6 +13,7 @@ PyWorkerImportScript {apps}/safety_import.py process-group=safe \\
     application-group=%{GLOBAL}
 PyWorkerScriptAlias /safe {apps}/safety.wsgi process-group=safe
 """
+import http.client
 import json
 import os
 import re
@@ -145,3 +146,40 @@ def test_hanging_atexit_callback_is_cut_off(httpd):
                          since=mark)
     assert cut, httpd.log.text(mark)
     assert answer(get(httpd, "/safe"))["pid"] != pid
+
+
+HEADERS_TOO_LARGE = codes.APP_EXCEPTION  # "headers cannot be sent": 500
+
+HUGE_CONF = """
+PyWorkerDaemonProcess huge threads=2 display-name=pyw-huge
+PyWorkerScriptAlias /huge {apps}/huge.wsgi process-group=huge
+"""
+
+
+def test_huge_response_header_fails_cleanly_with_500(fresh_apache):
+    a = fresh_apache(HUGE_CONF, ready=["/huge/body?mb=1"])
+    a.log.expect(codes=[HEADERS_TOO_LARGE])
+    r = get(a, "/huge/header?mb=2")
+    assert r.status == 500 and b"never sent" not in r.body, r
+    assert a.log.wait_for(r"\bPYW%04d\b.*cannot be sent.*uri=/huge/header"
+                          % HEADERS_TOO_LARGE)
+    assert get(a, "/huge/body?mb=1").status == 200
+
+
+def test_response_far_bigger_than_the_daemon_streams(fresh_apache):
+    a = fresh_apache(HUGE_CONF, ready=["/huge/body?mb=1"])
+    (pid,) = a.daemon_pids("huge")
+    before = procs.status_field(pid, "VmHWM")      # peak resident, kB
+    conn = http.client.HTTPConnection("127.0.0.1", a.port, timeout=60)
+    conn.request("GET", "/huge/body?mb=400")
+    r = conn.getresponse()
+    got = 0
+    while True:
+        piece = r.read(1 << 20)
+        if not piece:
+            break
+        got += len(piece)
+    conn.close()
+    assert r.status == 200 and got == 400 << 20, (r.status, got)
+    after = procs.status_field(pid, "VmHWM")
+    assert after - before < 32 * 1024, "daemon grew %d kB" % (after - before)
