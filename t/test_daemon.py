@@ -330,3 +330,24 @@ PyWorkerScriptAlias /ok/who {apps}/whoami.wsgi process-group=ok
     assert not a.log.find(r"\bPYW%04d\b.*\(group=asroot\b"
                           % codes.DAEMON_STARTED), "a root daemon started"
     assert a.get("/ok/who").status_code == 200
+
+
+def test_persistent_connections_spread_over_the_group_processes(
+        fresh_apache):
+    a = fresh_apache("""
+PyWorkerDaemonProcess spread processes=2 threads=2 display-name=pywd-spread
+PyWorkerScriptAlias /spread {apps}/slow.wsgi process-group=spread
+""", ready=["/spread?0"])
+    pids = set(a.daemon_pids("spread"))
+    assert len(pids) == 2
+    # Eight clients at once make Apache open daemon connections together:
+    # each daemon must get its share, not one daemon all of them while
+    # the other's threads sit idle.
+    res = Load(a.port, "/spread?0.2", total=32, concurrency=8, timeout=20,
+               keep_body=True).start().join()
+    assert res.counts == {200: 32}, res.failures()[:5]
+    served = {}
+    for r in res.records:
+        pid = json.loads(r.body)["pid"]
+        served[pid] = served.get(pid, 0) + 1
+    assert set(served) == pids and min(served.values()) >= 8, served

@@ -24,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -483,6 +484,18 @@ static void daemon_stop(const pyw_daemon_spec_t *spec)
     _exit(PYW_DAEMON_EXIT_OK);
 }
 
+/* Every persistent Apache connection is a descriptor: a soft limit of
+ * 1024 (the usual default) would cap them, so take the hard limit. */
+static void daemon_raise_nofile(void)
+{
+    struct rlimit rl;
+
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        (void)setrlimit(RLIMIT_NOFILE, &rl);
+    }
+}
+
 void pyw_daemon_main(const pyw_daemon_spec_t *spec)
 {
     pid_t ppid = getppid();
@@ -500,6 +513,7 @@ void pyw_daemon_main(const pyw_daemon_spec_t *spec)
     daemon_set_title(spec);
     daemon_environment(spec);
     daemon_chdir(spec);
+    daemon_raise_nofile();
     daemon_drop_privileges(spec);
     daemon_watch_parent(ppid);
     daemon_start(spec);

@@ -189,9 +189,11 @@ static int poller_listen_ctl(int on)
     if (on == pl.listening) {
         return 0;
     }
-    /* EPOLLEXCLUSIVE: of the group's processes, one is woken per
-     * connection instead of all of them. */
-    ev.events = EPOLLIN | EPOLLEXCLUSIVE;
+    /* Level-triggered and shared: every process of the group is woken
+     * and they race for each connection.  EPOLLEXCLUSIVE kept waking the
+     * same process, which then owned most of the persistent connections
+     * while its siblings' threads sat idle. */
+    ev.events = EPOLLIN;
     ev.data.ptr = &tag_listen;
     rv = epoll_ctl(pl.epfd, on ? EPOLL_CTL_ADD : EPOLL_CTL_DEL,
                    pl.listen_fd, on ? &ev : NULL);
@@ -202,7 +204,9 @@ static int poller_listen_ctl(int on)
     return 0;
 }
 
-/* Accept until the backlog is empty. */
+/* Accept one connection per wake-up: the socket stays readable while
+ * more wait, so the group's processes take turns and share the
+ * persistent connections instead of one draining the backlog. */
 static void poller_accept(void)
 {
     for (;;) {
@@ -210,7 +214,7 @@ static void poller_accept(void)
                          SOCK_CLOEXEC | SOCK_NONBLOCK);
         if (fd >= 0) {
             poller_add_conn(fd);
-            continue;
+            return;
         }
         switch (errno) {
         case EAGAIN:
