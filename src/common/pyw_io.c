@@ -90,6 +90,19 @@ static int would_block(int e)
     return e == EAGAIN || e == EWOULDBLOCK;
 }
 
+/* After a failed receive: 0 to try again (EINTR, or readable now), else
+ * -errno or -ETIMEDOUT. */
+static int io_read_again(int fd, int64_t deadline_ms)
+{
+    if (errno == EINTR) {
+        return 0;
+    }
+    if (!would_block(errno)) {
+        return -errno;
+    }
+    return pyw_io_wait(fd, POLLIN, deadline_ms);
+}
+
 ssize_t pyw_io_read_some(int fd, void *buf, size_t len, int64_t deadline_ms)
 {
     ssize_t n;
@@ -103,14 +116,7 @@ ssize_t pyw_io_read_some(int fd, void *buf, size_t len, int64_t deadline_ms)
         if (n >= 0) {
             return n;
         }
-        if (errno == EINTR) {
-            continue;
-        }
-        if (!would_block(errno)) {
-            return -errno;
-        }
-        rc = pyw_io_wait(fd, POLLIN, deadline_ms);
-        if (rc < 0) {
+        if ((rc = io_read_again(fd, deadline_ms)) < 0) {
             return rc;
         }
     }
@@ -363,14 +369,7 @@ ssize_t pyw_io_recv_fds(int fd, void *buf, size_t len, int *fds,
             }
             return n;
         }
-        if (errno == EINTR) {
-            continue;
-        }
-        if (!would_block(errno)) {
-            return -errno;
-        }
-        rc = pyw_io_wait(fd, POLLIN, deadline_ms);
-        if (rc < 0) {
+        if ((rc = io_read_again(fd, deadline_ms)) < 0) {
             return rc;
         }
     }
