@@ -52,7 +52,8 @@ REF = 'pyworker'
 FILE5M_SIZE = 5200000
 STREAM_BODY = (b'x' * 999 + b'\n') * 100
 POST_BODY = bytes(range(256)) * 256          # 64 KiB, checks the echo
-THREADS_PER_CHILD = 64
+THREADS_PER_CHILD = 512
+SERVER_LIMIT = 4
 
 # Apt packages (Debian 12).  apache2-bin instead of apache2 when Apache is
 # missing altogether: it has the binary and every module we load but no
@@ -64,27 +65,29 @@ PACKAGES = [('wrk', WRK), ('libapache2-mod-wsgi-py3',
             ('libapache2-mod-proxy-uwsgi', MODULES + '/mod_proxy_uwsgi.so'),
             ('apache2-bin', APACHE)]
 
-# Identical for every setup.  Threads >= the largest connection count and
-# every process started up front (none reaped): when all workers of a
-# process are busy the event MPM shuts down its keep-alive connections
+# Identical for every setup.  Every Python setup holds an Apache worker
+# thread for the whole of a request, and when every worker of a process is
+# busy the event MPM closes that process's idle keep-alive connections
 # ("All workers are busy or dying, will shutdown N keep-alive connections",
-# trace1), which wrk counts as read errors.  With MaxRequestWorkers 512 the
-# static file alone got thousands of them at 1000 connections; with this
-# block tens to a few hundred per 5 s cell.  The small
-# AsyncRequestWorkerFactor keeps a process from taking (many) more
-# connections than it has threads.
+# trace1), which wrk counts as read errors.  A process takes up to about
+# twice its threads in connections, so with 20 x 64 every setup whose
+# backend (not wrk) is the bottleneck lost connections at 1000 (static
+# 112, mod_wsgi 324, uWSGI 270, us 438 per cell).  With 4 x 512 a process
+# needs over half of all connections to run out of threads.  Not 2 x 1024:
+# mod_wsgi embedded mode loses a quarter of its speed there (more threads
+# per GIL).  See bench/README.md.
 EVENT_MPM = """\
-StartServers 20
-ServerLimit 20
+StartServers {servers}
+ServerLimit {servers}
 ThreadLimit {tpc}
 ThreadsPerChild {tpc}
-MaxRequestWorkers 1280
+MaxRequestWorkers {total}
 MinSpareThreads 64
-MaxSpareThreads 1280
-AsyncRequestWorkerFactor 0.1
+MaxSpareThreads {total}
 MaxConnectionsPerChild 0
 ListenBacklog 1024
-""".format(tpc=THREADS_PER_CHILD)
+""".format(tpc=THREADS_PER_CHILD, servers=SERVER_LIMIT,
+           total=THREADS_PER_CHILD * SERVER_LIMIT)
 
 
 class BenchError(Exception):

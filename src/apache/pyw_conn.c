@@ -23,19 +23,24 @@
 #include "apr_thread_mutex.h"
 #include "httpd.h"
 #include "http_config.h"
+#include "ap_mpm.h"
 
 #include "../common/pyw_io.h"
 #include "../common/pyw_proto.h"
 #include "pyw_conn.h"
 #include "pyw_log.h"
 
-#define PYW_CONN_IDLE_MAX        64   /* idle connections kept per group */
+#define PYW_CONN_IDLE_DEFAULT    64   /* idle cap if the MPM will not say */
 #define PYW_CONN_BACKOFF_MAX_MS  50
 
+/* Up to one idle connection per thread of the child: every thread may be
+ * in a request to the group at once, and a smaller cap would close and
+ * reconnect the surplus on every request under that load. */
 typedef struct {
     const pyw_group_t *group;
     int                n_idle;
-    pyw_backend_t     *idle[PYW_CONN_IDLE_MAX];
+    int                max_idle;
+    pyw_backend_t    **idle;
 } pyw_conn_slot_t;
 
 typedef struct {
@@ -142,7 +147,7 @@ void pyw_conn_release(pyw_backend_t *b)
     if (slot != NULL && pyw_stream_buffered(&b->stream) == 0
         && b->stream.payload_left == 0) {
         pyw_conn_lock(c);
-        if (pyw_conn_cache == c && slot->n_idle < PYW_CONN_IDLE_MAX) {
+        if (pyw_conn_cache == c && slot->n_idle < slot->max_idle) {
             slot->idle[slot->n_idle++] = b;
             b = NULL;
         }
@@ -352,9 +357,13 @@ static void pyw_conn_child_init(apr_pool_t *pchild, server_rec *s)
     pyw_group_t **groups;
     pyw_conn_slot_t *slot;
     apr_status_t rv;
-    int i;
+    int i, threads = 0;
 
     c->server = s;
+    if (ap_mpm_query(AP_MPMQ_MAX_THREADS, &threads) != APR_SUCCESS
+        || threads < 1) {
+        threads = PYW_CONN_IDLE_DEFAULT;
+    }
 #if APR_HAS_THREADS
     rv = apr_thread_mutex_create(&c->mutex, APR_THREAD_MUTEX_DEFAULT,
                                  pchild);
@@ -371,6 +380,8 @@ static void pyw_conn_child_init(apr_pool_t *pchild, server_rec *s)
     for (i = 0; groups && i < pyw_globals.groups->nelts; i++) {
         slot = apr_pcalloc(pchild, sizeof(*slot));
         slot->group = groups[i];
+        slot->max_idle = threads;
+        slot->idle = apr_pcalloc(pchild, threads * sizeof(*slot->idle));
         apr_hash_set(c->slots, groups[i]->name, APR_HASH_KEY_STRING, slot);
     }
     apr_pool_cleanup_register(pchild, c, pyw_conn_cache_cleanup,

@@ -195,12 +195,12 @@ static int pyw_forward_not_run(pyw_fwd_t *fw, int rc, const char *reason)
 /*
  * Wait for the first response frame and look at how the connection ends
  * if it does (see the top of this file): a reset means the REQUEST was
- * not consumed.  The peek clears the socket error, so it is reported
- * here; EOF and data are left to pyw_stream_next().
+ * not consumed, end of stream that the daemon read it and died.  The
+ * first read is made here, right after poll(), so telling the two apart
+ * costs no extra syscall.
  */
 static int pyw_forward_first_wait(pyw_fwd_t *fw)
 {
-    unsigned char c;
     ssize_t n;
     int rc;
 
@@ -212,17 +212,20 @@ static int pyw_forward_first_wait(pyw_fwd_t *fw)
         if (rc < 0) {
             return pyw_forward_daemon_failed(fw, rc, NULL);
         }
-        n = recv(fw->b->fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
-        if (n >= 0) {
+        n = pyw_stream_recv_ready(&fw->b->stream);
+        if (n > 0) {
             return PYW_FWD_CONTINUE;
         }
-        if (errno == ECONNRESET) {
+        if (n == 0) {
+            return pyw_forward_daemon_failed(fw, -ECONNRESET, NULL);
+        }
+        if (n == -ECONNRESET) {
             return pyw_forward_not_run(fw, -ECONNRESET, "the daemon closed "
                                        "the connection with the request "
                                        "unread");
         }
-        if (errno != EINTR && errno != EAGAIN && errno != EWOULDBLOCK) {
-            return pyw_forward_daemon_failed(fw, -errno, NULL);
+        if (n != -EAGAIN) {
+            return pyw_forward_daemon_failed(fw, (int)n, NULL);
         }
     }
 }

@@ -149,6 +149,22 @@ static int stream_fill(pyw_stream_t *s, size_t want, int64_t deadline_ms)
     return 0;
 }
 
+ssize_t pyw_stream_recv_ready(pyw_stream_t *s)
+{
+    ssize_t n;
+
+    stream_compact(s);
+    if (s->end == s->cap) {
+        return -ENOBUFS;        /* a whole buffer unconsumed: caller bug */
+    }
+    /* A deadline long past: no waiting, one poll(0) at most. */
+    n = stream_recv(s, s->buf + s->end, s->cap - s->end, 0);
+    if (n > 0) {
+        s->end += (size_t)n;
+    }
+    return n == -ETIMEDOUT ? -EAGAIN : n;
+}
+
 int pyw_stream_next(pyw_stream_t *s, pyw_frame_t *f, int64_t deadline_ms)
 {
     const char *err = NULL;

@@ -48,6 +48,15 @@ static inline size_t pyw_stream_buffered(const pyw_stream_t *s)
 }
 
 /*
+ * One non-blocking read into the buffer, for a caller that has just seen
+ * the socket readable in poll(): bytes read (> 0), 0 at end of stream
+ * (unlike pyw_stream_next, EOF and a reset stay apart), -EAGAIN if there
+ * was nothing after all, -errno.  Saves the extra read a waiting
+ * pyw_stream_next would start with.
+ */
+ssize_t pyw_stream_recv_ready(pyw_stream_t *s);
+
+/*
  * Read the next frame header.  The previous frame's payload must have been
  * consumed.  0 on success; -ECONNRESET on EOF (also at a clean frame
  * boundary: the caller decides whether EOF was expected there);

@@ -387,6 +387,37 @@ static void test_eof_and_timeout(void)
     }
 }
 
+/* recv_ready keeps end of stream (0) and a reset (the peer closed with
+ * our bytes unread) apart, and never waits. */
+static void test_recv_ready(void)
+{
+    unsigned char b[64], junk[4] = { 0 };
+    pyw_stream_t s;
+    pyw_frame_t f;
+    int sv[2];
+    size_t len = small_exchange(b);
+
+    make_pair(sv);
+    CHECK_EQ(pyw_stream_init(&s, sv[0]), 0);
+    CHECK_EQ(pyw_stream_recv_ready(&s), -EAGAIN);
+    CHECK_EQ(write(sv[1], b, len), (ssize_t)len);
+    CHECK_EQ(pyw_stream_recv_ready(&s), (ssize_t)len);
+    read_small_exchange(&s, pyw_io_deadline(50));
+    close(sv[1]);
+    CHECK_EQ(pyw_stream_recv_ready(&s), 0);
+    CHECK_EQ(pyw_stream_next(&s, &f, pyw_io_deadline(50)), -ECONNRESET);
+    pyw_stream_free(&s);
+    close(sv[0]);
+
+    make_pair(sv);
+    CHECK_EQ(pyw_stream_init(&s, sv[0]), 0);
+    CHECK_EQ(write(sv[0], junk, sizeof(junk)), (ssize_t)sizeof(junk));
+    close(sv[1]);                       /* with our 4 bytes unread */
+    CHECK_EQ(pyw_stream_recv_ready(&s), -ECONNRESET);
+    pyw_stream_free(&s);
+    close(sv[0]);
+}
+
 static void test_malformed(void)
 {
     static const struct { uint8_t type, flags; uint32_t length; } bad[] = {
@@ -679,6 +710,7 @@ int main(void)
     test_big_pieces();
     test_big_whole();
     test_eof_and_timeout();
+    test_recv_ready();
     test_malformed();
     test_skip_and_misuse();
     test_fd_with_frames();
