@@ -53,6 +53,8 @@ FILE5M_SIZE = 5200000
 STREAM_BODY = (b'x' * 999 + b'\n') * 100
 POST_BODY = bytes(range(256)) * 256          # 64 KiB, checks the echo
 THREADS_PER_CHILD = 512
+BUSY_SHARE_MAX = 0.25       # CPU share in use at start that makes a run
+                            # "not quiet"
 SERVER_LIMIT = 4
 
 # Apt packages (Debian 12).  apache2-bin instead of apache2 when Apache is
@@ -240,6 +242,21 @@ def cmdline(pid):
 
 
 # ---------------------------------------------------------------- install
+
+def cpu_busy_share(seconds=2.0):
+    """Share of all CPUs' time not idle over `seconds` (from /proc/stat).
+    The load average is no measure of other users here: it stays high
+    for minutes after a cell with 1000 connections (thousands of Apache
+    threads were runnable), while the CPUs are idle."""
+    def sample():
+        with open('/proc/stat') as f:
+            v = [int(x) for x in f.readline().split()[1:]]
+        return sum(v), v[3] + v[4]          # total, idle + iowait
+    t0, i0 = sample()
+    time.sleep(seconds)
+    t1, i1 = sample()
+    return 1.0 - (i1 - i0) / float(t1 - t0) if t1 > t0 else 0.0
+
 
 def dpkg_installed(pkg):
     r = subprocess.run(['dpkg-query', '-W', '-f=${Status}', pkg],
@@ -804,11 +821,12 @@ def render(meta, results, memory, targets, setups, apps, conns_list, served):
     if mod.get('sha256'):
         lines += ['mod_pyworker.so measured: a copy of %s built %s, sha256 '
                   '%s.' % (mod['path'], mod['mtime'], mod['sha256'][:16]), '']
-    if meta['loadavg_start'][0] > 0.5 * (os.cpu_count() or 1):
-        lines += ['**Warning: the machine was busy at start (load %.2f on %d '
-                  'cores); these numbers are not comparable with a quiet '
-                  'run.**' % (meta['loadavg_start'][0], os.cpu_count() or 1),
-                  '']
+    lines += ['CPU busy in the 2 s before the run: %.0f %%.' %
+              (100 * meta['cpu_busy_start']), '']
+    if meta['cpu_busy_start'] > BUSY_SHARE_MAX:
+        lines += ['**Warning: the machine was busy at start (%.0f %% of the '
+                  'CPUs in use); these numbers are not comparable with a '
+                  'quiet run.**' % (100 * meta['cpu_busy_start']), '']
     lines += table(results, apps, conns_list, setups) + ['']
     lines += memory_table(memory, served) + ['']
     lines += ['| target (issue 4) | value | result |', '|---|---|---|']
@@ -953,9 +971,10 @@ def main(argv):
     atexit.register(PROCS.stop_all)
     raise_nofile()
     loadavg_start = os.getloadavg()
-    if loadavg_start[0] > 0.5 * (os.cpu_count() or 1):
-        log('warning: load average %.2f at start: the machine is busy'
-            % loadavg_start[0])
+    args.cpu_busy_start = cpu_busy_share()
+    if args.cpu_busy_start > BUSY_SHARE_MAX:
+        log('warning: %.0f %% of the CPUs busy at start: the machine is busy'
+            % (100 * args.cpu_busy_start))
     if not args.no_install:
         ensure_installed()
     problems, work, setups = [], None, []
@@ -995,6 +1014,7 @@ def finish(args, setups, raw, memory, problems, loadavg_start):
     stamp = time.strftime('%Y%m%d-%H%M%S')
     meta = {'timestamp': stamp, 'machine': machine_info(),
             'loadavg_start': loadavg_start, 'loadavg_end': os.getloadavg(),
+            'cpu_busy_start': args.cpu_busy_start,
             'rounds': args.rounds, 'duration': args.duration,
             'warmup': args.warmup, 'timeout': args.timeout,
             'connections': args.conns, 'apps': args.app_list,
