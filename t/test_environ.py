@@ -22,6 +22,8 @@ PyWorkerScriptAliasMatch ^/match/([a-z]+) {apps}/$1.wsgi
     RequestHeader set X-Set-By-Apache "yes"
 </Location>
 SetEnv PYW_TEST_VAR "set by SetEnv"
+SetEnv wsgi.run_once "spoofed"
+SetEnv wsgi.version "spoofed"
 
 <VirtualHost 127.0.0.1:{port}>
     ServerName main.test
@@ -214,6 +216,13 @@ def test_every_wsgi_key_with_its_type(httpd):
     for k in ("wsgi.multithread", "wsgi.multiprocess", "wsgi.run_once",
               "wsgi.input_terminated"):
         assert t[k] == "bool", k
+
+
+def test_setenv_cannot_replace_wsgi_keys(httpd):
+    # CONF sets wsgi.run_once and wsgi.version with SetEnv.
+    for _ in range(3):      # the first request and the cached key paths
+        w = env_of(httpd, "/app")["wsgi"]
+        assert w["run_once"] is False and w["version"] == [1, 0]
 
 
 def test_cgi_values_are_native_strings(httpd):

@@ -143,6 +143,13 @@ def test_second_start_response_without_exc_info_raises(httpd):
     assert r.body.startswith(b"raised "), r.body
 
 
+def test_start_response_takes_keywords_and_refuses_bad_calls(httpd):
+    r = get(httpd, "/errors?case=call_signatures")
+    assert (r.status, r.reason) == (202, "By Keyword")
+    assert r.body == (b"TypeError TypeError TypeError TypeError TypeError\n"
+                      b"written by builtin_function_or_method")
+
+
 def test_exc_info_before_headers_replaces_status(httpd):
     r = get(httpd, "/errors?case=excinfo_before_headers")
     assert r.status == 500

@@ -28,6 +28,7 @@
  * stopping), and EOF means it read it and died (a crash: 502).
  */
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -85,6 +86,14 @@ typedef struct {
     const char *name;
     const char *value;
 } pyw_env_extra_t;
+
+/* One environ pair in wire order, lengths measured once. */
+typedef struct {
+    const char *name;
+    const char *value;
+    size_t      name_len;
+    size_t      value_len;
+} pyw_env_pair_t;
 
 static int64_t pyw_forward_deadline(const pyw_fwd_t *fw)
 {
@@ -243,12 +252,17 @@ static int pyw_forward_body_result(pyw_fwd_t *fw)
 
 /* ---- REQUEST ---- */
 
+/* The pairs Apache's own table lacks.  The first is the request start
+ * (for queue-timeout: when Apache read the request line, microseconds
+ * since the epoch), which goes on the wire first. */
 static int pyw_forward_extras(request_rec *r, const pyw_forward_opts_t *o,
                               pyw_env_extra_t *x)
 {
     const char *auth;
     int n = 0;
 
+    x[n].name = PYW_ENV_REQUEST_START;
+    x[n++].value = apr_off_t_toa(r->pool, (apr_off_t)r->request_time);
     /* Apache never exports Authorization itself; a RewriteRule or SetEnv
      * that already did wins over ours. */
     if (o->pass_authorization
@@ -266,55 +280,89 @@ static int pyw_forward_extras(request_rec *r, const pyw_forward_opts_t *o,
     x[n++].value = o->process_group ? o->process_group : "";
     x[n].name = "mod_pyworker.application_group";
     x[n++].value = o->application_group ? o->application_group : "";
-    /* For queue-timeout: when Apache read the request line, in
-     * microseconds since the epoch. */
-    x[n].name = "mod_pyworker.request_start";
-    x[n++].value = apr_psprintf(r->pool, "%" APR_TIME_T_FMT,
-                                r->request_time);
     x[n].name = "mod_pyworker.script_reloading";
     x[n++].value = o->script_reloading ? "1" : "0";
     return n;
 }
 
-/* Wire size of the environ; SIZE_MAX if a name is too long for a pair. */
-static size_t pyw_forward_env_size(const apr_array_header_t *arr,
-                                   const pyw_env_extra_t *x, int nx)
+/* Append a pair unless its name is empty.  0, or -1 if the name is too
+ * long for the wire. */
+static int pyw_env_add(pyw_env_pair_t *p, int *n, const char *name,
+                       const char *value)
 {
+    size_t len = name ? strlen(name) : 0;
+
+    if (len == 0) {
+        return 0;
+    }
+    if (len > PYW_MAX_NAME_LEN) {
+        return -1;
+    }
+    value = value ? value : "";
+    p[*n].name = name;
+    p[*n].name_len = len;
+    p[*n].value = value;
+    p[*n].value_len = strlen(value);
+    (*n)++;
+    return 0;
+}
+
+/*
+ * The environ in wire order.  The request start and REQUEST_URI come
+ * first: the daemon's worker reads only those two before it runs the
+ * request (its scan stops there), then Apache's table without that
+ * REQUEST_URI, then the other extras.  The pair count, or -1 if a name
+ * is too long.
+ */
+static int pyw_forward_env_pairs(request_rec *r, const pyw_env_extra_t *x,
+                                 int nx, pyw_env_pair_t **out)
+{
+    const apr_array_header_t *arr = apr_table_elts(r->subprocess_env);
     const apr_table_entry_t *e = (const apr_table_entry_t *)arr->elts;
-    size_t size = 0, klen;
+    const char *uri = apr_table_get(r->subprocess_env, "REQUEST_URI");
+    pyw_env_pair_t *p = apr_palloc(r->pool,
+                                   (arr->nelts + nx) * sizeof(*p));
+    int i, n = 0, rc = 0;
+
+    rc |= pyw_env_add(p, &n, x[0].name, x[0].value);
+    if (uri != NULL) {
+        rc |= pyw_env_add(p, &n, "REQUEST_URI", uri);
+    }
+    for (i = 0; i < arr->nelts; i++) {
+        if (uri != NULL && e[i].val == uri
+            && strcasecmp(e[i].key, "REQUEST_URI") == 0) {
+            uri = NULL;         /* sent first already */
+            continue;
+        }
+        rc |= pyw_env_add(p, &n, e[i].key, e[i].val);
+    }
+    for (i = 1; i < nx; i++) {
+        rc |= pyw_env_add(p, &n, x[i].name, x[i].value);
+    }
+    *out = p;
+    return rc < 0 ? -1 : n;
+}
+
+static size_t pyw_forward_env_size(const pyw_env_pair_t *p, int n)
+{
+    size_t size = 0;
     int i;
 
-    for (i = 0; i < arr->nelts + nx; i++) {
-        const char *k = i < arr->nelts ? e[i].key : x[i - arr->nelts].name;
-        const char *v = i < arr->nelts ? e[i].val : x[i - arr->nelts].value;
-
-        klen = k ? strlen(k) : 0;
-        if (klen > PYW_MAX_NAME_LEN) {
-            return SIZE_MAX;
-        }
-        size += klen ? pyw_pair_size(klen, v ? strlen(v) : 0) : 0;
+    for (i = 0; i < n; i++) {
+        size += pyw_pair_size(p[i].name_len, p[i].value_len);
     }
     return size;
 }
 
 static size_t pyw_forward_env_put(unsigned char *buf, size_t cap,
-                                  const apr_array_header_t *arr,
-                                  const pyw_env_extra_t *x, int nx)
+                                  const pyw_env_pair_t *p, int n)
 {
-    const apr_table_entry_t *e = (const apr_table_entry_t *)arr->elts;
     size_t pos = 0;
     int i;
 
-    for (i = 0; i < arr->nelts + nx; i++) {
-        const char *k = i < arr->nelts ? e[i].key : x[i - arr->nelts].name;
-        const char *v = i < arr->nelts ? e[i].val : x[i - arr->nelts].value;
-
-        if (k == NULL || *k == '\0') {
-            continue;
-        }
-        v = v ? v : "";
-        pos += pyw_pair_put(buf + pos, cap - pos, k, strlen(k), v,
-                            strlen(v));
+    for (i = 0; i < n; i++) {
+        pos += pyw_pair_put(buf + pos, cap - pos, p[i].name, p[i].name_len,
+                            p[i].value, p[i].value_len);
     }
     return pos;
 }
@@ -324,11 +372,11 @@ static int pyw_forward_send_request(pyw_fwd_t *fw,
                                     const pyw_forward_opts_t *opts)
 {
     request_rec *r = fw->r;
-    const apr_array_header_t *arr;
     pyw_env_extra_t extra[PYW_FWD_EXTRA_MAX];
+    pyw_env_pair_t *pairs;
     unsigned char *buf;
-    size_t size, pos;
-    int nx, rc;
+    size_t size = SIZE_MAX, pos;
+    int nx, np, rc;
 
     /* Once per request: a REQUEST sent again after NOT_RUN reuses it
      * (ap_add_cgi_vars may run a subrequest for PATH_TRANSLATED). */
@@ -338,8 +386,9 @@ static int pyw_forward_send_request(pyw_fwd_t *fw,
         apr_table_setn(r->notes, PYW_FWD_ENV_NOTE, "1");
     }
     nx = pyw_forward_extras(r, opts, extra);
-    arr = apr_table_elts(r->subprocess_env);
-    size = pyw_forward_env_size(arr, extra, nx);
+    if ((np = pyw_forward_env_pairs(r, extra, nx, &pairs)) >= 0) {
+        size = pyw_forward_env_size(pairs, np);
+    }
     if (size > PYW_MAX_META_PAYLOAD) {
         fw->out->result = PYW_FWD_ENV_TOO_LARGE;
         fw->out->backend_clean = 1;
@@ -348,7 +397,7 @@ static int pyw_forward_send_request(pyw_fwd_t *fw,
     buf = apr_palloc(r->pool, PYW_FRAME_HEADER_SIZE + size);
     pos = pyw_frame_header_put(buf, PYW_FRAME_HEADER_SIZE,
                                PYW_FRAME_REQUEST, (uint32_t)size);
-    pos += pyw_forward_env_put(buf + pos, size, arr, extra, nx);
+    pos += pyw_forward_env_put(buf + pos, size, pairs, np);
     if (pos != PYW_FRAME_HEADER_SIZE + size) {
         fw->out->result = PYW_FWD_ENV_TOO_LARGE;    /* cannot happen */
         fw->out->backend_clean = 1;
@@ -519,6 +568,24 @@ static int pyw_forward_skip(pyw_fwd_t *fw)
                   : PYW_FWD_CONTINUE;
 }
 
+/* "200 OK" from the application: Apache's own constant when the reason
+ * is the standard one (most responses), else a copy; NULL: no reason. */
+static const char *pyw_forward_status_line(apr_pool_t *pool, int status,
+                                           pyw_slice_t reason)
+{
+    const char *std = ap_get_status_line(status);
+
+    if (reason.len == 0) {
+        return NULL;
+    }
+    if (atoi(std) == status && strlen(std) == reason.len + 4
+        && memcmp(std + 4, reason.data, reason.len) == 0) {
+        return std;
+    }
+    return apr_psprintf(pool, "%03d %.*s", status, (int)reason.len,
+                        reason.data);
+}
+
 static int pyw_forward_headers_decode(pyw_fwd_t *fw, const unsigned char *p,
                                       size_t len)
 {
@@ -539,9 +606,7 @@ static int pyw_forward_headers_decode(pyw_fwd_t *fw, const unsigned char *p,
         return pyw_forward_protocol_error(fw, "HEADERS status out of range");
     }
     fw->status = status;
-    fw->status_line = reason.len == 0 ? NULL
-        : apr_psprintf(pool, "%03d %.*s", (int)status, (int)reason.len,
-                       reason.data);
+    fw->status_line = pyw_forward_status_line(pool, status, reason);
     fw->headers = apr_table_make(pool, 8);
     pyw_pair_iter_init(&it, rest, rest_len);
     while ((rc = pyw_pair_next(&it, &n, &v, &err)) == 1) {

@@ -46,6 +46,11 @@
 #define PYW_MAX_DATA_PAYLOAD   (1u << 20)   /* one BODY or DATA frame */
 #define PYW_MAX_NAME_LEN       0xffffu
 
+/* REQUEST pairs Apache adds for the daemon itself.  Apache sends the
+ * request start, then REQUEST_URI, as the first two pairs, so a worker
+ * finds both without decoding the rest (any order is still valid). */
+#define PYW_ENV_REQUEST_START  "mod_pyworker.request_start" /* us, epoch */
+
 typedef enum {
     PYW_FRAME_HELLO      = 1, /* d->a: magic, version, daemon pid         */
     PYW_FRAME_REQUEST    = 2, /* a->d: environ as pairs                   */

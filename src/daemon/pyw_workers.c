@@ -45,7 +45,6 @@
  * arrived, so this is only a bound for a peer that sent half a frame. */
 #define WORKER_SWEEP_READ_MS       100
 #define WORKER_URI_MAX             512
-#define WORKER_START_KEY           "mod_pyworker.request_start"
 
 typedef struct {
     pthread_t             tid;
@@ -188,7 +187,7 @@ static int64_t worker_parse_us(pyw_slice_t v)
 static void worker_scan(const unsigned char *env, size_t len,
                         worker_req_t *rq)
 {
-    static const char start_key[] = WORKER_START_KEY;
+    static const char start_key[] = PYW_ENV_REQUEST_START;
     pyw_pair_iter_t it;
     pyw_slice_t name, value;
     const char *err;

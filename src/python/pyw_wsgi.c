@@ -66,6 +66,8 @@
 
 typedef struct {
     uint32_t  hash;
+    int       fixed;                    /* in the environ template: Apache
+                                           cannot override it           */
     PyObject *str;                      /* interned; owned by the cache */
     PyObject *last;                     /* last value seen (GIL), or NULL */
 } wsgi_key_t;
@@ -73,12 +75,20 @@ typedef struct {
 static wsgi_key_t wsgi_keys[KEY_SLOTS];
 static int wsgi_key_count;
 
+/* The key found at each position of the previous REQUEST.  Apache sends
+ * the same names in the same order every time, so one memcmp usually
+ * replaces the hash and the probe (GIL). */
+#define KEY_ORDER_MAX 64
+static wsgi_key_t *wsgi_key_order[KEY_ORDER_MAX];
+
+/* The wsgi.* entries that never change, copied into each new environ
+ * (one memcpy instead of six inserts); made on first use (GIL). */
+static PyObject *wsgi_template;
+
 /* Keys and values made once (interned / immutable, shared by requests). */
 static PyObject *k_script_filename, *k_request_uri, *k_content_length,
-                *k_https, *k_request_method, *k_url_scheme, *k_version,
-                *k_input, *k_errors, *k_multithread, *k_multiprocess,
-                *k_run_once, *k_file_wrapper, *k_input_terminated,
-                *k_close, *k_reloading;
+                *k_https, *k_request_method, *k_url_scheme, *k_input,
+                *k_errors, *k_close, *k_reloading;
 static PyObject *v_version, *v_http, *v_https;
 static PyObject *t_text_io;             /* io.TextIOBase                */
 
@@ -153,6 +163,27 @@ static PyObject *wsgi_key_str(const char *name)
     return wsgi_key(name, strlen(name), &slot);
 }
 
+/* wsgi_key() for the pos'th pair of a REQUEST, trying first the key
+ * that had this position last time. */
+static PyObject *wsgi_key_at(size_t pos, const char *name, size_t len,
+                             wsgi_key_t **slot)
+{
+    wsgi_key_t *k = pos < KEY_ORDER_MAX ? wsgi_key_order[pos] : NULL;
+    PyObject *s;
+
+    if (k != NULL && (size_t)PyUnicode_GET_LENGTH(k->str) == len
+        && memcmp(PyUnicode_1BYTE_DATA(k->str), name, len) == 0) {
+        Py_INCREF(k->str);
+        *slot = k;
+        return k->str;
+    }
+    s = wsgi_key(name, len, slot);
+    if (pos < KEY_ORDER_MAX) {
+        wsgi_key_order[pos] = *slot;
+    }
+    return s;
+}
+
 /* The str for a value: the key's previous value when the bytes are the
  * same (str is immutable, so sharing it is invisible), else a new one,
  * remembered for the next request.  Decoding was an eighth of the
@@ -201,14 +232,8 @@ int pyw_wsgi_init(void)
     k_https = wsgi_key_str("HTTPS");
     k_request_method = wsgi_key_str("REQUEST_METHOD");
     k_url_scheme = wsgi_key_str("wsgi.url_scheme");
-    k_version = wsgi_key_str("wsgi.version");
     k_input = wsgi_key_str("wsgi.input");
     k_errors = wsgi_key_str("wsgi.errors");
-    k_multithread = wsgi_key_str("wsgi.multithread");
-    k_multiprocess = wsgi_key_str("wsgi.multiprocess");
-    k_run_once = wsgi_key_str("wsgi.run_once");
-    k_file_wrapper = wsgi_key_str("wsgi.file_wrapper");
-    k_input_terminated = wsgi_key_str("wsgi.input_terminated");
     k_reloading = wsgi_key_str("mod_pyworker.script_reloading");
     k_close = PyUnicode_InternFromString("close");
     v_version = Py_BuildValue("(ii)", 1, 0);
@@ -278,14 +303,20 @@ static int wsgi_copy_pairs(wsgi_req_t *q, const unsigned char *env,
 {
     pyw_pair_iter_t it;
     pyw_slice_t n, v;
+    size_t pos = 0;
     int rc;
 
     pyw_pair_iter_init(&it, env, len);
     while ((rc = pyw_pair_next(&it, &n, &v, err)) == 1) {
         wsgi_key_t *slot;
-        PyObject *key = wsgi_key(n.data, n.len, &slot);
-        PyObject *val = key ? wsgi_value(slot, v) : NULL;
+        PyObject *key = wsgi_key_at(pos++, n.data, n.len, &slot);
+        PyObject *val;
 
+        if (key != NULL && slot != NULL && slot->fixed) {
+            Py_DECREF(key);     /* ours win: already in the environ */
+            continue;
+        }
+        val = key ? wsgi_value(slot, v) : NULL;
         rc = val ? PyDict_SetItem(q->environ, key, val) : -1;
         if (rc == 0 && wsgi_note_pair(q, key, v) < 0) {
             rc = -1;
@@ -309,41 +340,73 @@ static int wsgi_set_new(PyObject *d, PyObject *key, PyObject *value)
     return rv;
 }
 
-/* The wsgi.* keys; ours win over anything Apache sent with those names,
- * except wsgi.url_scheme, which Apache may know better (REQUEST_SCHEME). */
+/* The per-request wsgi.* keys; ours win over anything Apache sent with
+ * those names, except wsgi.url_scheme, which Apache may know better
+ * (REQUEST_SCHEME).  The constant ones come from the template. */
 static int wsgi_add_wsgi_keys(wsgi_req_t *q)
 {
     PyObject *d = q->environ;
-    PyObject *mt = pyw_interp_threads() > 1 ? Py_True : Py_False;
 
     q->input = pyw_input_new(q->c, q->content_length);
     if (q->input == NULL
         || PyDict_SetItem(d, k_input, q->input) < 0
         || wsgi_set_new(d, k_errors, pyw_errors_new(q->uri)) < 0
-        || PyDict_SetItem(d, k_version, v_version) < 0
         || (!q->has_scheme
             && PyDict_SetItem(d, k_url_scheme,
-                              q->https ? v_https : v_http) < 0)
-        || PyDict_SetItem(d, k_multithread, mt) < 0
-        || PyDict_SetItem(d, k_multiprocess, Py_True) < 0
-        || PyDict_SetItem(d, k_run_once, Py_False) < 0
-        || PyDict_SetItem(d, k_file_wrapper, pyw_filewrapper_type()) < 0
-        || PyDict_SetItem(d, k_input_terminated, Py_True) < 0) {
+                              q->https ? v_https : v_http) < 0)) {
         return -1;
     }
     return 0;
 }
 
-/* An empty environ sized for a typical request (about 28 CGI variables
- * and headers plus the 9 wsgi.* keys): filling a PyDict_New() dict
- * resized it four times, a quarter of the environ's cost (callgrind). */
-static PyObject *wsgi_environ_new(void)
+/* Set a constant template entry and mark its key as not overridable. */
+static int wsgi_template_set(PyObject *d, const char *name, PyObject *value)
+{
+    wsgi_key_t *slot;
+    PyObject *key = wsgi_key(name, strlen(name), &slot);
+    int rv = key ? PyDict_SetItem(d, key, value) : -1;
+
+    if (slot != NULL) {
+        slot->fixed = 1;
+    }
+    Py_XDECREF(key);
+    return rv;
+}
+
+/* The template, sized for a typical request (about 28 CGI variables and
+ * headers plus the 9 wsgi.* keys): PyDict_Copy() clones its table, so
+ * the copy never resizes while it is filled (a PyDict_New() environ was
+ * resized four times, a quarter of the environ's cost: callgrind). */
+static PyObject *wsgi_template_new(void)
 {
 #if PY_VERSION_HEX < 0x030D0000
-    return _PyDict_NewPresized(WSGI_ENVIRON_PRESIZE);
+    PyObject *d = _PyDict_NewPresized(WSGI_ENVIRON_PRESIZE);
 #else
-    return PyDict_New();
+    PyObject *d = PyDict_New();
 #endif
+    PyObject *mt = pyw_interp_threads() > 1 ? Py_True : Py_False;
+
+    if (d == NULL
+        || wsgi_template_set(d, "wsgi.version", v_version) < 0
+        || wsgi_template_set(d, "wsgi.multithread", mt) < 0
+        || wsgi_template_set(d, "wsgi.multiprocess", Py_True) < 0
+        || wsgi_template_set(d, "wsgi.run_once", Py_False) < 0
+        || wsgi_template_set(d, "wsgi.file_wrapper",
+                             pyw_filewrapper_type()) < 0
+        || wsgi_template_set(d, "wsgi.input_terminated", Py_True) < 0) {
+        Py_XDECREF(d);
+        return NULL;
+    }
+    return d;
+}
+
+static PyObject *wsgi_environ_new(void)
+{
+    if (wsgi_template == NULL
+        && (wsgi_template = wsgi_template_new()) == NULL) {
+        return NULL;
+    }
+    return PyDict_Copy(wsgi_template);
 }
 
 /* Build q->environ.  0, or -1 logged. */

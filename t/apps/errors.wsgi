@@ -58,6 +58,25 @@ def second_call(environ, start_response):
     return [b"not raised"]
 
 
+def call_signatures(environ, start_response):
+    """start_response's arguments by keyword; wrong calls raise TypeError
+    and change nothing."""
+    out = []
+    for args, kw in (((), {}), (("200 OK",), {}),
+                     (("200 OK", TEXT, None, None), {}),
+                     (("200 OK", TEXT), {"bogus": 1}),
+                     (("200 OK", TEXT), {"status": "201 Twice"})):
+        try:
+            start_response(*args, **kw)
+            out.append("accepted")
+        except TypeError:
+            out.append("TypeError")
+    write = start_response(status="202 By Keyword",
+                           response_headers=TEXT, exc_info=None)
+    write((" ".join(out) + "\n").encode())
+    return [b"written by " + type(write).__name__.encode()]
+
+
 def excinfo_before_headers(environ, start_response):
     start_response("200 OK", TEXT)
     try:
@@ -218,6 +237,7 @@ CASES = {
     "write_callable": write_callable,
     "write_then_gen": write_then_gen,
     "second_call": second_call,
+    "call_signatures": call_signatures,
     "excinfo_before_headers": excinfo_before_headers,
     "excinfo_after_headers": excinfo_after_headers,
     "excinfo_after_empty": excinfo_after_empty,
