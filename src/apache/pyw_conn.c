@@ -146,6 +146,7 @@ void pyw_conn_release(pyw_backend_t *b)
     /* Bytes left over after END/ERROR mean the exchange was not clean. */
     if (slot != NULL && pyw_stream_buffered(&b->stream) == 0
         && b->stream.payload_left == 0) {
+        pyw_stream_idle(&b->stream);
         pyw_conn_lock(c);
         if (pyw_conn_cache == c && slot->n_idle < slot->max_idle) {
             slot->idle[slot->n_idle++] = b;

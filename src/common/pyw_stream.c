@@ -28,6 +28,8 @@
  * the caller's buffer: the copy would cost more than the extra recv()
  * needed later for the next frame header. */
 #define PYW_STREAM_DIRECT_MIN  (PYW_STREAM_INITIAL_CAP / 2)
+/* pyw_stream_idle() keeps a buffer that was filled no further. */
+#define PYW_STREAM_IDLE_KEEP   4096
 
 int pyw_stream_init(pyw_stream_t *s, int fd)
 {
@@ -39,6 +41,31 @@ int pyw_stream_init(pyw_stream_t *s, int fd)
     }
     s->cap = PYW_STREAM_INITIAL_CAP;
     return 0;
+}
+
+/* The buffer, allocated again after pyw_stream_idle() freed it. */
+static int stream_ensure(pyw_stream_t *s)
+{
+    if (s->buf != NULL) {
+        return 0;
+    }
+    if ((s->buf = malloc(PYW_STREAM_INITIAL_CAP)) == NULL) {
+        return -ENOMEM;
+    }
+    s->cap = PYW_STREAM_INITIAL_CAP;
+    s->pos = s->end = 0;
+    return 0;
+}
+
+void pyw_stream_idle(pyw_stream_t *s)
+{
+    if (s->buf != NULL && pyw_stream_buffered(s) == 0
+        && s->high > PYW_STREAM_IDLE_KEEP) {
+        free(s->buf);
+        s->buf = NULL;
+        s->cap = s->pos = s->end = 0;
+    }
+    s->high = s->end;
 }
 
 void pyw_stream_free(pyw_stream_t *s)
@@ -105,10 +132,13 @@ static void stream_compact(pyw_stream_t *s)
  * doubling the capacity.  0 or -ENOMEM. */
 static int stream_grow(pyw_stream_t *s, size_t want)
 {
-    size_t cap = s->cap;
+    size_t cap;
     unsigned char *nb;
 
-    if (want <= cap) {
+    if (stream_ensure(s) < 0) {
+        return -ENOMEM;
+    }
+    if (want <= (cap = s->cap)) {
         return 0;
     }
     while (cap < want) {
@@ -135,6 +165,9 @@ static int stream_fill(pyw_stream_t *s, size_t want, int64_t deadline_ms)
     if (pyw_stream_buffered(s) >= want) {
         return 0;
     }
+    if (stream_ensure(s) < 0) {
+        return -ENOMEM;
+    }
     stream_compact(s);
     while (pyw_stream_buffered(s) < want) {
         n = stream_recv(s, s->buf + s->end, s->cap - s->end, deadline_ms);
@@ -145,6 +178,7 @@ static int stream_fill(pyw_stream_t *s, size_t want, int64_t deadline_ms)
             return -ECONNRESET;
         }
         s->end += (size_t)n;
+        s->high = s->end > s->high ? s->end : s->high;
     }
     return 0;
 }
@@ -153,6 +187,9 @@ ssize_t pyw_stream_recv_ready(pyw_stream_t *s)
 {
     ssize_t n;
 
+    if (stream_ensure(s) < 0) {
+        return -ENOMEM;
+    }
     stream_compact(s);
     if (s->end == s->cap) {
         return -ENOBUFS;        /* a whole buffer unconsumed: caller bug */
@@ -161,6 +198,7 @@ ssize_t pyw_stream_recv_ready(pyw_stream_t *s)
     n = stream_recv(s, s->buf + s->end, s->cap - s->end, 0);
     if (n > 0) {
         s->end += (size_t)n;
+        s->high = s->end > s->high ? s->end : s->high;
     }
     return n == -ETIMEDOUT ? -EAGAIN : n;
 }

@@ -30,6 +30,8 @@ typedef struct {
     size_t         cap;
     size_t         pos;         /* first unread byte */
     size_t         end;         /* one past last buffered byte */
+    size_t         high;        /* most of buf filled since the last
+                                   pyw_stream_idle() */
     uint32_t       payload_left; /* unread payload of the current frame */
     const char    *err;         /* reason for the last -EPROTO */
     int            nfds;        /* descriptors received, not yet taken */
@@ -40,6 +42,15 @@ typedef struct {
 int  pyw_stream_init(pyw_stream_t *s, int fd);
 /* Frees the buffer and closes descriptors not taken; does not close fd. */
 void pyw_stream_free(pyw_stream_t *s);
+
+/*
+ * The connection goes idle.  If this exchange filled more than a page of
+ * the buffer (a request body, a big environ) and nothing is left in it,
+ * the buffer is freed; the next read allocates one again.  So a thousand
+ * idle connections hold no buffers, while a small request, which fits in
+ * one page, never allocates.
+ */
+void pyw_stream_idle(pyw_stream_t *s);
 
 /* Bytes buffered and not yet consumed. */
 static inline size_t pyw_stream_buffered(const pyw_stream_t *s)

@@ -77,6 +77,16 @@ void pyw_dconn_reset(pyw_dconn_t *c)
     /* c->err stays: a failed connection is never reused. */
 }
 
+void pyw_dconn_idle(pyw_dconn_t *c)
+{
+    pyw_stream_idle(&c->stream);
+    if (c->out_cap > DCONN_OUT_INITIAL && c->out_len == 0) {
+        free(c->out);
+        c->out = NULL;
+        c->out_cap = 0;
+    }
+}
+
 int pyw_dconn_finished(const pyw_dconn_t *c)
 {
     return c->finished;

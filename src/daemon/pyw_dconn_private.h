@@ -71,6 +71,10 @@ pyw_stream_t *pyw_dconn_stream(pyw_dconn_t *c);
 /* Clear per-request state before the next REQUEST. */
 void pyw_dconn_reset(pyw_dconn_t *c);
 
+/* The connection goes back to epoll: give back the buffers this request
+ * grew (pyw_stream_idle), so idle connections cost about one page. */
+void pyw_dconn_idle(pyw_dconn_t *c);
+
 /* 1 once END or ERROR has been written for the current request. */
 int pyw_dconn_finished(const pyw_dconn_t *c);
 

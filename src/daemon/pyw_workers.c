@@ -348,6 +348,7 @@ static void worker_serve(pyw_worker_t *w, pyw_dconn_t *c)
             break;
         }
     }
+    pyw_dconn_idle(c);
     pyw_poller_rearm(c);
 }
 

@@ -418,6 +418,49 @@ static void test_recv_ready(void)
     close(sv[0]);
 }
 
+/* An exchange that filled more than a page gives its buffer back when
+ * the connection goes idle; a small one keeps it; either way the next
+ * exchange reads as before. */
+static void test_idle_releases_big_buffers(void)
+{
+    static unsigned char big[8 + 12000], payload[12000];
+    unsigned char b[64];
+    pyw_stream_t s;
+    pyw_frame_t f;
+    unsigned char *kept;
+    int sv[2];
+    size_t len = small_exchange(b), off = 0, i;
+    int64_t dl = pyw_io_deadline(1000);
+
+    for (i = 0; i < sizeof(payload); i++) {
+        payload[i] = pattern(i);
+    }
+    add_frame(big, &off, PYW_FRAME_DATA, payload, sizeof(payload));
+    make_pair(sv);
+    CHECK_EQ(pyw_stream_init(&s, sv[0]), 0);
+    CHECK_EQ(write(sv[1], b, len), (ssize_t)len);
+    read_small_exchange(&s, dl);
+    kept = s.buf;
+    pyw_stream_idle(&s);
+    CHECK(s.buf == kept && s.buf != NULL);
+
+    CHECK_EQ(pyw_io_write_full(sv[1], big, off, dl), 0);
+    CHECK_EQ(pyw_stream_next(&s, &f, dl), 0);
+    CHECK(f.type == PYW_FRAME_DATA && f.length == 12000);
+    CHECK_EQ(pyw_stream_skip_payload(&s, dl), 0);
+    pyw_stream_idle(&s);
+    CHECK(s.buf == NULL && pyw_stream_buffered(&s) == 0);
+
+    /* Idle again with nothing read: nothing to free, nothing breaks. */
+    pyw_stream_idle(&s);
+    CHECK_EQ(write(sv[1], b, len), (ssize_t)len);
+    read_small_exchange(&s, dl);
+    CHECK(s.buf != NULL);
+    pyw_stream_free(&s);
+    close(sv[0]);
+    close(sv[1]);
+}
+
 static void test_malformed(void)
 {
     static const struct { uint8_t type, flags; uint32_t length; } bad[] = {
@@ -711,6 +754,7 @@ int main(void)
     test_big_whole();
     test_eof_and_timeout();
     test_recv_ready();
+    test_idle_releases_big_buffers();
     test_malformed();
     test_skip_and_misuse();
     test_fd_with_frames();
