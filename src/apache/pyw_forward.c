@@ -320,8 +320,9 @@ static int pyw_forward_env_pairs(request_rec *r, const pyw_env_extra_t *x,
     const apr_array_header_t *arr = apr_table_elts(r->subprocess_env);
     const apr_table_entry_t *e = (const apr_table_entry_t *)arr->elts;
     const char *uri = apr_table_get(r->subprocess_env, "REQUEST_URI");
+    /* + 1: room for REQUEST_URI even if its entry were not found below */
     pyw_env_pair_t *p = apr_palloc(r->pool,
-                                   (arr->nelts + nx) * sizeof(*p));
+                                   (arr->nelts + nx + 1) * sizeof(*p));
     int i, n = 0, rc = 0;
 
     rc |= pyw_env_add(p, &n, x[0].name, x[0].value);
