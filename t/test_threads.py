@@ -4,6 +4,7 @@ workers make requests queue (never fail), and neither idle connections
 nor blocked socket I/O hold a worker or the GIL."""
 import http.client
 import json
+import os
 import socket
 import time
 
@@ -23,6 +24,7 @@ PyWorkerScriptAlias /two/slow {apps}/slow.wsgi process-group=two
 PyWorkerScriptAlias /two/hello {apps}/hello.wsgi process-group=two
 PyWorkerScriptAlias /two/big {apps}/big.wsgi process-group=two
 PyWorkerScriptAlias /two/echo {apps}/echo.wsgi process-group=two
+PyWorkerScriptAlias /two/stream {apps}/stream.wsgi process-group=two
 """
 
 
@@ -131,6 +133,47 @@ def test_blocked_response_write_holds_neither_gil_nor_other_workers(httpd):
     finally:
         s.close()
     time.sleep(0.5)
+    _quick_hellos(httpd)
+
+
+def _worker_waiting_in_poll(pid):
+    """1 if a thread of daemon pid other than its main thread sleeps in
+    poll(): a worker waiting for room in its socket to Apache."""
+    for tid in os.listdir("/proc/%d/task" % pid):
+        if int(tid) != pid:
+            with open("/proc/%d/task/%s/wchan" % (pid, tid)) as f:
+                if f.read() == "poll_schedule_timeout.constprop.0":
+                    return True
+    return False
+
+
+def test_stream_of_small_chunks_to_a_stalled_client_gives_up_the_gil(httpd):
+    """Small chunks are written holding the GIL; the one that finds the
+    socket full must let it go while it waits, and nothing is lost.
+    HTTP/1.0, so the body is not chunked and reads back fast."""
+    n, width = 250000, 32                   # 8 MB in 32-byte chunks
+    (pid,) = httpd.daemon_pids("two")
+    s = socket.create_connection(("127.0.0.1", httpd.port), timeout=60)
+    try:
+        s.sendall(b"GET /two/stream?n=%d&delay=0 HTTP/1.0\r\n\r\n" % n)
+        deadline = time.monotonic() + 20
+        while not _worker_waiting_in_poll(pid):
+            assert time.monotonic() < deadline, "the stream never stalled"
+            time.sleep(0.05)
+        _quick_hellos(httpd)
+        data = bytearray()
+        while True:
+            got = s.recv(1 << 20)
+            if not got:
+                break
+            data += got
+    finally:
+        s.close()
+    head, _, body = bytes(data).partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200 ") and len(body) == n * width
+    lines = body.split(b"\n")
+    assert lines[-1] == b""
+    assert [int(x.split()[0]) for x in lines[:-1]] == list(range(n))
     _quick_hellos(httpd)
 
 

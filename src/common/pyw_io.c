@@ -156,56 +156,51 @@ static void iov_advance(struct iovec **iov, int *iovcnt, size_t n)
     }
 }
 
-/* One sendmsg() of at most IOV_MAX entries: bytes sent, or -errno.
- * *offered is how many bytes that call was given. */
-static ssize_t send_iov(int fd, struct iovec *iov, int iovcnt,
-                        size_t *offered)
+/* One sendmsg() of at most IOV_MAX entries: bytes sent, or -errno. */
+static ssize_t send_iov(int fd, struct iovec *iov, int iovcnt)
 {
     struct msghdr mh;
     ssize_t n;
-    size_t i;
 
     memset(&mh, 0, sizeof(mh));
     mh.msg_iov = iov;
     mh.msg_iovlen = (size_t)(iovcnt > IOV_MAX ? IOV_MAX : iovcnt);
-    for (*offered = 0, i = 0; i < mh.msg_iovlen; i++) {
-        *offered += iov[i].iov_len;
-    }
     do {
         n = sendmsg(fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
     } while (n < 0 && errno == EINTR);
     return n < 0 ? -errno : n;
 }
 
+int pyw_io_writev_once(int fd, struct iovec **iov, int *iovcnt)
+{
+    ssize_t n;
+
+    iov_advance(iov, iovcnt, 0);        /* drop empty leading entries */
+    if (*iovcnt <= 0) {
+        return 0;
+    }
+    n = send_iov(fd, *iov, *iovcnt);
+    if (n < 0) {
+        return would_block((int)-n) ? -EAGAIN : (int)n;
+    }
+    iov_advance(iov, iovcnt, (size_t)n);    /* drops empty ones too */
+    return *iovcnt > 0 ? -EAGAIN : 0;
+}
+
+/* A short write means the socket buffer is full: wait for room rather
+ * than spend a sendmsg() on EAGAIN.  (Past IOV_MAX entries a short write
+ * is not one, and the poll returns at once.) */
 int pyw_io_writev_full(int fd, struct iovec *iov, int iovcnt,
                        int64_t deadline_ms)
 {
-    size_t offered;
-    ssize_t n;
     int rc;
 
-    for (;;) {
-        iov_advance(&iov, &iovcnt, 0);      /* drop empty leading entries */
-        if (iovcnt <= 0) {
-            return 0;
-        }
-        n = send_iov(fd, iov, iovcnt, &offered);
-        if (n < 0 && !would_block((int)-n)) {
-            return (int)n;
-        }
-        if (n > 0) {
-            iov_advance(&iov, &iovcnt, (size_t)n);
-            if ((size_t)n == offered) {
-                continue;
-            }
-        }
-        /* EAGAIN or a short write: the socket buffer is full, so wait for
-         * room rather than spend a sendmsg() on EAGAIN. */
-        rc = pyw_io_wait(fd, POLLOUT, deadline_ms);
-        if (rc < 0) {
+    while ((rc = pyw_io_writev_once(fd, &iov, &iovcnt)) == -EAGAIN) {
+        if ((rc = pyw_io_wait(fd, POLLOUT, deadline_ms)) < 0) {
             return rc;
         }
     }
+    return rc;
 }
 
 int pyw_io_write_full(int fd, const void *buf, size_t len,

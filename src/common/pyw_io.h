@@ -40,6 +40,11 @@ int pyw_io_writev_full(int fd, struct iovec *iov, int iovcnt,
 int pyw_io_write_full(int fd, const void *buf, size_t len,
                       int64_t deadline_ms);
 
+/* One non-blocking sendmsg() of *iov, never a wait: 0 when all of it went
+ * out, -EAGAIN when some is left (*iov and *iovcnt then point at the
+ * rest, ready for pyw_io_writev_full), or -errno. */
+int pyw_io_writev_once(int fd, struct iovec **iov, int *iovcnt);
+
 /*
  * Descriptor passing over an AF_UNIX stream socket (SCM_RIGHTS).
  *

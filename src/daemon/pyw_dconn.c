@@ -68,6 +68,7 @@ pyw_stream_t *pyw_dconn_stream(pyw_dconn_t *c)
 
 void pyw_dconn_reset(pyw_dconn_t *c)
 {
+    c->waiter = NULL;
     c->out_len = 0;
     c->headers_sent = 0;
     c->headers_pending = 0;
@@ -85,6 +86,11 @@ void pyw_dconn_idle(pyw_dconn_t *c)
         c->out = NULL;
         c->out_cap = 0;
     }
+}
+
+void pyw_dconn_set_waiter(pyw_dconn_t *c, const pyw_dconn_waiter_t *w)
+{
+    c->waiter = w;
 }
 
 int pyw_dconn_finished(const pyw_dconn_t *c)
@@ -137,13 +143,35 @@ static int dconn_out_reserve(pyw_dconn_t *c, size_t need)
     return 0;
 }
 
+/* Write all of iov: at once if the socket has room, else with what the
+ * waiter guards released for the wait.  w is NULL when the caller holds
+ * nothing. */
+static int dconn_writev_all(pyw_dconn_t *c, const pyw_dconn_waiter_t *w,
+                            struct iovec *iov, int n)
+{
+    void *token;
+    int rv;
+
+    if (w == NULL) {
+        return pyw_io_writev_full(c->fd, iov, n,
+                                  pyw_io_deadline(PYW_DCONN_IO_TIMEOUT_MS));
+    }
+    if ((rv = pyw_io_writev_once(c->fd, &iov, &n)) != -EAGAIN) {
+        return rv;
+    }
+    token = w->release();
+    rv = pyw_io_writev_full(c->fd, iov, n,
+                            pyw_io_deadline(PYW_DCONN_IO_TIMEOUT_MS));
+    w->reacquire(token);
+    return rv;
+}
+
 /* Write iov (whose first entry may be the pending output) and account for
  * it.  The first failure sticks to the connection. */
-static int dconn_writev(pyw_dconn_t *c, struct iovec *iov, int n,
-                        int with_pending)
+static int dconn_writev(pyw_dconn_t *c, const pyw_dconn_waiter_t *w,
+                        struct iovec *iov, int n, int with_pending)
 {
-    int rv = pyw_io_writev_full(c->fd, iov, n,
-                                pyw_io_deadline(PYW_DCONN_IO_TIMEOUT_MS));
+    int rv = dconn_writev_all(c, w, iov, n);
 
     if (rv < 0) {
         c->err = rv;
@@ -256,7 +284,7 @@ static long dconn_write_data_batch(pyw_dconn_t *c, const unsigned char *data,
     if (n == 0) {
         return 0;
     }
-    rv = dconn_writev(c, iov, n, with_pending);
+    rv = dconn_writev(c, c->waiter, iov, n, with_pending);
     if (rv == 0 && end && done == len) {
         c->finished = 1;
     }
@@ -312,7 +340,7 @@ int pyw_dconn_send_end(pyw_dconn_t *c)
     pyw_frame_header_put(end, sizeof(end), PYW_FRAME_END, 0);
     iov[n].iov_base = end;
     iov[n++].iov_len = sizeof(end);
-    if ((rv = dconn_writev(c, iov, n, with_pending)) < 0) {
+    if ((rv = dconn_writev(c, c->waiter, iov, n, with_pending)) < 0) {
         return rv;
     }
     c->finished = 1;
@@ -345,7 +373,7 @@ int pyw_dconn_send_error(pyw_dconn_t *c, int status, const char *reason)
     if (iov[0].iov_len == 0) {
         return -EINVAL;
     }
-    if ((rv = dconn_writev(c, iov, 1, 0)) < 0) {
+    if ((rv = dconn_writev(c, c->waiter, iov, 1, 0)) < 0) {
         return rv;
     }
     c->finished = 1;
@@ -410,12 +438,13 @@ long pyw_dconn_read_body(pyw_dconn_t *c, void *buf, size_t len)
         len = PYW_MAX_DATA_PAYLOAD;
     }
     /* Pending HEADERS go out with the READ: one write, and Apache sees
-     * the frames in the order the application produced them. */
+     * the frames in the order the application produced them.  Called
+     * without the GIL: no waiter. */
     n = with_pending = dconn_iov_pending(c, iov);
     pyw_read_put(rd, sizeof(rd), (uint32_t)len);
     iov[n].iov_base = rd;
     iov[n++].iov_len = sizeof(rd);
-    if ((rv = dconn_writev(c, iov, n, with_pending)) < 0) {
+    if ((rv = dconn_writev(c, NULL, iov, n, with_pending)) < 0) {
         return rv;
     }
     return dconn_read_body_frame(c, buf, len);
@@ -430,6 +459,7 @@ static int dconn_file(pyw_dconn_t *c, int fd, uint64_t offset,
                       uint64_t length, int end)
 {
     size_t pending = c->out_len, n;
+    void *token;
     int rv;
 
     if (c->err) {
@@ -449,8 +479,13 @@ static int dconn_file(pyw_dconn_t *c, int fd, uint64_t offset,
         n += pyw_frame_header_put(c->out + pending + n,
                                   c->out_cap - pending - n, PYW_FRAME_END, 0);
     }
+    /* Rare (once a response) and may wait: the waiter's lock goes first. */
+    token = c->waiter ? c->waiter->release() : NULL;
     rv = pyw_io_send_fd(c->fd, c->out, pending + n, fd,
                         pyw_io_deadline(PYW_DCONN_IO_TIMEOUT_MS));
+    if (c->waiter) {
+        c->waiter->reacquire(token);
+    }
     if (rv == -ETOOMANYREFS) {
         /* Too many descriptors in flight: refused before any byte went
          * out, so the connection is intact and the caller may stream. */

@@ -4,9 +4,14 @@
  * The worker thread that runs a request owns the connection for that
  * request; the WSGI adapter talks to Apache only through these calls.
  *
- * GIL rule: every function here may block on the socket and must be
- * called WITHOUT the GIL held (the adapter wraps them in
- * Py_BEGIN/END_ALLOW_THREADS).
+ * GIL rule: the GIL is never held while a thread waits on the socket.
+ * pyw_dconn_read_body must be called without it (a body read nearly
+ * always waits for Apache).  The send calls may be called with it, once
+ * the adapter has set a waiter: each write is tried at once, and only a
+ * write that has to wait for room gives the GIL up (waiter->release)
+ * until it is done.  So a response chunk costs one sendmsg() and no GIL
+ * hand-over, and a request takes the GIL once.  Without a waiter the
+ * send calls must be called without the GIL.
  *
  * Output is buffered: send_headers only encodes; the next send_data,
  * send_end or send_error writes headers and data with one writev().
@@ -20,6 +25,18 @@
 #include "../common/pyw_stream.h"
 
 typedef struct pyw_dconn pyw_dconn_t;
+
+/* How the calling thread lets go of a lock it must not hold while it
+ * waits (the GIL), and takes it back: release() returns what reacquire()
+ * needs. */
+typedef struct {
+    void *(*release)(void);
+    void  (*reacquire)(void *token);
+} pyw_dconn_waiter_t;
+
+/* From now on the send calls are made holding what w releases; NULL: they
+ * are made holding nothing.  Cleared by pyw_dconn_reset(). */
+void pyw_dconn_set_waiter(pyw_dconn_t *c, const pyw_dconn_waiter_t *w);
 
 typedef struct {
     pyw_slice_t name;

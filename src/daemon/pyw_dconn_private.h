@@ -44,6 +44,7 @@ struct pyw_dconn {
     size_t          out_len;
 
     /* Per-request state, cleared by pyw_dconn_reset(). */
+    const pyw_dconn_waiter_t *waiter; /* sends hold the GIL: see .h   */
     unsigned        headers_sent:1;   /* HEADERS reached the socket       */
     unsigned        headers_pending:1;/* HEADERS encoded in out, unsent   */
     unsigned        body_done:1;      /* empty BODY seen                  */

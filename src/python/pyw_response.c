@@ -41,11 +41,28 @@ typedef struct {
 
 static PyTypeObject response_sr_type;
 
+/* The response's sends are made holding the GIL (see pyw_dconn.h): only
+ * a send that must wait for room in the socket lets go of it. */
+static void *response_gil_release(void)
+{
+    return PyEval_SaveThread();
+}
+
+static void response_gil_reacquire(void *tstate)
+{
+    PyEval_RestoreThread((PyThreadState *)tstate);
+}
+
+static const pyw_dconn_waiter_t response_gil_waiter = {
+    response_gil_release, response_gil_reacquire
+};
+
 void pyw_response_init(pyw_response_t *r, pyw_dconn_t *c, const char *uri,
                        const char *script, int head)
 {
     memset(r, 0, sizeof(*r));
     r->c = c;
+    pyw_dconn_set_waiter(c, &response_gil_waiter);
     r->uri = uri;
     r->script = script;
     r->head = head;
@@ -54,6 +71,9 @@ void pyw_response_init(pyw_response_t *r, pyw_dconn_t *c, const char *uri,
 
 void pyw_response_clear(pyw_response_t *r)
 {
+    if (r->c != NULL) {
+        pyw_dconn_set_waiter(r->c, NULL);   /* the worker sends without it */
+    }
     Py_CLEAR(r->status);
     Py_CLEAR(r->headers);
     Py_CLEAR(r->held);
@@ -495,7 +515,7 @@ typedef struct {
     long long length;           /* > 0 */
 } response_file_t;
 
-/* The dconn calls of response_emit(), without the GIL: headers (if hv),
+/* The dconn calls of response_emit(): headers (if hv),
  * then the file and END, or data and maybe END.  *hrv: the headers'
  * result.  Returns the body's result. */
 static int response_write(pyw_response_t *r, const pyw_header_t *hv,
@@ -526,7 +546,7 @@ static int response_write(pyw_response_t *r, const pyw_header_t *hv,
  * Encode the HEADERS frame if it has not been written yet, then write it
  * with len bytes of data (len may be 0: headers only), or with `file`,
  * and END if `end` (always with a file); one write when the dconn can.
- * With the GIL released for the dconn calls.  0, PYW_RESPONSE_EXC,
+ * The GIL stays held unless a write must wait (pyw_dconn.h).  0, PYW_RESPONSE_EXC,
  * PYW_RESPONSE_STOP, or (a file only) PYW_RESPONSE_DECLINED.
  */
 static int response_emit(pyw_response_t *r, const char *data, size_t len,
@@ -544,9 +564,7 @@ static int response_emit(pyw_response_t *r, const char *data, size_t len,
         reason = (const char *)PyUnicode_1BYTE_DATA(r->status) + 4;
         rlen = (size_t)PyUnicode_GET_LENGTH(r->status) - 4;
     }
-    Py_BEGIN_ALLOW_THREADS
     rv = response_write(r, hv, hn, reason, rlen, data, len, file, end, &hrv);
-    Py_END_ALLOW_THREADS
     if (hv != NULL && hv != small) {
         PyMem_Free(hv);
     }
@@ -693,9 +711,7 @@ int pyw_response_fail(pyw_response_t *r, int status, const char *reason)
     if (r->ended) {
         return 0;               /* complete already: nothing to fail */
     }
-    Py_BEGIN_ALLOW_THREADS
     rv = pyw_dconn_send_error(r->c, status, reason);
-    Py_END_ALLOW_THREADS
     if (rv < 0) {
         response_conn_lost(r, rv);
         return -1;

@@ -4,8 +4,11 @@
  * (PEP 3333), Content-Length accounting, and the HEADERS/DATA/END/ERROR
  * frames through pyw_dconn.
  *
- * GIL: every function here is called with the GIL held; each releases it
- * around the pyw_dconn_* call (which may block on the socket).
+ * GIL: every function here is called with the GIL held.  Writes to
+ * Apache are tried holding it and give it up only to wait for room in
+ * the socket (pyw_response_init sets the connection's waiter,
+ * pyw_response_clear takes it away), so a response costs no GIL
+ * hand-over unless Apache falls behind.
  */
 #ifndef PYW_RESPONSE_H
 #define PYW_RESPONSE_H

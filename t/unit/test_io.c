@@ -123,6 +123,65 @@ static void test_writev_short_writes(void)
     free(data);
 }
 
+/* pyw_io_writev_once never waits: all at once, or -EAGAIN with the iov
+ * advanced to exactly what is left, which writev_full then finishes. */
+static void test_writev_once(void)
+{
+    unsigned char *data = malloc(BIG), *got = malloc(BIG);
+    struct iovec iov[3], *it = iov;
+    size_t i;
+    int sv[2], n = 3;
+    pid_t pid;
+
+    for (i = 0; i < BIG; i++) {
+        data[i] = pattern(i);
+    }
+    make_pair(sv, 1);
+    iov[0].iov_base = data;
+    iov[0].iov_len = 10;
+    iov[1].iov_base = data + 10;
+    iov[1].iov_len = 0;
+    iov[2].iov_base = data + 10;
+    iov[2].iov_len = 90;
+    CHECK_EQ(pyw_io_writev_once(sv[0], &it, &n), 0);
+    CHECK_EQ(read(sv[1], got, BIG), 100);
+    CHECK(memcmp(got, data, 100) == 0);
+
+    /* Far more than the 4K buffers hold: part goes, the rest waits. */
+    iov[0].iov_base = data;
+    iov[0].iov_len = 1000;
+    iov[1].iov_base = data + 1000;
+    iov[1].iov_len = BIG - 1000;
+    it = iov;
+    n = 2;
+    CHECK_EQ(pyw_io_writev_once(sv[0], &it, &n), -EAGAIN);
+    CHECK(n >= 1 && (unsigned char *)it[0].iov_base > data
+          && (unsigned char *)it[n - 1].iov_base + it[n - 1].iov_len
+             == data + BIG);
+    CHECK_EQ(pyw_io_writev_once(sv[0], &it, &n), -EAGAIN);  /* still full */
+    pid = fork();
+    if (pid == 0) {
+        close(sv[0]);
+        slow_reader(sv[1], BIG);
+    }
+    close(sv[1]);
+    CHECK_EQ(pyw_io_writev_full(sv[0], it, n, pyw_io_deadline(20000)), 0);
+    close(sv[0]);
+    CHECK_EQ(reap(pid), 0);
+
+    /* A closed peer: -EPIPE at once, no SIGPIPE. */
+    make_pair(sv, 0);
+    close(sv[1]);
+    it = iov;
+    n = 1;
+    iov[0].iov_base = data;
+    iov[0].iov_len = 10;
+    CHECK_EQ(pyw_io_writev_once(sv[0], &it, &n), -EPIPE);
+    close(sv[0]);
+    free(got);
+    free(data);
+}
+
 static void test_read_full(void)
 {
     int sv[2];
@@ -228,6 +287,7 @@ static void test_peer_gone(void)
 int main(void)
 {
     test_writev_short_writes();
+    test_writev_once();
     test_read_full();
     test_read_waits();
     test_deadlines();
