@@ -351,3 +351,54 @@ PyWorkerScriptAlias /spread {apps}/slow.wsgi process-group=spread
         pid = json.loads(r.body)["pid"]
         served[pid] = served.get(pid, 0) + 1
     assert set(served) == pids and min(served.values()) >= 8, served
+
+
+def _served_by(res):
+    served = {}
+    for r in res.records:
+        pid = json.loads(r.body)["pid"]
+        served[pid] = served.get(pid, 0) + 1
+    return served
+
+
+def test_a_daemon_that_owns_every_connection_hands_requests_back(
+        fresh_apache):
+    """While one daemon of the group is stopped, the other ends up holding
+    all of Apache's persistent connections.  Once both run, requests that
+    find their daemon's workers busy are handed back and go to the free
+    sibling instead of queueing behind a busy one."""
+    a = fresh_apache("""
+PyWorkerDaemonProcess lean processes=2 threads=2 display-name=pywd-lean
+PyWorkerScriptAlias /lean {apps}/slow.wsgi process-group=lean
+""")
+    first, second = sorted(a.daemon_pids("lean"))
+    os.kill(second, signal.SIGSTOP)     # before Apache connects to either
+    try:
+        res = Load(a.port, "/lean?0.05", total=16, concurrency=8,
+                   timeout=30, keep_body=True).start().join()
+    finally:
+        os.kill(second, signal.SIGCONT)
+    assert res.counts == {200: 16}, res.failures()[:5]
+    assert set(_served_by(res)) == {first}
+    res = Load(a.port, "/lean?0.2", total=32, concurrency=8, timeout=30,
+               keep_body=True).start().join()
+    assert res.counts == {200: 32}, res.failures()[:5]
+    served = _served_by(res)
+    assert set(served) == {first, second} and min(served.values()) >= 8, \
+        served
+
+
+def test_an_overloaded_group_queues_requests_and_fails_none(fresh_apache):
+    """Five clients per worker: handing requests back to the group's
+    shared backlog must never turn into an error."""
+    a = fresh_apache("""
+PyWorkerDaemonProcess busy processes=2 threads=2 display-name=pywd-busy
+PyWorkerScriptAlias /busy {apps}/slow.wsgi process-group=busy
+""", ready=["/busy?0"])
+    pids = set(a.daemon_pids("busy"))
+    res = Load(a.port, "/busy?0.01", total=400, concurrency=20, timeout=60,
+               keep_body=True).start().join()
+    assert res.counts == {200: 400}, res.failures()[:5]
+    served = _served_by(res)
+    assert set(served) == pids and min(served.values()) >= 100, served
+    assert not a.log.find(r"\[pyworker:(error|crit|warn)\]"), a.log.tail()

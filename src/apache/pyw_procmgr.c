@@ -54,13 +54,14 @@
 #include "pyw_log.h"
 #include "pyw_pm.h"
 #include "pyw_procmgr.h"
+#include "../common/pyw_board.h"
 #include "../daemon/pyw_daemon.h"
 
 #define PYW_KILL_WAIT_MS        1000
 #define PYW_STOP_MARGIN_MS      1000
 /* Bump the suffix whenever pyw_retained_t changes: a graceful restart
  * into a new build must not read an old block of another size. */
-#define PYW_RETAINED_KEY        "mod_pyworker.procmgr.2"
+#define PYW_RETAINED_KEY        "mod_pyworker.procmgr.3"
 #define PYW_CHLD_RING           64
 #define PYW_HANDOVER_NAME_MAX   80
 
@@ -72,6 +73,7 @@ typedef struct {
     ino_t       ino;            /* a removed or replaced one           */
     int         generation;     /* last configuration that used it */
     int         backlog;        /* given to listen() */
+    pyw_board_t *board;         /* the group's load board, or NULL */
 } pyw_sock_t;
 
 /* A daemon passed from one generation to the next; plain data. */
@@ -329,6 +331,21 @@ static void pyw_sock_close(server_rec *s, pyw_sock_t *k, int remove_file)
         close(k->fd);
         k->fd = -1;
     }
+    pyw_board_destroy(k->board);    /* daemons keep their own mapping */
+    k->board = NULL;
+}
+
+/* Without a board the group still works; a saturated daemon then queues
+ * instead of handing requests to a free sibling. */
+static void pyw_sock_board(server_rec *s, pyw_sock_t *k, pyw_group_t *g)
+{
+    if (k->board == NULL && g->processes > 1
+        && (k->board = pyw_board_create()) == NULL) {
+        PYW_SLOG(APLOG_WARNING, errno, s, 14, g->name, 0L, "cannot map the "
+                 "load board: requests will not be balanced between the "
+                 "group's processes");
+    }
+    g->rt->board = k->board;
 }
 
 /* Only Apache's child user may connect; the daemons only accept(). */
@@ -416,6 +433,7 @@ static apr_status_t pyw_sock_open(server_rec *s, apr_pool_t *ptemp,
     k->generation = generation;
     g->socket_path = k->path;
     g->rt->listen_fd = k->fd;
+    pyw_sock_board(s, k, g);
     return APR_SUCCESS;
 }
 

@@ -30,6 +30,7 @@
 #include "pyw_config.h"
 #include "pyw_log.h"
 #include "pyw_pm.h"
+#include "../common/pyw_board.h"
 #include "../daemon/pyw_daemon.h"
 
 #define PYW_QUICK_DEATH         apr_time_from_sec(10)
@@ -148,6 +149,7 @@ static void pyw_fill_spec(const pyw_slot_t *slot, const pyw_proc_t *p,
     memset(spec, 0, sizeof(*spec));
     spec->group = g->name;
     spec->process_index = slot->index;
+    spec->processes = g->processes;
     spec->threads = g->threads;
     spec->drop_privileges = geteuid() == 0;
     spec->uid = g->uid;
@@ -167,6 +169,7 @@ static void pyw_fill_spec(const pyw_slot_t *slot, const pyw_proc_t *p,
     spec->import_scripts = (const char *const *)g->import_scripts->elts;
     spec->n_import_scripts = g->import_scripts->nelts;
     spec->listen_fd = slot->rt->listen_fd;
+    spec->board = slot->rt->board;
     spec->log_fd = pyw_pm.log_fd;
     spec->log_level = ap_get_server_module_loglevel(pyw_pm.s,
                                                     APLOG_MODULE_INDEX);
@@ -332,6 +335,8 @@ static void pyw_cur_died(pyw_proc_t *p, int kind, const char *cause)
     char delay[32];
 
     p->proc.pid = 0;
+    /* Siblings must not hand requests to a daemon that is gone. */
+    pyw_board_leave(slot->rt->board, slot->index, (pid_t)pid);
     if (p->term_at != 0 || pyw_pm_stopping()) {
         PYW_SLOG(APLOG_INFO, 0, pyw_pm.s, 24, g->name, pid, "daemon "
                  "process exited: %s", cause);

@@ -376,7 +376,7 @@ static void daemon_start(const pyw_daemon_spec_t *spec)
     }
     /* The watchdog first: workers poke it from their first request. */
     if (pyw_watchdog_start(spec) < 0 || pyw_workers_start(spec) < 0
-        || pyw_poller_start(DAEMON_LISTEN_FD) < 0) {
+        || pyw_poller_start(DAEMON_LISTEN_FD, spec) < 0) {
         _exit(PYW_DAEMON_EXIT_STARTUP_FAILED);
     }
     pyw_dlog(PYW_LOG_NOTICE, PYW_LOG_DAEMON_STARTED, NULL,

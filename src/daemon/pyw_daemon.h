@@ -19,6 +19,7 @@
 typedef struct {
     const char   *group;           /* daemon group name                   */
     int           process_index;   /* 0 .. processes-1                    */
+    int           processes;       /* processes= of the group             */
     int           threads;         /* worker threads                      */
 
     int           drop_privileges; /* 1 when started as root              */
@@ -40,6 +41,7 @@ typedef struct {
     int           n_import_scripts;
 
     int           listen_fd;       /* the group's listening Unix socket   */
+    struct pyw_board *board;       /* the group's load board, or NULL     */
     int           log_fd;          /* Apache's error log (usually 2)      */
     int           log_level;       /* Apache level: 3 err .. 7 debug      */
     int           startup_delay_ms;/* back-off before starting (restarts) */

@@ -55,6 +55,8 @@ struct pyw_dconn {
 
     /* Poller and queue links (see the locking rules above). */
     pyw_dconn_state_e  state;
+    int                fresh;         /* accepted with a worker reserved
+                                         for its first request (poller) */
     struct pyw_dconn  *prev, *next;   /* poller's list of all connections */
     struct pyw_dconn  *qnext;         /* work queue FIFO                  */
     int64_t            queued_ms;     /* work queue: when pushed (pyw_io

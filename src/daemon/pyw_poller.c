@@ -17,6 +17,29 @@
  *   - Drain (`stopping`): set by any thread; the poller thread does the
  *     shutdown pass and ends, and from then on every connection handed
  *     back is closed with a GOODBYE frame.
+ *
+ * Balancing a group of several processes (processes > 1).  A persistent
+ * connection stays with the daemon that accepted it, so without care one
+ * daemon can own every busy connection while its siblings idle: a burst
+ * of connects all won by one process, or the survivors of a recycle
+ * keeping every connection.  Two rules keep the group's workers equally
+ * loaded, the listen backlog being the group's one shared queue:
+ *   - Accept only with a free worker: busy (queued + running) plus the
+ *     `fresh` connections (accepted, first request not yet read; each
+ *     has a worker reserved) must stay below the thread count.  Other
+ *     connects wait in the backlog for whichever daemon frees a worker
+ *     first, as mod_wsgi's daemons wait in accept().
+ *   - Hand back instead of queueing: a request arriving on an idle
+ *     connection while every worker is busy, each for 10 ms or more,
+ *     and the group's load board (pyw_board.h) shows a sibling with a
+ *     free worker, is answered GOODBYE unread.  Apache sends it again
+ *     on a new connection, which the backlog gives to a daemon with a
+ *     free worker.  A fresh connection's first request is never handed
+ *     back (its worker was reserved), so a request moves at most once.
+ *     When the whole group is saturated nothing moves: requests queue
+ *     where they are, with no reconnects.
+ * With one process there is nobody to balance with: connections are
+ * accepted at once and requests queue here, which costs no reconnect.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -30,6 +53,7 @@
 #include <unistd.h>
 
 #include "../common/pyw_io.h"
+#include "pyw_balance.h"
 #include "pyw_dconn_private.h"
 #include "pyw_dlog.h"
 #include "pyw_dlogno.h"
@@ -40,6 +64,10 @@
 #define POLLER_CONN_EVENTS     (EPOLLIN | EPOLLRDHUP | EPOLLONESHOT)
 /* After EMFILE and friends, accepting again at once would spin. */
 #define POLLER_ACCEPT_PAUSE_MS 1000
+/* Balancing: hand a request back only when every worker has been on
+ * its request this long (a reconnect costs about 0.1 ms). */
+#define POLLER_HAND_BACK_AFTER_MS 10
+#define POLLER_BALANCE_TICK_MS    10
 /* HELLO goes into an empty socket buffer; this never really waits. */
 #define POLLER_HELLO_TIMEOUT_MS 1000
 
@@ -56,6 +84,12 @@ static struct {
     int              started;        /* main thread only                  */
     int              joined;         /* main thread only                  */
     int64_t          accept_resume;  /* poller thread only; 0 = running   */
+    int              balance;        /* processes > 1; set before start   */
+    int              threads;        /* worker count; set before start    */
+    int              fresh;          /* pl.lock: connections with a worker
+                                        reserved for their first request */
+    int              gated;          /* atomic: not accepting for lack of
+                                        a free worker                    */
     pthread_t        tid;
 } pl = {
     .lock = PTHREAD_MUTEX_INITIALIZER,
@@ -77,6 +111,9 @@ static void poller_link(pyw_dconn_t *c)
 /* pl.lock held.  Unregister, unlink and free. */
 static void poller_destroy(pyw_dconn_t *c)
 {
+    if (c->fresh) {
+        pyw_balance_fresh(--pl.fresh);  /* Apache gave up before sending */
+    }
     epoll_ctl(pl.epfd, EPOLL_CTL_DEL, c->fd, NULL);
     if (c->prev) {
         c->prev->next = c->next;
@@ -172,6 +209,10 @@ static void poller_add_conn(int fd)
     ev.data.ptr = c;
     pthread_mutex_lock(&pl.lock);
     poller_link(c);
+    if (pl.balance) {
+        c->fresh = 1;
+        pyw_balance_fresh(++pl.fresh);
+    }
     if (epoll_ctl(pl.epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
         pyw_dlog(PYW_LOG_ERR, PYW_LOG_CONN_SETUP, NULL,
                  "epoll_ctl(ADD) failed: %s", strerror(errno));
@@ -239,6 +280,121 @@ static void poller_accept(void)
     }
 }
 
+/* pl.lock held.  A request on an idle connection while every worker is
+ * held by a request that is not about to end, and a sibling has a free
+ * one (see "Balancing" above).  Requests shorter than that are cheaper
+ * to queue than to send again on a new connection. */
+static int poller_should_hand_back(const pyw_dconn_t *c)
+{
+    /* The board first: it takes no lock, and when the whole group is
+     * saturated it already says no. */
+    return pl.balance && !c->fresh && !pl.stopping
+           && pyw_balance_sibling_has_room()
+           && pyw_workers_all_held(POLLER_HAND_BACK_AFTER_MS);
+}
+
+/* Balancing: 1 if a worker is neither busy nor reserved. */
+static int poller_has_room(void)
+{
+    int room;
+
+    pthread_mutex_lock(&pl.lock);
+    room = pyw_workers_busy() + pl.fresh < pl.threads;
+    pthread_mutex_unlock(&pl.lock);
+    return room;
+}
+
+/* Balancing: a connect waits, no worker here is free and a sibling has
+ * one, so stop listening and leave the connect to it.  Lazy: a daemon
+ * that gets no connects never touches epoll for this.  `gated` is set
+ * before the count is read and a worker reads it after lowering busy,
+ * so a worker freed in between always sees it and wakes the poller.
+ * 1 if the gate closed. */
+static int poller_gate_close(void)
+{
+    __atomic_store_n(&pl.gated, 1, __ATOMIC_SEQ_CST);
+    if (poller_has_room() || !pyw_balance_sibling_has_room()) {
+        __atomic_store_n(&pl.gated, 0, __ATOMIC_SEQ_CST);
+        return 0;
+    }
+    poller_listen_ctl(0);
+    return 1;
+}
+
+/* Balancing: listen again once a worker is free here, or once no
+ * sibling has one (then connects queue here, as with one process: the
+ * backlog must never hold a connect that nobody accepts). */
+static void poller_gate_reopen(int sibling_room)
+{
+    if (!__atomic_load_n(&pl.gated, __ATOMIC_SEQ_CST)
+        || (sibling_room && !poller_has_room())) {
+        return;
+    }
+    __atomic_store_n(&pl.gated, 0, __ATOMIC_SEQ_CST);
+    if (pl.accept_resume == 0 && poller_listen_ctl(1) < 0) {
+        pl.accept_resume = pyw_io_now_ms() + POLLER_ACCEPT_PAUSE_MS;
+    }
+}
+
+/* Balancing: a request queued here while a sibling has a free worker
+ * goes back to Apache unread (GOODBYE), at most one per tick so the
+ * sibling's board entry can catch up. */
+static void poller_hand_back_queued(void)
+{
+    static int64_t last_ms;
+    int64_t now = pyw_io_now_ms();
+    pyw_dconn_t *c;
+
+    if (now - last_ms < POLLER_BALANCE_TICK_MS
+        || pyw_workers_queued_hint() == 0
+        || !pyw_workers_all_held(POLLER_HAND_BACK_AFTER_MS)
+        || (c = pyw_workers_take_head()) == NULL) {
+        return;
+    }
+    last_ms = now;
+    pthread_mutex_lock(&pl.lock);
+    poller_goodbye(c);
+    pthread_mutex_unlock(&pl.lock);
+    pyw_workers_dropped(1);
+}
+
+/* Balancing, after every batch and every tick while something waits. */
+static void poller_balance(void)
+{
+    int sibling_room;
+
+    if (!pl.balance) {
+        return;
+    }
+    sibling_room = pyw_balance_sibling_has_room();
+    poller_gate_reopen(sibling_room);
+    if (sibling_room) {
+        poller_hand_back_queued();
+    }
+}
+
+/* Balancing: re-read the board this often while connects or requests
+ * wait on this daemon. */
+static int poller_balance_timeout(void)
+{
+    if (!pl.balance) {
+        return -1;
+    }
+    return __atomic_load_n(&pl.gated, __ATOMIC_SEQ_CST)
+           || pyw_workers_queued_hint() > 0 ? POLLER_BALANCE_TICK_MS : -1;
+}
+
+void pyw_poller_capacity_freed(void)
+{
+    uint64_t one = 1;
+    ssize_t rv;
+
+    if (__atomic_load_n(&pl.gated, __ATOMIC_SEQ_CST) && pl.wakefd >= 0) {
+        rv = write(pl.wakefd, &one, sizeof(one));
+        (void)rv;               /* a full counter still wakes epoll */
+    }
+}
+
 /* An idle connection's oneshot event fired: the poller owns it now. */
 static void poller_conn_event(pyw_dconn_t *c, uint32_t events)
 {
@@ -258,6 +414,15 @@ static void poller_conn_event(pyw_dconn_t *c, uint32_t events)
         }
     }
     pthread_mutex_lock(&pl.lock);
+    if (poller_should_hand_back(c)) {
+        poller_goodbye(c);
+        pthread_mutex_unlock(&pl.lock);
+        return;
+    }
+    if (c->fresh) {
+        c->fresh = 0;           /* its reserved worker becomes busy */
+        pyw_balance_fresh(--pl.fresh);
+    }
     c->state = PYW_DCONN_BUSY;
     pthread_mutex_unlock(&pl.lock);
     pyw_workers_push(c);
@@ -311,7 +476,9 @@ static void poller_dispatch(struct epoll_event *evs, int n)
             (void)rv;           /* only the wake-up matters */
         }
         else if (p == &tag_listen) {
-            poller_accept();
+            if (!pl.balance || !poller_gate_close()) {
+                poller_accept();
+            }
         }
         else {
             poller_conn_event(p, evs[i].events);
@@ -319,7 +486,8 @@ static void poller_dispatch(struct epoll_event *evs, int n)
     }
 }
 
-static int poller_timeout(void)
+/* Resume accepting after a pause (or keep pausing): the wait for it. */
+static int poller_accept_timeout(void)
 {
     int64_t left;
 
@@ -336,6 +504,13 @@ static int poller_timeout(void)
     }
     pl.accept_resume = 0;
     return -1;
+}
+
+static int poller_timeout(void)
+{
+    int a = poller_accept_timeout(), b = poller_balance_timeout();
+
+    return a < 0 ? b : b < 0 ? a : a < b ? a : b;
 }
 
 static void *poller_main(void *arg)
@@ -356,6 +531,7 @@ static void *poller_main(void *arg)
             return NULL;
         }
         poller_dispatch(evs, n < 0 ? 0 : n);
+        poller_balance();
 
         /* Checked after the batch: no event in it refers to a
          * connection the shutdown pass is about to free. */
@@ -371,11 +547,14 @@ static void *poller_main(void *arg)
     }
 }
 
-int pyw_poller_start(int listen_fd)
+int pyw_poller_start(int listen_fd, const pyw_daemon_spec_t *spec)
 {
     struct epoll_event ev;
     int flags, rv;
 
+    pl.balance = spec->processes > 1;
+    pl.threads = spec->threads;
+    pyw_balance_start(spec);
     /* The listening socket is shared with the group's other daemons,
      * which all accept non-blocking too; the parent never accepts. */
     flags = fcntl(listen_fd, F_GETFL);
@@ -416,6 +595,7 @@ void pyw_poller_drain(void)
     pthread_mutex_lock(&pl.lock);
     pl.stopping = 1;
     pthread_mutex_unlock(&pl.lock);
+    pyw_balance_leave();
     if (pl.wakefd >= 0) {
         rv = write(pl.wakefd, &one, sizeof(one));
         (void)rv;               /* a full counter still wakes epoll */

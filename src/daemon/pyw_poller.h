@@ -12,10 +12,16 @@
 #ifndef PYW_POLLER_H
 #define PYW_POLLER_H
 
+#include "pyw_daemon.h"
 #include "pyw_dconn.h"
 
-/* Make listen_fd non-blocking and start the thread.  0 or -errno (logged). */
-int pyw_poller_start(int listen_fd);
+/* Make listen_fd non-blocking and start the thread.  0 or -errno (logged).
+ * With spec->processes > 1 the poller balances the group (see the .c). */
+int pyw_poller_start(int listen_fd, const pyw_daemon_spec_t *spec);
+
+/* A worker became free.  Lock-free and cheap: it only wakes the poller
+ * when accepting was stopped for lack of a free worker. */
+void pyw_poller_capacity_freed(void);
 
 /* Worker: the request is over and the connection is clean; watch it
  * again.  Closes it instead once the poller is stopping. */

@@ -31,6 +31,7 @@
 #include "../common/pyw_io.h"
 #include "../python/pyw_interp.h"
 #include "../python/pyw_wsgi.h"
+#include "pyw_balance.h"
 #include "pyw_dconn_private.h"
 #include "pyw_dlog.h"
 #include "pyw_dlogno.h"
@@ -72,6 +73,8 @@ static struct {
     pthread_cond_t   idle;       /* broadcast when busy drops to 0       */
     pthread_cond_t   started;    /* broadcast as each thread gets ready   */
     pyw_dconn_t     *head, *tail;
+    int              queued;     /* length of the queue; written under
+                                    the lock, read lock-free as a hint  */
     int              busy;       /* queued + held by a worker            */
     int              in_flight;  /* inside pyw_wsgi_handle()             */
     int              ready, failed;
@@ -99,7 +102,8 @@ void pyw_workers_push(pyw_dconn_t *c)
         wq.head = c;
     }
     wq.tail = c;
-    wq.busy++;
+    __atomic_store_n(&wq.queued, wq.queued + 1, __ATOMIC_RELAXED);
+    pyw_balance_busy(++wq.busy);
     pthread_mutex_unlock(&wq.lock);
     sem_post(&wq.pushed);
 }
@@ -113,6 +117,7 @@ static pyw_dconn_t *workers_unlink_head(void)
     if (wq.head == NULL) {
         wq.tail = NULL;
     }
+    __atomic_store_n(&wq.queued, wq.queued - 1, __ATOMIC_RELAXED);
     c->qnext = NULL;
     return c;
 }
@@ -140,16 +145,33 @@ void pyw_workers_dropped(int n)
 {
     pthread_mutex_lock(&wq.lock);
     wq.busy -= n;
+    pyw_balance_busy(wq.busy);
     if (wq.busy == 0) {
         pthread_cond_broadcast(&wq.idle);
     }
     pthread_mutex_unlock(&wq.lock);
+    pyw_poller_capacity_freed();    /* after busy dropped: see there */
 }
 
 /* The worker handed its connection back (re-armed or closed). */
 static void workers_done(void)
 {
     pyw_workers_dropped(1);
+}
+
+pyw_dconn_t *pyw_workers_take_head(void)
+{
+    pyw_dconn_t *c;
+
+    pthread_mutex_lock(&wq.lock);
+    c = wq.head ? workers_unlink_head() : NULL;
+    pthread_mutex_unlock(&wq.lock);
+    return c;
+}
+
+int pyw_workers_queued_hint(void)
+{
+    return __atomic_load_n(&wq.queued, __ATOMIC_RELAXED);
 }
 
 pyw_dconn_t *pyw_workers_take_queued(void)
@@ -159,6 +181,7 @@ pyw_dconn_t *pyw_workers_take_queued(void)
     pthread_mutex_lock(&wq.lock);
     c = wq.head;
     wq.head = wq.tail = NULL;
+    __atomic_store_n(&wq.queued, 0, __ATOMIC_RELAXED);
     pthread_mutex_unlock(&wq.lock);
     return c;
 }
@@ -531,6 +554,22 @@ int64_t pyw_workers_idle_since(void)
     t = wq.busy == 0 ? wq.last_activity : 0;
     pthread_mutex_unlock(&wq.lock);
     return t;
+}
+
+int pyw_workers_all_held(int64_t min_ms)
+{
+    int64_t now = pyw_io_now_ms();
+    int i, held;
+
+    pthread_mutex_lock(&wq.lock);
+    held = wq.busy >= wq.n;
+    for (i = 0; i < wq.n && held; i++) {
+        int64_t t = wq.workers[i].started_ms;
+
+        held = t != 0 && now - t >= min_ms;
+    }
+    pthread_mutex_unlock(&wq.lock);
+    return held;
 }
 
 int pyw_workers_overdue(int64_t limit_ms, char *uri, size_t len,

@@ -37,6 +37,10 @@ int pyw_workers_busy(void);
 /* Requests currently inside the WSGI adapter. */
 int pyw_workers_in_flight(void);
 
+/* 1 if no worker is free and each has been running its request for at
+ * least min_ms: none is likely to be free within a reconnect's time. */
+int pyw_workers_all_held(int64_t min_ms);
+
 /* Wait until no connection is queued or held (0), or until deadline_ms
  * on the pyw_io_now_ms() clock (-ETIMEDOUT). */
 int pyw_workers_wait_idle(int64_t deadline_ms);
@@ -71,6 +75,13 @@ void pyw_workers_expire_queued(void);
  * nothing of its request was read) and return them chained by qnext.
  * They count as busy until pyw_workers_dropped(count). */
 pyw_dconn_t *pyw_workers_take_queued(void);
+
+/* The oldest queued connection, or NULL; the caller answers it and then
+ * calls pyw_workers_dropped(1). */
+pyw_dconn_t *pyw_workers_take_head(void);
+
+/* Queue length without the lock: a hint, possibly just stale. */
+int pyw_workers_queued_hint(void);
 void pyw_workers_dropped(int n);
 
 #endif /* PYW_WORKERS_H */

@@ -1,0 +1,52 @@
+/*
+ * pyw_board.h - the load board of a daemon group: one shared page set
+ * where each process of the group says how many workers it has and how
+ * many are taken, so a saturated daemon can tell whether handing a
+ * request back to the group would find a free worker (pyw_poller.c).
+ *
+ * The parent maps it (MAP_SHARED) with the group's listening socket and
+ * keeps it as long as the socket, across graceful restarts; daemons
+ * inherit it through fork().  Entries are indexed by process index.
+ * Every field is written with relaxed atomics: the board is a hint for
+ * balancing, never a lock, and a stale value only costs one reconnect
+ * or one queued request.
+ */
+#ifndef PYW_BOARD_H
+#define PYW_BOARD_H
+
+#include <stdint.h>
+#include <sys/types.h>
+
+#define PYW_BOARD_SLOTS 1024    /* processes= allows up to 1000 */
+
+typedef struct {
+    int32_t pid;                /* 0: nobody serves from this slot     */
+    int32_t threads;            /* 0: not accepting (draining)         */
+    int32_t busy;               /* requests queued or running          */
+    int32_t fresh;              /* workers reserved for new connections */
+} pyw_board_entry_t;
+
+typedef struct pyw_board {
+    pyw_board_entry_t slot[PYW_BOARD_SLOTS];
+} pyw_board_t;
+
+/* NULL with errno set if the mapping failed. */
+pyw_board_t *pyw_board_create(void);
+void pyw_board_destroy(pyw_board_t *b);
+
+/* A daemon starts serving from `index`. */
+void pyw_board_join(pyw_board_t *b, int index, pid_t pid, int threads);
+
+/* `pid` stops serving from `index` (it drains, or the parent saw it
+ * die).  A successor that already took the slot keeps it. */
+void pyw_board_leave(pyw_board_t *b, int index, pid_t pid);
+
+/* What `pid` publishes; ignored once a successor took the slot. */
+void pyw_board_set_busy(pyw_board_t *b, int index, pid_t pid, int busy);
+void pyw_board_set_fresh(pyw_board_t *b, int index, pid_t pid, int fresh);
+
+/* 1 if a process other than `index` (among the first n slots) has a
+ * worker neither busy nor reserved. */
+int pyw_board_other_has_room(const pyw_board_t *b, int index, int n);
+
+#endif /* PYW_BOARD_H */

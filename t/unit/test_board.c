@@ -1,0 +1,80 @@
+/*
+ * test_board.c - the group load board: room is seen only in other,
+ * joined, not draining slots; a departed daemon cannot clobber the
+ * successor that took its slot; and a child process sees the parent's
+ * writes (the board is shared across fork(), as the daemons use it).
+ */
+#include <stdlib.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "harness.h"
+#include "pyw_board.h"
+
+static void test_room(void)
+{
+    pyw_board_t *b = pyw_board_create();
+
+    CHECK(b != NULL);
+    CHECK(!pyw_board_other_has_room(b, 0, 2));      /* nobody joined */
+    pyw_board_join(b, 0, 100, 2);
+    CHECK(!pyw_board_other_has_room(b, 0, 2));      /* only itself */
+    CHECK(pyw_board_other_has_room(b, 1, 2));
+    pyw_board_set_busy(b, 0, 100, 1);
+    pyw_board_set_fresh(b, 0, 100, 1);
+    CHECK(!pyw_board_other_has_room(b, 1, 2));      /* busy + reserved */
+    pyw_board_set_fresh(b, 0, 100, 0);
+    CHECK(pyw_board_other_has_room(b, 1, 2));
+    CHECK(!pyw_board_other_has_room(b, 1, 0));      /* outside n */
+    pyw_board_leave(b, 0, 100);                     /* draining */
+    CHECK(!pyw_board_other_has_room(b, 1, 2));
+    pyw_board_destroy(b);
+}
+
+static void test_successor_keeps_the_slot(void)
+{
+    pyw_board_t *b = pyw_board_create();
+
+    pyw_board_join(b, 1, 200, 4);
+    pyw_board_join(b, 1, 201, 4);                   /* its replacement */
+    pyw_board_set_busy(b, 1, 200, 4);               /* late, ignored */
+    pyw_board_leave(b, 1, 200);                     /* ignored too */
+    CHECK_EQ(b->slot[1].pid, 201);
+    CHECK_EQ(b->slot[1].busy, 0);
+    CHECK(pyw_board_other_has_room(b, 0, 2));
+    pyw_board_leave(b, 1, 201);
+    CHECK_EQ(b->slot[1].pid, 0);
+    CHECK(!pyw_board_other_has_room(b, 0, 2));
+    /* Out-of-range indexes and a missing board are no-ops. */
+    pyw_board_join(b, PYW_BOARD_SLOTS, 300, 4);
+    pyw_board_join(NULL, 0, 300, 4);
+    CHECK(!pyw_board_other_has_room(NULL, 0, 2));
+    CHECK(!pyw_board_other_has_room(b, 0, PYW_BOARD_SLOTS + 5));
+    pyw_board_destroy(b);
+}
+
+static void test_shared_across_fork(void)
+{
+    pyw_board_t *b = pyw_board_create();
+    int status = -1;
+    pid_t pid = fork();
+
+    if (pid == 0) {
+        pyw_board_join(b, 3, getpid(), 8);
+        _exit(0);
+    }
+    waitpid(pid, &status, 0);
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    CHECK_EQ(b->slot[3].pid, pid);
+    CHECK_EQ(b->slot[3].threads, 8);
+    CHECK(pyw_board_other_has_room(b, 0, 4));
+    pyw_board_destroy(b);
+}
+
+int main(void)
+{
+    test_room();
+    test_successor_keeps_the_slot();
+    test_shared_across_fork();
+    return UNIT_DONE();
+}
