@@ -717,18 +717,23 @@ def table(results, apps, conns_list, setups):
     return lines
 
 
+IDLE_RSS_WAIT = 3      # seconds idle before the last RSS reading
+
+
 def memory_table(memory, served):
-    lines = ['| setup | daemon pids | daemon RSS MB (after checks → after run)'
-             ' | Apache RSS MB (procs) | requests served | error-log lines |',
+    lines = ['| setup | daemon pids | daemon RSS MB (after checks → after run'
+             ' → %g s idle) | Apache RSS MB (procs) | requests served | '
+             'error-log lines |' % IDLE_RSS_WAIT,
              '|---|---|---|---|---|---|']
     mb = lambda kb: None if kb is None else kb / 1024.0
     for name, m in memory.items():
-        a, b = m.get('start', {}), m.get('end', {})
-        lines.append('| %s %s | %s | %s → %s | %s (%s) | %d | %s |' % (
+        a, b, c = m.get('start', {}), m.get('end', {}), m.get('idle', {})
+        lines.append('| %s %s | %s | %s → %s → %s | %s (%s) | %d | %s |' % (
             LETTER[name], name,
             ' '.join(str(p) for p in b.get('daemon_pids', [])) or '-',
             fmt(mb(a.get('daemon_rss_kb')), '%.1f'),
             fmt(mb(b.get('daemon_rss_kb')), '%.1f'),
+            fmt(mb(c.get('daemon_rss_kb')), '%.1f'),
             fmt(mb(b.get('apache_rss_kb')), '%.1f'),
             b.get('apache_procs', '-'), served.get(name, 0),
             m.get('error_log_lines', '-')))
@@ -991,6 +996,11 @@ def main(argv):
             # wrk closes its connections mid-response when a cell ends, so
             # some error lines (broken pipe) are normal; counted, shown.
             memory[s.name]['error_log_lines'] = len(s.error_lines())
+        # Right after the load, freed C heap may still sit in malloc's
+        # arenas; an idle daemon gives it back (pyw_watchdog.c).
+        time.sleep(IDLE_RSS_WAIT)
+        for s in live:
+            memory[s.name]['idle'] = s.memory()
         return finish(args, setups, raw, memory, problems, loadavg_start)
     finally:
         PROCS.stop_all()

@@ -12,6 +12,7 @@
  * threads start or belongs to the watchdog thread alone.
  */
 #include <errno.h>
+#include <malloc.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
@@ -31,6 +32,7 @@
 #include "pyw_workers.h"
 
 #define WD_TICK_MS        200
+#define WD_TRIM_IDLE_MS   1000
 #define WD_HEARTBEAT_MS   250
 /* A tick this late means the whole process was stopped (SIGSTOP, a
  * debugger): the heartbeat gets a tick to catch up before it counts. */
@@ -58,6 +60,7 @@ static struct {
     int              recycling;     /* a replacement was asked for        */
     int              deadlocked;    /* reported, and drained              */
     int64_t          last_tick;
+    int64_t          trimmed_for;   /* the idle spell already trimmed */
     int              statm_fd;
     int              statm_errno;
 } wd = {
@@ -138,6 +141,21 @@ static int wd_inactivity(int64_t now, char *cause, size_t len)
              "(limit %g s)", (double)(now - since) / 1000.0,
              (double)wd.inactivity / 1000.0);
     return 1;
+}
+
+/* Once per idle spell of WD_TRIM_IDLE_MS: give the C heap's free memory
+ * back to the kernel.  glibc keeps what a burst of large bodies or many
+ * connections freed in each worker thread's arena; left there it counts
+ * against memory-limit and looks like a leak in top. */
+static void wd_trim_when_idle(int64_t now)
+{
+    int64_t since = pyw_workers_idle_since();
+
+    if (since == 0 || since == wd.trimmed_for || now - since < WD_TRIM_IDLE_MS) {
+        return;
+    }
+    wd.trimmed_for = since;
+    malloc_trim(0);
 }
 
 /* Resident set size in bytes from /proc/self/statm, or -1. */
@@ -343,6 +361,7 @@ static void *wd_main(void *arg)
         wd_check_requests(stopping);
         wd_check_deadlock(now, stopping);
         pyw_workers_expire_queued();
+        wd_trim_when_idle(now);
         if (!stopping && !wd.recycling) {
             wd_check_limits(now);
         }
