@@ -25,10 +25,12 @@ PyWorkerImportScript {apps}/preload.wsgi process-group=site1 \\
 PyWorkerScriptAlias /site1 {apps}/hello.wsgi process-group=site1 \\
     application-group=%%{GLOBAL}
 PyWorkerScriptAlias /site2 {apps}/hello.wsgi process-group=site2
-PyWorkerScriptAliasMatch ^/m/([a-z]+) {apps}/$1.wsgi process-group=site2
+PyWorkerScriptAliasMatch ^/m/([a-z]+) {apps}/$1.wsgi process-group=site2 \
+    callable-object=app
 <Location /other>
     PyWorkerProcessGroup site1
     PyWorkerApplicationGroup %%{GLOBAL}
+    PyWorkerCallableObject app
     PyWorkerPassAuthorization On
     PyWorkerChunkedRequest Off
 </Location>

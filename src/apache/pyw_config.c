@@ -122,7 +122,8 @@ static const pyw_option_t pyw_alias_options[] = {
       offsetof(pyw_alias_t, process_group), 0, 0 },
     { "application-group", PYW_OPT_STRING,
       offsetof(pyw_alias_t, application_group), 0, 0 },
-    PYW_NOT_YET("callable-object"),
+    { "callable-object", PYW_OPT_STRING,
+      offsetof(pyw_alias_t, callable_object), 0, 0 },
     PYW_NOT_YET("pass-authorization"),
     { NULL, 0, 0, 0, 0 }
 };
@@ -174,6 +175,8 @@ void *pyw_config_merge_dir(apr_pool_t *p, void *basev, void *addv)
                                           : base->process_group;
     d->application_group = add->application_group ? add->application_group
                                                   : base->application_group;
+    d->callable_object = add->callable_object ? add->callable_object
+                                              : base->callable_object;
     d->pass_authorization = add->pass_authorization != PYW_UNSET
                             ? add->pass_authorization
                             : base->pass_authorization;
@@ -236,6 +239,26 @@ static const char *pyw_check_app_group(cmd_parms *cmd, const char **value)
                         *value);
 }
 
+/* The script attribute Python will look up: an identifier, so a typo
+ * such as "app()" fails at configtest, not on every request. */
+static const char *pyw_check_callable(cmd_parms *cmd, const char *name)
+{
+    const char *c = name;
+
+    if (apr_isalpha(*c) || *c == '_') {
+        while (apr_isalnum(*c) || *c == '_') {
+            c++;
+        }
+    }
+    if (c == name || *c != '\0' || c - name > PYW_CALLABLE_MAX) {
+        return apr_psprintf(cmd->pool, "%s: invalid callable object name "
+                            "'%s' (a Python identifier of at most %d "
+                            "letters, digits and '_')", cmd->cmd->name, name,
+                            PYW_CALLABLE_MAX);
+    }
+    return NULL;
+}
+
 static void pyw_note_ref(cmd_parms *cmd, const char *group,
                          const char *what, const char *import_script)
 {
@@ -272,6 +295,10 @@ static const char *pyw_parse_group_options(cmd_parms *cmd,
     }
     if (a->application_group != NULL
         && (err = pyw_check_app_group(cmd, &a->application_group)) != NULL) {
+        return err;
+    }
+    if (a->callable_object != NULL
+        && (err = pyw_check_callable(cmd, a->callable_object)) != NULL) {
         return err;
     }
     return NULL;
@@ -556,6 +583,18 @@ static const char *pyw_cmd_application_group(cmd_parms *cmd, void *mconfig,
     return err;
 }
 
+static const char *pyw_cmd_callable_object(cmd_parms *cmd, void *mconfig,
+                                           const char *arg)
+{
+    pyw_dir_conf_t *d = mconfig;
+    const char *err = pyw_check_callable(cmd, arg);
+
+    if (err == NULL) {
+        d->callable_object = arg;
+    }
+    return err;
+}
+
 static const char *pyw_cmd_socket_prefix(cmd_parms *cmd, void *mconfig,
                                          const char *arg)
 {
@@ -595,14 +634,17 @@ const command_rec pyw_config_cmds[] = {
         RSRC_CONF, "name [option=value ...]: define a daemon process group"),
     AP_INIT_RAW_ARGS("PyWorkerScriptAlias", pyw_cmd_script_alias, NULL,
         RSRC_CONF, "url-path file [process-group=G] "
-        "[application-group=%{GLOBAL}]"),
+        "[application-group=%{GLOBAL}] [callable-object=name]"),
     AP_INIT_RAW_ARGS("PyWorkerScriptAliasMatch", pyw_cmd_script_alias,
         "match", RSRC_CONF, "regex file-with-$1 [process-group=G] "
-        "[application-group=%{GLOBAL}]"),
+        "[application-group=%{GLOBAL}] [callable-object=name]"),
     AP_INIT_TAKE1("PyWorkerProcessGroup", pyw_cmd_process_group, NULL,
         ACCESS_CONF | RSRC_CONF, "daemon process group for these requests"),
     AP_INIT_TAKE1("PyWorkerApplicationGroup", pyw_cmd_application_group,
         NULL, ACCESS_CONF | RSRC_CONF, "application group: %{GLOBAL}"),
+    AP_INIT_TAKE1("PyWorkerCallableObject", pyw_cmd_callable_object, NULL,
+        OR_FILEINFO | ACCESS_CONF | RSRC_CONF,
+        "name of the WSGI callable in the script (default application)"),
     AP_INIT_RAW_ARGS("PyWorkerImportScript", pyw_cmd_import_script, NULL,
         RSRC_CONF, "file process-group=G [application-group=%{GLOBAL}]: "
         "load a script when the group's daemons start"),
@@ -835,6 +877,21 @@ const char *pyw_config_application_group(request_rec *r)
         return d->application_group;
     }
     return PYW_APP_GROUP_GLOBAL;
+}
+
+const char *pyw_config_callable_object(request_rec *r)
+{
+    const pyw_alias_t *a = pyw_config_request_alias(r);
+    const pyw_dir_conf_t *d;
+
+    if (a != NULL && a->callable_object != NULL) {
+        return a->callable_object;
+    }
+    d = ap_get_module_config(r->per_dir_config, &pyworker_module);
+    if (d != NULL && d->callable_object != NULL) {
+        return d->callable_object;
+    }
+    return PYW_CALLABLE_DEFAULT;
 }
 
 void pyw_config_register_hooks(apr_pool_t *p)

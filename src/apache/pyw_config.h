@@ -13,6 +13,8 @@
 
 #define PYW_HANDLER_NAME   "pyworker-script"
 #define PYW_APP_GROUP_GLOBAL "%{GLOBAL}"
+#define PYW_CALLABLE_DEFAULT "application"
+#define PYW_CALLABLE_MAX     128
 #define PYW_UNSET          (-1)
 
 struct pyw_group_rt;            /* process manager state (pyw_procmgr.c) */
@@ -67,6 +69,7 @@ typedef struct {
     const char *script;         /* file; may hold $1.. for a regex alias */
     const char *process_group;  /* NULL: PyWorkerProcessGroup */
     const char *application_group;  /* NULL: PyWorkerApplicationGroup */
+    const char *callable_object;    /* NULL: PyWorkerCallableObject */
 } pyw_alias_t;
 
 typedef struct {
@@ -77,6 +80,7 @@ typedef struct {
 typedef struct {
     const char *process_group;
     const char *application_group;
+    const char *callable_object;    /* NULL -> "application" */
     int         script_reloading;   /* PYW_UNSET -> On */
     int         pass_authorization; /* PYW_UNSET -> Off */
     int         chunked_request;    /* PYW_UNSET -> On  */
@@ -118,5 +122,8 @@ const pyw_alias_t *pyw_config_request_alias(request_rec *r);
 /* Effective process / application group for r (alias, then dir config). */
 const char *pyw_config_process_group(request_rec *r);
 const char *pyw_config_application_group(request_rec *r);
+
+/* The name of the WSGI callable in the script (default "application"). */
+const char *pyw_config_callable_object(request_rec *r);
 
 #endif /* PYW_CONFIG_H */

@@ -280,6 +280,8 @@ static int pyw_forward_extras(request_rec *r, const pyw_forward_opts_t *o,
     x[n++].value = o->process_group ? o->process_group : "";
     x[n].name = "mod_pyworker.application_group";
     x[n++].value = o->application_group ? o->application_group : "";
+    x[n].name = "mod_pyworker.callable_object";
+    x[n++].value = o->callable_object ? o->callable_object : "application";
     x[n].name = "mod_pyworker.script_reloading";
     x[n++].value = o->script_reloading ? "1" : "0";
     return n;

@@ -20,6 +20,7 @@
 typedef struct {
     const char *process_group;      /* mod_pyworker.process_group     */
     const char *application_group;  /* mod_pyworker.application_group */
+    const char *callable_object;    /* mod_pyworker.callable_object   */
     int         pass_authorization; /* 1: add HTTP_AUTHORIZATION      */
     int         script_reloading;   /* mod_pyworker.script_reloading  */
     int64_t     socket_timeout_ms;  /* each wait on the daemon socket;

@@ -342,6 +342,7 @@ static int pyw_handler(request_rec *r)
     }
     opts.process_group = g->name;
     opts.application_group = pyw_config_application_group(r);
+    opts.callable_object = pyw_config_callable_object(r);
     opts.pass_authorization = d != NULL && d->pass_authorization == 1;
     opts.script_reloading = d == NULL || d->script_reloading != 0;
     opts.socket_timeout_ms = pyw_handler_socket_timeout(r, g);

@@ -381,10 +381,15 @@ static void script_forget(const char *path, PyObject *module)
 }
 
 PyObject *pyw_script_application(const char *path, const char *uri,
-                                 int reloading)
+                                 int reloading, PyObject *callable_name)
 {
-    PyObject *module, *app;
+    PyObject *module, *app, *name = callable_name;
+    const char *cname;
     int fresh;
+
+    if (name == NULL || !PyUnicode_Check(name)) {
+        name = script_str_application;
+    }
 
     module = script_module(path, uri ? uri : "-", reloading, &fresh);
     if (module == NULL) {
@@ -393,15 +398,16 @@ PyObject *pyw_script_application(const char *path, const char *uri,
         return NULL;
     }
     Py_INCREF(module);          /* script_forget may drop the entry's */
-    app = PyObject_GetAttr(module, script_str_application);
+    app = PyObject_GetAttr(module, name);
     if (app != NULL && !PyCallable_Check(app)) {
         Py_CLEAR(app);
-        PyErr_SetString(PyExc_TypeError, "'application' is not callable");
+        PyErr_Format(PyExc_TypeError, "'%U' is not callable", name);
     }
     if (app == NULL) {
+        cname = PyUnicode_AsUTF8(name);
         pyw_script_log_exception(PYW_LOG_ERR, SCRIPT_LOG_NO_APPLICATION, uri,
-                                 "WSGI script %s has no callable "
-                                 "'application'", path);
+                                 "WSGI script %s has no callable '%s'", path,
+                                 cname ? cname : "?");
         if (fresh) {
             script_forget(path, module);
         }

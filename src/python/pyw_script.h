@@ -41,9 +41,11 @@ int pyw_script_import(const char *path);
  * ask the parent, once, for a rolling restart of the group
  * (PYW_STATUS_ROLLING).  This process keeps serving the code it loaded;
  * the replacements load the new file.
+ * callable_name: the attribute to return (PyWorkerCallableObject); NULL
+ * means "application".
  */
 PyObject *pyw_script_application(const char *path, const char *uri,
-                                 int reloading);
+                                 int reloading, PyObject *callable_name);
 
 /*
  * Log the current Python exception and clear it: one headline

@@ -88,7 +88,7 @@ static PyObject *wsgi_template;
 /* Keys and values made once (interned / immutable, shared by requests). */
 static PyObject *k_script_filename, *k_request_uri, *k_content_length,
                 *k_https, *k_request_method, *k_url_scheme, *k_input,
-                *k_errors, *k_close, *k_reloading;
+                *k_errors, *k_close, *k_reloading, *k_callable;
 static PyObject *v_version, *v_http, *v_https;
 static PyObject *t_text_io;             /* io.TextIOBase                */
 
@@ -235,6 +235,7 @@ int pyw_wsgi_init(void)
     k_input = wsgi_key_str("wsgi.input");
     k_errors = wsgi_key_str("wsgi.errors");
     k_reloading = wsgi_key_str("mod_pyworker.script_reloading");
+    k_callable = wsgi_key_str("mod_pyworker.callable_object");
     k_close = PyUnicode_InternFromString("close");
     v_version = Py_BuildValue("(ii)", 1, 0);
     v_http = PyUnicode_InternFromString("http");
@@ -763,6 +764,18 @@ static void wsgi_call(wsgi_req_t *q, PyObject *app)
     }
 }
 
+/* PyWorkerCallableObject as Apache sent it (borrowed: the environ holds
+ * it for the whole request), or NULL for the default. */
+static PyObject *wsgi_callable_name(wsgi_req_t *q)
+{
+    PyObject *name = PyDict_GetItemWithError(q->environ, k_callable);
+
+    if (name == NULL) {
+        PyErr_Clear();
+    }
+    return name;
+}
+
 /* The whole request with the GIL held.  0 clean, -1 close. */
 static int wsgi_request(wsgi_req_t *q, const unsigned char *env, size_t len)
 {
@@ -774,8 +787,8 @@ static int wsgi_request(wsgi_req_t *q, const unsigned char *env, size_t len)
         return pyw_response_fail(&q->resp, 500, "bad request environ");
     }
     pyw_response_init(&q->resp, q->c, q->uri, q->script, q->head);
-    if ((app = pyw_script_application(q->script, q->uri,
-                                      q->reloading)) == NULL) {
+    if ((app = pyw_script_application(q->script, q->uri, q->reloading,
+                                      wsgi_callable_name(q))) == NULL) {
         return pyw_response_fail(&q->resp, 500, "WSGI script failed to load");
     }
     wsgi_call(q, app);

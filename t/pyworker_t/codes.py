@@ -26,6 +26,7 @@ PYTHON_START = 210              # crit: Python could not start: exit 254
 PYTHON_INIT_FAILED = 300        # crit: Python could not start (python-home)
 IMPORT_SCRIPT_FAILED = 310      # error: PyWorkerImportScript failed: exit 254
 SCRIPT_LOAD_FAILED = 311        # a script failed to import: 500
+NO_APPLICATION = 312            # no such callable in the script: 500
 APP_EXCEPTION = 320             # exception or invalid response before headers
 APP_ABORTED = 321               # exception after headers: response aborted
 NO_START_RESPONSE = 322         # start_response never called
