@@ -18,7 +18,9 @@ PyWorkerPythonHome /usr
 PyWorkerPythonPath {apps}/lib
 PyWorkerDaemonProcess site1 processes=2 threads=8 %(user)s \\
     home={apps} python-home=/usr python-path={apps}/lib:{apps} \\
-    display-name=%%{GROUP} lang=C.UTF-8 locale=C.UTF-8 umask=0022
+    display-name=%%{GROUP} lang=C.UTF-8 locale=C.UTF-8 umask=0022 \\
+    cpu-priority=0 virtual-memory-limit=8G stack-size=1M \\
+    python-eggs=/tmp send-buffer-size=128K receive-buffer-size=128K
 PyWorkerDaemonProcess site2
 PyWorkerImportScript {apps}/preload.wsgi process-group=site1 \\
     application-group=%%{GLOBAL}
@@ -76,9 +78,8 @@ def test_bad_daemon_option_is_rejected_by_name(options, named):
 
 
 @pytest.mark.parametrize("option", [
-    "virtual-memory-limit=100000000",
-    "stack-size=524288",
-    "supplementary-groups=adm",
+    "script-user=nobody",
+    "header-buffer-size=32768",
     "chroot=/srv/jail",
     "response-buffer-size=65536",
 ])

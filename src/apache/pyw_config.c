@@ -102,16 +102,24 @@ static const pyw_option_t pyw_daemon_options[] = {
     PYW_ROW("memory-limit", PYW_OPT_BYTES, memory_limit, 0,
             (int64_t)1 << 50),
     PYW_SECS("cpu-time-limit",     cpu_time_limit_ms,     PYW_YEAR_S),
+    PYW_ROW("cpu-priority", PYW_OPT_INT, cpu_priority, -20, 20),
+    PYW_ROW("virtual-memory-limit", PYW_OPT_BYTES, virtual_memory_limit,
+            0, (int64_t)1 << 50),
+    PYW_ROW("stack-size", PYW_OPT_BYTES, stack_size, 0, (int64_t)1 << 30),
+    PYW_ROW("send-buffer-size", PYW_OPT_BYTES, send_buffer_size,
+            0, (int64_t)1 << 30),
+    PYW_ROW("receive-buffer-size", PYW_OPT_BYTES, receive_buffer_size,
+            0, (int64_t)1 << 30),
+    PYW_ROW("python-eggs",  PYW_OPT_STRING, python_eggs,  0, 0),
+    PYW_ROW("supplementary-groups", PYW_OPT_STRING, supplementary_groups,
+            0, 0),
+    PYW_ROW("socket-user",  PYW_OPT_STRING, socket_user,  0, 0),
     /* mod_wsgi's other WSGIDaemonProcess options: refused by name. */
     PYW_NOT_YET("response-socket-timeout"),
     PYW_NOT_YET("socket-rotation"),
-    PYW_NOT_YET("virtual-memory-limit"), PYW_NOT_YET("cpu-priority"),
-    PYW_NOT_YET("stack-size"),           PYW_NOT_YET("header-buffer-size"),
-    PYW_NOT_YET("response-buffer-size"), PYW_NOT_YET("receive-buffer-size"),
-    PYW_NOT_YET("send-buffer-size"),     PYW_NOT_YET("server-metrics"),
+    PYW_NOT_YET("header-buffer-size"),   PYW_NOT_YET("response-buffer-size"),
+    PYW_NOT_YET("server-metrics"),       PYW_NOT_YET("chroot"),
     PYW_NOT_YET("script-user"),          PYW_NOT_YET("script-group"),
-    PYW_NOT_YET("supplementary-groups"), PYW_NOT_YET("chroot"),
-    PYW_NOT_YET("socket-user"),          PYW_NOT_YET("python-eggs"),
     PYW_NOT_YET("newrelic-config-file"), PYW_NOT_YET("newrelic-environment"),
     { NULL, 0, 0, 0, 0 }
 };
@@ -354,6 +362,49 @@ static int pyw_lookup_group(const char *spec, gid_t *gid)
     return 0;
 }
 
+/* supplementary-groups=a,b and socket-user=, resolved now so configtest
+ * names an unknown one. */
+static const char *pyw_group_resolve_extra_ids(cmd_parms *cmd,
+                                               pyw_group_t *g)
+{
+    gid_t primary;
+    const char *name, *list = g->supplementary_groups;
+    int max;
+
+    if (list != NULL) {
+        max = 1;
+        for (name = list; *name; name++) {
+            max += *name == ',';
+        }
+        g->supplementary_gids = apr_pcalloc(cmd->pool, max * sizeof(gid_t));
+        while (*(name = ap_getword(cmd->pool, &list, ',')) != '\0'
+               || *list != '\0') {
+            if (*name == '\0') {
+                continue;
+            }
+            if (pyw_lookup_group(name, &g->supplementary_gids
+                                 [g->n_supplementary_gids]) < 0) {
+                return apr_psprintf(cmd->pool, "%s %s: supplementary-groups: "
+                                    "unknown group '%s'", cmd->cmd->name,
+                                    g->name, name);
+            }
+            if (g->supplementary_gids[g->n_supplementary_gids] == 0) {
+                return apr_psprintf(cmd->pool, "%s %s: supplementary-groups: "
+                                    "'%s' is group id 0; refused",
+                                    cmd->cmd->name, g->name, name);
+            }
+            g->n_supplementary_gids++;
+        }
+    }
+    if (g->socket_user != NULL
+        && pyw_lookup_user(cmd->pool, g->socket_user, &g->socket_uid,
+                           &primary, &name) < 0) {
+        return apr_psprintf(cmd->pool, "%s %s: socket-user: unknown user "
+                            "'%s'", cmd->cmd->name, g->name, g->socket_user);
+    }
+    return NULL;
+}
+
 /* user= and group= now, so configtest names an unknown one.  Without
  * group= the daemons run with user='s primary group. */
 static const char *pyw_group_resolve_ids(cmd_parms *cmd, pyw_group_t *g)
@@ -424,6 +475,8 @@ static pyw_group_t *pyw_group_new(cmd_parms *cmd, const char *name,
     g->processes = 1;
     g->threads = 15;
     g->umask = PYW_UNSET;
+    g->cpu_priority = PYW_PRIORITY_UNSET;
+    g->socket_uid = (uid_t)-1;
     g->uid = (uid_t)-1;
     g->gid = (gid_t)-1;
     g->import_scripts = apr_array_make(cmd->pool, 1, sizeof(const char *));
@@ -440,6 +493,10 @@ static const char *pyw_group_check_paths(cmd_parms *cmd, pyw_group_t *g)
     else if (g->python_home
              && !ap_os_is_path_absolute(cmd->pool, g->python_home)) {
         opt = "python-home", val = g->python_home;
+    }
+    else if (g->python_eggs
+             && !ap_os_is_path_absolute(cmd->pool, g->python_eggs)) {
+        opt = "python-eggs", val = g->python_eggs;
     }
     if (opt == NULL) {
         return NULL;
@@ -479,7 +536,8 @@ static const char *pyw_cmd_daemon_process(cmd_parms *cmd, void *mconfig,
     g->maximum_requests = opts->maximum_requests;
     g->listen_backlog = opts->listen_backlog;
     if ((err = pyw_group_check_paths(cmd, g)) != NULL
-        || (err = pyw_group_resolve_ids(cmd, g)) != NULL) {
+        || (err = pyw_group_resolve_ids(cmd, g)) != NULL
+        || (err = pyw_group_resolve_extra_ids(cmd, g)) != NULL) {
         return err;
     }
     *(pyw_group_t **)apr_array_push(pyw_globals.groups) = g;

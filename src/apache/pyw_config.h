@@ -60,7 +60,21 @@ typedef struct {
     int64_t     listen_backlog;         /* default 100, as mod_wsgi */
     int64_t     memory_limit;           /* RSS bytes */
     int64_t     cpu_time_limit_ms;
+    /* Process settings, mod_wsgi names and units. */
+    int         cpu_priority;           /* PYW_PRIORITY_UNSET: inherited */
+    int64_t     virtual_memory_limit;   /* RLIMIT_AS bytes; 0 = none */
+    int64_t     stack_size;             /* worker thread stacks; 0 = libc */
+    int64_t     send_buffer_size;       /* daemon socket SO_SNDBUF; 0 = OS */
+    int64_t     receive_buffer_size;    /* daemon socket SO_RCVBUF; 0 = OS */
+    const char *python_eggs;            /* PYTHON_EGG_CACHE, or NULL */
+    const char *supplementary_groups;   /* "a,b", as written */
+    gid_t      *supplementary_gids;     /* resolved */
+    int         n_supplementary_gids;
+    const char *socket_user;            /* as written, or NULL */
+    uid_t       socket_uid;             /* (uid_t)-1: Apache's User */
 } pyw_group_t;
+
+#define PYW_PRIORITY_UNSET  (-1000)
 
 /* One PyWorkerScriptAlias / PyWorkerScriptAliasMatch. */
 typedef struct {

@@ -348,14 +348,17 @@ static void pyw_sock_board(server_rec *s, pyw_sock_t *k, pyw_group_t *g)
     g->rt->board = k->board;
 }
 
-/* Only Apache's child user may connect; the daemons only accept(). */
-static apr_status_t pyw_sock_owner(const pyw_sock_t *k)
+/* Only Apache's child user (or socket-user=, for children that switch
+ * user per vhost) may connect; the daemons only accept(). */
+static apr_status_t pyw_sock_owner(const pyw_sock_t *k, const pyw_group_t *g)
 {
+    uid_t uid = g->socket_uid != (uid_t)-1 ? g->socket_uid
+                                           : ap_unixd_config.user_id;
+
     if (chmod(k->path, 0600) < 0) {
         return errno;
     }
-    if (geteuid() == 0 && chown(k->path, ap_unixd_config.user_id,
-                                ap_unixd_config.group_id) < 0) {
+    if (geteuid() == 0 && chown(k->path, uid, ap_unixd_config.group_id) < 0) {
         return errno;
     }
     return APR_SUCCESS;
@@ -418,7 +421,7 @@ static apr_status_t pyw_sock_open(server_rec *s, apr_pool_t *ptemp,
         what = rv == APR_EEXIST ? "a file that is not a socket is in the way"
                " of" : "cannot create the listening socket";
     }
-    else if ((rv = pyw_sock_owner(k)) != APR_SUCCESS) {
+    else if ((rv = pyw_sock_owner(k, g)) != APR_SUCCESS) {
         what = "cannot set the owner and mode 0600 of";
     }
     else if (reused && (rv = pyw_sock_backlog(k, g)) != APR_SUCCESS) {

@@ -141,6 +141,10 @@ static void pyw_fill_lifecycle(const pyw_group_t *g, pyw_daemon_spec_t *spec)
     spec->script_reloading = pyw_group_script_reloading(g);
 }
 
+#if PYW_PRIORITY_KEEP != PYW_PRIORITY_UNSET
+#error "cpu-priority: the daemon's 'keep' must be the config's 'unset'"
+#endif
+
 static void pyw_fill_spec(const pyw_slot_t *slot, const pyw_proc_t *p,
                           int status_fd, pyw_daemon_spec_t *spec)
 {
@@ -151,6 +155,14 @@ static void pyw_fill_spec(const pyw_slot_t *slot, const pyw_proc_t *p,
     spec->process_index = slot->index;
     spec->processes = g->processes;
     spec->threads = g->threads;
+    spec->cpu_priority = g->cpu_priority;   /* same "unset" value */
+    spec->virtual_memory_limit = g->virtual_memory_limit;
+    spec->stack_size = g->stack_size;
+    spec->send_buffer_size = g->send_buffer_size;
+    spec->receive_buffer_size = g->receive_buffer_size;
+    spec->python_eggs = g->python_eggs;
+    spec->supplementary_gids = g->supplementary_gids;
+    spec->n_supplementary_gids = g->n_supplementary_gids;
     spec->drop_privileges = geteuid() == 0;
     spec->uid = g->uid;
     spec->gid = g->gid;

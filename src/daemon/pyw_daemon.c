@@ -34,6 +34,7 @@
 #include "pyw_daemon.h"
 #include "pyw_dlog.h"
 #include "pyw_dlogno.h"
+#include "pyw_resources.h"
 #include "pyw_poller.h"
 #include "pyw_status.h"
 #include "pyw_watchdog.h"
@@ -319,6 +320,9 @@ static void daemon_drop_privileges(const pyw_daemon_spec_t *spec)
                              : setgroups(1, &spec->gid)) < 0) {
             step = "initgroups";
         }
+        else if ((errno = -pyw_resources_add_groups(spec)) != 0) {
+            step = "setgroups(supplementary-groups)";
+        }
         else if (setresgid(spec->gid, spec->gid, spec->gid) < 0) {
             step = "setresgid";
         }
@@ -514,6 +518,7 @@ void pyw_daemon_main(const pyw_daemon_spec_t *spec)
     daemon_environment(spec);
     daemon_chdir(spec);
     daemon_raise_nofile();
+    pyw_resources_apply(spec);
     daemon_drop_privileges(spec);
     daemon_watch_parent(ppid);
     daemon_start(spec);

@@ -12,6 +12,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#define PYW_PRIORITY_KEEP  (-1000)
+
 /* Exit codes the parent interprets (see pyw_procmgr.c). */
 #define PYW_DAEMON_EXIT_OK              0   /* asked to stop, stopped     */
 #define PYW_DAEMON_EXIT_STARTUP_FAILED  254 /* could not start: back off  */
@@ -33,6 +35,14 @@ typedef struct {
     const char   *lang;            /* LANG, or NULL                       */
     const char   *locale;          /* LC_ALL/setlocale, or NULL           */
     int           umask;           /* -1: leave as inherited              */
+    int           cpu_priority;    /* nice value; PYW_PRIORITY_KEEP: keep  */
+    int64_t       virtual_memory_limit; /* RLIMIT_AS bytes; 0: none        */
+    int64_t       stack_size;      /* worker thread stacks; 0: libc's     */
+    int64_t       send_buffer_size;    /* SO_SNDBUF per connection; 0: OS */
+    int64_t       receive_buffer_size; /* SO_RCVBUF per connection; 0: OS */
+    const char   *python_eggs;     /* PYTHON_EGG_CACHE, or NULL           */
+    const gid_t  *supplementary_gids;  /* added to the user's groups      */
+    int           n_supplementary_gids;
     const char   *display_name;    /* process title, or NULL              */
     char         *title_area;      /* original argv memory to overwrite   */
     size_t        title_len;       /* its usable length                   */

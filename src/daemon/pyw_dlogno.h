@@ -20,6 +20,9 @@
 #define PYW_LOG_LOCALE              209 /* warn: setlocale() failed        */
 #define PYW_LOG_PYTHON_START        210 /* crit: pyw_interp_start failed   */
 #define PYW_LOG_THREADS_START       211 /* crit: worker/poller not started */
+#define PYW_LOG_RESOURCES           212 /* crit/warn: cpu-priority,
+                                           virtual-memory-limit or
+                                           supplementary-groups failed    */
 
 /* Poller (pyw_poller.c) */
 #define PYW_LOG_ACCEPT              220 /* error: accept4() failed         */

@@ -86,6 +86,7 @@ static struct {
     int64_t          accept_resume;  /* poller thread only; 0 = running   */
     int              balance;        /* processes > 1; set before start   */
     int              threads;        /* worker count; set before start    */
+    int              sndbuf, rcvbuf; /* send-/receive-buffer-size; 0: OS  */
     int              fresh;          /* pl.lock: connections with a worker
                                         reserved for their first request */
     int              gated;          /* atomic: not accepting for lack of
@@ -182,6 +183,21 @@ int pyw_poller_connections(void)
     return n;
 }
 
+/* send-buffer-size / receive-buffer-size: an accepted Unix socket does
+ * not inherit the listener's, so each connection gets them.  Best
+ * effort: the kernel clamps to its maximum, and the default works. */
+static void poller_set_buffers(int fd)
+{
+    if (pl.sndbuf > 0) {
+        (void)setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &pl.sndbuf,
+                         sizeof(pl.sndbuf));
+    }
+    if (pl.rcvbuf > 0) {
+        (void)setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &pl.rcvbuf,
+                         sizeof(pl.rcvbuf));
+    }
+}
+
 /* A new connection: HELLO first (Apache waits for it), then watch it. */
 static void poller_add_conn(int fd)
 {
@@ -191,6 +207,7 @@ static void poller_add_conn(int fd)
     pyw_dconn_t *c;
     int rv;
 
+    poller_set_buffers(fd);
     rv = pyw_io_write_full(fd, hello, len,
                            pyw_io_deadline(POLLER_HELLO_TIMEOUT_MS));
     if (rv < 0) {
@@ -554,6 +571,8 @@ int pyw_poller_start(int listen_fd, const pyw_daemon_spec_t *spec)
 
     pl.balance = spec->processes > 1;
     pl.threads = spec->threads;
+    pl.sndbuf = (int)spec->send_buffer_size;
+    pl.rcvbuf = (int)spec->receive_buffer_size;
     pyw_balance_start(spec);
     /* The listening socket is shared with the group's other daemons,
      * which all accept non-blocking too; the parent never accepts. */

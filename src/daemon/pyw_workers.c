@@ -21,12 +21,14 @@
  * the time in Apache and in the listen backlog.
  */
 #include <errno.h>
+#include <limits.h>
 #include <pthread.h>
 #include <semaphore.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "../common/pyw_io.h"
 #include "../python/pyw_interp.h"
@@ -412,8 +414,24 @@ static int workers_init_idle_cond(void)
     return rv;
 }
 
+/* stack-size=, rounded up to whole pages and to libc's minimum. */
+static int workers_stack_size(pthread_attr_t *attr, int64_t bytes)
+{
+    long page = sysconf(_SC_PAGESIZE);
+    size_t size = (size_t)bytes;
+
+    if (page > 0) {
+        size = (size + (size_t)page - 1) / (size_t)page * (size_t)page;
+    }
+    if (size < (size_t)PTHREAD_STACK_MIN) {
+        size = (size_t)PTHREAD_STACK_MIN;
+    }
+    return pthread_attr_setstacksize(attr, size);
+}
+
 int pyw_workers_start(const pyw_daemon_spec_t *spec)
 {
+    pthread_attr_t attr;
     int i, rv, started = 0, n = spec->threads;
 
     wq.queue_timeout_ms = spec->queue_timeout_ms > 0
@@ -429,9 +447,18 @@ int pyw_workers_start(const pyw_daemon_spec_t *spec)
         return -1;
     }
     wq.n = n;
+    pthread_attr_init(&attr);
+    if (spec->stack_size > 0
+        && (rv = workers_stack_size(&attr, spec->stack_size)) != 0) {
+        pyw_dlog(PYW_LOG_CRIT, PYW_LOG_THREADS_START, NULL,
+                 "stack-size=%lld: %s", (long long)spec->stack_size,
+                 strerror(rv));
+        pthread_attr_destroy(&attr);
+        return -rv;
+    }
     for (i = 0; i < n; i++) {
         wq.workers[i].index = i;
-        rv = pthread_create(&wq.workers[i].tid, NULL, worker_main,
+        rv = pthread_create(&wq.workers[i].tid, &attr, worker_main,
                             &wq.workers[i]);
         if (rv != 0) {
             pyw_dlog(PYW_LOG_CRIT, PYW_LOG_THREADS_START, NULL,
@@ -441,6 +468,7 @@ int pyw_workers_start(const pyw_daemon_spec_t *spec)
         }
         started++;
     }
+    pthread_attr_destroy(&attr);
     pthread_mutex_lock(&wq.lock);
     while (wq.ready + wq.failed < started) {
         pthread_cond_wait(&wq.started, &wq.lock);
