@@ -78,7 +78,7 @@ def test_bad_daemon_option_is_rejected_by_name(options, named):
 
 
 @pytest.mark.parametrize("option", [
-    "script-user=nobody",
+    "socket-rotation=On",
     "header-buffer-size=32768",
     "chroot=/srv/jail",
     "response-buffer-size=65536",

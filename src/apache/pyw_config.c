@@ -114,12 +114,13 @@ static const pyw_option_t pyw_daemon_options[] = {
     PYW_ROW("supplementary-groups", PYW_OPT_STRING, supplementary_groups,
             0, 0),
     PYW_ROW("socket-user",  PYW_OPT_STRING, socket_user,  0, 0),
+    PYW_ROW("script-user",  PYW_OPT_STRING, script_user,  0, 0),
+    PYW_ROW("script-group", PYW_OPT_STRING, script_group, 0, 0),
     /* mod_wsgi's other WSGIDaemonProcess options: refused by name. */
     PYW_NOT_YET("response-socket-timeout"),
     PYW_NOT_YET("socket-rotation"),
     PYW_NOT_YET("header-buffer-size"),   PYW_NOT_YET("response-buffer-size"),
     PYW_NOT_YET("server-metrics"),       PYW_NOT_YET("chroot"),
-    PYW_NOT_YET("script-user"),          PYW_NOT_YET("script-group"),
     PYW_NOT_YET("newrelic-config-file"), PYW_NOT_YET("newrelic-environment"),
     { NULL, 0, 0, 0, 0 }
 };
@@ -132,7 +133,8 @@ static const pyw_option_t pyw_alias_options[] = {
       offsetof(pyw_alias_t, application_group), 0, 0 },
     { "callable-object", PYW_OPT_STRING,
       offsetof(pyw_alias_t, callable_object), 0, 0 },
-    PYW_NOT_YET("pass-authorization"),
+    { "pass-authorization", PYW_OPT_STRING,
+      offsetof(pyw_alias_t, pass_auth_word), 0, 0 },
     { NULL, 0, 0, 0, 0 }
 };
 
@@ -309,6 +311,20 @@ static const char *pyw_parse_group_options(cmd_parms *cmd,
         && (err = pyw_check_callable(cmd, a->callable_object)) != NULL) {
         return err;
     }
+    a->pass_authorization = PYW_UNSET;
+    if (a->pass_auth_word != NULL) {
+        if (strcasecmp(a->pass_auth_word, "On") == 0) {
+            a->pass_authorization = 1;
+        }
+        else if (strcasecmp(a->pass_auth_word, "Off") == 0) {
+            a->pass_authorization = 0;
+        }
+        else {
+            return apr_psprintf(cmd->pool, "%s: pass-authorization=%s: "
+                                "use On or Off", cmd->cmd->name,
+                                a->pass_auth_word);
+        }
+    }
     return NULL;
 }
 
@@ -362,8 +378,8 @@ static int pyw_lookup_group(const char *spec, gid_t *gid)
     return 0;
 }
 
-/* supplementary-groups=a,b and socket-user=, resolved now so configtest
- * names an unknown one. */
+/* supplementary-groups=a,b, socket-user=, script-user= and
+ * script-group=, resolved now so configtest names an unknown one. */
 static const char *pyw_group_resolve_extra_ids(cmd_parms *cmd,
                                                pyw_group_t *g)
 {
@@ -401,6 +417,18 @@ static const char *pyw_group_resolve_extra_ids(cmd_parms *cmd,
                            &primary, &name) < 0) {
         return apr_psprintf(cmd->pool, "%s %s: socket-user: unknown user "
                             "'%s'", cmd->cmd->name, g->name, g->socket_user);
+    }
+    if (g->script_user != NULL
+        && pyw_lookup_user(cmd->pool, g->script_user, &g->script_uid,
+                           &primary, &name) < 0) {
+        return apr_psprintf(cmd->pool, "%s %s: script-user: unknown user "
+                            "'%s'", cmd->cmd->name, g->name, g->script_user);
+    }
+    if (g->script_group != NULL
+        && pyw_lookup_group(g->script_group, &g->script_gid) < 0) {
+        return apr_psprintf(cmd->pool, "%s %s: script-group: unknown group "
+                            "'%s'", cmd->cmd->name, g->name,
+                            g->script_group);
     }
     return NULL;
 }
@@ -477,6 +505,8 @@ static pyw_group_t *pyw_group_new(cmd_parms *cmd, const char *name,
     g->umask = PYW_UNSET;
     g->cpu_priority = PYW_PRIORITY_UNSET;
     g->socket_uid = (uid_t)-1;
+    g->script_uid = (uid_t)-1;
+    g->script_gid = (gid_t)-1;
     g->uid = (uid_t)-1;
     g->gid = (gid_t)-1;
     g->import_scripts = apr_array_make(cmd->pool, 1, sizeof(const char *));
@@ -692,10 +722,12 @@ const command_rec pyw_config_cmds[] = {
         RSRC_CONF, "name [option=value ...]: define a daemon process group"),
     AP_INIT_RAW_ARGS("PyWorkerScriptAlias", pyw_cmd_script_alias, NULL,
         RSRC_CONF, "url-path file [process-group=G] "
-        "[application-group=%{GLOBAL}] [callable-object=name]"),
+        "[application-group=%{GLOBAL}] [callable-object=name] "
+        "[pass-authorization=On|Off]"),
     AP_INIT_RAW_ARGS("PyWorkerScriptAliasMatch", pyw_cmd_script_alias,
         "match", RSRC_CONF, "regex file-with-$1 [process-group=G] "
-        "[application-group=%{GLOBAL}] [callable-object=name]"),
+        "[application-group=%{GLOBAL}] [callable-object=name] "
+        "[pass-authorization=On|Off]"),
     AP_INIT_TAKE1("PyWorkerProcessGroup", pyw_cmd_process_group, NULL,
         ACCESS_CONF | RSRC_CONF, "daemon process group for these requests"),
     AP_INIT_TAKE1("PyWorkerApplicationGroup", pyw_cmd_application_group,
@@ -935,6 +967,18 @@ const char *pyw_config_application_group(request_rec *r)
         return d->application_group;
     }
     return PYW_APP_GROUP_GLOBAL;
+}
+
+int pyw_config_pass_authorization(request_rec *r)
+{
+    const pyw_alias_t *a = pyw_config_request_alias(r);
+    const pyw_dir_conf_t *d;
+
+    if (a != NULL && a->pass_authorization != PYW_UNSET) {
+        return a->pass_authorization;
+    }
+    d = ap_get_module_config(r->per_dir_config, &pyworker_module);
+    return d != NULL && d->pass_authorization == 1;
 }
 
 const char *pyw_config_callable_object(request_rec *r)

@@ -72,6 +72,10 @@ typedef struct {
     int         n_supplementary_gids;
     const char *socket_user;            /* as written, or NULL */
     uid_t       socket_uid;             /* (uid_t)-1: Apache's User */
+    const char *script_user;            /* scripts must be owned by ... */
+    const char *script_group;           /* ... as written, or NULL */
+    uid_t       script_uid;             /* (uid_t)-1: any owner */
+    gid_t       script_gid;             /* (gid_t)-1: any group */
 } pyw_group_t;
 
 #define PYW_PRIORITY_UNSET  (-1000)
@@ -84,6 +88,8 @@ typedef struct {
     const char *process_group;  /* NULL: PyWorkerProcessGroup */
     const char *application_group;  /* NULL: PyWorkerApplicationGroup */
     const char *callable_object;    /* NULL: PyWorkerCallableObject */
+    const char *pass_auth_word;     /* pass-authorization=, as written */
+    int         pass_authorization; /* PYW_UNSET: PyWorkerPassAuthorization */
 } pyw_alias_t;
 
 typedef struct {
@@ -136,6 +142,9 @@ const pyw_alias_t *pyw_config_request_alias(request_rec *r);
 /* Effective process / application group for r (alias, then dir config). */
 const char *pyw_config_process_group(request_rec *r);
 const char *pyw_config_application_group(request_rec *r);
+
+/* 1 if Authorization goes to the app (alias, then dir config; Off). */
+int pyw_config_pass_authorization(request_rec *r);
 
 /* The name of the WSGI callable in the script (default "application"). */
 const char *pyw_config_callable_object(request_rec *r);

@@ -69,6 +69,35 @@ static int pyw_handler_find_group(request_rec *r, const pyw_group_t **gp)
     return OK;
 }
 
+/* script-user= / script-group=: only files of that owner run in g. */
+static int pyw_handler_check_owner(request_rec *r, const pyw_group_t *g)
+{
+    if (g->script_uid == (uid_t)-1 && g->script_gid == (gid_t)-1) {
+        return OK;
+    }
+    if (!(r->finfo.valid & APR_FINFO_OWNER)
+        && apr_stat(&r->finfo, r->filename, APR_FINFO_OWNER, r->pool)
+           != APR_SUCCESS) {
+        r->finfo.valid &= ~APR_FINFO_OWNER;
+    }
+    if (!(r->finfo.valid & APR_FINFO_OWNER)
+        || (g->script_uid != (uid_t)-1 && r->finfo.user != g->script_uid)
+        || (g->script_gid != (gid_t)-1 && r->finfo.group != g->script_gid)) {
+        const char *want = apr_pstrcat(r->pool,
+            g->script_user ? " script-user=" : "",
+            g->script_user ? g->script_user : "",
+            g->script_group ? " script-group=" : "",
+            g->script_group ? g->script_group : "", NULL);
+
+        PYW_RLOG(APLOG_ERR, 0, r, 106, g->name, 0L, "WSGI script %s is "
+                 "owned by uid %ld gid %ld; the group runs only scripts "
+                 "of%s", r->filename, (long)r->finfo.user,
+                 (long)r->finfo.group, want);
+        return HTTP_FORBIDDEN;
+    }
+    return OK;
+}
+
 static int pyw_handler_check_script(request_rec *r, const pyw_group_t *g)
 {
     if (r->filename == NULL) {
@@ -91,7 +120,7 @@ static int pyw_handler_check_script(request_rec *r, const pyw_group_t *g)
                  "a directory", r->filename);
         return HTTP_FORBIDDEN;
     }
-    return OK;
+    return pyw_handler_check_owner(r, g);
 }
 
 static int pyw_handler_check_chunked(request_rec *r, const pyw_group_t *g,
@@ -343,7 +372,7 @@ static int pyw_handler(request_rec *r)
     opts.process_group = g->name;
     opts.application_group = pyw_config_application_group(r);
     opts.callable_object = pyw_config_callable_object(r);
-    opts.pass_authorization = d != NULL && d->pass_authorization == 1;
+    opts.pass_authorization = pyw_config_pass_authorization(r);
     opts.script_reloading = d == NULL || d->script_reloading != 0;
     opts.socket_timeout_ms = pyw_handler_socket_timeout(r, g);
     opts.deadline_ms = g->request_timeout_ms > 0

@@ -1,0 +1,90 @@
+"""Per-alias and per-group request checks from mod_wsgi: the
+pass-authorization= option of PyWorkerScriptAlias (over
+PyWorkerPassAuthorization), and script-user= / script-group= of
+PyWorkerDaemonProcess (only scripts of that owner run in the group)."""
+import os
+import shutil
+
+import pytest
+
+from pyworker_t.httpd import IS_ROOT, configtest
+
+CONF = """
+PyWorkerDaemonProcess opts threads=2 display-name=pyw-opts
+PyWorkerScriptAlias /auth-on {apps}/environ.wsgi process-group=opts \\
+    pass-authorization=On
+PyWorkerScriptAlias /auth-off {apps}/environ.wsgi process-group=opts \\
+    pass-authorization=off
+PyWorkerScriptAlias /auth-dir {apps}/environ.wsgi process-group=opts
+<Location /auth-off>
+    PyWorkerPassAuthorization On
+</Location>
+<Location /auth-dir>
+    PyWorkerPassAuthorization On
+</Location>
+PyWorkerScriptAlias /plain {apps}/environ.wsgi process-group=opts
+"""
+
+AUTH = {"Authorization": "Basic dTpw"}
+
+
+@pytest.fixture(scope="module")
+def httpd(apache):
+    return apache(CONF, ready=["/plain"])
+
+
+@pytest.mark.parametrize("path,passed", [
+    ("/auth-on", True),      # the alias says On
+    ("/auth-off", False),    # the alias says Off: wins over the Location
+    ("/auth-dir", True),     # no alias option: the Location decides
+    ("/plain", False),       # default Off
+])
+def test_pass_authorization_per_alias(httpd, path, passed):
+    r = httpd.get(path, headers=AUTH)
+    assert r.status_code == 200
+    env = r.json()["environ"]
+    assert ("HTTP_AUTHORIZATION" in env) == passed
+    if passed:
+        assert env["HTTP_AUTHORIZATION"] == "Basic dTpw"
+
+
+def test_a_bad_pass_authorization_value_is_refused():
+    rc, out = configtest("PyWorkerDaemonProcess g1\n"
+                         "PyWorkerScriptAlias /a {apps}/environ.wsgi "
+                         "process-group=g1 pass-authorization=maybe\n")
+    assert rc != 0 and "pass-authorization" in out, out
+
+
+@pytest.mark.skipif(not IS_ROOT, reason="chown needs root")
+def test_script_user_and_group_run_only_scripts_they_own(fresh_apache):
+    a = fresh_apache("""
+PyWorkerDaemonProcess mine threads=1 script-user=pywtest1 \\
+    display-name=pyw-mine
+PyWorkerDaemonProcess ours threads=1 script-group=pywtest2 \\
+    display-name=pyw-ours
+PyWorkerScriptAlias /mine {run}/scripts/mine.wsgi process-group=mine
+PyWorkerScriptAlias /other {run}/scripts/other.wsgi process-group=mine
+PyWorkerScriptAlias /ours {run}/scripts/ours.wsgi process-group=ours
+""", wait_daemons=True)
+    scripts = a.path("run", "scripts")
+    os.makedirs(scripts, exist_ok=True)
+    owners = {"mine": ("pywtest1", "pywtest1"), "other": ("root", "root"),
+              "ours": ("root", "pywtest2")}
+    for name, (user, group) in owners.items():
+        path = os.path.join(scripts, name + ".wsgi")
+        shutil.copy(a.path("apps", "hello.wsgi"), path)
+        shutil.chown(path, user, group)
+    assert a.get("/mine").status_code == 200
+    assert a.get("/ours").status_code == 200
+    a.log.expect(r"\bPYW0106\b")
+    mark = a.log.mark()
+    assert a.get("/other").status_code == 403
+    line = a.log.wait_for(r"\bPYW0106\b.*script-user=pywtest1", since=mark)
+    assert line and "uri=/other" in line[0], a.log.tail()
+
+
+@pytest.mark.parametrize("option", ["script-user=pyw-no-such-user",
+                                    "script-group=pyw-no-such-group"])
+def test_unknown_script_owner_is_refused(option):
+    rc, out = configtest("PyWorkerDaemonProcess g1 %s\n" % option)
+    assert rc != 0 and option.split("=")[1] in out, out
