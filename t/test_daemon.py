@@ -388,6 +388,69 @@ PyWorkerScriptAlias /lean {apps}/slow.wsgi process-group=lean
         served
 
 
+def _post_all(port, path, bodies, concurrency):
+    """POST each body once, `concurrency` at a time; [(status, json)]."""
+    import http.client
+    import queue
+    import threading
+
+    todo, out = queue.Queue(), []
+    for b in bodies:
+        todo.put(b)
+
+    def client():
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        while True:
+            try:
+                b = todo.get_nowait()
+            except queue.Empty:
+                break
+            conn.request("POST", path, body=b,
+                         headers={"Content-Type": "application/octet-stream"})
+            r = conn.getresponse()
+            data = r.read()
+            out.append((r.status, json.loads(data) if r.status == 200
+                        else data, b))
+        conn.close()
+
+    threads = [threading.Thread(target=client) for _ in range(concurrency)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    return out
+
+
+def test_requests_with_bodies_are_handed_back_whole(fresh_apache):
+    """A request handed back to the group is sent again with its whole
+    body: the daemon that turned it down read none of it."""
+    import hashlib
+
+    a = fresh_apache("""
+PyWorkerDaemonProcess bodies processes=2 threads=2 display-name=pywd-bodies
+PyWorkerScriptAlias /bodies {apps}/slow.wsgi process-group=bodies
+""")
+    first, second = sorted(a.daemon_pids("bodies"))
+    os.kill(second, signal.SIGSTOP)     # before Apache connects to either
+    try:
+        res = Load(a.port, "/bodies?0.05", total=16, concurrency=8,
+                   timeout=30, keep_body=True).start().join()
+    finally:
+        os.kill(second, signal.SIGCONT)
+    assert res.counts == {200: 16}, res.failures()[:5]
+    bodies = [os.urandom(100 * 1024) for _ in range(24)]
+    out = _post_all(a.port, "/bodies?0.2", bodies, concurrency=8)
+    assert len(out) == 24 and all(st == 200 for st, _, _ in out), \
+        [(st, j) for st, j, _ in out if st != 200][:3]
+    for _, j, b in out:
+        assert j["len"] == len(b) and j["sha"] == hashlib.sha256(b).hexdigest()
+    served = {j["pid"] for _, j, _ in out}
+    assert served == {first, second}, served
+    # ... and some were handed back (Apache logs each resend at debug).
+    assert a.log.find(r"\bPYW0140\b.*GOODBYE.*\(group=bodies pid=%d "
+                      r"uri=/bodies\b" % first), a.log.tail()
+
+
 def test_an_overloaded_group_queues_requests_and_fails_none(fresh_apache):
     """Five clients per worker: handing requests back to the group's
     shared backlog must never turn into an error."""

@@ -1,4 +1,6 @@
-# slow.wsgi - sleeps ?<seconds> (default 1) and says who served it.
+# slow.wsgi - sleeps ?<seconds> (default 1) and says who served it, and
+# the length and sha256 of the request body it read.
+import hashlib
 import json
 import os
 import threading
@@ -11,9 +13,12 @@ def application(environ, start_response):
     except ValueError:
         delay = 1.0
     start = time.time()
+    body_in = environ["wsgi.input"].read()
     time.sleep(delay)
     body = json.dumps({"pid": os.getpid(), "thread": threading.get_ident(),
-                       "start": start, "end": time.time()}).encode()
+                       "start": start, "end": time.time(),
+                       "len": len(body_in),
+                       "sha": hashlib.sha256(body_in).hexdigest()}).encode()
     start_response("200 OK", [("Content-Type", "application/json"),
                               ("Content-Length", str(len(body)))])
     return [body]
