@@ -20,7 +20,8 @@ PyWorkerDaemonProcess site1 processes=2 threads=8 %(user)s \\
     home={apps} python-home=/usr python-path={apps}/lib:{apps} \\
     display-name=%%{GROUP} lang=C.UTF-8 locale=C.UTF-8 umask=0022 \\
     cpu-priority=0 virtual-memory-limit=8G stack-size=1M \\
-    python-eggs=/tmp send-buffer-size=128K receive-buffer-size=128K
+    python-eggs=/tmp send-buffer-size=128K receive-buffer-size=128K \\
+    response-socket-timeout=30
 PyWorkerDaemonProcess site2
 PyWorkerImportScript {apps}/preload.wsgi process-group=site1 \\
     application-group=%%{GLOBAL}

@@ -198,8 +198,8 @@ PyWorkerScriptReloading Off
     ("listen-backlog=0", ["listen-backlog", "range"]),
     ("graceful-timeout=-1", ["graceful-timeout"]),
     ("maximum-requests=lots", ["maximum-requests"]),
-    ("response-socket-timeout=5", ["response-socket-timeout",
-                                   "not supported"]),
+    ("response-socket-timeout=soon", ["response-socket-timeout"]),
+    ("socket-rotation=Off", ["socket-rotation", "not supported"]),
 ])
 def test_bad_lifecycle_option_fails_configtest_naming_it(option, words):
     rc, out = configtest("PyWorkerDaemonProcess bad %s\n" % option)

@@ -94,6 +94,8 @@ static const pyw_option_t pyw_daemon_options[] = {
     PYW_SECS("queue-timeout",      queue_timeout_ms,      PYW_DAY_S),
     PYW_SECS("connect-timeout",    connect_timeout_ms,    PYW_DAY_S),
     PYW_SECS("socket-timeout",     socket_timeout_ms,     PYW_DAY_S),
+    PYW_SECS("response-socket-timeout", response_socket_timeout_ms,
+             PYW_DAY_S),
     PYW_SECS("startup-timeout",    startup_timeout_ms,    PYW_DAY_S),
     PYW_SECS("graceful-timeout",   graceful_timeout_ms,   PYW_DAY_S),
     PYW_SECS("shutdown-timeout",   shutdown_timeout_ms,   PYW_DAY_S),
@@ -117,7 +119,6 @@ static const pyw_option_t pyw_daemon_options[] = {
     PYW_ROW("script-user",  PYW_OPT_STRING, script_user,  0, 0),
     PYW_ROW("script-group", PYW_OPT_STRING, script_group, 0, 0),
     /* mod_wsgi's other WSGIDaemonProcess options: refused by name. */
-    PYW_NOT_YET("response-socket-timeout"),
     PYW_NOT_YET("socket-rotation"),
     PYW_NOT_YET("header-buffer-size"),   PYW_NOT_YET("response-buffer-size"),
     PYW_NOT_YET("server-metrics"),       PYW_NOT_YET("chroot"),

@@ -53,6 +53,7 @@ typedef struct {
     int64_t     queue_timeout_ms;
     int64_t     connect_timeout_ms;     /* default 15 s (Apache side) */
     int64_t     socket_timeout_ms;      /* default: Apache's Timeout */
+    int64_t     response_socket_timeout_ms; /* daemon writes; 0: the above */
     int64_t     startup_timeout_ms;
     int64_t     graceful_timeout_ms;    /* default 15 s */
     int64_t     shutdown_timeout_ms;    /* default 5 s */

@@ -158,6 +158,10 @@ static void pyw_fill_spec(const pyw_slot_t *slot, const pyw_proc_t *p,
     spec->cpu_priority = g->cpu_priority;   /* same "unset" value */
     spec->virtual_memory_limit = g->virtual_memory_limit;
     spec->stack_size = g->stack_size;
+    /* mod_wsgi: response-socket-timeout, by default socket-timeout. */
+    spec->response_write_timeout_ms = g->response_socket_timeout_ms > 0
+                                      ? g->response_socket_timeout_ms
+                                      : g->socket_timeout_ms;
     spec->send_buffer_size = g->send_buffer_size;
     spec->receive_buffer_size = g->receive_buffer_size;
     spec->python_eggs = g->python_eggs;

@@ -33,6 +33,7 @@
 #include "../python/pyw_interp.h"
 #include "pyw_daemon.h"
 #include "pyw_dlog.h"
+#include "pyw_dconn.h"
 #include "pyw_dlogno.h"
 #include "pyw_resources.h"
 #include "pyw_poller.h"
@@ -378,6 +379,7 @@ static void daemon_start(const pyw_daemon_spec_t *spec)
                  "Python interpreter did not start; exiting");
         _exit(PYW_DAEMON_EXIT_STARTUP_FAILED);
     }
+    pyw_dconn_set_write_timeout(spec->response_write_timeout_ms);
     /* The watchdog first: workers poke it from their first request. */
     if (pyw_watchdog_start(spec) < 0 || pyw_workers_start(spec) < 0
         || pyw_poller_start(DAEMON_LISTEN_FD, spec) < 0) {

@@ -65,6 +65,8 @@ typedef struct {
     int64_t       request_timeout_ms;
     int64_t       deadlock_timeout_ms;   /* default 300 s                 */
     int64_t       queue_timeout_ms;
+    int64_t       response_write_timeout_ms; /* one response write to
+                                                Apache; 0: the backstop */
     int64_t       graceful_timeout_ms;   /* default 15 s                  */
     int64_t       memory_limit;          /* resident set size, bytes      */
     int64_t       cpu_time_limit_ms;

@@ -143,6 +143,13 @@ static int dconn_out_reserve(pyw_dconn_t *c, size_t need)
     return 0;
 }
 
+static int64_t dconn_write_timeout_ms = PYW_DCONN_IO_TIMEOUT_MS;
+
+void pyw_dconn_set_write_timeout(int64_t ms)
+{
+    dconn_write_timeout_ms = ms > 0 ? ms : PYW_DCONN_IO_TIMEOUT_MS;
+}
+
 /* Write all of iov: at once if the socket has room, else with what the
  * waiter guards released for the wait.  w is NULL when the caller holds
  * nothing. */
@@ -154,14 +161,14 @@ static int dconn_writev_all(pyw_dconn_t *c, const pyw_dconn_waiter_t *w,
 
     if (w == NULL) {
         return pyw_io_writev_full(c->fd, iov, n,
-                                  pyw_io_deadline(PYW_DCONN_IO_TIMEOUT_MS));
+                                  pyw_io_deadline(dconn_write_timeout_ms));
     }
     if ((rv = pyw_io_writev_once(c->fd, &iov, &n)) != -EAGAIN) {
         return rv;
     }
     token = w->release();
     rv = pyw_io_writev_full(c->fd, iov, n,
-                            pyw_io_deadline(PYW_DCONN_IO_TIMEOUT_MS));
+                            pyw_io_deadline(dconn_write_timeout_ms));
     w->reacquire(token);
     return rv;
 }
@@ -482,7 +489,7 @@ static int dconn_file(pyw_dconn_t *c, int fd, uint64_t offset,
     /* Rare (once a response) and may wait: the waiter's lock goes first. */
     token = c->waiter ? c->waiter->release() : NULL;
     rv = pyw_io_send_fd(c->fd, c->out, pending + n, fd,
-                        pyw_io_deadline(PYW_DCONN_IO_TIMEOUT_MS));
+                        pyw_io_deadline(dconn_write_timeout_ms));
     if (c->waiter) {
         c->waiter->reacquire(token);
     }

@@ -34,6 +34,11 @@ typedef struct {
     void  (*reacquire)(void *token);
 } pyw_dconn_waiter_t;
 
+/* How long one response write to Apache may wait for room (Apache reads
+ * as fast as its client takes the bytes); past it the request is
+ * aborted.  0: PYW_DCONN_IO_TIMEOUT_MS.  Set once, before any request. */
+void pyw_dconn_set_write_timeout(int64_t ms);
+
 /* From now on the send calls are made holding what w releases; NULL: they
  * are made holding nothing.  Cleared by pyw_dconn_reset(). */
 void pyw_dconn_set_waiter(pyw_dconn_t *c, const pyw_dconn_waiter_t *w);
