@@ -241,6 +241,19 @@ def cmdline(pid):
         return None
 
 
+def comm(pid):
+    try:
+        with open('/proc/%d/comm' % pid) as f:
+            return f.read().strip()
+    except OSError:
+        return None
+
+
+# mod_pyworker's short-lived helper of the Apache parent (pyw_waker.c):
+# not a daemon, so it counts with Apache.
+HELPER_COMMS = ('pyw-waker',)
+
+
 # ---------------------------------------------------------------- install
 
 def cpu_busy_share(seconds=2.0):
@@ -512,7 +525,7 @@ class Setup:
         ppids, me = all_ppids(), cmdline(self.apache.pid)
         out = []
         for pid, ppid in ppids.items():
-            if ppid != self.apache.pid:
+            if ppid != self.apache.pid or comm(pid) in HELPER_COMMS:
                 continue
             threads = proc_status(pid, 'Threads') or 0
             if cmdline(pid) != me or threads < THREADS_PER_CHILD // 2:
