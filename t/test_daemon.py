@@ -2,11 +2,15 @@
 group sockets, restart after death, graceful replacement, stop, and the
 persistent Apache -> daemon connections."""
 import glob
+import hashlib
+import http.client
 import json
 import os
+import queue
 import re
 import signal
 import stat
+import threading
 import time
 
 import pytest
@@ -361,6 +365,22 @@ def _served_by(res):
     return served
 
 
+def _one_daemon_takes_every_connection(a, group, path):
+    """Stop the group's second daemon before Apache connects to either,
+    load the group so the first gets all of Apache's persistent
+    connections, then let the second run.  (first, second) pids."""
+    first, second = sorted(a.daemon_pids(group))
+    os.kill(second, signal.SIGSTOP)
+    try:
+        res = Load(a.port, path + "?0.05", total=16, concurrency=8,
+                   timeout=30, keep_body=True).start().join()
+    finally:
+        os.kill(second, signal.SIGCONT)
+    assert res.counts == {200: 16}, res.failures()[:5]
+    assert set(_served_by(res)) == {first}
+    return first, second
+
+
 def test_a_daemon_that_owns_every_connection_hands_requests_back(
         fresh_apache):
     """While one daemon of the group is stopped, the other ends up holding
@@ -371,15 +391,7 @@ def test_a_daemon_that_owns_every_connection_hands_requests_back(
 PyWorkerDaemonProcess lean processes=2 threads=2 display-name=pywd-lean
 PyWorkerScriptAlias /lean {apps}/slow.wsgi process-group=lean
 """)
-    first, second = sorted(a.daemon_pids("lean"))
-    os.kill(second, signal.SIGSTOP)     # before Apache connects to either
-    try:
-        res = Load(a.port, "/lean?0.05", total=16, concurrency=8,
-                   timeout=30, keep_body=True).start().join()
-    finally:
-        os.kill(second, signal.SIGCONT)
-    assert res.counts == {200: 16}, res.failures()[:5]
-    assert set(_served_by(res)) == {first}
+    first, second = _one_daemon_takes_every_connection(a, "lean", "/lean")
     res = Load(a.port, "/lean?0.2", total=32, concurrency=8, timeout=30,
                keep_body=True).start().join()
     assert res.counts == {200: 32}, res.failures()[:5]
@@ -389,11 +401,8 @@ PyWorkerScriptAlias /lean {apps}/slow.wsgi process-group=lean
 
 
 def _post_all(port, path, bodies, concurrency):
-    """POST each body once, `concurrency` at a time; [(status, json)]."""
-    import http.client
-    import queue
-    import threading
-
+    """POST each body once, `concurrency` at a time:
+    [(status, json or raw body, the body sent)]."""
     todo, out = queue.Queue(), []
     for b in bodies:
         todo.put(b)
@@ -424,20 +433,12 @@ def _post_all(port, path, bodies, concurrency):
 def test_requests_with_bodies_are_handed_back_whole(fresh_apache):
     """A request handed back to the group is sent again with its whole
     body: the daemon that turned it down read none of it."""
-    import hashlib
-
     a = fresh_apache("""
 PyWorkerDaemonProcess bodies processes=2 threads=2 display-name=pywd-bodies
 PyWorkerScriptAlias /bodies {apps}/slow.wsgi process-group=bodies
 """)
-    first, second = sorted(a.daemon_pids("bodies"))
-    os.kill(second, signal.SIGSTOP)     # before Apache connects to either
-    try:
-        res = Load(a.port, "/bodies?0.05", total=16, concurrency=8,
-                   timeout=30, keep_body=True).start().join()
-    finally:
-        os.kill(second, signal.SIGCONT)
-    assert res.counts == {200: 16}, res.failures()[:5]
+    first, second = _one_daemon_takes_every_connection(a, "bodies",
+                                                       "/bodies")
     bodies = [os.urandom(100 * 1024) for _ in range(24)]
     out = _post_all(a.port, "/bodies?0.2", bodies, concurrency=8)
     assert len(out) == 24 and all(st == 200 for st, _, _ in out), \
