@@ -80,7 +80,7 @@ def test_bad_daemon_option_is_rejected_by_name(options, named):
 
 @pytest.mark.parametrize("option", [
     "socket-rotation=On",
-    "header-buffer-size=32768",
+    "server-metrics=On",
     "chroot=/srv/jail",
     "response-buffer-size=65536",
 ])

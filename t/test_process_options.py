@@ -1,7 +1,7 @@
 """mod_wsgi's process options of WSGIDaemonProcess that set up the
 daemon process: cpu-priority, virtual-memory-limit, stack-size,
 supplementary-groups, python-eggs, send-buffer-size,
-receive-buffer-size and socket-user.  Each is checked from inside the
+receive-buffer-size, header-buffer-size and socket-user.  Each is checked from inside the
 daemon (the app reports what it sees) or from the socket file, and the
 effect that matters is exercised where it can be (an allocation past
 the limit fails, a socket owned by another user refuses Apache)."""
@@ -22,10 +22,13 @@ CONF = """
 PyWorkerDaemonProcess tuned threads=2 %(user)s cpu-priority=5 \\
     virtual-memory-limit=4G stack-size=512K python-eggs={run}/eggs \\
     send-buffer-size=64K receive-buffer-size=64K \\
-    supplementary-groups=%(extra)s display-name=pyw-tuned
+    supplementary-groups=%(extra)s header-buffer-size=1K \\
+    display-name=pyw-tuned
 PyWorkerDaemonProcess plain threads=2 display-name=pyw-plain
 PyWorkerScriptAlias /tuned {apps}/procinfo.wsgi process-group=tuned
 PyWorkerScriptAlias /plain {apps}/procinfo.wsgi process-group=plain
+PyWorkerScriptAlias /tuned-respond {apps}/respond.wsgi process-group=tuned
+PyWorkerScriptAlias /plain-respond {apps}/respond.wsgi process-group=plain
 """ % {"user": USER, "extra": EXTRA_GROUP}
 
 
@@ -76,6 +79,19 @@ def test_buffer_sizes_apply_to_the_daemon_connections(httpd):
     assert plain and all(b != [2 * 65536, 2 * 65536] for b in plain), plain
 
 
+def test_header_buffer_size_caps_one_response_header(httpd):
+    small = httpd.get("/tuned-respond?h=X-Small:" + "s" * 900)
+    assert small.status_code == 200 and small.headers["X-Small"] == "s" * 900
+    httpd.log.expect(codes=[codes.APP_EXCEPTION])
+    mark = httpd.log.mark()
+    big = httpd.get("/tuned-respond?h=X-Big:" + "b" * 2000)
+    assert big.status_code == 500
+    assert httpd.log.wait_for(r"X-Big.*more than header-buffer-size "
+                              r"\(1024\)", since=mark), httpd.log.tail()
+    assert httpd.get("/plain-respond?h=X-Big:" + "b" * 2000).status_code \
+        == 200
+
+
 @pytest.mark.skipif(not IS_ROOT, reason="needs root")
 def test_supplementary_groups_are_added_to_the_users(httpd):
     gid = grp.getgrnam(EXTRA_GROUP).gr_gid
@@ -114,6 +130,7 @@ PyWorkerScriptAlias /open {apps}/procinfo.wsgi process-group=open
     ("socket-user=pyw-no-such-user", "pyw-no-such-user"),
     ("python-eggs=relative/dir", "python-eggs"),
     ("stack-size=lots", "stack-size"),
+    ("header-buffer-size=2G", "header-buffer-size"),
 ])
 def test_bad_values_are_refused_by_configtest(option, named):
     rc, out = configtest("PyWorkerDaemonProcess g1 %s\n" % option)

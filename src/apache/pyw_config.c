@@ -28,6 +28,7 @@
 #include "http_request.h"
 #include "unixd.h"
 
+#include "../common/pyw_proto.h"
 #include "pyw_config.h"
 #include "pyw_log.h"
 #include "../common/pyw_option.h"
@@ -108,6 +109,8 @@ static const pyw_option_t pyw_daemon_options[] = {
     PYW_ROW("virtual-memory-limit", PYW_OPT_BYTES, virtual_memory_limit,
             0, (int64_t)1 << 50),
     PYW_ROW("stack-size", PYW_OPT_BYTES, stack_size, 0, (int64_t)1 << 30),
+    PYW_ROW("header-buffer-size", PYW_OPT_BYTES, header_buffer_size,
+            0, PYW_MAX_META_PAYLOAD),
     PYW_ROW("send-buffer-size", PYW_OPT_BYTES, send_buffer_size,
             0, (int64_t)1 << 30),
     PYW_ROW("receive-buffer-size", PYW_OPT_BYTES, receive_buffer_size,
@@ -120,7 +123,7 @@ static const pyw_option_t pyw_daemon_options[] = {
     PYW_ROW("script-group", PYW_OPT_STRING, script_group, 0, 0),
     /* mod_wsgi's other WSGIDaemonProcess options: refused by name. */
     PYW_NOT_YET("socket-rotation"),
-    PYW_NOT_YET("header-buffer-size"),   PYW_NOT_YET("response-buffer-size"),
+    PYW_NOT_YET("response-buffer-size"),
     PYW_NOT_YET("server-metrics"),       PYW_NOT_YET("chroot"),
     PYW_NOT_YET("newrelic-config-file"), PYW_NOT_YET("newrelic-environment"),
     { NULL, 0, 0, 0, 0 }

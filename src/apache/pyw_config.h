@@ -65,6 +65,7 @@ typedef struct {
     int         cpu_priority;           /* PYW_PRIORITY_UNSET: inherited */
     int64_t     virtual_memory_limit;   /* RLIMIT_AS bytes; 0 = none */
     int64_t     stack_size;             /* worker thread stacks; 0 = libc */
+    int64_t     header_buffer_size;     /* largest response header; 0 = any */
     int64_t     send_buffer_size;       /* daemon socket SO_SNDBUF; 0 = OS */
     int64_t     receive_buffer_size;    /* daemon socket SO_RCVBUF; 0 = OS */
     const char *python_eggs;            /* PYTHON_EGG_CACHE, or NULL */

@@ -158,6 +158,7 @@ static void pyw_fill_spec(const pyw_slot_t *slot, const pyw_proc_t *p,
     spec->cpu_priority = g->cpu_priority;   /* same "unset" value */
     spec->virtual_memory_limit = g->virtual_memory_limit;
     spec->stack_size = g->stack_size;
+    spec->header_buffer_size = g->header_buffer_size;
     /* mod_wsgi: response-socket-timeout, by default socket-timeout. */
     spec->response_write_timeout_ms = g->response_socket_timeout_ms > 0
                                       ? g->response_socket_timeout_ms

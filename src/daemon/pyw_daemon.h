@@ -38,6 +38,7 @@ typedef struct {
     int           cpu_priority;    /* nice value; PYW_PRIORITY_KEEP: keep  */
     int64_t       virtual_memory_limit; /* RLIMIT_AS bytes; 0: none        */
     int64_t       stack_size;      /* worker thread stacks; 0: libc's     */
+    int64_t       header_buffer_size; /* largest response header; 0: any  */
     int64_t       send_buffer_size;    /* SO_SNDBUF per connection; 0: OS */
     int64_t       receive_buffer_size; /* SO_RCVBUF per connection; 0: OS */
     const char   *python_eggs;     /* PYTHON_EGG_CACHE, or NULL           */

@@ -25,6 +25,7 @@
 #include "pyw_filewrapper.h"
 #include "pyw_input.h"
 #include "pyw_interp_private.h"
+#include "pyw_response.h"
 #include "pyw_script.h"
 
 /* Log codes of this file (README.md lists them all). */
@@ -471,6 +472,7 @@ static int interp_setup(const pyw_daemon_spec_t *spec)
     }
     interp_register_stack_dump();
     pyw_script_reloading(spec->script_reloading);
+    pyw_response_set_header_limit(spec->header_buffer_size);
     for (i = 0; i < spec->n_import_scripts; i++) {
         if (pyw_script_import(spec->import_scripts[i]) < 0) {
             return -1;          /* logged with its traceback */

@@ -168,6 +168,13 @@ static long long response_parse_length(const unsigned char *v,
     return n;
 }
 
+static int64_t response_header_limit;   /* 0: none of our own */
+
+void pyw_response_set_header_limit(int64_t bytes)
+{
+    response_header_limit = bytes > 0 ? bytes : 0;
+}
+
 /* One (name, value) item.  Updates *cl for Content-Length.  0 / -1. */
 static int response_check_header(PyObject *item, long long *cl)
 {
@@ -207,6 +214,13 @@ static int response_check_header(PyObject *item, long long *cl)
         PyErr_Format(PyExc_ValueError, "start_response: value of header %R "
                      "is not latin-1 or contains CR, LF or NUL: %R",
                      name, value);
+        return -1;
+    }
+    if (response_header_limit > 0
+        && (int64_t)(nlen + 2 + vlen) > response_header_limit) {
+        PyErr_Format(PyExc_ValueError, "start_response: header %R is %zd "
+                     "bytes, more than header-buffer-size (%lld)", name,
+                     nlen + 2 + vlen, (long long)response_header_limit);
         return -1;
     }
     if (nlen == 14

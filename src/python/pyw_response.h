@@ -49,6 +49,10 @@ typedef struct {
 /* Once, at interpreter start.  0 / -1 (exception set). */
 int pyw_response_init_type(void);
 
+/* header-buffer-size: the largest "Name: value" start_response accepts;
+ * 0 = only the frame limit.  Set once, before any request. */
+void pyw_response_set_header_limit(int64_t bytes);
+
 /* Start a response on c; uri and script must outlive it. */
 void pyw_response_init(pyw_response_t *r, pyw_dconn_t *c, const char *uri,
                        const char *script, int head);
