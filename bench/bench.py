@@ -9,6 +9,7 @@ Setups:
   C wsgi-daemon     mod_wsgi daemon mode, processes=1 threads=8
   D wsgi-embedded   mod_wsgi embedded mode
   E uwsgi           uWSGI 1 process x 8 threads behind mod_proxy_uwsgi
+(--processes / --threads change B, C and E alike; the targets are for 1 x 8.)
 
 Standard library only; run with /usr/bin/python3 (see bench/README.md).
 Every process this script starts is recorded and stopped by pid at exit.
@@ -408,7 +409,8 @@ class Setup:
                     for a in self.apps if a in STATIC_APPS]
         if n == 'pyworker':
             return ['LoadModule pyworker_module %s' % self.module_copy(),
-                    'PyWorkerDaemonProcess bench processes=1 threads=8'] + [
+                    'PyWorkerDaemonProcess bench processes=%d threads=%d'
+                    % (self.args.processes, self.args.threads)] + [
                 'PyWorkerScriptAlias /%s "%s" process-group=bench'
                 % (a, self.app_path(a)) for a in self.apps]
         lines = []
@@ -418,7 +420,8 @@ class Setup:
                      'WSGIApplicationGroup %{GLOBAL}']
             if n == 'wsgi-daemon':
                 lines += ['WSGIRestrictEmbedded On',
-                          'WSGIDaemonProcess bench processes=1 threads=8',
+                          'WSGIDaemonProcess bench processes=%d threads=%d'
+                          % (self.args.processes, self.args.threads),
                           'WSGIProcessGroup bench']
             return lines + ['WSGIScriptAlias /%s "%s"' % (a, self.app_path(a))
                             for a in self.apps]
@@ -481,8 +484,10 @@ class Setup:
         self.status = 'started'
 
     def start_uwsgi(self):
-        argv = [UWSGI, '--plugin', 'python3', '--processes', '1',
-                '--threads', '8', '--socket', self.uwsgi_sock(),
+        argv = [UWSGI, '--plugin', 'python3',
+                '--processes', str(self.args.processes),
+                '--threads', str(self.args.threads),
+                '--socket', self.uwsgi_sock(),
                 '--single-interpreter', '--manage-script-name',
                 '--disable-logging', '--die-on-term']
         user = run_user()
@@ -828,13 +833,14 @@ def render(meta, results, memory, targets, setups, apps, conns_list, served):
              '%s. Load average at start %s, at end %s. %s round(s), wrk '
              '--latency, %s s per cell after %s s warm-up, timeout %s s; '
              'medians across rounds, errors summed over rounds. '
-             'EnableSendfile %s.' % (
+             'EnableSendfile %s. Daemons: %s process(es) x %s threads.' % (
                  ', '.join('%s: %s' % (k, v) for k, v in meta['machine'].items()
                            if v),
                  ' '.join('%.2f' % x for x in meta['loadavg_start']),
                  ' '.join('%.2f' % x for x in meta['loadavg_end']),
                  meta['rounds'], meta['duration'], meta['warmup'],
-                 meta['timeout'], 'On' if meta['sendfile'] else 'Off'), '']
+                 meta['timeout'], 'On' if meta['sendfile'] else 'Off',
+                 meta.get('processes', 1), meta.get('threads', 8)), '']
     mod = meta['module']
     if mod.get('sha256'):
         lines += ['mod_pyworker.so measured: a copy of %s built %s, sha256 '
@@ -879,6 +885,11 @@ def parse_args(argv):
     ap.add_argument('--module', default=os.path.join(REPO_DIR,
                                                      'mod_pyworker.so'),
                     help='mod_pyworker.so to load (default: the built one)')
+    ap.add_argument('--processes', type=int, default=1,
+                    help='daemon processes of B, C and E (default 1)')
+    ap.add_argument('--threads', type=int, default=8,
+                    help='threads per daemon process of B, C and E '
+                    '(default 8)')
     ap.add_argument('--sendfile', action='store_true',
                     help='EnableSendfile On in every setup (default Off, '
                     "Apache's default)")
@@ -893,6 +904,11 @@ def parse_args(argv):
         args.duration, args.warmup, args.rounds = 1, 0, 1
         if args.connections == ap.get_default('connections'):
             args.connections = '10'
+    # Daemons are told from MPM children by their thread count.
+    if not (1 <= args.processes <= 64
+            and 1 <= args.threads < THREADS_PER_CHILD // 2 - 8):
+        ap.error('--processes 1-64 and --threads 1-%d'
+                 % (THREADS_PER_CHILD // 2 - 9))
     args.conns = [int(c) for c in args.connections.split(',') if c]
     args.app_list = [a for a in args.apps.split(',') if a]
     args.setup_list = [s for s in args.setups.split(',') if s]
@@ -1044,6 +1060,7 @@ def finish(args, setups, raw, memory, problems, loadavg_start):
             'quick': args.quick,
             'module': getattr(args, 'module_info', {'path': args.module}),
             'sendfile': args.sendfile,
+            'processes': args.processes, 'threads': args.threads,
             'setups': dict((s.name, s.status) for s in setups),
             'problems': problems, 'event_mpm': EVENT_MPM.strip().splitlines()}
     md = render(meta, results, memory, targets, setups, args.app_list,
