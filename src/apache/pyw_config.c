@@ -946,31 +946,48 @@ const pyw_alias_t *pyw_config_request_alias(request_rec *r)
     return ap_get_module_config(r->request_config, &pyworker_module);
 }
 
-const char *pyw_config_process_group(request_rec *r)
+/* A string setting for r: the matched alias's option, else the directory
+ * configuration's directive, else dflt.  Offsets into pyw_alias_t and
+ * pyw_dir_conf_t. */
+static const char *pyw_config_string(request_rec *r, size_t alias_off,
+                                     size_t dir_off, const char *dflt)
 {
     const pyw_alias_t *a = pyw_config_request_alias(r);
     const pyw_dir_conf_t *d;
+    const char *v;
 
-    if (a != NULL && a->process_group != NULL) {
-        return a->process_group;
+    if (a != NULL
+        && (v = *(const char *const *)((const char *)a + alias_off))
+           != NULL) {
+        return v;
     }
     d = ap_get_module_config(r->per_dir_config, &pyworker_module);
-    return d ? d->process_group : NULL;
+    if (d != NULL
+        && (v = *(const char *const *)((const char *)d + dir_off))
+           != NULL) {
+        return v;
+    }
+    return dflt;
+}
+
+const char *pyw_config_process_group(request_rec *r)
+{
+    return pyw_config_string(r, offsetof(pyw_alias_t, process_group),
+                             offsetof(pyw_dir_conf_t, process_group), NULL);
 }
 
 const char *pyw_config_application_group(request_rec *r)
 {
-    const pyw_alias_t *a = pyw_config_request_alias(r);
-    const pyw_dir_conf_t *d;
+    return pyw_config_string(r, offsetof(pyw_alias_t, application_group),
+                             offsetof(pyw_dir_conf_t, application_group),
+                             PYW_APP_GROUP_GLOBAL);
+}
 
-    if (a != NULL && a->application_group != NULL) {
-        return a->application_group;
-    }
-    d = ap_get_module_config(r->per_dir_config, &pyworker_module);
-    if (d != NULL && d->application_group != NULL) {
-        return d->application_group;
-    }
-    return PYW_APP_GROUP_GLOBAL;
+const char *pyw_config_callable_object(request_rec *r)
+{
+    return pyw_config_string(r, offsetof(pyw_alias_t, callable_object),
+                             offsetof(pyw_dir_conf_t, callable_object),
+                             PYW_CALLABLE_DEFAULT);
 }
 
 int pyw_config_pass_authorization(request_rec *r)
@@ -983,21 +1000,6 @@ int pyw_config_pass_authorization(request_rec *r)
     }
     d = ap_get_module_config(r->per_dir_config, &pyworker_module);
     return d != NULL && d->pass_authorization == 1;
-}
-
-const char *pyw_config_callable_object(request_rec *r)
-{
-    const pyw_alias_t *a = pyw_config_request_alias(r);
-    const pyw_dir_conf_t *d;
-
-    if (a != NULL && a->callable_object != NULL) {
-        return a->callable_object;
-    }
-    d = ap_get_module_config(r->per_dir_config, &pyworker_module);
-    if (d != NULL && d->callable_object != NULL) {
-        return d->callable_object;
-    }
-    return PYW_CALLABLE_DEFAULT;
 }
 
 void pyw_config_register_hooks(apr_pool_t *p)
