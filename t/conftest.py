@@ -10,6 +10,7 @@ own Apache through the module-scoped `apache` factory.  After every test
 the error log lines it produced at level error or worse must have been
 declared with `httpd.log.expect(...)`.
 """
+import glob
 import os
 import pwd
 import shutil
@@ -29,8 +30,8 @@ _snapshot_dir = None
 
 
 def pytest_configure(config):
-    """Load a private copy of the module: `make` rewrites mod_pyworker.so
-    in place, and a rebuild while Apache runs would crash it mid-test."""
+    """Load a private copy of the module and its daemon programs: `make`
+    rewrites them, and a rebuild while Apache runs would crash it."""
     global _snapshot_dir
     src = module_path()
     if os.path.isfile(src):
@@ -38,6 +39,11 @@ def pytest_configure(config):
         os.chmod(_snapshot_dir, 0o755)
         dst = os.path.join(_snapshot_dir, "mod_pyworker.so")
         shutil.copy2(src, dst)
+        # The daemon programs live beside the module, where it looks.
+        for daemon in glob.glob(os.path.join(os.path.dirname(src),
+                                             "pyworker-daemon-*")):
+            if not daemon.endswith(".tmp"):
+                shutil.copy2(daemon, _snapshot_dir)
         os.environ["PYW_MODULE"] = dst
 
 

@@ -30,6 +30,7 @@
 
 #include "../common/pyw_proto.h"
 #include "pyw_config.h"
+#include "pyw_pythons.h"
 #include "pyw_log.h"
 #include "../common/pyw_option.h"
 
@@ -49,87 +50,18 @@ typedef struct {
 static apr_array_header_t *pyw_refs;        /* pyw_group_ref_t */
 static apr_hash_t *pyw_group_where;         /* name -> "file:line" */
 
-/* ---- PyWorkerDaemonProcess options: one table ---- */
+/* ---- PyWorkerDaemonProcess options: rows from pyw_options.h ---- */
 
-/*
- * Options are parsed into a pyw_daemon_opts_t whose first member is the
- * group, so rows for pyw_group_t fields keep their offsets; the two
- * integer options that pyw_group_t stores as int64_t go through int
- * fields here (PYW_OPT_INT stores an int) and are copied afterwards.
- */
-typedef struct {
-    pyw_group_t g;
-    int         maximum_requests;
-    int         listen_backlog;
-} pyw_daemon_opts_t;
-
-#define PYW_ROW(name, kind, field, min, max) \
-    { name, kind, offsetof(pyw_group_t, field), min, max }
-#define PYW_INT_ROW(name, field, min, max) \
-    { name, PYW_OPT_INT, offsetof(pyw_daemon_opts_t, field), min, max }
-#define PYW_SECS(name, field, max_s) \
-    PYW_ROW(name, PYW_OPT_SECONDS, field, 0, (int64_t)(max_s) * 1000)
-#define PYW_NOT_YET(name) { name, PYW_OPT_UNSUPPORTED, 0, 0, 0 }
-
-#define PYW_DAY_S       86400
-#define PYW_YEAR_S      (365 * PYW_DAY_S)
+#define PYW_GROUP_ROW(field, name, kind, min, max, def, defdoc, doc) \
+    PYW_OPTION_ROW(pyw_group_t, field, name, kind, min, max),
+#define PYW_NOT_YET_ROW(name) { name, PYW_OPT_UNSUPPORTED, 0, 0, 0 },
 
 static const pyw_option_t pyw_daemon_options[] = {
-    PYW_ROW("processes",    PYW_OPT_INT,    processes,    1, 1000),
-    PYW_ROW("threads",      PYW_OPT_INT,    threads,      1, 1000),
-    PYW_ROW("user",         PYW_OPT_STRING, user,         0, 0),
-    PYW_ROW("group",        PYW_OPT_STRING, group,        0, 0),
-    PYW_ROW("home",         PYW_OPT_STRING, home,         0, 0),
-    PYW_ROW("python-home",  PYW_OPT_STRING, python_home,  0, 0),
-    PYW_ROW("python-path",  PYW_OPT_STRING, python_path,  0, 0),
-    PYW_ROW("display-name", PYW_OPT_STRING, display_name, 0, 0),
-    PYW_ROW("lang",         PYW_OPT_STRING, lang,         0, 0),
-    PYW_ROW("locale",       PYW_OPT_STRING, locale,       0, 0),
-    PYW_ROW("umask",        PYW_OPT_OCTAL,  umask,        0, 0777),
-    /* Lifecycle (issue 5): mod_wsgi's names and units; 0 = off. */
-    PYW_INT_ROW("maximum-requests", maximum_requests, 0, INT_MAX),
-    PYW_SECS("restart-interval",   restart_interval_ms,   PYW_YEAR_S),
-    PYW_SECS("inactivity-timeout", inactivity_timeout_ms, PYW_YEAR_S),
-    PYW_SECS("request-timeout",    request_timeout_ms,    PYW_DAY_S),
-    PYW_SECS("deadlock-timeout",   deadlock_timeout_ms,   PYW_DAY_S),
-    PYW_SECS("queue-timeout",      queue_timeout_ms,      PYW_DAY_S),
-    PYW_SECS("connect-timeout",    connect_timeout_ms,    PYW_DAY_S),
-    PYW_SECS("socket-timeout",     socket_timeout_ms,     PYW_DAY_S),
-    PYW_SECS("response-socket-timeout", response_socket_timeout_ms,
-             PYW_DAY_S),
-    PYW_SECS("startup-timeout",    startup_timeout_ms,    PYW_DAY_S),
-    PYW_SECS("graceful-timeout",   graceful_timeout_ms,   PYW_DAY_S),
-    PYW_SECS("shutdown-timeout",   shutdown_timeout_ms,   PYW_DAY_S),
-    PYW_SECS("eviction-timeout",   eviction_timeout_ms,   PYW_DAY_S),
-    PYW_INT_ROW("listen-backlog", listen_backlog, 1, 65535),
-    PYW_ROW("memory-limit", PYW_OPT_BYTES, memory_limit, 0,
-            (int64_t)1 << 50),
-    PYW_SECS("cpu-time-limit",     cpu_time_limit_ms,     PYW_YEAR_S),
-    PYW_ROW("cpu-priority", PYW_OPT_INT, cpu_priority, -20, 20),
-    PYW_ROW("virtual-memory-limit", PYW_OPT_BYTES, virtual_memory_limit,
-            0, (int64_t)1 << 50),
-    PYW_ROW("stack-size", PYW_OPT_BYTES, stack_size, 0, (int64_t)1 << 30),
-    PYW_ROW("header-buffer-size", PYW_OPT_BYTES, header_buffer_size,
-            0, PYW_MAX_META_PAYLOAD),
-    PYW_ROW("send-buffer-size", PYW_OPT_BYTES, send_buffer_size,
-            0, (int64_t)1 << 30),
-    PYW_ROW("receive-buffer-size", PYW_OPT_BYTES, receive_buffer_size,
-            0, (int64_t)1 << 30),
-    PYW_ROW("python-eggs",  PYW_OPT_STRING, python_eggs,  0, 0),
-    PYW_ROW("supplementary-groups", PYW_OPT_STRING, supplementary_groups,
-            0, 0),
-    PYW_ROW("socket-user",  PYW_OPT_STRING, socket_user,  0, 0),
-    PYW_ROW("script-user",  PYW_OPT_STRING, script_user,  0, 0),
-    PYW_ROW("script-group", PYW_OPT_STRING, script_group, 0, 0),
-    /* mod_wsgi's other WSGIDaemonProcess options: refused by name. */
-    PYW_NOT_YET("socket-rotation"),
-    PYW_NOT_YET("response-buffer-size"),
-    PYW_NOT_YET("server-metrics"),       PYW_NOT_YET("chroot"),
-    PYW_NOT_YET("newrelic-config-file"), PYW_NOT_YET("newrelic-environment"),
+    PYW_DAEMON_OPTIONS(PYW_GROUP_ROW)
+    PYW_DAEMON_OPTIONS_NOT_YET(PYW_NOT_YET_ROW)
     { NULL, 0, 0, 0, 0 }
 };
 
-/* Alias and import-script options fill the group fields of a pyw_alias_t. */
 static const pyw_option_t pyw_alias_options[] = {
     { "process-group", PYW_OPT_STRING,
       offsetof(pyw_alias_t, process_group), 0, 0 },
@@ -449,11 +381,12 @@ static const char *pyw_group_resolve_ids(cmd_parms *cmd, pyw_group_t *g)
         return apr_psprintf(cmd->pool, "%s %s: unknown user '%s'",
                             cmd->cmd->name, g->name, g->user);
     }
-    if (g->group != NULL && pyw_lookup_group(g->group, &g->gid) < 0) {
+    if (g->unix_group != NULL
+        && pyw_lookup_group(g->unix_group, &g->gid) < 0) {
         return apr_psprintf(cmd->pool, "%s %s: unknown group '%s'",
-                            cmd->cmd->name, g->name, g->group);
+                            cmd->cmd->name, g->name, g->unix_group);
     }
-    if (g->user != NULL && g->group == NULL) {
+    if (g->user != NULL && g->unix_group == NULL) {
         if (primary == (gid_t)-1) {
             return apr_psprintf(cmd->pool, "%s %s: user '%s' has no passwd "
                                 "entry; give group= as well",
@@ -474,7 +407,7 @@ static int pyw_group_default_ids(apr_pool_t *p, server_rec *s,
         g->uid = ap_unixd_config.user_id;
         pw = getpwuid(g->uid);
         g->user_name = pw ? apr_pstrdup(p, pw->pw_name) : NULL;
-        if (g->group == NULL) {
+        if (g->unix_group == NULL) {
             g->gid = ap_unixd_config.group_id;
         }
     }
@@ -489,25 +422,14 @@ static int pyw_group_default_ids(apr_pool_t *p, server_rec *s,
 
 /* ---- directives ---- */
 
-/* Defaults as mod_wsgi's where it has one; the group lives in opts. */
-static pyw_group_t *pyw_group_new(cmd_parms *cmd, const char *name,
-                                  pyw_daemon_opts_t **optsp)
+/* Defaults as mod_wsgi's where it has one (pyw_options.h). */
+static pyw_group_t *pyw_group_new(cmd_parms *cmd, const char *name)
 {
-    pyw_daemon_opts_t *opts = apr_pcalloc(cmd->pool, sizeof(*opts));
-    pyw_group_t *g = &opts->g;
+    pyw_group_t *g = apr_pcalloc(cmd->pool, sizeof(*g));
 
-    opts->listen_backlog = 100;
-    *optsp = opts;
-    g->deadlock_timeout_ms = 300 * 1000;
-    g->connect_timeout_ms = 15 * 1000;
-    g->graceful_timeout_ms = 15 * 1000;
-    g->shutdown_timeout_ms = 5 * 1000;
+    PYW_OPTIONS_SET_DEFAULTS(g);
     g->name = name;
     g->server = cmd->server;
-    g->processes = 1;
-    g->threads = 15;
-    g->umask = PYW_UNSET;
-    g->cpu_priority = PYW_PRIORITY_UNSET;
     g->socket_uid = (uid_t)-1;
     g->script_uid = (uid_t)-1;
     g->script_gid = (gid_t)-1;
@@ -546,7 +468,6 @@ static const char *pyw_cmd_daemon_process(cmd_parms *cmd, void *mconfig,
     pyw_option_state_t st = { 0 };
     char msg[PYW_MSG_MAX];
     const char *err, *where;
-    pyw_daemon_opts_t *opts;
     pyw_group_t *g;
     char *word;
 
@@ -559,20 +480,24 @@ static const char *pyw_cmd_daemon_process(cmd_parms *cmd, void *mconfig,
                             "already defined at %s", cmd->cmd->name, name,
                             where);
     }
-    g = pyw_group_new(cmd, name, &opts);
+    g = pyw_group_new(cmd, name);
     while (*(word = ap_getword_conf(cmd->pool, &args)) != '\0') {
-        if (pyw_option_parse(pyw_daemon_options, &st, word, opts, msg,
+        if (pyw_option_parse(pyw_daemon_options, &st, word, g, msg,
                              sizeof(msg)) < 0) {
             return apr_psprintf(cmd->pool, "%s %s: %s", cmd->cmd->name,
                                 name, msg);
         }
     }
-    g->maximum_requests = opts->maximum_requests;
-    g->listen_backlog = opts->listen_backlog;
     if ((err = pyw_group_check_paths(cmd, g)) != NULL
         || (err = pyw_group_resolve_ids(cmd, g)) != NULL
         || (err = pyw_group_resolve_extra_ids(cmd, g)) != NULL) {
         return err;
+    }
+    g->daemon_program = pyw_python_program(cmd->pool, g->python_executable,
+                                           &g->python_executable, &err);
+    if (g->daemon_program == NULL) {
+        return apr_psprintf(cmd->pool, "%s %s: %s", cmd->cmd->name, name,
+                            err);
     }
     *(pyw_group_t **)apr_array_push(pyw_globals.groups) = g;
     apr_hash_set(pyw_globals.groups_by_name, name, APR_HASH_KEY_STRING, g);

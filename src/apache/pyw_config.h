@@ -11,6 +11,8 @@
 #include "apr_tables.h"
 #include "apr_hash.h"
 
+#include "../common/pyw_options.h"
+
 #define PYW_HANDLER_NAME   "pyworker-script"
 #define PYW_APP_GROUP_GLOBAL "%{GLOBAL}"
 #define PYW_CALLABLE_DEFAULT "application"
@@ -23,64 +25,22 @@ struct pyw_group_rt;            /* process manager state (pyw_procmgr.c) */
 typedef struct {
     const char *name;
     server_rec *server;         /* where it was defined (main or a vhost) */
-    int         processes;      /* default 1 */
-    int         threads;        /* default 15, as mod_wsgi */
-    const char *user;           /* NULL: Apache's User */
-    const char *group;          /* NULL: the user's primary group */
-    const char *home;
-    const char *python_home;    /* NULL: PyWorkerPythonHome */
-    const char *python_path;    /* NULL: PyWorkerPythonPath */
-    const char *display_name;   /* "%{GROUP}" expanded at start */
-    const char *lang;
-    const char *locale;
-    int         umask;          /* PYW_UNSET: inherited */
+    PYW_OPTION_FIELDS           /* its options as written (pyw_options.h) */
+    /* Resolved at config time (pyw_config.c): */
+    const char *daemon_program; /* the daemon built for python_executable */
     apr_array_header_t *import_scripts;   /* const char *, absolute paths */
-    const char *socket_path;    /* set by the process manager */
-    struct pyw_group_rt *rt;
-    /* Added by pyw_config.c: ids the daemons run as, resolved from user=
-     * and group= at config time, else from Apache's User and Group in
-     * check_config (User may come after the group). */
-    uid_t       uid;
-    gid_t       gid;
+    uid_t       uid;            /* ids the daemons run as, from user= and */
+    gid_t       gid;            /* group=, else Apache's User and Group   */
     const char *user_name;      /* for initgroups(); NULL: no passwd entry */
-    /* Lifecycle options (issue 5), mod_wsgi names and units; times in
-     * milliseconds, 0 = off unless a default is noted. */
-    int64_t     maximum_requests;
-    int64_t     restart_interval_ms;
-    int64_t     inactivity_timeout_ms;
-    int64_t     request_timeout_ms;
-    int64_t     deadlock_timeout_ms;    /* default 300 s */
-    int64_t     queue_timeout_ms;
-    int64_t     connect_timeout_ms;     /* default 15 s (Apache side) */
-    int64_t     socket_timeout_ms;      /* default: Apache's Timeout */
-    int64_t     response_socket_timeout_ms; /* daemon writes; 0: the above */
-    int64_t     startup_timeout_ms;
-    int64_t     graceful_timeout_ms;    /* default 15 s */
-    int64_t     shutdown_timeout_ms;    /* default 5 s */
-    int64_t     eviction_timeout_ms;
-    int64_t     listen_backlog;         /* default 100, as mod_wsgi */
-    int64_t     memory_limit;           /* RSS bytes */
-    int64_t     cpu_time_limit_ms;
-    /* Process settings, mod_wsgi names and units. */
-    int         cpu_priority;           /* PYW_PRIORITY_UNSET: inherited */
-    int64_t     virtual_memory_limit;   /* RLIMIT_AS bytes; 0 = none */
-    int64_t     stack_size;             /* worker thread stacks; 0 = libc */
-    int64_t     header_buffer_size;     /* largest response header; 0 = any */
-    int64_t     send_buffer_size;       /* daemon socket SO_SNDBUF; 0 = OS */
-    int64_t     receive_buffer_size;    /* daemon socket SO_RCVBUF; 0 = OS */
-    const char *python_eggs;            /* PYTHON_EGG_CACHE, or NULL */
-    const char *supplementary_groups;   /* "a,b", as written */
-    gid_t      *supplementary_gids;     /* resolved */
+    gid_t      *supplementary_gids;
     int         n_supplementary_gids;
-    const char *socket_user;            /* as written, or NULL */
-    uid_t       socket_uid;             /* (uid_t)-1: Apache's User */
-    const char *script_user;            /* scripts must be owned by ... */
-    const char *script_group;           /* ... as written, or NULL */
-    uid_t       script_uid;             /* (uid_t)-1: any owner */
-    gid_t       script_gid;             /* (gid_t)-1: any group */
+    uid_t       socket_uid;     /* (uid_t)-1: Apache's User */
+    uid_t       script_uid;     /* (uid_t)-1: any owner */
+    gid_t       script_gid;     /* (gid_t)-1: any group */
+    /* Set by the process manager. */
+    const char *socket_path;
+    struct pyw_group_rt *rt;
 } pyw_group_t;
-
-#define PYW_PRIORITY_UNSET  (-1000)
 
 /* One PyWorkerScriptAlias / PyWorkerScriptAliasMatch. */
 typedef struct {

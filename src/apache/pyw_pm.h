@@ -73,6 +73,7 @@ struct pyw_group_rt {
     pyw_group_t *group;
     int          listen_fd;
     struct pyw_board *board;    /* see pyw_board.h; NULL: no balancing  */
+    int          board_fd;      /* its memfd, or -1                      */
     pyw_slot_t  *slots;         /* group->processes of them              */
     int          rolling;       /* a rolling restart is running          */
     int          roll_next;     /* next slot to replace                  */

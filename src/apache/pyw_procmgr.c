@@ -55,13 +55,13 @@
 #include "pyw_pm.h"
 #include "pyw_procmgr.h"
 #include "../common/pyw_board.h"
-#include "../daemon/pyw_daemon.h"
+#include "../common/pyw_spec.h"
 
 #define PYW_KILL_WAIT_MS        1000
 #define PYW_STOP_MARGIN_MS      1000
 /* Bump the suffix whenever pyw_retained_t changes: a graceful restart
  * into a new build must not read an old block of another size. */
-#define PYW_RETAINED_KEY        "mod_pyworker.procmgr.3"
+#define PYW_RETAINED_KEY        "mod_pyworker.procmgr.4"
 #define PYW_CHLD_RING           64
 #define PYW_HANDOVER_NAME_MAX   80
 
@@ -74,6 +74,7 @@ typedef struct {
     int         generation;     /* last configuration that used it */
     int         backlog;        /* given to listen() */
     pyw_board_t *board;         /* the group's load board, or NULL */
+    int         board_fd;       /* its memfd, handed to each daemon */
 } pyw_sock_t;
 
 /* A daemon passed from one generation to the next; plain data. */
@@ -333,6 +334,10 @@ static void pyw_sock_close(server_rec *s, pyw_sock_t *k, int remove_file)
     }
     pyw_board_destroy(k->board);    /* daemons keep their own mapping */
     k->board = NULL;
+    if (k->board_fd >= 0) {
+        close(k->board_fd);
+        k->board_fd = -1;
+    }
 }
 
 /* Without a board the group still works; a saturated daemon then queues
@@ -340,12 +345,13 @@ static void pyw_sock_close(server_rec *s, pyw_sock_t *k, int remove_file)
 static void pyw_sock_board(server_rec *s, pyw_sock_t *k, pyw_group_t *g)
 {
     if (k->board == NULL && g->processes > 1
-        && (k->board = pyw_board_create()) == NULL) {
+        && (k->board = pyw_board_create(&k->board_fd)) == NULL) {
         PYW_SLOG(APLOG_WARNING, errno, s, 14, g->name, 0L, "cannot map the "
                  "load board: requests will not be balanced between the "
                  "group's processes");
     }
     g->rt->board = k->board;
+    g->rt->board_fd = k->board_fd;
 }
 
 /* Only Apache's child user (or socket-user=, for children that switch
@@ -374,6 +380,7 @@ static pyw_sock_t *pyw_sock_get(server_rec *s, const char *path)
         k = apr_pcalloc(pp, sizeof(*k));
         k->path = apr_pstrdup(pp, path);
         k->fd = -1;
+        k->board_fd = -1;
         apr_hash_set(pyw_pm.retained->socks, k->path, APR_HASH_KEY_STRING,
                      k);
     }
@@ -755,6 +762,7 @@ static void pyw_pm_add_group(apr_pool_t *pconf, pyw_group_t *g)
 
     rt->group = g;
     rt->listen_fd = -1;
+    rt->board_fd = -1;
     rt->slots = apr_pcalloc(pconf, g->processes * sizeof(pyw_slot_t));
     for (i = 0; i < g->processes; i++) {
         rt->slots[i].rt = rt;
@@ -764,7 +772,7 @@ static void pyw_pm_add_group(apr_pool_t *pconf, pyw_group_t *g)
     }
     *(struct pyw_group_rt **)apr_array_push(pyw_pm.rts) = rt;
     g->rt = rt;
-    if (geteuid() != 0 && (g->user != NULL || g->group != NULL)) {
+    if (geteuid() != 0 && (g->user != NULL || g->unix_group != NULL)) {
         PYW_SLOG(APLOG_WARNING, 0, pyw_pm.s, 26, g->name, 0L, "user= and "
                  "group= are ignored: Apache does not run as root");
     }

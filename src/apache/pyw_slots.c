@@ -28,10 +28,10 @@
 #include "http_log.h"
 
 #include "pyw_config.h"
+#include "pyw_exec.h"
 #include "pyw_log.h"
 #include "pyw_pm.h"
 #include "../common/pyw_board.h"
-#include "../daemon/pyw_daemon.h"
 
 #define PYW_QUICK_DEATH         apr_time_from_sec(10)
 #define PYW_BACKOFF_MIN_MS      1000
@@ -126,73 +126,39 @@ static int pyw_group_script_reloading(const pyw_group_t *g)
     return d == NULL || d->script_reloading != 0;
 }
 
-static void pyw_fill_lifecycle(const pyw_group_t *g, pyw_daemon_spec_t *spec)
-{
-    spec->shutdown_timeout_ms = (int)g->shutdown_timeout_ms;
-    spec->maximum_requests = g->maximum_requests;
-    spec->restart_interval_ms = g->restart_interval_ms;
-    spec->inactivity_timeout_ms = g->inactivity_timeout_ms;
-    spec->request_timeout_ms = g->request_timeout_ms;
-    spec->deadlock_timeout_ms = g->deadlock_timeout_ms;
-    spec->queue_timeout_ms = g->queue_timeout_ms;
-    spec->graceful_timeout_ms = g->graceful_timeout_ms;
-    spec->memory_limit = g->memory_limit;
-    spec->cpu_time_limit_ms = g->cpu_time_limit_ms;
-    spec->script_reloading = pyw_group_script_reloading(g);
-}
-
-#if PYW_PRIORITY_KEEP != PYW_PRIORITY_UNSET
-#error "cpu-priority: the daemon's 'keep' must be the config's 'unset'"
-#endif
-
+/* The group's options as written, then what the parent resolved. */
 static void pyw_fill_spec(const pyw_slot_t *slot, const pyw_proc_t *p,
                           int status_fd, pyw_daemon_spec_t *spec)
 {
     const pyw_group_t *g = slot->rt->group;
 
     memset(spec, 0, sizeof(*spec));
-    spec->group = g->name;
-    spec->process_index = slot->index;
-    spec->processes = g->processes;
-    spec->threads = g->threads;
-    spec->cpu_priority = g->cpu_priority;   /* same "unset" value */
-    spec->virtual_memory_limit = g->virtual_memory_limit;
-    spec->stack_size = g->stack_size;
-    spec->header_buffer_size = g->header_buffer_size;
-    /* mod_wsgi: response-socket-timeout, by default socket-timeout. */
-    spec->response_write_timeout_ms = g->response_socket_timeout_ms > 0
-                                      ? g->response_socket_timeout_ms
-                                      : g->socket_timeout_ms;
-    spec->send_buffer_size = g->send_buffer_size;
-    spec->receive_buffer_size = g->receive_buffer_size;
-    spec->python_eggs = g->python_eggs;
-    spec->supplementary_gids = g->supplementary_gids;
-    spec->n_supplementary_gids = g->n_supplementary_gids;
-    spec->drop_privileges = geteuid() == 0;
-    spec->uid = g->uid;
-    spec->gid = g->gid;
-    spec->user_name = g->user_name;
-    spec->home = g->home;
+    PYW_OPTIONS_COPY(spec, g);
     spec->python_home = g->python_home ? g->python_home
                                        : pyw_globals.python_home;
     spec->python_path = g->python_path ? g->python_path
                                        : pyw_globals.python_path;
-    spec->lang = g->lang;
-    spec->locale = g->locale;
-    spec->umask = g->umask;
-    spec->display_name = pyw_display_name(pyw_pm.pconf, g);
-    spec->title_area = pyw_pm.title_area;
-    spec->title_len = pyw_pm.title_len;
+    spec->group = g->name;
+    spec->process_index = slot->index;
+    spec->drop_privileges = geteuid() == 0;
+    spec->uid = g->uid;
+    spec->gid = g->gid;
+    spec->user_name = g->user_name;
+    spec->supplementary_gids = g->supplementary_gids;
+    spec->n_supplementary_gids = g->n_supplementary_gids;
     spec->import_scripts = (const char *const *)g->import_scripts->elts;
     spec->n_import_scripts = g->import_scripts->nelts;
-    spec->listen_fd = slot->rt->listen_fd;
-    spec->board = slot->rt->board;
-    spec->log_fd = pyw_pm.log_fd;
+    /* mod_wsgi: response-socket-timeout, by default socket-timeout. */
+    spec->response_write_timeout_ms = g->response_socket_timeout_ms > 0
+                                      ? g->response_socket_timeout_ms
+                                      : g->socket_timeout_ms;
+    spec->script_reloading = pyw_group_script_reloading(g);
     spec->log_level = ap_get_server_module_loglevel(pyw_pm.s,
                                                     APLOG_MODULE_INDEX);
     spec->startup_delay_ms = p->delay_ms;
+    spec->listen_fd = slot->rt->listen_fd;
     spec->status_fd = status_fd;
-    pyw_fill_lifecycle(g, spec);
+    spec->log_fd = pyw_pm.log_fd;
 }
 
 /* ---- starting a daemon ---- */
@@ -256,7 +222,9 @@ apr_status_t pyw_slot_spawn(pyw_slot_t *slot)
             close(fds[0]);
         }
         pyw_fill_spec(slot, p, fds[1], &spec);
-        pyw_daemon_main(&spec);         /* never returns */
+        pyw_exec_daemon(pyw_pm.pconf, &spec, g->daemon_program,
+                        pyw_display_name(pyw_pm.pconf, g),
+                        slot->rt->board_fd);    /* never returns */
     }
     if (fds[1] >= 0) {
         close(fds[1]);

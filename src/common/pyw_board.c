@@ -1,20 +1,42 @@
 /*
  * pyw_board.c - the load board of a daemon group (see pyw_board.h).
  */
+#include <errno.h>
 #include <stddef.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 #include "pyw_board.h"
 
 #define BOARD_LOAD(p)      __atomic_load_n((p), __ATOMIC_RELAXED)
 #define BOARD_STORE(p, v)  __atomic_store_n((p), (v), __ATOMIC_RELAXED)
 
-pyw_board_t *pyw_board_create(void)
+pyw_board_t *pyw_board_create(int *fd)
+{
+    pyw_board_t *b;
+    int saved;
+
+    *fd = memfd_create("pyworker-board", MFD_CLOEXEC);
+    if (*fd < 0) {
+        return NULL;
+    }
+    if (ftruncate(*fd, sizeof(pyw_board_t)) < 0
+        || (b = pyw_board_map(*fd)) == NULL) {
+        saved = errno;
+        close(*fd);
+        *fd = -1;
+        errno = saved;
+        return NULL;
+    }
+    return b;                   /* a new file reads as zeros: all empty */
+}
+
+pyw_board_t *pyw_board_map(int fd)
 {
     void *p = mmap(NULL, sizeof(pyw_board_t), PROT_READ | PROT_WRITE,
-                   MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+                   MAP_SHARED, fd, 0);
 
-    return p == MAP_FAILED ? NULL : p;      /* zero-filled: all empty */
+    return p == MAP_FAILED ? NULL : p;
 }
 
 void pyw_board_destroy(pyw_board_t *b)

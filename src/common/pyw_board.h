@@ -4,9 +4,9 @@
  * many are taken, so a saturated daemon can tell whether handing a
  * request back to the group would find a free worker (pyw_poller.c).
  *
- * The parent maps it (MAP_SHARED) with the group's listening socket and
- * keeps it as long as the socket, across graceful restarts; daemons
- * inherit it through fork().  Entries are indexed by process index.
+ * The parent creates it (a memfd, mapped shared) with the group's
+ * listening socket and keeps it as long as the socket, across graceful
+ * restarts; each daemon maps the memfd it is given across exec.  Entries are indexed by process index.
  * Every field is written with relaxed atomics: the board is a hint for
  * balancing, never a lock, and a stale value only costs one reconnect
  * or one queued request.
@@ -30,8 +30,11 @@ typedef struct pyw_board {
     pyw_board_entry_t slot[PYW_BOARD_SLOTS];
 } pyw_board_t;
 
-/* NULL with errno set if the mapping failed. */
-pyw_board_t *pyw_board_create(void);
+/* A new board in a memfd (*fd, close-on-exec), mapped; NULL with errno
+ * set and *fd -1 on failure. */
+pyw_board_t *pyw_board_create(int *fd);
+/* Map the board of fd (a daemon's inherited copy); NULL on failure. */
+pyw_board_t *pyw_board_map(int fd);
 void pyw_board_destroy(pyw_board_t *b);
 
 /* A daemon starts serving from `index`. */

@@ -25,6 +25,7 @@
                                            supplementary-groups failed    */
 
 /* Poller (pyw_poller.c) */
+#define PYW_LOG_SPEC                213 /* crit: spec unreadable after exec */
 #define PYW_LOG_ACCEPT              220 /* error: accept4() failed         */
 #define PYW_LOG_CONN_SETUP          221 /* error: new connection not set up */
 #define PYW_LOG_HELLO               222 /* info: HELLO write failed        */

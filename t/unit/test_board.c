@@ -1,8 +1,8 @@
 /*
  * test_board.c - the group load board: room is seen only in other,
  * joined, not draining slots; a departed daemon cannot clobber the
- * successor that took its slot; and a child process sees the parent's
- * writes (the board is shared across fork(), as the daemons use it).
+ * successor that took its slot; and a second mapping of the memfd, made
+ * in a child as an exec'd daemon makes it, shares the parent's writes.
  */
 #include <stdlib.h>
 #include <sys/wait.h>
@@ -11,9 +11,19 @@
 #include "harness.h"
 #include "pyw_board.h"
 
+static pyw_board_t *new_board(void)
+{
+    int fd;
+    pyw_board_t *b = pyw_board_create(&fd);
+
+    CHECK(fd >= 0);
+    close(fd);          /* the mapping outlives the descriptor */
+    return b;
+}
+
 static void test_room(void)
 {
-    pyw_board_t *b = pyw_board_create();
+    pyw_board_t *b = new_board();
 
     CHECK(b != NULL);
     CHECK(!pyw_board_other_has_room(b, 0, 2));      /* nobody joined */
@@ -33,7 +43,7 @@ static void test_room(void)
 
 static void test_successor_keeps_the_slot(void)
 {
-    pyw_board_t *b = pyw_board_create();
+    pyw_board_t *b = new_board();
 
     pyw_board_join(b, 1, 200, 4);
     pyw_board_join(b, 1, 201, 4);                   /* its replacement */
@@ -53,16 +63,20 @@ static void test_successor_keeps_the_slot(void)
     pyw_board_destroy(b);
 }
 
-static void test_shared_across_fork(void)
+static void test_shared_through_the_fd(void)
 {
-    pyw_board_t *b = pyw_board_create();
-    int status = -1;
+    int fd, status = -1;
+    pyw_board_t *b = pyw_board_create(&fd);
     pid_t pid = fork();
 
     if (pid == 0) {
-        pyw_board_join(b, 3, getpid(), 8);
-        _exit(0);
+        pyw_board_t *mine = pyw_board_map(fd);
+
+        pyw_board_destroy(b);           /* only the fd's own mapping */
+        pyw_board_join(mine, 3, getpid(), 8);
+        _exit(mine != NULL ? 0 : 1);
     }
+    close(fd);
     waitpid(pid, &status, 0);
     CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
     CHECK_EQ(b->slot[3].pid, pid);
@@ -75,6 +89,6 @@ int main(void)
 {
     test_room();
     test_successor_keeps_the_slot();
-    test_shared_across_fork();
+    test_shared_through_the_fd();
     return UNIT_DONE();
 }

@@ -1,0 +1,90 @@
+/*
+ * pyw_spec.h - what a daemon process is given, and how it crosses exec.
+ *
+ * The Apache parent forks, lays out a few descriptors at fixed numbers,
+ * writes the spec of that one daemon into a memfd and execs the daemon
+ * program (pyw_exec.c).  The daemon reads the spec back (pyw_main.c).
+ * Nothing else of the parent reaches it: no configuration of other
+ * groups or vhosts, no keys, no environment beyond a fixed few names.
+ *
+ * Encoding: a sequence of "key\0value\0" pairs; numbers in decimal; a
+ * NULL string is left out; an array repeats its key.  The decoder
+ * refuses an unknown key, so a daemon program of another build fails
+ * loudly instead of running with half its settings.
+ */
+#ifndef PYW_SPEC_H
+#define PYW_SPEC_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "pyw_options.h"
+
+/* Descriptors of an exec'd daemon: 0 /dev/null, 1 and 2 the error log. */
+#define PYW_EXEC_LISTEN_FD   3      /* the group's listening socket      */
+#define PYW_EXEC_STATUS_FD   4      /* status pipe to the parent         */
+#define PYW_EXEC_BOARD_FD    5      /* the group's load board (memfd)    */
+#define PYW_EXEC_SPEC_FD     6      /* this spec (memfd), read once      */
+#define PYW_EXEC_FIRST_FREE  7
+
+/* Exit codes the parent interprets (see pyw_procmgr.c). */
+#define PYW_DAEMON_EXIT_OK              0   /* asked to stop, stopped     */
+#define PYW_DAEMON_EXIT_STARTUP_FAILED  254 /* could not start: back off  */
+
+/* Status bytes a daemon writes to its status pipe. */
+#define PYW_STATUS_READY     'R'  /* Python up, import scripts ran: the
+                                     parent may now retire a predecessor */
+#define PYW_STATUS_RECYCLE   'C'  /* replace me (a limit was reached); the
+                                     daemon keeps serving until SIGTERM   */
+#define PYW_STATUS_ROLLING   'G'  /* restart my whole group, one process at
+                                     a time (SIGUSR2, script touched)     */
+
+#define PYW_PRIORITY_KEEP  PYW_PRIORITY_UNSET
+
+typedef struct {
+    /* The group's PyWorkerDaemonProcess options (pyw_options.h), with
+     * python_home, python_path and display_name already resolved. */
+    PYW_OPTION_FIELDS
+
+    const char   *group;           /* daemon group name                   */
+    int           process_index;   /* 0 .. processes-1                    */
+    int           drop_privileges; /* 1 when started as root              */
+    uid_t         uid;             /* user= (resolved)                    */
+    gid_t         gid;             /* group= (resolved)                   */
+    const char   *user_name;       /* for initgroups()                    */
+    const gid_t  *supplementary_gids;  /* added to the user's groups      */
+    int           n_supplementary_gids;
+    const char *const *import_scripts; /* PyWorkerImportScript paths      */
+    int           n_import_scripts;
+    int64_t       response_write_timeout_ms; /* one response write to
+                                                Apache; 0: the backstop */
+    int           script_reloading;      /* PyWorkerScriptReloading       */
+    int           log_level;       /* Apache level: 3 err .. 7 debug      */
+    int           startup_delay_ms;/* back-off before starting (restarts) */
+
+    /* Not encoded: descriptors and memory of the daemon itself. */
+    int           listen_fd;       /* the group's listening Unix socket   */
+    int           status_fd;       /* status pipe, or -1                  */
+    int           log_fd;          /* Apache's error log (usually 2)      */
+    struct pyw_board *board;       /* the group's load board, or NULL     */
+    char         *title_area;      /* argv memory to overwrite, or NULL   */
+    size_t        title_len;       /* its usable length                   */
+} pyw_daemon_spec_t;
+
+/* A malloc()ed encoding of spec (*len bytes), or NULL (ENOMEM). */
+char *pyw_spec_encode(const pyw_daemon_spec_t *spec, size_t *len);
+
+/*
+ * Decode buf into spec, which is zeroed first; strings point into buf
+ * and arrays are malloc()ed, so both live as long as the process.
+ * Descriptors are set to -1.  0, or -1 with msg saying what is wrong.
+ */
+int pyw_spec_decode(char *buf, size_t len, pyw_daemon_spec_t *spec,
+                    char *msg, size_t msglen);
+
+/* Read all of fd (from offset 0) and decode it; the same results. */
+int pyw_spec_read_fd(int fd, pyw_daemon_spec_t *spec, char *msg,
+                     size_t msglen);
+
+#endif /* PYW_SPEC_H */
