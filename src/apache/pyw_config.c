@@ -130,6 +130,9 @@ void *pyw_config_merge_dir(apr_pool_t *p, void *basev, void *addv)
                          ? add->chunked_request : base->chunked_request;
     d->script_reloading = add->script_reloading != PYW_UNSET
                           ? add->script_reloading : base->script_reloading;
+    /* An inner list replaces the outer one; lists are never joined. */
+    d->restrict_process = add->restrict_process ? add->restrict_process
+                                                : base->restrict_process;
     return d;
 }
 
@@ -574,6 +577,16 @@ static const char *pyw_cmd_import_script(cmd_parms *cmd, void *mconfig,
     return NULL;
 }
 
+/* A .htaccess file, read while serving a request (in the request's pool,
+ * by one thread among many): nothing may be added to the registry. */
+static int pyw_cmd_in_htaccess(cmd_parms *cmd)
+{
+    return ap_check_cmd_context(cmd, NOT_IN_HTACCESS) != NULL;
+}
+
+/* From .htaccess (AllowOverride FileInfo) too.  configtest cannot see a
+ * group named there: the handler checks it per request (PYW0101, 0102),
+ * and PyWorkerRestrictProcess limits the choice (PYW0107). */
 static const char *pyw_cmd_process_group(cmd_parms *cmd, void *mconfig,
                                          const char *arg)
 {
@@ -584,6 +597,30 @@ static const char *pyw_cmd_process_group(cmd_parms *cmd, void *mconfig,
         return err;
     }
     d->process_group = arg;
+    if (!pyw_cmd_in_htaccess(cmd)) {
+        pyw_note_ref(cmd, arg, cmd->path ? cmd->path : "", NULL);
+    }
+    return NULL;
+}
+
+/* PyWorkerRestrictProcess g1 [g2 ...]: one call per name (ITERATE); the
+ * names of one context add up.  Refused in .htaccess even when
+ * AllowOverrideList allows it: the list is what keeps a tenant's
+ * .htaccess to its own groups, so a tenant must not be able to widen it. */
+static const char *pyw_cmd_restrict_process(cmd_parms *cmd, void *mconfig,
+                                            const char *arg)
+{
+    pyw_dir_conf_t *d = mconfig;
+    const char *err = ap_check_cmd_context(cmd, NOT_IN_HTACCESS);
+
+    if (err != NULL || (err = pyw_check_group_name(cmd, arg)) != NULL) {
+        return err;
+    }
+    if (d->restrict_process == NULL) {
+        d->restrict_process = apr_array_make(cmd->pool, 2,
+                                             sizeof(const char *));
+    }
+    *(const char **)apr_array_push(d->restrict_process) = arg;
     pyw_note_ref(cmd, arg, cmd->path ? cmd->path : "", NULL);
     return NULL;
 }
@@ -658,9 +695,14 @@ const command_rec pyw_config_cmds[] = {
         "[application-group=%{GLOBAL}] [callable-object=name] "
         "[pass-authorization=On|Off]"),
     AP_INIT_TAKE1("PyWorkerProcessGroup", pyw_cmd_process_group, NULL,
-        ACCESS_CONF | RSRC_CONF, "daemon process group for these requests"),
+        OR_FILEINFO | ACCESS_CONF | RSRC_CONF,
+        "daemon process group for these requests"),
     AP_INIT_TAKE1("PyWorkerApplicationGroup", pyw_cmd_application_group,
-        NULL, ACCESS_CONF | RSRC_CONF, "application group: %{GLOBAL}"),
+        NULL, OR_FILEINFO | ACCESS_CONF | RSRC_CONF,
+        "application group: %{GLOBAL}"),
+    AP_INIT_ITERATE("PyWorkerRestrictProcess", pyw_cmd_restrict_process,
+        NULL, ACCESS_CONF | RSRC_CONF, "group [group ...]: the only daemon "
+        "process groups requests here may use"),
     AP_INIT_TAKE1("PyWorkerCallableObject", pyw_cmd_callable_object, NULL,
         OR_FILEINFO | ACCESS_CONF | RSRC_CONF,
         "name of the WSGI callable in the script (default application)"),
@@ -893,6 +935,27 @@ static const char *pyw_config_string(request_rec *r, size_t alias_off,
         return v;
     }
     return dflt;
+}
+
+int pyw_config_group_allowed(request_rec *r, const char *group,
+                             const char **allowed)
+{
+    const pyw_dir_conf_t *d = ap_get_module_config(r->per_dir_config,
+                                                   &pyworker_module);
+    const char *const *names;
+    int i;
+
+    if (d == NULL || d->restrict_process == NULL) {
+        return 1;
+    }
+    names = (const char *const *)d->restrict_process->elts;
+    for (i = 0; i < d->restrict_process->nelts; i++) {
+        if (strcmp(names[i], group) == 0) {
+            return 1;
+        }
+    }
+    *allowed = apr_array_pstrcat(r->pool, d->restrict_process, ' ');
+    return 0;
 }
 
 const char *pyw_config_process_group(request_rec *r)

@@ -66,6 +66,8 @@ typedef struct {
     int         script_reloading;   /* PYW_UNSET -> On */
     int         pass_authorization; /* PYW_UNSET -> Off */
     int         chunked_request;    /* PYW_UNSET -> On  */
+    apr_array_header_t *restrict_process;   /* PyWorkerRestrictProcess:
+                                               const char *; NULL: any */
 } pyw_dir_conf_t;
 
 /* Global settings (main server context only). */
@@ -97,6 +99,11 @@ pyw_group_t *pyw_config_find_group(const char *name);
  * server serves every vhost; one defined in a vhost serves that vhost and
  * vhosts with the same ServerName (the :80 and :443 pair of one site). */
 int pyw_config_group_visible(const pyw_group_t *g, server_rec *s);
+
+/* 1 if the PyWorkerRestrictProcess in force for r (if any) lists group;
+ * else 0, and *allowed is the list, space-separated, for a log line. */
+int pyw_config_group_allowed(request_rec *r, const char *group,
+                             const char **allowed);
 
 /* The alias that translate_name matched for r, or NULL. */
 const pyw_alias_t *pyw_config_request_alias(request_rec *r);

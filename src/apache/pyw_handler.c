@@ -46,11 +46,20 @@
 static int pyw_handler_find_group(request_rec *r, const pyw_group_t **gp)
 {
     const char *name = pyw_config_process_group(r);
+    const char *allowed;
     const pyw_group_t *g;
 
     if (name == NULL || *name == '\0') {
         PYW_RLOG(APLOG_ERR, 0, r, 100, NULL, 0L,
                  "no PyWorkerProcessGroup for this request");
+        return HTTP_INTERNAL_SERVER_ERROR;
+    }
+    /* Before the look-up: a name outside the list is refused whether or
+     * not such a group exists. */
+    if (!pyw_config_group_allowed(r, name, &allowed)) {
+        PYW_RLOG(APLOG_ERR, 0, r, 107, name, 0L, "process group '%s' may "
+                 "not be used here; PyWorkerRestrictProcess allows only: %s",
+                 name, allowed);
         return HTTP_INTERNAL_SERVER_ERROR;
     }
     g = pyw_config_find_group(name);
