@@ -131,6 +131,19 @@ static int interp_default_program(char *buf, size_t len)
     return 0;
 }
 
+/* The group's Python (python-executable=, as the build names it): its
+ * prefix is where the standard library is, wherever this program lives
+ * and however libpython was linked; else the libpython's own. */
+static const char *interp_program(const pyw_daemon_spec_t *spec, char *buf,
+                                  size_t len)
+{
+    if (spec->python_executable != NULL
+        && access(spec->python_executable, X_OK) == 0) {
+        return spec->python_executable;
+    }
+    return interp_default_program(buf, len) == 0 ? buf : "python3";
+}
+
 static int interp_initialize(const pyw_daemon_spec_t *spec)
 {
     char exe[4096];
@@ -155,8 +168,8 @@ static int interp_initialize(const pyw_daemon_spec_t *spec)
         }
     }
     else if (interp_config_string(&cfg, &cfg.program_name,
-                                  interp_default_program(exe, sizeof(exe))
-                                  == 0 ? exe : "python3") < 0) {
+                                  interp_program(spec, exe, sizeof(exe)))
+             < 0) {
         goto fail;
     }
     st = Py_InitializeFromConfig(&cfg);
