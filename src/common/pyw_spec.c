@@ -283,17 +283,23 @@ int pyw_spec_decode(char *buf, size_t len, pyw_daemon_spec_t *spec,
     return 0;
 }
 
-int pyw_spec_read_fd(int fd, pyw_daemon_spec_t *spec, char *msg,
-                     size_t msglen)
+int pyw_spec_read_fd(int fd, char **bufp, pyw_daemon_spec_t *spec,
+                     char *msg, size_t msglen)
 {
     size_t len = 0, cap = 4096;
     char *buf = malloc(cap), *grown;
     ssize_t n;
 
+    *bufp = NULL;
     while (buf != NULL) {
         n = pread(fd, buf + len, cap - len, (off_t)len);
         if (n == 0) {
-            return pyw_spec_decode(buf, len, spec, msg, msglen);
+            if (pyw_spec_decode(buf, len, spec, msg, msglen) < 0) {
+                free(buf);
+                return -1;
+            }
+            *bufp = buf;
+            return 0;
         }
         if (n < 0 && errno != EINTR) {
             free(buf);

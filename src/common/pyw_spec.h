@@ -68,8 +68,6 @@ typedef struct {
     int           status_fd;       /* status pipe, or -1                  */
     int           log_fd;          /* Apache's error log (usually 2)      */
     struct pyw_board *board;       /* the group's load board, or NULL     */
-    char         *title_area;      /* argv memory to overwrite, or NULL   */
-    size_t        title_len;       /* its usable length                   */
 } pyw_daemon_spec_t;
 
 /* A malloc()ed encoding of spec (*len bytes), or NULL (ENOMEM). */
@@ -83,8 +81,9 @@ char *pyw_spec_encode(const pyw_daemon_spec_t *spec, size_t *len);
 int pyw_spec_decode(char *buf, size_t len, pyw_daemon_spec_t *spec,
                     char *msg, size_t msglen);
 
-/* Read all of fd (from offset 0) and decode it; the same results. */
-int pyw_spec_read_fd(int fd, pyw_daemon_spec_t *spec, char *msg,
-                     size_t msglen);
+/* Read all of fd (from offset 0) into a malloc()ed *buf and decode it;
+ * the same results.  The spec's strings live in *buf. */
+int pyw_spec_read_fd(int fd, char **buf, pyw_daemon_spec_t *spec,
+                     char *msg, size_t msglen);
 
 #endif /* PYW_SPEC_H */

@@ -45,7 +45,6 @@
  * then the status pipe to the parent. */
 #define DAEMON_LISTEN_FD   3
 #define DAEMON_STATUS_FD   4
-#define DAEMON_TITLE_MAX   256
 /* atexit callbacks get this long when shutdown-timeout is not set. */
 #define DAEMON_ATEXIT_MS   5000
 
@@ -195,35 +194,23 @@ static int daemon_setup_fds(const pyw_daemon_spec_t *spec, int *status_fd)
                                       : DAEMON_LISTEN_FD + 1);
 }
 
-/* Name in ps/top: prctl for comm (15 chars, inherited by the threads
- * created later) and the argv area for the full command line. */
+/* Name in top: comm (15 chars, inherited by the threads created later).
+ * ps shows argv, which the parent made the title already (pyw_exec.c). */
 static void daemon_set_title(const pyw_daemon_spec_t *spec)
 {
-    char title[DAEMON_TITLE_MAX], comm[16];
-    size_t n;
+    char comm[16];
 
     if (spec->display_name == NULL || spec->display_name[0] == '\0') {
         return;
     }
     if (strcmp(spec->display_name, "%{GROUP}") == 0) {
-        snprintf(title, sizeof(title), "(pyworker:%s)",
+        snprintf(comm, sizeof(comm), "(pyworker:%s)",
                  spec->group ? spec->group : "-");
     }
     else {
-        snprintf(title, sizeof(title), "%s", spec->display_name);
+        snprintf(comm, sizeof(comm), "%s", spec->display_name);
     }
-    n = strnlen(title, sizeof(comm) - 1);
-    memcpy(comm, title, n);
-    comm[n] = '\0';
     prctl(PR_SET_NAME, comm, 0, 0, 0);
-    if (spec->title_area && spec->title_len > 0) {
-        n = strlen(title);
-        if (n > spec->title_len - 1) {
-            n = spec->title_len - 1;
-        }
-        memcpy(spec->title_area, title, n);
-        memset(spec->title_area + n, 0, spec->title_len - n);
-    }
 }
 
 static void daemon_environment(const pyw_daemon_spec_t *spec)

@@ -24,7 +24,7 @@ static int fd_is_open(int fd)
 int main(int argc, char **argv)
 {
     pyw_daemon_spec_t spec;
-    char msg[256];
+    char msg[256], *encoded;     /* kept: the spec's strings live in it */
 
     if (!fd_is_open(PYW_EXEC_SPEC_FD) || !fd_is_open(PYW_EXEC_LISTEN_FD)) {
         fprintf(stderr, "%s: a mod_pyworker daemon program; Apache starts "
@@ -32,7 +32,8 @@ int main(int argc, char **argv)
                 "group. It is not run by hand.\n", argv[0]);
         return 2;
     }
-    if (pyw_spec_read_fd(PYW_EXEC_SPEC_FD, &spec, msg, sizeof(msg)) < 0) {
+    if (pyw_spec_read_fd(PYW_EXEC_SPEC_FD, &encoded, &spec, msg,
+                         sizeof(msg)) < 0) {
         pyw_dlog(PYW_LOG_CRIT, PYW_LOG_SPEC, NULL, "daemon program %s: %s",
                  argv[0], msg);
         return PYW_DAEMON_EXIT_STARTUP_FAILED;
