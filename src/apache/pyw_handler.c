@@ -39,7 +39,6 @@
 #include "pyw_log.h"
 
 #define PYW_HANDLER_SEND_MAX    5       /* REQUEST sends per request     */
-#define PYW_HANDLER_CONNECT_MS  15000   /* connect-timeout default       */
 
 /* ---- before contacting a daemon ---- */
 
@@ -309,7 +308,7 @@ static int pyw_handler_acquire(request_rec *r, const pyw_group_t *g,
                                pyw_backend_t **b, pyw_forward_outcome_t *out)
 {
     int64_t ms = g->connect_timeout_ms > 0 ? g->connect_timeout_ms
-                                           : PYW_HANDLER_CONNECT_MS;
+                                           : PYW_DEFAULT_CONNECT_MS;
     int64_t left = opts->deadline_ms - pyw_io_now_ms();
     const char *why = NULL;
     int rc;

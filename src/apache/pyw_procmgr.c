@@ -537,7 +537,7 @@ static int pyw_max_shutdown_ms(void)
             ms = rts[i]->group->shutdown_timeout_ms;
         }
     }
-    return (int)(pyw_pm.rts->nelts > 0 ? ms : 5000);
+    return (int)(pyw_pm.rts->nelts > 0 ? ms : PYW_DEFAULT_SHUTDOWN_MS);
 }
 
 /* SIGTERM all, shutdown-timeout (plus a margin, so a daemon can say

@@ -263,8 +263,8 @@ apr_status_t pyw_slot_spawn(pyw_slot_t *slot)
  */
 int64_t pyw_group_stop_budget(const pyw_group_t *g, pyw_why_e why)
 {
-    int64_t graceful = g ? g->graceful_timeout_ms : 15000;
-    int64_t shutdown = g ? g->shutdown_timeout_ms : 5000;
+    int64_t graceful = g ? g->graceful_timeout_ms : PYW_DEFAULT_GRACEFUL_MS;
+    int64_t shutdown = g ? g->shutdown_timeout_ms : PYW_DEFAULT_SHUTDOWN_MS;
     int evict = why == PYW_WHY_ROLLING || why == PYW_WHY_GRACEFUL;
 
     if (why == PYW_WHY_APACHE_STOP) {

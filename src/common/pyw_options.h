@@ -26,6 +26,11 @@
 #define PYW_YEAR_MS      (365 * PYW_DAY_MS)
 #define PYW_GIB          ((int64_t)1 << 30)
 #define PYW_PRIORITY_UNSET  (-1000)     /* cpu-priority: inherited */
+/* Defaults also used where a group is not known (a daemon of a group
+ * that left the configuration) or a 0 means "the default". */
+#define PYW_DEFAULT_CONNECT_MS    (15 * 1000)
+#define PYW_DEFAULT_GRACEFUL_MS   (15 * 1000)
+#define PYW_DEFAULT_SHUTDOWN_MS   (5 * 1000)
 #define PYW_UMASK_UNSET     (-1)        /* umask: inherited        */
 
 #define PYW_DAEMON_OPTIONS(X) \
@@ -84,7 +89,7 @@
       "A request that waited longer for a worker (time in Apache and the " \
       "backlog included) gets 503 with `Retry-After`, without running.") \
     X(connect_timeout_ms, "connect-timeout", SECONDS, 0, PYW_DAY_MS, \
-      15 * 1000, "`15`", "How long Apache tries to connect to the group " \
+      PYW_DEFAULT_CONNECT_MS, "`15`", "How long Apache tries to connect to the group " \
       "and get the greeting; then 503 with `Retry-After`.") \
     X(socket_timeout_ms, "socket-timeout", SECONDS, 0, PYW_DAY_MS, 0, \
       "Apache's `Timeout`", "Limit of each single wait on a daemon socket; " \
@@ -97,13 +102,13 @@
       "`0`", "A daemon not ready within S is killed and retried with " \
       "back-off; `0` waits.") \
     X(graceful_timeout_ms, "graceful-timeout", SECONDS, 0, PYW_DAY_MS, \
-      15 * 1000, "`15`", "Time a daemon being replaced has to finish its " \
+      PYW_DEFAULT_GRACEFUL_MS, "`15`", "Time a daemon being replaced has to finish its " \
       "running requests.") \
     X(eviction_timeout_ms, "eviction-timeout", SECONDS, 0, PYW_DAY_MS, 0, \
       "`0`", "The same for rolling and Apache restarts (`0`: " \
       "graceful-timeout); it can only shorten graceful-timeout.") \
     X(shutdown_timeout_ms, "shutdown-timeout", SECONDS, 0, PYW_DAY_MS, \
-      5 * 1000, "`5`", "After graceful-timeout, time before SIGKILL; on " \
+      PYW_DEFAULT_SHUTDOWN_MS, "`5`", "After graceful-timeout, time before SIGKILL; on " \
       "`apachectl stop`, SIGTERM then SIGKILL after this.") \
     X(listen_backlog, "listen-backlog", INT, 1, 65535, 100, "`100`", \
       "`listen()` backlog of the group's socket.") \
