@@ -32,6 +32,7 @@
 #include "pyw_pm.h"
 #include "../common/pyw_board.h"
 #include "../daemon/pyw_daemon.h"
+#include "../python/pyw_python_app.h"
 
 #define PYW_QUICK_DEATH         apr_time_from_sec(10)
 #define PYW_BACKOFF_MIN_MS      1000
@@ -256,7 +257,7 @@ apr_status_t pyw_slot_spawn(pyw_slot_t *slot)
             close(fds[0]);
         }
         pyw_fill_spec(slot, p, fds[1], &spec);
-        pyw_daemon_main(&spec);         /* never returns */
+        pyw_daemon_main(&spec, &pyw_python_app);   /* never returns */
     }
     if (fds[1] >= 0) {
         close(fds[1]);
