@@ -1,7 +1,8 @@
 /*
  * pyw_daemon.c - main thread of a daemon process: turn a fork()ed copy of
- * the Apache parent into a clean, unprivileged process, start Python, the
- * workers and the poller, then wait for signals and stop in order.
+ * the Apache parent into a clean, unprivileged process, start the
+ * application (Python, through pyw_app_t), the workers and the poller,
+ * then wait for signals and stop in order.
  *
  * Signals: the handlers only bump sig_atomic_t counters and write a byte
  * to a self-pipe; the main thread sleeps in poll() on that pipe and acts.
@@ -30,7 +31,7 @@
 #include <unistd.h>
 
 #include "../common/pyw_io.h"
-#include "../python/pyw_interp.h"
+#include "pyw_app.h"
 #include "pyw_daemon.h"
 #include "pyw_dlog.h"
 #include "pyw_dconn.h"
@@ -352,23 +353,24 @@ static int daemon_self_pipe(void)
     return 0;
 }
 
-/* Python first (it may take a while importing scripts), then the
- * watchdog and the threads that serve requests; then READY tells the
- * parent it may retire the daemon this one replaces.  Any failure is a
- * start-up failure. */
-static void daemon_start(const pyw_daemon_spec_t *spec)
+/* The application first (Python may take a while importing scripts),
+ * then the watchdog and the threads that serve requests; then READY
+ * tells the parent it may retire the daemon this one replaces.  Any
+ * failure is a start-up failure. */
+static void daemon_start(const pyw_daemon_spec_t *spec, const pyw_app_t *app)
 {
     if (daemon_self_pipe() < 0) {
         _exit(PYW_DAEMON_EXIT_STARTUP_FAILED);
     }
-    if (pyw_interp_start(spec) < 0) {
+    if (app->start(spec) < 0) {
         pyw_dlog(PYW_LOG_CRIT, PYW_LOG_PYTHON_START, NULL,
                  "Python interpreter did not start; exiting");
         _exit(PYW_DAEMON_EXIT_STARTUP_FAILED);
     }
     pyw_dconn_set_write_timeout(spec->response_write_timeout_ms);
     /* The watchdog first: workers poke it from their first request. */
-    if (pyw_watchdog_start(spec) < 0 || pyw_workers_start(spec) < 0
+    if (pyw_watchdog_start(spec, app) < 0
+        || pyw_workers_start(spec, app) < 0
         || pyw_poller_start(DAEMON_LISTEN_FD, spec) < 0) {
         _exit(PYW_DAEMON_EXIT_STARTUP_FAILED);
     }
@@ -436,13 +438,13 @@ static void daemon_wait_for_stop(void)
  * by the watchdog.  Py_Finalize is deliberately not called: threads may
  * still sit in extension code, and application threads must not hold up
  * the exit.  If requests outlive the timeout, say which and leave without
- * atexit, since a thread stuck in Python could keep pyw_interp_stop()
- * from ever getting the GIL.
+ * atexit, since a thread stuck in Python could keep app->stop() from
+ * ever getting the GIL.
  */
-static void daemon_stop(const pyw_daemon_spec_t *spec)
+static void daemon_stop(const pyw_daemon_spec_t *spec, const pyw_app_t *app)
     __attribute__((noreturn));
 
-static void daemon_stop(const pyw_daemon_spec_t *spec)
+static void daemon_stop(const pyw_daemon_spec_t *spec, const pyw_app_t *app)
 {
     int64_t grace = spec->graceful_timeout_ms > 0 ? spec->graceful_timeout_ms
                                                    : spec->shutdown_timeout_ms;
@@ -471,7 +473,7 @@ static void daemon_stop(const pyw_daemon_spec_t *spec)
         _exit(PYW_DAEMON_EXIT_OK);
     }
     pyw_watchdog_stopping(pyw_io_deadline(atexit_ms));
-    pyw_interp_stop();
+    app->stop();
     pyw_dlog(PYW_LOG_NOTICE, PYW_LOG_DAEMON_STOPPING, NULL,
              "daemon stopping");
     _exit(PYW_DAEMON_EXIT_OK);
@@ -489,7 +491,7 @@ static void daemon_raise_nofile(void)
     }
 }
 
-void pyw_daemon_main(const pyw_daemon_spec_t *spec)
+void pyw_daemon_main(const pyw_daemon_spec_t *spec, const pyw_app_t *app)
 {
     pid_t ppid = getppid();
     int status_fd = -1;
@@ -510,7 +512,7 @@ void pyw_daemon_main(const pyw_daemon_spec_t *spec)
     pyw_resources_apply(spec);
     daemon_drop_privileges(spec);
     daemon_watch_parent(ppid);
-    daemon_start(spec);
+    daemon_start(spec, app);
     daemon_wait_for_stop();
-    daemon_stop(spec);
+    daemon_stop(spec, app);
 }

@@ -12,8 +12,12 @@
 
 #include "../common/pyw_spec.h"
 
-/* Run the daemon.  Never returns: exits with a PYW_DAEMON_EXIT_* code. */
-void pyw_daemon_main(const pyw_daemon_spec_t *spec)
+/* The application the daemon serves (struct pyw_app in pyw_app.h). */
+typedef struct pyw_app pyw_app_t;
+
+/* Run the daemon, serving app.  Never returns: exits with a
+ * PYW_DAEMON_EXIT_* code. */
+void pyw_daemon_main(const pyw_daemon_spec_t *spec, const pyw_app_t *app)
     __attribute__((noreturn));
 
 #endif /* PYW_DAEMON_H */

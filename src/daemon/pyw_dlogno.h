@@ -18,7 +18,7 @@
                                            would run as root              */
 #define PYW_LOG_CHDIR               208 /* crit/warn: chdir(home) failed   */
 #define PYW_LOG_LOCALE              209 /* warn: setlocale() failed        */
-#define PYW_LOG_PYTHON_START        210 /* crit: pyw_interp_start failed   */
+#define PYW_LOG_PYTHON_START        210 /* crit: app->start failed         */
 #define PYW_LOG_THREADS_START       211 /* crit: worker/poller not started */
 #define PYW_LOG_RESOURCES           212 /* crit/warn: cpu-priority,
                                            virtual-memory-limit or

@@ -23,7 +23,7 @@
 #include <unistd.h>
 
 #include "../common/pyw_io.h"
-#include "../python/pyw_interp.h"
+#include "pyw_app.h"
 #include "pyw_dlog.h"
 #include "pyw_dlogno.h"
 #include "pyw_poller.h"
@@ -50,7 +50,9 @@ static struct {
     int64_t          heartbeat;     /* atomic; last GIL round trip        */
     int              heartbeat_ok;  /* atomic; 0: no heartbeat thread     */
 
-    /* Limits, copied from the spec before the threads start. */
+    /* Set before the threads start: the application (stack dumps,
+     * heartbeat) and the limits, copied from the spec. */
+    const pyw_app_t *app;
     int64_t          max_requests, restart_interval, inactivity;
     int64_t          request_timeout, deadlock_timeout, memory_limit;
     int64_t          cpu_limit;
@@ -95,7 +97,7 @@ static void wd_dump_stacks(const char *why)
 {
     pyw_dlog(PYW_LOG_NOTICE, PYW_LOG_STACKS, NULL,
              "Python stacks of every thread follow (%s)", why);
-    if (pyw_interp_dump_stacks() < 0) {
+    if (wd.app->dump_stacks() < 0) {
         pyw_dlog(PYW_LOG_WARNING, PYW_LOG_NO_STACKS, NULL,
                  "cannot dump Python stacks: faulthandler is not set up");
         return;
@@ -298,7 +300,7 @@ static void wd_check_deadlock(int64_t now, int stopping)
 static void *wd_heartbeat_main(void *arg)
 {
     struct timespec ts = { 0, WD_HEARTBEAT_MS * 1000000L };
-    pyw_interp_thread_t *t = pyw_interp_thread_new();   /* logs failure */
+    pyw_app_thread_t *t = wd.app->thread_new();     /* logs failure */
 
     (void)arg;
     if (t == NULL) {
@@ -307,7 +309,7 @@ static void *wd_heartbeat_main(void *arg)
     __atomic_store_n(&wd.heartbeat, pyw_io_now_ms(), __ATOMIC_SEQ_CST);
     __atomic_store_n(&wd.heartbeat_ok, 1, __ATOMIC_SEQ_CST);
     for (;;) {
-        pyw_interp_thread_ping(t);
+        wd.app->ping(t);
         __atomic_store_n(&wd.heartbeat, pyw_io_now_ms(), __ATOMIC_SEQ_CST);
         nanosleep(&ts, NULL);
     }
@@ -397,11 +399,12 @@ static void wd_copy_limits(const pyw_daemon_spec_t *spec)
     }
 }
 
-int pyw_watchdog_start(const pyw_daemon_spec_t *spec)
+int pyw_watchdog_start(const pyw_daemon_spec_t *spec, const pyw_app_t *app)
 {
     pthread_t tid;
     int rv;
 
+    wd.app = app;
     wd_copy_limits(spec);
     if ((rv = wd_init_cond()) == 0
         && (rv = pthread_create(&tid, NULL, wd_main, NULL)) == 0) {

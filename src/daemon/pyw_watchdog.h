@@ -29,8 +29,9 @@
 #include "pyw_daemon.h"
 
 /* Start the thread (and the heartbeat when deadlock-timeout is set),
- * after Python, the workers and the poller.  0, or -1 logged. */
-int pyw_watchdog_start(const pyw_daemon_spec_t *spec);
+ * after the application started, before the workers.  Stack dumps and
+ * the heartbeat go through app.  0, or -1 logged. */
+int pyw_watchdog_start(const pyw_daemon_spec_t *spec, const pyw_app_t *app);
 
 /* Check now instead of at the next tick (a worker that just completed
  * request number maximum-requests).  Any thread. */

@@ -31,8 +31,7 @@
 #include <unistd.h>
 
 #include "../common/pyw_io.h"
-#include "../python/pyw_interp.h"
-#include "../python/pyw_wsgi.h"
+#include "pyw_app.h"
 #include "pyw_balance.h"
 #include "pyw_dconn_private.h"
 #include "pyw_dlog.h"
@@ -52,7 +51,7 @@
 typedef struct {
     pthread_t             tid;
     int                   index;
-    pyw_interp_thread_t  *interp;
+    pyw_app_thread_t     *app_thread;
     /* wq.lock: what this worker runs now (started_ms == 0: nothing). */
     int64_t               started_ms;
     int                   overdue;      /* reported past request-timeout */
@@ -78,13 +77,14 @@ static struct {
     int              queued;     /* length of the queue; written under
                                     the lock, read lock-free as a hint  */
     int              busy;       /* queued + held by a worker            */
-    int              in_flight;  /* inside pyw_wsgi_handle()             */
+    int              in_flight;  /* inside app->handle()                 */
     int              ready, failed;
     int64_t          completed;  /* requests run to the end              */
     int64_t          last_activity; /* a request started or ended; 0:
                                      none yet                          */
     int64_t          queue_timeout_ms;  /* set before the threads start  */
     int64_t          max_requests;      /* set before the threads start  */
+    const pyw_app_t *app;               /* set before the threads start  */
     int              n;
     pyw_worker_t    *workers;
 } wq = {
@@ -347,7 +347,7 @@ static int worker_run_one(pyw_worker_t *w, pyw_dconn_t *c)
         return workers_refuse(c, &rq, waited);
     }
     worker_begin(w, &rq);
-    rv = pyw_wsgi_handle(w->interp, c, env, len);
+    rv = wq.app->handle(w->app_thread, c, env, len);
     if (rv == 0 && !pyw_dconn_finished(c)) {
         /* Apache would wait for END forever; end the request here. */
         pyw_dlog(PYW_LOG_ERR, PYW_LOG_NO_END, w->uri,
@@ -381,9 +381,9 @@ static void *worker_main(void *arg)
 {
     pyw_worker_t *w = arg;
 
-    w->interp = pyw_interp_thread_new();
+    w->app_thread = wq.app->thread_new();
     pthread_mutex_lock(&wq.lock);
-    if (w->interp) {
+    if (w->app_thread) {
         wq.ready++;
     }
     else {
@@ -391,7 +391,7 @@ static void *worker_main(void *arg)
     }
     pthread_cond_broadcast(&wq.started);
     pthread_mutex_unlock(&wq.lock);
-    if (w->interp == NULL) {
+    if (w->app_thread == NULL) {
         return NULL;
     }
     for (;;) {
@@ -429,11 +429,12 @@ static int workers_stack_size(pthread_attr_t *attr, int64_t bytes)
     return pthread_attr_setstacksize(attr, size);
 }
 
-int pyw_workers_start(const pyw_daemon_spec_t *spec)
+int pyw_workers_start(const pyw_daemon_spec_t *spec, const pyw_app_t *app)
 {
     pthread_attr_t attr;
     int i, rv, started = 0, n = spec->threads;
 
+    wq.app = app;
     wq.queue_timeout_ms = spec->queue_timeout_ms > 0
                           ? spec->queue_timeout_ms : 0;
     wq.max_requests = spec->maximum_requests > 0

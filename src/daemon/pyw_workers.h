@@ -20,12 +20,12 @@
 #include "pyw_daemon.h"
 #include "pyw_dconn.h"
 
-/* Start spec->threads threads and wait until each has its interpreter
- * thread state.  Also from the spec: queue-timeout (0: requests wait as
- * long as it takes) and maximum-requests (the watchdog is woken the
- * moment it is reached).  0, or -1 with the cause logged (the caller
- * exits: start-up failed). */
-int pyw_workers_start(const pyw_daemon_spec_t *spec);
+/* Start spec->threads threads that run requests through app, and wait
+ * until each has its thread state (app->thread_new).  Also from the
+ * spec: queue-timeout (0: requests wait as long as it takes) and
+ * maximum-requests (the watchdog is woken the moment it is reached).
+ * 0, or -1 with the cause logged (the caller exits: start-up failed). */
+int pyw_workers_start(const pyw_daemon_spec_t *spec, const pyw_app_t *app);
 
 /* Queue a readable connection (poller thread).  The connection is BUSY
  * from now until the worker hands it back. */

@@ -531,9 +531,9 @@ int pyw_interp_start(const pyw_daemon_spec_t *spec)
     return rv;
 }
 
-pyw_interp_thread_t *pyw_interp_thread_new(void)
+pyw_app_thread_t *pyw_interp_thread_new(void)
 {
-    pyw_interp_thread_t *t = calloc(1, sizeof(*t));
+    pyw_app_thread_t *t = calloc(1, sizeof(*t));
 
     if (t == NULL) {
         pyw_dlog(PYW_LOG_CRIT, INTERP_LOG_THREAD_FAILED, NULL,
@@ -552,7 +552,7 @@ pyw_interp_thread_t *pyw_interp_thread_new(void)
     return t;
 }
 
-void pyw_interp_thread_ping(pyw_interp_thread_t *t)
+void pyw_interp_thread_ping(pyw_app_thread_t *t)
 {
     PyEval_RestoreThread(t->tstate);
     PyEval_SaveThread();

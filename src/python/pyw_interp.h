@@ -15,9 +15,11 @@
 
 #include <signal.h>
 
-#include "../daemon/pyw_daemon.h"
+#include "../daemon/pyw_app.h"
 
-typedef struct pyw_interp_thread pyw_interp_thread_t;
+/* A thread's state is the daemon's opaque pyw_app_thread_t (struct
+ * pyw_app_thread in pyw_interp_private.h), so these functions go into
+ * pyw_python_app without wrappers. */
 
 /* Initialize CPython (python-home, python-path, lang/locale, no signal
  * handlers of its own), redirect sys.stdout/stderr to the error log,
@@ -27,11 +29,11 @@ typedef struct pyw_interp_thread pyw_interp_thread_t;
 int pyw_interp_start(const pyw_daemon_spec_t *spec);
 
 /* One PyThreadState per worker thread, for the main interpreter. */
-pyw_interp_thread_t *pyw_interp_thread_new(void);
+pyw_app_thread_t *pyw_interp_thread_new(void);
 
 /* Take the GIL with t's thread state and give it back at once: the
  * deadlock watchdog's heartbeat.  GIL not held; may wait for it. */
-void pyw_interp_thread_ping(pyw_interp_thread_t *t);
+void pyw_interp_thread_ping(pyw_app_thread_t *t);
 
 /*
  * Write the Python stack of every thread to the error log (fd 2).  It is

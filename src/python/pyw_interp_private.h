@@ -1,7 +1,7 @@
 /*
  * pyw_interp_private.h - what pyw_interp.c shares with the rest of
  * src/python/ (and nobody else): the per-thread state behind the opaque
- * pyw_interp_thread_t, and start-up facts the WSGI adapter reports.
+ * pyw_app_thread_t, and start-up facts the WSGI adapter reports.
  */
 #ifndef PYW_INTERP_PRIVATE_H
 #define PYW_INTERP_PRIVATE_H
@@ -9,7 +9,7 @@
 #include "pyw_python.h"
 #include "pyw_interp.h"
 
-struct pyw_interp_thread {
+struct pyw_app_thread {
     /* This worker thread's state in the main interpreter; created on and
      * used only by that thread (PyEval_RestoreThread / SaveThread). */
     PyThreadState *tstate;

@@ -15,6 +15,7 @@
 #include "../daemon/pyw_daemon.h"
 #include "../daemon/pyw_dlog.h"
 #include "../daemon/pyw_dlogno.h"
+#include "pyw_python_app.h"
 
 static int fd_is_open(int fd)
 {
@@ -47,5 +48,5 @@ int main(int argc, char **argv)
         spec.board = pyw_board_map(PYW_EXEC_BOARD_FD);
         close(PYW_EXEC_BOARD_FD);
     }
-    pyw_daemon_main(&spec);
+    pyw_daemon_main(&spec, &pyw_python_app);
 }

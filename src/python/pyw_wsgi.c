@@ -802,7 +802,7 @@ static int wsgi_request(wsgi_req_t *q, const unsigned char *env, size_t len)
     return pyw_response_finish(&q->resp);
 }
 
-int pyw_wsgi_handle(pyw_interp_thread_t *t, pyw_dconn_t *c,
+int pyw_wsgi_handle(pyw_app_thread_t *t, pyw_dconn_t *c,
                     const unsigned char *environ, size_t len)
 {
     wsgi_req_t q;

@@ -18,7 +18,7 @@
 #include "pyw_interp.h"
 #include "../daemon/pyw_dconn.h"
 
-int pyw_wsgi_handle(pyw_interp_thread_t *t, pyw_dconn_t *c,
+int pyw_wsgi_handle(pyw_app_thread_t *t, pyw_dconn_t *c,
                     const unsigned char *environ, size_t len);
 
 #endif /* PYW_WSGI_H */
