@@ -1,6 +1,6 @@
 /*
- * pyw_daemon.c - main thread of a daemon process: turn a fork()ed copy of
- * the Apache parent into a clean, unprivileged process, start the
+ * pyw_daemon.c - main thread of a daemon process: turn the freshly exec'd
+ * daemon program (started as root) into an unprivileged one, start the
  * application (Python, through pyw_app_t), the workers and the poller,
  * then wait for signals and stop in order.
  *
@@ -100,7 +100,7 @@ static void daemon_atfork_child(void)
     }
 }
 
-/* Apache's parent left its own handlers and mask behind in this copy. */
+/* exec keeps the signal mask and ignored signals of Apache's parent. */
 static void daemon_reset_signals(void)
 {
     struct sigaction sa;
