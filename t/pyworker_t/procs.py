@@ -141,3 +141,36 @@ def wait_reaped(pid, timeout):
             return False
         time.sleep(0.02)
     return True
+
+
+def maps(pid):
+    """[(start, end, perms, path)] of pid's memory mappings ('' for an
+    anonymous one), or [] if it is gone or unreadable."""
+    out = []
+    for line in (_read("/proc/%d/maps" % pid) or "").splitlines():
+        fields = line.split(None, 5)
+        start, end = (int(x, 16) for x in fields[0].split("-"))
+        out.append((start, end, fields[1],
+                    fields[5].strip() if len(fields) > 5 else ""))
+    return out
+
+
+def exe(pid):
+    """The program pid runs (/proc/pid/exe), or None."""
+    try:
+        return os.readlink("/proc/%d/exe" % pid)
+    except OSError:
+        return None
+
+
+def inet_socket_inodes():
+    """{inode: 'tcp 127.0.0.1:port state'} of every IPv4/IPv6 TCP and UDP
+    socket, in any state."""
+    out = {}
+    for proto in ("tcp", "tcp6", "udp", "udp6"):
+        for line in (_read("/proc/net/" + proto) or "").splitlines()[1:]:
+            f = line.split()
+            if len(f) > 9:
+                port = int(f[1].rsplit(":", 1)[1], 16)
+                out[f[9]] = "%s port %d state %s" % (proto, port, f[3])
+    return out
