@@ -220,6 +220,35 @@ static void pyw_note_ref(cmd_parms *cmd, const char *group,
     ref->import_script = import_script;
 }
 
+/*
+ * The next "name=value" word of args, "" at the end.  The value is read
+ * as a word of its own, as mod_wsgi reads it, so it may be quoted:
+ * lang='en_US.UTF-8' and display-name="my site" lose their quotes.  A
+ * word without '=' comes back whole (the parser names it).
+ */
+static char *pyw_next_option(apr_pool_t *p, const char **args)
+{
+    const char *s = *args, *end;
+    char *name;
+
+    while (apr_isspace(*s)) {
+        s++;
+    }
+    for (end = s; *end != '\0' && *end != '=' && !apr_isspace(*end); end++) {
+        /* the name */
+    }
+    if (*end != '=') {
+        *args = s;
+        return ap_getword_conf(p, args);
+    }
+    name = apr_pstrmemdup(p, s, end - s + 1);       /* with the '=' */
+    *args = end + 1;
+    if (**args == '\0' || apr_isspace(**args)) {
+        return name;                                /* an empty value */
+    }
+    return apr_pstrcat(p, name, ap_getword_conf(p, args), NULL);
+}
+
 /* "process-group=G application-group=A" after an alias or import script. */
 static const char *pyw_parse_group_options(cmd_parms *cmd,
                                            const pyw_option_t *table,
@@ -230,7 +259,7 @@ static const char *pyw_parse_group_options(cmd_parms *cmd,
     const char *err;
     char *word;
 
-    while (*(word = ap_getword_conf(cmd->pool, &args)) != '\0') {
+    while (*(word = pyw_next_option(cmd->pool, &args)) != '\0') {
         if (strcmp(word, "application-group=") == 0) {
             word = apr_pstrcat(cmd->pool, word, PYW_APP_GROUP_GLOBAL, NULL);
         }
@@ -484,7 +513,7 @@ static const char *pyw_cmd_daemon_process(cmd_parms *cmd, void *mconfig,
                             where);
     }
     g = pyw_group_new(cmd, name);
-    while (*(word = ap_getword_conf(cmd->pool, &args)) != '\0') {
+    while (*(word = pyw_next_option(cmd->pool, &args)) != '\0') {
         if (pyw_option_parse(pyw_daemon_options, &st, word, g, msg,
                              sizeof(msg)) < 0) {
             return apr_psprintf(cmd->pool, "%s %s: %s", cmd->cmd->name,

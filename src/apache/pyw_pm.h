@@ -104,6 +104,8 @@ typedef struct {
     pyw_proc_t         *stopping_list;
     pyw_proc_t         *free_list;
     struct pyw_retained *retained;
+    char               *title_area; /* argv memory, for the waker's title */
+    size_t              title_len;
     int                 log_fd;
     pyw_waker_t         waker;
 } pyw_pm_t;

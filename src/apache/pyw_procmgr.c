@@ -715,6 +715,26 @@ static apr_status_t pyw_pm_stop_all(void *unused)
 
 /* ---- hooks ---- */
 
+/* The argv strings are contiguous from argv[0]; /proc says how far.  The
+ * waker (a plain fork) writes its title there. */
+static void pyw_pm_title_area(process_rec *proc)
+{
+    char buf[4096];
+    ssize_t n = 0;
+    int fd = open("/proc/self/cmdline", O_RDONLY | O_CLOEXEC);
+
+    if (fd >= 0) {
+        n = read(fd, buf, sizeof(buf));
+        close(fd);
+    }
+    pyw_pm.title_area = (char *)proc->argv[0];
+    pyw_pm.title_len = strlen(proc->argv[0]) + 1;
+    if (n > (ssize_t)pyw_pm.title_len
+        && memcmp(buf, proc->argv[0], pyw_pm.title_len) == 0) {
+        pyw_pm.title_len = (size_t)n;
+    }
+}
+
 static void pyw_pm_init(apr_pool_t *pconf, server_rec *s)
 {
     apr_os_file_t fd;
@@ -734,6 +754,7 @@ static void pyw_pm_init(apr_pool_t *pconf, server_rec *s)
     if (s->error_log && apr_os_file_get(&fd, s->error_log) == APR_SUCCESS) {
         pyw_pm.log_fd = fd;
     }
+    pyw_pm_title_area(s->process);
 }
 
 static void pyw_pm_add_group(apr_pool_t *pconf, pyw_group_t *g)

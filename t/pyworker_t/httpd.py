@@ -200,20 +200,24 @@ def configtest(snippet, name="configtest", timeout=30):
         sr.remove()
 
 
-def _apache_env():
+def _apache_env(extra=None):
     # Hermetic, like apache2ctl's envvars: no PYTHONPATH/PYTHONHOME from
     # the caller's shell may leak into the daemons' interpreter.
-    return {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:"
-                    "/sbin:/bin",
-            "LANG": "C"}
+    env = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:"
+                   "/sbin:/bin",
+           "LANG": "C"}
+    env.update(extra or {})
+    return env
 
 
 class Apache(ServerRoot):
     """A running private Apache.  ready: URL paths that must answer (not
     502/503) before start() returns."""
 
-    def __init__(self, name, snippet, ready=(), wait_daemons=True, **kw):
+    def __init__(self, name, snippet, ready=(), wait_daemons=True,
+                 env=None, **kw):
         super().__init__(name, snippet, **kw)
+        self.extra_env = env        # added to Apache's own environment
         self.ready_paths = list(ready)
         self.wait_for_daemons = wait_daemons
         self.proc = None
@@ -259,7 +263,7 @@ class Apache(ServerRoot):
         self.proc = subprocess.Popen(
             [httpd_path(), "-f", self.conf_path, "-DFOREGROUND"],
             stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-            env=_apache_env())
+            env=_apache_env(self.extra_env))
         out.close()
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
