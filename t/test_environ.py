@@ -8,7 +8,9 @@ from pyworker_t import rawhttp
 
 CONF = """
 PyWorkerDaemonProcess env processes=2 threads=4 display-name=pyw-env
+PyWorkerDaemonProcess single processes=1 threads=1 display-name=pyw-single
 PyWorkerScriptAlias /app {apps}/environ.wsgi process-group=env
+PyWorkerScriptAlias /single {apps}/environ.wsgi process-group=single
 PyWorkerScriptAlias /auth {apps}/environ.wsgi process-group=env
 PyWorkerScriptAliasMatch ^/match/([a-z]+) {apps}/$1.wsgi
 <Location /match>
@@ -216,6 +218,14 @@ def test_every_wsgi_key_with_its_type(httpd):
     for k in ("wsgi.multithread", "wsgi.multiprocess", "wsgi.run_once",
               "wsgi.input_terminated"):
         assert t[k] == "bool", k
+
+
+def test_one_process_one_thread_is_neither_multiprocess_nor_multithread(
+        httpd):
+    # As mod_wsgi: Werkzeug's debugger refuses to run when it is True.
+    w = env_of(httpd, "/single")["wsgi"]
+    assert w["multiprocess"] is False
+    assert w["multithread"] is False
 
 
 def test_setenv_cannot_replace_wsgi_keys(httpd):

@@ -43,6 +43,7 @@
 #define INTERP_FATAL_EXIT_STATUS  15
 
 static int interp_threads = 1;
+static int interp_processes = 1;
 static int interp_started;
 /* Set once at start, before the watchdog thread exists. */
 static int interp_stack_signal;             /* 0: no stack dumps */
@@ -54,6 +55,11 @@ static pid_t interp_pid;                    /* the daemon, not a fork */
 int pyw_interp_threads(void)
 {
     return interp_threads;
+}
+
+int pyw_interp_processes(void)
+{
+    return interp_processes;
 }
 
 static int interp_config_string(PyConfig *cfg, wchar_t **field,
@@ -518,6 +524,7 @@ int pyw_interp_start(const pyw_daemon_spec_t *spec)
     int rv;
 
     interp_threads = spec->threads > 0 ? spec->threads : 1;
+    interp_processes = spec->processes > 0 ? spec->processes : 1;
     if (interp_initialize(spec) < 0) {
         return -1;
     }

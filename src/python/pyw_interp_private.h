@@ -19,6 +19,10 @@ struct pyw_app_thread {
  * wsgi.multithread. */
 int pyw_interp_threads(void);
 
+/* Processes of the group (spec->processes), for wsgi.multiprocess:
+ * False with one, as mod_wsgi says (Werkzeug's debugger needs it). */
+int pyw_interp_processes(void);
+
 /* pyw_wsgi.c: environ keys and the start_response type, once at start
  * (GIL held).  0 / -1 (exception set). */
 int pyw_wsgi_init(void);

@@ -386,11 +386,12 @@ static PyObject *wsgi_template_new(void)
     PyObject *d = PyDict_New();
 #endif
     PyObject *mt = pyw_interp_threads() > 1 ? Py_True : Py_False;
+    PyObject *mp = pyw_interp_processes() > 1 ? Py_True : Py_False;
 
     if (d == NULL
         || wsgi_template_set(d, "wsgi.version", v_version) < 0
         || wsgi_template_set(d, "wsgi.multithread", mt) < 0
-        || wsgi_template_set(d, "wsgi.multiprocess", Py_True) < 0
+        || wsgi_template_set(d, "wsgi.multiprocess", mp) < 0
         || wsgi_template_set(d, "wsgi.run_once", Py_False) < 0
         || wsgi_template_set(d, "wsgi.file_wrapper",
                              pyw_filewrapper_type()) < 0
