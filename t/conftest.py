@@ -118,12 +118,8 @@ def fresh_apache(request):
     _finish(started)
 
 
-@pytest.fixture(scope="session")
-def test_users():
-    """{name: (uid, gid)} of system users for the privilege tests;
-    created with useradd -r when missing (root only)."""
-    if not IS_ROOT:
-        pytest.skip("needs root: Apache must start as root to switch users")
+def _ensure_test_users():
+    """{name: (uid, gid)}, creating the users with useradd -r if missing."""
     out = {}
     for name in TEST_USERS:
         try:
@@ -135,6 +131,23 @@ def test_users():
             pw = pwd.getpwnam(name)
         out[name] = (pw.pw_uid, pw.pw_gid)
     return out
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _test_users_exist():
+    """As root, the test users exist before any test runs, whatever the
+    order: a snippet may name them without asking for `test_users`."""
+    if IS_ROOT:
+        _ensure_test_users()
+
+
+@pytest.fixture(scope="session")
+def test_users():
+    """{name: (uid, gid)} of system users for the privilege tests (root
+    only: Apache must start as root to switch users)."""
+    if not IS_ROOT:
+        pytest.skip("needs root: Apache must start as root to switch users")
+    return _ensure_test_users()
 
 
 @pytest.hookimpl(hookwrapper=True, tryfirst=True)
