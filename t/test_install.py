@@ -1,0 +1,45 @@
+"""`make install` puts the module, one daemon program per --with-python
+and the a2enmod files in Apache's layout; `make uninstall` takes every one
+of them away again.  Both run into a DESTDIR, never the real system."""
+import os
+import subprocess
+
+import pytest
+
+TOP = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _make(*args):
+    return subprocess.run(["make", "-s", "-C", TOP] + list(args),
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                          timeout=600, text=True)
+
+
+def _files(root):
+    out = set()
+    for d, _, names in os.walk(root):
+        out.update(os.path.relpath(os.path.join(d, n), root) for n in names)
+    return out
+
+
+def test_install_then_uninstall_into_destdir(tmp_path):
+    if not os.path.exists(os.path.join(TOP, "Makefile")):
+        pytest.fail("no Makefile: run ./configure (./dev build) first")
+    dest = str(tmp_path / "root")
+    r = _make("install", "DESTDIR=" + dest)
+    assert r.returncode == 0, r.stdout
+    files = _files(dest)
+    modules = [f for f in files if f.endswith("/mod_pyworker.so")]
+    assert len(modules) == 1, files
+    moddir = os.path.dirname(modules[0])
+    daemons = [f for f in files if os.path.basename(f).startswith(
+        "pyworker-daemon-python")]
+    assert daemons and all(os.path.dirname(d) == moddir for d in daemons)
+    for d in daemons:
+        assert os.access(os.path.join(dest, d), os.X_OK)
+    assert any(f.endswith("mods-available/pyworker.load") for f in files)
+    assert any(f.endswith("mods-available/pyworker.conf") for f in files)
+
+    r = _make("uninstall", "DESTDIR=" + dest)
+    assert r.returncode == 0, r.stdout
+    assert _files(dest) == set()
