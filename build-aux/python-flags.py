@@ -6,9 +6,10 @@
 Paths come from where this Python is now (sys.base_prefix), not from
 where it was built, so a copied or relocated installation (a pyenv
 build moved out of root's home) links against its own files.  A Python
-without a shared libpython is linked statically, with its symbols
-exported for extension modules; --static asks for that even when a
-shared one exists.
+without a shared libpython is linked statically (the position-independent
+archive when there is one, plus the libraries of the modules built into
+it), with its symbols exported for extension modules; --static asks for
+that even when a shared one exists.
 """
 import os
 import sys
@@ -47,11 +48,30 @@ def flags(force_static):
         if os.path.normpath(libdir) not in standard:
             ld.append("-Wl,-rpath," + libdir)
     else:
-        static = os.path.join(rerooted(get("LIBPL")), "libpython%s.a" % ldver)
-        if not os.path.exists(static):
-            sys.exit("neither %s nor %s exists" % (shared_lib, static))
-        ld = [static, "-Wl,--export-dynamic"]
+        ld = [static_library(ldver, shared_lib), "-Wl,--export-dynamic"]
+        # The modules built into the archive (zlib, pyexpat on Debian)
+        # need their libraries; a shared libpython carries them itself.
+        syslibs = unique((get("MODLIBS") or "").split() + syslibs)
     return ldver, includes, ld + syslibs
+
+
+def static_library(ldver, shared_lib):
+    """The static libpython.  The daemon is a PIE, so Debian's
+    position-independent copy comes first: its plain libpythonX.Y.a is
+    built without -fPIC and cannot be linked into one."""
+    libpl = rerooted(get("LIBPL"))
+    names = ["libpython%s-pic.a" % ldver, "libpython%s.a" % ldver]
+    for name in names:
+        if os.path.exists(os.path.join(libpl, name)):
+            return os.path.join(libpl, name)
+    sys.exit("neither %s nor %s exists"
+             % (shared_lib, os.path.join(libpl, names[-1])))
+
+
+def unique(words):
+    """words without repeats, each where it first appears."""
+    seen = set()
+    return [w for w in words if not (w in seen or seen.add(w))]
 
 
 def main():

@@ -14,10 +14,12 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <time.h>
 #include <unistd.h>
 #include <dirent.h>
 
@@ -134,6 +136,40 @@ static void pyw_exec_env(apr_pool_t *p, char **env)
     env[n] = NULL;
 }
 
+/*
+ * The start failed before the daemon program ran.  The program sleeps
+ * its start-up delay (the parent's back-off) before anything else, so a
+ * failure here would come back at once, and the parent would fork again
+ * at once: a fork loop for as long as the program is missing.  Wait out
+ * the delay here instead.  This is still a copy of the Apache parent,
+ * with its signal handlers: SIGTERM (the group is stopping) must end the
+ * wait, so it goes back to the default action first.
+ */
+static void pyw_exec_fail(const pyw_daemon_spec_t *spec)
+    __attribute__((noreturn));
+static void pyw_exec_fail(const pyw_daemon_spec_t *spec)
+{
+    struct sigaction sa;
+    struct timespec ts;
+    sigset_t term;
+
+    if (spec->startup_delay_ms > 0) {
+        memset(&sa, 0, sizeof(sa));
+        sa.sa_handler = SIG_DFL;
+        sigemptyset(&sa.sa_mask);
+        sigaction(SIGTERM, &sa, NULL);
+        sigemptyset(&term);
+        sigaddset(&term, SIGTERM);
+        sigprocmask(SIG_UNBLOCK, &term, NULL);
+        ts.tv_sec = spec->startup_delay_ms / 1000;
+        ts.tv_nsec = (long)(spec->startup_delay_ms % 1000) * 1000000L;
+        while (nanosleep(&ts, &ts) < 0 && errno == EINTR) {
+            /* another signal: sleep the rest */
+        }
+    }
+    _exit(PYW_DAEMON_EXIT_STARTUP_FAILED);
+}
+
 void pyw_exec_daemon(apr_pool_t *p, const pyw_daemon_spec_t *spec,
                      const char *program, const char *title, int board_fd)
 {
@@ -151,10 +187,10 @@ void pyw_exec_daemon(apr_pool_t *p, const pyw_daemon_spec_t *spec,
         PYW_SLOG(APLOG_ERR, errno, pyw_pm.s, 27, spec->group,
                  (long)getpid(), "cannot prepare the descriptors of daemon "
                  "process %d", spec->process_index + 1);
-        _exit(PYW_DAEMON_EXIT_STARTUP_FAILED);
+        pyw_exec_fail(spec);
     }
     execve(program, argv, env);
     PYW_SLOG(APLOG_ERR, errno, pyw_pm.s, 27, spec->group, (long)getpid(),
              "cannot run the daemon program %s", program);
-    _exit(PYW_DAEMON_EXIT_STARTUP_FAILED);
+    pyw_exec_fail(spec);
 }

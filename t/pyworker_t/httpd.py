@@ -9,6 +9,10 @@ It is stopped by pid (SIGTERM, SIGKILL after 15 s), never by name.
 
 Snippet placeholders: {root} {apps} {state} {run} {logs} {htdocs} {port}
 {module}.  Anything else in braces (%{GROUP}, %{GLOBAL}) is left alone.
+
+module=PATH (ServerRoot, Apache, configtest) loads that mod_pyworker.so,
+with the daemon programs beside it, instead of module_path(): for tests
+of another build.
 """
 import os
 import re
@@ -130,8 +134,9 @@ class ServerRoot:
     """The temp directory tree; also used alone for configtest."""
 
     def __init__(self, name, snippet, loglevel="info pyworker:debug",
-                 port=None, base=True):
+                 port=None, base=True, module=None):
         self.name = name
+        self.module = module
         self.root = tempfile.mkdtemp(prefix="pyw-%s-" % name, dir="/tmp")
         os.chmod(self.root, 0o755)
         self.dirs = {d: os.path.join(self.root, d)
@@ -162,7 +167,8 @@ class ServerRoot:
 
     def values(self):
         v = dict(self.dirs)
-        v.update(root=self.root, port=self.port, module=module_path(),
+        v.update(root=self.root, port=self.port,
+                 module=self.module or module_path(),
                  name=self.name, loglevel=self.loglevel)
         return v
 
@@ -187,9 +193,9 @@ class ServerRoot:
         shutil.rmtree(self.root, ignore_errors=True)
 
 
-def configtest(snippet, name="configtest", timeout=30):
+def configtest(snippet, name="configtest", timeout=30, module=None):
     """Run `httpd -t` on base + snippet; (exit code, combined output)."""
-    sr = ServerRoot(name, snippet)
+    sr = ServerRoot(name, snippet, module=module)
     try:
         p = subprocess.run([httpd_path(), "-t", "-f", sr.conf_path],
                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,

@@ -1,0 +1,554 @@
+"""Several Pythons in one build.  `./configure --with-python=A
+--with-python=B` makes one daemon program per Python beside
+mod_pyworker.so, and a group picks its own with python-executable=
+(default: the first).  Checked here: two versions serving at once in one
+Apache, a virtualenv of the second one, the configtest refusals (PYW0005),
+a daemon program that cannot be run any more (PYW0027, back-off PYW0023,
+the other group unaffected), and --with-static-libpython.
+
+The second Python is a pyenv build (/root/.pyenv/versions, shared
+libpython) of another major.minor than /usr/bin/python3, copied out of
+root's home (mode 0700) to /opt/pyw-test/pythonX.Y so that a daemon user
+can read it; the copy is kept for later runs (complete once it holds
+COPY_MARKER).  Without such a Python the tests that need it are skipped.
+Each build variant is a copy of the source tree, configured and built
+once per test module, both at once in the background.
+
+httpd.conf, two Pythons (module: the two-Python build):
+
+    PyWorkerDaemonProcess deb threads=2 user=pywtest1 display-name=pywd-deb
+    PyWorkerDaemonProcess alt threads=2 user=pywtest2 display-name=pywd-alt \\
+        python-executable=/opt/pyw-test/pythonX.Y/bin/pythonX.Y
+    PyWorkerDaemonProcess venv threads=1 user=pywtest2 display-name=pywd-venv \\
+        python-executable=/opt/pyw-test/pythonX.Y/bin/pythonX.Y \\
+        python-home=VENV
+    PyWorkerScriptAlias /deb {apps}/pyversion.wsgi process-group=deb
+    PyWorkerScriptAlias /alt {apps}/pyversion.wsgi process-group=alt
+    PyWorkerScriptAlias /venv {apps}/pyversion.wsgi process-group=venv
+"""
+import datetime
+import glob
+import os
+import re
+import shlex
+import shutil
+import signal
+import subprocess
+import tempfile
+import threading
+import time
+import types
+
+import pytest
+import requests
+
+from pyworker_t.httpd import IS_ROOT, REPO, configtest, module_path
+
+DEBIAN_PYTHON = "/usr/bin/python3"
+PYENV_VERSIONS = "/root/.pyenv/versions"
+COPY_ROOT = "/opt/pyw-test"
+COPY_MARKER = ".pyw-test-complete"
+BUILD_TIMEOUT = 600             # seconds; ~30 s each on an idle machine
+KEEP = os.environ.get("PYW_KEEP") == "1"
+
+USER1 = "user=pywtest1" if IS_ROOT else ""
+USER2 = "user=pywtest2" if IS_ROOT else ""
+
+
+# ---- the Pythons -------------------------------------------------------
+
+def _major_minor(python, env=None):
+    out = subprocess.run(
+        [python, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
+        stdout=subprocess.PIPE, check=True, timeout=30, env=env)
+    return out.stdout.decode().strip()
+
+
+def _pyenv_candidate(avoid):
+    """(directory, 'X.Y') of the newest pyenv Python 3 with a shared
+    libpython and headers whose X.Y is not `avoid`, or None."""
+    found = []
+    for path in glob.glob(os.path.join(PYENV_VERSIONS, "3.*")):
+        m = re.match(r"^3\.(\d+)\.(\d+)$", os.path.basename(path))
+        if not m:
+            continue
+        mm = "3.%s" % m.group(1)
+        complete = all(os.path.exists(os.path.join(path, f)) for f in (
+            "bin/python" + mm, "lib/libpython%s.so" % mm,
+            "include/python%s/Python.h" % mm))
+        if mm != avoid and complete:
+            found.append(((int(m.group(1)), int(m.group(2))), path, mm))
+    if not found:
+        return None
+    _, path, mm = max(found)
+    return path, mm
+
+
+def _copy_python(src, mm):
+    """A readable copy of the Python at src: COPY_ROOT/pythonX.Y.  Made
+    beside it under a temporary name, marked complete, then renamed, so
+    a copy that has its name is whole."""
+    dst = os.path.join(COPY_ROOT, "python" + mm)
+    if os.path.exists(os.path.join(dst, COPY_MARKER)):
+        return dst
+    os.makedirs(COPY_ROOT, exist_ok=True)
+    os.chmod(COPY_ROOT, 0o755)
+    tmp = tempfile.mkdtemp(prefix=".python%s-" % mm, dir=COPY_ROOT)
+    try:
+        subprocess.run(["cp", "-a", src + "/.", tmp], check=True,
+                       timeout=300)
+        subprocess.run(["chmod", "-R", "go+rX", tmp], check=True, timeout=60)
+        os.chmod(tmp, 0o755)
+        with open(os.path.join(tmp, COPY_MARKER), "w") as f:
+            f.write("copied from %s\n" % src)
+        if os.path.exists(dst) and \
+                not os.path.exists(os.path.join(dst, COPY_MARKER)):
+            shutil.rmtree(dst)              # an older, unfinished copy
+        try:
+            os.rename(tmp, dst)
+        except OSError:                     # a concurrent run was first
+            if not os.path.exists(os.path.join(dst, COPY_MARKER)):
+                raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return dst
+
+
+@pytest.fixture(scope="module")
+def second_python():
+    """The copied Python: .exe, .mm ('X.Y'), .prefix, .env (to run it:
+    its own libpython, not the one its RUNPATH names in root's home), or
+    None when the machine has no Python besides Debian's version."""
+    debian_mm = _major_minor(DEBIAN_PYTHON)
+    found = _pyenv_candidate(debian_mm)
+    if found is None:
+        return None
+    prefix = _copy_python(*found)
+    mm = found[1]
+    env = dict(os.environ, LD_LIBRARY_PATH=os.path.join(prefix, "lib"))
+    exe = os.path.join(prefix, "bin", "python" + mm)
+    assert _major_minor(exe, env) == mm
+    return types.SimpleNamespace(exe=exe, mm=mm, prefix=prefix, env=env,
+                                 debian_mm=debian_mm)
+
+
+def _need(py):
+    if py is None:
+        pytest.skip("no Python other than %s's version on this machine "
+                    "(looked in %s)" % (DEBIAN_PYTHON, PYENV_VERSIONS))
+    return py
+
+
+# ---- builds ------------------------------------------------------------
+
+def _copy_sources(dst):
+    """The tracked files of the checkout (as they are now), or the tree
+    without build outputs when it is not a git checkout."""
+    try:
+        files = subprocess.run(["git", "-C", REPO, "ls-files", "-z"],
+                               stdout=subprocess.PIPE, check=True,
+                               timeout=60).stdout.split(b"\0")
+    except (OSError, subprocess.CalledProcessError):
+        shutil.rmtree(dst)
+        shutil.copytree(REPO, dst, ignore=shutil.ignore_patterns(
+            ".git", "autom4te.cache", ".libs", "*.o", "*.lo", "*.slo",
+            "*.la", "*.so", "pyworker-daemon-*", "Makefile", "configure",
+            "config.status", "config.log", "pyw_build.h", "pyw_daemons.mk"))
+        return
+    for name in (f.decode() for f in files if f):
+        src = os.path.join(REPO, name)
+        if os.path.isfile(src):
+            os.makedirs(os.path.dirname(os.path.join(dst, name)),
+                        exist_ok=True)
+            shutil.copy2(src, os.path.join(dst, name))
+
+
+class Build:
+    """A copy of the source tree configured with `args` and built with
+    make, in the background.  wait() returns the directory, which holds
+    mod_pyworker.so and the daemon programs at its top."""
+
+    def __init__(self, name, args, env=None):
+        self.name, self.args = name, args
+        self.dir = tempfile.mkdtemp(prefix="pyw-build-%s-" % name,
+                                    dir="/tmp")
+        os.chmod(self.dir, 0o755)
+        _copy_sources(self.dir)
+        self.log = os.path.join(self.dir, "build.log")
+        cmd = "autoconf && ./configure %s && make -j2" % " ".join(
+            shlex.quote(a) for a in args)
+        with open(self.log, "wb") as out:
+            self.proc = subprocess.Popen(
+                ["sh", "-c", cmd], cwd=self.dir, stdin=subprocess.DEVNULL,
+                stdout=out, stderr=subprocess.STDOUT, env=env,
+                start_new_session=True)
+        self.started = time.monotonic()
+        self.seconds = None
+
+    def wait(self):
+        if self.seconds is None:
+            try:
+                rc = self.proc.wait(BUILD_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                self._kill()
+                rc = "timed out after %d s" % BUILD_TIMEOUT
+            self.seconds = time.monotonic() - self.started
+            self.rc = rc
+        if self.rc != 0:
+            with open(self.log, errors="replace") as f:
+                tail = f.read()[-4000:]
+            pytest.fail("build %s (%s) failed: %s\n%s"
+                        % (self.name, " ".join(self.args), self.rc, tail),
+                        pytrace=False)
+        print("build %s: %.0f s" % (self.name, self.seconds))
+        return self.dir
+
+    @property
+    def module(self):
+        return os.path.join(self.wait(), "mod_pyworker.so")
+
+    def program(self, mm):
+        return os.path.join(self.wait(), "pyworker-daemon-python" + mm)
+
+    def _kill(self):
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(30)
+
+    def remove(self):
+        self._kill()
+        if not KEEP:
+            shutil.rmtree(self.dir, ignore_errors=True)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def builds(second_python):
+    """Both variants, started together at the first test of the module:
+    'two' (Debian's Python and the second one; absent without a second
+    Python) and 'static' (Debian's, --with-static-libpython)."""
+    out = {}
+    try:
+        if second_python is not None:
+            out["two"] = Build("two", [
+                "--with-python=" + DEBIAN_PYTHON,
+                "--with-python=" + second_python.exe], env=second_python.env)
+        out["static"] = Build("static", ["--with-python=" + DEBIAN_PYTHON,
+                                         "--with-static-libpython"])
+        yield out
+    finally:
+        for b in out.values():
+            b.remove()
+
+
+@pytest.fixture(scope="module")
+def two(builds, second_python):
+    _need(second_python)
+    builds["two"].wait()
+    return builds["two"]
+
+
+def _module_copy(build_dir, programs=None, mode=None):
+    """A directory with mod_pyworker.so of build_dir and the daemon
+    programs named (default: all of them), each chmod'ed to mode."""
+    d = tempfile.mkdtemp(prefix="pyw-moddir-", dir="/tmp")
+    os.chmod(d, 0o755)
+    shutil.copy2(os.path.join(build_dir, "mod_pyworker.so"), d)
+    if programs is None:
+        programs = [os.path.basename(p) for p in glob.glob(
+            os.path.join(build_dir, "pyworker-daemon-*"))
+            if not p.endswith(".tmp")]
+    for name in programs:
+        shutil.copy2(os.path.join(build_dir, name), d)
+        if mode is not None:
+            os.chmod(os.path.join(d, name), mode)
+    return d
+
+
+# ---- what a group reports ----------------------------------------------
+
+def info(httpd, path, timeout=30):
+    r = httpd.get(path, timeout=timeout)
+    assert r.status_code == 200, (path, r.status_code, r.text[:500])
+    return r.json()
+
+
+def assert_runs(report, mm, executable, prefix):
+    assert "%d.%d" % tuple(report["version_info"][:2]) == mm, report
+    assert report["version"].startswith(mm + "."), report["version"]
+    assert os.path.realpath(report["executable"]) == \
+        os.path.realpath(executable), report
+    assert report["prefix"] == prefix, report
+    assert report["uid"] != 0 or not IS_ROOT, report
+    ext = report["extensions"]
+    assert ext["decimal"] == "0.125" and ext["expat"].startswith("expat_")
+
+
+def program_of(pid):
+    return os.path.realpath("/proc/%d/exe" % pid)
+
+
+# ---- configtest: PYW0005 -----------------------------------------------
+
+def test_unknown_python_executable_is_refused_naming_the_builds_pythons():
+    rc, out = configtest("PyWorkerDaemonProcess g1 %s "
+                         "python-executable=/usr/bin/nonexistent-python\n"
+                         % USER1)
+    assert rc != 0, out
+    assert "PYW0005" in out, out
+    assert "/usr/bin/nonexistent-python" in out, out
+    assert re.search(r"it has: /\S+ \(3\.\d+\)", out), out
+
+
+def test_two_python_build_names_both_when_refusing(two, second_python):
+    rc, out = configtest("PyWorkerDaemonProcess g1 %s "
+                         "python-executable=/usr/bin/nonexistent-python\n"
+                         % USER1, module=two.module)
+    assert rc != 0, out
+    assert "PYW0005" in out, out
+    assert "%s (%s)" % (DEBIAN_PYTHON, second_python.debian_mm) in out, out
+    assert "%s (%s)" % (second_python.exe, second_python.mm) in out, out
+
+
+@pytest.mark.parametrize("case,reason", [
+    ("missing", "No such file or directory"),
+    ("not-executable", "Permission denied"),
+])
+def test_daemon_program_that_cannot_run_is_refused_naming_its_path(
+        case, reason):
+    src = os.path.dirname(module_path())
+    programs = [os.path.basename(p) for p in glob.glob(
+        os.path.join(src, "pyworker-daemon-python*"))
+        if not p.endswith(".tmp")]
+    assert programs, "no daemon program beside %s" % module_path()
+    d = _module_copy(src, [] if case == "missing" else programs,
+                     mode=0o644)
+    try:
+        rc, out = configtest("PyWorkerDaemonProcess g1 %s\n" % USER1,
+                             module=os.path.join(d, "mod_pyworker.so"))
+    finally:
+        shutil.rmtree(d)
+    assert rc != 0, out
+    assert "PYW0005" in out, out
+    m = re.search(re.escape(d) + r"/pyworker-daemon-python3\.\d+\S*", out)
+    assert m, out
+    assert os.path.basename(m.group(0)) in programs, out
+    assert reason in out, out
+
+
+# ---- two Pythons in one Apache -----------------------------------------
+
+@pytest.fixture(scope="module")
+def venv(second_python):
+    """A virtualenv of the second Python (readable by the daemon user)
+    with a probe package in its site-packages and a .pth file there that
+    adds one more directory."""
+    py = _need(second_python)
+    top = tempfile.mkdtemp(prefix="pyw-venv-", dir="/tmp")
+    os.chmod(top, 0o755)
+    path = os.path.join(top, "venv")
+    subprocess.run([py.exe, "-m", "venv", "--without-pip", path],
+                   check=True, timeout=120, env=py.env)
+    site = os.path.join(path, "lib", "python" + py.mm, "site-packages")
+    os.makedirs(os.path.join(site, "pyw_venv_probe"))
+    with open(os.path.join(site, "pyw_venv_probe", "__init__.py"), "w") as f:
+        f.write("PROBE = True\n")
+    extra = os.path.join(top, "extra")
+    os.makedirs(extra)
+    with open(os.path.join(site, "pyw_probe.pth"), "w") as f:
+        f.write(extra + "\n")
+    subprocess.run(["chmod", "-R", "go+rX", top], check=True, timeout=30)
+    yield types.SimpleNamespace(path=path, site=site, extra=extra)
+    if not KEEP:
+        shutil.rmtree(top, ignore_errors=True)
+
+
+TWO_CONF = """
+PyWorkerDaemonProcess deb threads=2 %(user1)s display-name=pywd-deb
+PyWorkerDaemonProcess alt threads=2 %(user2)s display-name=pywd-alt \\
+    python-executable=%(alt)s
+PyWorkerDaemonProcess venv threads=1 %(user2)s display-name=pywd-venv \\
+    python-executable=%(alt)s python-home=%(venv)s
+PyWorkerScriptAlias /deb {apps}/pyversion.wsgi process-group=deb
+PyWorkerScriptAlias /alt {apps}/pyversion.wsgi process-group=alt
+PyWorkerScriptAlias /venv {apps}/pyversion.wsgi process-group=venv
+"""
+
+
+@pytest.fixture(scope="module")
+def two_httpd(apache, request, two, second_python, venv):
+    if IS_ROOT:
+        request.getfixturevalue("test_users")
+    conf = TWO_CONF % {"user1": USER1, "user2": USER2,
+                       "alt": second_python.exe, "venv": venv.path}
+    return apache(conf, name="pythons-two", module=two.module,
+                  ready=["/deb", "/alt", "/venv"])
+
+
+def test_each_group_runs_its_own_python(two_httpd, two, second_python):
+    deb = info(two_httpd, "/deb")
+    assert_runs(deb, second_python.debian_mm, DEBIAN_PYTHON, "/usr")
+    alt = info(two_httpd, "/alt")
+    assert_runs(alt, second_python.mm, second_python.exe,
+                second_python.prefix)
+    assert alt["base_prefix"] == second_python.prefix
+    assert alt["extensions"]["decimal_file"].startswith(
+        second_python.prefix + "/"), alt
+    # Each daemon is its Python's program from this build.
+    assert program_of(deb["pid"]) == \
+        two.program(second_python.debian_mm)
+    assert program_of(alt["pid"]) == two.program(second_python.mm)
+    assert deb["probe"] is None and alt["probe"] is None
+
+
+def test_both_pythons_answer_at_the_same_time(two_httpd, second_python):
+    """Two 1 s requests per group, all at once: every one is answered
+    by its group's Python, and all four ran at the same time."""
+    results, errors = [], []
+
+    def get(path):
+        try:
+            results.append((path, info(two_httpd, path + "?sleep=1")))
+        except Exception as e:          # reported by the main thread
+            errors.append(repr(e))
+
+    threads = [threading.Thread(target=get, args=(p,))
+               for p in ("/deb", "/alt", "/deb", "/alt")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert not errors, errors
+    assert len(results) == 4
+    want = {"/deb": second_python.debian_mm, "/alt": second_python.mm}
+    for path, r in results:
+        assert "%d.%d" % tuple(r["version_info"][:2]) == want[path], r
+    assert max(r["start"] for _, r in results) < \
+        min(r["end"] for _, r in results), results
+
+
+def test_python_home_is_a_virtualenv_of_the_groups_python(
+        two_httpd, second_python, venv):
+    r = info(two_httpd, "/venv")
+    assert "%d.%d" % tuple(r["version_info"][:2]) == second_python.mm, r
+    assert r["prefix"] == venv.path, r
+    assert r["base_prefix"] == second_python.prefix, r
+    assert os.path.dirname(r["executable"]) == \
+        os.path.join(venv.path, "bin"), r
+    assert r["probe"] == os.path.join(venv.site, "pyw_venv_probe",
+                                      "__init__.py"), r
+    assert venv.site in r["path"], r["path"]
+    assert venv.extra in r["path"], r["path"]     # its .pth file ran
+    # The plain group of the same Python does not see the venv.
+    alt = info(two_httpd, "/alt")
+    assert alt["probe"] is None and venv.site not in alt["path"]
+
+
+# ---- a daemon program that cannot be run any more ----------------------
+
+EXEC_CONF = """
+PyWorkerDaemonProcess deb threads=2 %(user1)s display-name=pywd-xdeb
+PyWorkerDaemonProcess alt threads=2 %(user2)s display-name=pywd-xalt \\
+    python-executable=%(alt)s
+PyWorkerScriptAlias /deb {apps}/pyversion.wsgi process-group=deb
+PyWorkerScriptAlias /alt {apps}/pyversion.wsgi process-group=alt
+"""
+
+OUTAGE = 3.0    # seconds the alt program stays away
+
+
+def test_exec_failure_backs_off_and_the_other_group_keeps_serving(
+        fresh_apache, request, two, second_python):
+    if IS_ROOT:
+        request.getfixturevalue("test_users")
+    moddir = _module_copy(two.wait())
+    request.addfinalizer(lambda: shutil.rmtree(moddir, ignore_errors=True))
+    program = os.path.join(moddir, "pyworker-daemon-python" +
+                           second_python.mm)
+    httpd = fresh_apache(EXEC_CONF % {"user1": USER1, "user2": USER2,
+                                      "alt": second_python.exe},
+                         module=os.path.join(moddir, "mod_pyworker.so"),
+                         ready=["/deb", "/alt"])
+    old = httpd.daemon_pids("alt")
+    assert len(old) == 1, old
+    httpd.log.expect(codes=[22, 23, 27])
+
+    mark = httpd.log.mark()
+    os.rename(program, program + ".away")
+    os.kill(old[0], signal.SIGKILL)
+    first = httpd.log.wait_for(r"\bPYW0027\b", since=mark, timeout=15)
+    assert first, httpd.log.tail()
+    # The errno, as Apache prints a status, and the program's path.
+    assert re.search(r"\(2\)No such file or directory: .*PYW0027", first[0]), \
+        first[0]
+    assert program in first[0], first[0]
+    assert "group=alt" in first[0], first[0]
+    t0 = time.monotonic()
+    answers = []
+    while time.monotonic() - t0 < OUTAGE:
+        answers.append(httpd.get("/deb").status_code)
+        time.sleep(0.2)
+    attempts = httpd.log.find(r"\bPYW0027\b", since=mark)
+    failed = httpd.log.find(r"\bPYW0023\b.*\(group=alt ", since=mark)
+    assert set(answers) == {200}, answers
+    assert failed, httpd.log.tail()
+    # Back-off 0, 1, 2 s...: a handful of attempts, not a fork loop;
+    # from the third on, each at least a second after the one before.
+    assert 2 <= len(attempts) <= 5, "%d exec attempts in %.0f s:\n%s" % (
+        len(attempts), OUTAGE, "\n".join(attempts[:10]))
+    times = [_logged_at(line) for line in attempts]
+    gaps = [b - a for a, b in zip(times[1:], times[2:])]
+    assert all(g >= 0.9 for g in gaps), (gaps, attempts)
+
+    os.rename(program + ".away", program)
+    # Back-off is 4 s by now, then the program waits its own 8 s at most.
+    status, deadline = None, time.monotonic() + 45
+    while time.monotonic() < deadline:
+        try:
+            r = httpd.get("/alt", timeout=30)
+            status = r.status_code
+        except requests.RequestException as e:
+            status = repr(e)
+        if status == 200:
+            break
+        time.sleep(0.5)
+    assert status == 200, (status, httpd.log.tail())
+    assert "%d.%d" % tuple(r.json()["version_info"][:2]) == \
+        second_python.mm
+    assert r.json()["pid"] in httpd.daemon_pids("alt")
+    assert info(httpd, "/deb")["pid"] in httpd.daemon_pids("deb")
+
+
+def _logged_at(line):
+    """The time stamp of an error log line, in seconds."""
+    stamp = line[1:line.index("]")]
+    return datetime.datetime.strptime(
+        stamp, "%a %b %d %H:%M:%S.%f %Y").timestamp()
+
+
+# ---- --with-static-libpython -------------------------------------------
+
+STATIC_CONF = """
+PyWorkerDaemonProcess static threads=2 %(user1)s display-name=pywd-static
+PyWorkerScriptAlias /static {apps}/pyversion.wsgi process-group=static
+"""
+
+
+def test_static_libpython_daemon_links_no_libpython_and_serves(
+        fresh_apache, request, builds):
+    if IS_ROOT:
+        request.getfixturevalue("test_users")
+    build = builds["static"]
+    mm = _major_minor(DEBIAN_PYTHON)
+    program = build.program(mm)
+    ldd = subprocess.run(["ldd", program], stdout=subprocess.PIPE,
+                         stderr=subprocess.STDOUT, timeout=30)
+    assert ldd.returncode == 0, ldd.stdout
+    assert b"libpython" not in ldd.stdout, ldd.stdout.decode()
+    httpd = fresh_apache(STATIC_CONF % {"user1": USER1},
+                         module=build.module, ready=["/static"])
+    r = info(httpd, "/static")
+    assert_runs(r, mm, DEBIAN_PYTHON, "/usr")
+    # An extension module of the system's lib-dynload resolved its
+    # symbols in the program itself.
+    assert "/lib-dynload/" in r["extensions"]["decimal_file"], r
+    assert program_of(r["pid"]) == program
