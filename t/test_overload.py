@@ -286,3 +286,10 @@ PyWorkerScriptAlias /never {apps}/hello.wsgi process-group=never
     assert r.header("Retry-After") == "1", r.headers
     assert 1.0 <= took < 2.0, took
     assert a.log.wait_for(r"\bPYW%04d\b.*connect-timeout" % NO_BACKEND)
+    # By now the parent has seen the start fail: the 503's log line says
+    # so, rather than "still starting or cannot keep up".
+    assert a.log.wait_for(r"\bPYW0023\b.*group=never\b")
+    r, _ = timed_get(a, "/never")
+    assert r.status == 503, r
+    assert a.log.wait_for(r"\bPYW%04d\b: no daemon running; last start "
+                          r"failed \(.*254.*\) \d+ s ago" % NO_BACKEND)

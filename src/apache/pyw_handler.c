@@ -37,6 +37,7 @@
 #include "pyw_forward.h"
 #include "pyw_handler.h"
 #include "pyw_log.h"
+#include "pyw_procmgr.h"
 
 #define PYW_HANDLER_SEND_MAX    5       /* REQUEST sends per request     */
 
@@ -256,6 +257,23 @@ static int pyw_handler_app_error(request_rec *r, const pyw_group_t *g,
            ? pyw_handler_unavailable(r, g) : o->status;
 }
 
+/* PYW0110, with the truth when the group's daemons cannot start. */
+static void pyw_handler_no_backend(request_rec *r, const pyw_group_t *g,
+                                   const pyw_forward_outcome_t *o)
+{
+    char cause[128];
+    int64_t age;
+
+    if (pyw_pm_last_start_failure(g, cause, sizeof(cause), &age)) {
+        PYW_RLOG(APLOG_ERR, 0, r, 110, g->name, 0L, "no daemon running; "
+                 "last start failed (%s) %" APR_INT64_T_FMT " s ago, see "
+                 "PYW0023 (%s)", cause, (apr_int64_t)(age / 1000),
+                 o->reason);
+        return;
+    }
+    PYW_RLOG(APLOG_ERR, 0, r, 110, g->name, 0L, "%s", o->reason);
+}
+
 static int pyw_handler_outcome(request_rec *r, const pyw_group_t *g,
                                long pid, const pyw_forward_outcome_t *o)
 {
@@ -265,7 +283,7 @@ static int pyw_handler_outcome(request_rec *r, const pyw_group_t *g,
     case PYW_FWD_OK:
         return OK;
     case PYW_FWD_NO_BACKEND:
-        PYW_RLOG(APLOG_ERR, 0, r, 110, gn, 0L, "%s", o->reason);
+        pyw_handler_no_backend(r, g, o);
         return pyw_handler_unavailable(r, g);
     case PYW_FWD_NOT_RUN:
         PYW_RLOG(APLOG_ERR, 0, r, 142, gn, pid, "no daemon took the "

@@ -243,6 +243,15 @@ const char *pyw_pm_why_text(pyw_why_e why)
     }
 }
 
+int pyw_pm_last_start_failure(const pyw_group_t *g, char *cause,
+                              size_t len, int64_t *age_ms)
+{
+    return g->rt != NULL
+           && pyw_board_last_failure(g->rt->board,
+                                     apr_time_as_msec(apr_time_now()),
+                                     cause, len, age_ms);
+}
+
 int pyw_pm_stopping(void)
 {
     int state;
@@ -340,11 +349,13 @@ static void pyw_sock_close(server_rec *s, pyw_sock_t *k, int remove_file)
     }
 }
 
-/* Without a board the group still works; a saturated daemon then queues
- * instead of handing requests to a free sibling. */
+/* Every group has one: Apache's children read its start-up news; daemons
+ * get it only to balance (processes > 1).  Without it the group still
+ * works; a saturated daemon then queues instead of handing requests to
+ * a free sibling. */
 static void pyw_sock_board(server_rec *s, pyw_sock_t *k, pyw_group_t *g)
 {
-    if (k->board == NULL && g->processes > 1
+    if (k->board == NULL
         && (k->board = pyw_board_create(&k->board_fd)) == NULL) {
         PYW_SLOG(APLOG_WARNING, errno, s, 14, g->name, 0L, "cannot map the "
                  "load board: requests will not be balanced between the "

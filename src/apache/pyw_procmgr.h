@@ -12,8 +12,19 @@
 #ifndef PYW_PROCMGR_H
 #define PYW_PROCMGR_H
 
+#include <stddef.h>
+#include <stdint.h>
+
 #include "apr_pools.h"
 
+#include "pyw_config.h"
+
 void pyw_procmgr_register_hooks(apr_pool_t *p);
+
+/* In an Apache child too: 1 if the group's latest start-up news is a
+ * daemon that failed to start, with no daemon ready since; cause (len
+ * bytes) says how, *age_ms how long ago.  0 otherwise. */
+int pyw_pm_last_start_failure(const pyw_group_t *g, char *cause,
+                              size_t len, int64_t *age_ms);
 
 #endif /* PYW_PROCMGR_H */

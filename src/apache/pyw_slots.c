@@ -224,7 +224,7 @@ apr_status_t pyw_slot_spawn(pyw_slot_t *slot)
         pyw_fill_spec(slot, p, fds[1], &spec);
         pyw_exec_daemon(pyw_pm.pconf, &spec, g->daemon_program,
                         pyw_display_name(pyw_pm.pconf, g),
-                        slot->rt->board_fd);    /* never returns */
+                        g->processes > 1 ? slot->rt->board_fd : -1);
     }
     if (fds[1] >= 0) {
         close(fds[1]);
@@ -337,6 +337,10 @@ static void pyw_cur_died(pyw_proc_t *p, int kind, const char *cause)
     }
     /* else: a daemon that was serving and died (a crash, os._exit) is
      * restarted at once; only repeated quick deaths back off. */
+    if (failed) {
+        pyw_board_note_failure(slot->rt->board,
+                               apr_time_as_msec(apr_time_now()), cause);
+    }
     delay[0] = '\0';
     if (slot->failures > 0) {
         snprintf(delay, sizeof(delay), " in %d ms",
@@ -490,6 +494,8 @@ static void pyw_proc_ready(pyw_proc_t *p)
     }
     p->ready = 1;
     g = slot->rt->group;
+    pyw_board_note_ready(slot->rt->board,
+                         apr_time_as_msec(apr_time_now()));
     PYW_SLOG(APLOG_DEBUG, 0, pyw_pm.s, 48, g->name, (long)p->proc.pid,
              "daemon process %d ready after %ld ms", slot->index + 1,
              (long)apr_time_as_msec(apr_time_now() - p->forked_at));

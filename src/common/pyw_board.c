@@ -3,6 +3,8 @@
  */
 #include <errno.h>
 #include <stddef.h>
+#include <stdio.h>
+#include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -117,4 +119,55 @@ int pyw_board_other_has_room(const pyw_board_t *b, int index, int n)
         }
     }
     return 0;
+}
+
+/* ---- start-up news (one writer: the parent) ---- */
+
+void pyw_board_note_ready(pyw_board_t *b, int64_t now_ms)
+{
+    if (b != NULL) {
+        BOARD_STORE(&b->news.ready_ms, now_ms);
+    }
+}
+
+void pyw_board_note_failure(pyw_board_t *b, int64_t now_ms,
+                            const char *cause)
+{
+    pyw_board_news_t *n = b ? &b->news : NULL;
+    size_t len;
+
+    if (n == NULL) {
+        return;
+    }
+    __atomic_add_fetch(&n->failed_seq, 1, __ATOMIC_ACQ_REL);   /* odd */
+    len = strnlen(cause, sizeof(n->failed_cause) - 1);
+    memcpy(n->failed_cause, cause, len);
+    n->failed_cause[len] = '\0';
+    BOARD_STORE(&n->failed_ms, now_ms);
+    __atomic_add_fetch(&n->failed_seq, 1, __ATOMIC_RELEASE);   /* even */
+}
+
+int pyw_board_last_failure(const pyw_board_t *b, int64_t now_ms,
+                           char *cause, size_t len, int64_t *age_ms)
+{
+    const pyw_board_news_t *n = b ? &b->news : NULL;
+    uint32_t seq;
+    int64_t failed;
+
+    if (n == NULL || len == 0) {
+        return 0;
+    }
+    seq = __atomic_load_n(&n->failed_seq, __ATOMIC_ACQUIRE);
+    failed = BOARD_LOAD(&n->failed_ms);
+    if ((seq & 1) || failed == 0 || BOARD_LOAD(&n->ready_ms) > failed) {
+        return 0;
+    }
+    snprintf(cause, len, "%.*s", (int)sizeof(n->failed_cause),
+             n->failed_cause);
+    __atomic_thread_fence(__ATOMIC_ACQUIRE);
+    if (__atomic_load_n(&n->failed_seq, __ATOMIC_ACQUIRE) != seq) {
+        return 0;               /* rewritten meanwhile: say nothing */
+    }
+    *age_ms = now_ms - failed;
+    return 1;
 }

@@ -14,6 +14,7 @@
 #ifndef PYW_BOARD_H
 #define PYW_BOARD_H
 
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -26,7 +27,18 @@ typedef struct {
     int32_t fresh;              /* workers reserved for new connections */
 } pyw_board_entry_t;
 
+/* The group's start-up news: written by the parent only, read by Apache's
+ * children to say why no daemon answers (PYW0110).  failed_seq is odd
+ * while the parent writes. */
+typedef struct {
+    int64_t  ready_ms;          /* a daemon last said READY, epoch ms    */
+    int64_t  failed_ms;         /* a daemon last failed to start         */
+    uint32_t failed_seq;
+    char     failed_cause[92];  /* how ("exit status 254"), NUL-ended    */
+} pyw_board_news_t;
+
 typedef struct pyw_board {
+    pyw_board_news_t  news;
     pyw_board_entry_t slot[PYW_BOARD_SLOTS];
 } pyw_board_t;
 
@@ -47,6 +59,16 @@ void pyw_board_leave(pyw_board_t *b, int index, pid_t pid);
 /* What `pid` publishes; ignored once a successor took the slot. */
 void pyw_board_set_busy(pyw_board_t *b, int index, pid_t pid, int busy);
 void pyw_board_set_fresh(pyw_board_t *b, int index, pid_t pid, int fresh);
+
+/* The parent: a daemon became ready / failed to start (cause). */
+void pyw_board_note_ready(pyw_board_t *b, int64_t now_ms);
+void pyw_board_note_failure(pyw_board_t *b, int64_t now_ms,
+                            const char *cause);
+
+/* 1 if the latest news is a failed start with no READY since: cause
+ * (len bytes) and how long ago it was (*age_ms); else 0. */
+int pyw_board_last_failure(const pyw_board_t *b, int64_t now_ms,
+                           char *cause, size_t len, int64_t *age_ms);
 
 /* 1 if a process other than `index` (among the first n slots) has a
  * worker neither busy nor reserved. */

@@ -85,10 +85,34 @@ static void test_shared_through_the_fd(void)
     pyw_board_destroy(b);
 }
 
+static void test_start_up_news(void)
+{
+    pyw_board_t *b = new_board();
+    char cause[64];
+    int64_t age = -1;
+
+    CHECK(!pyw_board_last_failure(b, 1000, cause, sizeof(cause), &age));
+    pyw_board_note_failure(b, 1000, "exit status 254 (could not start)");
+    CHECK(pyw_board_last_failure(b, 4500, cause, sizeof(cause), &age));
+    CHECK_STR(cause, "exit status 254 (could not start)");
+    CHECK_EQ(age, 3500);
+    CHECK_EQ(b->news.failed_seq % 2, 0);
+    pyw_board_note_ready(b, 5000);                  /* a daemon came up */
+    CHECK(!pyw_board_last_failure(b, 6000, cause, sizeof(cause), &age));
+    pyw_board_note_failure(b, 7000, "a cause longer than the board keeps, "
+                           "which is cut to fit and still ends in a NUL "
+                           "byte, never running past it");
+    CHECK(pyw_board_last_failure(b, 7000, cause, 8, &age));
+    CHECK_STR(cause, "a cause");                    /* cut to the buffer */
+    CHECK(!pyw_board_last_failure(NULL, 7000, cause, sizeof(cause), &age));
+    pyw_board_destroy(b);
+}
+
 int main(void)
 {
     test_room();
     test_successor_keeps_the_slot();
     test_shared_through_the_fd();
+    test_start_up_news();
     return UNIT_DONE();
 }
