@@ -149,3 +149,33 @@ def test_module_without_groups_serves_static_files(fresh_apache):
     assert r.status_code == 200
     assert "pyworker test" in r.text
     assert httpd.all_daemon_pids() == []
+
+
+@pytest.mark.parametrize("snippet,named", [
+    ("PyWorkerDaemonProcess g python-home=/nonexistent-pyw-venv\n",
+     "/nonexistent-pyw-venv"),
+    ("PyWorkerDaemonProcess g python-home={apps}/hello.wsgi\n",
+     "not a directory"),
+    ("PyWorkerPythonHome /nonexistent-pyw-venv\n", "/nonexistent-pyw-venv"),
+    ("PyWorkerDaemonProcess g\n"
+     "PyWorkerImportScript {apps}/nonexistent-pyw.wsgi process-group=g\n",
+     "nonexistent-pyw.wsgi"),
+])
+def test_paths_the_daemon_needs_must_exist(snippet, named):
+    out = _rejected(snippet)
+    assert "PYW0006" in out and named in out, out
+
+
+def test_missing_script_or_python_path_is_a_warning_naming_the_line():
+    rc, out = configtest("""
+PyWorkerPythonPath /nonexistent-pyw-path-a
+PyWorkerDaemonProcess g python-path={apps}/lib:/nonexistent-pyw-path-b
+PyWorkerScriptAlias /x {apps}/nonexistent-pyw-app.wsgi process-group=g
+""")
+    assert rc == 0, out
+    warnings = [l for l in out.splitlines() if "PYW0007" in l]
+    assert len(warnings) == 3, out
+    assert "nonexistent-pyw-path-a does not exist" in warnings[0]
+    assert "nonexistent-pyw-path-b does not exist" in warnings[1]
+    assert "nonexistent-pyw-app.wsgi does not exist" in warnings[2]
+    assert "404" in warnings[2] and "httpd.conf:" in warnings[2]

@@ -106,7 +106,8 @@ def test_sigkill_during_load_fails_only_in_flight_requests(httpd):
 
 START_FAILURES = {
     "bad-home": ("home=/nonexistent-pyw-home", "", codes.CHDIR),
-    "bad-python-home": ("python-home=/nonexistent-pyw-python", "",
+    # A directory (configtest checks it exists), but no Python in it.
+    "bad-python-home": ("python-home={apps}/lib", "",
                         codes.PYTHON_INIT_FAILED),
     "unimportable-import-script": (
         "", "PyWorkerImportScript {apps}/broken_import.wsgi "

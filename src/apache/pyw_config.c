@@ -15,6 +15,7 @@
 #include <limits.h>
 #include <pwd.h>
 #include <stddef.h>
+#include <sys/stat.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -471,6 +472,59 @@ static pyw_group_t *pyw_group_new(cmd_parms *cmd, const char *name)
     return g;
 }
 
+/* ---- paths that must exist (configtest says so, not the daemon) ---- */
+
+/* A python-home that is not a directory: the daemon could never start. */
+static const char *pyw_check_python_home(cmd_parms *cmd, const char *what,
+                                         const char *home)
+{
+    struct stat st;
+    const char *why;
+
+    if (home == NULL) {
+        return NULL;
+    }
+    if (stat(home, &st) == 0) {
+        if (S_ISDIR(st.st_mode)) {
+            return NULL;
+        }
+        why = "not a directory";
+    }
+    else {
+        why = strerror(errno);
+    }
+    return apr_psprintf(cmd->pool, "%s: PYW0006 python-home %s is not "
+                        "usable: %s", what, home, why);
+}
+
+/* Missing python-path entries or scripts may be deployed later: a
+ * warning that configtest shows. */
+static void pyw_warn_missing(cmd_parms *cmd, const char *what,
+                             const char *path, const char *then)
+{
+    if (access(path, F_OK) != 0) {
+        PYW_SLOG(APLOG_WARNING, errno, cmd->server, 7, NULL, 0L,
+                 "%s (%s:%d): %s does not exist; %s", what,
+                 cmd->directive->filename, cmd->directive->line_num, path,
+                 then);
+    }
+}
+
+static void pyw_check_python_path(cmd_parms *cmd, const char *what,
+                                  const char *path)
+{
+    char *copy, *dir, *state;
+
+    if (path == NULL) {
+        return;
+    }
+    copy = apr_pstrdup(cmd->temp_pool, path);
+    for (dir = apr_strtok(copy, ":", &state); dir != NULL;
+         dir = apr_strtok(NULL, ":", &state)) {
+        pyw_warn_missing(cmd, what, dir, "Python skips it");
+    }
+}
+
 static const char *pyw_group_check_paths(cmd_parms *cmd, pyw_group_t *g)
 {
     const char *opt = NULL, *val = NULL;
@@ -486,11 +540,14 @@ static const char *pyw_group_check_paths(cmd_parms *cmd, pyw_group_t *g)
              && !ap_os_is_path_absolute(cmd->pool, g->python_eggs)) {
         opt = "python-eggs", val = g->python_eggs;
     }
-    if (opt == NULL) {
-        return NULL;
+    if (opt != NULL) {
+        return apr_psprintf(cmd->pool, "%s %s: %s=%s is not an absolute "
+                            "path", cmd->cmd->name, g->name, opt, val);
     }
-    return apr_psprintf(cmd->pool, "%s %s: %s=%s is not an absolute path",
-                        cmd->cmd->name, g->name, opt, val);
+    pyw_check_python_path(cmd, cmd->cmd->name, g->python_path);
+    return pyw_check_python_home(cmd, apr_pstrcat(cmd->pool, cmd->cmd->name,
+                                                  " ", g->name, NULL),
+                                 g->python_home);
 }
 
 static const char *pyw_cmd_daemon_process(cmd_parms *cmd, void *mconfig,
@@ -572,6 +629,10 @@ static const char *pyw_cmd_script_alias(cmd_parms *cmd, void *mconfig,
     if (err != NULL) {
         return err;
     }
+    if (a.regex == NULL) {
+        pyw_warn_missing(cmd, cmd->cmd->name, a.script,
+                         "its URLs answer 404 until it does");
+    }
     if (a.process_group != NULL) {
         pyw_note_ref(cmd, a.process_group, a.uri, NULL);
     }
@@ -593,6 +654,11 @@ static const char *pyw_cmd_import_script(cmd_parms *cmd, void *mconfig,
     if ((path = ap_server_root_relative(cmd->pool, file)) == NULL) {
         return apr_psprintf(cmd->pool, "%s: invalid file path '%s'",
                             cmd->cmd->name, file);
+    }
+    if (access(path, R_OK) != 0) {
+        return apr_psprintf(cmd->pool, "%s: PYW0006 %s cannot be read: %s "
+                            "(the group's daemons could not start)",
+                            cmd->cmd->name, path, strerror(errno));
     }
     err = pyw_parse_group_options(cmd, pyw_import_options, args, &opts);
     if (err != NULL) {
@@ -707,6 +773,14 @@ static const char *pyw_cmd_python(cmd_parms *cmd, void *mconfig,
         && !ap_os_is_path_absolute(cmd->pool, arg)) {
         return apr_psprintf(cmd->pool, "%s: '%s' is not an absolute path",
                             cmd->cmd->name, arg);
+    }
+    if (cmd->info == &pyw_globals.python_home) {
+        if ((err = pyw_check_python_home(cmd, cmd->cmd->name, arg))) {
+            return err;
+        }
+    }
+    else {
+        pyw_check_python_path(cmd, cmd->cmd->name, arg);
     }
     *(const char **)cmd->info = arg;
     return NULL;

@@ -34,6 +34,9 @@
 #define INTERP_LOG_STARTED        302  /* info: version, sys.prefix        */
 #define INTERP_LOG_THREAD_FAILED  303  /* PyThreadState_New failed         */
 #define INTERP_LOG_ATEXIT_FAILED  304  /* atexit callbacks raised          */
+#define INTERP_LOG_BAD_VENV       305  /* crit: python-home is a venv this
+                                          daemon cannot use (warn: of
+                                          another installation)           */
 #define INTERP_LOG_SIGNAL_IGNORED 331  /* warn: app called signal.signal  */
 #define INTERP_LOG_EXIT_15        332  /* warn: os._exit(15) made 1       */
 #define INTERP_LOG_NO_STACKS      334  /* warn: faulthandler not set up    */
@@ -76,6 +79,93 @@ static int interp_config_string(PyConfig *cfg, wchar_t **field,
     return 0;
 }
 
+/* The venv's version and base Python ("home", its bin directory). */
+static int interp_check_venv_base(const char *home, const char *base,
+                                  const char *version)
+{
+    char mine[16];
+    size_t n = (size_t)snprintf(mine, sizeof(mine), "%d.%d",
+                                PY_MAJOR_VERSION, PY_MINOR_VERSION);
+
+    if (version[0] != '\0' && (strncmp(version, mine, n) != 0
+                               || (version[n] != '.' && version[n] != '\0'))) {
+        pyw_dlog(PYW_LOG_CRIT, INTERP_LOG_BAD_VENV, NULL, "python-home %s "
+                 "is a virtualenv of Python %s (made by %s), but this "
+                 "group's daemon runs Python %s: make it with this Python, "
+                 "or pick that one with python-executable=", home, version,
+                 base[0] ? base : "?", mine);
+        return -1;
+    }
+    if (base[0] != '\0' && access(base, R_OK | X_OK) != 0) {
+        pyw_dlog(PYW_LOG_CRIT, INTERP_LOG_BAD_VENV, NULL, "python-home %s "
+                 "is a virtualenv made by the Python in %s, which uid %ld "
+                 "cannot read (%s): make the virtualenv with a Python the "
+                 "daemon's user can read", home, base, (long)getuid(),
+                 strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+/* The value of "key = value" in a pyvenv.cfg line, or NULL. */
+static const char *interp_cfg_value(char *line, const char *key)
+{
+    size_t n = strlen(key);
+    char *v, *end;
+
+    if (strncmp(line, key, n) != 0) {
+        return NULL;
+    }
+    for (v = line + n; *v == ' ' || *v == '\t'; v++) {
+    }
+    if (*v++ != '=') {
+        return NULL;
+    }
+    for (; *v == ' ' || *v == '\t'; v++) {
+    }
+    for (end = v + strlen(v); end > v && (end[-1] == '\n' || end[-1] == ' '
+                                          || end[-1] == '\r'); end--) {
+    }
+    *end = '\0';
+    return v;
+}
+
+/*
+ * A virtualenv this daemon cannot use says so in one line, before Python
+ * would print its path dump and fail at every restart: pyvenv.cfg the
+ * daemon user cannot read, a venv of another Python version, or one whose
+ * base Python ("home") the daemon user cannot read (a pyenv build in
+ * root's home).  0: go on; -1: the start fails.
+ */
+static int interp_check_venv(const char *home, const char *cfgfile)
+{
+    char line[4096], base[4096] = "", version[64] = "";
+    const char *v;
+    FILE *f = fopen(cfgfile, "r");
+
+    if (f == NULL) {
+        if (errno == ENOENT) {
+            return 0;                   /* not a venv: a prefix */
+        }
+        pyw_dlog(PYW_LOG_CRIT, INTERP_LOG_BAD_VENV, NULL, "python-home %s: "
+                 "%s cannot be read by uid %ld: %s; make the virtualenv "
+                 "readable by the daemon's user", home, cfgfile,
+                 (long)getuid(), strerror(errno));
+        return -1;
+    }
+    while (fgets(line, sizeof(line), f) != NULL) {
+        if ((v = interp_cfg_value(line, "home")) != NULL) {
+            snprintf(base, sizeof(base), "%s", v);
+        }
+        else if ((v = interp_cfg_value(line, "version")) != NULL
+                 || (v = interp_cfg_value(line, "version_info")) != NULL) {
+            snprintf(version, sizeof(version), "%s", v);
+        }
+    }
+    fclose(f);
+    return interp_check_venv_base(home, base, version);
+}
+
 /*
  * python-home.  A virtual environment (pyvenv.cfg, bin/python3) is found
  * the way Python finds it for its own executable: program_name points at
@@ -94,6 +184,9 @@ static int interp_config_home(PyConfig *cfg, const char *home)
         return -1;
     }
     snprintf(cfgfile, sizeof(cfgfile), "%s/pyvenv.cfg", home);
+    if (interp_check_venv(home, cfgfile) < 0) {
+        return -1;
+    }
     snprintf(exe, sizeof(exe), "%s/bin/python3", home);
     if (access(cfgfile, R_OK) == 0 && access(exe, X_OK) == 0) {
         return interp_config_string(cfg, &cfg->program_name, exe);

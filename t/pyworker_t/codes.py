@@ -24,6 +24,7 @@ PYTHON_START = 210              # crit: Python could not start: exit 254
 
 # Python / WSGI
 PYTHON_INIT_FAILED = 300        # crit: Python could not start (python-home)
+BAD_VENV = 305                  # crit: python-home is a venv it cannot use
 IMPORT_SCRIPT_FAILED = 310      # error: PyWorkerImportScript failed: exit 254
 SCRIPT_LOAD_FAILED = 311        # a script failed to import: 500
 NO_APPLICATION = 312            # no such callable in the script: 500
