@@ -1,9 +1,10 @@
 /*
- * options-doc.c - README's PyWorkerDaemonProcess option table, made from
+ * options-doc.c - the PyWorkerDaemonProcess option lists of README.md (a
+ * table) and conf/pyworker.conf (comment lines), made from
  * src/common/pyw_options.h, so the documentation cannot drift from the
- * parser.  `options-doc` prints the table; `--write README.md` puts it
- * between the markers; `--check README.md` fails if what is there now
- * differs (`make layout` runs it).
+ * parser.  `options-doc` prints the table; `--write FILE...` puts the
+ * list between each file's markers; `--check FILE...` fails if what is
+ * there now differs (`make layout` runs it).
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -12,9 +13,12 @@
 
 #include "pyw_options.h"
 
-#define BEGIN_MARK "<!-- options-doc:begin -->\n"
-#define END_MARK   "<!-- options-doc:end -->\n"
+#define MD_BEGIN   "<!-- options-doc:begin -->\n"
+#define MD_END     "<!-- options-doc:end -->\n"
+#define CONF_BEGIN "    # options-doc:begin\n"
+#define CONF_END   "    # options-doc:end\n"
 #define TABLE_MAX  (64 * 1024)
+#define CONF_WIDTH 76
 
 static const char *placeholder(pyw_option_kind_e kind)
 {
@@ -41,21 +45,67 @@ static size_t row(char *out, size_t cap, const char *name,
                             placeholder(kind), defdoc, doc, range);
 }
 
-#define DOC_ROW(field, name, kind, min, max, def, defdoc, doc) \
-    n += row(table + n, TABLE_MAX - n, name, PYW_OPT_##kind, min, max, \
-             defdoc, doc);
-
-static const char *make_table(void)
+/* The conf file's lines: "#   name=VALUE [default]", then the meaning
+ * wrapped under it; backticks dropped. */
+static size_t conf_row(char *out, size_t cap, const char *name,
+                       pyw_option_kind_e kind, const char *defdoc,
+                       const char *doc)
 {
-    static char table[TABLE_MAX];
-    size_t n = 0;
+    char text[1024], *word, *save;
+    size_t n, col;
 
-    n += (size_t)snprintf(table, TABLE_MAX, BEGIN_MARK
-                          "| Option | Default | Meaning |\n"
-                          "|---|---|---|\n");
+    n = (size_t)snprintf(out, cap, "    #   %s=%s [", name,
+                         placeholder(kind));
+    for (; *defdoc != '\0' && n + 1 < cap; defdoc++) {
+        if (*defdoc != '`') {
+            out[n++] = *defdoc;
+        }
+    }
+    n += (size_t)snprintf(out + n, cap - n, "]\n    #       ");
+    col = 12;
+    snprintf(text, sizeof(text), "%s", doc);
+    for (word = strtok_r(text, " ", &save); word != NULL;
+         word = strtok_r(NULL, " ", &save)) {
+        char clean[256];
+        size_t i, j;
+
+        for (i = j = 0; word[i] != '\0' && j + 1 < sizeof(clean); i++) {
+            if (word[i] != '`') {
+                clean[j++] = word[i];
+            }
+        }
+        clean[j] = '\0';
+        if (col > 12 && col + 1 + j > CONF_WIDTH) {
+            n += (size_t)snprintf(out + n, cap - n, "\n    #       ");
+            col = 12;
+        }
+        n += (size_t)snprintf(out + n, cap - n, "%s%s", col > 12 ? " " : "",
+                              clean);
+        col += j + (col > 12);
+    }
+    n += (size_t)snprintf(out + n, cap - n, "\n");
+    return n;
+}
+
+#define DOC_ROW(field, name, kind, min, max, def, defdoc, doc) \
+    n += markdown ? row(list + n, TABLE_MAX - n, name, PYW_OPT_##kind, \
+                        min, max, defdoc, doc) \
+                  : conf_row(list + n, TABLE_MAX - n, name, PYW_OPT_##kind, \
+                             defdoc, doc);
+
+/* The whole marked section, markers included. */
+static const char *make_list(int markdown)
+{
+    static char list[TABLE_MAX];
+    size_t n;
+
+    n = (size_t)snprintf(list, TABLE_MAX, "%s",
+                         markdown ? MD_BEGIN "| Option | Default | Meaning |\n"
+                                             "|---|---|---|\n"
+                                  : CONF_BEGIN);
     PYW_DAEMON_OPTIONS(DOC_ROW)
-    snprintf(table + n, TABLE_MAX - n, END_MARK);
-    return table;
+    snprintf(list + n, TABLE_MAX - n, "%s", markdown ? MD_END : CONF_END);
+    return list;
 }
 
 static char *read_file(const char *path, size_t *len)
@@ -77,42 +127,64 @@ static char *read_file(const char *path, size_t *len)
     return buf;
 }
 
-int main(int argc, char **argv)
+static int is_markdown(const char *path)
 {
-    const char *table = make_table();
+    size_t n = strlen(path);
+
+    return n > 3 && strcmp(path + n - 3, ".md") == 0;
+}
+
+/* 0 fresh (or rewritten), 1 stale or without markers. */
+static int update(const char *path, int write)
+{
+    int markdown = is_markdown(path);
+    const char *list = make_list(markdown);
+    const char *bmark = markdown ? MD_BEGIN : CONF_BEGIN;
+    const char *emark = markdown ? MD_END : CONF_END;
     char *text, *begin, *end;
     size_t len;
     FILE *f;
 
-    if (argc == 1) {
-        fputs(table, stdout);
-        return 0;
-    }
-    if (argc != 3 || (strcmp(argv[1], "--check") != 0
-                      && strcmp(argv[1], "--write") != 0)) {
-        fprintf(stderr, "usage: %s [--check|--write README.md]\n", argv[0]);
-        return 2;
-    }
-    text = read_file(argv[2], &len);
-    begin = strstr(text, BEGIN_MARK);
-    end = begin ? strstr(begin, END_MARK) : NULL;
+    text = read_file(path, &len);
+    begin = strstr(text, bmark);
+    end = begin ? strstr(begin, emark) : NULL;
     if (end == NULL) {
-        fprintf(stderr, "%s: no %.*s ... %.*s section\n", argv[2],
-                (int)strlen(BEGIN_MARK) - 1, BEGIN_MARK,
-                (int)strlen(END_MARK) - 1, END_MARK);
+        fprintf(stderr, "%s: no options-doc:begin ... end section\n", path);
         return 1;
     }
-    end += strlen(END_MARK);
-    if (strcmp(argv[1], "--check") == 0) {
-        return (size_t)(end - begin) == strlen(table)
-               && memcmp(begin, table, strlen(table)) == 0 ? 0 : 1;
+    end += strlen(emark);
+    if (!write) {
+        return (size_t)(end - begin) == strlen(list)
+               && memcmp(begin, list, strlen(list)) == 0 ? 0 : 1;
     }
-    if ((f = fopen(argv[2], "wb")) == NULL) {
-        perror(argv[2]);
+    if ((f = fopen(path, "wb")) == NULL) {
+        perror(path);
         return 2;
     }
     fwrite(text, 1, (size_t)(begin - text), f);
-    fputs(table, f);
+    fputs(list, f);
     fputs(end, f);
     return fclose(f) == 0 ? 0 : 2;
+}
+
+int main(int argc, char **argv)
+{
+    int i, write, rc = 0;
+
+    if (argc == 1) {
+        fputs(make_list(1), stdout);
+        return 0;
+    }
+    write = strcmp(argv[1], "--write") == 0;
+    if (argc < 3 || (!write && strcmp(argv[1], "--check") != 0)) {
+        fprintf(stderr, "usage: %s [--check|--write FILE...]\n", argv[0]);
+        return 2;
+    }
+    for (i = 2; i < argc; i++) {
+        if (update(argv[i], write) != 0) {
+            fprintf(stderr, "%s: option list is stale\n", argv[i]);
+            rc = 1;
+        }
+    }
+    return rc;
 }
