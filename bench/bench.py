@@ -49,6 +49,14 @@ SETUPS = [('A', 'static'), ('B', 'pyworker'), ('C', 'wsgi-daemon'),
 SETUP_NAMES = [name for _, name in SETUPS]
 LETTER = dict((name, letter) for letter, name in SETUPS)
 REF = 'pyworker'
+# --pyworker-module NAME=PATH adds setup 'pyworker-NAME' (letters B1, B2,
+# ...): mod_pyworker like B, loaded from another build, in the same run.
+EXTRA_PREFIX = 'pyworker-'
+
+
+def kind_of(name):
+    """'pyworker' for B and every --pyworker-module setup, else name."""
+    return REF if name.startswith(EXTRA_PREFIX) else name
 
 FILE5M_SIZE = 5200000
 STREAM_BODY = (b'x' * 999 + b'\n') * 100
@@ -250,6 +258,27 @@ def comm(pid):
         return None
 
 
+def pss_kb(pid):
+    """Proportional set size (shared pages divided among their users)."""
+    try:
+        with open('/proc/%d/smaps_rollup' % pid) as f:
+            for line in f:
+                if line.startswith('Pss:'):
+                    return int(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def maps_libpython(pid):
+    """1 if the process has libpython mapped."""
+    try:
+        with open('/proc/%d/maps' % pid) as f:
+            return int(any('/libpython' in line for line in f))
+    except OSError:
+        return 0
+
+
 # mod_pyworker's short-lived helper of the Apache parent (pyw_waker.c):
 # not a daemon, so it counts with Apache.
 HELPER_COMMS = ('pyw-waker',)
@@ -257,19 +286,30 @@ HELPER_COMMS = ('pyw-waker',)
 
 # ---------------------------------------------------------------- install
 
+def cpu_ticks():
+    """All CPUs' time in clock ticks from /proc/stat: (total, idle +
+    iowait)."""
+    with open('/proc/stat') as f:
+        v = [int(x) for x in f.readline().split()[1:]]
+    return sum(v), v[3] + v[4]
+
+
 def cpu_busy_share(seconds=2.0):
     """Share of all CPUs' time not idle over `seconds` (from /proc/stat).
     The load average is no measure of other users here: it stays high
     for minutes after a cell with 1000 connections (thousands of Apache
     threads were runnable), while the CPUs are idle."""
-    def sample():
-        with open('/proc/stat') as f:
-            v = [int(x) for x in f.readline().split()[1:]]
-        return sum(v), v[3] + v[4]          # total, idle + iowait
-    t0, i0 = sample()
+    t0, i0 = cpu_ticks()
     time.sleep(seconds)
-    t1, i1 = sample()
+    t1, i1 = cpu_ticks()
     return 1.0 - (i1 - i0) / float(t1 - t0) if t1 > t0 else 0.0
+
+
+def own_cpu_seconds():
+    """CPU of this script and of its reaped children (wrk)."""
+    a = resource.getrusage(resource.RUSAGE_SELF)
+    b = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return a.ru_utime + a.ru_stime + b.ru_utime + b.ru_stime
 
 
 def dpkg_installed(pkg):
@@ -359,6 +399,13 @@ class Setup:
 
     def __init__(self, name, work, apps, args):
         self.name, self.apps, self.args = name, apps, args
+        self.kind = kind_of(name)
+        self.module = getattr(args, 'pyworker_modules', {}).get(
+            name, getattr(args, 'module', None))
+        self.module_info = None
+        # restart.py and profile.py have no --processes / --threads.
+        self.processes = getattr(args, 'processes', 1)
+        self.threads = getattr(args, 'threads', 8)
         self.root = os.path.join(work, name)
         self.work = work
         self.port = free_port()
@@ -370,7 +417,7 @@ class Setup:
         self.error_log = os.path.join(self.root, 'logs', 'error_log')
 
     def serves(self, app):
-        return app in STATIC_APPS if self.name == 'static' else True
+        return app in STATIC_APPS if self.kind == 'static' else True
 
     # -- configuration
     def base_conf(self):
@@ -403,14 +450,14 @@ class Setup:
         return '%s/apps/%s.wsgi' % (self.work, app)
 
     def setup_conf(self):
-        n = self.name
+        n = self.kind
         if n == 'static':
             return ['Alias /%s "%s/static/%s"' % (a, self.work, a)
                     for a in self.apps if a in STATIC_APPS]
         if n == 'pyworker':
             return ['LoadModule pyworker_module %s' % self.module_copy(),
                     'PyWorkerDaemonProcess bench processes=%d threads=%d'
-                    % (self.args.processes, self.args.threads)] + [
+                    % (self.processes, self.threads)] + [
                 'PyWorkerScriptAlias /%s "%s" process-group=bench'
                 % (a, self.app_path(a)) for a in self.apps]
         lines = []
@@ -421,7 +468,7 @@ class Setup:
             if n == 'wsgi-daemon':
                 lines += ['WSGIRestrictEmbedded On',
                           'WSGIDaemonProcess bench processes=%d threads=%d'
-                          % (self.args.processes, self.args.threads),
+                          % (self.processes, self.threads),
                           'WSGIProcessGroup bench']
             return lines + ['WSGIScriptAlias /%s "%s"' % (a, self.app_path(a))
                             for a in self.apps]
@@ -433,26 +480,32 @@ class Setup:
                         'enablereuse=on' % (a, sock, a) for a in self.apps]
 
     def module_copy(self):
-        """A private copy of mod_pyworker.so: `make` rewrites the built
-        file in place, which crashes an Apache that has it mapped."""
-        dst = os.path.join(self.work, 'mod_pyworker.so')
-        if not os.path.exists(dst):
-            for _ in range(20):
-                before = sha256_file(self.args.module)
-                shutil.copyfile(self.args.module, dst + '.tmp')
-                if sha256_file(dst + '.tmp') == before == \
-                        sha256_file(self.args.module):
-                    break
-                time.sleep(0.5)         # being rebuilt right now
-            else:
-                raise BenchError('%s keeps changing' % self.args.module)
-            os.chmod(dst + '.tmp', 0o755)
-            os.rename(dst + '.tmp', dst)
-            st = os.stat(self.args.module)
-            self.args.module_info = {
-                'path': self.args.module, 'sha256': before,
-                'size': st.st_size, 'mtime': time.strftime(
-                    '%Y-%m-%d %H:%M:%S', time.localtime(st.st_mtime))}
+        """A private copy of the module and of the daemon programs beside
+        it (pyworker-daemon-pythonX.Y, since fork + exec; they are found
+        next to the module): `make` rewrites the built files in place,
+        which crashes an Apache that has them mapped.  Each pyworker setup
+        has its own directory."""
+        ddir = os.path.join(self.root, 'modules')
+        dst = os.path.join(ddir, 'mod_pyworker.so')
+        if self.module_info is None:
+            os.makedirs(ddir, 0o755, exist_ok=True)
+            src_dir = os.path.dirname(os.path.abspath(self.module))
+            programs = sorted(
+                f for f in os.listdir(src_dir)
+                if f.startswith('pyworker-daemon-') and not f.endswith('.tmp')
+                and os.path.isfile(os.path.join(src_dir, f)))
+            info = {'path': self.module, 'programs': {}}
+            for f in ['mod_pyworker.so'] + programs:
+                src = self.module if f == 'mod_pyworker.so' \
+                    else os.path.join(src_dir, f)
+                info['programs'][f] = copy_stable(src, os.path.join(ddir, f))
+            so = info['programs'].pop('mod_pyworker.so')
+            st = os.stat(self.module)
+            info.update(sha256=so, size=st.st_size, mtime=time.strftime(
+                '%Y-%m-%d %H:%M:%S', time.localtime(st.st_mtime)))
+            self.module_info = info
+            if self.name == REF:
+                self.args.module_info = info
         return dst
 
     def uwsgi_sock(self):
@@ -464,17 +517,17 @@ class Setup:
 
     # -- start / stop
     def start(self):
-        if self.name == 'pyworker' and not os.path.exists(self.args.module):
+        if self.kind == REF and not os.path.exists(self.module):
             self.status = 'skipped'
-            raise BenchError('%s does not exist (run make first): pyworker '
-                             'setup skipped' % self.args.module)
+            raise BenchError('%s does not exist (run make first): %s '
+                             'setup skipped' % (self.module, self.name))
         self.write_conf()
         t = subprocess.run([APACHE, '-t', '-d', self.root, '-f', self.conf],
                            capture_output=True, text=True, env=clean_env())
         if t.returncode != 0:
             raise BenchError('configtest failed: %s'
                              % (t.stderr or t.stdout).strip())
-        if self.name == 'uwsgi':
+        if self.kind == 'uwsgi':
             self.start_uwsgi()
         self.apache = PROCS.start(
             [APACHE, '-d', self.root, '-f', self.conf, '-DFOREGROUND'],
@@ -485,8 +538,8 @@ class Setup:
 
     def start_uwsgi(self):
         argv = [UWSGI, '--plugin', 'python3',
-                '--processes', str(self.args.processes),
-                '--threads', str(self.args.threads),
+                '--processes', str(self.processes),
+                '--threads', str(self.threads),
                 '--socket', self.uwsgi_sock(),
                 '--single-interpreter', '--manage-script-name',
                 '--disable-logging', '--die-on-term']
@@ -520,13 +573,14 @@ class Setup:
         return [p.pid for p in (self.apache, self.uwsgi) if p is not None]
 
     def daemon_pids(self):
-        if self.name == 'uwsgi':
+        if self.kind == 'uwsgi':
             return descendants(self.uwsgi.pid)
-        if self.name not in ('pyworker', 'wsgi-daemon'):
+        if self.kind not in (REF, 'wsgi-daemon'):
             return []
-        # Daemons are forked by the Apache parent: the children that are
-        # not MPM workers (those keep the parent's command line and run
-        # ThreadsPerChild threads; a daemon has 8 workers plus a few).
+        # Daemons are children of the Apache parent (forked, and since
+        # 73e2616 exec'd): the children that are not MPM workers (those
+        # keep the parent's command line and run ThreadsPerChild threads;
+        # a daemon has 8 workers plus a few).
         ppids, me = all_ppids(), cmdline(self.apache.pid)
         out = []
         for pid, ppid in ppids.items():
@@ -540,10 +594,23 @@ class Setup:
     def memory(self):
         daemons = self.daemon_pids()
         apache = [p for p in descendants(self.apache.pid) if p not in daemons]
-        kb = lambda pids: sum(proc_status(p, 'VmRSS') or 0 for p in pids)
+        # The MPM children: the parent's children that are neither a
+        # daemon nor mod_pyworker's helper.
+        ppids = all_ppids()
+        mpm = sorted(p for p in apache if ppids.get(p) == self.apache.pid
+                     and comm(p) not in HELPER_COMMS)
+        kb = lambda pids, key='VmRSS': sum(proc_status(p, key) or 0
+                                           for p in pids)
         return {'daemon_pids': daemons,
                 'daemon_rss_kb': kb(daemons) if daemons else None,
-                'apache_rss_kb': kb(apache), 'apache_procs': len(apache)}
+                'apache_rss_kb': kb(apache), 'apache_procs': len(apache),
+                'parent_rss_kb': proc_status(self.apache.pid, 'VmRSS'),
+                'mpm_pids': mpm,
+                'mpm_rss_kb': [proc_status(p, 'VmRSS') for p in mpm],
+                'mpm_rss_anon_kb': kb(mpm, 'RssAnon'),
+                'mpm_rss_file_kb': kb(mpm, 'RssFile'),
+                'apache_pss_kb': sum(pss_kb(p) or 0 for p in apache),
+                'mpm_libpython': sum(maps_libpython(p) for p in mpm)}
 
     def error_lines(self):
         try:
@@ -553,6 +620,21 @@ class Setup:
                                                 ':alert]', ':emerg]'))]
         except OSError:
             return []
+
+
+def copy_stable(src, dst):
+    """Copy src to dst (mode 0755) once two checksums agree; its sha256."""
+    for _ in range(20):
+        before = sha256_file(src)
+        shutil.copyfile(src, dst + '.tmp')
+        if sha256_file(dst + '.tmp') == before == sha256_file(src):
+            break
+        time.sleep(0.5)                 # being rebuilt right now
+    else:
+        raise BenchError('%s keeps changing' % src)
+    os.chmod(dst + '.tmp', 0o755)
+    os.rename(dst + '.tmp', dst)
+    return before
 
 
 def wait_port(port, proc, timeout):
@@ -673,10 +755,21 @@ def measure_cell(setup, app, conns, args):
     if args.warmup > 0:
         run_wrk(setup, app, conns, args.warmup, args)
     before = cpu_seconds(setup.roots())
+    own0, (tot0, idle0) = own_cpu_seconds(), cpu_ticks()
     res = run_wrk(setup, app, conns, args.duration, args)
+    tot1, idle1 = cpu_ticks()
     cpu = cpu_seconds(setup.roots()) - before
     res['cpu_s'] = cpu
     res['cpu_per_1k'] = cpu / res['requests'] * 1000 if res['requests'] else None
+    # The machine while measuring: the CPUs' busy share, and the share
+    # used by neither this setup nor wrk and this script (other users:
+    # the noise).  Shares of all CPUs' time.
+    if tot1 > tot0:
+        busy = (tot1 - tot0) - (idle1 - idle0)
+        own = cpu + own_cpu_seconds() - own0
+        res['busy_share'] = busy / float(tot1 - tot0)
+        res['others_share'] = max(0.0, busy / TICK - own) / \
+            ((tot1 - tot0) / TICK)
     return res
 
 
@@ -693,6 +786,8 @@ def summarize(rounds):
             'p50_ms': median([r['p50_ms'] for r in rounds]),
             'p99_ms': median([r['p99_ms'] for r in rounds]),
             'cpu_per_1k': median([r['cpu_per_1k'] for r in rounds]),
+            'busy_share': median([r.get('busy_share') for r in rounds]),
+            'others_share': median([r.get('others_share') for r in rounds]),
             'errors': dict((k, sum(r['errors'][k] for r in rounds))
                            for k in ('connect', 'read', 'write', 'timeout')),
             'non2xx': sum(r['non2xx'] for r in rounds)}
@@ -708,30 +803,68 @@ def ratio(a, b):
     return a / b
 
 
+def pct(share):
+    return fmt(None if share is None else 100 * share, '%.0f')
+
+
+def ref_setup(setups):
+    """The setup the ratio column divides by: B (pyworker) when it was
+    measured, else the first --pyworker-module setup."""
+    names = [s.name for s in setups if s.status == 'ok']
+    if REF in names:
+        return REF
+    extra = [n for n in names if kind_of(n) == REF]
+    return extra[0] if extra else REF
+
+
 def table(results, apps, conns_list, setups):
+    refname = ref_setup(setups)
     head = ('| app | conns | setup | req/s | p50 ms | p99 ms | '
-            'sock err c/r/w/t | non-2xx | CPU s/1k req | pyworker ÷ setup |')
-    lines = [head, '|' + '---|' * 10]
+            'sock err c/r/w/t | non-2xx | CPU s/1k req | CPU busy %% '
+            '(others) | %s ÷ setup |' % refname)
+    lines = [head, '|' + '---|' * 11]
     for app in apps:
         for conns in conns_list:
-            ref = results.get((REF, app, conns))
+            ref = results.get((refname, app, conns))
             for s in setups:
                 cell = results.get((s.name, app, conns))
                 if cell is None:
                     continue
                 e = cell['errors']
                 rat = ratio(ref['rps'], cell['rps']) if ref else None
-                if s.name == REF:
+                if s.name == refname:
                     rat = None
                 lines.append('| %s | %d | %s %s | %s | %s | %s | %d/%d/%d/%d'
-                             ' | %d | %s | %s |' % (
+                             ' | %d | %s | %s (%s) | %s |' % (
                                  app, conns, LETTER[s.name], s.name,
                                  fmt(cell['rps']), fmt(cell['p50_ms'], '%.2f'),
                                  fmt(cell['p99_ms'], '%.2f'), e['connect'],
                                  e['read'], e['write'], e['timeout'],
                                  cell['non2xx'],
                                  fmt(cell['cpu_per_1k'], '%.3f'),
+                                 pct(cell.get('busy_share')),
+                                 pct(cell.get('others_share')),
                                  fmt(rat, '%.2f×')))
+    return lines
+
+
+def rounds_table(raw, apps, conns_list, setups):
+    """Every round of every cell of the mod_pyworker builds, in the order
+    measured: the spread behind the medians."""
+    names = [s.name for s in setups if s.kind == REF]
+    lines = ['| app | conns | setup | req/s per round | CPU s/1k req per '
+             'round | others\' CPU % per round |', '|' + '---|' * 6]
+    for app in apps:
+        for conns in conns_list:
+            for name in names:
+                rs = raw.get((name, app, conns))
+                if not rs:
+                    continue
+                lines.append('| %s | %d | %s %s | %s | %s | %s |' % (
+                    app, conns, LETTER[name], name,
+                    ' / '.join(fmt(r['rps']) for r in rs),
+                    ' / '.join(fmt(r['cpu_per_1k'], '%.3f') for r in rs),
+                    ' / '.join(pct(r.get('others_share')) for r in rs)))
     return lines
 
 
@@ -755,6 +888,26 @@ def memory_table(memory, served):
             fmt(mb(b.get('apache_rss_kb')), '%.1f'),
             b.get('apache_procs', '-'), served.get(name, 0),
             m.get('error_log_lines', '-')))
+    lines += ['', '| setup | Apache parent RSS MB | MPM children RSS MB, '
+              'sum (after checks → after run) | per child after the run, '
+              'MB | anon / file MB after the run | Apache PSS MB (every '
+              'process but the daemons) | children mapping libpython |',
+              '|---|---|---|---|---|---|---|']
+    for name, m in memory.items():
+        a, b = m.get('start', {}), m.get('end', {})
+        if 'mpm_rss_kb' not in b:
+            continue
+        rss = [k or 0 for k in b['mpm_rss_kb']]
+        row = '| %s %s | %s | %s → %s | %s | %s / %s | %s | %d of %d |'
+        lines.append(row % (
+            LETTER[name], name, fmt(mb(b.get('parent_rss_kb')), '%.1f'),
+            fmt(mb(sum(a.get('mpm_rss_kb') or [0])), '%.1f'),
+            fmt(mb(sum(rss)), '%.1f'),
+            ' '.join('%.1f' % mb(k) for k in rss) or '-',
+            fmt(mb(b.get('mpm_rss_anon_kb')), '%.1f'),
+            fmt(mb(b.get('mpm_rss_file_kb')), '%.1f'),
+            fmt(mb(b.get('apache_pss_kb')), '%.1f'),
+            b.get('mpm_libpython', 0), len(rss)))
     return lines
 
 
@@ -828,7 +981,8 @@ def machine_info():
     return info
 
 
-def render(meta, results, memory, targets, setups, apps, conns_list, served):
+def render(meta, results, memory, targets, setups, apps, conns_list, served,
+           raw=None):
     lines = ['# mod_pyworker benchmark %s' % meta['timestamp'], '',
              '%s. Load average at start %s, at end %s. %s round(s), wrk '
              '--latency, %s s per cell after %s s warm-up, timeout %s s; '
@@ -841,10 +995,13 @@ def render(meta, results, memory, targets, setups, apps, conns_list, served):
                  meta['rounds'], meta['duration'], meta['warmup'],
                  meta['timeout'], 'On' if meta['sendfile'] else 'Off',
                  meta.get('processes', 1), meta.get('threads', 8)), '']
-    mod = meta['module']
-    if mod.get('sha256'):
-        lines += ['mod_pyworker.so measured: a copy of %s built %s, sha256 '
-                  '%s.' % (mod['path'], mod['mtime'], mod['sha256'][:16]), '']
+    for name, mod in sorted(meta.get('modules', {}).items()):
+        progs = ', '.join('%s %s' % (f, h[:16]) for f, h in
+                          sorted(mod.get('programs', {}).items()))
+        lines += ['%s %s: mod_pyworker.so measured: a copy of %s built %s, '
+                  'sha256 %s; daemon programs beside it: %s.' % (
+                      LETTER[name], name, mod['path'], mod['mtime'],
+                      mod['sha256'][:16], progs or 'none'), '']
     lines += ['CPU busy in the 2 s before the run: %.0f %%.' %
               (100 * meta['cpu_busy_start']), '']
     if meta['cpu_busy_start'] > BUSY_SHARE_MAX:
@@ -852,6 +1009,11 @@ def render(meta, results, memory, targets, setups, apps, conns_list, served):
                   'CPUs in use); these numbers are not comparable with a '
                   'quiet run.**' % (100 * meta['cpu_busy_start']), '']
     lines += table(results, apps, conns_list, setups) + ['']
+    if raw and meta['rounds'] > 1 and \
+            sum(s.kind == REF for s in setups) > 1:
+        lines += ['Every round, in the order measured (setups rotate each '
+                  'round):', ''] + rounds_table(raw, apps, conns_list,
+                                               setups) + ['']
     lines += memory_table(memory, served) + ['']
     lines += ['| target (issue 4) | value | result |', '|---|---|---|']
     lines += ['| %s | %s | %s |' % (t['target'], t['value'] or '-', t['result'])
@@ -885,6 +1047,11 @@ def parse_args(argv):
     ap.add_argument('--module', default=os.path.join(REPO_DIR,
                                                      'mod_pyworker.so'),
                     help='mod_pyworker.so to load (default: the built one)')
+    ap.add_argument('--pyworker-module', action='append', default=[],
+                    metavar='NAME=PATH',
+                    help='add setup pyworker-NAME: mod_pyworker as B, '
+                    'loaded from PATH (another build; its daemon programs '
+                    'beside it are copied too); repeatable')
     ap.add_argument('--processes', type=int, default=1,
                     help='daemon processes of B, C and E (default 1)')
     ap.add_argument('--threads', type=int, default=8,
@@ -918,6 +1085,20 @@ def parse_args(argv):
     for s in args.setup_list:
         if s not in SETUP_NAMES:
             ap.error('unknown setup %r (have %s)' % (s, ','.join(SETUP_NAMES)))
+    args.pyworker_modules = {}
+    for i, spec in enumerate(args.pyworker_module):
+        name, sep, path = spec.partition('=')
+        if not sep or not path or not name.replace('-', '').replace(
+                '_', '').isalnum():
+            ap.error('--pyworker-module NAME=PATH (NAME: letters, digits, '
+                     '- and _): %r' % spec)
+        name = EXTRA_PREFIX + name
+        if name in args.pyworker_modules:
+            ap.error('--pyworker-module %s given twice' % name)
+        args.pyworker_modules[name] = os.path.abspath(path)
+        LETTER[name] = 'B%d' % (i + 1)
+    # B's builds side by side, right after B.
+    args.setup_list += list(args.pyworker_modules)
     if args.duration < 1 or args.rounds < 1 or not args.conns or \
             min(args.conns) < 1:
         ap.error('--duration, --rounds and --connections must be >= 1')
@@ -937,7 +1118,9 @@ def raise_nofile():
 
 def start_setups(args, work, file_sha, problems):
     setups = []
-    for name in [n for n in SETUP_NAMES if n in args.setup_list]:
+    order = SETUP_NAMES[:2] + list(getattr(args, 'pyworker_modules', {})) \
+        + SETUP_NAMES[2:]
+    for name in [n for n in order if n in args.setup_list]:
         s = Setup(name, work, args.app_list, args)
         setups.append(s)
         try:
@@ -1059,12 +1242,14 @@ def finish(args, setups, raw, memory, problems, loadavg_start):
             'connections': args.conns, 'apps': args.app_list,
             'quick': args.quick,
             'module': getattr(args, 'module_info', {'path': args.module}),
+            'modules': dict((s.name, s.module_info) for s in setups
+                            if s.module_info),
             'sendfile': args.sendfile,
             'processes': args.processes, 'threads': args.threads,
             'setups': dict((s.name, s.status) for s in setups),
             'problems': problems, 'event_mpm': EVENT_MPM.strip().splitlines()}
     md = render(meta, results, memory, targets, setups, args.app_list,
-                args.conns, served)
+                args.conns, served, raw)
     sys.stdout.write(md)
     os.makedirs(RESULTS_DIR, exist_ok=True)
     base = os.path.join(RESULTS_DIR, stamp + ('-quick' if args.quick else ''))
