@@ -13,6 +13,7 @@ declared with `httpd.log.expect(...)`.
 import glob
 import os
 import pwd
+import random
 import shutil
 import subprocess
 import sys
@@ -45,6 +46,34 @@ def pytest_configure(config):
             if not daemon.endswith(".tmp"):
                 shutil.copy2(daemon, _snapshot_dir)
         os.environ["PYW_MODULE"] = dst
+
+
+def pytest_collection_modifyitems(session, config, items):
+    """PYW_TEST_ORDER=reverse or random[:SEED] runs the test modules (and
+    the tests in each) in another order, to find a test that leans on
+    what an earlier one left behind.  Modules stay whole, so each starts
+    its Apache once."""
+    order = os.environ.get("PYW_TEST_ORDER", "")
+    if not order:
+        return
+    modules = {}
+    for item in items:
+        modules.setdefault(item.module.__name__, []).append(item)
+    groups = list(modules.values())
+    if order == "reverse":
+        groups.reverse()
+        for g in groups:
+            g.reverse()
+    elif order.startswith("random"):
+        seed = order.partition(":")[2] or str(random.randrange(1 << 30))
+        rng = random.Random(seed)
+        rng.shuffle(groups)
+        for g in groups:
+            rng.shuffle(g)
+        sys.stderr.write("PYW_TEST_ORDER=random:%s\n" % seed)
+    else:
+        raise pytest.UsageError("PYW_TEST_ORDER: reverse or random[:SEED]")
+    items[:] = [item for g in groups for item in g]
 
 
 def pytest_unconfigure(config):
