@@ -150,7 +150,8 @@ def cg_start(s, out):
         subprocess.run(['chown', '-R', '%s:%d' % user, s.root, out],
                        check=True)
         pre = ['runuser', '-u', user[0], '--']
-    argv = pre + ['valgrind', '--tool=callgrind',
+    # --trace-children: the daemons are exec'd programs of their own.
+    argv = pre + ['valgrind', '--tool=callgrind', '--trace-children=yes',
                   '--callgrind-out-file=%s/cg.%%p' % out] + [
         '--toggle-collect=' + f for f in CG_TOGGLES] + [
         bench.APACHE, '-X', '-d', s.root, '-f', s.conf]
