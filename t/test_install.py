@@ -1,6 +1,7 @@
-"""`make install` puts the module, one daemon program per --with-python
-and the a2enmod files in Apache's layout; `make uninstall` takes every one
-of them away again.  Both run into a DESTDIR, never the real system."""
+"""`make install` puts the module, one daemon program per --with-python,
+the a2enmod files and pyworker-migrate in Apache's layout; `make
+uninstall` takes every one of them away again.  Both run into a DESTDIR,
+never the real system."""
 import os
 import subprocess
 
@@ -39,6 +40,9 @@ def test_install_then_uninstall_into_destdir(tmp_path):
         assert os.access(os.path.join(dest, d), os.X_OK)
     assert any(f.endswith("mods-available/pyworker.load") for f in files)
     assert any(f.endswith("mods-available/pyworker.conf") for f in files)
+    tools = [f for f in files if f.endswith("sbin/pyworker-migrate")]
+    assert len(tools) == 1, files
+    assert os.access(os.path.join(dest, tools[0]), os.X_OK)
 
     r = _make("uninstall", "DESTDIR=" + dest)
     assert r.returncode == 0, r.stdout
