@@ -110,6 +110,7 @@ void *pyw_config_create_dir(apr_pool_t *p, char *dir)
     d->script_reloading = PYW_UNSET;
     d->pass_authorization = PYW_UNSET;
     d->chunked_request = PYW_UNSET;
+    d->chunked_limit = PYW_UNSET;
     return d;
 }
 
@@ -129,6 +130,8 @@ void *pyw_config_merge_dir(apr_pool_t *p, void *basev, void *addv)
                             : base->pass_authorization;
     d->chunked_request = add->chunked_request != PYW_UNSET
                          ? add->chunked_request : base->chunked_request;
+    d->chunked_limit = add->chunked_limit != PYW_UNSET
+                       ? add->chunked_limit : base->chunked_limit;
     d->script_reloading = add->script_reloading != PYW_UNSET
                           ? add->script_reloading : base->script_reloading;
     /* An inner list replaces the outer one; lists are never joined. */
@@ -760,6 +763,44 @@ static const char *pyw_cmd_socket_prefix(cmd_parms *cmd, void *mconfig,
     return NULL;
 }
 
+/* PyWorkerChunkedRequest On|Off|Stream. */
+static const char *pyw_cmd_chunked_request(cmd_parms *cmd, void *mconfig,
+                                           const char *arg)
+{
+    pyw_dir_conf_t *d = mconfig;
+
+    if (strcasecmp(arg, "On") == 0) {
+        d->chunked_request = PYW_CHUNKED_SPOOL;
+    }
+    else if (strcasecmp(arg, "Off") == 0) {
+        d->chunked_request = PYW_CHUNKED_OFF;
+    }
+    else if (strcasecmp(arg, "Stream") == 0) {
+        d->chunked_request = PYW_CHUNKED_STREAM;
+    }
+    else {
+        return apr_psprintf(cmd->pool, "%s: '%s': use On, Off or Stream",
+                            cmd->cmd->name, arg);
+    }
+    return NULL;
+}
+
+/* PyWorkerChunkedRequestLimit bytes (K/M/G suffixes). */
+static const char *pyw_cmd_chunked_limit(cmd_parms *cmd, void *mconfig,
+                                         const char *arg)
+{
+    pyw_dir_conf_t *d = mconfig;
+    char msg[PYW_MSG_MAX];
+    int64_t v;
+
+    if (pyw_option_value(PYW_OPT_BYTES, arg, 0, INT64_MAX / 2, &v, msg,
+                         sizeof(msg)) < 0) {
+        return apr_psprintf(cmd->pool, "%s: %s", cmd->cmd->name, msg);
+    }
+    d->chunked_limit = (apr_off_t)v;
+    return NULL;
+}
+
 /* PyWorkerPythonHome / PyWorkerPythonPath: cmd->info is the field. */
 static const char *pyw_cmd_python(cmd_parms *cmd, void *mconfig,
                                   const char *arg)
@@ -822,9 +863,14 @@ const command_rec pyw_config_cmds[] = {
         (void *)APR_OFFSETOF(pyw_dir_conf_t, script_reloading),
         ACCESS_CONF | RSRC_CONF, "On (default): a changed WSGI script "
         "restarts its group's daemons one at a time; Off: ignored"),
-    AP_INIT_FLAG("PyWorkerChunkedRequest", ap_set_flag_slot,
-        (void *)APR_OFFSETOF(pyw_dir_conf_t, chunked_request),
-        ACCESS_CONF | RSRC_CONF, "Off: refuse chunked request bodies (411)"),
+    AP_INIT_TAKE1("PyWorkerChunkedRequest", pyw_cmd_chunked_request, NULL,
+        ACCESS_CONF | RSRC_CONF, "On (default): read a chunked request "
+        "body whole, then give the application CONTENT_LENGTH; Stream: "
+        "pass it on as it comes (wsgi.input_terminated); Off: 411"),
+    AP_INIT_TAKE1("PyWorkerChunkedRequestLimit", pyw_cmd_chunked_limit,
+        NULL, ACCESS_CONF | RSRC_CONF, "bytes (K/M/G): the longest chunked "
+        "request body PyWorkerChunkedRequest On reads; longer ones get 413 "
+        "(default 1G)"),
     AP_INIT_TAKE1("PyWorkerPythonHome", pyw_cmd_python,
         &pyw_globals.python_home, RSRC_CONF,
         "default python-home of every group (main server only)"),

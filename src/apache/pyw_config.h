@@ -19,6 +19,14 @@
 #define PYW_CALLABLE_MAX     128
 #define PYW_UNSET          (-1)
 
+/* PyWorkerChunkedRequest: what a chunked request body gets. */
+#define PYW_CHUNKED_OFF    0    /* 411 Length Required, as mod_wsgi      */
+#define PYW_CHUNKED_SPOOL  1    /* On: read whole, then CONTENT_LENGTH   */
+#define PYW_CHUNKED_STREAM 2    /* forwarded as it comes, no CONTENT_LENGTH */
+/* PyWorkerChunkedRequestLimit when not set: 1 GiB (Apache's own
+ * LimitRequestBody applies as well). */
+#define PYW_CHUNKED_LIMIT_DEFAULT ((apr_off_t)1 << 30)
+
 struct pyw_group_rt;            /* process manager state (pyw_procmgr.c) */
 
 /* One PyWorkerDaemonProcess. */
@@ -65,7 +73,8 @@ typedef struct {
     const char *callable_object;    /* NULL -> "application" */
     int         script_reloading;   /* PYW_UNSET -> On */
     int         pass_authorization; /* PYW_UNSET -> Off */
-    int         chunked_request;    /* PYW_UNSET -> On  */
+    int         chunked_request;    /* PYW_CHUNKED_*; PYW_UNSET -> On */
+    apr_off_t   chunked_limit;      /* PYW_UNSET -> the default      */
     apr_array_header_t *restrict_process;   /* PyWorkerRestrictProcess:
                                                const char *; NULL: any */
 } pyw_dir_conf_t;

@@ -2,7 +2,8 @@
  * pyw_forward.c - one request over one daemon connection.
  *
  *   REQUEST ->, then frames <- until END or ERROR:
- *     READ n   read up to n client body bytes; answer BODY / BODY_ABORT
+ *     READ n   read up to n client body bytes, or take them from the
+ *              spooled body (pyw_spool.h); answer BODY / BODY_ABORT
  *     HEADERS  remember status and headers; they reach r only when the
  *              first brigade is passed ("commit"), so until then a
  *              failure can still be answered with an error status
@@ -71,6 +72,8 @@ typedef struct {
     int                    body_done;   /* the client body's EOS was seen */
     int                    body_status; /* non-zero: the body failed     */
     apr_status_t           body_rv;
+    pyw_spool_t           *spool;       /* the body read whole, or NULL  */
+    apr_off_t              spool_off;   /* next spooled byte to send     */
     int                    discard;     /* drain frames, pass nothing    */
     int                    aborted;     /* client response aborted       */
     int                    have_headers;
@@ -253,8 +256,9 @@ static int pyw_forward_body_result(pyw_fwd_t *fw)
 /* ---- REQUEST ---- */
 
 /* The pairs Apache's own table lacks.  The first is the request start
- * (for queue-timeout: when Apache read the request line, microseconds
- * since the epoch), which goes on the wire first. */
+ * (for queue-timeout: when Apache read the request line, or finished
+ * spooling a chunked body, microseconds since the epoch), which goes on
+ * the wire first. */
 static int pyw_forward_extras(request_rec *r, const pyw_forward_opts_t *o,
                               pyw_env_extra_t *x)
 {
@@ -262,7 +266,9 @@ static int pyw_forward_extras(request_rec *r, const pyw_forward_opts_t *o,
     int n = 0;
 
     x[n].name = PYW_ENV_REQUEST_START;
-    x[n++].value = apr_off_t_toa(r->pool, (apr_off_t)r->request_time);
+    x[n++].value = apr_off_t_toa(r->pool, (apr_off_t)(o->body
+                                 ? pyw_spool_done_time(o->body)
+                                 : r->request_time));
     /* Apache never exports Authorization itself; a RewriteRule or SetEnv
      * that already did wins over ours. */
     if (o->pass_authorization
@@ -386,6 +392,13 @@ static int pyw_forward_send_request(pyw_fwd_t *fw,
     if (apr_table_get(r->notes, PYW_FWD_ENV_NOTE) == NULL) {
         ap_add_common_vars(r);
         ap_add_cgi_vars(r);
+        if (opts->body != NULL) {
+            /* To the app the spooled body is a plain one of known size. */
+            apr_table_setn(r->subprocess_env, "CONTENT_LENGTH",
+                           apr_off_t_toa(r->pool,
+                                         pyw_spool_size(opts->body)));
+            apr_table_unset(r->subprocess_env, "HTTP_TRANSFER_ENCODING");
+        }
         apr_table_setn(r->notes, PYW_FWD_ENV_NOTE, "1");
     }
     nx = pyw_forward_extras(r, opts, extra);
@@ -520,6 +533,27 @@ static int pyw_forward_send_body(pyw_fwd_t *fw, apr_size_t len)
                   : PYW_FWD_CONTINUE;
 }
 
+/* A READ answered from the spooled body.  Its file failing to read is a
+ * body failure like a client's (500): the app gets BODY_ABORT. */
+static int pyw_forward_read_spool(pyw_fwd_t *fw, uint32_t want)
+{
+    const char *data;
+    long n;
+
+    fw->iov_len = 1;
+    n = pyw_spool_peek(fw->spool, fw->spool_off, want, &data);
+    if (n < 0) {
+        fw->body_rv = APR_FROM_OS_ERROR(-n);
+        fw->body_status = HTTP_INTERNAL_SERVER_ERROR;
+        return pyw_forward_send_empty(fw, PYW_FRAME_BODY_ABORT);
+    }
+    if (n > 0) {
+        pyw_forward_iov_add(fw, data, (size_t)n);
+        fw->spool_off += n;
+    }
+    return pyw_forward_send_body(fw, (apr_size_t)n);
+}
+
 static int pyw_forward_on_read(pyw_fwd_t *fw, const pyw_frame_t *f)
 {
     const unsigned char *p;
@@ -544,6 +578,9 @@ static int pyw_forward_on_read(pyw_fwd_t *fw, const pyw_frame_t *f)
     }
     want = want == 0 ? 1 : want > PYW_MAX_DATA_PAYLOAD
                            ? PYW_MAX_DATA_PAYLOAD : want;
+    if (fw->spool != NULL) {
+        return pyw_forward_read_spool(fw, want);
+    }
     rv = pyw_forward_read_client(fw, want, &len);
     if (rv == APR_SUCCESS && len > want) {
         rv = APR_EGENERAL;      /* a filter ignored readbytes */
@@ -889,6 +926,7 @@ void pyw_forward_request(request_rec *r, pyw_backend_t *b,
     fw.timeout_ms = opts->socket_timeout_ms > 0 ? opts->socket_timeout_ms
                     : apr_time_as_msec(r->server->timeout);
     fw.request_deadline = opts->deadline_ms;
+    fw.spool = opts->body;
     fw.ibb = apr_brigade_create(r->pool, ba);
     fw.obb = apr_brigade_create(r->pool, ba);
     fw.iov_cap = PYW_FWD_IOV_INIT;

@@ -16,6 +16,7 @@
 #include "httpd.h"
 #include "../common/pyw_io.h"
 #include "pyw_backend.h"
+#include "pyw_spool.h"
 
 typedef struct {
     const char *process_group;      /* mod_pyworker.process_group     */
@@ -28,6 +29,10 @@ typedef struct {
     int64_t     deadline_ms;        /* request-timeout, on the
                                        pyw_io_now_ms() clock;
                                        PYW_NO_DEADLINE: none           */
+    pyw_spool_t *body;              /* a chunked body read whole: READs
+                                       are answered from it, the environ
+                                       gets its CONTENT_LENGTH; NULL:
+                                       read the client as the app pulls */
 } pyw_forward_opts_t;
 
 typedef enum {

@@ -14,6 +14,8 @@
  *                                            status (503 + Retry-After:
  *                                            queue-timeout)
  *   client body unreadable                -> 413 / 400 / 408
+ *   chunked body over the spool limit     -> 413 (PyWorkerChunkedRequest
+ *     or its temporary file failed        -> 500  On; before any daemon)
  *   client gone                           -> nothing to answer
  *
  * Only one thing is retried: a request the daemon turned down before
@@ -29,6 +31,7 @@
 #include "apr_strings.h"
 #include "httpd.h"
 #include "http_config.h"
+#include "http_core.h"
 #include "http_protocol.h"
 #include "http_request.h"
 
@@ -132,18 +135,85 @@ static int pyw_handler_check_script(request_rec *r, const pyw_group_t *g)
     return pyw_handler_check_owner(r, g);
 }
 
-static int pyw_handler_check_chunked(request_rec *r, const pyw_group_t *g,
-                                     const pyw_dir_conf_t *d)
+/* Apache's input filter stopped the body at LimitRequestBody: it says
+ * APR_ENOSPC, or AP_FILTER_ERROR after answering 413 itself. */
+static int pyw_handler_over_core_limit(request_rec *r, apr_status_t rv)
+{
+    return rv == APR_ENOSPC || (rv == AP_FILTER_ERROR
+                                && r->status == HTTP_REQUEST_ENTITY_TOO_LARGE);
+}
+
+/* The spool failed: the status, with one log line.  The connection is
+ * closed after the answer, so the rest of the body is never read. */
+static int pyw_handler_spool_failed(request_rec *r, const pyw_group_t *g,
+                                    apr_off_t limit, pyw_spool_result_e res,
+                                    apr_status_t rv)
+{
+    r->connection->keepalive = AP_CONN_CLOSE;
+    if (res == PYW_SPOOL_TOO_LARGE) {
+        PYW_RLOG(APLOG_WARNING, 0, r, 150, g->name, 0L, "chunked request "
+                 "body larger than PyWorkerChunkedRequestLimit %"
+                 APR_OFF_T_FMT " bytes; 413", limit);
+        return HTTP_REQUEST_ENTITY_TOO_LARGE;
+    }
+    if (res == PYW_SPOOL_FILE) {
+        PYW_RLOG(APLOG_ERR, rv, r, 151, g->name, 0L, "cannot spool the "
+                 "chunked request body to a temporary file in %s; 500",
+                 pyw_spool_dir());
+        return HTTP_INTERNAL_SERVER_ERROR;
+    }
+    if (pyw_handler_over_core_limit(r, rv)) {
+        PYW_RLOG(APLOG_WARNING, 0, r, 150, g->name, 0L, "chunked request "
+                 "body larger than LimitRequestBody %" APR_OFF_T_FMT
+                 " bytes; 413", ap_get_limit_req_body(r));
+        return rv == AP_FILTER_ERROR ? AP_FILTER_ERROR
+                                     : HTTP_REQUEST_ENTITY_TOO_LARGE;
+    }
+    /* 400 bad chunk or client gone, 408 timeout; AP_FILTER_ERROR if
+     * Apache's input filter already answered. */
+    PYW_RLOG(APLOG_INFO, 0, r, 117, g->name, 0L, "cannot read the chunked "
+             "request body (%s); the application was not run",
+             rv == AP_FILTER_ERROR ? "Apache's input filters rejected it "
+             "and answered the client" : apr_psprintf(r->pool, "%pm", &rv));
+    return ap_map_http_request_error(rv, HTTP_BAD_REQUEST);
+}
+
+/*
+ * PyWorkerChunkedRequest: a chunked body is refused (Off: 411), passed on
+ * as it comes (Stream: no CONTENT_LENGTH, wsgi.input_terminated), or,
+ * by default, read whole first so the app gets CONTENT_LENGTH (*spool).
+ * Requests with a Content-Length or no body cost one table look-up.
+ */
+static int pyw_handler_chunked(request_rec *r, const pyw_group_t *g,
+                               const pyw_dir_conf_t *d, pyw_spool_t **spool)
 {
     const char *te = apr_table_get(r->headers_in, "Transfer-Encoding");
+    int mode = d == NULL || d->chunked_request == PYW_UNSET
+               ? PYW_CHUNKED_SPOOL : d->chunked_request;
+    apr_off_t limit;
+    pyw_spool_result_e res;
+    apr_status_t rv;
 
-    /* PYW_UNSET means On. */
-    if (d != NULL && d->chunked_request == 0 && te != NULL
-        && ap_find_last_token(r->pool, te, "chunked")) {
+    *spool = NULL;
+    if (te == NULL || mode == PYW_CHUNKED_STREAM
+        || !ap_find_last_token(r->pool, te, "chunked")) {
+        return OK;
+    }
+    if (mode == PYW_CHUNKED_OFF) {
         PYW_RLOG(APLOG_INFO, 0, r, 105, g->name, 0L, "chunked request "
                  "body refused (PyWorkerChunkedRequest Off)");
         return HTTP_LENGTH_REQUIRED;
     }
+    limit = d == NULL || d->chunked_limit == PYW_UNSET
+            ? PYW_CHUNKED_LIMIT_DEFAULT : d->chunked_limit;
+    res = pyw_spool_read(r, limit, spool, &rv);
+    if (res != PYW_SPOOL_OK) {
+        return pyw_handler_spool_failed(r, g, limit, res, rv);
+    }
+    PYW_RLOG(APLOG_DEBUG, 0, r, 152, g->name, 0L, "chunked request body "
+             "read whole: %" APR_OFF_T_FMT " bytes (%s)",
+             pyw_spool_size(*spool), pyw_spool_on_disk(*spool)
+             ? "temporary file" : "memory");
     return OK;
 }
 
@@ -384,6 +454,7 @@ static int pyw_handler(request_rec *r)
     const pyw_dir_conf_t *d;
     const pyw_group_t *g = NULL;
     pyw_forward_opts_t opts;
+    pyw_spool_t *spool;
     int status;
 
     if (r->handler == NULL || strcmp(r->handler, PYW_HANDLER_NAME) != 0) {
@@ -392,7 +463,7 @@ static int pyw_handler(request_rec *r)
     d = ap_get_module_config(r->per_dir_config, &pyworker_module);
     if ((status = pyw_handler_find_group(r, &g)) != OK
         || (status = pyw_handler_check_script(r, g)) != OK
-        || (status = pyw_handler_check_chunked(r, g, d)) != OK) {
+        || (status = pyw_handler_chunked(r, g, d, &spool)) != OK) {
         return status;
     }
     opts.process_group = g->name;
@@ -404,6 +475,7 @@ static int pyw_handler(request_rec *r)
     opts.deadline_ms = g->request_timeout_ms > 0
                        ? pyw_io_deadline(g->request_timeout_ms)
                        : PYW_NO_DEADLINE;
+    opts.body = spool;
     return pyw_handler_run(r, g, &opts);
 }
 

@@ -1,4 +1,6 @@
 """A small Flask application (Debian's python3-flask)."""
+import hashlib
+
 from flask import Flask, jsonify, request, url_for
 
 app = Flask(__name__)
@@ -27,6 +29,26 @@ def form():
                    items=request.form.getlist("item"),
                    upload=len(request.files["file"].read())
                    if "file" in request.files else None)
+
+
+@app.route("/upload", methods=["POST"])
+def upload():
+    """Length and sha256 of the body: get_data() (?via=body), else
+    request.stream in pieces."""
+    if request.args.get("via") == "body":
+        data = request.get_data()
+        n, digest = len(data), hashlib.sha256(data).hexdigest()
+    else:
+        h, n = hashlib.sha256(), 0
+        while True:
+            data = request.stream.read(65536)
+            if not data:
+                break
+            h.update(data)
+            n += len(data)
+        digest = h.hexdigest()
+    return jsonify(len=n, sha256=digest,
+                   content_length=request.content_length)
 
 
 @app.route("/stream")

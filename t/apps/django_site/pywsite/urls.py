@@ -7,4 +7,5 @@ urlpatterns = [
     path("json/", views.as_json, name="json"),
     path("hello/<str:name>/", views.hello, name="hello"),
     path("form/", views.form, name="form"),
+    path("upload/", views.upload, name="upload"),
 ]

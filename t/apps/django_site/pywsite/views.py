@@ -1,3 +1,5 @@
+import hashlib
+
 from django.http import HttpResponse, JsonResponse
 from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
@@ -24,3 +26,24 @@ def form(request):
     return JsonResponse({"name": request.POST.get("name"),
                          "items": request.POST.getlist("item"),
                          "method": request.method})
+
+
+@csrf_exempt
+def upload(request):
+    """Length and sha256 of the body: request.body (?via=body), else
+    request.read() in pieces, as a view taking a large upload would."""
+    if request.GET.get("via") == "body":
+        data = request.body
+        n, digest = len(data), hashlib.sha256(data).hexdigest()
+    else:
+        h, n = hashlib.sha256(), 0
+        while True:
+            data = request.read(65536)
+            if not data:
+                break
+            h.update(data)
+            n += len(data)
+        digest = h.hexdigest()
+    return JsonResponse({"len": n, "sha256": digest,
+                         "content_length": request.META.get(
+                             "CONTENT_LENGTH")})
