@@ -225,7 +225,8 @@ def test_request_timeout_gives_504_within_a_second_and_one_line(timeouts):
     mark = a.log.mark()
     r, took = timed_get(a, "/reqto/slow?10")
     assert r.status == 504 and r.complete, r
-    assert 2.0 <= took < 3.0, took
+    # Deadlines are kept in whole milliseconds from Apache's request time.
+    assert 1.99 <= took < 3.0, took
     lines = a.log.wait_for(r"\bPYW%04d\b" % REQUEST_TIMEOUT, since=mark)
     assert len(lines) == 1, a.log.text(mark)
     assert "request-timeout of 2 s passed" in lines[0]
