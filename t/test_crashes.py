@@ -222,7 +222,7 @@ def test_os_exit_under_load_fails_exactly_the_requests_it_was_running(
     # This daemon ran for less than 10 s: the parent restarts it after a
     # 1 s back-off (see the last test for a prompt restart).
     assert back is not None and back < 4.0, numbers
-    httpd.wait_daemons("single", exclude={victim})
+    assert len(httpd.wait_daemons("single", exclude={victim})) == 1
 
 
 def warm_idle(httpd, n=200, concurrency=32):
@@ -266,7 +266,8 @@ def test_sigterm_of_a_daemon_under_load_fails_nothing(httpd, group):
     kinds = collections.Counter(r.kind for r in records)
     print("SIGTERM of a %s daemon under load: %s" % (group, dict(kinds)))
     assert kinds == {"ok": total}, [r for r in records if r.kind != "ok"]
-    httpd.wait_daemons(group, exclude={victim})
+    assert len(httpd.wait_daemons(group, exclude={victim})) == \
+        httpd.groups[group]["processes"]
 
 
 def uptime(pid):

@@ -44,7 +44,9 @@ def _load_app(name):
     return ns
 
 
-PIECES = _load_app("input.wsgi")["pieces"]
+_INPUT_APP = _load_app("input.wsgi")
+PIECES = _INPUT_APP["pieces"]
+READLINE_SEQ = _INPUT_APP["readline_seq"]
 
 LINES_BODY = (b"short\n" + b"\n" + b"x" * 200000 + b"\n" + b"middle\r\n"
               + b"".join(b"line %d\n" % i for i in range(2000))
@@ -113,6 +115,71 @@ def test_input_read_styles(httpd, mode, n, how):
         assert out["content_length"] in (None, "")
     else:
         assert out["content_length"] == str(len(LINES_BODY))
+
+
+# wsgi.input's read-ahead buffer: 64 KiB first, filled by up to that
+# much at a time (PYW_INPUT_FILL, src/python/pyw_input.c).
+BUF = 64 * 1024
+
+
+def readline_seq(httpd, body, limits, te_chunked=False, sizes=None):
+    """What readline(limit) for each limit (None: no limit), then
+    readline() until b"", returned in the daemon, as result lengths,
+    checked against io.BytesIO.  PEP 3333 does not require the size
+    argument, but multipart parsers pass it, and we offer it with the
+    io semantics: at most size bytes, ending after the first b"\n"."""
+    spec = ",".join("n" if x is None else str(x) for x in limits)
+    hdrs = []
+    if te_chunked:
+        data = chunked(body, sizes) if sizes else chunked(body)
+        hdrs.append(("Transfer-Encoding", "chunked"))
+    else:
+        data = body
+        hdrs.append(("Content-Length", str(len(body))))
+    r = rawhttp.request(httpd.port, "POST", "/input?mode=readline_seq&"
+                        "limits=" + spec, hdrs, data, timeout=20)
+    assert r.status == 200, r.body[:300]
+    out = json.loads(r.body)
+    want = [len(d) for d in READLINE_SEQ(io.BytesIO(body), limits)]
+    assert out["lengths"] == want, (limits, out["lengths"][:20], want[:20])
+    assert out["sha256"] == hashlib.sha256(body).hexdigest()
+    assert out["after"] == ["", "", ""]
+    return out["lengths"]
+
+
+def test_readline_limit_zero_and_one(httpd):
+    body = b"ab\n\ncd\nlast"
+    lengths = readline_seq(httpd, body, [0, 1, 0, 1, 1, 1, 0, 1, 5, 1, 0,
+                                         10, 0, 1])
+    # readline(0) is b"" and consumes nothing; readline(1) one byte,
+    # a newline included.
+    assert lengths[:8] == [0, 1, 0, 1, 1, 1, 0, 1]
+    # At the end of the body: b"" whatever the limit.
+    assert lengths[-3:] == [0, 0, 0]
+
+
+@pytest.mark.parametrize("te_chunked", [False, True],
+                         ids=["content-length", "chunked"])
+@pytest.mark.parametrize("newline_at", [BUF - 2, BUF - 1, BUF, BUF + 1])
+@pytest.mark.parametrize("limit", [BUF - 1, BUF, BUF + 1])
+def test_readline_limit_at_the_buffer_boundary(httpd, newline_at, limit,
+                                               te_chunked):
+    """Lines that straddle the first read-ahead buffer, limits on either
+    side of its size; chunked, the chunks end at the boundary too."""
+    body = (b"a" * newline_at + b"\n" + b"b" * (BUF + 3) + b"\n"
+            + b"c" * (2 * BUF) + b"\ntail")
+    readline_seq(httpd, body, [limit, limit, 1, limit, limit, limit],
+                 te_chunked, sizes=(BUF - 1, 1, BUF, BUF + 1))
+
+
+@pytest.mark.parametrize("te_chunked", [False, True],
+                         ids=["content-length", "chunked"])
+def test_readline_without_limit_returns_lines_longer_than_the_buffer(
+        httpd, te_chunked):
+    lines = [b"x" * (3 * BUF + 7) + b"\n", b"y" * (2 * BUF - 1) + b"\n",
+             b"\n", b"z" * BUF + b"\n", b"w" * (BUF + 1)]
+    lengths = readline_seq(httpd, b"".join(lines), [None], te_chunked)
+    assert lengths == [len(l) for l in lines] + [0]
 
 
 def test_read_one_byte_at_a_time(httpd):

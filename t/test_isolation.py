@@ -261,7 +261,8 @@ def test_daemon_holds_no_descriptor_of_apache_or_other_groups(world):
     seen = {}
     for group in GROUPS:
         # a persistent connection from an MPM child stays open
-        httpd.get("/hello", headers={"Host": HOSTS[group]})
+        r = httpd.get("/hello", headers={"Host": HOSTS[group]})
+        assert r.status_code == 200, r.text[:300]
         pids = httpd.daemon_pids(group)
         assert pids, "no daemon of %s" % group
         for pid in pids:

@@ -124,14 +124,16 @@ def test_replacement_is_ready_before_the_old_daemon_is_stopped(httpd):
     mark = httpd.log.mark()
     res, _ = run_load(httpd, "/maxreq", seconds=30, total=120)
     assert_nothing_failed_or_lost(res)
-    httpd.log.wait_for(r"\bPYW%04d\b" % REPLACED, since=mark)
+    # 120 requests, 2 processes, 50 each: at least one replacement.
+    replaced = httpd.log.wait_for(r"\bPYW%04d\b.*\(group=maxreq\b"
+                                  % REPLACED, since=mark)
+    assert replaced, "no daemon replaced:\n" + httpd.log.text(mark)
     lines = httpd.log.lines()
-    for i, line in enumerate(lines):
-        if line.code == REPLACED:
-            pid = re.search(r"pid=(\d+)\)", line).group(1)
-            before = [l for l in lines[:i] if l.code == REPLACING
-                      and "pid=%s)" % pid in l]
-            assert before, "pid %s stopped without a replacement first" % pid
+    for line in replaced:
+        pid = re.search(r"pid=(\d+)\)", line).group(1)
+        before = [l for l in lines[:lines.index(line)]
+                  if l.code == REPLACING and "pid=%s)" % pid in l]
+        assert before, "pid %s stopped without a replacement first" % pid
 
 
 def test_restart_interval_recycles_under_load(httpd):

@@ -130,7 +130,8 @@ def refused(httpd, path, code, host="main.test"):
     r = get(httpd, path, host)
     assert r.status_code == 500, r.text
     assert "mod_pyworker.process_group" not in r.text
-    httpd.log.wait_for(r"\bPYW%04d\b" % code, since=mark)
+    assert httpd.log.wait_for(r"\bPYW%04d\b" % code, since=mark), \
+        httpd.log.text(mark)
     severe = [l for l in httpd.log.lines(since=mark) if l.severe]
     assert len(severe) == 1 and severe[0].code == code, severe
     assert "uri=%s" % path in severe[0], severe[0]

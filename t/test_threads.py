@@ -65,6 +65,7 @@ def test_per_thread_sqlite_connection_reused_under_load(httpd):
     threads = {a["thread"] for a in answers}
     assert 1 < len(threads) <= 8
     status, body = fetch(httpd, "/eight/sqlite?stats=1")
+    assert status == 200, body[:300]
     stats = json.loads(body)
     assert stats["overlaps"] == 0, "a thread ran two requests at once"
     assert stats["thread_switches"] == 0, \

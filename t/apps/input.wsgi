@@ -7,6 +7,9 @@
 #   readlines_hint  readlines(n) until []
 #   iter            for line in input
 #   read_more       read(CONTENT_LENGTH + 1000) once, then read() again
+#   readline_seq    readline(limit) for each of ?limits=L1,L2,... in turn
+#                   ("n": no limit), then readline() until b""; the answer
+#                   adds the length of every result, b"" included
 #   partial         read(n) once and stop (the rest stays unread)
 #   none            read nothing at all
 # Every mode but partial and none finishes with three more reads
@@ -58,6 +61,20 @@ def pieces(inp, mode, n):
         raise ValueError("unknown mode %r" % mode)
 
 
+def readline_seq(inp, limits):
+    for limit in limits:
+        yield inp.readline() if limit is None else inp.readline(limit)
+    while True:
+        d = inp.readline()
+        yield d
+        if not d:
+            return
+
+
+def parse_limits(text):
+    return [None if x == "n" else int(x) for x in text.split(",") if x]
+
+
 def application(environ, start_response):
     q = parse_qs(environ.get("QUERY_STRING", ""))
     mode = q.get("mode", ["read"])[0]
@@ -66,8 +83,14 @@ def application(environ, start_response):
         n = int(environ.get("CONTENT_LENGTH") or 0) + 1000
     inp = environ["wsgi.input"]
     h, total, count, longest, unterminated = hashlib.sha256(), 0, 0, 0, 0
-    for d in pieces(inp, mode, n):
+    lengths = []
+    if mode == "readline_seq":
+        results = readline_seq(inp, parse_limits(q.get("limits", [""])[0]))
+    else:
+        results = pieces(inp, mode, n)
+    for d in results:
         assert isinstance(d, bytes), type(d)
+        lengths.append(len(d))
         h.update(d)
         total += len(d)
         count += 1
@@ -82,6 +105,7 @@ def application(environ, start_response):
         "after": [a.decode("latin-1") for a in after],
         "content_length": environ.get("CONTENT_LENGTH"),
         "input_terminated": environ.get("wsgi.input_terminated"),
+        "lengths": lengths if mode == "readline_seq" else None,
     }).encode()
     start_response("200 OK", [("Content-Type", "application/json"),
                               ("Content-Length", str(len(body)))])

@@ -119,8 +119,11 @@ def parse_groups(conf):
     groups = {}
     for m in re.finditer(r"^\s*PyWorkerDaemonProcess\s+(\S+)(.*)$", conf,
                          re.M):
-        opts = dict(re.findall(r"([a-z-]+)=(\"[^\"]*\"|\S+)", m.group(2)))
-        opts = {k: v.strip('"') for k, v in opts.items()}
+        # Values may be quoted either way, as mod_wsgi allows.
+        opts = dict(re.findall(r"([a-z-]+)=(\"[^\"]*\"|'[^']*'|\S+)",
+                               m.group(2)))
+        opts = {k: v[1:-1] if len(v) > 1 and v[0] == v[-1] and v[0] in "'\""
+                else v for k, v in opts.items()}
         try:
             processes = int(opts.get("processes", "1"))
         except ValueError:
@@ -253,7 +256,11 @@ class Apache(ServerRoot):
             self.port = free_port()
             self.write_conf()
         if self.wait_for_daemons:
-            self._wait_daemons(timeout=15)
+            missing = self._wait_daemons(timeout=15)
+            if missing:
+                raise RuntimeError("daemons of %s not up within 15 s (pass "
+                                   "wait_daemons=False if that is meant):\n%s"
+                                   % (", ".join(missing), self.log.tail()))
         self._wait_ready(timeout)
         return self
 
@@ -295,11 +302,14 @@ class Apache(ServerRoot):
         return len(started) >= info["processes"]
 
     def _wait_daemons(self, timeout):
+        """The groups whose daemons are not all up by the timeout."""
         deadline = time.monotonic() + timeout
         for group, info in self.groups.items():
             while time.monotonic() < deadline and \
                     not self._daemons_up(group, info):
                 time.sleep(0.05)
+        return [g for g, info in self.groups.items()
+                if not self._daemons_up(g, info)]
 
     def _wait_ready(self, timeout):
         deadline = time.monotonic() + timeout
@@ -341,16 +351,22 @@ class Apache(ServerRoot):
 
     def graceful(self, wait=True, timeout=20):
         """SIGUSR1; with wait, returns once every titled group runs a full
-        set of daemons none of which existed before."""
+        set of daemons none of which existed before (AssertionError if
+        that does not happen within timeout)."""
         old = set(self.all_daemon_pids())
         mark = self.log.mark()
         os.kill(self.pid, signal.SIGUSR1)
         if wait:
-            self.log.wait_for(r"AH00489|resuming normal operations",
-                              since=mark, timeout=timeout)
+            assert self.log.wait_for(r"AH00489|resuming normal operations",
+                                     since=mark, timeout=timeout), \
+                "Apache did not restart:\n" + self.log.text(mark)
             for group, info in self.groups.items():
                 if info["display"]:
-                    self.wait_daemons(group, exclude=old, timeout=timeout)
+                    new = self.wait_daemons(group, exclude=old,
+                                            timeout=timeout)
+                    assert len(new) >= info["processes"], \
+                        "group %s not replaced: %s\n%s" % (
+                            group, new, self.log.text(mark))
         return old
 
     # -- daemons ----------------------------------------------------------

@@ -41,7 +41,8 @@ class Result:
 
 
 class Load:
-    """Load(port, path, total=100, concurrency=8).start() ... .join().
+    """Load(port, path, total=100, concurrency=8).start() ... .join();
+    stop() ends it early, records() shows it while it runs.
 
     path: a str, or a function index -> (method, path, body) or -> path.
     check: optional function (status, body) -> bool; a 200 whose body
@@ -55,6 +56,7 @@ class Load:
         self.deadline, self.headers = deadline, headers or {}
         self.check, self.keep_body = check, keep_body
         self._next = 0
+        self._stopped = False
         self._lock = threading.Lock()
         self._records = []
         self._threads = []
@@ -62,7 +64,7 @@ class Load:
 
     def _take(self):
         with self._lock:
-            if self._next >= self.total or \
+            if self._next >= self.total or self._stopped or \
                     time.monotonic() - self._t0 > self.deadline:
                 return None
             self._next += 1
@@ -116,6 +118,16 @@ class Load:
             t.start()
             self._threads.append(t)
         return self
+
+    def stop(self):
+        """Send no more requests; join() waits for those in flight."""
+        with self._lock:
+            self._stopped = True
+
+    def records(self):
+        """The requests finished so far (while it runs)."""
+        with self._lock:
+            return list(self._records)
 
     def join(self):
         limit = self._t0 + self.deadline + self.timeout + 5
