@@ -142,8 +142,8 @@ static void pyw_exec_env(apr_pool_t *p, char **env)
  * failure here would come back at once, and the parent would fork again
  * at once: a fork loop for as long as the program is missing.  Wait out
  * the delay here instead.  This is still a copy of the Apache parent,
- * with its signal handlers: SIGTERM (the group is stopping) must end the
- * wait, so it goes back to the default action first.
+ * with its signal handlers: a stop signal (pyw_spec.h) must end the
+ * wait, so those go back to the default action first.
  */
 static void pyw_exec_fail(const pyw_daemon_spec_t *spec)
     __attribute__((noreturn));
@@ -157,9 +157,11 @@ static void pyw_exec_fail(const pyw_daemon_spec_t *spec)
         memset(&sa, 0, sizeof(sa));
         sa.sa_handler = SIG_DFL;
         sigemptyset(&sa.sa_mask);
-        sigaction(SIGTERM, &sa, NULL);
+        sigaction(PYW_SIG_RETIRE, &sa, NULL);
+        sigaction(PYW_SIG_APACHE_STOP, &sa, NULL);
         sigemptyset(&term);
-        sigaddset(&term, SIGTERM);
+        sigaddset(&term, PYW_SIG_RETIRE);
+        sigaddset(&term, PYW_SIG_APACHE_STOP);
         sigprocmask(SIG_UNBLOCK, &term, NULL);
         ts.tv_sec = spec->startup_delay_ms / 1000;
         ts.tv_nsec = (long)(spec->startup_delay_ms % 1000) * 1000000L;

@@ -242,14 +242,32 @@ static int pyw_forward_first_wait(pyw_fwd_t *fw)
     }
 }
 
+/* Why the client body could not be read, in plain words. */
+static const char *pyw_forward_body_reason(pyw_fwd_t *fw)
+{
+    apr_status_t rv = fw->body_rv;
+    const char *what = "";
+
+    if (rv == AP_FILTER_ERROR) {
+        return "Apache's input filters rejected it and answered the client";
+    }
+    if (rv == APR_INCOMPLETE || APR_STATUS_IS_EOF(rv)
+        || APR_STATUS_IS_ECONNRESET(rv) || APR_STATUS_IS_ECONNABORTED(rv)) {
+        what = "the client closed the connection before sending all of "
+               "it: ";
+    }
+    else if (APR_STATUS_IS_TIMEUP(rv)) {
+        what = "the client sent none of the rest within Timeout: ";
+    }
+    return apr_psprintf(fw->r->pool, "%s%pm", what, &rv);
+}
+
 /* The exchange ended cleanly but the client body had failed earlier. */
 static int pyw_forward_body_result(pyw_fwd_t *fw)
 {
     fw->out->result = PYW_FWD_BODY_ERROR;
     fw->out->status = fw->body_status;
-    fw->out->reason = fw->body_rv == AP_FILTER_ERROR
-        ? "Apache's input filters rejected it and answered the client"
-        : apr_psprintf(fw->r->pool, "%pm", &fw->body_rv);
+    fw->out->reason = pyw_forward_body_reason(fw);
     return PYW_FWD_STOP;
 }
 

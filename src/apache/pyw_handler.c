@@ -34,6 +34,7 @@
 #include "http_core.h"
 #include "http_protocol.h"
 #include "http_request.h"
+#include "ap_mpm.h"
 
 #include "pyw_config.h"
 #include "pyw_conn.h"
@@ -266,9 +267,10 @@ static const char *pyw_handler_daemon_cause(request_rec *r,
     }
     if (o->err == -ECONNRESET || o->err == -EPIPE) {
         return apr_psprintf(r->pool, "daemon pid %ld closed the connection "
-                            "%s (it probably crashed)", pid, o->committed
-                            ? "in the middle of the response"
-                            : "before sending a response");
+                            "%s: it exited or was killed (the parent's "
+                            "line for that pid says how)", pid,
+                            o->committed ? "in the middle of the response"
+                                         : "before sending a response");
     }
     return apr_psprintf(r->pool, "%s daemon pid %ld failed: %s",
                         o->result == PYW_FWD_SEND_FAILED
@@ -277,12 +279,34 @@ static const char *pyw_handler_daemon_cause(request_rec *r,
                                      sizeof(buf)));
 }
 
+/* This Apache child is stopping: Apache stops or restarts, and the
+ * daemons are told to stop with it (pyw_slots.c). */
+static int pyw_handler_apache_stopping(void)
+{
+    int state;
+
+    return ap_mpm_query(AP_MPMQ_MPM_STATE, &state) == APR_SUCCESS
+           && state == AP_MPMQ_STOPPING;
+}
+
 static int pyw_handler_daemon_failed(request_rec *r, const pyw_group_t *g,
                                      long pid,
                                      const pyw_forward_outcome_t *o)
 {
     const char *cause = pyw_handler_daemon_cause(r, g, pid, o);
 
+    if ((o->err == -ECONNRESET || o->err == -EPIPE)
+        && pyw_handler_apache_stopping()) {
+        /* Expected: the daemon stopped with Apache and said which
+         * request it cut off (PYW0255, or PYW0204 when replaced). */
+        PYW_RLOG(APLOG_INFO, 0, r, 119, g->name, pid, "daemon pid %ld "
+                 "stopped %s while Apache is stopping or restarting; %s",
+                 pid, o->committed ? "in the middle of the response"
+                                   : "before sending a response",
+                 o->committed ? "response to the client aborted"
+                              : "answering 502");
+        return o->committed ? OK : HTTP_BAD_GATEWAY;
+    }
     if (o->committed) {
         PYW_RLOG(APLOG_ERR, 0, r, 114, g->name, pid, "%s; response to the "
                  "client aborted", cause);

@@ -55,7 +55,7 @@ struct pyw_proc {
     apr_time_t   start_by;      /* startup-timeout deadline, 0: none     */
     int          startup_killed;
     pyw_why_e    why;           /* why it is (to be) stopped             */
-    apr_time_t   term_at;       /* SIGTERM sent at, 0: not yet           */
+    apr_time_t   term_at;       /* told to stop at, 0: not yet           */
     apr_time_t   kill_at;       /* SIGKILL deadline once stopping        */
     int          kill_sent;
 };
@@ -78,7 +78,8 @@ struct pyw_group_rt {
     int          rolling;       /* a rolling restart is running          */
     int          roll_next;     /* next slot to replace                  */
     apr_time_t   roll_started;
-    int          roll_again;    /* asked again by a newer process        */
+    long         roll_again;    /* pid of a newer process that asked
+                                   again, 0: nobody                       */
 };
 
 /* The waker: see pyw_waker.c. */
@@ -112,7 +113,7 @@ typedef struct {
 
 extern pyw_pm_t pyw_pm;
 
-#define PYW_KILL_MARGIN_MS  2000    /* after graceful + shutdown timeouts */
+#define PYW_KILL_MARGIN_MS  2000    /* after a stopping daemon's budget    */
 
 /* pyw_procmgr.c */
 int pyw_pm_stopping(void);
@@ -128,6 +129,9 @@ pyw_proc_t *pyw_proc_alloc(const char *group, int index);
 apr_status_t pyw_slot_spawn(pyw_slot_t *slot);
 void pyw_proc_register(pyw_proc_t *p);
 void pyw_proc_stop(pyw_proc_t *p, pyw_why_e why, int64_t budget_ms);
+/* Apache stops: tell p (PYW_SIG_APACHE_STOP) the first time, SIGKILL it
+ * (PYW0025) once its deadline passed. */
+void pyw_proc_apache_stops(pyw_proc_t *p);
 int64_t pyw_group_stop_budget(const pyw_group_t *g, pyw_why_e why);
 /* Read every status pipe, act on deadlines, keep the waker armed.  Safe
  * to call from any hook or other_child callback in the parent. */

@@ -58,16 +58,16 @@
 #include "../common/pyw_spec.h"
 
 #define PYW_KILL_WAIT_MS        1000
-#define PYW_STOP_MARGIN_MS      1000
 /* Bump the suffix whenever pyw_retained_t changes: a graceful restart
  * into a new build must not read an old block of another size. */
-#define PYW_RETAINED_KEY        "mod_pyworker.procmgr.4"
+#define PYW_RETAINED_KEY        "mod_pyworker.procmgr.5"
 #define PYW_CHLD_RING           64
 #define PYW_HANDOVER_NAME_MAX   80
 
 /* A listening socket; plain data in the process pool (see above). */
 typedef struct {
     const char *path;
+    const char *group;          /* the group it was made for */
     int         fd;             /* -1: closed */
     dev_t       dev;            /* the file bind() created, to notice */
     ino_t       ino;            /* a removed or replaced one           */
@@ -334,8 +334,8 @@ static int pyw_sock_intact(const pyw_sock_t *k)
 static void pyw_sock_close(server_rec *s, pyw_sock_t *k, int remove_file)
 {
     if (remove_file && pyw_sock_intact(k) && unlink(k->path) < 0) {
-        PYW_SLOG(APLOG_WARNING, errno, s, 13, NULL, 0L, "cannot remove %s",
-                 k->path);
+        PYW_SLOG(APLOG_WARNING, errno, s, 13, k->group, 0L,
+                 "cannot remove %s", k->path);
     }
     if (k->fd >= 0) {
         close(k->fd);
@@ -381,7 +381,8 @@ static apr_status_t pyw_sock_owner(const pyw_sock_t *k, const pyw_group_t *g)
     return APR_SUCCESS;
 }
 
-static pyw_sock_t *pyw_sock_get(server_rec *s, const char *path)
+static pyw_sock_t *pyw_sock_get(server_rec *s, const char *path,
+                                const char *group)
 {
     apr_pool_t *pp = s->process->pool;
     pyw_sock_t *k = apr_hash_get(pyw_pm.retained->socks, path,
@@ -390,6 +391,7 @@ static pyw_sock_t *pyw_sock_get(server_rec *s, const char *path)
     if (k == NULL) {
         k = apr_pcalloc(pp, sizeof(*k));
         k->path = apr_pstrdup(pp, path);
+        k->group = apr_pstrdup(pp, group);
         k->fd = -1;
         k->board_fd = -1;
         apr_hash_set(pyw_pm.retained->socks, k->path, APR_HASH_KEY_STRING,
@@ -425,7 +427,7 @@ static apr_status_t pyw_sock_open(server_rec *s, apr_pool_t *ptemp,
     const char *path = apr_psprintf(ptemp, "%s.%ld.%s.sock",
                                     pyw_globals.socket_prefix,
                                     (long)getpid(), g->name);
-    pyw_sock_t *k = pyw_sock_get(s, path);
+    pyw_sock_t *k = pyw_sock_get(s, path, g->name);
     const char *what = NULL;
     apr_status_t rv = APR_SUCCESS;
     int reused = k->fd >= 0;
@@ -470,7 +472,7 @@ static void pyw_sock_sweep(server_rec *s, apr_pool_t *p, int generation,
          hi = apr_hash_next(hi)) {
         k = apr_hash_this_val(hi);
         if (all || k->generation != generation) {
-            PYW_SLOG(APLOG_DEBUG, 0, s, 12, NULL, 0L, "closing and "
+            PYW_SLOG(APLOG_DEBUG, 0, s, 12, k->group, 0L, "closing and "
                      "removing %s", k->path);
             pyw_sock_close(s, k, 1);
             apr_hash_set(pyw_pm.retained->socks, k->path,
@@ -482,10 +484,12 @@ static void pyw_sock_sweep(server_rec *s, apr_pool_t *p, int generation,
 /* ---- Apache exits: stop every daemon ---- */
 
 typedef struct {
-    int left;
-    int level;
+    int        left;
+    apr_time_t last_kill_at;    /* the latest SIGKILL deadline */
 } pyw_reap_t;
 
+/* Reap p if it exited; else tell it Apache stops, or SIGKILL it once its
+ * deadline passed (pyw_proc_apache_stops). */
 static void pyw_reap_one(pyw_proc_t *p, void *baton)
 {
     pyw_reap_t *r = baton;
@@ -498,6 +502,10 @@ static void pyw_reap_one(pyw_proc_t *p, void *baton)
     }
     got = waitpid(pid, &st, WNOHANG);
     if (got == 0 || (got < 0 && errno == EINTR)) {
+        pyw_proc_apache_stops(p);
+        if (p->kill_at > r->last_kill_at) {
+            r->last_kill_at = p->kill_at;
+        }
         r->left++;
         return;
     }
@@ -507,66 +515,32 @@ static void pyw_reap_one(pyw_proc_t *p, void *baton)
     else {
         apr_cpystrn(cause, "reaped elsewhere", sizeof(cause));
     }
-    PYW_SLOG(r->level, 0, pyw_pm.s, 24, p->group, (long)pid, "daemon "
-             "process exited: %s", cause);
+    PYW_SLOG(APLOG_INFO, 0, pyw_pm.s, 24, p->group, (long)pid, "daemon "
+             "process %d exited: %s%s", p->index + 1, cause,
+             p->kill_sent ? ", after SIGKILL" : "");
     p->proc.pid = 0;
 }
 
-/* waitpid(WNOHANG) until none is left or wait_ms passed; how many are
- * still running. */
-static int pyw_reap(int wait_ms, int log_level)
+/*
+ * Every daemon is told that Apache stops (unless the MPM's wait for its
+ * children already did), has its group's shutdown-timeout plus the
+ * margin, then SIGKILL (PYW0025, one line per daemon).  Returns once all
+ * are reaped, or PYW_KILL_WAIT_MS after the last SIGKILL was due.
+ */
+static void pyw_pm_shutdown(void)
 {
-    apr_time_t deadline = apr_time_now() + apr_time_from_msec(wait_ms);
     pyw_reap_t r;
 
     for (;;) {
         r.left = 0;
-        r.level = log_level;
+        r.last_kill_at = 0;
         pyw_pm_each_proc(pyw_reap_one, &r);
-        if (r.left == 0 || apr_time_now() >= deadline) {
-            return r.left;
+        if (r.left == 0 || apr_time_now() >= r.last_kill_at
+                                             + apr_time_from_msec(
+                                                 PYW_KILL_WAIT_MS)) {
+            return;
         }
         apr_sleep(apr_time_from_msec(20));
-    }
-}
-
-static void pyw_signal_one(pyw_proc_t *p, void *baton)
-{
-    if (p->proc.pid > 0) {
-        kill(p->proc.pid, *(int *)baton);
-    }
-}
-
-static int pyw_max_shutdown_ms(void)
-{
-    struct pyw_group_rt **rts = (struct pyw_group_rt **)pyw_pm.rts->elts;
-    int64_t ms = 0;
-    int i;
-
-    for (i = 0; i < pyw_pm.rts->nelts; i++) {
-        if (rts[i]->group->shutdown_timeout_ms > ms) {
-            ms = rts[i]->group->shutdown_timeout_ms;
-        }
-    }
-    return (int)(pyw_pm.rts->nelts > 0 ? ms : PYW_DEFAULT_SHUTDOWN_MS);
-}
-
-/* SIGTERM all, shutdown-timeout (plus a margin, so a daemon can say
- * what it is still running), SIGKILL, reap. */
-static void pyw_pm_shutdown(void)
-{
-    int wait_ms = pyw_max_shutdown_ms() + PYW_STOP_MARGIN_MS;
-    int sig = SIGTERM, left;
-
-    pyw_pm_each_proc(pyw_signal_one, &sig);
-    left = pyw_reap(wait_ms, APLOG_INFO);
-    if (left > 0) {
-        PYW_SLOG(APLOG_WARNING, 0, pyw_pm.s, 25, NULL, 0L, "%d daemon "
-                 "process(es) still running %d ms after SIGTERM; sending "
-                 "SIGKILL", left, wait_ms);
-        sig = SIGKILL;
-        pyw_pm_each_proc(pyw_signal_one, &sig);
-        pyw_reap(PYW_KILL_WAIT_MS, APLOG_WARNING);
     }
 }
 

@@ -259,7 +259,9 @@ apr_status_t pyw_slot_spawn(pyw_slot_t *slot)
  * (graceful-timeout, or eviction-timeout for restarts asked from
  * outside), then has shutdown-timeout to exit, plus a margin so that it
  * can say what it was still running.  When Apache itself stops or
- * restarts hard, its children are going too: shutdown-timeout only.
+ * restarts hard, its children are going too: the daemon's requests and
+ * atexit share shutdown-timeout, then the margin.  The daemon knows which
+ * by the signal (pyw_spec.h) and computes the same (daemon_budget).
  */
 int64_t pyw_group_stop_budget(const pyw_group_t *g, pyw_why_e why)
 {
@@ -268,7 +270,7 @@ int64_t pyw_group_stop_budget(const pyw_group_t *g, pyw_why_e why)
     int evict = why == PYW_WHY_ROLLING || why == PYW_WHY_GRACEFUL;
 
     if (why == PYW_WHY_APACHE_STOP) {
-        return shutdown;
+        return shutdown + PYW_KILL_MARGIN_MS;
     }
     if (evict && g != NULL && g->eviction_timeout_ms > 0) {
         graceful = g->eviction_timeout_ms;
@@ -276,23 +278,47 @@ int64_t pyw_group_stop_budget(const pyw_group_t *g, pyw_why_e why)
     return graceful + shutdown + PYW_KILL_MARGIN_MS;
 }
 
+/* Tell the daemon to stop, and why: the kind of stop is its budget. */
+static void pyw_proc_signal_stop(pid_t pid, pyw_why_e why)
+{
+    union sigval v;
+
+    if (why == PYW_WHY_APACHE_STOP) {
+        kill(pid, PYW_SIG_APACHE_STOP);
+        return;
+    }
+    v.sival_int = why == PYW_WHY_ROLLING || why == PYW_WHY_GRACEFUL
+                  ? PYW_RETIRE_EVICT : PYW_RETIRE_RECYCLE;
+    if (sigqueue(pid, PYW_SIG_RETIRE, v) < 0) {
+        kill(pid, PYW_SIG_RETIRE);
+    }
+}
+
 /*
- * SIGTERM once, with a SIGKILL deadline budget_ms later.  A
- * process that is not a slot's current one goes to the stopping list;
- * the current one stays put (Apache itself stops or restarts).
+ * Stop signal once, with a SIGKILL deadline budget_ms later; except that
+ * Apache stopping reaches a daemon that was already retiring too, and
+ * may bring its deadline forward.  A process that is not a slot's current
+ * one goes to the stopping list; the current one stays put (Apache itself
+ * stops or restarts).
  */
 void pyw_proc_stop(pyw_proc_t *p, pyw_why_e why, int64_t budget_ms)
 {
     pyw_slot_t *slot = p->slot;
+    apr_time_t now, kill_at;
 
     if (p->proc.pid <= 0) {
         return;
     }
-    if (p->term_at == 0) {
+    if (p->term_at == 0 || (why == PYW_WHY_APACHE_STOP
+                            && p->why != PYW_WHY_APACHE_STOP)) {
+        now = apr_time_now();
+        kill_at = now + apr_time_from_msec(budget_ms);
+        if (p->term_at == 0 || kill_at < p->kill_at) {
+            p->kill_at = kill_at;
+        }
         p->why = why;
-        p->term_at = apr_time_now();
-        p->kill_at = p->term_at + apr_time_from_msec(budget_ms);
-        kill(p->proc.pid, SIGTERM);
+        p->term_at = now;
+        pyw_proc_signal_stop(p->proc.pid, why);
     }
     if (slot != NULL && slot->cur == p) {
         return;
@@ -324,7 +350,10 @@ static void pyw_cur_died(pyw_proc_t *p, int kind, const char *cause)
     pyw_board_leave(slot->rt->board, slot->index, (pid_t)pid);
     if (p->term_at != 0 || pyw_pm_stopping()) {
         PYW_SLOG(APLOG_INFO, 0, pyw_pm.s, 24, g->name, pid, "daemon "
-                 "process exited: %s", cause);
+                 "process %d exited (%s): %s%s", slot->index + 1,
+                 pyw_pm_why_text(p->term_at != 0 ? p->why
+                                                 : PYW_WHY_APACHE_STOP),
+                 cause, p->kill_sent ? ", after SIGKILL" : "");
         return;
     }
     quick = failed || apr_time_now() < p->forked_at
@@ -403,15 +432,15 @@ static void pyw_proc_died(pyw_proc_t *p, int reason, apr_wait_t status)
 
 /*
  * Apache stops or restarts hard: the MPM calls this about every second
- * while it waits for its own children, some of which may wait on us.  So
- * the SIGKILL deadline (shutdown-timeout) is kept here, not only in the
- * pconf cleanup that runs once the MPM is done.
+ * while it waits for its own children, some of which may wait on us, and
+ * the pconf cleanup while it reaps what is left (pyw_procmgr.c).  So the
+ * SIGKILL deadline (shutdown-timeout and the margin) is kept here.
  */
-static void pyw_proc_apache_stops(pyw_proc_t *p)
+void pyw_proc_apache_stops(pyw_proc_t *p)
 {
     const pyw_group_t *g = pyw_config_find_group(p->group);
 
-    if (p->term_at == 0) {
+    if (p->term_at == 0 || p->why != PYW_WHY_APACHE_STOP) {
         pyw_proc_stop(p, PYW_WHY_APACHE_STOP,
                       pyw_group_stop_budget(g, PYW_WHY_APACHE_STOP));
         return;
@@ -543,7 +572,7 @@ static void pyw_rolling_step(struct pyw_group_rt *rt)
             PYW_SLOG(APLOG_NOTICE, 0, pyw_pm.s, 37, g->name, 0L, "rolling "
                      "restart finished");
             if (rt->roll_again) {
-                pyw_rolling_start(rt, 0L);
+                pyw_rolling_start(rt, rt->roll_again);
             }
             continue;
         }
@@ -580,7 +609,7 @@ static void pyw_rolling_request(pyw_proc_t *p)
         return;
     }
     if (p->forked_at >= rt->roll_started && !rt->roll_again) {
-        rt->roll_again = 1;
+        rt->roll_again = (long)p->proc.pid;
         PYW_SLOG(APLOG_INFO, 0, pyw_pm.s, 38, rt->group->name,
                  (long)p->proc.pid, "rolling restart requested again by a "
                  "new process; another round follows this one");
@@ -685,10 +714,12 @@ static apr_time_t pyw_check_kill(pyw_proc_t *p, apr_time_t now)
     if (now < p->kill_at) {
         return p->kill_at;
     }
-    PYW_SLOG(APLOG_WARNING, 0, pyw_pm.s, 33, p->group, (long)p->proc.pid,
-             "daemon process %d still running %ld ms after SIGTERM (%s); "
-             "sending SIGKILL", p->index + 1,
-             (long)apr_time_as_msec(now - p->term_at),
+    /* PYW0025 when Apache stops, PYW0033 for a retired daemon. */
+    PYW_SLOG(APLOG_WARNING, 0, pyw_pm.s,
+             p->why == PYW_WHY_APACHE_STOP ? 25 : 33, p->group,
+             (long)p->proc.pid, "daemon process %d still running %ld ms "
+             "after it was told to stop (%s); sending SIGKILL",
+             p->index + 1, (long)apr_time_as_msec(now - p->term_at),
              pyw_pm_why_text(p->why));
     p->kill_sent = 1;
     pyw_pm.events++;

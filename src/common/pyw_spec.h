@@ -15,6 +15,7 @@
 #ifndef PYW_SPEC_H
 #define PYW_SPEC_H
 
+#include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -36,9 +37,31 @@
 #define PYW_STATUS_READY     'R'  /* Python up, import scripts ran: the
                                      parent may now retire a predecessor */
 #define PYW_STATUS_RECYCLE   'C'  /* replace me (a limit was reached); the
-                                     daemon keeps serving until SIGTERM   */
+                                     daemon keeps serving until told to
+                                     stop (PYW_SIG_RETIRE)                */
 #define PYW_STATUS_ROLLING   'G'  /* restart my whole group, one process at
                                      a time (SIGUSR2, script touched)     */
+
+/*
+ * How the parent stops a daemon, so that the daemon knows how long its
+ * requests in flight may run (pyw_daemon.c) before the parent's SIGKILL
+ * (pyw_slots.c, pyw_group_stop_budget):
+ *   PYW_SIG_RETIRE with sigqueue() value PYW_RETIRE_RECYCLE: replaced
+ *     because a limit was reached: graceful-timeout, then atexit within
+ *     shutdown-timeout;
+ *   PYW_SIG_RETIRE with value PYW_RETIRE_EVICT: replaced by a rolling or
+ *     an Apache restart: eviction-timeout (else graceful-timeout), then
+ *     atexit within shutdown-timeout;
+ *   PYW_SIG_APACHE_STOP: Apache stops or restarts hard: requests and
+ *     atexit share shutdown-timeout.  Also the parent-death signal, and
+ *     what Ctrl-C sends a foreground Apache's whole process group.
+ * A plain SIGTERM (kill(1)) counts as RECYCLE.  A later signal with a
+ * shorter budget shortens the wait; nothing lengthens it.
+ */
+#define PYW_SIG_RETIRE       SIGTERM
+#define PYW_SIG_APACHE_STOP  SIGINT
+#define PYW_RETIRE_RECYCLE   1
+#define PYW_RETIRE_EVICT     2
 
 #define PYW_PRIORITY_KEEP  PYW_PRIORITY_UNSET
 

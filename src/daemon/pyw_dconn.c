@@ -108,6 +108,11 @@ int pyw_dconn_headers_sent(const pyw_dconn_t *c)
     return c->headers_sent;
 }
 
+int pyw_dconn_body_aborted(const pyw_dconn_t *c)
+{
+    return c->body_aborted;
+}
+
 int pyw_dconn_frame_buffered(const pyw_dconn_t *c)
 {
     const pyw_stream_t *s = &c->stream;

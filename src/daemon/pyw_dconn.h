@@ -94,4 +94,9 @@ int pyw_dconn_send_error(pyw_dconn_t *c, int status, const char *reason);
 /* 1 once HEADERS has reached the socket. */
 int pyw_dconn_headers_sent(const pyw_dconn_t *c);
 
+/* 1 if Apache answered a body read of this request with BODY_ABORT: the
+ * client body could not be read (the client went away, or sent too
+ * much); Apache logged why (PYW0117). */
+int pyw_dconn_body_aborted(const pyw_dconn_t *c);
+
 #endif /* PYW_DCONN_H */

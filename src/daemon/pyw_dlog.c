@@ -5,6 +5,8 @@
  * ErrorLogFormat itself:
  *   [Wed Nov 25 15:11:23.123456 2026] [pyworker:error] [pid 42:tid 7] \
  *       PYW0201: text (group=G pid=42 uri=/x)
+ * (uri= when the line is about a request, or was logged on a worker
+ * thread while it ran one).
  * Each line is built in a stack buffer and written with one write(), so
  * lines from many threads (and from Apache itself, which appends to the
  * same O_APPEND file) never interleave inside a line.  No locks, no
@@ -29,9 +31,12 @@
 
 /* Written once by pyw_dlog_init() before any thread exists; read-only
  * afterwards, so no locking is needed. */
-static const char *dlog_group = "-";
+static const char *dlog_group;
 static int dlog_fd = 2;
 static int dlog_level = PYW_LOG_WARNING;
+
+/* The request this thread runs (pyw_dlog_set_request); its own. */
+static __thread const char *dlog_thread_uri;
 
 static const char *const dlog_level_names[] = {
     "emerg", "alert", "crit", "error", "warn", "notice", "info", "debug"
@@ -39,10 +44,15 @@ static const char *const dlog_level_names[] = {
 
 void pyw_dlog_init(const char *group, int fd, int level)
 {
-    dlog_group = group ? group : "-";
+    dlog_group = group;
     dlog_fd = fd;
     dlog_level = level;
     tzset();                    /* localtime_r() does not promise to */
+}
+
+void pyw_dlog_set_request(const char *uri)
+{
+    dlog_thread_uri = uri;
 }
 
 int pyw_dlog_enabled(int level)
@@ -131,7 +141,15 @@ static void dlog_emit(int level, int code, const char *uri,
     if (cut) {
         dlog_addf(&b, "...");
     }
-    dlog_addf(&b, " (group=%s pid=%ld", dlog_group, (long)getpid());
+    if (uri == NULL) {
+        uri = dlog_thread_uri;
+    }
+    if (dlog_group != NULL) {
+        dlog_addf(&b, " (group=%s pid=%ld", dlog_group, (long)getpid());
+    }
+    else {
+        dlog_addf(&b, " (pid=%ld", (long)getpid());
+    }
     if (uri) {
         dlog_addf(&b, " uri=");
         dlog_add_escaped(&b, uri, strnlen(uri, DLOG_URI_MAX));

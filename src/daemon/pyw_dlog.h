@@ -13,9 +13,17 @@
 #include <stddef.h>
 #include "../common/pyw_logno.h"
 
+/* group may be NULL while it is not known (the spec is unreadable):
+ * lines then carry no group=. */
 void pyw_dlog_init(const char *group, int fd, int level);
 
-/* uri may be NULL.  Checks the level before formatting anything. */
+/* The request the calling thread runs from now on (NULL: none); the
+ * string must live until it is set again.  Lines logged on that thread
+ * with no uri of their own (print(), sys.stderr, wsgi.input) name it. */
+void pyw_dlog_set_request(const char *uri);
+
+/* uri may be NULL: the thread's request, if any.  Checks the level before
+ * formatting anything. */
 void pyw_dlog(int level, int code, const char *uri, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 

@@ -8,10 +8,12 @@
 /* Start-up, signals, shutdown (pyw_daemon.c) */
 #define PYW_LOG_DAEMON_STARTED      200 /* notice: daemon started          */
 #define PYW_LOG_DAEMON_STOPPING     201 /* notice: clean exit follows      */
-#define PYW_LOG_SHUTDOWN_SIGNAL     202 /* info: SIGTERM/SIGINT received   */
+#define PYW_LOG_SHUTDOWN_SIGNAL     202 /* info: SIGTERM/SIGINT received:
+                                           why, and the budget           */
 #define PYW_LOG_SIGNAL_IGNORED      203 /* info: SIGHUP/SIGUSR1 ignored    */
-#define PYW_LOG_SHUTDOWN_TIMEOUT    204 /* error: requests outlived the
-                                           shutdown timeout               */
+#define PYW_LOG_SHUTDOWN_TIMEOUT    204 /* error: being replaced, requests
+                                           outlived graceful-timeout (or
+                                           eviction-timeout)              */
 #define PYW_LOG_STILL_RUNNING       205 /* warn: one such request (uri=)   */
 #define PYW_LOG_SETUP_FAILED        206 /* crit: self-pipe / fd set-up     */
 #define PYW_LOG_PRIVILEGES          207 /* crit: privilege drop failed or
@@ -64,5 +66,8 @@
 #define PYW_LOG_EXIT_DEADLINE       253 /* error: stopping outlived
                                            shutdown-timeout; _exit now    */
 #define PYW_LOG_NO_STACKS           254 /* warn: stacks cannot be dumped   */
+#define PYW_LOG_STOP_CUT            255 /* warn: Apache stops: requests
+                                           still running at shutdown-timeout
+                                           are cut off                    */
 
 #endif /* PYW_DLOGNO_H */

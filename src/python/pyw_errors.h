@@ -1,7 +1,8 @@
 /*
  * pyw_errors.h - wsgi.errors and the sys.stdout/sys.stderr redirect:
  * file-like objects whose text becomes error log lines (pyw_dlog) that
- * name the group and, for wsgi.errors, the request URI.
+ * name the group and the request URI (wsgi.errors: its request; stdout
+ * and stderr: the request running on the writing thread, if any).
  *
  * GIL: every function here is called with the GIL held.
  */
@@ -18,7 +19,8 @@ int pyw_errors_init_type(void);
  * or NULL with an exception set. */
 PyObject *pyw_errors_new(const char *uri);
 
-/* Replace sys.stdout and sys.stderr with error-log objects (no uri).
+/* Replace sys.stdout and sys.stderr with error-log objects.  Their lines
+ * name the request the writing thread runs, if any (pyw_dlog_set_request).
  * 0 / -1 (exception set). */
 int pyw_errors_redirect_stdio(void);
 

@@ -35,6 +35,10 @@ int main(int argc, char **argv)
     }
     if (pyw_spec_read_fd(PYW_EXEC_SPEC_FD, &encoded, &spec, msg,
                          sizeof(msg)) < 0) {
+        /* No spec, no group; unless this daemon has no display-name:
+         * then the parent's argv is "program group" (pyw_exec.c). */
+        pyw_dlog_init(argc == 2 ? argv[1] : NULL, STDERR_FILENO,
+                      PYW_LOG_WARNING);
         pyw_dlog(PYW_LOG_CRIT, PYW_LOG_SPEC, NULL, "daemon program %s: %s",
                  argv[0], msg);
         return PYW_DAEMON_EXIT_STARTUP_FAILED;

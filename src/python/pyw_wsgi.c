@@ -443,27 +443,6 @@ fail:
 
 /* ---- the application call ---- */
 
-/* 1 if the current exception is wsgi.input's "client body aborted". */
-static int wsgi_exc_is_body_abort(void)
-{
-    PyObject *type, *value, *tb, *no;
-    int yes = 0;
-
-    if (!PyErr_ExceptionMatches(PyExc_OSError)) {
-        return 0;
-    }
-    PyErr_Fetch(&type, &value, &tb);
-    PyErr_NormalizeException(&type, &value, &tb);
-    no = value ? PyObject_GetAttrString(value, "errno") : NULL;
-    if (no != NULL && PyLong_Check(no)) {
-        yes = PyLong_AsLong(no) == ECANCELED;
-    }
-    Py_XDECREF(no);
-    PyErr_Clear();
-    PyErr_Restore(type, value, tb);
-    return yes;
-}
-
 /* The application failed (an exception is set): log it once with the
  * script and the stage, and make the request end with ERROR. */
 static void wsgi_app_failed(wsgi_req_t *q, const char *stage)
@@ -480,10 +459,13 @@ static void wsgi_app_failed(wsgi_req_t *q, const char *stage)
         code = WSGI_LOG_AFTER_LOST;
         what = "failed after the connection to Apache was lost";
     }
-    else if (wsgi_exc_is_body_abort()) {
+    else if (pyw_dconn_body_aborted(q->c)) {
+        /* The cause is the client, whatever the app made of the OSError
+         * that wsgi.input raised: not an application error. */
         level = PYW_LOG_INFO;
         code = WSGI_LOG_BODY_ABORTED;
-        what = "failed because the request body was aborted";
+        what = "failed because the client's request body could not be "
+               "read (Apache logs why)";
         q->fail_status = 400;
         q->fail_reason = "request body aborted";
     }
@@ -657,6 +639,38 @@ static const char *wsgi_file_probe(PyObject *fl, int *fd, long long *offset,
     return NULL;
 }
 
+/* What a wsgi.file_wrapper body is, for its debug line: the file its
+ * descriptor is open on (what is really sent), else the object's name,
+ * else its type.  Never fails; leaves no exception set. */
+static void wsgi_file_name(PyObject *fl, int fd, char *buf, size_t len)
+{
+    char link[64];
+    PyObject *name;
+    ssize_t n;
+
+    if (fd >= 0) {
+        snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+        if ((n = readlink(link, buf, len - 1)) > 0) {
+            buf[n] = '\0';
+            return;
+        }
+    }
+    if (fl == NULL) {
+        snprintf(buf, len, "nothing");
+        return;
+    }
+    name = PyObject_GetAttrString(fl, "name");
+    if (name != NULL && PyUnicode_Check(name)
+        && PyUnicode_AsUTF8(name) != NULL) {
+        snprintf(buf, len, "%s", PyUnicode_AsUTF8(name));
+    }
+    else {
+        snprintf(buf, len, "a %s object", Py_TYPE(fl)->tp_name);
+    }
+    Py_XDECREF(name);
+    PyErr_Clear();
+}
+
 /* A FileWrapper over a regular file: its descriptor goes to Apache, which
  * sends the bytes itself (sendfile where it would for a static file).
  * 0, PYW_RESPONSE_EXC/STOP, or WSGI_STREAM: iterate it instead. */
@@ -666,6 +680,7 @@ static int wsgi_send_file(wsgi_req_t *q, PyObject *fw)
     long long offset = 0, avail = 0, before = q->resp.sent;
     const char *why = "no file-like object";
     int fd = -1, rc = PYW_RESPONSE_DECLINED;
+    char name[512] = "";
 
     Py_XINCREF(fl);             /* its methods run Python code */
     if (fl != NULL
@@ -675,17 +690,21 @@ static int wsgi_send_file(wsgi_req_t *q, PyObject *fw)
               "Content-Length still owed, or too many descriptors in "
               "flight";
     }
+    if ((rc == 0 || rc == PYW_RESPONSE_DECLINED)
+        && pyw_dlog_enabled(PYW_LOG_DEBUG)) {
+        wsgi_file_name(fl, fd, name, sizeof(name));
+    }
     Py_XDECREF(fl);
     if (rc == 0) {
-        pyw_dlog(PYW_LOG_DEBUG, WSGI_LOG_FILE_SENT, q->uri, "body of %s "
+        pyw_dlog(PYW_LOG_DEBUG, WSGI_LOG_FILE_SENT, q->uri, "body %s "
                  "passed to Apache as a file: offset %lld, %lld of %lld "
-                 "bytes", q->script, offset, q->resp.sent - before, avail);
+                 "bytes", name, offset, q->resp.sent - before, avail);
     }
     if (rc != PYW_RESPONSE_DECLINED) {
         return rc;
     }
     pyw_dlog(PYW_LOG_DEBUG, WSGI_LOG_FILE_STREAMED, q->uri,
-             "wsgi.file_wrapper of %s streamed: %s", q->script, why);
+             "wsgi.file_wrapper body %s streamed: %s", name, why);
     return WSGI_STREAM;
 }
 
@@ -784,9 +803,12 @@ static int wsgi_request(wsgi_req_t *q, const unsigned char *env, size_t len)
 
     pyw_response_init(&q->resp, q->c, NULL, "?", 0);
     if (wsgi_environ(q, env, len) < 0) {
+        pyw_dlog_set_request(q->uri);
         q->resp.uri = q->uri;
         return pyw_response_fail(&q->resp, 500, "bad request environ");
     }
+    /* print(), sys.stderr and the like on this thread name it too. */
+    pyw_dlog_set_request(q->uri);
     pyw_response_init(&q->resp, q->c, q->uri, q->script, q->head);
     if ((app = pyw_script_application(q->script, q->uri, q->reloading,
                                       wsgi_callable_name(q))) == NULL) {
@@ -826,6 +848,7 @@ int pyw_wsgi_handle(pyw_app_thread_t *t, pyw_dconn_t *c,
     Py_CLEAR(q.environ);
     pyw_response_clear(&q.resp);
     PyErr_Clear();
+    pyw_dlog_set_request(NULL);
     PyEval_SaveThread();
     free(q.script);
     free(q.uri);
