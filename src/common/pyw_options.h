@@ -109,7 +109,8 @@
       "graceful-timeout); it can only shorten graceful-timeout.") \
     X(shutdown_timeout_ms, "shutdown-timeout", SECONDS, 0, PYW_DAY_MS, \
       PYW_DEFAULT_SHUTDOWN_MS, "`5`", "After graceful-timeout, time before SIGKILL; on " \
-      "`apachectl stop`, SIGTERM then SIGKILL after this.") \
+      "`apachectl stop`, the time running requests and atexit get " \
+      "(SIGINT), with SIGKILL 2 s after it.") \
     X(listen_backlog, "listen-backlog", INT, 1, 65535, 100, "`100`", \
       "`listen()` backlog of the group's socket.") \
     X(cpu_priority, "cpu-priority", INT, -20, 20, PYW_PRIORITY_UNSET, \
