@@ -77,6 +77,7 @@ typedef struct {
     int                    discard;     /* drain frames, pass nothing    */
     int                    aborted;     /* client response aborted       */
     int                    have_headers;
+    int                    file_body;   /* body bytes from a FILE frame  */
     apr_size_t             held;        /* DATA bytes copied, not passed */
     /* The response head, applied to r at commit. */
     int                    status;
@@ -755,6 +756,13 @@ static int pyw_forward_on_end(pyw_fwd_t *fw)
     if (fw->body_status) {
         return pyw_forward_body_result(fw);
     }
+    /* Nothing passed yet: a file body and EOS go down as one brigade, so
+     * the byterange filter can answer a Range as for a static file; say
+     * so as the default handler does, unless the application did. */
+    if (fw->file_body && !fw->out->committed && fw->status == HTTP_OK
+        && apr_table_get(fw->headers, "Accept-Ranges") == NULL) {
+        ap_set_accept_ranges(fw->r);
+    }
     APR_BRIGADE_INSERT_TAIL(fw->obb,
         apr_bucket_eos_create(fw->r->connection->bucket_alloc));
     if (pyw_forward_pass(fw) == PYW_FWD_CONTINUE) {
@@ -849,6 +857,7 @@ static int pyw_forward_on_file(pyw_fwd_t *fw, const pyw_frame_t *f)
     before = APR_BRIGADE_LAST(fw->obb);
     apr_brigade_insert_file(fw->obb, file, (apr_off_t)offset,
                             (apr_off_t)length, r->pool);
+    fw->file_body = 1;
     for (e = APR_BUCKET_NEXT(before); d->enable_mmap == ENABLE_MMAP_OFF
          && e != APR_BRIGADE_SENTINEL(fw->obb); e = APR_BUCKET_NEXT(e)) {
         apr_bucket_file_enable_mmap(e, 0);

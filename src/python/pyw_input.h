@@ -1,9 +1,11 @@
 /*
  * pyw_input.h - wsgi.input: the request body, pulled from Apache on
- * demand (READ/BODY frames) through pyw_dconn_read_body().
+ * demand (READ/BODY frames) through pyw_dconn_read_body(), and kept as
+ * it is read (pyw_rewind) so that the app can seek() back.
  *
  * GIL: every function here is called with the GIL held; the object
- * releases it around each pyw_dconn_read_body() call.
+ * releases it around each pyw_dconn_read_body() call (and the keeping of
+ * what it returned) and around reads of a kept file.
  */
 #ifndef PYW_INPUT_H
 #define PYW_INPUT_H
@@ -20,7 +22,8 @@ int pyw_input_init_type(void);
 PyObject *pyw_input_new(pyw_dconn_t *c, long long content_length);
 
 /* The request is over: every later call on the object raises OSError
- * and never touches c (the app may have kept a reference). */
+ * and never touches c (the app may have kept a reference); the kept
+ * body is freed and its file closed. */
 void pyw_input_detach(PyObject *input);
 
 #endif /* PYW_INPUT_H */

@@ -15,6 +15,10 @@
 #   ?unlink=1       a private copy of the file, deleted once opened
 #   ?write=1        call write() with ?offset bytes first, then wrap the
 #                   file positioned after them (headers already sent)
+#   ?validators=1   ETag "fd-SIZE" and a Last-Modified long past (If-Range)
+#   ?ar=VALUE       an Accept-Ranges header of the app's own
+#   ?partial=1      the app answers a range itself: 206, Content-Range of
+#                   ?offset and ?cl (as Zope's blob views do)
 import hashlib
 import io
 import os
@@ -116,7 +120,17 @@ def application(environ, start_response):
     if cl:
         headers.append(("Content-Length",
                         str(size - offset) if cl == "auto" else cl))
-    write = start_response("200 OK", headers)
+    if q.get("validators"):
+        headers += [("ETag", '"fd-%d"' % size),
+                    ("Last-Modified", "Mon, 01 Jan 2024 00:00:00 GMT")]
+    if q.get("ar"):
+        headers.append(("Accept-Ranges", q["ar"]))
+    status = "200 OK"
+    if q.get("partial"):
+        status = "206 Partial Content"
+        headers.append(("Content-Range", "bytes %d-%d/%d" % (
+            offset, offset + int(cl) - 1, size)))
+    write = start_response(status, headers)
     if q.get("write"):
         write(fd_pattern(size)[:offset])
     body = open_body(q, state, size, offset)
