@@ -313,13 +313,22 @@ class PloneWorld:
         lines += ["<VirtualHost 127.0.0.1:{port}>",
                   "    ServerName 127.0.0.1",
                   "</VirtualHost>"]
-        for s in self.sites:
+        # Both ways to write it: the first site's host rewrites into the
+        # alias /one of the main server; the others have their own alias
+        # at / (README's form).  VirtualHostRoot drops SCRIPT_NAME either
+        # way, so links carry no /one.
+        for i, s in enumerate(self.sites):
+            into = s.prefix if i == 0 else ""
             lines += [
                 "<VirtualHost 127.0.0.1:{port}>",
-                "    ServerName %s" % s.host,
+                "    ServerName %s" % s.host]
+            if i > 0:
+                lines.append("    PyWorkerScriptAlias / %s process-group=%s"
+                             % (s.script, s.group))
+            lines += [
                 "    RewriteEngine On",
                 "    RewriteRule ^/(.*)$ %s/VirtualHostBase/http/%s:{port}/"
-                "%s/VirtualHostRoot/$1 [PT,L]" % (s.prefix, s.host, SITE_ID),
+                "%s/VirtualHostRoot/$1 [PT,L]" % (into, s.host, SITE_ID),
                 "</VirtualHost>"]
         return "\n".join(lines) + "\n"
 
