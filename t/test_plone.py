@@ -18,11 +18,10 @@ the sites are made by t/plone_t/mksite.py when the module starts.  The
 only skip: the venv cannot be built on this machine (no PyPI).
 """
 import hashlib
-import json
 import os
+import pwd
 import re
 import signal
-import threading
 import time
 import urllib.parse
 
@@ -109,11 +108,11 @@ def site_url(httpd, s, path=""):
 _sessions = {}
 
 
-def login(httpd, s):
+def login(httpd, s, client=0):
     """A requests.Session logged in as admin through Plone's login form
-    (cookie __ac); one per site, made once."""
-    if s.name in _sessions:
-        return _sessions[s.name]
+    (cookie __ac); one per site and client number, made once."""
+    if (s.name, client) in _sessions:
+        return _sessions[s.name, client]
     sess = requests.Session()
     url = site_url(httpd, s, "/login")
     r = sess.get(url, timeout=60)
@@ -125,7 +124,7 @@ def login(httpd, s):
     r = browser.submit(sess, url, form, button)
     assert r.status_code == 200, r.status_code
     assert "__ac" in sess.cookies, (sess.cookies, r.text[:2000])
-    _sessions[s.name] = sess
+    _sessions[s.name, client] = sess
     return sess
 
 
@@ -166,7 +165,6 @@ def test_sites_run_in_their_own_groups_under_their_own_users(httpd, world,
     pids = httpd.daemon_pids(s.group)
     assert len(pids) == 2
     if os.geteuid() == 0:
-        import pwd
         uid = pwd.getpwnam(s.user).pw_uid
         for pid in pids:
             assert procs.status_field(pid, "Uid").split() == [str(uid)] * 4
@@ -321,6 +319,7 @@ def test_graceful_restart_under_load_fails_no_request(httpd, world):
     replaced = wait_replaced(httpd, old, groups)
     time.sleep(2)
     res = stop_load(load)
+    print("\ngraceful under load: %s" % res)
     assert replaced, "old daemons still running: %s" % old
     assert_no_failure(res)
     assert not set(httpd.all_daemon_pids()) & set(old)
@@ -339,5 +338,6 @@ def test_rolling_restart_under_load_fails_no_request(httpd, world):
     replaced = wait_replaced(httpd, old, [one.group, two.group])
     time.sleep(2)
     res = stop_load(load)
+    print("\nrolling restarts under load: %s" % res)
     assert replaced, "old daemons still running: %s" % old
     assert_no_failure(res)
