@@ -8,6 +8,8 @@ debug..crit), filtered by `LogLevel pyworker:...`, one line per line of
 the record, each with group=, pid= and the request's uri= (none for a
 record logged outside a request).  print() and plain sys.stderr writes
 keep their level (error); a FileHandler writes its file only.
+
+(A console handler from a PasteDeploy file's [handlers]: t/test_paste.py.)
 """
 import os
 import re
