@@ -11,7 +11,6 @@ keep their level (error); a FileHandler writes its file only.
 
 (A console handler from a PasteDeploy file's [handlers]: t/test_paste.py.)
 """
-import os
 import re
 import time
 import uuid
@@ -19,7 +18,7 @@ import uuid
 import pytest
 
 RECORD = 363            # a logging record, at its level
-STDERR, STDOUT, WSGI_ERRORS = 361, 362, 360
+STDERR, STDOUT = 361, 362
 
 CONF = """
 PyWorkerSocketPrefix {run}/pyws

@@ -13,7 +13,6 @@ an ini file, as `pserve` and Zope's `runwsgi` load them.
   - configtest refuses a file that does not exist (PYW0006), and
     options a paste application cannot have.
 """
-import json
 import os
 import re
 import time
@@ -89,10 +88,15 @@ def test_name_may_be_a_pipeline(httpd):
 
 
 def test_app_is_loaded_once_per_process(httpd):
+    assert httpd.get("/other/").status_code == 200
+    # The factory logs a warning (through logging.lastResort) each time
+    # it makes the application.
+    assert httpd.log.wait_for(r"pywpaste-factory other-app")
+    time.sleep(0.1)
     mark = httpd.log.mark()
     pids = {httpd.get("/other/").json()["pid"] for _ in range(10)}
     assert len(pids) == 1
-    # The factory logs at load; nothing loaded again.
+    time.sleep(0.1)
     assert not httpd.log.find(r"pywpaste-factory other-app", since=mark)
 
 
@@ -109,7 +113,7 @@ def test_failure_is_500_and_one_line_naming_file_and_section(httpd, path,
         r = httpd.get(path + "/")
         assert r.status_code == 500
         assert "Traceback" not in r.text and ini not in r.text
-        lines = httpd.log.wait_for(r"PYW0313", since=mark)
+        lines = httpd.log.wait_for(r"PYW%04d" % PASTE_FAILED, since=mark)
         time.sleep(0.2)
         errors = severe(httpd.log.lines(mark))
         assert len(errors) == 1, "\n".join(errors)
@@ -202,11 +206,11 @@ def test_changed_ini_file_rolls_the_group(httpd):
     with open(ini, "w") as f:
         f.write(text.replace("greeting = main-app", "greeting = reloaded"))
     assert httpd.get("/reload/").json()["pid"] == first   # still the old
-    changed = httpd.log.wait_for(r"PYW0333", since=mark)
+    changed = httpd.log.wait_for(r"PYW%04d" % FILE_CHANGED, since=mark)
     assert changed and ini in changed[0] and "uri=/reload/" in changed[0]
     assert changed[0].level == "notice"
-    assert httpd.log.wait_for(r"PYW0037.*group=reload", since=mark,
-                              timeout=20)
+    assert httpd.log.wait_for(r"PYW%04d.*group=reload" % ROLLING_DONE,
+                              since=mark, timeout=20)
     d = httpd.get("/reload/").json()
     assert d["pid"] != first and d["greeting"] == "reloaded"
 
@@ -217,7 +221,8 @@ PyWorkerDaemonProcess g
 PyWorkerPasteApp /x {root}/nowhere/site.ini#main process-group=g
 """)
     assert rc != 0
-    assert "PYW0006" in out and "/nowhere/site.ini" in out, out
+    assert "PYW%04d" % PATH_MISSING in out and "/nowhere/site.ini" in out, \
+        out
     assert "PyWorkerPasteApp" in out
 
 

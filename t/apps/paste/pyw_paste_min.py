@@ -12,7 +12,7 @@ log = logging.getLogger("pywpaste.min")
 
 def app_factory(global_config, **local_conf):
     greeting = local_conf.get("greeting", "?")
-    log.info("pywpaste-factory %s", greeting)
+    log.warning("pywpaste-factory %s", greeting)
 
     def app(environ, start_response):
         body = json.dumps({
