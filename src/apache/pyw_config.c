@@ -1,6 +1,7 @@
 /*
  * pyw_config.c - directives, per-server and per-directory configuration,
- * the daemon-group registry, and the PyWorkerScriptAlias translation.
+ * the daemon-group registry, and the PyWorkerScriptAlias (and
+ * PyWorkerPasteApp) translation.
  *
  * Lifetimes: everything here lives in pconf.  Apache reads the whole
  * configuration again into a fresh pconf at every restart (graceful or
@@ -70,6 +71,16 @@ static const pyw_option_t pyw_alias_options[] = {
       offsetof(pyw_alias_t, application_group), 0, 0 },
     { "callable-object", PYW_OPT_STRING,
       offsetof(pyw_alias_t, callable_object), 0, 0 },
+    { "pass-authorization", PYW_OPT_STRING,
+      offsetof(pyw_alias_t, pass_auth_word), 0, 0 },
+    { NULL, 0, 0, 0, 0 }
+};
+
+static const pyw_option_t pyw_paste_options[] = {
+    { "process-group", PYW_OPT_STRING,
+      offsetof(pyw_alias_t, process_group), 0, 0 },
+    { "application-group", PYW_OPT_STRING,
+      offsetof(pyw_alias_t, application_group), 0, 0 },
     { "pass-authorization", PYW_OPT_STRING,
       offsetof(pyw_alias_t, pass_auth_word), 0, 0 },
     { NULL, 0, 0, 0, 0 }
@@ -643,6 +654,53 @@ static const char *pyw_cmd_script_alias(cmd_parms *cmd, void *mconfig,
     return NULL;
 }
 
+/*
+ * PyWorkerPasteApp /url /path/app.ini[#name] [options]: a prefix alias
+ * whose application the daemon loads with PasteDeploy (pyw_paste.c),
+ * "main" unless #name says otherwise.  The file must exist now: unlike a
+ * script, it cannot be looked up per request as a 404.
+ */
+static const char *pyw_cmd_paste_app(cmd_parms *cmd, void *mconfig,
+                                     const char *args)
+{
+    pyw_server_conf_t *sc = ap_get_module_config(cmd->server->module_config,
+                                                  &pyworker_module);
+    pyw_alias_t a = { 0 };
+    const char *spec, *hash, *err;
+
+    a.uri = ap_getword_conf(cmd->pool, &args);
+    spec = ap_getword_conf(cmd->pool, &args);
+    if (a.uri[0] != '/' || *spec == '\0') {
+        return apr_psprintf(cmd->pool, "%s needs a URL path starting with "
+                            "'/' and an ini file", cmd->cmd->name);
+    }
+    hash = strrchr(spec, '#');
+    if (hash != NULL && strchr(hash, '/') != NULL) {
+        hash = NULL;                /* a '#' in a directory name */
+    }
+    a.paste_app = hash ? hash + 1 : "main";
+    if (*a.paste_app == '\0') {
+        return apr_psprintf(cmd->pool, "%s: '%s': no application name after "
+                            "'#'", cmd->cmd->name, spec);
+    }
+    a.script = ap_server_root_relative(cmd->pool, hash ? apr_pstrmemdup(
+                   cmd->pool, spec, hash - spec) : spec);
+    if (a.script == NULL || access(a.script, R_OK) != 0) {
+        return apr_psprintf(cmd->pool, "%s: PYW0006 %s cannot be read: %s",
+                            cmd->cmd->name, a.script ? a.script : spec,
+                            a.script ? strerror(errno) : "invalid path");
+    }
+    err = pyw_parse_group_options(cmd, pyw_paste_options, args, &a);
+    if (err != NULL) {
+        return err;
+    }
+    if (a.process_group != NULL) {
+        pyw_note_ref(cmd, a.process_group, a.uri, NULL);
+    }
+    *(pyw_alias_t *)apr_array_push(sc->aliases) = a;
+    return NULL;
+}
+
 static const char *pyw_cmd_import_script(cmd_parms *cmd, void *mconfig,
                                          const char *args)
 {
@@ -838,6 +896,10 @@ const command_rec pyw_config_cmds[] = {
         "match", RSRC_CONF, "regex file-with-$1 [process-group=G] "
         "[application-group=%{GLOBAL}] [callable-object=name] "
         "[pass-authorization=On|Off]"),
+    AP_INIT_RAW_ARGS("PyWorkerPasteApp", pyw_cmd_paste_app, NULL,
+        RSRC_CONF, "url-path file.ini[#name] [process-group=G] "
+        "[application-group=%{GLOBAL}] [pass-authorization=On|Off]: the "
+        "application PasteDeploy loads from the file (name: main)"),
     AP_INIT_TAKE1("PyWorkerProcessGroup", pyw_cmd_process_group, NULL,
         OR_FILEINFO | ACCESS_CONF | RSRC_CONF,
         "daemon process group for these requests"),

@@ -50,11 +50,13 @@ typedef struct {
     struct pyw_group_rt *rt;
 } pyw_group_t;
 
-/* One PyWorkerScriptAlias / PyWorkerScriptAliasMatch. */
+/* One PyWorkerScriptAlias / PyWorkerScriptAliasMatch / PyWorkerPasteApp. */
 typedef struct {
     const char *uri;            /* prefix, or the regex source */
     ap_regex_t *regex;          /* NULL for a prefix alias */
     const char *script;         /* file; may hold $1.. for a regex alias */
+    const char *paste_app;      /* PyWorkerPasteApp: the application's name
+                                   in the ini file ("main"); NULL: script */
     const char *process_group;  /* NULL: PyWorkerProcessGroup */
     const char *application_group;  /* NULL: PyWorkerApplicationGroup */
     const char *callable_object;    /* NULL: PyWorkerCallableObject */

@@ -54,7 +54,7 @@
 #define PYW_FWD_IOV_INIT  16
 #define PYW_FWD_EMPTY_MAX 16     /* empty client reads tolerated per READ */
 #define PYW_FWD_HOLD_MAX  (64 * 1024) /* response bytes held for END     */
-#define PYW_FWD_EXTRA_MAX 8      /* environ pairs added to Apache's      */
+#define PYW_FWD_EXTRA_MAX 10     /* environ pairs added to Apache's      */
 #define PYW_FWD_ENV_NOTE  "pyworker-env-added"
 
 typedef struct {
@@ -309,6 +309,10 @@ static int pyw_forward_extras(request_rec *r, const pyw_forward_opts_t *o,
     x[n++].value = o->callable_object ? o->callable_object : "application";
     x[n].name = "mod_pyworker.script_reloading";
     x[n++].value = o->script_reloading ? "1" : "0";
+    if (o->paste_app != NULL) {
+        x[n].name = "mod_pyworker.paste_app";
+        x[n++].value = o->paste_app;
+    }
     return n;
 }
 

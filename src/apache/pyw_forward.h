@@ -22,6 +22,10 @@ typedef struct {
     const char *process_group;      /* mod_pyworker.process_group     */
     const char *application_group;  /* mod_pyworker.application_group */
     const char *callable_object;    /* mod_pyworker.callable_object   */
+    const char *paste_app;          /* mod_pyworker.paste_app: the
+                                       PasteDeploy application's name
+                                       (PyWorkerPasteApp); NULL: a
+                                       WSGI script                    */
     int         pass_authorization; /* 1: add HTTP_AUTHORIZATION      */
     int         script_reloading;   /* mod_pyworker.script_reloading  */
     int64_t     socket_timeout_ms;  /* each wait on the daemon socket;

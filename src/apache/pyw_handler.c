@@ -111,6 +111,14 @@ static int pyw_handler_check_owner(request_rec *r, const pyw_group_t *g)
     return OK;
 }
 
+/* PyWorkerPasteApp: the application's name in the ini file, else NULL. */
+static const char *pyw_handler_paste_app(request_rec *r)
+{
+    const pyw_alias_t *a = pyw_config_request_alias(r);
+
+    return a != NULL ? a->paste_app : NULL;
+}
+
 static int pyw_handler_check_script(request_rec *r, const pyw_group_t *g)
 {
     if (r->filename == NULL) {
@@ -124,6 +132,9 @@ static int pyw_handler_check_script(request_rec *r, const pyw_group_t *g)
         r->finfo.filetype = APR_NOFILE;
     }
     if (r->finfo.filetype == APR_NOFILE) {
+        if (pyw_handler_paste_app(r) != NULL) {
+            return OK;      /* the daemon answers 500 and names it */
+        }
         PYW_RLOG(APLOG_INFO, 0, r, 103, g->name, 0L, "WSGI script %s not "
                  "found or unable to stat", r->filename);
         return HTTP_NOT_FOUND;
@@ -493,6 +504,7 @@ static int pyw_handler(request_rec *r)
     opts.process_group = g->name;
     opts.application_group = pyw_config_application_group(r);
     opts.callable_object = pyw_config_callable_object(r);
+    opts.paste_app = pyw_handler_paste_app(r);
     opts.pass_authorization = pyw_config_pass_authorization(r);
     opts.script_reloading = d == NULL || d->script_reloading != 0;
     opts.socket_timeout_ms = pyw_handler_socket_timeout(r, g);

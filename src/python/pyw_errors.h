@@ -21,7 +21,10 @@ PyObject *pyw_errors_new(const char *uri);
 
 /* Replace sys.stdout and sys.stderr with error-log objects.  Their lines
  * name the request the writing thread runs, if any (pyw_dlog_set_request).
- * 0 / -1 (exception set). */
+ * Also imports logging and replaces logging.StreamHandler.emit, so that a
+ * record whose handler writes to any of these objects is logged at its
+ * own level instead of as text (PYW0363; other handlers are untouched).
+ * Once per interpreter.  0 / -1 (exception set). */
 int pyw_errors_redirect_stdio(void);
 
 #endif /* PYW_ERRORS_H */

@@ -31,6 +31,7 @@
 #include "pyw_input.h"
 #include "pyw_interp_private.h"
 #include "pyw_response.h"
+#include "pyw_paste.h"
 #include "pyw_script.h"
 #include "pyw_wsgi.h"
 
@@ -88,7 +89,8 @@ static PyObject *wsgi_template;
 /* Keys and values made once (interned / immutable, shared by requests). */
 static PyObject *k_script_filename, *k_request_uri, *k_content_length,
                 *k_https, *k_request_method, *k_url_scheme, *k_input,
-                *k_errors, *k_close, *k_reloading, *k_callable;
+                *k_errors, *k_close, *k_reloading, *k_callable,
+                *k_paste_app;
 static PyObject *v_version, *v_http, *v_https;
 static PyObject *t_text_io;             /* io.TextIOBase                */
 
@@ -236,6 +238,7 @@ int pyw_wsgi_init(void)
     k_errors = wsgi_key_str("wsgi.errors");
     k_reloading = wsgi_key_str("mod_pyworker.script_reloading");
     k_callable = wsgi_key_str("mod_pyworker.callable_object");
+    k_paste_app = wsgi_key_str("mod_pyworker.paste_app");
     k_close = PyUnicode_InternFromString("close");
     v_version = Py_BuildValue("(ii)", 1, 0);
     v_http = PyUnicode_InternFromString("http");
@@ -796,6 +799,21 @@ static PyObject *wsgi_callable_name(wsgi_req_t *q)
     return name;
 }
 
+/* The application of the request: a PasteDeploy one when Apache named it
+ * (PyWorkerPasteApp), else the script's callable.  New reference, or NULL
+ * with the failure logged. */
+static PyObject *wsgi_application(wsgi_req_t *q)
+{
+    PyObject *paste = PyDict_GetItemWithError(q->environ, k_paste_app);
+
+    if (paste != NULL) {
+        return pyw_paste_application(q->script, paste, q->uri, q->reloading);
+    }
+    PyErr_Clear();
+    return pyw_script_application(q->script, q->uri, q->reloading,
+                                  wsgi_callable_name(q));
+}
+
 /* The whole request with the GIL held.  0 clean, -1 close. */
 static int wsgi_request(wsgi_req_t *q, const unsigned char *env, size_t len)
 {
@@ -810,9 +828,9 @@ static int wsgi_request(wsgi_req_t *q, const unsigned char *env, size_t len)
     /* print(), sys.stderr and the like on this thread name it too. */
     pyw_dlog_set_request(q->uri);
     pyw_response_init(&q->resp, q->c, q->uri, q->script, q->head);
-    if ((app = pyw_script_application(q->script, q->uri, q->reloading,
-                                      wsgi_callable_name(q))) == NULL) {
-        return pyw_response_fail(&q->resp, 500, "WSGI script failed to load");
+    if ((app = wsgi_application(q)) == NULL) {
+        return pyw_response_fail(&q->resp, 500, "WSGI application failed to "
+                                 "load");
     }
     wsgi_call(q, app);
     Py_DECREF(app);

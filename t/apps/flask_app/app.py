@@ -57,3 +57,11 @@ def stream():
         for i in range(3):
             yield "line %d\n" % i
     return app.response_class(gen(), mimetype="text/plain")
+
+
+@app.route("/log")
+def log():
+    """app.logger: Flask's own handler writes to wsgi.errors through a
+    werkzeug LocalProxy (t/test_logging.py)."""
+    app.logger.warning("flask-log %s", request.args.get("m"))
+    return "logged\n", 200, {"Content-Type": "text/plain"}

@@ -1,0 +1,370 @@
+/*
+ * pyw_paste.c - PasteDeploy applications (PyWorkerPasteApp).
+ *
+ * One entry per (interpreter, ini file, application name), kept for the
+ * life of the process in a short list that is read and changed with the
+ * GIL held.
+ * The first request for an entry loads it, as `pserve` and Zope's
+ * `runwsgi` start an application:
+ *
+ *   1. if the file has a [loggers] section, logging.config.fileConfig(
+ *      file, {"__file__": file, "here": its directory},
+ *      disable_existing_loggers=False) - the [loggers], [handlers] and
+ *      [formatters] sections, so an access log or event log configured
+ *      there works (a console handler writing to sys.stderr lands in the
+ *      error log at the record's level, see pyw_errors.c);
+ *   2. paste.deploy.loadapp("config:" + file, name=name).
+ *
+ * A failure of either - the file missing, no section for the name, a bad
+ * logging section, an import error - is ONE error line naming the file,
+ * the application and the exception (PYW0313; the traceback follows at
+ * debug), 500 for the request, and a new try on the next request (the
+ * file may have been fixed).  A loaded file is watched like a WSGI script
+ * (PyWorkerScriptReloading): its first change asks the parent for a
+ * rolling restart of the group (PYW0333); files it includes with
+ * "use = config:..." are not watched.
+ *
+ * Lock order: as pyw_script.c - an entry's `lock` is taken with the GIL
+ * released (the loading thread needs the GIL), then the GIL again;
+ * nothing else is taken while holding it.
+ */
+#include "pyw_python.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "../common/pyw_io.h"
+#include "../daemon/pyw_daemon.h"
+#include "../daemon/pyw_dlog.h"
+#include "../daemon/pyw_status.h"
+#include "pyw_paste.h"
+#include "pyw_script.h"
+
+/* Log codes of this file (README.md lists them all). */
+#define PASTE_LOG_LOAD_FAILED   313     /* error: not loaded; 500       */
+#define PASTE_LOG_CHANGED       333     /* notice: file changed: rolling
+                                           restart asked for            */
+
+/* A loaded file is looked at no more often than this. */
+#define PASTE_CHECK_INTERVAL_MS 1000
+
+typedef struct paste_entry {
+    struct paste_entry *next;
+    PyInterpreterState *interp;     /* the app is this interpreter's    */
+    pthread_mutex_t     lock;       /* held by the thread loading it    */
+    PyObject           *app;        /* NULL until loaded successfully   */
+    struct timespec     mtime;      /* the file it was loaded from      */
+    dev_t               dev;
+    ino_t               ino;
+    int64_t             checked_ms; /* last look (pyw_io clock)         */
+    int                 changed;    /* reported: look no more           */
+    const char         *name;       /* in key, after the path's NUL     */
+    char                path[];     /* "path\0name\0"                   */
+} paste_entry_t;
+
+static paste_entry_t *paste_list;
+
+/* The calling thread's interpreter: each loads its own application. */
+static PyInterpreterState *paste_interp(void)
+{
+#if PY_VERSION_HEX >= 0x03090000
+    return PyInterpreterState_Get();
+#else
+    return PyThreadState_Get()->interp;
+#endif
+}
+
+/* Find or create the entry for (interpreter, path, name); NULL with
+ * MemoryError. */
+static paste_entry_t *paste_entry(const char *path, const char *name)
+{
+    size_t plen = strlen(path), nlen = strlen(name);
+    PyInterpreterState *interp = paste_interp();
+    paste_entry_t *e;
+
+    for (e = paste_list; e != NULL; e = e->next) {
+        if (e->interp == interp && strcmp(e->path, path) == 0
+            && strcmp(e->name, name) == 0) {
+            return e;
+        }
+    }
+    if ((e = PyMem_RawCalloc(1, sizeof(*e) + plen + nlen + 2)) == NULL) {
+        PyErr_NoMemory();
+        return NULL;
+    }
+    memcpy(e->path, path, plen + 1);
+    memcpy(e->path + plen + 1, name, nlen + 1);
+    e->name = e->path + plen + 1;
+    e->interp = interp;
+    pthread_mutex_init(&e->lock, NULL);
+    e->next = paste_list;
+    paste_list = e;
+    return e;
+}
+
+/* stat() the file without the GIL: 0, or -1 with OSError set. */
+static int paste_stat(const char *path, struct stat *st)
+{
+    int rv, err;
+
+    Py_BEGIN_ALLOW_THREADS
+    rv = stat(path, st);
+    err = errno;
+    Py_END_ALLOW_THREADS
+    if (rv == 0 && !S_ISREG(st->st_mode)) {
+        rv = -1;
+        err = EISDIR;
+    }
+    if (rv < 0) {
+        errno = err;
+        PyErr_SetFromErrnoWithFilename(PyExc_OSError, path);
+    }
+    return rv;
+}
+
+/* getattr(import_module(module), attr): new reference or NULL. */
+static PyObject *paste_import(const char *module, const char *attr)
+{
+    PyObject *m = PyImport_ImportModule(module), *a;
+
+    if (m == NULL) {
+        return NULL;
+    }
+    a = PyObject_GetAttrString(m, attr);
+    Py_DECREF(m);
+    return a;
+}
+
+/* The defaults paste gives the file: {"__file__": file, "here": dir}. */
+static PyObject *paste_defaults(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    size_t dlen = slash == NULL ? 1 : slash == path ? 1
+                  : (size_t)(slash - path);
+    PyObject *here = slash ? PyUnicode_DecodeFSDefaultAndSize(path, dlen)
+                           : PyUnicode_FromString(".");
+
+    if (here == NULL) {
+        return NULL;
+    }
+    return Py_BuildValue("{s:N,s:N}", "__file__",
+                         PyUnicode_DecodeFSDefault(path), "here", here);
+}
+
+/* 1 if the file has a [loggers] section, 0 if not, -1 (exception set). */
+static int paste_has_loggers(PyObject *file)
+{
+    PyObject *cls = paste_import("configparser", "RawConfigParser");
+    PyObject *cp = NULL, *r = NULL;
+    int yes = -1;
+
+    if (cls != NULL) {
+        PyObject *none = PyTuple_New(0);
+        PyObject *kw = Py_BuildValue("{s:O}", "strict", Py_False);
+
+        cp = none && kw ? PyObject_Call(cls, none, kw) : NULL;
+        Py_XDECREF(kw);
+        Py_XDECREF(none);
+    }
+    if (cp != NULL
+        && (r = PyObject_CallMethod(cp, "read", "O", file)) != NULL) {
+        Py_DECREF(r);
+        r = PyObject_CallMethod(cp, "has_section", "s", "loggers");
+        yes = r ? PyObject_IsTrue(r) : -1;
+    }
+    Py_XDECREF(r);
+    Py_XDECREF(cp);
+    Py_XDECREF(cls);
+    return yes;
+}
+
+/* Step 1: the file's logging sections.  0 / -1 (exception set). */
+static int paste_logging(PyObject *file, PyObject *defaults)
+{
+    PyObject *fileconfig, *kw, *r = NULL;
+    int has = paste_has_loggers(file);
+
+    if (has <= 0) {
+        return has;
+    }
+    if ((fileconfig = paste_import("logging.config", "fileConfig")) == NULL) {
+        return -1;
+    }
+    kw = Py_BuildValue("{s:O}", "disable_existing_loggers", Py_False);
+    if (kw != NULL) {
+        PyObject *args = PyTuple_Pack(2, file, defaults);
+
+        r = args ? PyObject_Call(fileconfig, args, kw) : NULL;
+        Py_XDECREF(args);
+        Py_DECREF(kw);
+    }
+    Py_DECREF(fileconfig);
+    Py_XDECREF(r);
+    return r ? 0 : -1;
+}
+
+/* Step 2: paste.deploy.loadapp("config:" + path, name=name). */
+static PyObject *paste_loadapp(const char *path, const char *name)
+{
+    PyObject *loadapp = paste_import("paste.deploy", "loadapp");
+    PyObject *file, *uri = NULL, *args, *kw, *app = NULL;
+
+    if (loadapp == NULL) {
+        return NULL;
+    }
+    if ((file = PyUnicode_DecodeFSDefault(path)) != NULL) {
+        uri = PyUnicode_FromFormat("config:%U", file);
+        Py_DECREF(file);
+    }
+    args = uri ? PyTuple_Pack(1, uri) : NULL;
+    kw = args ? Py_BuildValue("{s:N}", "name",
+                              PyUnicode_DecodeFSDefault(name)) : NULL;
+    if (kw != NULL) {
+        app = PyObject_Call(loadapp, args, kw);
+    }
+    Py_XDECREF(kw);
+    Py_XDECREF(args);
+    Py_XDECREF(uri);
+    Py_DECREF(loadapp);
+    return app;
+}
+
+/* "Type: message" of the current exception, which stays set. */
+static void paste_exc_summary(char *buf, size_t len)
+{
+    PyObject *type, *value, *tb, *s;
+    const char *msg = NULL;
+
+    PyErr_Fetch(&type, &value, &tb);
+    PyErr_NormalizeException(&type, &value, &tb);
+    s = value ? PyObject_Str(value) : NULL;
+    msg = s ? PyUnicode_AsUTF8(s) : NULL;
+    snprintf(buf, len, "%s%s%s",
+             type ? ((PyTypeObject *)type)->tp_name : "?",
+             msg && *msg ? ": " : "", msg ? msg : "");
+    Py_XDECREF(s);
+    PyErr_Clear();
+    PyErr_Restore(type, value, tb);
+}
+
+/*
+ * Load e: stat (for reloading), logging, loadapp.  0, or -1 logged as
+ * one error line (the traceback at debug) with no exception left set.
+ */
+static int paste_load(paste_entry_t *e, const char *uri)
+{
+    const char *step = "reading it";
+    PyObject *defaults = NULL;
+    char what[2048];
+    struct stat st;
+
+    if (paste_stat(e->path, &st) == 0
+        && (defaults = paste_defaults(e->path)) != NULL) {
+        step = "applying its [loggers]/[handlers]/[formatters] sections";
+        if (paste_logging(PyDict_GetItemString(defaults, "__file__"),
+                          defaults) == 0) {
+            step = "loading the application";
+            e->app = paste_loadapp(e->path, e->name);
+        }
+    }
+    Py_XDECREF(defaults);
+    if (e->app != NULL) {
+        e->mtime = st.st_mtim;
+        e->dev = st.st_dev;
+        e->ino = st.st_ino;
+        e->checked_ms = pyw_io_now_ms();
+        return 0;
+    }
+    paste_exc_summary(what, sizeof(what));
+    pyw_dlog(PYW_LOG_ERR, PASTE_LOG_LOAD_FAILED, uri, "PasteDeploy "
+             "application '%s' of %s: %s failed: %s; 500 until it loads "
+             "(traceback at LogLevel pyworker:debug)", e->name, e->path,
+             step, what);
+    pyw_script_log_exception(PYW_LOG_DEBUG, PASTE_LOG_LOAD_FAILED, uri,
+                             "traceback of the PasteDeploy failure above");
+    return -1;
+}
+
+/* PyWorkerScriptReloading for a loaded file: as pyw_script.c, the first
+ * change is logged and becomes one rolling restart request; this process
+ * serves what it loaded until it is replaced. */
+static void paste_check_changed(paste_entry_t *e, const char *uri,
+                                int reloading)
+{
+    int64_t now = pyw_io_now_ms();
+    struct stat st;
+    int rv;
+
+    if (reloading == 0 || e->changed
+        || now - e->checked_ms < PASTE_CHECK_INTERVAL_MS) {
+        return;
+    }
+    e->checked_ms = now;        /* before the GIL goes: one look a second */
+    Py_BEGIN_ALLOW_THREADS
+    rv = stat(e->path, &st);
+    Py_END_ALLOW_THREADS
+    if (rv < 0 || (st.st_mtim.tv_sec == e->mtime.tv_sec
+                   && st.st_mtim.tv_nsec == e->mtime.tv_nsec
+                   && st.st_dev == e->dev && st.st_ino == e->ino)) {
+        return;
+    }
+    e->changed = 1;
+    pyw_dlog(PYW_LOG_NOTICE, PASTE_LOG_CHANGED, uri, "PasteDeploy file %s "
+             "changed on disk: asking for a rolling restart of the group; "
+             "this process serves the application it loaded until it is "
+             "replaced", e->path);
+    pyw_status_send(PYW_STATUS_ROLLING);
+}
+
+/* The entry's name as C bytes: Apache's bytes, which the environ holds
+ * decoded latin-1.  New bytes object or NULL. */
+static PyObject *paste_name_bytes(PyObject *name)
+{
+    if (!PyUnicode_Check(name)) {
+        PyErr_SetString(PyExc_TypeError, "mod_pyworker.paste_app is not a "
+                        "str");
+        return NULL;
+    }
+    return PyUnicode_AsLatin1String(name);
+}
+
+PyObject *pyw_paste_application(const char *path, PyObject *name,
+                                const char *uri, int reloading)
+{
+    PyObject *bytes = paste_name_bytes(name);
+    paste_entry_t *e = bytes ? paste_entry(path, PyBytes_AS_STRING(bytes))
+                             : NULL;
+    int rv = 0;
+
+    Py_XDECREF(bytes);
+    if (e == NULL) {
+        pyw_script_log_exception(PYW_LOG_ERR, PASTE_LOG_LOAD_FAILED, uri,
+                                 "PasteDeploy application of %s", path);
+        return NULL;
+    }
+    if (e->app != NULL) {
+        paste_check_changed(e, uri, reloading);     /* may drop the GIL */
+        Py_INCREF(e->app);
+        return e->app;
+    }
+    if (pthread_mutex_trylock(&e->lock) != 0) {
+        /* Another thread is loading it: wait without the GIL, which that
+         * thread needs. */
+        Py_BEGIN_ALLOW_THREADS
+        pthread_mutex_lock(&e->lock);
+        Py_END_ALLOW_THREADS
+    }
+    if (e->app == NULL) {
+        rv = paste_load(e, uri);
+    }
+    pthread_mutex_unlock(&e->lock);
+    if (rv < 0) {
+        return NULL;
+    }
+    Py_INCREF(e->app);
+    return e->app;
+}
