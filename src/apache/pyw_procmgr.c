@@ -28,6 +28,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/types.h>
@@ -63,6 +64,7 @@
 #define PYW_RETAINED_KEY        "mod_pyworker.procmgr.5"
 #define PYW_CHLD_RING           64
 #define PYW_HANDOVER_NAME_MAX   80
+#define PYW_NOFILE_SPARE        1024    /* for Apache's own descriptors */
 
 /* A listening socket; plain data in the process pool (see above). */
 typedef struct {
@@ -797,6 +799,29 @@ static void pyw_pm_add_group(apr_pool_t *pconf, pyw_group_t *g)
     }
 }
 
+/*
+ * The parent holds two descriptors per group (socket, board) and the
+ * children one (board): with hundreds of groups the usual soft limit of
+ * 1024 would run out.  Raise it towards the hard limit when it is short;
+ * the children inherit it.
+ */
+static void pyw_pm_raise_nofile(server_rec *s, int groups)
+{
+    struct rlimit rl;
+    rlim_t want = (rlim_t)groups * 2 + PYW_NOFILE_SPARE;
+
+    if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur >= want
+        || rl.rlim_cur >= rl.rlim_max) {
+        return;
+    }
+    want = want * 2 < rl.rlim_max ? want * 2 : rl.rlim_max;
+    PYW_SLOG(APLOG_INFO, 0, s, 54, NULL, 0L, "%d groups: raising the open "
+             "files limit from %lu to %lu", groups,
+             (unsigned long)rl.rlim_cur, (unsigned long)want);
+    rl.rlim_cur = want;
+    setrlimit(RLIMIT_NOFILE, &rl);
+}
+
 static void pyw_pm_spawn_all(void)
 {
     struct pyw_group_rt **rts = (struct pyw_group_rt **)pyw_pm.rts->elts;
@@ -824,6 +849,7 @@ static int pyw_pm_post_config(apr_pool_t *pconf, apr_pool_t *plog,
     apr_pool_cleanup_register(pconf, NULL, pyw_pm_stop_all,
                               apr_pool_cleanup_null);
     pyw_chld_install();
+    pyw_pm_raise_nofile(s, pyw_globals.groups->nelts);
     for (i = 0; i < pyw_globals.groups->nelts; i++) {
         pyw_pm_add_group(pconf, groups[i]);
     }
