@@ -18,6 +18,7 @@ import time
 import pytest
 
 from pyworker_t import codes, rawhttp
+from pyworker_t.httpd import configtest
 from pyworker_t.load import parallel
 
 CONF = """
@@ -236,3 +237,15 @@ def test_graceful_restart_replaces_running_groups_only(httpd):
     assert not code_lines(httpd, STARTED_ON_DEMAND, "sleeper", mark)
     assert httpd.get("/sleeper").status_code == 200
     assert httpd.get("/graced").status_code == 200
+
+
+@pytest.mark.parametrize("option,ok", [
+    ("start=on-demand", True), ("start=always", True),
+    ("idle-timeout=600", True), ("idle-timeout=500ms", True),
+    ("start=sometimes", False), ("start=", False), ("idle-timeout=-1", False),
+    ("idle-timeout=soon", False)])
+def test_configtest_checks_start_and_idle_timeout(option, ok):
+    rc, out = configtest("PyWorkerDaemonProcess g %s\n" % option)
+    assert (rc == 0) == ok, out
+    if not ok:
+        assert option.split("=")[0] in out, out
