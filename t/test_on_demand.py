@@ -17,7 +17,7 @@ import time
 
 import pytest
 
-from pyworker_t import codes, rawhttp
+from pyworker_t import codes, procs, rawhttp
 from pyworker_t.httpd import configtest
 from pyworker_t.load import parallel
 
@@ -37,6 +37,8 @@ PyWorkerDaemonProcess keeper idle-timeout=1 threads=2 display-name=%{GROUP}
 PyWorkerDaemonProcess crashy start=on-demand threads=2 display-name=%{GROUP}
 PyWorkerDaemonProcess graced start=on-demand threads=2 display-name=%{GROUP}
 PyWorkerDaemonProcess sleeper start=on-demand threads=2 display-name=%{GROUP}
+PyWorkerDaemonProcess lingerer start=on-demand idle-timeout=0.5 threads=2 \
+    display-name=%{GROUP}
 PyWorkerScriptAlias /lazy {apps}/hello.wsgi process-group=lazy
 PyWorkerScriptAlias /burst {apps}/crash.wsgi process-group=burst
 PyWorkerScriptAlias /slowstart {apps}/slow_start.wsgi process-group=slowstart
@@ -48,6 +50,7 @@ PyWorkerScriptAlias /crashy/crash {apps}/crash.wsgi process-group=crashy
 PyWorkerScriptAlias /crashy/hello {apps}/hello.wsgi process-group=crashy
 PyWorkerScriptAlias /graced {apps}/hello.wsgi process-group=graced
 PyWorkerScriptAlias /sleeper {apps}/hello.wsgi process-group=sleeper
+PyWorkerScriptAlias /lingerer {apps}/slow_exit.wsgi process-group=lingerer
 """
 
 STARTED_ON_DEMAND = 50      # info: a connection waits: group started
@@ -133,6 +136,23 @@ def test_idle_timeout_stops_the_group_and_the_next_request_starts_it(httpd):
     assert len(stop) == 1, httpd.log.text(mark)
     r = httpd.get("/napper")
     assert r.status_code == 200 and int(r.text) != first
+
+
+def test_a_request_during_the_idle_stop_does_not_wait_for_it(httpd):
+    """The group is dormant from the moment it is told to stop: a request
+    that comes while its daemon still exits (atexit takes 3 s) starts a
+    new daemon at once."""
+    old = int(httpd.get("/lingerer").text)
+    mark = httpd.log.mark()
+    assert httpd.log.wait_for(r"PYW0052: .*group=lingerer\b", since=mark)
+    t0 = time.monotonic()
+    r = httpd.get("/lingerer")
+    took = time.monotonic() - t0
+    assert r.status_code == 200 and int(r.text) != old
+    assert procs.alive(old), "the old daemon was waited for"
+    assert took < 2.5, took
+    assert httpd.log.wait_for(r"PYW0032: .*group=lingerer pid=%d\b" % old,
+                              since=mark, timeout=10)
 
 
 def test_idle_stop_under_a_load_that_starts_and_stops(httpd):
@@ -224,8 +244,13 @@ def test_graceful_restart_replaces_running_groups_only(httpd):
     """graced runs (a request started it), sleeper never had one: after
     `apachectl graceful` graced runs a new daemon, sleeper still none,
     and both answer."""
+    mark = httpd.log.mark()
     assert httpd.get("/graced").status_code == 200
     (old,) = httpd.daemon_pids("graced")
+    # Running for the parent too (it read READY): a daemon still starting
+    # when Apache restarts is stopped, and its group is on demand again.
+    assert httpd.log.wait_for(r"PYW0051: .*group=graced pid=%d\b" % old,
+                              since=mark)
     mark = httpd.log.mark()
     httpd.graceful(wait=False)
     assert httpd.log.wait_for(r"AH00489|resuming normal operations",

@@ -143,6 +143,10 @@ int64_t pyw_group_stop_budget(const pyw_group_t *g, pyw_why_e why);
 /* Read every status pipe, act on deadlines, keep the waker armed.  Safe
  * to call from any hook or other_child callback in the parent. */
 void pyw_pm_poll(void);
+/* Apache restarts (the MPM counts as stopping, so status bytes are no
+ * longer acted on): mark ready each starting daemon whose READY is in
+ * its pipe, so that it is handed over as one that serves. */
+void pyw_pm_note_ready(void);
 /* Monitor hook: refill slots a failed fork left empty, resume rolling
  * restarts a failed fork held up. */
 void pyw_pm_retry(void);

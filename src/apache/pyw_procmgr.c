@@ -716,6 +716,11 @@ static apr_status_t pyw_pm_stop_all(void *unused)
     if (getpid() != pyw_pm.parent || pyw_pm.rts == NULL) {
         return APR_SUCCESS;
     }
+    /* A daemon whose READY waits in its pipe is handed over as ready (it
+     * serves on), not as one still starting (stopped). */
+    if (!exiting) {
+        pyw_pm_note_ready();
+    }
     pyw_pm.stopping = 1;
     pyw_waker_stop();
     if (exiting) {

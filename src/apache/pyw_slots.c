@@ -802,6 +802,30 @@ static void pyw_read_one(pyw_proc_t *p, void *baton)
     pyw_proc_read_status(p);
 }
 
+/* A daemon still starting: did its READY reach the pipe meanwhile?  The
+ * bytes are consumed; before READY nothing else a daemon says matters to
+ * a restart, which replaces every daemon anyway. */
+static void pyw_note_ready(pyw_proc_t *p, void *baton)
+{
+    char buf[64];
+    ssize_t n, i;
+
+    while (!p->ready && p->status_fd >= 0
+           && ((n = read(p->status_fd, buf, sizeof(buf))) > 0
+               || (n < 0 && errno == EINTR))) {
+        for (i = 0; i < n; i++) {
+            p->ready |= buf[i] == PYW_STATUS_READY;
+        }
+    }
+}
+
+void pyw_pm_note_ready(void)
+{
+    if (pyw_pm.rts != NULL && getpid() == pyw_pm.parent) {
+        pyw_pm_each_proc(pyw_note_ready, NULL);
+    }
+}
+
 void pyw_pm_poll(void)
 {
     apr_time_t next;
