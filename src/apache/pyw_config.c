@@ -564,6 +564,21 @@ static const char *pyw_group_check_paths(cmd_parms *cmd, pyw_group_t *g)
                                  g->python_home);
 }
 
+/* start=always (the default) or start=on-demand. */
+static const char *pyw_group_start_mode(cmd_parms *cmd, pyw_group_t *g)
+{
+    if (g->start == NULL || strcmp(g->start, "always") == 0) {
+        g->on_demand = 0;
+        return NULL;
+    }
+    if (strcmp(g->start, "on-demand") == 0) {
+        g->on_demand = 1;
+        return NULL;
+    }
+    return apr_psprintf(cmd->pool, "%s %s: start=%s: expected 'always' or "
+                        "'on-demand'", cmd->cmd->name, g->name, g->start);
+}
+
 static const char *pyw_cmd_daemon_process(cmd_parms *cmd, void *mconfig,
                                           const char *args)
 {
@@ -591,7 +606,8 @@ static const char *pyw_cmd_daemon_process(cmd_parms *cmd, void *mconfig,
                                 name, msg);
         }
     }
-    if ((err = pyw_group_check_paths(cmd, g)) != NULL
+    if ((err = pyw_group_start_mode(cmd, g)) != NULL
+        || (err = pyw_group_check_paths(cmd, g)) != NULL
         || (err = pyw_group_resolve_ids(cmd, g)) != NULL
         || (err = pyw_group_resolve_extra_ids(cmd, g)) != NULL) {
         return err;

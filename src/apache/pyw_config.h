@@ -45,6 +45,7 @@ typedef struct {
     uid_t       socket_uid;     /* (uid_t)-1: Apache's User */
     uid_t       script_uid;     /* (uid_t)-1: any owner */
     gid_t       script_gid;     /* (gid_t)-1: any group */
+    int         on_demand;      /* start=on-demand */
     /* Set by the process manager. */
     const char *socket_path;
     struct pyw_group_rt *rt;

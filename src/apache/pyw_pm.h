@@ -31,7 +31,8 @@ typedef enum {
     PYW_WHY_GRACEFUL,       /* Apache restarted: new generation is ready */
     PYW_WHY_UNCONFIGURED,   /* group or slot gone from the configuration */
     PYW_WHY_STALE,          /* still starting when Apache restarted      */
-    PYW_WHY_APACHE_STOP     /* Apache stops or restarts hard             */
+    PYW_WHY_APACHE_STOP,    /* Apache stops or restarts hard             */
+    PYW_WHY_IDLE            /* its group had no request for idle-timeout */
 } pyw_why_e;
 
 typedef struct pyw_slot pyw_slot_t;
@@ -50,6 +51,7 @@ struct pyw_proc {
     int          status_fd;     /* read end of its status pipe, or -1    */
     int          registered;    /* with apr_proc_other_child             */
     int          ready;         /* PYW_STATUS_READY seen                 */
+    int          idle;          /* PYW_STATUS_IDLE seen, no ACTIVE since  */
     int          delay_ms;      /* start-up delay (back-off) it was given */
     apr_time_t   forked_at;
     apr_time_t   start_by;      /* startup-timeout deadline, 0: none     */
@@ -80,6 +82,11 @@ struct pyw_group_rt {
     apr_time_t   roll_started;
     long         roll_again;    /* pid of a newer process that asked
                                    again, 0: nobody                       */
+    int          dormant;       /* no daemon on purpose (start=on-demand,
+                                   idle-timeout): the first connection
+                                   starts the group (pyw_demand.c)        */
+    int          idle_check;    /* a process said IDLE: is the group?     */
+    apr_time_t   woken_at;      /* a connection started it, 0: not so     */
 };
 
 /* The waker: see pyw_waker.c. */
@@ -136,11 +143,33 @@ int64_t pyw_group_stop_budget(const pyw_group_t *g, pyw_why_e why);
 /* Read every status pipe, act on deadlines, keep the waker armed.  Safe
  * to call from any hook or other_child callback in the parent. */
 void pyw_pm_poll(void);
+/* Apache restarts (the MPM counts as stopping, so status bytes are no
+ * longer acted on): mark ready each starting daemon whose READY is in
+ * its pipe, so that it is handed over as one that serves. */
+void pyw_pm_note_ready(void);
 /* Monitor hook: refill slots a failed fork left empty, resume rolling
  * restarts a failed fork held up. */
 void pyw_pm_retry(void);
 /* Visit every live process (current, old, stopping). */
 void pyw_pm_each_proc(void (*fn)(pyw_proc_t *p, void *baton), void *baton);
+
+/* pyw_demand.c: groups that start on the first connection and stop
+ * when idle. */
+/* Post_config, once the handed-over daemons are placed: start the group,
+ * or leave it dormant (start=on-demand with nothing handed over). */
+void pyw_demand_start_or_sleep(struct pyw_group_rt *rt);
+/* Start each dormant group that has a connection waiting. */
+void pyw_demand_wake(void);
+/* Stop each group all of whose processes said IDLE. */
+void pyw_demand_idle_checks(void);
+/* The slot's current process died; 1 if its group went dormant instead
+ * of restarting it (no other process, no connection waiting). */
+int pyw_demand_after_death(pyw_slot_t *slot);
+/* A process of the group became ready (the log line of an on-demand
+ * start). */
+void pyw_demand_ready(pyw_slot_t *slot);
+/* 1 if a connection waits in the backlog of the group's socket. */
+int pyw_demand_pending(const struct pyw_group_rt *rt);
 
 /* pyw_waker.c */
 void pyw_waker_arm(apr_time_t deadline);

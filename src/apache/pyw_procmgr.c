@@ -28,6 +28,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/types.h>
@@ -63,6 +64,7 @@
 #define PYW_RETAINED_KEY        "mod_pyworker.procmgr.5"
 #define PYW_CHLD_RING           64
 #define PYW_HANDOVER_NAME_MAX   80
+#define PYW_NOFILE_SPARE        1024    /* for Apache's own descriptors */
 
 /* A listening socket; plain data in the process pool (see above). */
 typedef struct {
@@ -239,17 +241,31 @@ const char *pyw_pm_why_text(pyw_why_e why)
     case PYW_WHY_STALE:        return "it was still starting when Apache "
                                       "restarted";
     case PYW_WHY_APACHE_STOP:  return "Apache is stopping or restarting";
+    case PYW_WHY_IDLE:         return "its group had no request for "
+                                      "idle-timeout";
     default:                   return "stopped";
     }
 }
 
+/* An Apache child has no mapping of the boards (pyw_pm_child_init): it
+ * maps the group's for this one look, on a request that already failed. */
 int pyw_pm_last_start_failure(const pyw_group_t *g, char *cause,
                               size_t len, int64_t *age_ms)
 {
-    return g->rt != NULL
-           && pyw_board_last_failure(g->rt->board,
-                                     apr_time_as_msec(apr_time_now()),
-                                     cause, len, age_ms);
+    pyw_board_t *b;
+    int rv;
+
+    if (g->rt == NULL) {
+        return 0;
+    }
+    b = g->rt->board != NULL ? g->rt->board
+        : g->rt->board_fd >= 0 ? pyw_board_map(g->rt->board_fd) : NULL;
+    rv = pyw_board_last_failure(b, apr_time_as_msec(apr_time_now()), cause,
+                                len, age_ms);
+    if (b != g->rt->board) {
+        pyw_board_destroy(b);
+    }
+    return rv;
 }
 
 int pyw_pm_stopping(void)
@@ -349,14 +365,32 @@ static void pyw_sock_close(server_rec *s, pyw_sock_t *k, int remove_file)
     }
 }
 
+/* A group that grew past its board at a restart gets a bigger one with
+ * the same news; daemons of the old one keep their own mapping. */
+static void pyw_sock_board_grow(pyw_sock_t *k, const pyw_group_t *g)
+{
+    pyw_board_t *old = k->board;
+    int old_fd = k->board_fd;
+
+    if (old == NULL || pyw_board_slots(old) >= g->processes) {
+        return;
+    }
+    k->board = pyw_board_create(&k->board_fd, g->processes);
+    pyw_board_copy_news(k->board, old);
+    pyw_board_destroy(old);
+    close(old_fd);
+}
+
 /* Every group has one: Apache's children read its start-up news; daemons
  * get it only to balance (processes > 1).  Without it the group still
  * works; a saturated daemon then queues instead of handing requests to
- * a free sibling. */
+ * a free sibling.  One page for up to 249 processes. */
 static void pyw_sock_board(server_rec *s, pyw_sock_t *k, pyw_group_t *g)
 {
+    pyw_sock_board_grow(k, g);
     if (k->board == NULL
-        && (k->board = pyw_board_create(&k->board_fd)) == NULL) {
+        && (k->board = pyw_board_create(&k->board_fd, g->processes))
+           == NULL) {
         PYW_SLOG(APLOG_WARNING, errno, s, 14, g->name, 0L, "cannot map the "
                  "load board: requests will not be balanced between the "
                  "group's processes");
@@ -682,6 +716,11 @@ static apr_status_t pyw_pm_stop_all(void *unused)
     if (getpid() != pyw_pm.parent || pyw_pm.rts == NULL) {
         return APR_SUCCESS;
     }
+    /* A daemon whose READY waits in its pipe is handed over as ready (it
+     * serves on), not as one still starting (stopped). */
+    if (!exiting) {
+        pyw_pm_note_ready();
+    }
     pyw_pm.stopping = 1;
     pyw_waker_stop();
     if (exiting) {
@@ -765,15 +804,36 @@ static void pyw_pm_add_group(apr_pool_t *pconf, pyw_group_t *g)
     }
 }
 
+/*
+ * The parent holds two descriptors per group (socket, board) and the
+ * children one (board): with hundreds of groups the usual soft limit of
+ * 1024 would run out.  Raise it towards the hard limit when it is short;
+ * the children inherit it.
+ */
+static void pyw_pm_raise_nofile(server_rec *s, int groups)
+{
+    struct rlimit rl;
+    rlim_t want = (rlim_t)groups * 2 + PYW_NOFILE_SPARE;
+
+    if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur >= want
+        || rl.rlim_cur >= rl.rlim_max) {
+        return;
+    }
+    want = want * 2 < rl.rlim_max ? want * 2 : rl.rlim_max;
+    PYW_SLOG(APLOG_INFO, 0, s, 54, NULL, 0L, "%d groups: raising the open "
+             "files limit from %lu to %lu", groups,
+             (unsigned long)rl.rlim_cur, (unsigned long)want);
+    rl.rlim_cur = want;
+    setrlimit(RLIMIT_NOFILE, &rl);
+}
+
 static void pyw_pm_spawn_all(void)
 {
     struct pyw_group_rt **rts = (struct pyw_group_rt **)pyw_pm.rts->elts;
-    int i, j;
+    int i;
 
     for (i = 0; i < pyw_pm.rts->nelts; i++) {
-        for (j = 0; j < rts[i]->group->processes; j++) {
-            pyw_slot_spawn(&rts[i]->slots[j]);
-        }
+        pyw_demand_start_or_sleep(rts[i]);
     }
 }
 
@@ -794,6 +854,7 @@ static int pyw_pm_post_config(apr_pool_t *pconf, apr_pool_t *plog,
     apr_pool_cleanup_register(pconf, NULL, pyw_pm_stop_all,
                               apr_pool_cleanup_null);
     pyw_chld_install();
+    pyw_pm_raise_nofile(s, pyw_globals.groups->nelts);
     for (i = 0; i < pyw_globals.groups->nelts; i++) {
         pyw_pm_add_group(pconf, groups[i]);
     }
@@ -833,11 +894,15 @@ static void pyw_close_status(pyw_proc_t *p, void *baton)
 }
 
 /* Apache's children must not hold the daemons' listening sockets, nor
- * the status pipes. */
+ * the status pipes.  Nor a mapping of every group's board: they keep
+ * its descriptor and map it only to say why a connect failed, so many
+ * groups do not mean as many mappings in every child. */
 static void pyw_pm_child_init(apr_pool_t *p, server_rec *s)
 {
+    struct pyw_group_rt **rts;
     apr_hash_index_t *hi;
     pyw_sock_t *k;
+    int i;
 
     if (pyw_pm.retained == NULL || getpid() == pyw_pm.parent) {
         return;             /* -X: this child is the parent */
@@ -849,6 +914,13 @@ static void pyw_pm_child_init(apr_pool_t *p, server_rec *s)
             close(k->fd);
             k->fd = -1;
         }
+        pyw_board_destroy(k->board);
+        k->board = NULL;
+    }
+    rts = pyw_pm.rts ? (struct pyw_group_rt **)pyw_pm.rts->elts : NULL;
+    for (i = 0; rts != NULL && i < pyw_pm.rts->nelts; i++) {
+        rts[i]->board = NULL;
+        rts[i]->listen_fd = -1;
     }
     pyw_pm_each_proc(pyw_close_status, NULL);
     pyw_chld_uninstall();

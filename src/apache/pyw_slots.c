@@ -193,6 +193,7 @@ static void pyw_status_pipe(const pyw_group_t *g, int fds[2])
 static void pyw_proc_reset(pyw_proc_t *p)
 {
     p->ready = 0;
+    p->idle = 0;
     p->startup_killed = 0;
     p->why = PYW_WHY_NONE;
     p->term_at = p->kill_at = 0;
@@ -288,7 +289,8 @@ static void pyw_proc_signal_stop(pid_t pid, pyw_why_e why)
         return;
     }
     v.sival_int = why == PYW_WHY_ROLLING || why == PYW_WHY_GRACEFUL
-                  ? PYW_RETIRE_EVICT : PYW_RETIRE_RECYCLE;
+                  ? PYW_RETIRE_EVICT
+                  : why == PYW_WHY_IDLE ? PYW_RETIRE_IDLE : PYW_RETIRE_RECYCLE;
     if (sigqueue(pid, PYW_SIG_RETIRE, v) < 0) {
         kill(pid, PYW_SIG_RETIRE);
     }
@@ -374,6 +376,16 @@ static void pyw_cur_died(pyw_proc_t *p, int kind, const char *cause)
     if (slot->failures > 0) {
         snprintf(delay, sizeof(delay), " in %d ms",
                  pyw_backoff_ms(slot->failures));
+    }
+    if (pyw_demand_after_death(slot)) {
+        PYW_SLOG(APLOG_ERR, 0, pyw_pm.s, failed ? 23 : 22, g->name, pid,
+                 "daemon process %d %s (%s%s); no request waits, so the "
+                 "group is left stopped until the next one starts it%s",
+                 slot->index + 1, failed ? "failed to start" : "died",
+                 p->startup_killed ? "not ready within startup-timeout, "
+                                   : "", cause,
+                 slot->failures > 0 ? " (after a back-off)" : "");
+        return;
     }
     PYW_SLOG(APLOG_ERR, 0, pyw_pm.s, failed ? 23 : 22, g->name, pid,
              "daemon process %d %s (%s%s); restarting it%s",
@@ -528,6 +540,7 @@ static void pyw_proc_ready(pyw_proc_t *p)
     PYW_SLOG(APLOG_DEBUG, 0, pyw_pm.s, 48, g->name, (long)p->proc.pid,
              "daemon process %d ready after %ld ms", slot->index + 1,
              (long)apr_time_as_msec(apr_time_now() - p->forked_at));
+    pyw_demand_ready(slot);
     if ((old = slot->old) != NULL) {
         budget = pyw_group_stop_budget(g, old->why);
         PYW_SLOG(APLOG_INFO, 0, pyw_pm.s, 31, g->name, (long)old->proc.pid,
@@ -638,6 +651,15 @@ static void pyw_proc_status(pyw_proc_t *p, char b)
         break;
     case PYW_STATUS_ROLLING:
         pyw_rolling_request(p);
+        break;
+    case PYW_STATUS_IDLE:
+        p->idle = 1;
+        if (p->slot != NULL && p->slot->cur == p) {
+            p->slot->rt->idle_check = 1;
+        }
+        break;
+    case PYW_STATUS_ACTIVE:
+        p->idle = 0;
         break;
     default:
         PYW_SLOG(APLOG_WARNING, 0, pyw_pm.s, 43, p->group,
@@ -780,6 +802,30 @@ static void pyw_read_one(pyw_proc_t *p, void *baton)
     pyw_proc_read_status(p);
 }
 
+/* A daemon still starting: did its READY reach the pipe meanwhile?  The
+ * bytes are consumed; before READY nothing else a daemon says matters to
+ * a restart, which replaces every daemon anyway. */
+static void pyw_note_ready(pyw_proc_t *p, void *baton)
+{
+    char buf[64];
+    ssize_t n, i;
+
+    while (!p->ready && p->status_fd >= 0
+           && ((n = read(p->status_fd, buf, sizeof(buf))) > 0
+               || (n < 0 && errno == EINTR))) {
+        for (i = 0; i < n; i++) {
+            p->ready |= buf[i] == PYW_STATUS_READY;
+        }
+    }
+}
+
+void pyw_pm_note_ready(void)
+{
+    if (pyw_pm.rts != NULL && getpid() == pyw_pm.parent) {
+        pyw_pm_each_proc(pyw_note_ready, NULL);
+    }
+}
+
 void pyw_pm_poll(void)
 {
     apr_time_t next;
@@ -791,6 +837,10 @@ void pyw_pm_poll(void)
     /* Reading may replace processes; each_proc copes: new ones are
      * visited or not, moved ones at most twice (reads are idempotent). */
     pyw_pm_each_proc(pyw_read_one, NULL);
+    if (!pyw_pm_stopping()) {
+        pyw_demand_idle_checks();
+        pyw_demand_wake();
+    }
     next = pyw_pm_deadlines(apr_time_now());
     if (!pyw_pm_stopping()) {
         pyw_waker_arm(next);
@@ -810,7 +860,7 @@ void pyw_pm_retry(void)
     }
     rts = (struct pyw_group_rt **)pyw_pm.rts->elts;
     for (i = 0; i < pyw_pm.rts->nelts; i++) {
-        for (j = 0; j < rts[i]->group->processes; j++) {
+        for (j = 0; j < rts[i]->group->processes && !rts[i]->dormant; j++) {
             if (rts[i]->slots[j].cur->proc.pid <= 0) {
                 pyw_slot_spawn(&rts[i]->slots[j]);
             }

@@ -11,8 +11,9 @@
  * handed to its other_child callback.
  *
  * So a tiny forked "waker" sits in poll() on the read ends of the status
- * pipes (it never reads them) until one is readable or the next deadline
- * passes, then exits.  Its death callback runs pyw_pm_poll() in the
+ * pipes (it never reads them), and on the listening sockets of dormant
+ * groups (pyw_demand.c; it never accepts: POLLIN there means a connection
+ * waits), until one is readable or the next deadline passes, then exits.  Its death callback runs pyw_pm_poll() in the
  * parent, which reads the pipes, acts, and arms a new waker.  It holds no
  * other descriptor, runs as Apache's User, and dies with the parent.
  */
@@ -53,16 +54,44 @@ static void pyw_fdset_count(pyw_proc_t *p, void *baton)
     }
 }
 
-static void pyw_fdset_add(pyw_proc_t *p, void *baton)
+static void pyw_fdset_put(pyw_fdset_t *set, int fd, long tag)
 {
-    pyw_fdset_t *set = baton;
-
-    if (p->status_fd < 0 || set->n >= set->cap) {
+    if (set->n >= set->cap) {
         return;
     }
-    set->fds[set->n++] = p->status_fd;
-    set->sig = (set->sig ^ (unsigned long)p->status_fd) * PYW_FNV_PRIME;
-    set->sig = (set->sig ^ (unsigned long)p->proc.pid) * PYW_FNV_PRIME;
+    set->fds[set->n++] = fd;
+    set->sig = (set->sig ^ (unsigned long)fd) * PYW_FNV_PRIME;
+    set->sig = (set->sig ^ (unsigned long)tag) * PYW_FNV_PRIME;
+}
+
+static void pyw_fdset_add(pyw_proc_t *p, void *baton)
+{
+    if (p->status_fd >= 0) {
+        pyw_fdset_put(baton, p->status_fd, (long)p->proc.pid);
+    }
+}
+
+/* The listening sockets of dormant groups (tag -1: no pid). */
+static void pyw_fdset_listeners(pyw_fdset_t *set, int count_only)
+{
+    struct pyw_group_rt **rts;
+    int i;
+
+    if (pyw_pm.rts == NULL) {
+        return;
+    }
+    rts = (struct pyw_group_rt **)pyw_pm.rts->elts;
+    for (i = 0; i < pyw_pm.rts->nelts; i++) {
+        if (!rts[i]->dormant || rts[i]->listen_fd < 0) {
+            continue;
+        }
+        if (count_only) {
+            set->cap++;
+        }
+        else {
+            pyw_fdset_put(set, rts[i]->listen_fd, -1L);
+        }
+    }
 }
 
 /* ---- in the waker ---- */
@@ -72,7 +101,8 @@ static int pyw_int_cmp(const void *a, const void *b)
     return *(const int *)a - *(const int *)b;
 }
 
-/* Keep 0-2 and the pipes: Apache's listeners and logs stay out. */
+/* Keep 0-2, the pipes and the dormant groups' sockets: Apache's
+ * listeners and logs stay out. */
 static void pyw_waker_close_others(int *fds, int n)
 {
     unsigned int from = 3;
@@ -254,8 +284,9 @@ static int pyw_waker_current(const pyw_waker_t *w, unsigned long sig,
     return deadline == 0 || (w->deadline != 0 && w->deadline <= deadline);
 }
 
-/* Make sure a waker watches every status pipe and wakes by deadline (0:
- * none).  Keeps the running one when it already does. */
+/* Make sure a waker watches every status pipe and dormant socket and
+ * wakes by deadline (0: none).  Keeps the running one when it already
+ * does. */
 void pyw_waker_arm(apr_time_t deadline)
 {
     pyw_waker_t *w = &pyw_pm.waker;
@@ -263,11 +294,13 @@ void pyw_waker_arm(apr_time_t deadline)
     apr_status_t rv;
 
     pyw_pm_each_proc(pyw_fdset_count, &set);
+    pyw_fdset_listeners(&set, 1);
     set.fds = malloc(sizeof(int) * (size_t)(set.cap > 0 ? set.cap : 1));
     if (set.fds == NULL) {
         return;
     }
     pyw_pm_each_proc(pyw_fdset_add, &set);
+    pyw_fdset_listeners(&set, 0);
     if (pyw_waker_woke_for_nothing(w) || w->idle >= PYW_WAKER_IDLE_MAX
         || pyw_waker_current(w, set.sig, deadline)) {
         free(set.fds);

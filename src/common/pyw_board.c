@@ -2,10 +2,13 @@
  * pyw_board.c - the load board of a daemon group (see pyw_board.h).
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stddef.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "pyw_board.h"
@@ -13,17 +16,54 @@
 #define BOARD_LOAD(p)      __atomic_load_n((p), __ATOMIC_RELAXED)
 #define BOARD_STORE(p, v)  __atomic_store_n((p), (v), __ATOMIC_RELAXED)
 
-pyw_board_t *pyw_board_create(int *fd)
+/* Bytes for the news and n entries, in whole pages. */
+static size_t board_size(int n)
+{
+    size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    size_t len = offsetof(pyw_board_mem_t, slot)
+                 + (size_t)(n > 0 ? n : 0) * sizeof(pyw_board_entry_t);
+
+    return (len + page - 1) / page * page;
+}
+
+static pyw_board_t *board_map(int fd, size_t size)
 {
     pyw_board_t *b;
+    void *p;
+
+    if (size < offsetof(pyw_board_mem_t, slot)) {
+        errno = EINVAL;
+        return NULL;
+    }
+    if ((b = malloc(sizeof(*b))) == NULL) {
+        return NULL;
+    }
+    p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    if (p == MAP_FAILED) {
+        free(b);
+        return NULL;
+    }
+    b->mem = p;
+    b->size = size;
+    b->nslots = (int)((size - offsetof(pyw_board_mem_t, slot))
+                      / sizeof(pyw_board_entry_t));
+    return b;
+}
+
+pyw_board_t *pyw_board_create(int *fd, int processes)
+{
+    size_t size = board_size(processes);
+    pyw_board_t *b = NULL;
     int saved;
 
-    *fd = memfd_create("pyworker-board", MFD_CLOEXEC);
+    *fd = memfd_create("pyworker-board", MFD_CLOEXEC | MFD_ALLOW_SEALING);
     if (*fd < 0) {
         return NULL;
     }
-    if (ftruncate(*fd, sizeof(pyw_board_t)) < 0
-        || (b = pyw_board_map(*fd)) == NULL) {
+    if (ftruncate(*fd, (off_t)size) < 0
+        || fcntl(*fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL)
+           < 0
+        || (b = board_map(*fd, size)) == NULL) {
         saved = errno;
         close(*fd);
         *fd = -1;
@@ -33,25 +73,39 @@ pyw_board_t *pyw_board_create(int *fd)
     return b;                   /* a new file reads as zeros: all empty */
 }
 
+/* Only a board the parent made: sealed, so its size stays what fstat()
+ * says for as long as it is mapped. */
 pyw_board_t *pyw_board_map(int fd)
 {
-    void *p = mmap(NULL, sizeof(pyw_board_t), PROT_READ | PROT_WRITE,
-                   MAP_SHARED, fd, 0);
+    struct stat st;
+    int seals = fcntl(fd, F_GET_SEALS);
 
-    return p == MAP_FAILED ? NULL : p;
+    if (seals < 0 || !(seals & F_SEAL_SHRINK) || fstat(fd, &st) < 0) {
+        if (seals >= 0) {
+            errno = EPERM;
+        }
+        return NULL;
+    }
+    return board_map(fd, (size_t)st.st_size);
 }
 
 void pyw_board_destroy(pyw_board_t *b)
 {
     if (b != NULL) {
-        munmap(b, sizeof(*b));
+        munmap(b->mem, b->size);
+        free(b);
     }
+}
+
+int pyw_board_slots(const pyw_board_t *b)
+{
+    return b != NULL ? b->nslots : 0;
 }
 
 static pyw_board_entry_t *board_entry(pyw_board_t *b, int index)
 {
-    return b != NULL && index >= 0 && index < PYW_BOARD_SLOTS
-           ? &b->slot[index] : NULL;
+    return b != NULL && index >= 0 && index < b->nslots
+           ? &b->mem->slot[index] : NULL;
 }
 
 void pyw_board_join(pyw_board_t *b, int index, pid_t pid, int threads)
@@ -106,11 +160,11 @@ int pyw_board_other_has_room(const pyw_board_t *b, int index, int n)
     if (b == NULL) {
         return 0;
     }
-    if (n > PYW_BOARD_SLOTS) {
-        n = PYW_BOARD_SLOTS;
+    if (n > b->nslots) {
+        n = b->nslots;
     }
     for (i = 0; i < n; i++) {
-        const pyw_board_entry_t *e = &b->slot[i];
+        const pyw_board_entry_t *e = &b->mem->slot[i];
         int32_t threads = BOARD_LOAD(&e->threads);
 
         if (i != index && threads > 0 && BOARD_LOAD(&e->pid) != 0
@@ -126,14 +180,14 @@ int pyw_board_other_has_room(const pyw_board_t *b, int index, int n)
 void pyw_board_note_ready(pyw_board_t *b, int64_t now_ms)
 {
     if (b != NULL) {
-        BOARD_STORE(&b->news.ready_ms, now_ms);
+        BOARD_STORE(&b->mem->news.ready_ms, now_ms);
     }
 }
 
 void pyw_board_note_failure(pyw_board_t *b, int64_t now_ms,
                             const char *cause)
 {
-    pyw_board_news_t *n = b ? &b->news : NULL;
+    pyw_board_news_t *n = b ? &b->mem->news : NULL;
     size_t len;
 
     if (n == NULL) {
@@ -147,10 +201,17 @@ void pyw_board_note_failure(pyw_board_t *b, int64_t now_ms,
     __atomic_add_fetch(&n->failed_seq, 1, __ATOMIC_RELEASE);   /* even */
 }
 
+void pyw_board_copy_news(pyw_board_t *to, const pyw_board_t *from)
+{
+    if (to != NULL && from != NULL) {
+        memcpy(&to->mem->news, &from->mem->news, sizeof(to->mem->news));
+    }
+}
+
 int pyw_board_last_failure(const pyw_board_t *b, int64_t now_ms,
                            char *cause, size_t len, int64_t *age_ms)
 {
-    const pyw_board_news_t *n = b ? &b->news : NULL;
+    const pyw_board_news_t *n = b ? &b->mem->news : NULL;
     uint32_t seq;
     int64_t failed;
 

@@ -6,10 +6,18 @@
  *
  * The parent creates it (a memfd, mapped shared) with the group's
  * listening socket and keeps it as long as the socket, across graceful
- * restarts; each daemon maps the memfd it is given across exec.  Entries are indexed by process index.
- * Every field is written with relaxed atomics: the board is a hint for
- * balancing, never a lock, and a stale value only costs one reconnect
- * or one queued request.
+ * restarts; each daemon maps the memfd it is given across exec.  Entries
+ * are indexed by process index.  Every field is written with relaxed
+ * atomics: the board is a hint for balancing, never a lock, and a stale
+ * value only costs one reconnect or one queued request.
+ *
+ * Size: one 4 KiB page holds the news and 249 entries, enough for any
+ * group of up to 249 processes; a larger group gets the pages it needs.
+ * The memfd is sealed at that size (F_SEAL_SHRINK | F_SEAL_GROW), so a
+ * daemon, which maps it writable, cannot make the parent's own accesses
+ * fault by truncating it.  How many entries a mapping holds is kept in
+ * the mapping process's own memory (pyw_board_t), never read back from
+ * the shared pages.
  */
 #ifndef PYW_BOARD_H
 #define PYW_BOARD_H
@@ -17,8 +25,6 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
-
-#define PYW_BOARD_SLOTS 1024    /* processes= allows up to 1000 */
 
 typedef struct {
     int32_t pid;                /* 0: nobody serves from this slot     */
@@ -37,17 +43,29 @@ typedef struct {
     char     failed_cause[92];  /* how ("exit status 254"), NUL-ended    */
 } pyw_board_news_t;
 
-typedef struct pyw_board {
+/* The shared pages. */
+typedef struct {
     pyw_board_news_t  news;
-    pyw_board_entry_t slot[PYW_BOARD_SLOTS];
+    pyw_board_entry_t slot[];   /* as many as the file holds */
+} pyw_board_mem_t;
+
+/* One process's mapping of a board. */
+typedef struct pyw_board {
+    pyw_board_mem_t *mem;
+    size_t           size;      /* bytes mapped (the sealed file's size) */
+    int              nslots;    /* entries in mem->slot                  */
 } pyw_board_t;
 
-/* A new board in a memfd (*fd, close-on-exec), mapped; NULL with errno
- * set and *fd -1 on failure. */
-pyw_board_t *pyw_board_create(int *fd);
-/* Map the board of fd (a daemon's inherited copy); NULL on failure. */
+/* A new board for a group of `processes` in a memfd (*fd, close-on-exec,
+ * sealed), mapped; NULL with errno set and *fd -1 on failure. */
+pyw_board_t *pyw_board_create(int *fd, int processes);
+/* Map the board of fd (a daemon's inherited copy, or the parent's fd in
+ * an Apache child); NULL on failure. */
 pyw_board_t *pyw_board_map(int fd);
+/* Unmap; the descriptor, if any, stays open.  NULL is fine. */
 void pyw_board_destroy(pyw_board_t *b);
+/* Entries the board holds (0 for NULL). */
+int pyw_board_slots(const pyw_board_t *b);
 
 /* A daemon starts serving from `index`. */
 void pyw_board_join(pyw_board_t *b, int index, pid_t pid, int threads);
@@ -64,6 +82,10 @@ void pyw_board_set_fresh(pyw_board_t *b, int index, pid_t pid, int fresh);
 void pyw_board_note_ready(pyw_board_t *b, int64_t now_ms);
 void pyw_board_note_failure(pyw_board_t *b, int64_t now_ms,
                             const char *cause);
+
+/* A group grew past its board at a restart: the new board takes the
+ * old one's news. */
+void pyw_board_copy_news(pyw_board_t *to, const pyw_board_t *from);
 
 /* 1 if the latest news is a failed start with no READY since: cause
  * (len bytes) and how long ago it was (*age_ms); else 0. */

@@ -43,6 +43,11 @@
     X(threads, "threads", INT, 1, 1000, 15, "`15`", \
       "Worker threads per process, all started up front; one request " \
       "runs start to end on one thread.") \
+    X(start, "start", STRING, 0, 0, 0, "`always`", \
+      "`always`: the daemons start with Apache (and at each restart). " \
+      "`on-demand`: Apache creates the group's socket but starts no " \
+      "daemon until the first connection; that request waits in the " \
+      "socket's backlog while the group starts (within connect-timeout).") \
     X(python_executable, "python-executable", STRING, 0, 0, 0, \
       "the first `--with-python`", \
       "The Python the group runs: one that `./configure --with-python` " \
@@ -74,6 +79,11 @@
     X(inactivity_timeout_ms, "inactivity-timeout", SECONDS, 0, PYW_YEAR_MS, \
       0, "`0`", "Replace a daemon after S seconds without a request " \
       "(counted from its first request).") \
+    X(idle_timeout_ms, "idle-timeout", SECONDS, 0, PYW_YEAR_MS, 0, "`0`", \
+      "After S seconds without a request in any of its processes, the " \
+      "group's daemons finish and exit, and the next request starts the " \
+      "group again, as with `start=on-demand` (`inactivity-timeout` " \
+      "replaces a daemon instead).") \
     X(memory_limit, "memory-limit", BYTES, 0, (int64_t)1 << 50, 0, "`0`", \
       "Replace a daemon whose resident set passes BYTES (`512M`). An idle " \
       "daemon first gives freed heap back, so only memory in use counts.") \

@@ -41,6 +41,10 @@
                                      stop (PYW_SIG_RETIRE)                */
 #define PYW_STATUS_ROLLING   'G'  /* restart my whole group, one process at
                                      a time (SIGUSR2, script touched)     */
+#define PYW_STATUS_IDLE      'I'  /* no request for idle-timeout: the parent
+                                     stops the group once every process of
+                                     it said so (PYW_RETIRE_IDLE)         */
+#define PYW_STATUS_ACTIVE    'A'  /* a request came after IDLE            */
 
 /*
  * How the parent stops a daemon, so that the daemon knows how long its
@@ -52,6 +56,8 @@
  *   PYW_SIG_RETIRE with value PYW_RETIRE_EVICT: replaced by a rolling or
  *     an Apache restart: eviction-timeout (else graceful-timeout), then
  *     atexit within shutdown-timeout;
+ *   PYW_SIG_RETIRE with value PYW_RETIRE_IDLE: the group was idle for
+ *     idle-timeout and stops (nothing replaces it): as RECYCLE;
  *   PYW_SIG_APACHE_STOP: Apache stops or restarts hard: requests and
  *     atexit share shutdown-timeout.  Also the parent-death signal, and
  *     what Ctrl-C sends a foreground Apache's whole process group.
@@ -62,6 +68,7 @@
 #define PYW_SIG_APACHE_STOP  SIGINT
 #define PYW_RETIRE_RECYCLE   1
 #define PYW_RETIRE_EVICT     2
+#define PYW_RETIRE_IDLE      3
 
 #define PYW_PRIORITY_KEEP  PYW_PRIORITY_UNSET
 

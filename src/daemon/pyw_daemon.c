@@ -63,6 +63,7 @@ typedef enum {
     STOP_RECYCLE,       /* replaced: a limit was reached               */
     STOP_EVICT,         /* replaced: rolling or Apache restart         */
     STOP_APACHE,        /* Apache stops or restarts hard               */
+    STOP_IDLE,          /* the group was idle for idle-timeout         */
     STOP_KINDS
 } daemon_stop_e;
 
@@ -87,8 +88,14 @@ static int daemon_stop_kind(int sig, const siginfo_t *si)
     if (si == NULL || si->si_code != SI_QUEUE) {
         return STOP_TERM;
     }
-    return si->si_value.sival_int == PYW_RETIRE_EVICT ? STOP_EVICT
-                                                      : STOP_RECYCLE;
+    switch (si->si_value.sival_int) {
+    case PYW_RETIRE_EVICT:
+        return STOP_EVICT;
+    case PYW_RETIRE_IDLE:
+        return STOP_IDLE;
+    default:
+        return STOP_RECYCLE;
+    }
 }
 
 static void daemon_on_signal(int sig, siginfo_t *si, void *uc)
@@ -478,6 +485,7 @@ static const char *const daemon_stop_why[STOP_KINDS] = {
     "SIGTERM received: being replaced (a limit was reached)",
     "SIGTERM received: being replaced (rolling or Apache restart)",
     "SIGINT received: Apache is stopping (or restarting hard)",
+    "SIGTERM received: the group had no request for idle-timeout",
 };
 
 static int64_t daemon_atexit_ms(const pyw_daemon_spec_t *spec)
@@ -690,6 +698,10 @@ void pyw_daemon_main(const pyw_daemon_spec_t *spec, const pyw_app_t *app)
     }
     /* Logging works from here on (fd 2 is the error log). */
     pyw_dlog_init(spec->group, 2, spec->log_level);
+    /* Where fork + exec ends and Python's start begins (start-up times). */
+    pyw_dlog(PYW_LOG_DEBUG, PYW_LOG_EXEC, NULL, "daemon program running "
+             "(process %d of %d); starting Python", spec->process_index + 1,
+             spec->processes);
     pyw_status_init(status_fd);
     daemon_set_title(spec);
     daemon_environment(spec);

@@ -28,6 +28,8 @@
 
 /* Poller (pyw_poller.c) */
 #define PYW_LOG_SPEC                213 /* crit: spec unreadable after exec */
+#define PYW_LOG_EXEC                214 /* debug: the daemon program runs,
+                                           Python not started yet         */
 #define PYW_LOG_ACCEPT              220 /* error: accept4() failed         */
 #define PYW_LOG_CONN_SETUP          221 /* error: new connection not set up */
 #define PYW_LOG_HELLO               222 /* info: HELLO write failed        */
@@ -69,5 +71,8 @@
 #define PYW_LOG_STOP_CUT            255 /* warn: Apache stops: requests
                                            still running at shutdown-timeout
                                            are cut off                    */
+#define PYW_LOG_IDLE                256 /* info: idle-timeout reached, told
+                                           the parent (debug: a request
+                                           came after all)                */
 
 #endif /* PYW_DLOGNO_H */

@@ -48,16 +48,10 @@ static int *status_flag(char what)
     }
 }
 
-int pyw_status_send(char what)
+static int status_write(char what)
 {
-    int *flag = status_flag(what);
     ssize_t n;
 
-    if (flag == NULL || status_fd < 0
-        || __atomic_load_n(&status_stopping, __ATOMIC_SEQ_CST)
-        || __atomic_exchange_n(flag, 1, __ATOMIC_SEQ_CST)) {
-        return 0;
-    }
     do {
         n = write(status_fd, &what, 1);
     } while (n < 0 && errno == EINTR);
@@ -70,4 +64,30 @@ int pyw_status_send(char what)
     pyw_dlog(PYW_LOG_ERR, PYW_LOG_STATUS_WRITE, NULL,
              "cannot tell the parent '%c': %s", what, strerror((int)-n));
     return (int)n;
+}
+
+int pyw_status_send(char what)
+{
+    int *flag = status_flag(what);
+
+    if (flag == NULL || status_fd < 0
+        || __atomic_load_n(&status_stopping, __ATOMIC_SEQ_CST)
+        || __atomic_exchange_n(flag, 1, __ATOMIC_SEQ_CST)) {
+        return 0;
+    }
+    return status_write(what);
+}
+
+/* Only the watchdog thread calls this: status_said_idle needs no
+ * atomics. */
+int pyw_status_idle(int idle)
+{
+    static int status_said_idle;
+
+    if (status_fd < 0 || idle == status_said_idle
+        || __atomic_load_n(&status_stopping, __ATOMIC_SEQ_CST)) {
+        return 0;
+    }
+    status_said_idle = idle;
+    return status_write(idle ? PYW_STATUS_IDLE : PYW_STATUS_ACTIVE);
 }

@@ -55,7 +55,7 @@ static struct {
     const pyw_app_t *app;
     int64_t          max_requests, restart_interval, inactivity;
     int64_t          request_timeout, deadlock_timeout, memory_limit;
-    int64_t          cpu_limit;
+    int64_t          cpu_limit, idle_timeout;
 
     /* Watchdog thread only. */
     int64_t          started;
@@ -63,6 +63,8 @@ static struct {
     int              deadlocked;    /* reported, and drained              */
     int64_t          last_tick;
     int64_t          trimmed_for;   /* the idle spell already trimmed */
+    int64_t          idle_said;     /* the quiet spell IDLE was said for,
+                                       0: none                            */
     int              statm_fd;
     int              statm_errno;
 } wd = {
@@ -236,6 +238,49 @@ static void wd_check_limits(int64_t now)
     }
 }
 
+/* ---- idle-timeout: the parent stops the group ---- */
+
+/*
+ * Not a limit: the daemon asks for no replacement.  It tells the parent
+ * IDLE once it had no request for idle-timeout (counted from its start
+ * if it never had one), and ACTIVE when a request comes after that; the
+ * parent stops the whole group once all its processes are idle
+ * (pyw_demand.c).  A request that slips in between is served anyway:
+ * the stop is graceful.  Without a status pipe nothing happens.
+ */
+static void wd_check_idle(int64_t now)
+{
+    int64_t since;
+
+    if (wd.idle_timeout <= 0 || wd.recycling) {
+        return;
+    }
+    if (!pyw_workers_quiet(&since)) {
+        since = 0;              /* busy now */
+    }
+    else if (since == 0) {
+        since = wd.started;     /* no request yet */
+    }
+    if (wd.idle_said != 0 && since != wd.idle_said) {
+        wd.idle_said = 0;
+        if (pyw_status_idle(0) == 1) {
+            pyw_dlog(PYW_LOG_DEBUG, PYW_LOG_IDLE, NULL, "a request came "
+                     "after idle-timeout; told the parent");
+        }
+    }
+    if (since == 0 || wd.idle_said != 0 || now - since < wd.idle_timeout) {
+        return;
+    }
+    wd.idle_said = since;
+    if (pyw_status_idle(1) == 1) {
+        pyw_dlog(PYW_LOG_INFO, PYW_LOG_IDLE, NULL, "idle-timeout reached: "
+                 "no request for %.1f s (limit %g s); told the parent, "
+                 "which stops the group once all its processes are idle",
+                 (double)(now - since) / 1000.0,
+                 (double)wd.idle_timeout / 1000.0);
+    }
+}
+
 /* ---- stuck requests, stuck GIL ---- */
 
 static void wd_check_requests(int stopping)
@@ -367,6 +412,9 @@ static void *wd_main(void *arg)
         if (!stopping && !wd.recycling) {
             wd_check_limits(now);
         }
+        if (!stopping) {
+            wd_check_idle(now);
+        }
     }
     return NULL;
 }
@@ -392,6 +440,7 @@ static void wd_copy_limits(const pyw_daemon_spec_t *spec)
     wd.deadlock_timeout = spec->deadlock_timeout_ms;
     wd.memory_limit = spec->memory_limit;
     wd.cpu_limit = spec->cpu_time_limit_ms;
+    wd.idle_timeout = spec->idle_timeout_ms;
     wd.started = wd.last_tick = pyw_io_now_ms();
     if (wd.memory_limit > 0) {
         wd.statm_fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);

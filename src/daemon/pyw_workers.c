@@ -585,6 +585,17 @@ int64_t pyw_workers_idle_since(void)
     return t;
 }
 
+int pyw_workers_quiet(int64_t *since)
+{
+    int quiet;
+
+    pthread_mutex_lock(&wq.lock);
+    quiet = wq.busy == 0;
+    *since = wq.last_activity;
+    pthread_mutex_unlock(&wq.lock);
+    return quiet;
+}
+
 int pyw_workers_all_held(int64_t min_ms)
 {
     int64_t now = pyw_io_now_ms();

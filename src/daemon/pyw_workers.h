@@ -58,6 +58,11 @@ int64_t pyw_workers_completed(void);
  * request (a fresh process has nothing to give back by restarting). */
 int64_t pyw_workers_idle_since(void);
 
+/* idle-timeout: 1 if nothing is queued or running, with *since the
+ * pyw_io_now_ms() time the last request started or ended (0: none yet);
+ * else 0. */
+int pyw_workers_quiet(int64_t *since);
+
 /* Find a running request older than limit_ms that was not reported yet,
  * mark it reported, copy its URI (NUL-terminated, cut to len) and age.
  * 1 found, 0 none. */

@@ -14,7 +14,7 @@
 static pyw_board_t *new_board(void)
 {
     int fd;
-    pyw_board_t *b = pyw_board_create(&fd);
+    pyw_board_t *b = pyw_board_create(&fd, 2);
 
     CHECK(fd >= 0);
     close(fd);          /* the mapping outlives the descriptor */
@@ -49,24 +49,24 @@ static void test_successor_keeps_the_slot(void)
     pyw_board_join(b, 1, 201, 4);                   /* its replacement */
     pyw_board_set_busy(b, 1, 200, 4);               /* late, ignored */
     pyw_board_leave(b, 1, 200);                     /* ignored too */
-    CHECK_EQ(b->slot[1].pid, 201);
-    CHECK_EQ(b->slot[1].busy, 0);
+    CHECK_EQ(b->mem->slot[1].pid, 201);
+    CHECK_EQ(b->mem->slot[1].busy, 0);
     CHECK(pyw_board_other_has_room(b, 0, 2));
     pyw_board_leave(b, 1, 201);
-    CHECK_EQ(b->slot[1].pid, 0);
+    CHECK_EQ(b->mem->slot[1].pid, 0);
     CHECK(!pyw_board_other_has_room(b, 0, 2));
     /* Out-of-range indexes and a missing board are no-ops. */
-    pyw_board_join(b, PYW_BOARD_SLOTS, 300, 4);
+    pyw_board_join(b, pyw_board_slots(b), 300, 4);
     pyw_board_join(NULL, 0, 300, 4);
     CHECK(!pyw_board_other_has_room(NULL, 0, 2));
-    CHECK(!pyw_board_other_has_room(b, 0, PYW_BOARD_SLOTS + 5));
+    CHECK(!pyw_board_other_has_room(b, 0, pyw_board_slots(b) + 5));
     pyw_board_destroy(b);
 }
 
 static void test_shared_through_the_fd(void)
 {
     int fd, status = -1;
-    pyw_board_t *b = pyw_board_create(&fd);
+    pyw_board_t *b = pyw_board_create(&fd, 4);
     pid_t pid = fork();
 
     if (pid == 0) {
@@ -79,8 +79,8 @@ static void test_shared_through_the_fd(void)
     close(fd);
     waitpid(pid, &status, 0);
     CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
-    CHECK_EQ(b->slot[3].pid, pid);
-    CHECK_EQ(b->slot[3].threads, 8);
+    CHECK_EQ(b->mem->slot[3].pid, pid);
+    CHECK_EQ(b->mem->slot[3].threads, 8);
     CHECK(pyw_board_other_has_room(b, 0, 4));
     pyw_board_destroy(b);
 }
@@ -96,7 +96,7 @@ static void test_start_up_news(void)
     CHECK(pyw_board_last_failure(b, 4500, cause, sizeof(cause), &age));
     CHECK_STR(cause, "exit status 254 (could not start)");
     CHECK_EQ(age, 3500);
-    CHECK_EQ(b->news.failed_seq % 2, 0);
+    CHECK_EQ(b->mem->news.failed_seq % 2, 0);
     pyw_board_note_ready(b, 5000);                  /* a daemon came up */
     CHECK(!pyw_board_last_failure(b, 6000, cause, sizeof(cause), &age));
     pyw_board_note_failure(b, 7000, "a cause longer than the board keeps, "
@@ -108,8 +108,39 @@ static void test_start_up_news(void)
     pyw_board_destroy(b);
 }
 
+/* One page for a small group, more for a large one; the file cannot be
+ * shrunk (a daemon holds it writable) and a mapping of it sees the same
+ * number of entries. */
+static void test_size_and_seals(void)
+{
+    int fd, big_fd;
+    pyw_board_t *b = pyw_board_create(&fd, 1);
+    pyw_board_t *big = pyw_board_create(&big_fd, 1000);
+    pyw_board_t *again;
+
+    CHECK(b != NULL && big != NULL);
+    CHECK_EQ(b->size, (size_t)sysconf(_SC_PAGESIZE));
+    CHECK_EQ(pyw_board_slots(b), 249);
+    CHECK(pyw_board_slots(big) >= 1000);
+    CHECK(ftruncate(fd, 0) < 0);                    /* sealed */
+    CHECK(ftruncate(fd, 1 << 20) < 0);
+    again = pyw_board_map(big_fd);
+    CHECK(again != NULL);
+    CHECK_EQ(pyw_board_slots(again), pyw_board_slots(big));
+    pyw_board_note_failure(b, 10, "exit status 254");
+    pyw_board_copy_news(big, b);
+    CHECK_STR(again->mem->news.failed_cause, "exit status 254");
+    CHECK_EQ(pyw_board_slots(NULL), 0);
+    pyw_board_destroy(again);
+    pyw_board_destroy(big);
+    pyw_board_destroy(b);
+    close(fd);
+    close(big_fd);
+}
+
 int main(void)
 {
+    test_size_and_seals();
     test_room();
     test_successor_keeps_the_slot();
     test_shared_through_the_fd();
