@@ -6,6 +6,8 @@
  *   src/apache/pyw_config.c   directives, configs, alias translation
  *   src/apache/pyw_procmgr.c  group sockets and daemon processes
  *   src/apache/pyw_handler.c  the "pyworker-script" handler
+ *   src/apache/pyw_proxy.c    mod_proxy's pyworker:// scheme (optional)
+ *   src/apache/pyw_lbmethod.c the byfreeworkers balancer method
  */
 #include "httpd.h"
 #include "http_config.h"
@@ -13,12 +15,15 @@
 #include "src/apache/pyw_config.h"
 #include "src/apache/pyw_procmgr.h"
 #include "src/apache/pyw_handler.h"
+#include "src/apache/pyw_proxy.h"
 
 static void pyw_register_hooks(apr_pool_t *p)
 {
     pyw_config_register_hooks(p);
     pyw_procmgr_register_hooks(p);
     pyw_handler_register_hooks(p);
+    pyw_proxy_register_hooks(p);
+    pyw_lbmethod_register(p);
 }
 
 __attribute__((visibility("default")))

@@ -579,6 +579,36 @@ static const char *pyw_group_start_mode(cmd_parms *cmd, pyw_group_t *g)
                         "'on-demand'", cmd->cmd->name, g->name, g->start);
 }
 
+/* script= or paste= (file.ini#name): the application of requests that
+ * come through mod_proxy's pyworker:// scheme (pyw_proxy.c). */
+static const char *pyw_group_app(cmd_parms *cmd, pyw_group_t *g)
+{
+    const char *spec = g->script ? g->script : g->paste;
+    const char *hash, *file;
+
+    if (g->script != NULL && g->paste != NULL) {
+        return apr_psprintf(cmd->pool, "%s %s: script= and paste= exclude "
+                            "each other", cmd->cmd->name, g->name);
+    }
+    if (spec == NULL) {
+        return NULL;
+    }
+    hash = g->paste ? strchr(spec, '#') : NULL;
+    file = hash ? apr_pstrmemdup(cmd->pool, spec, hash - spec) : spec;
+    g->app_paste_name = g->paste ? (hash && hash[1] ? hash + 1 : "main")
+                                 : NULL;
+    if (*file == '\0'
+        || (g->app_file = ap_server_root_relative(cmd->pool, file)) == NULL) {
+        return apr_psprintf(cmd->pool, "%s %s: %s=%s is not a valid path",
+                            cmd->cmd->name, g->name,
+                            g->script ? "script" : "paste", spec);
+    }
+    pyw_warn_missing(cmd, apr_pstrcat(cmd->pool, cmd->cmd->name, " ",
+                                      g->name, NULL), g->app_file,
+                     "its requests get 500 until it exists");
+    return NULL;
+}
+
 static const char *pyw_cmd_daemon_process(cmd_parms *cmd, void *mconfig,
                                           const char *args)
 {
@@ -608,6 +638,7 @@ static const char *pyw_cmd_daemon_process(cmd_parms *cmd, void *mconfig,
     }
     if ((err = pyw_group_start_mode(cmd, g)) != NULL
         || (err = pyw_group_check_paths(cmd, g)) != NULL
+        || (err = pyw_group_app(cmd, g)) != NULL
         || (err = pyw_group_resolve_ids(cmd, g)) != NULL
         || (err = pyw_group_resolve_extra_ids(cmd, g)) != NULL) {
         return err;

@@ -46,6 +46,10 @@ typedef struct {
     uid_t       script_uid;     /* (uid_t)-1: any owner */
     gid_t       script_gid;     /* (gid_t)-1: any group */
     int         on_demand;      /* start=on-demand */
+    const char *app_file;       /* script= or paste='s file, absolute;
+                                   NULL: none (pyworker:// refused) */
+    const char *app_paste_name; /* paste=: the application in the ini
+                                   file ("main"); NULL for script= */
     /* Set by the process manager. */
     const char *socket_path;
     struct pyw_group_rt *rt;

@@ -399,6 +399,25 @@ static size_t pyw_forward_env_put(unsigned char *buf, size_t cap,
     return pos;
 }
 
+/* A request that came through mod_proxy: the group's application, the
+ * ProxyPass prefix as SCRIPT_NAME, the rest as PATH_INFO. */
+static void pyw_forward_set_target(request_rec *r,
+                                   const pyw_forward_opts_t *o)
+{
+    apr_table_t *e = r->subprocess_env;
+
+    if (o->script_filename != NULL) {
+        apr_table_setn(e, "SCRIPT_FILENAME", o->script_filename);
+    }
+    if (o->script_name != NULL) {
+        apr_table_setn(e, "SCRIPT_NAME", o->script_name);
+    }
+    if (o->path_info != NULL) {
+        apr_table_setn(e, "PATH_INFO", o->path_info);
+        apr_table_unset(e, "PATH_TRANSLATED");
+    }
+}
+
 /* Build the environ and send it as one REQUEST frame with one write. */
 static int pyw_forward_send_request(pyw_fwd_t *fw,
                                     const pyw_forward_opts_t *opts)
@@ -424,6 +443,8 @@ static int pyw_forward_send_request(pyw_fwd_t *fw,
         }
         apr_table_setn(r->notes, PYW_FWD_ENV_NOTE, "1");
     }
+    /* Each time: a balancer may fail over to another group's script. */
+    pyw_forward_set_target(r, opts);
     nx = pyw_forward_extras(r, opts, extra);
     if ((np = pyw_forward_env_pairs(r, extra, nx, &pairs)) >= 0) {
         size = pyw_forward_env_size(pairs, np);

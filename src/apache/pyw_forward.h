@@ -26,6 +26,10 @@ typedef struct {
                                        PasteDeploy application's name
                                        (PyWorkerPasteApp); NULL: a
                                        WSGI script                    */
+    const char *script_filename;    /* SCRIPT_FILENAME, SCRIPT_NAME and */
+    const char *script_name;        /* PATH_INFO in place of Apache's  */
+    const char *path_info;          /* (pyworker:// requests); NULL:
+                                       Apache's, from r              */
     int         pass_authorization; /* 1: add HTTP_AUTHORIZATION      */
     int         script_reloading;   /* mod_pyworker.script_reloading  */
     int64_t     socket_timeout_ms;  /* each wait on the daemon socket;

@@ -44,20 +44,16 @@
 #include "pyw_procmgr.h"
 
 #define PYW_HANDLER_SEND_MAX    5       /* REQUEST sends per request     */
+#define PYW_HANDLER_SPOOL_KEY   "pyworker-spool"
 
 /* ---- before contacting a daemon ---- */
 
-static int pyw_handler_find_group(request_rec *r, const pyw_group_t **gp)
+int pyw_handler_group(request_rec *r, const char *name,
+                      const pyw_group_t **gp)
 {
-    const char *name = pyw_config_process_group(r);
     const char *allowed;
     const pyw_group_t *g;
 
-    if (name == NULL || *name == '\0') {
-        PYW_RLOG(APLOG_ERR, 0, r, 100, NULL, 0L,
-                 "no PyWorkerProcessGroup for this request");
-        return HTTP_INTERNAL_SERVER_ERROR;
-    }
     /* Before the look-up: a name outside the list is refused whether or
      * not such a group exists. */
     if (!pyw_config_group_allowed(r, name, &allowed)) {
@@ -80,6 +76,18 @@ static int pyw_handler_find_group(request_rec *r, const pyw_group_t **gp)
     }
     *gp = g;
     return OK;
+}
+
+static int pyw_handler_find_group(request_rec *r, const pyw_group_t **gp)
+{
+    const char *name = pyw_config_process_group(r);
+
+    if (name == NULL || *name == '\0') {
+        PYW_RLOG(APLOG_ERR, 0, r, 100, NULL, 0L,
+                 "no PyWorkerProcessGroup for this request");
+        return HTTP_INTERNAL_SERVER_ERROR;
+    }
+    return pyw_handler_group(r, name, gp);
 }
 
 /* script-user= / script-group=: only files of that owner run in g. */
@@ -216,12 +224,19 @@ static int pyw_handler_chunked(request_rec *r, const pyw_group_t *g,
                  "body refused (PyWorkerChunkedRequest Off)");
         return HTTP_LENGTH_REQUIRED;
     }
+    /* A balancer that fails over runs r again in another group: the
+     * body read whole the first time serves it again. */
+    apr_pool_userdata_get((void **)spool, PYW_HANDLER_SPOOL_KEY, r->pool);
+    if (*spool != NULL) {
+        return OK;
+    }
     limit = d == NULL || d->chunked_limit == PYW_UNSET
             ? PYW_CHUNKED_LIMIT_DEFAULT : d->chunked_limit;
     res = pyw_spool_read(r, limit, spool, &rv);
     if (res != PYW_SPOOL_OK) {
         return pyw_handler_spool_failed(r, g, limit, res, rv);
     }
+    apr_pool_userdata_setn(*spool, PYW_HANDLER_SPOOL_KEY, NULL, r->pool);
     PYW_RLOG(APLOG_DEBUG, 0, r, 152, g->name, 0L, "chunked request body "
              "read whole: %" APR_OFF_T_FMT " bytes (%s)",
              pyw_spool_size(*spool), pyw_spool_on_disk(*spool)
@@ -453,7 +468,8 @@ static int pyw_handler_acquire(request_rec *r, const pyw_group_t *g,
 }
 
 static int pyw_handler_run(request_rec *r, const pyw_group_t *g,
-                           const pyw_forward_opts_t *opts)
+                           const pyw_forward_opts_t *opts,
+                           pyw_forward_result_e *result)
 {
     pyw_forward_outcome_t out;
     pyw_backend_t *b = NULL;
@@ -462,6 +478,7 @@ static int pyw_handler_run(request_rec *r, const pyw_group_t *g,
 
     for (attempt = 0; attempt < PYW_HANDLER_SEND_MAX; attempt++) {
         if (pyw_handler_acquire(r, g, opts, attempt, &b, &out) < 0) {
+            *result = out.result;
             return pyw_handler_outcome(r, g, pid, &out);
         }
         pyw_forward_request(r, b, opts, &out);
@@ -474,6 +491,7 @@ static int pyw_handler_run(request_rec *r, const pyw_group_t *g,
         pyw_conn_close(b);
         b = NULL;
     }
+    *result = out.result;
     status = pyw_handler_outcome(r, g, pid, &out);
     if (b != NULL && out.backend_clean) {
         pyw_conn_release(b);
@@ -484,27 +502,29 @@ static int pyw_handler_run(request_rec *r, const pyw_group_t *g,
     return status;
 }
 
-static int pyw_handler(request_rec *r)
+int pyw_handler_serve(request_rec *r, const pyw_group_t *g,
+                      const pyw_handler_app_t *app,
+                      pyw_forward_result_e *result)
 {
     const pyw_dir_conf_t *d;
-    const pyw_group_t *g = NULL;
     pyw_forward_opts_t opts;
     pyw_spool_t *spool;
     int status;
 
-    if (r->handler == NULL || strcmp(r->handler, PYW_HANDLER_NAME) != 0) {
-        return DECLINED;
-    }
+    *result = PYW_FWD_OK;
     d = ap_get_module_config(r->per_dir_config, &pyworker_module);
-    if ((status = pyw_handler_find_group(r, &g)) != OK
-        || (status = pyw_handler_check_script(r, g)) != OK
-        || (status = pyw_handler_chunked(r, g, d, &spool)) != OK) {
+    if ((status = pyw_handler_chunked(r, g, d, &spool)) != OK) {
+        *result = PYW_FWD_BODY_ERROR;
         return status;
     }
+    memset(&opts, 0, sizeof(opts));
     opts.process_group = g->name;
     opts.application_group = pyw_config_application_group(r);
     opts.callable_object = pyw_config_callable_object(r);
-    opts.paste_app = pyw_handler_paste_app(r);
+    opts.paste_app = app->paste_app;
+    opts.script_filename = app->script_filename;
+    opts.script_name = app->script_name;
+    opts.path_info = app->path_info;
     opts.pass_authorization = pyw_config_pass_authorization(r);
     opts.script_reloading = d == NULL || d->script_reloading != 0;
     opts.socket_timeout_ms = pyw_handler_socket_timeout(r, g);
@@ -512,7 +532,25 @@ static int pyw_handler(request_rec *r)
                        ? pyw_io_deadline(g->request_timeout_ms)
                        : PYW_NO_DEADLINE;
     opts.body = spool;
-    return pyw_handler_run(r, g, &opts);
+    return pyw_handler_run(r, g, &opts, result);
+}
+
+static int pyw_handler(request_rec *r)
+{
+    const pyw_group_t *g = NULL;
+    pyw_handler_app_t app = { NULL, NULL, NULL, NULL };
+    pyw_forward_result_e result;
+    int status;
+
+    if (r->handler == NULL || strcmp(r->handler, PYW_HANDLER_NAME) != 0) {
+        return DECLINED;
+    }
+    if ((status = pyw_handler_find_group(r, &g)) != OK
+        || (status = pyw_handler_check_script(r, g)) != OK) {
+        return status;
+    }
+    app.paste_app = pyw_handler_paste_app(r);
+    return pyw_handler_serve(r, g, &app, &result);
 }
 
 void pyw_handler_register_hooks(apr_pool_t *p)

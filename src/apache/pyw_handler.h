@@ -1,13 +1,44 @@
 /*
  * pyw_handler.h - the content handler for "pyworker-script": picks the
  * group, gets a daemon connection (pyw_conn), forwards the request
- * (pyw_forward) and maps any failure to a status in one place.
+ * (pyw_forward) and maps any failure to a status in one place.  The
+ * pyworker:// proxy scheme (pyw_proxy.c) runs its requests through the
+ * same path (pyw_handler_serve).
  */
 #ifndef PYW_HANDLER_H
 #define PYW_HANDLER_H
 
 #include "apr_pools.h"
+#include "httpd.h"
+
+#include "pyw_config.h"
+#include "pyw_forward.h"
+
+/* What a request runs, where Apache's own values do not say it. */
+typedef struct {
+    const char *script_filename;    /* NULL: r->filename (the alias's)  */
+    const char *paste_app;          /* PasteDeploy name, or NULL: script */
+    const char *script_name;        /* NULL: Apache's SCRIPT_NAME        */
+    const char *path_info;          /* NULL: Apache's PATH_INFO          */
+} pyw_handler_app_t;
 
 void pyw_handler_register_hooks(apr_pool_t *p);
+
+/* The group called `name`, if r may use it (PyWorkerRestrictProcess,
+ * vhost); else the status to answer, logged (PYW0101, 0102, 0107). */
+int pyw_handler_group(request_rec *r, const char *name,
+                      const pyw_group_t **gp);
+
+/*
+ * Run r in group g: chunked-body policy, a daemon connection within
+ * connect-timeout, forward, resend what a daemon turned down, and the
+ * one mapping of failures to a status with one log line.  Returns the
+ * status for the handler to return (OK once a response went out).
+ * *result says what happened, so the proxy scheme can tell a group that
+ * took nothing (NO_BACKEND, NOT_RUN: fail over) from an answer.
+ */
+int pyw_handler_serve(request_rec *r, const pyw_group_t *g,
+                      const pyw_handler_app_t *app,
+                      pyw_forward_result_e *result);
 
 #endif /* PYW_HANDLER_H */

@@ -268,6 +268,29 @@ int pyw_pm_last_start_failure(const pyw_group_t *g, char *cause,
     return rv;
 }
 
+/* The balancer asks on every request, so a child maps a group's board
+ * the first time and keeps it; threads may race to map it, and the
+ * loser unmaps its own. */
+void pyw_pm_group_load(const pyw_group_t *g, pyw_board_load_t *load)
+{
+    pyw_board_t *b, *mine, *none = NULL;
+
+    b = g->rt ? __atomic_load_n(&g->rt->board, __ATOMIC_ACQUIRE) : NULL;
+    if (b == NULL && g->rt != NULL && g->rt->board_fd >= 0
+        && (mine = pyw_board_map(g->rt->board_fd)) != NULL) {
+        if (__atomic_compare_exchange_n(&g->rt->board, &none, mine, 0,
+                                        __ATOMIC_ACQ_REL,
+                                        __ATOMIC_ACQUIRE)) {
+            b = mine;
+        }
+        else {
+            pyw_board_destroy(mine);
+            b = none;
+        }
+    }
+    pyw_board_load(b, g->processes, load);
+}
+
 int pyw_pm_stopping(void)
 {
     int state;

@@ -17,6 +17,7 @@
 
 #include "apr_pools.h"
 
+#include "../common/pyw_board.h"
 #include "pyw_config.h"
 
 void pyw_procmgr_register_hooks(apr_pool_t *p);
@@ -26,5 +27,10 @@ void pyw_procmgr_register_hooks(apr_pool_t *p);
  * bytes) says how, *age_ms how long ago.  0 otherwise. */
 int pyw_pm_last_start_failure(const pyw_group_t *g, char *cause,
                               size_t len, int64_t *age_ms);
+
+/* In an Apache child: the group's load as its load board shows it
+ * (threads, busy, free workers of the serving processes); all zero when
+ * the group has no board or no daemon serving. */
+void pyw_pm_group_load(const pyw_group_t *g, pyw_board_load_t *load);
 
 #endif /* PYW_PROCMGR_H */

@@ -225,7 +225,7 @@ apr_status_t pyw_slot_spawn(pyw_slot_t *slot)
         pyw_fill_spec(slot, p, fds[1], &spec);
         pyw_exec_daemon(pyw_pm.pconf, &spec, g->daemon_program,
                         pyw_display_name(pyw_pm.pconf, g),
-                        g->processes > 1 ? slot->rt->board_fd : -1);
+                        slot->rt->board_fd);
     }
     if (fds[1] >= 0) {
         close(fds[1]);

@@ -232,3 +232,31 @@ int pyw_board_last_failure(const pyw_board_t *b, int64_t now_ms,
     *age_ms = now_ms - failed;
     return 1;
 }
+
+/* Sum over the serving processes: threads, and requests queued or
+ * running.  Read without locks: a snapshot that may be a moment old. */
+void pyw_board_load(const pyw_board_t *b, int n, pyw_board_load_t *load)
+{
+    const pyw_board_entry_t *e;
+    int i;
+
+    load->processes = load->threads = load->busy = load->free = 0;
+    if (b == NULL) {
+        return;
+    }
+    n = n < b->nslots ? n : b->nslots;
+    for (i = 0; i < n; i++) {
+        int threads, busy;
+
+        e = &b->mem->slot[i];
+        if (BOARD_LOAD(&e->pid) == 0
+            || (threads = BOARD_LOAD(&e->threads)) <= 0) {
+            continue;       /* nobody there, or draining */
+        }
+        busy = BOARD_LOAD(&e->busy);
+        load->processes++;
+        load->threads += threads;
+        load->busy += busy > 0 ? busy : 0;
+        load->free += threads > busy ? threads - busy : 0;
+    }
+}

@@ -96,4 +96,17 @@ int pyw_board_last_failure(const pyw_board_t *b, int64_t now_ms,
  * worker neither busy nor reserved. */
 int pyw_board_other_has_room(const pyw_board_t *b, int index, int n);
 
+/* A group's load as Apache's balancer sees it (pyw_lbmethod.c). */
+typedef struct {
+    int processes;              /* serving (joined, not draining)      */
+    int threads;                /* their workers                       */
+    int busy;                   /* requests queued or running in them  */
+    int free;                   /* workers with nothing to do, summed
+                                   per process (a queue in one does not
+                                   hide a free worker in another)      */
+} pyw_board_load_t;
+
+/* The load of the first n slots of b (all zero for NULL). */
+void pyw_board_load(const pyw_board_t *b, int n, pyw_board_load_t *load);
+
 #endif /* PYW_BOARD_H */

@@ -152,7 +152,14 @@
       "Only WSGI scripts owned by this user run in the group; others get " \
       "403 and PYW0106.") \
     X(script_group, "script-group", STRING, 0, 0, 0, "any", \
-      "The same for the scripts' Unix group.")
+      "The same for the scripts' Unix group.") \
+    X(script, "script", STRING, 0, 0, 0, "none", \
+      "The WSGI script the group runs for requests that reach it through " \
+      "mod_proxy (`ProxyPass /app pyworker://GROUP/`, `BalancerMember " \
+      "pyworker://GROUP`).") \
+    X(paste, "paste", STRING, 0, 0, 0, "none", \
+      "The same as a PasteDeploy file, `file.ini` or `file.ini#name` " \
+      "(default `main`); either `script=` or `paste=`.")
 
 /* mod_wsgi options refused by name (configtest: "not supported yet"). */
 #define PYW_DAEMON_OPTIONS_NOT_YET(Y) \

@@ -19,7 +19,9 @@ static struct {
 
 void pyw_balance_start(const pyw_daemon_spec_t *spec)
 {
-    if (spec->board == NULL || spec->processes < 2) {
+    /* With one process there is no sibling to ask, but Apache's
+     * byfreeworkers balancer reads the entry (pyw_lbmethod.c). */
+    if (spec->board == NULL) {
         return;
     }
     bl.board = spec->board;

@@ -138,8 +138,35 @@ static void test_size_and_seals(void)
     close(big_fd);
 }
 
+static void test_load_for_the_balancer(void)
+{
+    pyw_board_t *b = new_board();
+    pyw_board_load_t l;
+
+    pyw_board_load(NULL, 2, &l);
+    CHECK_EQ(l.processes, 0);
+    CHECK_EQ(l.free, 0);
+    pyw_board_join(b, 0, 100, 2);
+    pyw_board_join(b, 1, 101, 2);
+    pyw_board_set_busy(b, 0, 100, 5);       /* three queued here ... */
+    pyw_board_set_busy(b, 1, 101, 1);       /* ... one free there    */
+    pyw_board_load(b, 2, &l);
+    CHECK_EQ(l.processes, 2);
+    CHECK_EQ(l.threads, 4);
+    CHECK_EQ(l.busy, 6);
+    CHECK_EQ(l.free, 1);
+    pyw_board_leave(b, 1, 101);             /* draining: not counted */
+    pyw_board_load(b, 2, &l);
+    CHECK_EQ(l.processes, 1);
+    CHECK_EQ(l.free, 0);
+    pyw_board_load(b, 0, &l);               /* outside n */
+    CHECK_EQ(l.threads, 0);
+    pyw_board_destroy(b);
+}
+
 int main(void)
 {
+    test_load_for_the_balancer();
     test_size_and_seals();
     test_room();
     test_successor_keeps_the_slot();

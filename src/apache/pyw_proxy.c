@@ -1,0 +1,264 @@
+/*
+ * pyw_proxy.c - the pyworker://GROUP/ scheme of mod_proxy.
+ *
+ *   ProxyPass /app pyworker://site1/
+ *   <Proxy balancer://site>
+ *       BalancerMember pyworker://zeo1
+ *       BalancerMember pyworker://zeo2
+ *   </Proxy>
+ *
+ * A request mod_proxy hands us runs through the handler's own path
+ * (pyw_handler_serve: our connections and wire protocol, timeouts, the
+ * status mapping and its log lines), in the group's script= or paste=
+ * application, with the ProxyPass prefix as SCRIPT_NAME and the rest of
+ * the path as PATH_INFO.  What differs is how failures reach mod_proxy:
+ *
+ *   the group took nothing (no connection within connect-timeout,
+ *   every daemon turned it down, queue-timeout)   -> 503: mod_proxy puts
+ *                                                    the member in error
+ *                                                    for retry= and the
+ *                                                    balancer fails over
+ *   no answer within socket-timeout               -> 504, member in error
+ *                                                    (the next requests go
+ *                                                    elsewhere)
+ *   500 (the application failed, or this request) -> answered here: a
+ *                                                    500 returned to
+ *                                                    mod_proxy would put a
+ *                                                    healthy member in
+ *                                                    error
+ *   anything else                                 -> returned as is
+ *
+ * mod_proxy is optional: nothing here links to a mod_proxy function (see
+ * pyw_proxy_pre_config).
+ */
+#include <dlfcn.h>
+#include <string.h>
+#include <strings.h>
+
+#include "apr_strings.h"
+#include "httpd.h"
+#include "http_config.h"
+#include "http_protocol.h"
+#include "mod_proxy.h"
+
+#include "pyw_config.h"
+#include "pyw_handler.h"
+#include "pyw_log.h"
+#include "pyw_proxy.h"
+
+#define PYW_PROXY_SCHEME      "pyworker"
+#define PYW_PROXY_PREFIX      "pyworker://"
+#define PYW_PROXY_PREFIX_LEN  (sizeof(PYW_PROXY_PREFIX) - 1)
+
+/* The group name in "pyworker://NAME/path?query" (*rest: "/path?..."),
+ * or NULL if url is not ours. */
+static const char *pyw_proxy_split(apr_pool_t *p, const char *url,
+                                   const char **rest)
+{
+    const char *host;
+    size_t len;
+
+    if (strncasecmp(url, PYW_PROXY_PREFIX, PYW_PROXY_PREFIX_LEN) != 0) {
+        return NULL;
+    }
+    host = url + PYW_PROXY_PREFIX_LEN;
+    len = strcspn(host, "/?");
+    *rest = host + len;
+    return apr_pstrmemdup(p, host, len);
+}
+
+/* mod_proxy lower-cases the host of a worker's URL: a group is found by
+ * its name in any case. */
+const pyw_group_t *pyw_proxy_find_group(const char *name)
+{
+    pyw_group_t **gs = (pyw_group_t **)pyw_globals.groups->elts;
+    const pyw_group_t *g = pyw_config_find_group(name);
+    int i;
+
+    for (i = 0; g == NULL && i < pyw_globals.groups->nelts; i++) {
+        if (strcasecmp(gs[i]->name, name) == 0) {
+            g = gs[i];
+        }
+    }
+    return g;
+}
+
+/* Canonical form of a direct ProxyPass target: the path escaped as
+ * mod_proxy's own schemes do, the query string kept. */
+static int pyw_proxy_canon(request_rec *r, char *url)
+{
+    const char *rest, *path, *name = pyw_proxy_split(r->pool, url, &rest);
+
+    if (name == NULL) {
+        return DECLINED;
+    }
+    if (*name == '\0') {
+        PYW_RLOG(APLOG_ERR, 0, r, 160, NULL, 0L, "%s names no daemon "
+                 "group", url);
+        return HTTP_BAD_REQUEST;
+    }
+    path = apr_pstrmemdup(r->pool, rest, strcspn(rest, "?"));
+    if (apr_table_get(r->notes, "proxy-nocanon") == NULL) {
+        path = ap_os_escape_path(r->pool, path, 1);
+    }
+    r->filename = apr_pstrcat(r->pool, "proxy:" PYW_PROXY_PREFIX, name, path,
+                              r->args ? "?" : "", r->args ? r->args : "",
+                              NULL);
+    return OK;
+}
+
+/*
+ * SCRIPT_NAME and PATH_INFO from the URL mod_proxy made: its path (after
+ * the group) is PATH_INFO, and what r->uri has before it is the
+ * ProxyPass prefix, the SCRIPT_NAME.  "/app" -> pyworker://g/ gives
+ * "/app" and "", "/app/x" gives "/app" and "/x".
+ */
+static int pyw_proxy_paths(request_rec *r, const char *rest,
+                           pyw_handler_app_t *app)
+{
+    char *pi = apr_pstrmemdup(r->pool, rest, strcspn(rest, "?"));
+    size_t ulen = strlen(r->uri), plen;
+
+    if (ap_unescape_url_keep2f(pi, 1) != OK) {
+        return HTTP_BAD_REQUEST;
+    }
+    while (pi[0] == '/' && pi[1] == '/') {
+        pi++;               /* ProxyPass /app pyworker://g/ and "/app/x" */
+    }
+    if (strcmp(pi, "/") == 0 && (ulen == 0 || r->uri[ulen - 1] != '/')) {
+        pi[0] = '\0';
+    }
+    plen = strlen(pi);
+    app->path_info = pi;
+    app->script_name = plen <= ulen && strcmp(r->uri + ulen - plen, pi) == 0
+                       ? apr_pstrmemdup(r->pool, r->uri, ulen - plen) : "";
+    return OK;
+}
+
+/* Bytes in both directions, for balancer-manager and bytraffic. */
+static void pyw_proxy_count(request_rec *r, proxy_worker *worker)
+{
+    const char *cl = apr_table_get(r->headers_in, "Content-Length");
+    apr_off_t in = 0;
+
+    if (cl != NULL && apr_strtoff(&in, cl, NULL, 10) == APR_SUCCESS
+        && in > 0) {
+        worker->s->transferred += in;
+    }
+    worker->s->read += r->bytes_sent;
+}
+
+/* Take a member out until its retry= passes, as mod_proxy does for a
+ * 503 (a member that ignores errors stays). */
+static void pyw_proxy_member_failed(request_rec *r, proxy_worker *worker,
+                                    const pyw_group_t *g)
+{
+    if (worker->s->status & PROXY_WORKER_IGNORE_ERRORS) {
+        return;
+    }
+    worker->s->error_time = apr_time_now();
+    worker->s->status |= PROXY_WORKER_IN_ERROR;
+    PYW_RLOG(APLOG_WARNING, 0, r, 162, g->name, 0L, "%s did not answer "
+             "in time: in error state for its retry interval",
+             worker->s->name_ex);
+}
+
+static int pyw_proxy_status(request_rec *r, proxy_worker *worker,
+                            const pyw_group_t *g, int status,
+                            pyw_forward_result_e result)
+{
+    if (result == PYW_FWD_NO_BACKEND || result == PYW_FWD_NOT_RUN
+        || (result == PYW_FWD_APP_ERROR
+            && status == HTTP_SERVICE_UNAVAILABLE)) {
+        return HTTP_SERVICE_UNAVAILABLE;    /* nothing ran: fail over */
+    }
+    if (result == PYW_FWD_TIMEOUT && status == HTTP_GATEWAY_TIME_OUT) {
+        pyw_proxy_member_failed(r, worker, g);
+    }
+    if (status == HTTP_INTERNAL_SERVER_ERROR) {
+        r->status = status;
+        ap_send_error_response(r, 0);
+        return OK;
+    }
+    return status;
+}
+
+/* The group's application, or a status (logged). */
+static int pyw_proxy_app(request_rec *r, const char *name, const char *rest,
+                         const pyw_group_t **gp, pyw_handler_app_t *app)
+{
+    const pyw_group_t *g = pyw_proxy_find_group(name);
+    int status;
+
+    if (g == NULL) {
+        PYW_RLOG(APLOG_ERR, 0, r, 160, name, 0L, "pyworker://%s names no "
+                 "PyWorkerDaemonProcess", name);
+        return HTTP_SERVICE_UNAVAILABLE;
+    }
+    if ((status = pyw_handler_group(r, g->name, gp)) != OK) {
+        return HTTP_SERVICE_UNAVAILABLE;
+    }
+    if (g->app_file == NULL) {
+        PYW_RLOG(APLOG_ERR, 0, r, 161, g->name, 0L, "the group has no "
+                 "script= or paste= for requests through mod_proxy");
+        return HTTP_SERVICE_UNAVAILABLE;
+    }
+    memset(app, 0, sizeof(*app));
+    app->script_filename = g->app_file;
+    app->paste_app = g->app_paste_name;
+    return pyw_proxy_paths(r, rest, app);
+}
+
+static int pyw_proxy_handler(request_rec *r, proxy_worker *worker,
+                             proxy_server_conf *conf, char *url,
+                             const char *proxyname, apr_port_t proxyport)
+{
+    const char *rest, *name = pyw_proxy_split(r->pool, url, &rest);
+    const pyw_group_t *g = NULL;
+    pyw_handler_app_t app;
+    pyw_forward_result_e result;
+    int status;
+
+    if (name == NULL) {
+        return DECLINED;
+    }
+    /* A failed-over request comes back here: a new answer. */
+    apr_table_unset(r->err_headers_out, "Retry-After");
+    if ((status = pyw_proxy_app(r, name, rest, &g, &app)) != OK) {
+        return status;
+    }
+    PYW_RLOG(APLOG_DEBUG, 0, r, 163, g->name, 0L, "through mod_proxy (%s): "
+             "SCRIPT_NAME '%s' PATH_INFO '%s'", worker->s->name_ex,
+             app.script_name, app.path_info);
+    status = pyw_handler_serve(r, g, &app, &result);
+    pyw_proxy_count(r, worker);
+    return pyw_proxy_status(r, worker, g, status, result);
+}
+
+/*
+ * mod_proxy's scheme and canon hooks are its own (external) hooks: the
+ * functions that add to them live in mod_proxy.so.  A reference to them
+ * would make mod_pyworker.so fail to load without mod_proxy, so they are
+ * looked up by name once every LoadModule has been read (pre_config runs
+ * after that, and Apache sorts the hooks again after it), in each
+ * configuration cycle, since each one starts with no hooks at all.
+ */
+static int pyw_proxy_pre_config(apr_pool_t *pconf, apr_pool_t *plog,
+                                apr_pool_t *ptemp)
+{
+    __typeof__(proxy_hook_scheme_handler) *scheme =
+        (__typeof__(scheme))dlsym(RTLD_DEFAULT, "proxy_hook_scheme_handler");
+    __typeof__(proxy_hook_canon_handler) *canon =
+        (__typeof__(canon))dlsym(RTLD_DEFAULT, "proxy_hook_canon_handler");
+
+    if (scheme != NULL && canon != NULL) {
+        scheme(pyw_proxy_handler, NULL, NULL, APR_HOOK_FIRST);
+        canon(pyw_proxy_canon, NULL, NULL, APR_HOOK_FIRST);
+    }
+    return OK;
+}
+
+void pyw_proxy_register_hooks(apr_pool_t *p)
+{
+    ap_hook_pre_config(pyw_proxy_pre_config, NULL, NULL, APR_HOOK_MIDDLE);
+}

@@ -1,0 +1,258 @@
+"""mod_proxy's pyworker://GROUP/ scheme and Apache's balancer over daemon
+groups (issue 14, parts 1 and 2): requests reach the group's script= /
+paste= application over mod_pyworker's own connections, SCRIPT_NAME is
+the ProxyPass prefix, and mod_proxy_balancer's methods, stickiness, hot
+standby and balancer-manager work unchanged on pyworker:// members."""
+import collections
+import json
+import time
+
+import pytest
+import requests
+
+from pyworker_t import load
+from pyworker_t.proxy import (load_proxy, manager_page, manager_set,
+                              member_row)
+
+CONF = load_proxy() + """
+PyWorkerDaemonProcess m1 threads=4 script={apps}/member.wsgi
+PyWorkerDaemonProcess m2 threads=4 script={apps}/member.wsgi
+PyWorkerDaemonProcess m3 threads=2 script={apps}/member.wsgi
+PyWorkerDaemonProcess pm threads=2 paste={apps}/paste/minimal.ini \
+    python-path={apps}/paste
+PyWorkerDaemonProcess noapp threads=1
+
+ProxyPass /direct pyworker://m1/
+ProxyPass /slash/ pyworker://m2/
+ProxyPass /pasted pyworker://pm/
+ProxyPass /noapp pyworker://noapp/
+ProxyPass /nogroup pyworker://nosuch/
+
+<Proxy balancer://rr>
+    BalancerMember pyworker://m1
+    BalancerMember pyworker://m2
+    ProxySet lbmethod=byrequests
+</Proxy>
+ProxyPass /rr balancer://rr/
+
+<Proxy balancer://weighted>
+    BalancerMember pyworker://m1 loadfactor=3
+    BalancerMember pyworker://m2 loadfactor=1
+    ProxySet lbmethod=byrequests
+</Proxy>
+ProxyPass /weighted balancer://weighted/
+
+<Proxy balancer://busy>
+    BalancerMember pyworker://m1
+    BalancerMember pyworker://m2
+    ProxySet lbmethod=bybusyness
+</Proxy>
+ProxyPass /busy balancer://busy/
+
+<Proxy balancer://traffic>
+    BalancerMember pyworker://m1
+    BalancerMember pyworker://m2
+    ProxySet lbmethod=bytraffic
+</Proxy>
+ProxyPass /traffic balancer://traffic/
+
+<Proxy balancer://free>
+    BalancerMember pyworker://m1
+    BalancerMember pyworker://m2
+    ProxySet lbmethod=byfreeworkers
+</Proxy>
+ProxyPass /free balancer://free/
+
+<Proxy balancer://sticky>
+    BalancerMember pyworker://m1 route=one
+    BalancerMember pyworker://m2 route=two
+    ProxySet stickysession=ROUTEID
+</Proxy>
+ProxyPass /sticky balancer://sticky/
+<Location /sticky>
+    Header add Set-Cookie "ROUTEID=.%{BALANCER_WORKER_ROUTE}e; path=/sticky" env=BALANCER_ROUTE_CHANGED
+</Location>
+
+<Proxy balancer://hot>
+    BalancerMember pyworker://m1
+    BalancerMember pyworker://m3 status=+H
+</Proxy>
+ProxyPass /hot balancer://hot/
+
+<Proxy balancer://managed>
+    BalancerMember pyworker://m1
+    BalancerMember pyworker://m2
+</Proxy>
+ProxyPass /managed balancer://managed/
+
+<Location /balancer-manager>
+    SetHandler balancer-manager
+</Location>
+ProxyPass /balancer-manager !
+"""
+
+
+@pytest.fixture(scope="module")
+def httpd(apache):
+    return apache(CONF, ready=["/direct/"])
+
+
+def get_json(httpd, path, **kw):
+    r = requests.get(httpd.url(path), timeout=15, **kw)
+    assert r.status_code == 200, (path, r.status_code, r.text[:300])
+    return r.json()
+
+
+def groups_of(httpd, path, n):
+    return collections.Counter(get_json(httpd, path)["group"]
+                               for _ in range(n))
+
+
+def test_direct_proxypass_runs_the_groups_script(httpd, apps=None):
+    j = get_json(httpd, "/direct/a/b?x=1")
+    assert j["group"] == "m1"
+    assert j["script_name"] == "/direct"
+    assert j["path_info"] == "/a/b"
+    assert j["query"] == "x=1"
+    assert j["script_filename"].endswith("/apps/member.wsgi")
+
+
+def test_script_name_and_path_info_at_the_prefix(httpd):
+    j = get_json(httpd, "/direct")
+    assert (j["script_name"], j["path_info"]) == ("/direct", "")
+    j = get_json(httpd, "/slash/")
+    assert (j["group"], j["script_name"], j["path_info"]) == \
+        ("m2", "/slash", "/")
+    j = get_json(httpd, "/slash/x%20y")
+    assert (j["script_name"], j["path_info"]) == ("/slash", "/x y")
+
+
+def test_request_body_reaches_the_app(httpd):
+    r = requests.post(httpd.url("/direct/post"), data=b"x" * 100000,
+                      timeout=15)
+    assert r.status_code == 200 and r.json()["len"] == 100000
+    r = requests.post(httpd.url("/direct/chunked"),
+                      data=iter([b"a" * 1000, b"b" * 1000]), timeout=15)
+    assert r.status_code == 200 and r.json()["len"] == 2000
+
+
+def test_paste_group_through_the_proxy(httpd):
+    r = requests.get(httpd.url("/pasted/"), timeout=15)
+    assert r.status_code == 200, r.text[:300]
+
+
+def test_app_exception_is_500_and_member_stays_usable(httpd):
+    httpd.log.expect(codes=[(300, 399)])
+    r = requests.get(httpd.url("/rr/?fail=1"), timeout=15)
+    assert r.status_code == 500
+    # Both members still serve: an application error is not a dead member.
+    assert set(groups_of(httpd, "/rr/", 6)) == {"m1", "m2"}
+
+
+def test_group_without_app_or_unknown_is_503_with_code(httpd):
+    httpd.log.expect(codes=[160, 161, 110])
+    mark = httpd.log.mark()
+    assert requests.get(httpd.url("/noapp/"), timeout=15).status_code == 503
+    assert requests.get(httpd.url("/nogroup/"),
+                        timeout=15).status_code == 503
+    assert httpd.log.wait_for(r"PYW0161\b.*group=noapp", since=mark)
+    assert httpd.log.wait_for(r"PYW0160\b.*nosuch", since=mark)
+
+
+def test_byrequests_alternates(httpd):
+    c = groups_of(httpd, "/rr/", 20)
+    assert c["m1"] == 10 and c["m2"] == 10, c
+
+
+def test_byrequests_lbfactor(httpd):
+    c = groups_of(httpd, "/weighted/", 40)
+    assert c["m1"] == 30 and c["m2"] == 10, c
+
+
+def test_bytraffic_balances_bytes(httpd):
+    c = groups_of(httpd, "/traffic/", 20)
+    assert c["m1"] >= 5 and c["m2"] >= 5, c
+
+
+@pytest.mark.parametrize("path", ["/busy", "/free"])
+def test_busy_member_is_avoided(httpd, path):
+    """bybusyness and byfreeworkers: while one member runs long requests,
+    short ones go to the other."""
+    slow = load.Load(httpd.port, path + "/?ms=1500", total=3,
+                     concurrency=3, timeout=20)
+    slow.start()
+    time.sleep(0.5)
+    c = groups_of(httpd, path + "/", 10)
+    res = slow.join()
+    assert res.ok == 3, res
+    assert len(c) == 1, c       # all to the member without the slow ones
+
+
+def test_byfreeworkers_sees_load_from_outside_the_balancer(httpd):
+    """m1's workers are taken by requests that do not pass the balancer
+    (ProxyPass /direct): bybusyness cannot see them, byfreeworkers reads
+    m1's load board and sends everything to m2."""
+    slow = load.Load(httpd.port, "/direct/?ms=1500", total=4,
+                     concurrency=4, timeout=20)
+    slow.start()
+    time.sleep(0.5)
+    c = groups_of(httpd, "/free/", 8)
+    res = slow.join()
+    assert res.ok == 4, res
+    assert c == {"m2": 8}, c
+
+
+def test_sticky_route_cookie_keeps_the_member(httpd):
+    s = requests.Session()
+    first = s.get(httpd.url("/sticky/"), timeout=15)
+    assert first.status_code == 200
+    route = s.cookies.get("ROUTEID")
+    group = first.json()["group"]
+    assert route == {"m1": ".one", "m2": ".two"}[group]
+    for _ in range(6):
+        assert s.get(httpd.url("/sticky/"), timeout=15).json()["group"] \
+            == group
+    other = {".one": ".two", ".two": ".one"}[route]
+    r = requests.get(httpd.url("/sticky/"), cookies={"ROUTEID": other},
+                     timeout=15)
+    assert r.json()["group"] != group
+
+
+def test_hot_standby_only_when_the_member_is_out(httpd):
+    assert groups_of(httpd, "/hot/", 6) == {"m1": 6}
+    manager_set(httpd, "hot", "pyworker://m1", w_status_D="1")
+    try:
+        assert groups_of(httpd, "/hot/", 4) == {"m3": 4}
+    finally:
+        manager_set(httpd, "hot", "pyworker://m1", w_status_D="0")
+    assert groups_of(httpd, "/hot/", 4) == {"m1": 4}
+
+
+def test_balancer_manager_lists_members_with_counters(httpd):
+    groups_of(httpd, "/managed/", 6)
+    page = manager_page(httpd, "managed")
+    for m in ("pyworker://m1", "pyworker://m2"):
+        row = member_row(page, "managed", m)
+        assert row is not None, page[:2000]
+        url, status, elected, to, frm = row[0], row[5], row[6], row[9], \
+            row[10]
+        assert "Ok" in status, row
+        assert elected == "3", row
+        assert frm not in ("", "0"), row    # bytes read from the member
+
+
+def test_balancer_manager_disable_drain_enable(httpd):
+    manager_set(httpd, "managed", "pyworker://m2", w_status_D="1")
+    try:
+        assert groups_of(httpd, "/managed/", 6) == {"m1": 6}
+        row = member_row(manager_page(httpd, "managed"), "managed",
+                         "pyworker://m2")
+        assert any("Dis" in c for c in row), row
+    finally:
+        manager_set(httpd, "managed", "pyworker://m2", w_status_D="0")
+    manager_set(httpd, "managed", "pyworker://m1", w_status_N="1")
+    try:
+        assert groups_of(httpd, "/managed/", 6) == {"m2": 6}
+    finally:
+        manager_set(httpd, "managed", "pyworker://m1", w_status_N="0")
+    assert set(groups_of(httpd, "/managed/", 6)) == {"m1", "m2"}
