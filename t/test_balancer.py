@@ -7,10 +7,12 @@ import collections
 import json
 import time
 
+import hashlib
+
 import pytest
 import requests
 
-from pyworker_t import load
+from pyworker_t import load, rawhttp
 from pyworker_t.proxy import (load_proxy, manager_page, manager_set,
                               member_row)
 
@@ -21,6 +23,12 @@ PyWorkerDaemonProcess m3 threads=2 script={apps}/member.wsgi
 PyWorkerDaemonProcess pm threads=2 paste={apps}/paste/minimal.ini \
     python-path={apps}/paste
 PyWorkerDaemonProcess noapp threads=1
+PyWorkerDaemonProcess rt threads=2 script={apps}/member.wsgi \
+    request-timeout=1
+PyWorkerDaemonProcess crashy threads=2 script={apps}/crash.wsgi
+PyWorkerDaemonProcess files threads=2 script={apps}/fdfile.wsgi
+PyWorkerDaemonProcess recycled processes=2 threads=2 maximum-requests=7 \
+    script={apps}/member.wsgi
 
 ProxyPass /direct pyworker://m1/
 ProxyPass /slash/ pyworker://m2/
@@ -84,6 +92,15 @@ ProxyPass /hot balancer://hot/
     BalancerMember pyworker://m2
 </Proxy>
 ProxyPass /managed balancer://managed/
+
+ProxyPass /rt pyworker://rt/
+ProxyPass /crashy pyworker://crashy/
+ProxyPass /files pyworker://files/
+<Proxy balancer://recycled>
+    BalancerMember pyworker://recycled
+    BalancerMember pyworker://m1
+</Proxy>
+ProxyPass /recycled balancer://recycled/
 
 <Location /balancer-manager>
     SetHandler balancer-manager
@@ -256,3 +273,70 @@ def test_balancer_manager_disable_drain_enable(httpd):
     finally:
         manager_set(httpd, "managed", "pyworker://m1", w_status_N="0")
     assert set(groups_of(httpd, "/managed/", 6)) == {"m1", "m2"}
+
+
+# ---- what the handler path has holds for proxied requests ----
+
+def test_request_timeout_is_504_with_code_group_and_uri(httpd):
+    httpd.log.expect(codes=[141, (200, 299), (20, 59), 320])
+    mark = httpd.log.mark()
+    r = requests.get(httpd.url("/rt/slow?ms=2500"), timeout=15)
+    assert r.status_code == 504
+    assert httpd.log.wait_for(r"PYW0141\b.*group=rt pid=\d+ uri=/rt/slow",
+                              since=mark)
+    # The daemon logs the stacks and is replaced; the request, left to
+    # run, finds Apache gone when it answers.
+    assert httpd.log.wait_for(r"PYW0246\b.*group=rt", since=mark)
+    assert httpd.log.wait_for(r"PYW0320\b.*group=rt", since=mark,
+                              timeout=10)
+
+
+def test_daemon_crash_is_502_with_code_and_pid(httpd):
+    httpd.log.expect(codes=[111, (20, 59)])
+    mark = httpd.log.mark()
+    r = requests.get(httpd.url("/crashy/?how=exit"), timeout=15)
+    assert r.status_code == 502
+    assert httpd.log.wait_for(r"PYW0111\b.*group=crashy pid=\d+ "
+                              r"uri=/crashy/", since=mark)
+    httpd.wait_daemons("crashy")
+
+
+def test_file_wrapper_descriptor_is_passed(httpd):
+    size = 3000000
+    mark = httpd.log.mark()
+    r = rawhttp.request(httpd.port, "GET",
+                        "/files/?kind=file&size=%d" % size, timeout=30)
+    assert r.status == 200 and r.complete and len(r.body) == size
+    want = b"".join(hashlib.sha256(b"%d" % i).digest()
+                    for i in range(size // 32 + 1))[:size]
+    assert r.body == want
+    # Apache sent it from the daemon's descriptor (PYW0180).
+    assert httpd.log.wait_for(r"PYW0180\b.*group=files", since=mark)
+
+
+def test_recycled_daemons_lose_no_request(httpd):
+    """maximum-requests=7: daemons are replaced all the time and turn
+    requests down with GOODBYE; the proxy path sends them again."""
+    res = load.Load(httpd.port, "/recycled/?ms=5", total=300,
+                    concurrency=8, timeout=20).run()
+    assert res.ok == 300, res
+
+
+def test_mod_pyworker_does_not_link_to_mod_proxy():
+    import os
+    import subprocess
+    from pyworker_t.httpd import module_path
+    out = subprocess.run(["nm", "-D", "--undefined-only", module_path()],
+                         capture_output=True, text=True, check=True).stdout
+    assert "proxy" not in out, out
+    assert os.path.exists(module_path())
+
+
+def test_without_mod_proxy_the_module_loads_and_serves(fresh_apache):
+    a = fresh_apache("""
+PyWorkerDaemonProcess solo threads=1 script={apps}/member.wsgi
+PyWorkerScriptAlias /solo {apps}/member.wsgi process-group=solo
+""", ready=["/solo"])
+    assert "proxy_module" not in a.conf_text
+    r = a.get("/solo/x")
+    assert r.status_code == 200 and r.json()["group"] == "solo"

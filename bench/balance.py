@@ -1,0 +1,132 @@
+#!/usr/bin/python3
+"""Balancing across daemon groups with mod_proxy_balancer (issue 14,
+part 3): byrequests, bybusyness and byfreeworkers side by side.
+
+One private Apache (the test harness's configuration, t/pyworker_t) with
+two groups of 2 processes x 2 threads running t/apps/member.wsgi, and
+three balancers over the same two groups, one per method:
+
+  PyWorkerDaemonProcess a processes=2 threads=2 script=.../member.wsgi
+  PyWorkerDaemonProcess b processes=2 threads=2 script=.../member.wsgi
+  <Proxy balancer://byrequests>  BalancerMember pyworker://a ...
+
+Each run: CONNECTIONS closed-loop clients (http.client, keep-alive) send
+REQUESTS requests; every LONG_EVERY-th one sleeps 500 ms in the app, the
+others 5 ms.  Reported per method: p50 and p99 of the short requests,
+total requests/s.  Rounds interleave the methods (r1: A B C, r2: B C A,
+...), so a busy moment of a shared machine does not fall on one method.
+
+Standard library only; run with /usr/bin/python3 from the checkout
+after `make`:  bench/balance.py [--rounds 3] [--requests 1200]
+It writes bench/results/<timestamp>-balance.md.
+"""
+import argparse
+import datetime
+import os
+import statistics
+import sys
+import time
+
+sys.dont_write_bytecode = True
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(os.path.dirname(HERE), "t"))
+
+from pyworker_t.httpd import Apache  # noqa: E402
+from pyworker_t.load import Load  # noqa: E402
+from pyworker_t.proxy import load_proxy  # noqa: E402
+
+METHODS = ("byrequests", "bybusyness", "byfreeworkers")
+CONNECTIONS = 16
+SHORT_MS, LONG_MS, LONG_EVERY = 5, 500, 10
+
+CONF = load_proxy() + """
+PyWorkerDaemonProcess a processes=2 threads=2 script={apps}/member.wsgi
+PyWorkerDaemonProcess b processes=2 threads=2 script={apps}/member.wsgi
+""" + "".join("""
+<Proxy balancer://%(m)s>
+    BalancerMember pyworker://a
+    BalancerMember pyworker://b
+    ProxySet lbmethod=%(m)s
+</Proxy>
+ProxyPass /%(m)s balancer://%(m)s/
+""" % {"m": m} for m in METHODS)
+
+
+def path_for(method):
+    def path(i):
+        ms = LONG_MS if i % LONG_EVERY == 0 else SHORT_MS
+        return "/%s/?ms=%d" % (method, ms)
+    return path
+
+
+def one_run(a, method, total):
+    res = Load(a.port, path_for(method), total=total,
+               concurrency=CONNECTIONS, timeout=30, deadline=300).run()
+    short = sorted((r.end - r.start) * 1000 for r in res.records
+                   if r.index % LONG_EVERY != 0 and r.status == 200)
+    bad = sum(1 for r in res.records if r.status != 200)
+    return {"p50": statistics.median(short),
+            "p99": short[int(len(short) * 0.99) - 1],
+            "rps": len(res.records) / res.elapsed, "bad": bad}
+
+
+def report(results, args):
+    lines = ["# Balancing across groups: byrequests / bybusyness / "
+             "byfreeworkers", "",
+             "%s; two groups of 2 processes x 2 threads, %d connections, "
+             "%d requests per run, every %dth %d ms, the others %d ms; "
+             "%d interleaved rounds (the machine was shared)."
+             % (datetime.date.today(), CONNECTIONS, args.requests,
+                LONG_EVERY, LONG_MS, SHORT_MS, args.rounds), "",
+             "| method | short p50 ms | short p99 ms | requests/s | "
+             "non-200 |", "|---|---|---|---|---|"]
+    for m in METHODS:
+        runs = results[m]
+        lines.append("| %s | %.1f | %.1f | %.1f | %d |" % (
+            m, statistics.median(r["p50"] for r in runs),
+            statistics.median(r["p99"] for r in runs),
+            statistics.median(r["rps"] for r in runs),
+            sum(r["bad"] for r in runs)))
+    lines += ["", "Per round (p99 ms / requests/s):", ""]
+    for m in METHODS:
+        lines.append("- %s: %s" % (m, ", ".join(
+            "%.0f / %.1f" % (r["p99"], r["rps"]) for r in results[m])))
+    return "\n".join(lines) + "\n"
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--requests", type=int, default=1200)
+    args = ap.parse_args()
+    a = Apache("bench-balance", CONF, ready=["/%s/" % m for m in METHODS],
+               loglevel="notice")
+    a.start()
+    results = {m: [] for m in METHODS}
+    try:
+        for m in METHODS:
+            one_run(a, m, 200)                  # warm up every path
+        for r in range(args.rounds):
+            order = METHODS[r % 3:] + METHODS[:r % 3]
+            for m in order:
+                results[m].append(one_run(a, m, args.requests))
+                x = results[m][-1]
+                sys.stderr.write("round %d %-13s p50 %6.1f p99 %6.1f ms "
+                                 "%6.1f req/s bad %d\n" % (
+                                     r + 1, m, x["p50"], x["p99"],
+                                     x["rps"], x["bad"]))
+    finally:
+        a.stop()
+        a.remove()
+    text = report(results, args)
+    sys.stdout.write(text)
+    os.makedirs(os.path.join(HERE, "results"), exist_ok=True)
+    path = os.path.join(HERE, "results", datetime.datetime.now().strftime(
+        "%Y%m%d-%H%M%S") + "-balance.md")
+    with open(path, "w") as f:
+        f.write(text)
+    sys.stderr.write("written to %s\n" % path)
+
+
+if __name__ == "__main__":
+    main()
