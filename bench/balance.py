@@ -18,6 +18,8 @@ total requests/s.  Rounds interleave the methods (r1: A B C, r2: B C A,
 
 Standard library only; run with /usr/bin/python3 from the checkout
 after `make`:  bench/balance.py [--rounds 3] [--requests 1200]
+--outside N adds N connections sending 500 ms requests straight to group
+a (ProxyPass /outside pyworker://a/), which the balancer does not see.
 It writes bench/results/<timestamp>-balance.md.
 """
 import argparse
@@ -42,6 +44,7 @@ SHORT_MS, LONG_MS, LONG_EVERY = 5, 500, 10
 CONF = load_proxy() + """
 PyWorkerDaemonProcess a processes=2 threads=2 script={apps}/member.wsgi
 PyWorkerDaemonProcess b processes=2 threads=2 script={apps}/member.wsgi
+ProxyPass /outside pyworker://a/
 """ + "".join("""
 <Proxy balancer://%(m)s>
     BalancerMember pyworker://a
@@ -59,9 +62,18 @@ def path_for(method):
     return path
 
 
-def one_run(a, method, total):
-    res = Load(a.port, path_for(method), total=total,
-               concurrency=CONNECTIONS, timeout=30, deadline=300).run()
+def one_run(a, method, total, outside=0):
+    """One run; `outside` more connections keep sending 500 ms requests
+    straight to group a (ProxyPass /outside), past the balancer."""
+    bg = Load(a.port, "/outside/?ms=%d" % LONG_MS, total=10 ** 6,
+              concurrency=outside, timeout=30).start() if outside else None
+    try:
+        res = Load(a.port, path_for(method), total=total,
+                   concurrency=CONNECTIONS, timeout=30, deadline=300).run()
+    finally:
+        if bg is not None:
+            bg.stop()
+            bg.join()
     short = sorted((r.end - r.start) * 1000 for r in res.records
                    if r.index % LONG_EVERY != 0 and r.status == 200)
     bad = sum(1 for r in res.records if r.status != 200)
@@ -75,9 +87,12 @@ def report(results, args):
              "byfreeworkers", "",
              "%s; two groups of 2 processes x 2 threads, %d connections, "
              "%d requests per run, every %dth %d ms, the others %d ms; "
-             "%d interleaved rounds (the machine was shared)."
+             "%d interleaved rounds (the machine was shared)%s."
              % (datetime.date.today(), CONNECTIONS, args.requests,
-                LONG_EVERY, LONG_MS, SHORT_MS, args.rounds), "",
+                LONG_EVERY, LONG_MS, SHORT_MS, args.rounds,
+                "; plus %d connections of %d ms requests straight to "
+                "group a" % (args.outside, LONG_MS) if args.outside
+                else ""), "",
              "| method | short p50 ms | short p99 ms | requests/s | "
              "non-200 |", "|---|---|---|---|---|"]
     for m in METHODS:
@@ -98,6 +113,10 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--requests", type=int, default=1200)
+    ap.add_argument("--outside", type=int, default=0, metavar="N",
+                    help="N connections of 500 ms requests straight to "
+                    "group a during each run (load the balancer does "
+                    "not send)")
     args = ap.parse_args()
     a = Apache("bench-balance", CONF, ready=["/%s/" % m for m in METHODS],
                loglevel="notice")
@@ -109,7 +128,8 @@ def main():
         for r in range(args.rounds):
             order = METHODS[r % 3:] + METHODS[:r % 3]
             for m in order:
-                results[m].append(one_run(a, m, args.requests))
+                results[m].append(one_run(a, m, args.requests,
+                                          args.outside))
                 x = results[m][-1]
                 sys.stderr.write("round %d %-13s p50 %6.1f p99 %6.1f ms "
                                  "%6.1f req/s bad %d\n" % (

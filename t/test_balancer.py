@@ -340,3 +340,12 @@ PyWorkerScriptAlias /solo {apps}/member.wsgi process-group=solo
     assert "proxy_module" not in a.conf_text
     r = a.get("/solo/x")
     assert r.status_code == 200 and r.json()["group"] == "solo"
+
+
+def test_scheme_and_method_survive_a_graceful_restart(httpd):
+    """Each configuration cycle starts with no hooks: the scheme is
+    registered again, and the balancer's lbmethod is found again."""
+    httpd.graceful()
+    assert get_json(httpd, "/direct/after")["path_info"] == "/after"
+    assert set(groups_of(httpd, "/free/", 6)) <= {"m1", "m2"}
+    assert set(groups_of(httpd, "/rr/", 4)) == {"m1", "m2"}
