@@ -13,6 +13,7 @@ import pytest
 import requests
 
 from pyworker_t import load, rawhttp
+from pyworker_t.httpd import configtest
 from pyworker_t.proxy import (load_proxy, manager_page, manager_set,
                               member_row)
 
@@ -22,7 +23,6 @@ PyWorkerDaemonProcess m2 threads=4 script={apps}/member.wsgi
 PyWorkerDaemonProcess m3 threads=2 script={apps}/member.wsgi
 PyWorkerDaemonProcess pm threads=2 paste={apps}/paste/minimal.ini \
     python-path={apps}/paste
-PyWorkerDaemonProcess noapp threads=1
 PyWorkerDaemonProcess rt threads=2 script={apps}/member.wsgi \
     request-timeout=1
 PyWorkerDaemonProcess crashy threads=2 script={apps}/crash.wsgi
@@ -33,8 +33,6 @@ PyWorkerDaemonProcess recycled processes=2 threads=2 maximum-requests=7 \
 ProxyPass /direct pyworker://m1/
 ProxyPass /slash/ pyworker://m2/
 ProxyPass /pasted pyworker://pm/
-ProxyPass /noapp pyworker://noapp/
-ProxyPass /nogroup pyworker://nosuch/
 
 <Proxy balancer://rr>
     BalancerMember pyworker://m1
@@ -166,14 +164,22 @@ def test_app_exception_is_500_and_member_stays_usable(httpd):
     assert set(groups_of(httpd, "/rr/", 6)) == {"m1", "m2"}
 
 
-def test_group_without_app_or_unknown_is_503_with_code(httpd):
-    httpd.log.expect(codes=[160, 161, 110])
-    mark = httpd.log.mark()
-    assert requests.get(httpd.url("/noapp/"), timeout=15).status_code == 503
-    assert requests.get(httpd.url("/nogroup/"),
-                        timeout=15).status_code == 503
-    assert httpd.log.wait_for(r"PYW0161\b.*group=noapp", since=mark)
-    assert httpd.log.wait_for(r"PYW0160\b.*nosuch", since=mark)
+@pytest.mark.parametrize("conf, code, words", [
+    ("ProxyPass /x pyworker://nosuch/", 160, "names no PyWorkerDaemonProcess"),
+    ("PyWorkerDaemonProcess noapp threads=1\n"
+     "<Proxy balancer://b>\n    BalancerMember pyworker://noapp\n</Proxy>",
+     161, "without script= or paste="),
+])
+def test_configtest_refuses_a_member_that_cannot_work(conf, code, words):
+    rc, out = configtest(load_proxy() + "\n" + conf)
+    assert rc != 0, out
+    assert "PYW%04d" % code in out and words in out, out
+
+
+def test_configtest_refuses_script_and_paste_together():
+    rc, out = configtest("PyWorkerDaemonProcess both script=/x.wsgi "
+                         "paste=/x.ini")
+    assert rc != 0 and "exclude each other" in out, out
 
 
 def test_byrequests_alternates(httpd):

@@ -235,6 +235,73 @@ static int pyw_proxy_handler(request_rec *r, proxy_worker *worker,
     return pyw_proxy_status(r, worker, g, status, result);
 }
 
+/* ---- configtest ---- */
+
+/* What is wrong with a worker mod_proxy defined (ProxyPass target or
+ * BalancerMember), or NULL. */
+static const char *pyw_proxy_worker_problem(const proxy_worker *w, int *code)
+{
+    const pyw_group_t *g;
+
+    if (w == NULL || w->s == NULL
+        || strcasecmp(w->s->scheme, PYW_PROXY_SCHEME) != 0) {
+        return NULL;
+    }
+    if ((g = pyw_proxy_find_group(w->s->hostname_ex)) == NULL) {
+        *code = 160;
+        return "names no PyWorkerDaemonProcess";
+    }
+    if (g->app_file == NULL) {
+        *code = 161;
+        return "names a group without script= or paste=";
+    }
+    return NULL;
+}
+
+/* Every pyworker:// worker of server s, direct and balancer members;
+ * the first problem is logged. */
+static int pyw_proxy_check_server(server_rec *s, const proxy_server_conf *c)
+{
+    const proxy_worker *w = (const proxy_worker *)c->workers->elts;
+    const proxy_balancer *b = (const proxy_balancer *)c->balancers->elts;
+    const proxy_worker *bad = NULL;
+    const char *why = NULL;
+    int i, j, code = 0;
+
+    for (i = 0; why == NULL && i < c->workers->nelts; i++) {
+        why = pyw_proxy_worker_problem(bad = &w[i], &code);
+    }
+    for (i = 0; why == NULL && i < c->balancers->nelts; i++) {
+        for (j = 0; why == NULL && j < b[i].workers->nelts; j++) {
+            bad = APR_ARRAY_IDX(b[i].workers, j, proxy_worker *);
+            why = pyw_proxy_worker_problem(bad, &code);
+        }
+    }
+    if (why == NULL) {
+        return OK;
+    }
+    PYW_SLOG(APLOG_STARTUP | APLOG_ERR, 0, s, code, NULL, 0L, "%s %s",
+             bad->s->name_ex, why);
+    return HTTP_INTERNAL_SERVER_ERROR;
+}
+
+/* configtest refuses a pyworker:// URL that cannot work.  mod_proxy's
+ * configuration is read through its module record, found by name. */
+static int pyw_proxy_check_config(apr_pool_t *pconf, apr_pool_t *plog,
+                                  apr_pool_t *ptemp, server_rec *s)
+{
+    module *m = ap_find_linked_module("mod_proxy.c");
+    const proxy_server_conf *c;
+
+    for (; m != NULL && s != NULL; s = s->next) {
+        c = ap_get_module_config(s->module_config, m);
+        if (c != NULL && pyw_proxy_check_server(s, c) != OK) {
+            return HTTP_INTERNAL_SERVER_ERROR;
+        }
+    }
+    return OK;
+}
+
 /*
  * mod_proxy's scheme and canon hooks are its own (external) hooks: the
  * functions that add to them live in mod_proxy.so.  A reference to them
@@ -261,4 +328,6 @@ static int pyw_proxy_pre_config(apr_pool_t *pconf, apr_pool_t *plog,
 void pyw_proxy_register_hooks(apr_pool_t *p)
 {
     ap_hook_pre_config(pyw_proxy_pre_config, NULL, NULL, APR_HOOK_MIDDLE);
+    ap_hook_check_config(pyw_proxy_check_config, NULL, NULL,
+                         APR_HOOK_MIDDLE);
 }
