@@ -62,14 +62,14 @@ def path_for(method):
     return path
 
 
-def one_run(a, method, total, outside=0):
+def one_run(a, method, total, outside=0, connections=CONNECTIONS):
     """One run; `outside` more connections keep sending 500 ms requests
     straight to group a (ProxyPass /outside), past the balancer."""
     bg = Load(a.port, "/outside/?ms=%d" % LONG_MS, total=10 ** 6,
               concurrency=outside, timeout=30).start() if outside else None
     try:
         res = Load(a.port, path_for(method), total=total,
-                   concurrency=CONNECTIONS, timeout=30, deadline=300).run()
+                   concurrency=connections, timeout=30, deadline=300).run()
     finally:
         if bg is not None:
             bg.stop()
@@ -88,7 +88,7 @@ def report(results, args):
              "%s; two groups of 2 processes x 2 threads, %d connections, "
              "%d requests per run, every %dth %d ms, the others %d ms; "
              "%d interleaved rounds (the machine was shared)%s."
-             % (datetime.date.today(), CONNECTIONS, args.requests,
+             % (datetime.date.today(), args.connections, args.requests,
                 LONG_EVERY, LONG_MS, SHORT_MS, args.rounds,
                 "; plus %d connections of %d ms requests straight to "
                 "group a" % (args.outside, LONG_MS) if args.outside
@@ -113,6 +113,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--requests", type=int, default=1200)
+    ap.add_argument("--connections", type=int, default=CONNECTIONS)
     ap.add_argument("--outside", type=int, default=0, metavar="N",
                     help="N connections of 500 ms requests straight to "
                     "group a during each run (load the balancer does "
@@ -129,7 +130,7 @@ def main():
             order = METHODS[r % 3:] + METHODS[:r % 3]
             for m in order:
                 results[m].append(one_run(a, m, args.requests,
-                                          args.outside))
+                                          args.outside, args.connections))
                 x = results[m][-1]
                 sys.stderr.write("round %d %-13s p50 %6.1f p99 %6.1f ms "
                                  "%6.1f req/s bad %d\n" % (
