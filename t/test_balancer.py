@@ -100,6 +100,12 @@ ProxyPass /files pyworker://files/
 </Proxy>
 ProxyPass /recycled balancer://recycled/
 
+<IfModule !rewrite_module>
+    LoadModule rewrite_module /usr/lib/apache2/modules/mod_rewrite.so
+</IfModule>
+RewriteEngine On
+RewriteRule ^/rw/(.*)$ balancer://rr/inner/$1 [P,L]
+
 <Location /balancer-manager>
     SetHandler balancer-manager
 </Location>
@@ -140,6 +146,16 @@ def test_script_name_and_path_info_at_the_prefix(httpd):
         ("m2", "/slash", "/")
     j = get_json(httpd, "/slash/x%20y")
     assert (j["script_name"], j["path_info"]) == ("/slash", "/x y")
+
+
+def test_rewrite_rule_p_to_a_balancer(httpd):
+    """RewriteRule [P] (Zope's virtual host monster paths): the rewritten
+    path is PATH_INFO, and as it is no tail of the URL, SCRIPT_NAME is
+    empty.  (mod_rewrite proxies only schemes it knows: balancer:// yes,
+    pyworker:// no.)"""
+    j = get_json(httpd, "/rw/a/b?q=1")
+    assert (j["script_name"], j["path_info"], j["query"]) == \
+        ("", "/inner/a/b", "q=1")
 
 
 def test_request_body_reaches_the_app(httpd):
