@@ -21,7 +21,9 @@ Run with /usr/bin/python3 from the checkout after `make`:
 It writes bench/results/<timestamp>-balance-plone.md.
 """
 import argparse
+import collections
 import datetime
+import re
 import os
 import statistics
 import sys
@@ -62,7 +64,8 @@ def one_cell(a, setup, conns, duration):
     return {"rps": len(res.records) / res.elapsed,
             "p50": statistics.median(lat) if lat else 0,
             "p99": lat[max(0, int(len(lat) * 0.99) - 1)] if lat else 0,
-            "bad": sum(1 for r in res.records if r.status != 200)}
+            "bad": collections.Counter(str(r.status) for r in res.records
+                                       if r.status != 200)}
 
 
 def report(cells, args):
@@ -77,11 +80,17 @@ def report(cells, args):
     for c in args.conns:
         for s in SETUPS:
             runs = cells[c, s]
-            lines.append("| %d | %s | %.1f | %.0f | %.0f | %d |" % (
+            bad = sum((r["bad"] for r in runs), collections.Counter())
+            lines.append("| %d | %s | %.1f | %.0f | %.0f | %s |" % (
                 c, s, statistics.median(r["rps"] for r in runs),
                 statistics.median(r["p50"] for r in runs),
                 statistics.median(r["p99"] for r in runs),
-                sum(r["bad"] for r in runs)))
+                ", ".join("%s x%d" % kv for kv in sorted(bad.items()))
+                or "0"))
+    if args.errors:
+        lines += ["", "Error log lines at error level or worse, by code: "
+                  + ", ".join("%s x%d" % kv
+                              for kv in sorted(args.errors.items()))]
     return "\n".join(lines) + "\n"
 
 
@@ -110,9 +119,13 @@ def main():
                     x = one_cell(a, s, c, args.duration)
                     cells.setdefault((c, s), []).append(x)
                     sys.stderr.write("round %d c=%d %-13s %6.1f req/s p50 "
-                                     "%5.0f p99 %5.0f bad %d\n" % (
+                                     "%5.0f p99 %5.0f bad %s\n" % (
                                          r + 1, c, s, x["rps"], x["p50"],
-                                         x["p99"], x["bad"]))
+                                         x["p99"], dict(x["bad"])))
+        args.errors = collections.Counter(
+            m.group(1) for m in (re.search(r"\b(PYW\d{4}|AH\d{5})\b", l)
+                                 for l in a.log.lines() if l.severe)
+            if m)
     finally:
         a.stop()
         a.remove()
