@@ -322,6 +322,13 @@ static int pyw_proxy_pre_config(apr_pool_t *pconf, apr_pool_t *plog,
         scheme(pyw_proxy_handler, NULL, NULL, APR_HOOK_FIRST);
         canon(pyw_proxy_canon, NULL, NULL, APR_HOOK_FIRST);
     }
+    else if (ap_find_linked_module("mod_proxy.c") != NULL) {
+        /* No server yet: the line goes to stderr at start-up. */
+        ap_log_error(APLOG_MARK, APLOG_STARTUP | APLOG_WARNING, 0, NULL,
+                     PYW_LOGNO_FMT "mod_proxy is loaded but its hook "
+                     "functions are not visible (%s): pyworker:// URLs "
+                     "will not be served", 55, dlerror());
+    }
     return OK;
 }
 
