@@ -371,3 +371,33 @@ def test_scheme_and_method_survive_a_graceful_restart(httpd):
     assert get_json(httpd, "/direct/after")["path_info"] == "/after"
     assert set(groups_of(httpd, "/free/", 6)) <= {"m1", "m2"}
     assert set(groups_of(httpd, "/rr/", 4)) == {"m1", "m2"}
+
+
+# Debian's own order (mods-enabled/*.load, alphabetical): mod_proxy is
+# loaded before mod_pyworker.
+PROXY_FIRST = """
+ServerRoot "{root}"
+DefaultRuntimeDir "{run}"
+PidFile "{run}/httpd.pid"
+LoadModule mpm_event_module /usr/lib/apache2/modules/mod_mpm_event.so
+LoadModule authz_core_module /usr/lib/apache2/modules/mod_authz_core.so
+%s
+LoadModule pyworker_module "{module}"
+ServerName 127.0.0.1
+Listen 127.0.0.1:{port}
+%s
+ErrorLog "{logs}/error.log"
+LogLevel info pyworker:debug
+PyWorkerDaemonProcess first threads=1 script={apps}/member.wsgi
+ProxyPass /first pyworker://first/
+"""
+
+
+def test_mod_proxy_loaded_before_mod_pyworker(fresh_apache):
+    from pyworker_t.httpd import IS_ROOT
+    a = fresh_apache(PROXY_FIRST % (
+        load_proxy(), "User www-data\nGroup www-data" if IS_ROOT else ""),
+        base=False, ready=["/first/"])
+    j = a.get("/first/x").json()
+    assert (j["group"], j["script_name"], j["path_info"]) == \
+        ("first", "/first", "/x")
