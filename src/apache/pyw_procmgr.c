@@ -404,10 +404,11 @@ static void pyw_sock_board_grow(pyw_sock_t *k, const pyw_group_t *g)
     close(old_fd);
 }
 
-/* Every group has one: Apache's children read its start-up news; daemons
- * get it only to balance (processes > 1).  Without it the group still
- * works; a saturated daemon then queues instead of handing requests to
- * a free sibling.  One page for up to 249 processes. */
+/* Every group has one: Apache's children read its start-up news and
+ * (byfreeworkers) its load; every daemon publishes there, and with
+ * processes > 1 asks it whether a sibling has room.  Without it the
+ * group still works; a saturated daemon then queues instead of handing
+ * requests to a free sibling.  One page for up to 249 processes. */
 static void pyw_sock_board(server_rec *s, pyw_sock_t *k, pyw_group_t *g)
 {
     pyw_sock_board_grow(k, g);
