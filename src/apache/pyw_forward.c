@@ -31,7 +31,9 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <linux/sockios.h>      /* SIOCOUTQ */
 #include <sys/stat.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -205,6 +207,15 @@ static int pyw_forward_not_run(pyw_fwd_t *fw, int rc, const char *reason)
     return PYW_FWD_STOP;
 }
 
+/* On a Unix socket SIOCOUTQ counts the bytes we sent that the daemon has
+ * not read yet: any left and it never took the REQUEST. */
+static int pyw_forward_request_unread(int fd)
+{
+    int queued = 0;
+
+    return ioctl(fd, SIOCOUTQ, &queued) == 0 && queued > 0;
+}
+
 /*
  * Wait for the first response frame and look at how the connection ends
  * if it does (see the top of this file): a reset means the REQUEST was
@@ -223,6 +234,8 @@ static int pyw_forward_first_wait(pyw_fwd_t *fw)
     for (;;) {
         rc = pyw_io_wait(fw->b->fd, POLLIN, pyw_forward_deadline(fw));
         if (rc < 0) {
+            fw->out->request_unread = rc == -ETIMEDOUT
+                && pyw_forward_request_unread(fw->b->fd);
             return pyw_forward_daemon_failed(fw, rc, NULL);
         }
         n = pyw_stream_recv_ready(&fw->b->stream);

@@ -75,6 +75,10 @@ typedef struct {
                                   to the output filters: too late to
                                   answer with an error status          */
     int         backend_clean; /* the connection may be reused         */
+    int         request_unread;/* TIMEOUT before any response frame with
+                                  part of the REQUEST still unread in the
+                                  daemon's socket: it never ran (a
+                                  stopped or stuck daemon)             */
 } pyw_forward_outcome_t;
 
 /*

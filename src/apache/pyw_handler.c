@@ -283,9 +283,11 @@ static const char *pyw_handler_daemon_cause(request_rec *r,
 
     if (o->result == PYW_FWD_TIMEOUT) {
         return apr_psprintf(r->pool, "daemon pid %ld did not answer within "
-                            "socket-timeout of %s s", pid,
+                            "socket-timeout of %s s%s", pid,
                             pyw_handler_secs(r->pool,
-                                pyw_handler_socket_timeout(r, g)));
+                                pyw_handler_socket_timeout(r, g)),
+                            o->request_unread ? " and had not read the "
+                            "request (stopped or stuck)" : "");
     }
     if (o->err == -EPROTO) {
         return apr_psprintf(r->pool, "daemon pid %ld broke the protocol: "
@@ -469,7 +471,7 @@ static int pyw_handler_acquire(request_rec *r, const pyw_group_t *g,
 
 static int pyw_handler_run(request_rec *r, const pyw_group_t *g,
                            const pyw_forward_opts_t *opts,
-                           pyw_forward_result_e *result)
+                           pyw_forward_outcome_t *how)
 {
     pyw_forward_outcome_t out;
     pyw_backend_t *b = NULL;
@@ -478,7 +480,7 @@ static int pyw_handler_run(request_rec *r, const pyw_group_t *g,
 
     for (attempt = 0; attempt < PYW_HANDLER_SEND_MAX; attempt++) {
         if (pyw_handler_acquire(r, g, opts, attempt, &b, &out) < 0) {
-            *result = out.result;
+            *how = out;
             return pyw_handler_outcome(r, g, pid, &out);
         }
         pyw_forward_request(r, b, opts, &out);
@@ -491,7 +493,7 @@ static int pyw_handler_run(request_rec *r, const pyw_group_t *g,
         pyw_conn_close(b);
         b = NULL;
     }
-    *result = out.result;
+    *how = out;
     status = pyw_handler_outcome(r, g, pid, &out);
     if (b != NULL && out.backend_clean) {
         pyw_conn_release(b);
@@ -504,17 +506,17 @@ static int pyw_handler_run(request_rec *r, const pyw_group_t *g,
 
 int pyw_handler_serve(request_rec *r, const pyw_group_t *g,
                       const pyw_handler_app_t *app,
-                      pyw_forward_result_e *result)
+                      pyw_forward_outcome_t *how)
 {
     const pyw_dir_conf_t *d;
     pyw_forward_opts_t opts;
     pyw_spool_t *spool;
     int status;
 
-    *result = PYW_FWD_OK;
+    memset(how, 0, sizeof(*how));
     d = ap_get_module_config(r->per_dir_config, &pyworker_module);
     if ((status = pyw_handler_chunked(r, g, d, &spool)) != OK) {
-        *result = PYW_FWD_BODY_ERROR;
+        how->result = PYW_FWD_BODY_ERROR;
         return status;
     }
     memset(&opts, 0, sizeof(opts));
@@ -532,14 +534,14 @@ int pyw_handler_serve(request_rec *r, const pyw_group_t *g,
                        ? pyw_io_deadline(g->request_timeout_ms)
                        : PYW_NO_DEADLINE;
     opts.body = spool;
-    return pyw_handler_run(r, g, &opts, result);
+    return pyw_handler_run(r, g, &opts, how);
 }
 
 static int pyw_handler(request_rec *r)
 {
     const pyw_group_t *g = NULL;
     pyw_handler_app_t app = { NULL, NULL, NULL, NULL };
-    pyw_forward_result_e result;
+    pyw_forward_outcome_t how;
     int status;
 
     if (r->handler == NULL || strcmp(r->handler, PYW_HANDLER_NAME) != 0) {
@@ -550,7 +552,7 @@ static int pyw_handler(request_rec *r)
         return status;
     }
     app.paste_app = pyw_handler_paste_app(r);
-    return pyw_handler_serve(r, g, &app, &result);
+    return pyw_handler_serve(r, g, &app, &how);
 }
 
 void pyw_handler_register_hooks(apr_pool_t *p)

@@ -34,11 +34,12 @@ int pyw_handler_group(request_rec *r, const char *name,
  * connect-timeout, forward, resend what a daemon turned down, and the
  * one mapping of failures to a status with one log line.  Returns the
  * status for the handler to return (OK once a response went out).
- * *result says what happened, so the proxy scheme can tell a group that
- * took nothing (NO_BACKEND, NOT_RUN: fail over) from an answer.
+ * *how says what happened, so the proxy scheme can tell a group that
+ * took nothing (NO_BACKEND, NOT_RUN, a timeout with the request unread:
+ * fail over) from an answer.
  */
 int pyw_handler_serve(request_rec *r, const pyw_group_t *g,
                       const pyw_handler_app_t *app,
-                      pyw_forward_result_e *result);
+                      pyw_forward_outcome_t *how);
 
 #endif /* PYW_HANDLER_H */

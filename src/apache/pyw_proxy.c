@@ -14,7 +14,8 @@
  * the path as PATH_INFO.  What differs is how failures reach mod_proxy:
  *
  *   the group took nothing (no connection within connect-timeout,
- *   every daemon turned it down, queue-timeout)   -> 503: mod_proxy puts
+ *   every daemon turned it down, queue-timeout, no answer within
+ *   socket-timeout with the request unread)       -> 503: mod_proxy puts
  *                                                    the member in error
  *                                                    for retry= and the
  *                                                    balancer fails over
@@ -165,9 +166,13 @@ static void pyw_proxy_member_failed(request_rec *r, proxy_worker *worker,
 
 static int pyw_proxy_status(request_rec *r, proxy_worker *worker,
                             const pyw_group_t *g, int status,
-                            pyw_forward_result_e result)
+                            const pyw_forward_outcome_t *how)
 {
+    pyw_forward_result_e result = how->result;
+
     if (result == PYW_FWD_NO_BACKEND || result == PYW_FWD_NOT_RUN
+        || (result == PYW_FWD_TIMEOUT && how->request_unread
+            && !how->committed)
         || (result == PYW_FWD_APP_ERROR
             && status == HTTP_SERVICE_UNAVAILABLE)) {
         return HTTP_SERVICE_UNAVAILABLE;    /* nothing ran: fail over */
@@ -216,7 +221,7 @@ static int pyw_proxy_handler(request_rec *r, proxy_worker *worker,
     const char *rest, *name = pyw_proxy_split(r->pool, url, &rest);
     const pyw_group_t *g = NULL;
     pyw_handler_app_t app;
-    pyw_forward_result_e result;
+    pyw_forward_outcome_t how;
     int status;
 
     if (name == NULL) {
@@ -230,9 +235,9 @@ static int pyw_proxy_handler(request_rec *r, proxy_worker *worker,
     PYW_RLOG(APLOG_DEBUG, 0, r, 163, g->name, 0L, "through mod_proxy (%s): "
              "SCRIPT_NAME '%s' PATH_INFO '%s'", worker->s->name_ex,
              app.script_name, app.path_info);
-    status = pyw_handler_serve(r, g, &app, &result);
+    status = pyw_handler_serve(r, g, &app, &how);
     pyw_proxy_count(r, worker);
-    return pyw_proxy_status(r, worker, g, status, result);
+    return pyw_proxy_status(r, worker, g, status, &how);
 }
 
 /* ---- configtest ---- */
