@@ -26,7 +26,10 @@
  * an empty queue gives a plain EOF.  Our REQUEST is the only thing we
  * send before the first response frame, so ECONNRESET then proves the
  * daemon never consumed all of it (it was queued or the daemon was
- * stopping), and EOF means it read it and died (a crash: 502).
+ * stopping), and EOF means it read it and died (a crash: 502).  When no
+ * frame comes within socket-timeout, SIOCOUTQ tells whether the daemon
+ * ever read the REQUEST (out->request_unread: a stopped daemon did not),
+ * which the proxy scheme turns into a fail-over.
  */
 #include <errno.h>
 #include <stdlib.h>
