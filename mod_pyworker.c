@@ -6,6 +6,7 @@
  *   src/apache/pyw_config.c   directives, configs, alias translation
  *   src/apache/pyw_procmgr.c  group sockets and daemon processes
  *   src/apache/pyw_handler.c  the "pyworker-script" handler
+ *   src/apache/pyw_status.c   the "pyworker-status" handler, metrics
  */
 #include "httpd.h"
 #include "http_config.h"
@@ -13,12 +14,14 @@
 #include "src/apache/pyw_config.h"
 #include "src/apache/pyw_procmgr.h"
 #include "src/apache/pyw_handler.h"
+#include "src/apache/pyw_status.h"
 
 static void pyw_register_hooks(apr_pool_t *p)
 {
     pyw_config_register_hooks(p);
     pyw_procmgr_register_hooks(p);
     pyw_handler_register_hooks(p);
+    pyw_status_register_hooks(p);
 }
 
 __attribute__((visibility("default")))

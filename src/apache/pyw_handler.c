@@ -42,6 +42,7 @@
 #include "pyw_handler.h"
 #include "pyw_log.h"
 #include "pyw_procmgr.h"
+#include "pyw_status.h"
 
 #define PYW_HANDLER_SEND_MAX    5       /* REQUEST sends per request     */
 
@@ -422,6 +423,30 @@ static int pyw_handler_outcome(request_rec *r, const pyw_group_t *g,
     }
 }
 
+/* A few words on a failure for the status page's "last error". */
+static const char *pyw_handler_what(request_rec *r,
+                                    const pyw_forward_outcome_t *o)
+{
+    switch (o->result) {
+    case PYW_FWD_NO_BACKEND:
+        return "no daemon connection within connect-timeout";
+    case PYW_FWD_NOT_RUN:
+        return "no daemon took the request";
+    case PYW_FWD_REQUEST_TIMEOUT:
+        return "request-timeout passed";
+    case PYW_FWD_SEND_FAILED:
+    case PYW_FWD_DAEMON_GONE:
+        return "the daemon closed the connection or broke the protocol";
+    case PYW_FWD_TIMEOUT:
+        return "no answer from the daemon within socket-timeout";
+    case PYW_FWD_APP_ERROR:
+        return apr_pstrcat(r->pool, "application error: ",
+                           o->reason ? o->reason : "?", NULL);
+    default:
+        return NULL;
+    }
+}
+
 /* ---- acquire, forward, release ---- */
 
 /* A connection within connect-timeout (cut short by request-timeout).
@@ -453,7 +478,7 @@ static int pyw_handler_acquire(request_rec *r, const pyw_group_t *g,
 }
 
 static int pyw_handler_run(request_rec *r, const pyw_group_t *g,
-                           const pyw_forward_opts_t *opts)
+                           const pyw_forward_opts_t *opts, const char **what)
 {
     pyw_forward_outcome_t out;
     pyw_backend_t *b = NULL;
@@ -462,6 +487,7 @@ static int pyw_handler_run(request_rec *r, const pyw_group_t *g,
 
     for (attempt = 0; attempt < PYW_HANDLER_SEND_MAX; attempt++) {
         if (pyw_handler_acquire(r, g, opts, attempt, &b, &out) < 0) {
+            *what = pyw_handler_what(r, &out);
             return pyw_handler_outcome(r, g, pid, &out);
         }
         pyw_forward_request(r, b, opts, &out);
@@ -475,6 +501,7 @@ static int pyw_handler_run(request_rec *r, const pyw_group_t *g,
         b = NULL;
     }
     status = pyw_handler_outcome(r, g, pid, &out);
+    *what = pyw_handler_what(r, &out);
     if (b != NULL && out.backend_clean) {
         pyw_conn_release(b);
     }
@@ -489,6 +516,7 @@ static int pyw_handler(request_rec *r)
     const pyw_dir_conf_t *d;
     const pyw_group_t *g = NULL;
     pyw_forward_opts_t opts;
+    const char *what = NULL;
     pyw_spool_t *spool;
     int status;
 
@@ -496,9 +524,13 @@ static int pyw_handler(request_rec *r)
         return DECLINED;
     }
     d = ap_get_module_config(r->per_dir_config, &pyworker_module);
-    if ((status = pyw_handler_find_group(r, &g)) != OK
-        || (status = pyw_handler_check_script(r, g)) != OK
+    if ((status = pyw_handler_find_group(r, &g)) != OK) {
+        return status;
+    }
+    if ((status = pyw_handler_check_script(r, g)) != OK
         || (status = pyw_handler_chunked(r, g, d, &spool)) != OK) {
+        pyw_status_count(r, g, status, "refused before any daemon was "
+                         "asked (see the error log)");
         return status;
     }
     opts.process_group = g->name;
@@ -512,7 +544,9 @@ static int pyw_handler(request_rec *r)
                        ? pyw_io_deadline(g->request_timeout_ms)
                        : PYW_NO_DEADLINE;
     opts.body = spool;
-    return pyw_handler_run(r, g, &opts);
+    status = pyw_handler_run(r, g, &opts, &what);
+    pyw_status_count(r, g, status, what);
+    return status;
 }
 
 void pyw_handler_register_hooks(apr_pool_t *p)

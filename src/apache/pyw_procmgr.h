@@ -27,4 +27,9 @@ void pyw_procmgr_register_hooks(apr_pool_t *p);
 int pyw_pm_last_start_failure(const pyw_group_t *g, char *cause,
                               size_t len, int64_t *age_ms);
 
+/* In an Apache child too: the group's metrics (pyw_metrics.h; NULL: none)
+ * and its worker board's descriptor (pyw_wboard.h; -1: none). */
+struct pyw_metrics *pyw_pm_metrics(const pyw_group_t *g);
+int pyw_pm_wboard_fd(const pyw_group_t *g);
+
 #endif /* PYW_PROCMGR_H */
