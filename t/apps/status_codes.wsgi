@@ -8,7 +8,7 @@ def application(environ, start_response):
     what = environ.get("PATH_INFO", "/").strip("/") or "200"
     query = environ.get("QUERY_STRING", "")
     if what == "slow":
-        time.sleep(float(query or 1))
+        time.sleep(float(query.split("&")[0] or 1))
         what = "200"
     if what == "500" and query == "raise":
         raise RuntimeError("status_codes.wsgi was asked to fail")
