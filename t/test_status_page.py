@@ -230,6 +230,34 @@ def test_a_killed_daemon_counts_as_a_crash_restart_with_its_cause(httpd):
                   cause="crash") == g["restarts"]["crash"]
 
 
+def test_counters_survive_a_graceful_restart_which_counts_as_one(httpd):
+    before = status_json(httpd)
+    httpd.graceful()
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        after = status_json(httpd)
+        if all(after[n]["restarts"]["graceful"]
+               - before[n]["restarts"]["graceful"] == g["process_count"]
+               and all(p["state"] == "ready" and p["requests"] is not None
+                       for p in after[n]["processes"])
+               for n, g in before.items()):
+            break
+        time.sleep(0.1)
+    for name, g in before.items():
+        a = after[name]
+        assert a["restarts"]["graceful"] - g["restarts"]["graceful"] == \
+            g["process_count"], (name, a["restarts"])
+        assert a["requests"]["total"] >= g["requests"]["total"] > 0
+        assert a["duration"]["count"] >= g["duration"]["count"]
+        assert {p["pid"] for p in a["processes"]}.isdisjoint(
+            p["pid"] for p in g["processes"])
+        assert all(p["last_restart_cause"] == "Apache restarted gracefully"
+                   for p in a["processes"])
+    n = status_json(httpd)["warm"]["requests"]["total"]
+    assert httpd.get("/warm/200").status_code == 200
+    assert status_json(httpd)["warm"]["requests"]["total"] == n + 1
+
+
 def raw_get(httpd, target):
     s = socket.create_connection(("127.0.0.1", httpd.port), timeout=30)
     s.sendall(b"GET " + target + b" HTTP/1.1\r\nHost: 127.0.0.1\r\n"

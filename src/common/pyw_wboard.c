@@ -79,6 +79,7 @@ pyw_wboard_t *pyw_wboard_map(int fd, int processes, int threads,
     w->size = need;
     w->processes = processes;
     w->threads = threads;
+    w->pid = 0;
     return w;
 }
 
@@ -94,6 +95,15 @@ static pyw_wboard_proc_t *wboard_proc(const pyw_wboard_t *w, int index)
 {
     return w != NULL && index >= 0 && index < w->processes
            ? (pyw_wboard_proc_t *)w->mem + index : NULL;
+}
+
+/* Our process's entry, unless a successor has taken it. */
+static pyw_wboard_proc_t *wboard_mine(const pyw_wboard_t *w, int index)
+{
+    pyw_wboard_proc_t *p = wboard_proc(w, index);
+
+    return p != NULL && w->pid != 0 && W_LOAD(&p->pid) == (int32_t)w->pid
+           ? p : NULL;
 }
 
 static pyw_wboard_worker_t *wboard_worker(const pyw_wboard_t *w, int index,
@@ -128,11 +138,12 @@ void pyw_wboard_join(pyw_wboard_t *w, int index, pid_t pid)
     }
     W_STORE(&p->queued, 0);
     W_STORE(&p->pid, (int32_t)pid);
+    w->pid = pid;
 }
 
 void pyw_wboard_queued(pyw_wboard_t *w, int index, int queued)
 {
-    pyw_wboard_proc_t *p = wboard_proc(w, index);
+    pyw_wboard_proc_t *p = wboard_mine(w, index);
 
     if (p != NULL) {
         W_STORE(&p->queued, queued);
@@ -145,7 +156,7 @@ void pyw_wboard_begin(pyw_wboard_t *w, int index, int thread,
     pyw_wboard_worker_t *e = wboard_worker(w, index, thread);
     size_t n;
 
-    if (e == NULL) {
+    if (e == NULL || wboard_mine(w, index) == NULL) {
         return;
     }
     n = strnlen(uri, sizeof(e->uri) - 1);
@@ -161,7 +172,7 @@ void pyw_wboard_end(pyw_wboard_t *w, int index, int thread)
 {
     pyw_wboard_worker_t *e = wboard_worker(w, index, thread);
 
-    if (e != NULL) {
+    if (e != NULL && wboard_mine(w, index) != NULL) {
         W_STORE(&e->busy, 0);
         W_STORE(&e->requests, W_LOAD(&e->requests) + 1);
     }

@@ -42,6 +42,7 @@ typedef struct pyw_wboard {
     void   *mem;
     size_t  size;
     int     processes, threads;
+    pid_t   pid;                /* a daemon's own, once it joined      */
 } pyw_wboard_t;
 
 /* A new board for processes x threads in a memfd (close-on-exec,
@@ -53,7 +54,9 @@ pyw_wboard_t *pyw_wboard_map(int fd, int processes, int threads,
                              int writable);
 void pyw_wboard_destroy(pyw_wboard_t *w);
 
-/* The daemon of process `index`: take its entries (all threads idle). */
+/* The daemon of process `index`: take its entries (all threads idle).
+ * The writes below change nothing once a successor has joined at the
+ * same index (a replaced daemon finishing its requests). */
 void pyw_wboard_join(pyw_wboard_t *w, int index, pid_t pid);
 void pyw_wboard_queued(pyw_wboard_t *w, int index, int queued);
 void pyw_wboard_begin(pyw_wboard_t *w, int index, int thread,

@@ -114,6 +114,24 @@ static void test_wboard_roundtrip(void)
     CHECK_EQ(ws.requests, 1);
     CHECK(pyw_wboard_read_worker(r, 2, 0, 0, &ws) < 0);  /* no process 3 */
     CHECK(pyw_wboard_read_worker(r, 0, 3, 0, &ws) < 0);  /* no thread 4 */
+    /* A successor joins at index 1: the old daemon's writes are ignored. */
+    {
+        pyw_wboard_t *next = pyw_wboard_map(fd, 2, 3, 1);
+
+        pyw_wboard_begin(d, 1, 0, 1000, "/old");
+        pyw_wboard_join(next, 1, 701);
+        pyw_wboard_begin(next, 1, 0, 1400, "/new");
+        pyw_wboard_end(d, 1, 0);
+        pyw_wboard_queued(d, 1, 9);
+        pyw_wboard_read_worker(r, 1, 0, 1500, &ws);
+        CHECK_EQ(ws.busy, 1);
+        CHECK_STR(ws.uri, "/new");
+        CHECK_EQ(ws.requests, 0);
+        pyw_wboard_read_proc(r, 1, &ps);
+        CHECK_EQ(ps.pid, 701);
+        CHECK_EQ(ps.queued, 0);
+        pyw_wboard_destroy(next);
+    }
     pyw_wboard_destroy(d);
     pyw_wboard_destroy(r);
     close(fd);
