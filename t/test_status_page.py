@@ -33,9 +33,13 @@ ExtendedStatus On
 PyWorkerDaemonProcess counted processes=2 threads=3 display-name=pyw-st-counted
 PyWorkerDaemonProcess crashy threads=1 display-name=pyw-st-crashy
 PyWorkerDaemonProcess warm threads=1 display-name=pyw-st-warm
+PyWorkerDaemonProcess recycled threads=1 maximum-requests=3 \
+    display-name=pyw-st-recycled
 PyWorkerScriptAlias /counted {apps}/status_codes.wsgi process-group=counted
 PyWorkerScriptAlias /crashy {apps}/status_codes.wsgi process-group=crashy
 PyWorkerScriptAlias /warm {apps}/status_codes.wsgi process-group=warm
+PyWorkerScriptAlias /recycled {apps}/status_codes.wsgi \
+    process-group=recycled
 <Location /pyworker-status>
     SetHandler pyworker-status
     Require ip 127.0.0.1
@@ -193,7 +197,7 @@ def test_prometheus_text_parses_and_histograms_are_cumulative(httpd):
         "pyworker_process_resident_memory_bytes": "gauge",
         "pyworker_process_cpu_seconds": "counter",
     }
-    for group in ("counted", "crashy", "warm"):
+    for group in ("counted", "crashy", "warm", "recycled"):
         buckets = sorted(
             (float(dict(labels)["le"]), v) for (name, labels), v
             in prom.items()
@@ -247,15 +251,33 @@ def test_counters_survive_a_graceful_restart_which_counts_as_one(httpd):
         a = after[name]
         assert a["restarts"]["graceful"] - g["restarts"]["graceful"] == \
             g["process_count"], (name, a["restarts"])
-        assert a["requests"]["total"] >= g["requests"]["total"] > 0
+        assert a["requests"]["total"] >= g["requests"]["total"]
         assert a["duration"]["count"] >= g["duration"]["count"]
         assert {p["pid"] for p in a["processes"]}.isdisjoint(
             p["pid"] for p in g["processes"])
         assert all(p["last_restart_cause"] == "Apache restarted gracefully"
                    for p in a["processes"])
     n = status_json(httpd)["warm"]["requests"]["total"]
+    assert n >= before["warm"]["requests"]["total"] > 0   # not reset
     assert httpd.get("/warm/200").status_code == 200
     assert status_json(httpd)["warm"]["requests"]["total"] == n + 1
+
+
+def test_maximum_requests_counts_as_a_recycle_restart(httpd):
+    before = status_json(httpd)["recycled"]
+    for _ in range(3):
+        assert httpd.get("/recycled/200").status_code == 200
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        g = status_json(httpd)["recycled"]
+        if g["restarts"]["recycle"] > before["restarts"]["recycle"]:
+            break
+        time.sleep(0.1)
+    assert g["restarts"]["recycle"] - before["restarts"]["recycle"] == 1
+    p = g["processes"][0]
+    assert p["last_restart_cause"].startswith("it asked to be replaced")
+    assert p["pid"] != before["processes"][0]["pid"]
+    assert g["requests"]["2xx"] - before["requests"]["2xx"] == 3
 
 
 def raw_get(httpd, target):
@@ -296,9 +318,9 @@ def test_html_page_has_a_table_per_group_and_refreshes(httpd):
     assert r.headers["Content-Type"].startswith("text/html")
     assert r.headers["Cache-Control"] == "no-store"
     assert '<meta http-equiv=refresh content="7">' in r.text
-    for group in ("counted", "crashy", "warm"):
+    for group in ("counted", "crashy", "warm", "recycled"):
         assert '<h2 id="g-%s">' % group in r.text
-    assert r.text.count("<table class=workers>") == 3
+    assert r.text.count("<table class=workers>") == 4
 
 
 def test_status_is_restricted_with_require_like_server_status(httpd):
@@ -311,7 +333,8 @@ def test_status_is_restricted_with_require_like_server_status(httpd):
 def test_mod_status_extended_shows_a_line_per_group(httpd):
     auto = httpd.get("/server-status?auto").text
     lines = [l for l in auto.splitlines() if l.startswith("PyWorkerGroup:")]
-    assert [l.split()[1] for l in lines] == ["counted", "crashy", "warm"]
+    assert [l.split()[1] for l in lines] == ["counted", "crashy", "warm",
+                                             "recycled"]
     assert any(l.startswith("PyWorkerGroup: counted ready=2/2 busy=0 "
                             "idle=6 queued=0 ") for l in lines), lines
     html = httpd.get("/server-status").text
