@@ -47,9 +47,12 @@
 #define PYW_MAX_NAME_LEN       0xffffu
 
 /* REQUEST pairs Apache adds for the daemon itself.  Apache sends the
- * request start, then REQUEST_URI, as the first two pairs, so a worker
- * finds both without decoding the rest (any order is still valid). */
+ * request start, REQUEST_URI and the application group as the first
+ * three pairs, so a worker finds them without decoding the rest (any
+ * order is still valid).  The application group is the resolved name,
+ * "" for %{GLOBAL} (the main interpreter). */
 #define PYW_ENV_REQUEST_START  "mod_pyworker.request_start" /* us, epoch */
+#define PYW_ENV_APP_GROUP      "mod_pyworker.application_group"
 
 typedef enum {
     PYW_FRAME_HELLO      = 1, /* d->a: magic, version, daemon pid         */

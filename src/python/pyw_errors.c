@@ -7,15 +7,18 @@
  * PYW_ERRORS_LINE_MAX is logged in pieces (Apache's own lines are capped
  * near 8 KiB anyway), so the pending buffer never grows past that.
  *
- * Thread safety: sys.stdout is shared by every thread.  All state changes
- * happen with the GIL held and nothing here releases it (pyw_dlog is one
- * write() and may be called with the GIL held), so no lock is needed.
+ * Thread safety: sys.stdout is shared by every thread of its
+ * interpreter.  All state changes happen with that interpreter's GIL
+ * held and nothing here releases it (pyw_dlog is one write() and may be
+ * called with the GIL held), so no lock is needed.  Each interpreter has
+ * its own type (pyw_interp_t.errors_type) and its own sys.stdout/stderr.
  */
 #include "pyw_python.h"
 
 #include <string.h>
 
 #include "pyw_errors.h"
+#include "pyw_interp_private.h"
 #include "../daemon/pyw_dlog.h"
 
 #define PYW_LOGNO_WSGI_ERRORS   360
@@ -31,8 +34,6 @@ typedef struct {
     char   *pend;       /* partial line, PYW_ERRORS_LINE_MAX bytes */
     size_t  len;        /* bytes in pend */
 } pyw_errors_t;
-
-static PyTypeObject pyw_errors_type;
 
 /* Log n bytes as one line each PYW_ERRORS_LINE_MAX, never splitting a
  * UTF-8 sequence between two lines. */
@@ -242,10 +243,13 @@ static PyObject *errors_get_true(pyw_errors_t *self, void *unused)
 
 static void errors_dealloc(pyw_errors_t *self)
 {
+    PyTypeObject *type = Py_TYPE(self);
+
     errors_emit_pending(self);
     PyMem_Free(self->pend);
     PyMem_Free(self->uri);
     PyObject_Free(self);
+    Py_DECREF(type);            /* a heap type: its objects hold it */
 }
 
 static PyMethodDef errors_methods[] = {
@@ -272,25 +276,32 @@ static PyGetSetDef errors_getset[] = {
     {NULL, NULL, NULL, NULL, NULL}
 };
 
-static PyTypeObject pyw_errors_type = {
-    PyVarObject_HEAD_INIT(NULL, 0)
-    .tp_name = "mod_pyworker.Log",
-    .tp_basicsize = sizeof(pyw_errors_t),
-    .tp_dealloc = (destructor)errors_dealloc,
-    .tp_flags = Py_TPFLAGS_DEFAULT,
-    .tp_doc = "Text stream whose lines go to Apache's error log.",
-    .tp_methods = errors_methods,
-    .tp_getset = errors_getset,
+static PyType_Slot errors_slots[] = {
+    { Py_tp_dealloc, (void *)errors_dealloc },
+    { Py_tp_doc, (void *)"Text stream whose lines go to Apache's error "
+                         "log." },
+    { Py_tp_methods, errors_methods },
+    { Py_tp_getset, errors_getset },
+    { 0, NULL }
 };
 
-int pyw_errors_init_type(void)
+static PyType_Spec errors_spec = {
+    .name = "mod_pyworker.Log",
+    .basicsize = sizeof(pyw_errors_t),
+    .flags = Py_TPFLAGS_DEFAULT | PYW_TPFLAGS_NO_NEW,
+    .slots = errors_slots,
+};
+
+int pyw_errors_init_type(pyw_interp_t *ip)
 {
-    return PyType_Ready(&pyw_errors_type);
+    ip->errors_type = pyw_type_from_spec(&errors_spec, 0);
+    return ip->errors_type ? 0 : -1;
 }
 
-static PyObject *errors_new(const char *uri, int code)
+static PyObject *errors_new(const pyw_interp_t *ip, const char *uri,
+                            int code)
 {
-    pyw_errors_t *self = PyObject_New(pyw_errors_t, &pyw_errors_type);
+    pyw_errors_t *self = PyObject_New(pyw_errors_t, ip->errors_type);
 
     if (self == NULL) {
         return NULL;
@@ -312,13 +323,14 @@ static PyObject *errors_new(const char *uri, int code)
     return (PyObject *)self;
 }
 
-PyObject *pyw_errors_new(const char *uri)
+PyObject *pyw_errors_new(const pyw_interp_t *ip, const char *uri)
 {
-    return errors_new(uri, PYW_LOGNO_WSGI_ERRORS);
+    return errors_new(ip, uri, PYW_LOGNO_WSGI_ERRORS);
 }
 
 /* Flush what the old stream buffered, then install the new one. */
-static int errors_replace(const char *name, int code)
+static int errors_replace(const pyw_interp_t *ip, const char *name,
+                          int code)
 {
     PyObject *old = PySys_GetObject(name);     /* borrowed */
     PyObject *log;
@@ -332,7 +344,7 @@ static int errors_replace(const char *name, int code)
         }
         Py_XDECREF(r);
     }
-    log = errors_new(NULL, code);
+    log = errors_new(ip, NULL, code);
     if (log == NULL) {
         return -1;
     }
@@ -341,11 +353,10 @@ static int errors_replace(const char *name, int code)
     return rv;
 }
 
-int pyw_errors_redirect_stdio(void)
+int pyw_errors_redirect_stdio(const pyw_interp_t *ip)
 {
-    if (pyw_errors_init_type() < 0
-        || errors_replace("stdout", PYW_LOGNO_STDOUT) < 0
-        || errors_replace("stderr", PYW_LOGNO_STDERR) < 0) {
+    if (errors_replace(ip, "stdout", PYW_LOGNO_STDOUT) < 0
+        || errors_replace(ip, "stderr", PYW_LOGNO_STDERR) < 0) {
         return -1;
     }
     return 0;

@@ -1,0 +1,317 @@
+"""Application groups: one interpreter per name in a daemon process.
+
+%{GLOBAL} (the default) is the main interpreter; any other name is a
+sub-interpreter the daemon creates on first use (or at start, for a
+PyWorkerImportScript naming it).  Checked here: apps with the same module
+names stay apart; %{GLOBAL} and named groups serve side by side; each
+%{...} form resolves as mod_wsgi resolves it; threading.local per worker
+thread; an import script preloads into its named group; many requests
+at once to several groups (some still being created); configtest's
+refusals; a C extension that refuses a second interpreter gives 500 and
+one PYW0313 line while everything else goes on serving.
+
+httpd.conf:
+
+    PyWorkerDaemonProcess ag threads=6 python-path={apps}/lib \\
+        display-name=pyw-ag
+    PyWorkerImportScript {apps}/appgroup_preload.py process-group=ag \\
+        application-group=pre
+    PyWorkerScriptAlias /global {apps}/appgroup.wsgi process-group=ag
+    PyWorkerScriptAlias /one {apps}/appgroup.wsgi process-group=ag \\
+        application-group=one
+    ... /one-again (one), /two, /pre, /server (%{SERVER}), /host
+    (%{HOST}), /resource (%{RESOURCE}), /env (%{ENV:PYW_AG}, SetEnv
+    per <Location>), /ext (ext), /refuse-script (refuse_script.wsgi in
+    ext2), /c1 ... /c4 (created under load)
+"""
+import json
+import re
+import threading
+
+import pytest
+
+from pyworker_t import codes
+from pyworker_t.httpd import configtest
+
+SUBINTERP_FAILED = 314
+SUBINTERP_CREATED = 315
+EXT_REFUSED = 313
+
+ALIASES = [
+    ("/global", None),
+    ("/one", "one"),
+    ("/one-again", "one"),
+    ("/two", "two"),
+    ("/pre", "pre"),
+    ("/server", "%{SERVER}"),
+    ("/host", "%{HOST}"),
+    ("/resource", "%{RESOURCE}"),
+    ("/env", "%{ENV:PYW_AG}"),
+    ("/env-server", "%{ENV:PYW_AG}"),
+    ("/env-unset", "%{ENV:PYW_AG_UNSET}"),
+    ("/ext", "ext"),
+    ("/c1", "c1"), ("/c2", "c2"), ("/c3", "c3"), ("/c4", "c4"),
+]
+
+
+def _conf():
+    lines = ["PyWorkerDaemonProcess ag threads=6 python-path={apps}/lib "
+             "display-name=pyw-ag",
+             "PyWorkerImportScript {apps}/appgroup_preload.py "
+             "process-group=ag application-group=pre"]
+    for path, group in ALIASES:
+        lines.append("PyWorkerScriptAlias %s {apps}/appgroup.wsgi "
+                     "process-group=ag%s" % (path, " application-group=" +
+                                             group if group else ""))
+    lines += [
+        "PyWorkerScriptAlias /refuse-script {apps}/refuse_script.wsgi "
+        "process-group=ag application-group=ext2",
+        "<Location /env>", "    SetEnv PYW_AG envgroup", "</Location>",
+        "<Location /env-server>", "    SetEnv PYW_AG %{SERVER}",
+        "</Location>",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+@pytest.fixture(scope="module")
+def httpd(apache):
+    return apache(_conf(), ready=["/global"])
+
+
+def report(httpd, path, headers=None, timeout=30):
+    r = httpd.get(path, headers=headers, timeout=timeout)
+    assert r.status_code == 200, (path, r.status_code, r.text[:300])
+    return r.json()
+
+
+# ---- interpreters apart and side by side -------------------------------
+
+def test_global_is_the_main_interpreter_and_its_name_is_empty(httpd):
+    g = report(httpd, "/global")
+    assert g["application_group"] == ""
+    assert g["interpreter"] in (0, None), g
+
+
+def test_named_groups_have_their_own_interpreters_and_modules(httpd):
+    g, one, two = (report(httpd, p) for p in ("/global", "/one", "/two"))
+    assert one["application_group"] == "one"
+    assert two["application_group"] == "two"
+    ids = {x["interpreter"] for x in (g, one, two)}
+    if None not in ids:
+        assert len(ids) == 3, (g, one, two)
+    # sys.modules and the module imported by the same name differ.
+    assert len({x["sys_modules_id"] for x in (g, one, two)}) == 3
+    assert len({x["module_id"] for x in (g, one, two)}) == 3
+    # The same script, loaded once per interpreter under the same name.
+    assert g["script_module"] == one["script_module"] == two["script_module"]
+
+
+def test_same_module_name_different_globals_stay_apart(httpd):
+    report(httpd, "/global?set=main")
+    report(httpd, "/one?set=first")
+    report(httpd, "/two?set=second")
+    assert report(httpd, "/global")["value"] == "main"
+    assert report(httpd, "/one")["value"] == "first"
+    assert report(httpd, "/two")["value"] == "second"
+    # Another URL of group one runs in the same interpreter.
+    again = report(httpd, "/one-again")
+    assert again["value"] == "first"
+    assert again["module_id"] == report(httpd, "/one")["module_id"]
+
+
+def test_each_interpreter_has_its_own_file_wrapper_type(httpd):
+    for path in ("/global", "/one", "/two"):
+        assert report(httpd, path)["file_wrapper"] == "FileWrapper"
+
+
+def test_threading_local_is_per_worker_thread_in_each_group(httpd):
+    """A worker thread keeps one thread state per interpreter, made once:
+    its threading.local there counts its own requests, 1, 2, 3, ...,
+    separately in each group, and survives from request to request."""
+    for path in ("/global", "/one"):
+        seen = {}
+        for _ in range(40):
+            r = report(httpd, path + "?count=1")
+            seen.setdefault(r["thread"], []).append(r["local"])
+        for thread, counts in seen.items():
+            assert counts == list(range(counts[0], counts[0] + len(counts))), \
+                (path, thread, counts)
+        assert sum(len(c) for c in seen.values()) == 40
+
+
+def test_import_script_preloads_into_its_named_group(httpd):
+    assert report(httpd, "/pre")["preloaded"] is True
+    assert report(httpd, "/global")["preloaded"] is False
+    assert report(httpd, "/one")["preloaded"] is False
+    # Created at start, before any request: the creation line came first.
+    created = [l for l in httpd.log.lines()
+               if l.code == SUBINTERP_CREATED and "'pre'" in l]
+    assert created, httpd.log.text()
+
+
+# ---- the %{...} forms --------------------------------------------------
+
+def test_server_is_servername_and_port(httpd):
+    assert report(httpd, "/server")["application_group"] == \
+        "127.0.0.1:%d" % httpd.port
+
+
+def test_host_is_the_host_header_and_port(httpd):
+    r = report(httpd, "/host", headers={"Host": "Shop.Example:%d"
+                                        % httpd.port})
+    assert r["application_group"] == "shop.example:%d" % httpd.port
+    # No port in the Host header: Apache's port for the request is the
+    # scheme's default, which is left out.
+    other = report(httpd, "/host", headers={"Host": "blog.example"})
+    assert other["application_group"] == "blog.example"
+    assert other["interpreter"] != r["interpreter"] or \
+        other["interpreter"] is None
+    assert other["sys_modules_id"] != r["sys_modules_id"]
+
+
+def test_resource_is_server_and_script_name(httpd):
+    assert report(httpd, "/resource/x/y")["application_group"] == \
+        "127.0.0.1:%d|/resource" % httpd.port
+
+
+def test_env_is_the_request_environment_variable(httpd):
+    assert report(httpd, "/env")["application_group"] == "envgroup"
+
+
+def test_env_value_naming_a_form_is_expanded_once(httpd):
+    r = report(httpd, "/env-server")
+    assert r["application_group"] == "127.0.0.1:%d" % httpd.port
+    # ... and it is the same interpreter as /server's.
+    assert r["sys_modules_id"] == report(httpd, "/server")["sys_modules_id"]
+
+
+def test_env_unset_is_the_text_itself_as_in_mod_wsgi(httpd):
+    assert report(httpd, "/env-unset")["application_group"] == \
+        "%{ENV:PYW_AG_UNSET}"
+
+
+# ---- concurrency -------------------------------------------------------
+
+def test_many_requests_at_once_to_several_groups_all_succeed(httpd):
+    """Six workers, 24 client threads, four groups that do not exist yet
+    plus %{GLOBAL} and one: every request gets 200 from its own group,
+    each new group is created once."""
+    paths = ["/c1", "/c2", "/c3", "/c4", "/global", "/one"]
+    mark = httpd.log.mark()
+    results, errors = [], []
+
+    def client(i):
+        try:
+            for k in range(6):
+                path = paths[(i + k) % len(paths)]
+                r = httpd.get(path + "?spin=5", timeout=60)
+                results.append((path, r.status_code, r.json()
+                                if r.status_code == 200 else r.text))
+        except Exception as e:          # reported by the main thread
+            errors.append(repr(e))
+
+    threads = [threading.Thread(target=client, args=(i,)) for i in range(24)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert not errors, errors
+    assert len(results) == 24 * 6
+    bad = [r for r in results if r[1] != 200]
+    assert not bad, bad[:5]
+    by_group = {}
+    for path, _, body in results:
+        want = "" if path == "/global" else path.strip("/")
+        assert body["application_group"] == want, (path, body)
+        by_group.setdefault(want, set()).add(body["sys_modules_id"])
+    assert all(len(ids) == 1 for ids in by_group.values()), by_group
+    created = [l for l in httpd.log.lines(since=mark)
+               if l.code == SUBINTERP_CREATED]
+    for name in ("c1", "c2", "c3", "c4"):
+        assert len([l for l in created if "'%s'" % name in l]) == 1, created
+
+
+# ---- C extensions that refuse a second interpreter ----------------------
+
+def _refused(httpd, path, module):
+    """path answers 500 with one severe line, PYW0313, naming module."""
+    httpd.log.expect(codes=[EXT_REFUSED])
+    mark = httpd.log.mark()
+    r = httpd.get(path, timeout=30)
+    assert r.status_code == 500, r.text
+    httpd.log.wait_for(r"\bPYW%04d\b" % EXT_REFUSED, since=mark)
+    severe = [l for l in httpd.log.lines(since=mark) if l.severe]
+    assert len(severe) == 1 and severe[0].code == EXT_REFUSED, severe
+    assert module in severe[0] and "%{GLOBAL}" in severe[0], severe[0]
+    return severe[0]
+
+
+@pytest.mark.parametrize("ext,module", [
+    ("yaml", "yaml._yaml"),                                 # Cython
+    ("cryptography", "cryptography.hazmat.bindings._rust"),  # PyO3
+])
+def test_extension_refusing_a_subinterpreter_gives_500_and_one_line(
+        httpd, ext, module):
+    pytest.importorskip(module)
+    # The main interpreter loads it first (as %{GLOBAL} apps would) ...
+    assert report(httpd, "/global?imp=" + ext)["application_group"] == ""
+    # ... so a named group cannot, and says so in one line.
+    line = _refused(httpd, "/ext?imp=" + ext, module)
+    assert "'ext'" in line and "uri=/ext" in line, line
+    # Everything else goes on: the same group, other groups, the main one.
+    assert report(httpd, "/ext")["application_group"] == "ext"
+    assert report(httpd, "/one")["application_group"] == "one"
+    assert report(httpd, "/global?imp=" + ext)["application_group"] == ""
+
+
+def test_script_importing_a_refusing_extension_gives_500_and_one_line(
+        httpd):
+    pytest.importorskip("yaml._yaml")
+    report(httpd, "/global?imp=yaml")
+    line = _refused(httpd, "/refuse-script", "yaml._yaml")
+    assert "refuse_script.wsgi" in line and "'ext2'" in line, line
+    assert report(httpd, "/two")["application_group"] == "two"
+
+
+# ---- configuration -----------------------------------------------------
+
+@pytest.mark.parametrize("snippet", [
+    "PyWorkerScriptAlias /a {apps}/hello.wsgi process-group=g1 "
+    "application-group=site1",
+    "<Location /a>\n  PyWorkerApplicationGroup %{RESOURCE}\n</Location>",
+    "<Location /a>\n  PyWorkerApplicationGroup %{ENV:SITE}\n</Location>",
+    "<Location /a>\n  PyWorkerApplicationGroup %{HOST}\n</Location>",
+    "PyWorkerImportScript {apps}/preload.wsgi process-group=g1 "
+    "application-group=%{SERVER}",
+    "PyWorkerImportScript {apps}/preload.wsgi process-group=g1 "
+    "application-group=site1",
+])
+def test_named_groups_and_forms_pass_configtest(snippet):
+    rc, out = configtest("PyWorkerDaemonProcess g1\n" + snippet + "\n")
+    assert rc == 0, out
+
+
+@pytest.mark.parametrize("snippet,named", [
+    ("<Location /a>\n  PyWorkerApplicationGroup %{SEVER}\n</Location>",
+     "%{SEVER}"),
+    ("PyWorkerScriptAlias /a {apps}/hello.wsgi process-group=g1 "
+     "application-group=%{ENV:}", "%{ENV:}"),
+    ("PyWorkerImportScript {apps}/preload.wsgi process-group=g1 "
+     "application-group=%{HOST}", "needs a request"),
+    ("PyWorkerImportScript {apps}/preload.wsgi process-group=g1 "
+     "application-group=%{ENV:X}", "needs a request"),
+    ("<Location /a>\n  PyWorkerApplicationGroup %s\n</Location>" % ("x" * 300),
+     "longer than 255"),
+])
+def test_bad_application_group_fails_configtest(snippet, named):
+    rc, out = configtest("PyWorkerDaemonProcess g1\n" + snippet + "\n")
+    assert rc != 0, out
+    assert named in out, out
+
+
+def test_own_gil_needs_python_3_12(request):
+    import sys
+    rc, out = configtest("PyWorkerDaemonProcess g1 own-gil=*\n")
+    if rc == 0:
+        pytest.skip("this build's default Python has PEP 684")
+    assert "own-gil" in out and "3.12" in out, out
