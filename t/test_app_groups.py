@@ -315,3 +315,104 @@ def test_own_gil_needs_python_3_12(request):
     if rc == 0:
         pytest.skip("this build's default Python has PEP 684")
     assert "own-gil" in out and "3.12" in out, out
+
+
+# ---- what every interpreter gets: guards, stdout, atexit, stacks --------
+
+SAFE_CONF = """
+PyWorkerDaemonProcess sg threads=3 display-name=pyw-sg python-path={apps}/lib \\
+    request-timeout=2 graceful-timeout=1
+PyWorkerScriptAlias /main {apps}/appgroup.wsgi process-group=sg
+PyWorkerScriptAlias /named {apps}/appgroup.wsgi process-group=sg \\
+    application-group=named
+PyWorkerScriptAlias /safe {apps}/safety.wsgi process-group=sg \\
+    application-group=named
+"""
+SIGNAL_IGNORED = 331
+EXIT_15 = 332
+REQUEST_TIMEOUT = 246
+STACKS = 248
+
+
+@pytest.fixture
+def sg(fresh_apache):
+    return fresh_apache(SAFE_CONF, ready=["/main", "/named"])
+
+
+def test_named_group_has_the_guards_and_its_print_goes_to_the_log(sg):
+    sg.log.expect(codes=[codes.STDOUT])
+    mark = sg.log.mark()
+    r = sg.get("/safe?do=signal", timeout=30)
+    assert r.status_code == 200 and r.json()["term"] == r.json()["now"]
+    ignored = sg.log.wait_for(r"\bPYW%04d\b" % SIGNAL_IGNORED, since=mark,
+                              count=2)
+    assert len(ignored) == 2 and "safety.wsgi:" in ignored[0], ignored
+    assert sg.get("/safe?do=print", timeout=30).status_code == 200
+    said = sg.log.wait_for(r"\bPYW%04d\b.*says hello through print"
+                           % codes.STDOUT, since=mark)
+    assert said and "group=sg" in said[0], sg.log.text(mark)
+
+
+def test_os_exit_15_in_a_named_group_becomes_1(sg):
+    (pid,) = sg.daemon_pids("sg")
+    sg.log.expect(r"\bpid=%d\b" % pid, codes=[codes.DAEMON_DIED,
+                                               codes.BACKEND_CLOSED])
+    mark = sg.log.mark()
+    assert sg.get("/safe?do=exit15", timeout=30).status_code == 502
+    assert sg.log.wait_for(r"\bPYW%04d\b" % EXIT_15, since=mark)
+    died = sg.log.wait_for(r"\bPYW%04d\b.*pid=%d\)" % (codes.DAEMON_DIED,
+                                                       pid), since=mark)
+    assert died and re.search(r"exit status 1\b", died[0]), died
+
+
+def test_atexit_runs_in_every_interpreter_at_stop(sg):
+    import os
+    import signal as sig
+    from pyworker_t import procs
+    (pid,) = sg.daemon_pids("sg")
+    sg.log.expect(r"\bpid=%d\b" % pid, codes=[codes.DAEMON_DIED])
+    assert report(sg, "/main?atexit=1")["application_group"] == ""
+    assert report(sg, "/named?atexit=1")["application_group"] == "named"
+    os.kill(pid, sig.SIGTERM)
+    assert procs.wait_gone({pid: None}, 10) == {}
+    for group in ("GLOBAL", "named"):
+        path = sg.path("state", "atexit-%s-%d" % (group, pid))
+        assert os.path.exists(path), (path, os.listdir(sg.path("state")))
+
+
+def test_request_timeout_dumps_the_stacks_of_every_interpreter(sg):
+    (old,) = sg.daemon_pids("sg")
+    sg.log.expect(r"\bpid=%d\b" % old, codes=[codes.DAEMON_DIED])
+    report(sg, "/main")
+    mark = sg.log.mark()
+    r = sg.get("/named?sleep=30", timeout=30)
+    assert r.status_code == 504, r.text
+    assert sg.log.wait_for(r"\bPYW%04d\b" % REQUEST_TIMEOUT, since=mark)
+    sg.log.wait_for(r"\bPYW%04d\b.*end of" % STACKS, since=mark)
+    lines = sg.log.lines(mark)
+    start = [i for i, l in enumerate(lines) if l.code == STACKS
+             and "follow" in l]
+    end = [i for i, l in enumerate(lines) if l.code == STACKS
+           and "end of" in l]
+    assert start and end, sg.log.text(mark)
+    dump = "\n".join(lines[start[0] + 1:end[0]])
+    assert "Application group %{GLOBAL} (main interpreter)" in dump, dump
+    named = dump.index("Application group 'named'")
+    assert "in sleeping_in_a_group" in dump[named:], dump
+
+
+def test_operator_signal_dumps_every_interpreter(sg):
+    import os
+    import signal as sig
+    (pid,) = sg.daemon_pids("sg")
+    report(sg, "/named")
+    mark = sg.log.mark()
+    os.kill(pid, sig.SIGRTMIN + 6)
+    assert sg.log.wait_for(r"\bPYW%04d\b.*end of" % STACKS, since=mark)
+    text = sg.log.text(mark)
+    assert "follow (SIGRTMIN+6)" in text, text
+    main = text.index("Application group %{GLOBAL} (main interpreter)")
+    named = text.index("Application group 'named' (interpreter 1)")
+    assert main < named, text
+    # The daemon's main thread asked: its own stack is in the main dump.
+    assert "most recent call first" in text[named:], text

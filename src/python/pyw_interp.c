@@ -29,6 +29,7 @@
 #include "pyw_interp_private.h"
 #include "pyw_response.h"
 #include "pyw_script.h"
+#include "pyw_stacks.h"
 
 /* Log codes of this file (README.md lists them all). */
 #define INTERP_LOG_INIT_FAILED    300  /* Py_InitializeFromConfig failed   */
@@ -375,7 +376,9 @@ int pyw_interp_setup(pyw_interp_t *ip, const pyw_daemon_spec_t *spec)
     if (pyw_guards_install() < 0) {
         goto fail;
     }
-    pyw_subinterp_register_stacks(ip);
+    if (ip->index == 0) {
+        pyw_stacks_init();
+    }
     return 0;
 
 fail:
@@ -529,5 +532,5 @@ void pyw_interp_stop(void)
 
 int pyw_interp_dump_stacks(void)
 {
-    return pyw_subinterp_dump_stacks();
+    return pyw_stacks_dump();
 }

@@ -41,8 +41,6 @@ typedef struct pyw_interp {
     PyTypeObject       *start_response_type;
     pyw_wsgi_cache_t   *wsgi;       /* environ keys, template (pyw_wsgi.c) */
     pyw_script_entry_t *scripts;    /* loaded WSGI scripts (pyw_script.c) */
-    int                 stack_signal;   /* its faulthandler's; 0: none  */
-    char                stack_head[128]; /* line written before its dump */
 } pyw_interp_t;
 
 struct pyw_app_thread {
@@ -68,8 +66,8 @@ int pyw_interp_processes(void);
  * pyw_interp.c: everything an interpreter needs before its first
  * request, in ip (the current interpreter, GIL held): python-path,
  * threading, the types and caches of ip, sys.stdout/stderr to the log,
- * the signal.signal and os._exit guards, its stack dump.  0, or -1
- * logged.
+ * the signal.signal and os._exit guards (and, in the main one,
+ * faulthandler for the stack dumps).  0, or -1 logged.
  */
 int pyw_interp_setup(pyw_interp_t *ip, const pyw_daemon_spec_t *spec);
 
@@ -91,8 +89,7 @@ pyw_interp_t *pyw_subinterp_enter(pyw_app_thread_t *t, const char *name,
                                   size_t len, const char *uri);
 void pyw_subinterp_leave(void);
 
-/* The spec (for own-gil=, python-path, import scripts), once at start,
- * and the stack dump signal's handler. */
+/* The spec (for own-gil=, python-path), once at start. */
 void pyw_subinterp_init(const pyw_daemon_spec_t *spec);
 
 /* The interpreter the calling thread runs in (GIL held), or NULL. */
@@ -105,11 +102,5 @@ void pyw_subinterp_ping(pyw_app_thread_t *t);
 /* Main thread, at stop, GIL not held: run fn in each named group's
  * interpreter (in creation order), each entered with t's state. */
 void pyw_subinterp_each(pyw_app_thread_t *t, void (*fn)(pyw_interp_t *));
-
-/* Register ip's faulthandler on a signal of its own (GIL of ip held). */
-void pyw_subinterp_register_stacks(pyw_interp_t *ip);
-
-/* Raise the stack dump signal: every interpreter's stacks. */
-int pyw_subinterp_dump_stacks(void);
 
 #endif /* PYW_INTERP_PRIVATE_H */

@@ -25,18 +25,11 @@
  *     on); threads that want the same new group wait on subinterp_cond
  *     without any GIL, and never create it twice.
  *
- * Stack dumps: faulthandler dumps the threads of one interpreter per
- * signal, so each interpreter registers it on a real-time signal of its
- * own (PYW_INTERP_STACK_SIGNAL + 1 + index), and this file's handler for
- * PYW_INTERP_STACK_SIGNAL (the watchdog's and the operator's) writes a
- * heading and raises each in turn.  Interpreters past SIGRTMAX get no
- * dumps (logged when created).
+ * Each new interpreter also gets its stack thread (pyw_stacks.c).
  */
 #include "pyw_python.h"
 
-#include <errno.h>
 #include <pthread.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,12 +39,12 @@
 #include "../daemon/pyw_dlog.h"
 #include "pyw_interp_private.h"
 #include "pyw_script.h"
+#include "pyw_stacks.h"
 
 /* Log codes of this file (README.md lists them all). */
 #define SUBINTERP_LOG_THREAD_FAILED 303  /* crit: PyThreadState_New     */
 #define SUBINTERP_LOG_FAILED        314  /* error: group unavailable    */
 #define SUBINTERP_LOG_CREATED       315  /* info: interpreter created   */
-#define SUBINTERP_LOG_NO_STACKS     334  /* warn: no stack dumps        */
 
 enum { SUBINTERP_CREATING, SUBINTERP_READY, SUBINTERP_FAILED };
 
@@ -170,6 +163,7 @@ static int subinterp_create(pyw_app_thread_t *t, pyw_interp_t *ip,
     rv = pyw_interp_setup(ip, subinterp_spec);          /* logs failure */
     PyEval_SaveThread();
     if (rv == 0) {
+        pyw_stacks_add(ip);
         pyw_dlog(PYW_LOG_INFO, SUBINTERP_LOG_CREATED, uri, "application "
                  "group '%s': interpreter %d created in %lld ms (%s GIL)",
                  ip->name, ip->index,
@@ -349,96 +343,9 @@ void pyw_subinterp_each(pyw_app_thread_t *t, void (*fn)(pyw_interp_t *))
     }
 }
 
-/* ---- stack dumps ---- */
-
-/* PYW_INTERP_STACK_SIGNAL: each interpreter's heading and dump, on the
- * thread the signal came to (async-signal-safe: write, raise). */
-static void subinterp_on_stack_signal(int sig)
-{
-    int saved = errno, i, n = subinterp_n(), s;
-    ssize_t w;
-
-    (void)sig;
-    for (i = 0; i < n; i++) {
-        const pyw_interp_t *ip = subinterp_table[i];
-
-        if ((s = __atomic_load_n(&ip->stack_signal, __ATOMIC_ACQUIRE)) > 0) {
-            w = write(STDERR_FILENO, ip->stack_head, strlen(ip->stack_head));
-            (void)w;
-            raise(s);
-        }
-    }
-    errno = saved;
-}
+/* ---- start ---- */
 
 void pyw_subinterp_init(const pyw_daemon_spec_t *spec)
 {
-    struct sigaction sa;
-
     subinterp_spec = spec;
-    memset(&sa, 0, sizeof(sa));
-    sa.sa_handler = subinterp_on_stack_signal;
-    sa.sa_flags = SA_RESTART;
-    sigemptyset(&sa.sa_mask);
-    sigaction(PYW_INTERP_STACK_SIGNAL, &sa, NULL);
-}
-
-/* faulthandler.register(sig, file=2, all_threads=True, chain=False) in
- * the current interpreter: its handler walks that interpreter's thread
- * states without any GIL.  A failure only costs the dumps. */
-void pyw_subinterp_register_stacks(pyw_interp_t *ip)
-{
-    int sig = PYW_INTERP_STACK_SIGNAL + 1 + ip->index;
-    PyObject *fh, *r = NULL;
-
-    if (sig > SIGRTMAX) {
-        pyw_dlog(PYW_LOG_WARNING, SUBINTERP_LOG_NO_STACKS, NULL,
-                 "application group '%s': no real-time signal left for its "
-                 "stack dumps; timeouts will be logged without its Python "
-                 "stacks", ip->name);
-        return;
-    }
-    fh = PyImport_ImportModule("faulthandler");
-    r = fh ? PyObject_CallMethod(fh, "register", "iiOO", sig, 2, Py_True,
-                                 Py_False) : NULL;
-    if (r == NULL) {
-        pyw_script_log_exception(PYW_LOG_WARNING, SUBINTERP_LOG_NO_STACKS,
-                                 NULL, "cannot register faulthandler%s%s%s: "
-                                 "timeouts will be logged without %s "
-                                 "Python stacks",
-                                 ip->index ? " in application group '" : "",
-                                 ip->name, ip->index ? "'" : "",
-                                 ip->index ? "its" : "the main "
-                                 "interpreter's");
-    }
-    else {
-        if (ip->index == 0) {
-            snprintf(ip->stack_head, sizeof(ip->stack_head),
-                     "Application group %%{GLOBAL} (main interpreter):\n");
-        }
-        else {
-            snprintf(ip->stack_head, sizeof(ip->stack_head),
-                     "Application group '%.80s' (interpreter %d):\n",
-                     ip->name, ip->index);
-        }
-        __atomic_store_n(&ip->stack_signal, sig, __ATOMIC_RELEASE);
-    }
-    Py_XDECREF(r);
-    Py_XDECREF(fh);
-}
-
-int pyw_subinterp_dump_stacks(void)
-{
-    int i, n = subinterp_n(), any = 0;
-
-    for (i = 0; i < n; i++) {
-        any |= __atomic_load_n(&subinterp_table[i]->stack_signal,
-                               __ATOMIC_ACQUIRE) > 0;
-    }
-    /* raise() directs the signal at this thread: the handler has written
-     * every dump by the time raise() returns. */
-    if (!any || raise(PYW_INTERP_STACK_SIGNAL) != 0) {
-        return -1;
-    }
-    return 0;
 }
