@@ -416,3 +416,161 @@ def test_operator_signal_dumps_every_interpreter(sg):
     assert main < named, text
     # The daemon's main thread asked: its own stack is in the main dump.
     assert "most recent call first" in text[named:], text
+
+
+# ---- a GIL per interpreter (PEP 684, Python 3.12+) ----------------------
+
+OWN_GIL_CONF = """
+PyWorkerDaemonProcess own threads=4 python-executable=%(alt)s \\
+    python-path={apps}/lib own-gil=cpu1,cpu2
+PyWorkerDaemonProcess shared threads=4 python-executable=%(alt)s \\
+    python-path={apps}/lib
+PyWorkerScriptAlias /own/main {apps}/appgroup.wsgi process-group=own
+PyWorkerScriptAlias /own/cpu1 {apps}/appgroup.wsgi process-group=own \\
+    application-group=cpu1
+PyWorkerScriptAlias /own/cpu2 {apps}/appgroup.wsgi process-group=own \\
+    application-group=cpu2
+PyWorkerScriptAlias /own/legacy {apps}/appgroup.wsgi process-group=own \\
+    application-group=legacy
+PyWorkerScriptAlias /shared/cpu1 {apps}/appgroup.wsgi process-group=shared \\
+    application-group=cpu1
+PyWorkerScriptAlias /shared/cpu2 {apps}/appgroup.wsgi process-group=shared \\
+    application-group=cpu2
+"""
+WORK = 400000           # loop iterations per request: ~40-80 ms of CPU,
+                        # pure Python with its interpreter's GIL held
+RATE_SECONDS = 5
+# Two cores and a quiet machine give 1.8-1.9x; other processes taking
+# CPU (a parallel test run) shrink what two GILs can win, so on a busy
+# machine only clear parallelism is asked for.
+QUIET_LOAD = 1.0        # 1-minute load average per core
+RATIO_QUIET, RATIO_BUSY = 1.6, 1.25
+
+
+@pytest.fixture(scope="module")
+def pep684_python(second_python):
+    from pyworker_t.pythons import need
+    py = need(second_python)
+    if tuple(int(x) for x in py.mm.split(".")) < (3, 12):
+        pytest.skip("the second Python, %s, has no GIL per interpreter"
+                    % py.mm)
+    return py
+
+
+@pytest.fixture(scope="module")
+def own_httpd(apache, two_python, pep684_python):
+    return apache(OWN_GIL_CONF % {"alt": pep684_python.exe},
+                  name="app-groups-own-gil", module=two_python.module,
+                  ready=["/own/main", "/shared/cpu1"])
+
+
+def rate(httpd, paths, seconds=RATE_SECONDS, clients_per_path=2):
+    """Requests per second of ?work=WORK on paths at once, each path with
+    its own clients; every answer must be 200."""
+    import http.client
+    import time
+    done, bad = [], []
+    deadline = time.monotonic() + seconds
+
+    def client(path):
+        conn = http.client.HTTPConnection("127.0.0.1", httpd.port,
+                                          timeout=30)
+        n = 0
+        while time.monotonic() < deadline:
+            conn.request("GET", "%s?work=%d" % (path, WORK))
+            r = conn.getresponse()
+            r.read()
+            if r.status != 200:
+                bad.append((path, r.status))
+            n += 1
+        conn.close()
+        done.append(n)
+
+    threads = [threading.Thread(target=client, args=(p,))
+               for p in paths for _ in range(clients_per_path)]
+    t0 = time.monotonic()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(seconds + 60)
+    assert not bad, bad[:5]
+    return sum(done) / (time.monotonic() - t0)
+
+
+def test_own_gil_groups_are_isolated_interpreters(own_httpd):
+    one, two = report(own_httpd, "/own/cpu1"), report(own_httpd, "/own/cpu2")
+    assert one["application_group"] == "cpu1"
+    assert one["sys_modules_id"] != two["sys_modules_id"]
+    created = own_httpd.log.find(r"\bPYW%04d\b.*'cpu1'.*its own GIL"
+                                 % SUBINTERP_CREATED)
+    assert created, own_httpd.log.text()
+    legacy = own_httpd.log.find(r"\bPYW%04d\b.*'legacy'.*the main GIL"
+                                % SUBINTERP_CREATED)
+    report(own_httpd, "/own/legacy")
+    legacy = own_httpd.log.find(r"\bPYW%04d\b.*'legacy'.*the main GIL"
+                                % SUBINTERP_CREATED)
+    assert legacy, own_httpd.log.text()
+
+
+def test_own_gil_groups_run_cpu_bound_requests_in_parallel(own_httpd):
+    """Two CPU-bound groups of one daemon: with a GIL each they use both
+    cores; sharing the main GIL, one.  Rounds interleaved."""
+    import os
+    own_paths = ["/own/cpu1", "/own/cpu2"]
+    shared_paths = ["/shared/cpu1", "/shared/cpu2"]
+    for p in own_paths + shared_paths:
+        report(own_httpd, p)                    # created, warm
+    load = os.getloadavg()[0] / (os.cpu_count() or 1)
+    own, shared = [], []
+    for _ in range(2):
+        shared.append(rate(own_httpd, shared_paths))
+        own.append(rate(own_httpd, own_paths))
+    load = max(load, os.getloadavg()[0] / (os.cpu_count() or 1))
+    ratio = sum(own) / sum(shared)
+    want = RATIO_QUIET if load <= QUIET_LOAD else RATIO_BUSY
+    print("own GIL %s req/s, shared GIL %s req/s: %.2fx (load %.1f per "
+          "core, %d cores: %.2fx asked)"
+          % (["%.1f" % x for x in own], ["%.1f" % x for x in shared], ratio,
+             load, os.cpu_count() or 1, want))
+    if (os.cpu_count() or 1) < 2:
+        pytest.skip("one core: nothing to run in parallel on")
+    assert ratio >= want, (own, shared, ratio, load)
+
+
+def test_single_phase_extension_refuses_an_own_gil_group(own_httpd):
+    """Python 3.12+: a single-phase init module (here CPython's own test
+    module) cannot load in an interpreter with its own GIL: 500, one
+    PYW0313 line; it loads in the main interpreter and in a named group
+    that shares the main GIL."""
+    line = _refused(own_httpd, "/own/cpu1?imp=singlephase",
+                    "_testsinglephase")
+    assert "'cpu1'" in line and "does not support loading in " \
+        "subinterpreters" in line, line
+    assert report(own_httpd, "/own/main?imp=singlephase")
+    assert report(own_httpd, "/own/legacy?imp=singlephase")
+    assert report(own_httpd, "/own/cpu1")["application_group"] == "cpu1"
+
+
+def test_heartbeat_covers_every_own_gil(fresh_apache, two_python,
+                                        pep684_python):
+    """deadlock-timeout sees a GIL held forever in an own-GIL group."""
+    httpd = fresh_apache(
+        "PyWorkerDaemonProcess gil threads=2 python-executable=%s "
+        "own-gil=stuck deadlock-timeout=2 graceful-timeout=1 "
+        "shutdown-timeout=1\n"
+        "PyWorkerScriptAlias /gil {apps}/lifecycle.wsgi process-group=gil "
+        "application-group=stuck\n" % pep684_python.exe,
+        module=two_python.module, ready=["/gil"])
+    (old,) = httpd.daemon_pids("gil")
+    httpd.log.expect(r"\bpid=%d\b" % old, codes=[codes.DAEMON_DIED])
+    mark = httpd.log.mark()
+
+    def spin():
+        try:
+            httpd.get("/gil?spin=100000000000", timeout=30)
+        except Exception:
+            pass
+    threading.Thread(target=spin, daemon=True).start()
+    found = httpd.log.wait_for(r"\bPYW0247\b", since=mark, timeout=15)
+    assert found, httpd.log.text(mark)
+    assert "in hold_the_gil" in httpd.log.text(mark)

@@ -3,7 +3,8 @@
 # (pywagshared, on python-path), a threading.local per worker thread.
 #   ?set=X       pywagshared.VALUE = X first
 #   ?count=1     bump this thread's threading.local counter
-#   ?spin=N      burn N ms of CPU in pure Python (GIL held)
+#   ?spin=N      burn N ms (wall clock) of CPU in pure Python
+#   ?work=N      N iterations of a pure Python loop (a fixed amount of CPU)
 #   ?imp=NAME    import a C extension that may refuse sub-interpreters
 #   ?atexit=1    at exit, write <root>/state/atexit-<group>-<pid>
 #   ?sleep=S     sleep S seconds (a request-timeout victim)
@@ -52,6 +53,13 @@ def spin(ms):
     return n
 
 
+def work(n):
+    x = 0
+    for i in range(n):
+        x += i * i
+    return x
+
+
 def import_ext(name):
     # Literal import statements: the refusal log line names the module
     # from this line (Cython's and PyO3's messages do not).
@@ -78,6 +86,8 @@ def application(environ, start_response):
     if "sleep" in qs:
         sleeping_in_a_group(float(qs["sleep"]))
     spun = spin(int(qs["spin"])) if "spin" in qs else 0
+    if "work" in qs:
+        work(int(qs["work"]))
     out = {
         "application_group": environ.get("mod_pyworker.application_group"),
         "interpreter": interpreter_id(),
