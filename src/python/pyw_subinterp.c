@@ -18,12 +18,15 @@
  *   - An entry's `state` goes CREATING -> READY or FAILED once, under the
  *     lock, with a broadcast on subinterp_cond.  READY (acquire) means
  *     its interpreter, types and caches are all set.
- *   - Lock order: subinterp_lock is never held while taking a GIL, and
- *     never taken while holding one (every caller of enter() holds no
- *     GIL).  Creating an interpreter holds only the main GIL (which
- *     Python code still hands around, so requests of other groups go
- *     on); threads that want the same new group wait on subinterp_cond
+ *   - Creating one holds subinterp_create_lock (taken without any GIL:
+ *     two new groups are made one after the other, as CPython's own
+ *     tests do, never interleaved) and then the main GIL, which Python
+ *     code still hands around, so requests of the existing groups go on.
+ *     Threads that want the same new group wait on subinterp_cond
  *     without any GIL, and never create it twice.
+ *   - Lock order: subinterp_create_lock, then a GIL.  subinterp_lock is
+ *     never held while taking either, and never taken while holding a
+ *     GIL (no caller of enter() holds one).
  *
  * Each new interpreter also gets its stack thread (pyw_stacks.c).
  */
@@ -60,6 +63,7 @@ static pyw_interp_t *subinterp_table[PYW_INTERP_MAX + 1] = {
 static int subinterp_count = 1;     /* lock to raise; read acquire     */
 static pthread_mutex_t subinterp_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t subinterp_cond = PTHREAD_COND_INITIALIZER;
+static pthread_mutex_t subinterp_create_lock = PTHREAD_MUTEX_INITIALIZER;
 static const pyw_daemon_spec_t *subinterp_spec;     /* set at start */
 
 static int subinterp_n(void)
@@ -232,7 +236,9 @@ static pyw_interp_t *subinterp_get(pyw_app_thread_t *t, const char *name,
     }
     pthread_mutex_unlock(&subinterp_lock);
 
+    pthread_mutex_lock(&subinterp_create_lock);
     rv = subinterp_create(t, ip, uri);
+    pthread_mutex_unlock(&subinterp_create_lock);
 
     pthread_mutex_lock(&subinterp_lock);
     __atomic_store_n(&subinterp_of(ip)->state,

@@ -831,45 +831,41 @@ static int wsgi_request(wsgi_req_t *q, const unsigned char *env, size_t len)
 }
 
 /*
- * The application group of a REQUEST (the value of its
- * mod_pyworker.application_group pair; empty: the main interpreter) and
- * its REQUEST_URI, for a log line.  Apache sends the group third, so
- * this normally reads three pair headers and compares one name; another
- * order is still valid and found by reading on.
+ * The value of the REQUEST pair `key` (empty when there is none).  For
+ * the application group (""/absent: the main interpreter) Apache sends
+ * it third, so this normally reads three pair headers and compares one
+ * name; another order is still valid and found by reading on.
  */
-static void wsgi_app_group(const unsigned char *env, size_t len,
-                           pyw_slice_t *group, pyw_slice_t *uri)
+static pyw_slice_t wsgi_pair(const unsigned char *env, size_t len,
+                             const char *key, size_t key_len)
 {
-    static const char key[] = PYW_ENV_APP_GROUP;
     pyw_pair_iter_t it;
-    pyw_slice_t n, v;
+    pyw_slice_t n, v = { "", 0 };
     const char *err;
 
-    group->data = uri->data = "";
-    group->len = uri->len = 0;
     pyw_pair_iter_init(&it, env, len);
     while (pyw_pair_next(&it, &n, &v, &err) == 1) {
-        if (n.len == sizeof(key) - 1 && memcmp(n.data, key, n.len) == 0) {
-            *group = v;
-            return;
-        }
-        if (n.len == 11 && memcmp(n.data, "REQUEST_URI", 11) == 0) {
-            *uri = v;
+        if (n.len == key_len && memcmp(n.data, key, key_len) == 0) {
+            return v;
         }
     }
+    v.data = "";
+    v.len = 0;
+    return v;
 }
 
 /* A named group's interpreter with t's state in it, GIL held; NULL
  * (logged, GIL not held) when there is none to be had. */
 static pyw_interp_t *wsgi_enter_group(pyw_app_thread_t *t, pyw_slice_t group,
-                                      pyw_slice_t uri_pair)
+                                      const unsigned char *env, size_t len)
 {
-    const char *q = memchr(uri_pair.data, '?', uri_pair.len);
+    pyw_slice_t u = wsgi_pair(env, len, "REQUEST_URI", 11);
+    const char *q = memchr(u.data, '?', u.len);
     char uri[256];
-    size_t n = q ? (size_t)(q - uri_pair.data) : uri_pair.len;
+    size_t n = q ? (size_t)(q - u.data) : u.len;
 
     n = n < sizeof(uri) - 1 ? n : sizeof(uri) - 1;
-    memcpy(uri, uri_pair.data, n);
+    memcpy(uri, u.data, n);
     uri[n] = '\0';
     return pyw_subinterp_enter(t, group.data, group.len, n ? uri : NULL);
 }
@@ -877,18 +873,18 @@ static pyw_interp_t *wsgi_enter_group(pyw_app_thread_t *t, pyw_slice_t group,
 int pyw_wsgi_handle(pyw_app_thread_t *t, pyw_dconn_t *c,
                     const unsigned char *environ, size_t len)
 {
-    pyw_slice_t group, uri;
+    pyw_slice_t group = wsgi_pair(environ, len, PYW_ENV_APP_GROUP,
+                                  sizeof(PYW_ENV_APP_GROUP) - 1);
     wsgi_req_t q;
     int rv;
 
     memset(&q, 0, sizeof(q));
     q.c = c;
-    wsgi_app_group(environ, len, &group, &uri);
     if (group.len == 0) {
         q.ip = &pyw_interp_main;
         PyEval_RestoreThread(t->ts[0]);
     }
-    else if ((q.ip = wsgi_enter_group(t, group, uri)) == NULL) {
+    else if ((q.ip = wsgi_enter_group(t, group, environ, len)) == NULL) {
         return pyw_dconn_send_error(c, 500, "application group "
                                     "unavailable") < 0 ? -1 : 0;
     }
