@@ -129,8 +129,13 @@ def test_same_module_name_different_globals_stay_apart(httpd):
 
 
 def test_each_interpreter_has_its_own_file_wrapper_type(httpd):
+    with open(httpd.path("apps", "appgroup.wsgi"), "rb") as f:
+        text = f.read()
     for path in ("/global", "/one", "/two"):
         assert report(httpd, path)["file_wrapper"] == "FileWrapper"
+        # A real file: its descriptor goes to Apache, from any group.
+        r = httpd.get(path + "?file=1", timeout=30)
+        assert r.status_code == 200 and r.content == text, path
 
 
 def test_threading_local_is_per_worker_thread_in_each_group(httpd):
@@ -564,6 +569,14 @@ def test_own_gil_groups_run_cpu_bound_requests_in_parallel(own_httpd):
         pytest.skip("load %.1f per core: no free core to measure on "
                     "(%.2fx)" % (load, ratio))
     assert ratio >= want, (own, shared, ratio, load)
+
+
+def test_own_gil_group_runs_subprocess_but_refuses_fork(own_httpd):
+    r = report(own_httpd, "/own/cpu2?sub=1&fork=1")
+    assert r["sub"] == 0, r
+    assert r["fork"].startswith("RuntimeError"), r
+    # A group sharing the main GIL may fork, as the main interpreter.
+    assert report(own_httpd, "/own/legacy?fork=1")["fork"] == "forked"
 
 
 def test_single_phase_extension_refuses_an_own_gil_group(own_httpd):

@@ -8,6 +8,8 @@
 #   ?imp=NAME    import a C extension that may refuse sub-interpreters
 #   ?atexit=1    at exit, write <root>/state/atexit-<group>-<pid>
 #   ?sleep=S     sleep S seconds (a request-timeout victim)
+#   ?file=1      answer this script's own text through wsgi.file_wrapper
+#   ?sub=1       run /bin/true with subprocess; ?fork=1 try os.fork()
 import atexit
 import json
 import os
@@ -85,6 +87,23 @@ def application(environ, start_response):
                         environ.get("mod_pyworker.application_group"))
     if "sleep" in qs:
         sleeping_in_a_group(float(qs["sleep"]))
+    extra = {}
+    if "sub" in qs:
+        import subprocess
+        extra["sub"] = subprocess.run(["/bin/true"]).returncode
+    if "fork" in qs:
+        try:
+            pid = os.fork()
+        except RuntimeError as e:
+            extra["fork"] = "RuntimeError: %s" % e
+        else:
+            if pid == 0:
+                os._exit(0)
+            os.waitpid(pid, 0)
+            extra["fork"] = "forked"
+    if "file" in qs:
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return environ["wsgi.file_wrapper"](open(__file__, "rb"))
     spun = spin(int(qs["spin"])) if "spin" in qs else 0
     if "work" in qs:
         work(int(qs["work"]))
@@ -103,6 +122,7 @@ def application(environ, start_response):
         "spun": spun,
         "pid": os.getpid(),
     }
+    out.update(extra)
     body = json.dumps(out).encode()
     start_response("200 OK", [("Content-Type", "application/json"),
                               ("Content-Length", str(len(body)))])
