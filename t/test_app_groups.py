@@ -528,6 +528,20 @@ def rate(httpd, paths, seconds=RATE_SECONDS, clients_per_path=2):
     return sum(done) / (time.monotonic() - t0)
 
 
+@pytest.mark.parametrize("value,ok", [
+    ("cpu1,cpu2", True), ("*", True), ("shop.example:8080|/x", True),
+    ("%{SERVER}", False), (",", False),
+])
+def test_own_gil_names_groups_on_a_pep684_python(two_python, pep684_python,
+                                                value, ok):
+    rc, out = configtest("PyWorkerDaemonProcess g1 python-executable=%s "
+                         "own-gil=%s\n" % (pep684_python.exe, value),
+                         module=two_python.module)
+    assert (rc == 0) == ok, out
+    if not ok:
+        assert "own-gil=" in out, out
+
+
 def test_own_gil_groups_are_isolated_interpreters(own_httpd):
     one, two = report(own_httpd, "/own/cpu1"), report(own_httpd, "/own/cpu2")
     assert one["application_group"] == "cpu1"
