@@ -354,6 +354,25 @@ def measure_cell(setup, url, conns, args, zeo_pid):
     return res
 
 
+def prime(live, args, zeo_pid):
+    """Unmeasured load on every URL of every setup before the first
+    round, at twice the setup's workers, so that every process has
+    compiled Plone's templates (Chameleon, per process) and filled its
+    ZODB caches: the first request of a process takes seconds."""
+    if args.prime <= 0:
+        return
+    for s in live:
+        conns = 2 * s.processes * s.threads
+        for url in URLS:
+            try:
+                run_wrk(s, url, conns, args.prime, args)
+            except BenchError as e:
+                log('%s priming %s: %s' % (s.name, url[0], e))
+            drain(s, zeo_pid)
+        log('%s %s: primed (%d s per URL at %d connections)'
+            % (LETTER[s.name], s.name, args.prime, conns))
+
+
 def run_rounds(args, live, raw, problems, zeo_pid):
     cells = len(URLS) * len(args.conns) * len(live)
     est = cells * args.rounds * (args.duration + args.warmup + 1.5)
@@ -549,14 +568,16 @@ def render(meta, results, setups, targets, fails):
              '%s. %s round(s), wrk --latency, %s s per cell after %s s '
              'warm-up, timeout %s s; each cell waits until the setup is '
              'idle again (requests wrk left running) before the next; '
-             'medians across rounds, errors summed over rounds. Every '
+             'medians across rounds, errors summed over rounds; %s s of '
+             'unmeasured load per URL and setup before the first round. Every '
              'setup %s process(es) x %s threads (bjoern: %s processes of '
              'one thread), one ZEO server for all. CPU busy in the 2 s '
              'before the run: %.0f %%.' % (
                  ', '.join('%s: %s' % (k, v) for k, v in
                            meta['machine'].items() if v),
                  meta['rounds'], meta['duration'], meta['warmup'],
-                 meta['timeout'], meta['processes'], meta['threads'],
+                 meta['timeout'], meta['prime'], meta['processes'],
+                 meta['threads'],
                  meta['processes'] * meta['threads'],
                  100 * meta['cpu_busy_start']), '']
     mod = meta.get('module') or {}
@@ -610,10 +631,16 @@ def parse_args(argv):
                     help='seconds per cell (default 10)')
     ap.add_argument('--warmup', type=int, default=3,
                     help='unmeasured seconds before each cell (default 3)')
+    ap.add_argument('--prime', type=int, default=5,
+                    help='unmeasured seconds of load per URL and setup '
+                    'before the first round (default 5)')
     ap.add_argument('--rounds', type=int, default=3,
                     help='interleaved rounds (default 3)')
-    ap.add_argument('--timeout', type=int, default=10,
-                    help='wrk request timeout in seconds (default 10)')
+    # 100 clients on 4 workers wait ~25 x a request's time: at /Plone
+    # several seconds.  A timeout is the client giving up, not the server
+    # failing, so it is set well above that (bench.py: 10 s).
+    ap.add_argument('--timeout', type=int, default=30,
+                    help='wrk request timeout in seconds (default 30)')
     ap.add_argument('--connections', default='1,10,50,100')
     ap.add_argument('--setups', default=','.join(SETUP_NAMES))
     ap.add_argument('--processes', type=int, default=2)
@@ -628,7 +655,7 @@ def parse_args(argv):
                     help='exit 3 when a target fails')
     args = ap.parse_args(argv)
     if args.quick:
-        args.duration, args.warmup, args.rounds = 2, 0, 1
+        args.duration, args.warmup, args.rounds, args.prime = 2, 0, 1, 1
         if args.connections == ap.get_default('connections'):
             args.connections = '10'
     args.conns = [int(c) for c in args.connections.split(',') if c]
@@ -714,6 +741,7 @@ def main(argv):
             '%s %.0f s' % kv for kv in world.timings.items()))
         setups = start_setups(args, world, venv, problems)
         live = [s for s in setups if s.status == 'ok']
+        prime(live, args, world.zeo.pid)
         t_ready = time.time()
         raw = {}
         run_rounds(args, live, raw, problems, world.zeo.pid)
@@ -738,6 +766,7 @@ def finish(args, setups, raw, problems, venv, busy0, error_lines, t_setup,
             'versions': versions(venv), 'venv': venv,
             'cpu_busy_start': busy0, 'rounds': args.rounds,
             'duration': args.duration, 'warmup': args.warmup,
+            'prime': args.prime,
             'timeout': args.timeout, 'connections': args.conns,
             'processes': args.processes, 'threads': args.threads,
             'quick': args.quick, 'module': getattr(args, 'module_info', None),
@@ -746,7 +775,8 @@ def finish(args, setups, raw, problems, venv, busy0, error_lines, t_setup,
             'seconds_setup': round(t_setup), 'seconds_load': round(t_load),
             'urls': [dict(key=k, path=p, accept=a, talk_rps=t)
                      for k, p, a, t in URLS]}
-    for k in ('uwsgi',):
+    # bench.machine_info's uwsgi and Debian mod_wsgi package are not ours
+    for k in ('uwsgi', 'mod_wsgi'):
         meta['machine'].pop(k, None)
     md = render(meta, results, ok, targets, fails)
     md += '\nSet-up %d s, load %d s. Error-log lines (error or worse; for ' \
