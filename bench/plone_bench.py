@@ -193,7 +193,8 @@ class PloneSetup:
         src_dir = os.path.dirname(src)
         for f in ['mod_pyworker.so'] + sorted(
                 f for f in os.listdir(src_dir)
-                if f.startswith('pyworker-daemon-') and not f.endswith('.tmp')):
+                if f.startswith("pyworker-daemon-")
+                and not f.endswith(".tmp")):
             info['programs'][f] = bench.copy_stable(
                 os.path.join(src_dir, f), os.path.join(ddir, f))
         self.args.module_info = info
@@ -414,12 +415,19 @@ def run_rounds(args, live, raw, problems, zeo_pid):
 # ---------------------------------------------------------------- report
 
 def summarize(rounds):
+    """Medians over rounds.  A round without a single response (wrk
+    counts only the requests that complete within the cell, and nothing
+    of one still waiting when it ends) has no latency: it counts as
+    'starved', a failure, and its 0 req/s goes into the median."""
+    answered = [r for r in rounds if r['requests'] > 0]
     return {'rounds': len(rounds),
+            'starved': len(rounds) - len(answered),
             'rps': median([r['rps'] for r in rounds]),
             'rps_min': min(r['rps'] for r in rounds),
             'rps_max': max(r['rps'] for r in rounds),
-            'p50_ms': median([r['p50_ms'] for r in rounds]),
-            'p99_ms': median([r['p99_ms'] for r in rounds]),
+            'p50_ms': median([r['p50_ms'] for r in answered]),
+            'p99_ms': median([r['p99_ms'] for r in answered]),
+            'max_ms': max([r['max_ms'] for r in answered] or [None]),
             'cpu_per_req_ms': median([r['cpu_per_req_ms'] for r in rounds]),
             'busy_share': median([r.get('busy_share') for r in rounds]),
             'others_share': median([r.get('others_share') for r in rounds]),
@@ -430,7 +438,10 @@ def summarize(rounds):
 
 
 def failures(cell):
-    return sum(cell['errors'].values()) + cell['non2xx']
+    """Socket errors, wrk timeouts, non-2xx and rounds without any
+    response, over all rounds."""
+    return sum(cell['errors'].values()) + cell['non2xx'] + \
+        cell.get('starved', 0)
 
 
 def best_peer(results, key, conns, setups, field='rps'):
@@ -438,6 +449,8 @@ def best_peer(results, key, conns, setups, field='rps'):
     the lowest p99 (field 'p99_ms') in this cell."""
     cells = [(s.name, results[(s.name, key, conns)]) for s in setups
              if s.name != REF and (s.name, key, conns) in results]
+    if field != 'rps':          # a peer that never answered has no p99
+        cells = [nc for nc in cells if nc[1]['p99_ms'] is not None]
     if not cells:
         return None, None
     if field == 'rps':
@@ -447,8 +460,9 @@ def best_peer(results, key, conns, setups, field='rps'):
 
 def table(results, conns_list, setups):
     lines = ['| URL | conns | setup | req/s (min-max) | p50 ms | p99 ms | '
-             'sock err c/r/w/t | non-2xx | CPU ms/req | CPU busy % '
-             '(others) | pyworker ÷ setup |', '|' + '---|' * 11]
+             'sock err c/r/w/t | non-2xx | rounds without a response | '
+             'CPU ms/req | CPU busy % (others) | pyworker ÷ setup |',
+             '|' + '---|' * 12]
     for key, _, _, _ in URLS:
         for conns in conns_list:
             ref = results.get((REF, key, conns))
@@ -462,13 +476,14 @@ def table(results, conns_list, setups):
                     rat = ref['rps'] / cell['rps']
                 lines.append(
                     '| %s | %d | %s %s | %s (%s-%s) | %s | %s | %d/%d/%d/%d '
-                    '| %d | %s | %s (%s) | %s |' % (
+                    '| %d | %d | %s | %s (%s) | %s |' % (
                         URL_LABEL[key], conns, LETTER[s.name], s.name,
                         fmt(cell['rps'], '%.1f'), fmt(cell['rps_min'], '%.0f'),
                         fmt(cell['rps_max'], '%.0f'),
                         fmt(cell['p50_ms'], '%.1f'),
                         fmt(cell['p99_ms'], '%.1f'), e['connect'], e['read'],
                         e['write'], e['timeout'], cell['non2xx'],
+                        cell.get('starved', 0),
                         fmt(cell['cpu_per_req_ms'], '%.1f'),
                         pct(cell['busy_share']), pct(cell['others_share']),
                         fmt(rat, '%.2f×')))
@@ -514,9 +529,13 @@ def fail_points(results, conns_list, setups):
                 c = results.get((s.name, key, conns))
                 if c and failures(c):
                     e = c['errors']
-                    first = '%d conns (c/r/w/t %d/%d/%d/%d, non-2xx %d)' % (
+                    first = '%d conns (c/r/w/t %d/%d/%d/%d, non-2xx %d' % (
                         conns, e['connect'], e['read'], e['write'],
                         e['timeout'], c['non2xx'])
+                    if c.get('starved'):
+                        first += ', %d of %d rounds without a response' % (
+                            c['starved'], c['rounds'])
+                    first += ')'
                     break
             out[(s.name, key)] = first
             row.append(first or 'none up to %d' % max(conns_list))
@@ -549,10 +568,11 @@ def evaluate_targets(results, conns_list, setups):
                 if pp:
                     out.append({'target': '%s @%d: p99 ≤ best peer\'s'
                                 % (URL_LABEL[key], conns),
-                                'value': '%.0f ms vs %.0f ms (%s)' % (
-                                    ref['p99_ms'], pp['p99_ms'], pname),
-                                'result': 'pass' if ref['p99_ms']
-                                <= pp['p99_ms'] else 'FAIL'})
+                                'value': '%s ms vs %.0f ms (%s)' % (
+                                    fmt(ref['p99_ms']), pp['p99_ms'], pname),
+                                'result': 'pass' if ref['p99_ms'] is not
+                                None and ref['p99_ms'] <= pp['p99_ms']
+                                else 'FAIL'})
             if conns == CLEAN_CONNS:
                 n = failures(ref)
                 out.append({'target': '%s @%d: no error, no non-2xx'
@@ -576,7 +596,7 @@ def render(meta, results, setups, targets, fails):
                  ', '.join('%s: %s' % (k, v) for k, v in
                            meta['machine'].items() if v),
                  meta['rounds'], meta['duration'], meta['warmup'],
-                 meta['timeout'], meta['prime'], meta['processes'],
+                 meta['timeout'], meta.get('prime', 0), meta['processes'],
                  meta['threads'],
                  meta['processes'] * meta['threads'],
                  100 * meta['cpu_busy_start']), '']
@@ -587,8 +607,9 @@ def render(meta, results, setups, targets, fails):
             for f, h in sorted(mod['programs'].items()))), '']
     lines += ['Versions: %s.' % ', '.join(
         '%s %s' % kv for kv in sorted(meta['versions'].items())), '']
-    lines += ['req/s / p99 ms per setup (✗N: N socket errors + non-2xx over '
-              'all rounds):', ''] + compact_table(results, conns, setups)
+    lines += ['req/s / p99 ms per setup (✗N: N socket errors, wrk timeouts, '
+              'non-2xx and rounds without any response, over all rounds):',
+              ''] + compact_table(results, conns, setups)
     lines += ['', 'The talk (Plone 5.2.5, 2 CPUs): bjoern, Pyruvate and '
               'waitress all about 600 req/s at /, 27 at /Plone, 500 at '
               '/Plone as JSON; errors on /Plone as connections rose.', '']
@@ -651,6 +672,9 @@ def parse_args(argv):
                     help='do not apt-get install missing packages')
     ap.add_argument('--keep', action='store_true',
                     help='keep the /tmp run directory')
+    ap.add_argument('--report', metavar='FILE.json',
+                    help='write the report of an earlier run again from '
+                    'its JSON (nothing is run)')
     ap.add_argument('--check-targets', action='store_true',
                     help='exit 3 when a target fails')
     args = ap.parse_args(argv)
@@ -722,6 +746,8 @@ def start_setups(args, world, venv, problems):
 
 def main(argv):
     args = parse_args(argv)
+    if args.report:
+        return rewrite_report(args.report)
     for sig in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, bench.on_signal)
     atexit.register(PROCS.stop_all)
@@ -755,12 +781,53 @@ def main(argv):
             log('run directory kept: %s' % world.root)
 
 
+class Named:
+    def __init__(self, name):
+        self.name = name
+
+
+def write_report(meta, raw, base):
+    """Medians, targets and failure points from every round (raw), the
+    markdown on stdout and in base.md, everything in base.json; the
+    targets."""
+    results = dict((k, summarize(v)) for k, v in raw.items())
+    conns = meta['connections']
+    ok = [Named(n) for n in SETUP_NAMES if (n, URLS[0][0], conns[0]) in raw]
+    targets = evaluate_targets(results, conns, ok)
+    fails, fail_at = fail_points(results, conns, ok)
+    md = render(meta, results, ok, targets, fails)
+    md += '\nSet-up %d s, load %d s. Error-log lines (error or worse; for ' \
+          'the standalone servers, lines with Traceback/ERROR/CRITICAL): ' \
+          '%s.\n' % (meta['seconds_setup'], meta['seconds_load'], ', '.join(
+              '%s %d' % kv for kv in meta['error_log_lines'].items()))
+    sys.stdout.write(md)
+    with open(base + '.md', 'w') as f:
+        f.write(md)
+    cells = [dict(setup=k[0], url=k[1], conns=k[2], median=results[k],
+                  rounds=raw[k]) for k in sorted(raw)]
+    with open(base + '.json', 'w') as f:
+        json.dump({'meta': meta, 'cells': cells, 'targets': targets,
+                   'fail_at': dict(('%s %s' % k, v)
+                                   for k, v in fail_at.items())},
+                  f, indent=1)
+    log('written %s.md and %s.json' % (base, base))
+    return targets
+
+
+def rewrite_report(path):
+    """--report FILE.json: the report again from the rounds it holds
+    (after a change to how cells are summarised or judged)."""
+    with open(path) as f:
+        data = json.load(f)
+    raw = dict(((c['setup'], c['url'], c['conns']), c['rounds'])
+               for c in data['cells'])
+    base = path[:-len('.json')] if path.endswith('.json') else path
+    write_report(data['meta'], raw, base)
+    return 0
+
+
 def finish(args, setups, raw, problems, venv, busy0, error_lines, t_setup,
            t_load):
-    results = dict((k, summarize(v)) for k, v in raw.items())
-    ok = [s for s in setups if (s.name, URLS[0][0], args.conns[0]) in raw]
-    targets = evaluate_targets(results, args.conns, ok)
-    fails, fail_at = fail_points(results, args.conns, ok)
     stamp = time.strftime('%Y%m%d-%H%M%S')
     meta = {'timestamp': stamp, 'machine': bench.machine_info(),
             'versions': versions(venv), 'venv': venv,
@@ -778,25 +845,10 @@ def finish(args, setups, raw, problems, venv, busy0, error_lines, t_setup,
     # bench.machine_info's uwsgi and Debian mod_wsgi package are not ours
     for k in ('uwsgi', 'mod_wsgi'):
         meta['machine'].pop(k, None)
-    md = render(meta, results, ok, targets, fails)
-    md += '\nSet-up %d s, load %d s. Error-log lines (error or worse; for ' \
-          'the standalone servers, lines with Traceback/ERROR/CRITICAL): ' \
-          '%s.\n' % (t_setup, t_load, ', '.join(
-              '%s %d' % kv for kv in error_lines.items()))
-    sys.stdout.write(md)
     os.makedirs(bench.RESULTS_DIR, exist_ok=True)
     base = os.path.join(bench.RESULTS_DIR, stamp + '-plone' +
                         ('-quick' if args.quick else ''))
-    with open(base + '.md', 'w') as f:
-        f.write(md)
-    cells = [dict(setup=k[0], url=k[1], conns=k[2], median=results[k],
-                  rounds=raw[k]) for k in sorted(raw)]
-    with open(base + '.json', 'w') as f:
-        json.dump({'meta': meta, 'cells': cells, 'targets': targets,
-                   'fail_at': dict(('%s %s' % k, v)
-                                   for k, v in fail_at.items())},
-                  f, indent=1)
-    log('written %s.md and %s.json' % (base, base))
+    targets = write_report(meta, raw, base)
     failed = [s.name for s in setups if s.status == 'failed']
     missing = [(s.name, u[0], c) for s in setups if s.status == 'ok'
                for u in URLS for c in args.conns
