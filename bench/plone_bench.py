@@ -663,6 +663,9 @@ def parse_args(argv):
     ap.add_argument('--timeout', type=int, default=30,
                     help='wrk request timeout in seconds (default 30)')
     ap.add_argument('--connections', default='1,10,50,100')
+    ap.add_argument('--urls', default=','.join(u[0] for u in URLS),
+                    help='subset of root (/), plone (/Plone), json '
+                    '(/Plone as JSON)')
     ap.add_argument('--setups', default=','.join(SETUP_NAMES))
     ap.add_argument('--processes', type=int, default=2)
     ap.add_argument('--threads', type=int, default=2)
@@ -683,6 +686,11 @@ def parse_args(argv):
         if args.connections == ap.get_default('connections'):
             args.connections = '10'
     args.conns = [int(c) for c in args.connections.split(',') if c]
+    keys = [k for k in args.urls.split(',') if k]
+    for k in keys:
+        if k not in URL_LABEL:
+            ap.error('unknown URL %r (have %s)' % (k, ','.join(URL_LABEL)))
+    URLS[:] = [u for u in URLS if u[0] in keys]
     args.setup_list = [s for s in args.setups.split(',') if s]
     for s in args.setup_list:
         if s not in SETUP_NAMES:
@@ -821,6 +829,7 @@ def rewrite_report(path):
         data = json.load(f)
     raw = dict(((c['setup'], c['url'], c['conns']), c['rounds'])
                for c in data['cells'])
+    URLS[:] = [u for u in URLS if any(u[0] == k[1] for k in raw)]
     base = path[:-len('.json')] if path.endswith('.json') else path
     write_report(data['meta'], raw, base)
     return 0
