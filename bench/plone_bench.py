@@ -675,9 +675,9 @@ def parse_args(argv):
                     help='do not apt-get install missing packages')
     ap.add_argument('--keep', action='store_true',
                     help='keep the /tmp run directory')
-    ap.add_argument('--report', metavar='FILE.json',
+    ap.add_argument('--report', metavar='FILE.json[,FILE.json]',
                     help='write the report of an earlier run again from '
-                    'its JSON (nothing is run)')
+                    'its JSON (several: their rounds pooled); runs nothing')
     ap.add_argument('--check-targets', action='store_true',
                     help='exit 3 when a target fails')
     args = ap.parse_args(argv)
@@ -822,16 +822,35 @@ def write_report(meta, raw, base):
     return targets
 
 
-def rewrite_report(path):
-    """--report FILE.json: the report again from the rounds it holds
-    (after a change to how cells are summarised or judged)."""
-    with open(path) as f:
-        data = json.load(f)
-    raw = dict(((c['setup'], c['url'], c['conns']), c['rounds'])
-               for c in data['cells'])
+def rewrite_report(paths):
+    """--report A.json[,B.json...]: the report again from the rounds the
+    files hold (after a change to how cells are summarised or judged).
+    With several files (runs of the same cells at different times) their
+    rounds are pooled, and the report is written as A-merged.md/.json."""
+    paths = [p for p in paths.split(',') if p]
+    raw, metas = {}, []
+    for path in paths:
+        with open(path) as f:
+            data = json.load(f)
+        metas.append(data['meta'])
+        for c in data['cells']:
+            raw.setdefault((c['setup'], c['url'], c['conns']),
+                           []).extend(c['rounds'])
+    meta = metas[0]
+    base = paths[0][:-len('.json')] if paths[0].endswith('.json') \
+        else paths[0]
+    if len(paths) > 1:
+        base += '-merged'
+        meta = dict(meta, rounds=sum(m['rounds'] for m in metas),
+                    merged=[os.path.basename(p) for p in paths],
+                    cpu_busy_start=max(m['cpu_busy_start'] for m in metas),
+                    seconds_setup=sum(m['seconds_setup'] for m in metas),
+                    seconds_load=sum(m['seconds_load'] for m in metas),
+                    problems=sum((m['problems'] for m in metas), []))
+        meta['timestamp'] += ' (rounds of %s pooled)' % ', '.join(
+            meta['merged'])
     URLS[:] = [u for u in URLS if any(u[0] == k[1] for k in raw)]
-    base = path[:-len('.json')] if path.endswith('.json') else path
-    write_report(data['meta'], raw, base)
+    write_report(meta, raw, base)
     return 0
 
 
