@@ -22,6 +22,7 @@ MARGIN = 20
 TOP = 92                    # title lines and legend
 PANEL_H = 250
 PANEL_GAP = 40
+BAR_MAX_W = 60
 PLOT = dict(left=62, right=12, top=28, bottom=44)   # inside a panel
 FONT = 'DejaVu Sans, Verdana, sans-serif'
 # Setups in bench.py's order, with its letters.  'pyworker-NAME' setups
@@ -183,13 +184,13 @@ def axes(px, py, pw, ph, ticks, to_unit, key, unit):
 def bars(gx, py, group_w, ph, app, conns, key, cells, setups, styles,
          to_unit):
     present = [s for s in setups if (app, conns, s) in cells]
-    inner = group_w * 0.8
-    bar_w = inner / float(max(len(present), 1))
+    bar_w = min(group_w * 0.8 / max(len(present), 1), BAR_MAX_W)
+    left = gx + (group_w - bar_w * len(present)) / 2.0     # centred
     out = []
     for j, s in enumerate(present):
         v = float(cells[(app, conns, s)][key])
         h = max(to_unit(v), 0.0) * ph
-        x = gx + group_w * 0.1 + j * bar_w
+        x = left + j * bar_w
         label, colour = styles[s]
         out.append(
             '<rect class="bar" x="%.1f" y="%.1f" width="%.1f" height="%.1f" '
