@@ -30,6 +30,9 @@ SIGUSR2_ROLLING = 250           # daemon: SIGUSR2, rolling restart asked
 ROLLING_FINISHED = 37           # parent: rolling restart finished
 APP_LOG_LINE = 363              # a logging record at its own level
 WSGI_ERRORS = 360
+IMPORT_SCRIPT_FAILED = 310      # a new daemon cannot import the app
+PYTHON_START = 210              # ... so it exits 254
+START_FAILED = 23               # ... and is retried with back-off
 
 
 class Launcher:
@@ -267,6 +270,27 @@ def test_edited_module_is_served_without_a_failed_request(launch,
     assert launcher.log.find(r"PYW%04d" % SIGUSR2_ROLLING, since=mark)
 
 
+def test_edit_that_does_not_import_leaves_the_old_code_serving(launch,
+                                                               express_app):
+    launcher = launch([os.path.join(express_app, "app.wsgi")],
+                      ["--reload-on-changes", "--reload-interval", "0.2"])
+    launcher.log.expect(codes=[IMPORT_SCRIPT_FAILED, PYTHON_START,
+                               START_FAILED])
+    mark = launcher.log.mark()
+    path = os.path.join(express_app, "greeting.py")
+    with open(path, "w") as f:
+        f.write("TEXT = (\n")                   # a SyntaxError
+    later = time.time() + 2
+    os.utime(path, (later, later))
+    assert launcher.log.wait_for(r"PYW%04d" % START_FAILED, since=mark,
+                                 timeout=30)
+    assert launcher.get_json("/")["greeting"] == "one"
+    _edit_greeting(express_app, "fixed")        # the next retry takes it
+    assert launcher.log.wait_for(r"PYW%04d" % ROLLING_FINISHED, since=mark,
+                                 timeout=30)
+    assert launcher.get_json("/")["greeting"] == "fixed"
+
+
 def test_without_reload_on_changes_an_edit_is_not_served(launch,
                                                          express_app):
     launcher = launch([os.path.join(express_app, "app.wsgi")])
@@ -323,6 +347,18 @@ def test_stop_leaves_no_process_and_no_socket(launch, express_app, how):
     assert launcher.sockets() == []
     assert not os.path.exists(os.path.join(launcher.root, "run",
                                            "httpd.pid"))
+
+
+def test_killed_apache_ends_the_launcher_and_leaves_nothing(launch,
+                                                            express_app):
+    launcher = launch([os.path.join(express_app, "app.wsgi")])
+    apache = launcher.apache_pid()
+    pids = [apache] + procs.descendants(apache)
+    os.kill(apache, signal.SIGKILL)
+    assert launcher.proc.wait(timeout=30) == 128 + signal.SIGKILL
+    assert "killed by SIGKILL" in launcher.stderr_text()
+    assert [p for p in pids if procs.alive(p)] == []
+    assert os.listdir(os.path.join(launcher.root, "run")) == []
 
 
 def test_apache_that_cannot_start_ends_the_launcher(launch, express_app,
