@@ -242,7 +242,7 @@ def test_as_root_an_app_owned_by_root_runs_as_www_data(launch, express_app):
     assert launcher.get_json("/")["uid"] == pwd.getpwnam("www-data").pw_uid
 
 
-# ---- reloading ---------------------------------------------------------------
+# ---- reloading -------------------------------------------------------------
 
 def test_edited_module_is_served_without_a_failed_request(launch,
                                                           express_app):
@@ -299,7 +299,7 @@ def test_without_reload_on_changes_an_edit_is_not_served(launch,
     assert launcher.get_json("/")["greeting"] == "one"
 
 
-# ---- logs --------------------------------------------------------------------
+# ---- logs ------------------------------------------------------------------
 
 def test_log_to_terminal_writes_the_error_log_to_stderr(launch, express_app):
     launcher = launch([os.path.join(express_app, "app.wsgi")],
@@ -326,7 +326,7 @@ def test_error_log_goes_to_a_file_by_default(launch, express_app):
         launcher.stderr_text()
 
 
-# ---- stopping ----------------------------------------------------------------
+# ---- stopping --------------------------------------------------------------
 
 @pytest.mark.parametrize("how", ["ctrl-c", "sigint", "sigterm"])
 def test_stop_leaves_no_process_and_no_socket(launch, express_app, how):
@@ -372,7 +372,7 @@ def test_apache_that_cannot_start_ends_the_launcher(launch, express_app,
     assert "Address already in use" in second.stderr_text()
 
 
-# ---- setup-server --------------------------------------------------------------
+# ---- setup-server ----------------------------------------------------------
 
 def test_setup_server_writes_a_config_apachectl_and_systemd_unit(
         express_app, workdir):
