@@ -38,8 +38,9 @@ START_FAILED = 23               # ... and is retried with back-off
 class Launcher:
     """One `pyworker-express start ...` and its server root."""
 
-    def __init__(self, workdir, app_args, extra=(), port=None):
+    def __init__(self, workdir, app_args, extra=(), port=None, cwd=None):
         self.port = port or free_port()
+        self.cwd = cwd
         self.root = os.path.join(workdir, "root")
         self.stdout = os.path.join(workdir, "launcher.out")
         self.stderr = os.path.join(workdir, "launcher.err")
@@ -55,7 +56,8 @@ class Launcher:
         with open(self.stdout, "wb") as out, open(self.stderr, "wb") as err:
             self.proc = subprocess.Popen(self.args, stdout=out, stderr=err,
                                          stdin=subprocess.DEVNULL,
-                                         start_new_session=True)
+                                         start_new_session=True,
+                                         cwd=self.cwd)
         return self
 
     def start(self, timeout=30):
@@ -182,6 +184,29 @@ def test_paste_ini_is_served(launch, workdir):
     shutil.copytree(os.path.join(T_DIR, "apps", "paste"), paste)
     launcher = launch(["--paste", os.path.join(paste, "minimal.ini#other")])
     assert launcher.get_json("/")["greeting"] == "other-app"
+
+
+def test_project_root_where_the_command_runs_is_importable(launch,
+                                                           workdir):
+    """A Django layout: run from the project root, mysite/wsgi.py imports
+    mysite.settings."""
+    project = os.path.join(workdir, "project")
+    os.makedirs(os.path.join(project, "mysite"))
+    with open(os.path.join(project, "mysite", "__init__.py"), "w"):
+        pass
+    with open(os.path.join(project, "mysite", "settings.py"), "w") as f:
+        f.write("NAME = 'from mysite.settings'\n")
+    with open(os.path.join(project, "mysite", "wsgi.py"), "w") as f:
+        f.write("import os\nimport mysite.settings\n\n\n"
+                "def application(environ, start_response):\n"
+                "    body = ('%s in %s' % (mysite.settings.NAME,\n"
+                "                          os.getcwd())).encode()\n"
+                "    start_response('200 OK', [('Content-Type', "
+                "'text/plain')])\n"
+                "    return [body]\n")
+    launcher = launch(["mysite/wsgi.py"], cwd=project)
+    r = requests.get(launcher.url("/"), timeout=10)
+    assert r.text == "from mysite.settings in %s" % project
 
 
 def test_url_alias_serves_static_files_beside_the_app(launch, express_app):
