@@ -53,8 +53,11 @@ class Launcher:
 
     def spawn(self):
         """Run it in its own session, as a shell runs a command."""
+        # An activated virtualenv would become the daemons' python-home.
+        env = {k: v for k, v in os.environ.items() if k != "VIRTUAL_ENV"}
         with open(self.stdout, "wb") as out, open(self.stderr, "wb") as err:
             self.proc = subprocess.Popen(self.args, stdout=out, stderr=err,
+                                         env=env,
                                          stdin=subprocess.DEVNULL,
                                          start_new_session=True,
                                          cwd=self.cwd)
@@ -154,9 +157,11 @@ def launch(workdir):
     assert not problems, "severe error log lines:\n" + "\n".join(problems)
 
 
-def _daemon_pids(apache_pid):
-    return [p for p in procs.descendants(apache_pid)
-            if procs.cmdline(p) == "(pyworker:express)"]
+def _daemon_pids(launcher):
+    """The daemons, by their title: ps tells launchers apart by port."""
+    title = "(pyworker:express:%d)" % launcher.port
+    return [p for p in procs.descendants(launcher.apache_pid())
+            if procs.cmdline(p) == title]
 
 
 def _edit_greeting(app_dir, text):
@@ -223,7 +228,7 @@ def test_url_alias_serves_static_files_beside_the_app(launch, express_app):
 def test_processes_and_threads_reach_the_app(launch, express_app):
     launcher = launch([os.path.join(express_app, "app.wsgi")],
                       ["--processes", "2", "--threads", "3"])
-    assert len(_daemon_pids(launcher.apache_pid())) == 2
+    assert len(_daemon_pids(launcher)) == 2
     # Six requests that each hold a worker: three per process at once.
     seen, lock = [], threading.Lock()
 
@@ -359,7 +364,7 @@ def test_stop_leaves_no_process_and_no_socket(launch, express_app, how):
                       ["--processes", "2"])
     apache = launcher.apache_pid()
     pids = [launcher.proc.pid, apache] + procs.descendants(apache)
-    assert len(_daemon_pids(apache)) == 2
+    assert len(_daemon_pids(launcher)) == 2
     assert len(launcher.sockets()) == 1
     if how == "ctrl-c":         # the terminal signals the whole group
         os.killpg(launcher.proc.pid, signal.SIGINT)
