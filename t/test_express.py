@@ -26,11 +26,13 @@ from pyworker_t.httpd import IS_ROOT, REPO, T_DIR, free_port, httpd_path, \
 from pyworker_t.load import Load
 
 LAUNCHER = os.path.join(REPO, "tools", "pyworker-express")
+# PYWnnnn codes (README "Log codes").
 SIGUSR2_ROLLING = 250           # daemon: SIGUSR2, rolling restart asked
 ROLLING_FINISHED = 37           # parent: rolling restart finished
+HANDED_OVER = 39                # Apache restart: daemons handed over
 APP_LOG_LINE = 363              # a logging record at its own level
-WSGI_ERRORS = 360
-IMPORT_SCRIPT_FAILED = 310      # a new daemon cannot import the app
+WSGI_ERRORS = 360               # a wsgi.errors line
+IMPORT_SCRIPT_FAILED = 310      # a new daemon cannot import the app,
 PYTHON_START = 210              # ... so it exits 254
 START_FAILED = 23               # ... and is retried with back-off
 
@@ -377,6 +379,17 @@ def test_stop_leaves_no_process_and_no_socket(launch, express_app, how):
     assert launcher.sockets() == []
     assert not os.path.exists(os.path.join(launcher.root, "run",
                                            "httpd.pid"))
+
+
+def test_sighup_is_a_graceful_restart(launch, express_app):
+    launcher = launch([os.path.join(express_app, "app.wsgi")],
+                      ["--log-level", "info"])
+    apache = launcher.apache_pid()
+    mark = launcher.log.mark()
+    launcher.proc.send_signal(signal.SIGHUP)
+    assert launcher.log.wait_for(r"PYW%04d" % HANDED_OVER, since=mark)
+    assert launcher.get_json("/")["greeting"] == "one"
+    assert launcher.proc.poll() is None and launcher.apache_pid() == apache
 
 
 def test_killed_apache_ends_the_launcher_and_leaves_nothing(launch,
