@@ -404,6 +404,20 @@ def test_killed_apache_ends_the_launcher_and_leaves_nothing(launch,
     assert os.listdir(os.path.join(launcher.root, "run")) == []
 
 
+def test_killed_launcher_stops_its_apache(launch, express_app):
+    launcher = launch([os.path.join(express_app, "app.wsgi")])
+    apache = launcher.apache_pid()
+    pids = [apache] + procs.descendants(apache)
+    launcher.proc.kill()
+    launcher.proc.wait(timeout=10)
+    deadline = time.monotonic() + 30
+    while [p for p in pids if procs.alive(p)] and \
+            time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert [p for p in pids if procs.alive(p)] == []
+    assert launcher.sockets() == []
+
+
 def test_apache_that_cannot_start_ends_the_launcher(launch, express_app,
                                                     workdir):
     busy = launch([os.path.join(express_app, "app.wsgi")])
