@@ -36,6 +36,7 @@
 #include "http_request.h"
 #include "ap_mpm.h"
 
+#include "pyw_appgroup.h"
 #include "pyw_config.h"
 #include "pyw_conn.h"
 #include "pyw_forward.h"
@@ -518,6 +519,7 @@ static int pyw_handler(request_rec *r)
     pyw_forward_opts_t opts;
     const char *what = NULL;
     pyw_spool_t *spool;
+    const char *bad;
     int status;
 
     if (r->handler == NULL || strcmp(r->handler, PYW_HANDLER_NAME) != 0) {
@@ -534,7 +536,15 @@ static int pyw_handler(request_rec *r)
         return status;
     }
     opts.process_group = g->name;
-    opts.application_group = pyw_config_application_group(r);
+    opts.application_group = pyw_app_group_resolve(r,
+        pyw_config_application_group(r), &bad);
+    if (opts.application_group == NULL) {
+        PYW_RLOG(APLOG_ERR, 0, r, 108, g->name, 0L, "application group "
+                 "'%s' (from %s) cannot be used: longer than %d bytes or "
+                 "with control characters", bad,
+                 pyw_config_application_group(r), PYW_APP_GROUP_MAX);
+        return HTTP_INTERNAL_SERVER_ERROR;
+    }
     opts.callable_object = pyw_config_callable_object(r);
     opts.paste_app = pyw_handler_paste_app(r);
     opts.pass_authorization = pyw_config_pass_authorization(r);

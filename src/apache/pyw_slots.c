@@ -150,6 +150,9 @@ static void pyw_fill_spec(const pyw_slot_t *slot, const pyw_proc_t *p,
     spec->n_supplementary_gids = g->n_supplementary_gids;
     spec->import_scripts = (const char *const *)g->import_scripts->elts;
     spec->n_import_scripts = g->import_scripts->nelts;
+    spec->import_app_groups =
+        (const char *const *)g->import_app_groups->elts;
+    spec->n_import_app_groups = g->import_app_groups->nelts;
     /* mod_wsgi: response-socket-timeout, by default socket-timeout. */
     spec->response_write_timeout_ms = g->response_socket_timeout_ms > 0
                                       ? g->response_socket_timeout_ms

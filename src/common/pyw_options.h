@@ -152,7 +152,12 @@
       "Only WSGI scripts owned by this user run in the group; others get " \
       "403 and PYW0106.") \
     X(script_group, "script-group", STRING, 0, 0, 0, "any", \
-      "The same for the scripts' Unix group.")
+      "The same for the scripts' Unix group.") \
+    X(own_gil, "own-gil", STRING, 0, 0, 0, "none", \
+      "Application groups (`name[,name...]`, or `*` for every named one) " \
+      "whose sub-interpreter gets a GIL of its own (PEP 684): their " \
+      "requests run in parallel with the other interpreters'. Python 3.12 " \
+      "or later; C extensions must support it.")
 
 /* mod_wsgi options refused by name (configtest: "not supported yet"). */
 #define PYW_DAEMON_OPTIONS_NOT_YET(Y) \

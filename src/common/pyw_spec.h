@@ -88,6 +88,10 @@ typedef struct {
     int           n_supplementary_gids;
     const char *const *import_scripts; /* PyWorkerImportScript paths      */
     int           n_import_scripts;
+    const char *const *import_app_groups; /* the application group of
+                                          each ("" %{GLOBAL}); missing
+                                          ones are %{GLOBAL}             */
+    int           n_import_app_groups;
     int64_t       response_write_timeout_ms; /* one response write to
                                                 Apache; 0: the backstop */
     int           script_reloading;      /* PyWorkerScriptReloading       */
