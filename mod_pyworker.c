@@ -6,7 +6,7 @@
  *   src/apache/pyw_config.c   directives, configs, alias translation
  *   src/apache/pyw_procmgr.c  group sockets and daemon processes
  *   src/apache/pyw_handler.c  the "pyworker-script" handler
- *   src/apache/pyw_status.c   the "pyworker-status" handler, metrics
+ *   src/apache/pyw_status_page.c  the "pyworker-status" handler, metrics
  */
 #include "httpd.h"
 #include "http_config.h"
@@ -14,7 +14,7 @@
 #include "src/apache/pyw_config.h"
 #include "src/apache/pyw_procmgr.h"
 #include "src/apache/pyw_handler.h"
-#include "src/apache/pyw_status.h"
+#include "src/apache/pyw_status_page.h"
 
 static void pyw_register_hooks(apr_pool_t *p)
 {

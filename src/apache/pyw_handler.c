@@ -43,7 +43,7 @@
 #include "pyw_handler.h"
 #include "pyw_log.h"
 #include "pyw_procmgr.h"
-#include "pyw_status.h"
+#include "pyw_status_page.h"
 
 #define PYW_HANDLER_SEND_MAX    5       /* REQUEST sends per request     */
 

@@ -1,7 +1,7 @@
 /*
  * pyw_status_data.h - one snapshot of every daemon group a status
  * request may see, gathered once and rendered as HTML, JSON or
- * Prometheus text (pyw_status_page.c, pyw_status_json.c,
+ * Prometheus text (pyw_status_html.c, pyw_status_json.c,
  * pyw_status_prom.c).
  *
  * Sources, by trust:

@@ -1,6 +1,6 @@
 /*
- * pyw_status.c - the "pyworker-status" handler, mod_status's hook, and
- * the per-request count (see pyw_status.h).
+ * pyw_status_page.c - the "pyworker-status" handler, mod_status's hook, and
+ * the per-request count (see pyw_status_page.h).
  *
  * Like server-status, the handler restricts nothing itself: the
  * administrator puts it in a <Location> with Require (README).  It shows
@@ -17,7 +17,7 @@
 #include "mod_status.h"
 
 #include "pyw_procmgr.h"
-#include "pyw_status.h"
+#include "pyw_status_page.h"
 #include "pyw_status_data.h"
 #include "pyw_status_render.h"
 #include "../common/pyw_metrics.h"

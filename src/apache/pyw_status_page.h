@@ -1,10 +1,10 @@
 /*
- * pyw_status.h - "SetHandler pyworker-status" (HTML, ?json,
+ * pyw_status_page.h - "SetHandler pyworker-status" (HTML, ?json,
  * ?prometheus), the per-group lines on mod_status's page, and the count
  * every forwarded request adds to its group's metrics.
  */
-#ifndef PYW_STATUS_H
-#define PYW_STATUS_H
+#ifndef PYW_STATUS_PAGE_H
+#define PYW_STATUS_PAGE_H
 
 #include "apr_pools.h"
 #include "httpd.h"
@@ -22,4 +22,4 @@ void pyw_status_count(request_rec *r, const pyw_group_t *g, int status,
 
 void pyw_status_register_hooks(apr_pool_t *p);
 
-#endif /* PYW_STATUS_H */
+#endif /* PYW_STATUS_PAGE_H */
