@@ -123,8 +123,10 @@ def forget_a2enmod_dirs(before):
 
 
 def is_installed():
-    r = _run(["dpkg-query", "-W", "-f=${Status}", PACKAGE])
-    return r.returncode == 0 and "installed" in r.stdout.split()[-1:]
+    """In any state but not-installed (config-files, half-installed...)."""
+    r = _run(["dpkg-query", "-W", "-f=${db:Status-Status}", PACKAGE])
+    return r.returncode == 0 and r.stdout.strip() not in ("",
+                                                          "not-installed")
 
 
 def dpkg(*args):
@@ -171,7 +173,7 @@ def before():
         pytest.fail("missing %s: ./dev installs them" % ", ".join(missing),
                     pytrace=False)
     if is_installed():
-        pytest.fail("%s is installed already: the test would remove it; "
+        pytest.fail("%s is on the system already: the test would remove it; "
                     "remove it first (dpkg -P %s)" % (PACKAGE, PACKAGE),
                     pytrace=False)
     strays = [p for p in (MODULE, MODS_AVAILABLE + "/pyworker.load",
@@ -193,7 +195,8 @@ def deb(before):
              timeout=BUILD_TIMEOUT)
     with open(os.path.join(top, "build.log"), "w") as f:
         f.write(r.stdout)
-    assert r.returncode == 0, "dpkg-buildpackage failed:\n" + r.stdout[-6000:]
+    assert r.returncode == 0, "dpkg-buildpackage failed (%s kept):\n%s" % (
+        top, r.stdout[-6000:])
     debs = glob.glob(os.path.join(top, PACKAGE + "_*.deb"))
     assert len(debs) == 1, os.listdir(top)
     yield debs[0]
