@@ -50,7 +50,8 @@ SYS_ENV = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:"
 # Whole trees compared before and after; elsewhere only names that
 # mention pyworker (other packages may change while this test runs).
 WATCHED_TREES = ("/etc/apache2", "/var/lib/apache2", MODDIR)
-WATCHED_NAMES = ("/usr/sbin", "/usr/share/doc", "/usr/share/man/man8",
+WATCHED_NAMES = ("/usr/sbin", "/usr/bin", "/usr/share/doc",
+                 "/usr/share/man/man8", "/usr/share/man/man1",
                  "/var/lib/dpkg/info")
 
 SNIPPET = """
@@ -177,7 +178,8 @@ def before():
                     "remove it first (dpkg -P %s)" % (PACKAGE, PACKAGE),
                     pytrace=False)
     strays = [p for p in (MODULE, MODS_AVAILABLE + "/pyworker.load",
-                          "/usr/sbin/pyworker-migrate") if os.path.lexists(p)]
+                          "/usr/sbin/pyworker-migrate",
+                          "/usr/bin/pyworker-express") if os.path.lexists(p)]
     if strays:
         pytest.fail("not from the package, the test would remove them: %s "
                     "(make uninstall?)" % strays, pytrace=False)
@@ -259,6 +261,8 @@ def test_files_in_apaches_layout(deb):
         assert MODS_AVAILABLE + "/" + conf in files
     assert files.get("/usr/sbin/pyworker-migrate", "").startswith("-rwxr-xr")
     assert "/usr/share/man/man8/pyworker-migrate.8.gz" in files
+    assert files.get("/usr/bin/pyworker-express", "").startswith("-rwxr-xr")
+    assert "/usr/share/man/man1/pyworker-express.1.gz" in files
     doc = "/usr/share/doc/" + PACKAGE
     for name in ("copyright", "changelog.gz", "README.md.gz"):
         assert "%s/%s" % (doc, name) in files
@@ -356,6 +360,46 @@ def test_migrate_tool_on_path(installed):
                        text=True)
     assert p.returncode == 0, p.stderr
     assert p.stdout.strip() == "PyWorkerDaemonProcess shop threads=4"
+
+
+def test_launcher_on_path_serves_through_the_installed_module(installed):
+    """/usr/bin/pyworker-express, as a user runs it: the installed module
+    and daemon serve the app; SIGINT leaves no process behind."""
+    assert shutil.which("pyworker-express", path=SYS_ENV["PATH"]) == \
+        "/usr/bin/pyworker-express"
+    d = tempfile.mkdtemp(prefix="pyw-debpkg-express-", dir="/tmp")
+    os.chmod(d, 0o755)
+    shutil.copy(os.path.join(REPO, "t", "apps", "hello.wsgi"), d)
+    os.chmod(os.path.join(d, "hello.wsgi"), 0o644)
+    port = free_port()
+    p = subprocess.Popen(["pyworker-express", "start", "hello.wsgi",
+                          "--port", str(port), "--server-root",
+                          os.path.join(d, "root")],
+                         cwd=d, env=SYS_ENV, start_new_session=True,
+                         stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                         stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline, r = time.monotonic() + 30, None
+        while time.monotonic() < deadline and p.poll() is None:
+            try:
+                r = requests.get("http://127.0.0.1:%d/" % port, timeout=5)
+                break
+            except requests.ConnectionError:
+                time.sleep(0.1)
+        assert r is not None and r.status_code == 200, p.poll()
+        assert r.text.startswith("Hello"), r.text
+        apache = procs.children(p.pid)
+        daemons = [x for a in apache for x in procs.descendants(a)
+                   if procs.exe(x) == DAEMON]
+        assert daemons, "no daemon of the installed program"
+        p.send_signal(2)
+        assert p.wait(timeout=30) == 0, p.stdout.read()
+        assert procs.wait_gone({x: None for x in apache + daemons}, 10) == {}
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+        shutil.rmtree(d, ignore_errors=True)
 
 
 def test_purge_leaves_no_file(installed, before):
