@@ -347,8 +347,25 @@ PyWorkerScriptAlias /static {apps}/pyversion.wsgi process-group=static
 """
 
 
+def _static_libpython_gaps():
+    """The archives of CPython's build tree (relative paths in MODLIBS)
+    that Debian's static libpython needs and its package does not
+    install: Modules/_hacl/libHacl_Hash_SHA2.a for Python 3.12 and 3.13
+    (CPython gh-131298, Debian 13).  Empty when it can be linked."""
+    out = subprocess.run([DEBIAN_PYTHON, "-c", """if 1:
+        import os, sysconfig
+        for w in (sysconfig.get_config_var("MODLIBS") or "").split():
+            if w.endswith(".a") and not os.path.isabs(w):
+                print(w)"""], stdout=subprocess.PIPE, check=True, timeout=30)
+    return out.stdout.decode().split()
+
+
 def test_static_libpython_daemon_links_no_libpython_and_serves(
         fresh_apache, request, builds):
+    gaps = _static_libpython_gaps()
+    if gaps:
+        pytest.skip("the static libpython of %s is incomplete on this "
+                    "machine (no %s)" % (DEBIAN_PYTHON, " ".join(gaps)))
     if IS_ROOT:
         request.getfixturevalue("test_users")
     build = builds["static"]
@@ -366,3 +383,21 @@ def test_static_libpython_daemon_links_no_libpython_and_serves(
     # symbols in the program itself.
     assert "/lib-dynload/" in r["extensions"]["decimal_file"], r
     assert program_of(r["pid"]) == program
+
+
+def test_static_libpython_refused_with_the_reason_when_incomplete(builds):
+    """Debian 13's python3.13-dev: configure stops, naming what is
+    missing, instead of the linker's "cannot find Modules/_hacl/..."."""
+    gaps = _static_libpython_gaps()
+    if not gaps:
+        pytest.skip("the static libpython of %s is complete on this "
+                    "machine" % DEBIAN_PYTHON)
+    rc, out = builds["static"].outcome()
+    assert rc != 0, out[-4000:]
+    assert "the static libpython of %s is incomplete" % DEBIAN_PYTHON \
+        in out, out[-4000:]
+    assert "need %s from CPython's build tree" % " ".join(gaps) in out, \
+        out[-4000:]
+    assert "cannot be embedded: see the reason above" in out, out[-4000:]
+    assert not glob.glob(os.path.join(builds["static"].dir,
+                                      "pyworker-daemon-*")), out[-4000:]

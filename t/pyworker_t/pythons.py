@@ -161,7 +161,8 @@ class Build:
         self.started = time.monotonic()
         self.seconds = None
 
-    def wait(self):
+    def outcome(self):
+        """(exit status or a reason, the build's output) once it ended."""
         if self.seconds is None:
             try:
                 rc = self.proc.wait(BUILD_TIMEOUT)
@@ -170,11 +171,14 @@ class Build:
                 rc = "timed out after %d s" % BUILD_TIMEOUT
             self.seconds = time.monotonic() - self.started
             self.rc = rc
-        if self.rc != 0:
-            with open(self.log, errors="replace") as f:
-                tail = f.read()[-4000:]
+        with open(self.log, errors="replace") as f:
+            return self.rc, f.read()
+
+    def wait(self):
+        rc, out = self.outcome()
+        if rc != 0:
             pytest.fail("build %s (%s) failed: %s\n%s"
-                        % (self.name, " ".join(self.args), self.rc, tail),
+                        % (self.name, " ".join(self.args), rc, out[-4000:]),
                         pytrace=False)
         print("build %s: %.0f s" % (self.name, self.seconds))
         return self.dir
