@@ -186,6 +186,23 @@ def test_flask_app_is_served(launch, workdir):
     assert launcher.get_json("/json")["framework"] == "flask"
 
 
+def test_status_url_serves_the_status_page_beside_an_app_at_root(
+        launch, express_app):
+    """--status-url: the group's counters, as JSON, while the app keeps
+    the rest of the URL space (mount point /)."""
+    launcher = launch([os.path.join(express_app, "app.wsgi")],
+                      ["--status-url", "/pyw-status", "--threads", "3"])
+    for _ in range(4):
+        assert requests.get(launcher.url("/"), timeout=10).status_code == 200
+    r = requests.get(launcher.url("/pyw-status?json"), timeout=10)
+    assert r.status_code == 200, r.text
+    groups = {g["name"]: g for g in r.json()["groups"]}
+    assert set(groups) == {"express"}, groups
+    assert groups["express"]["requests"]["2xx"] >= 4, groups
+    assert requests.get(launcher.url("/pyw-status"),
+                        timeout=10).text.count("<table") >= 1
+
+
 def test_paste_ini_is_served(launch, workdir):
     paste = os.path.join(workdir, "paste")
     shutil.copytree(os.path.join(T_DIR, "apps", "paste"), paste)
