@@ -6,6 +6,7 @@
  *   src/apache/pyw_config.c   directives, configs, alias translation
  *   src/apache/pyw_procmgr.c  group sockets and daemon processes
  *   src/apache/pyw_handler.c  the "pyworker-script" handler
+ *   src/apache/pyw_status_page.c  the "pyworker-status" handler, metrics
  *   src/apache/pyw_proxy.c    mod_proxy's pyworker:// scheme (optional)
  *   src/apache/pyw_lbmethod.c the byfreeworkers balancer method
  */
@@ -15,6 +16,7 @@
 #include "src/apache/pyw_config.h"
 #include "src/apache/pyw_procmgr.h"
 #include "src/apache/pyw_handler.h"
+#include "src/apache/pyw_status_page.h"
 #include "src/apache/pyw_proxy.h"
 
 static void pyw_register_hooks(apr_pool_t *p)
@@ -22,6 +24,7 @@ static void pyw_register_hooks(apr_pool_t *p)
     pyw_config_register_hooks(p);
     pyw_procmgr_register_hooks(p);
     pyw_handler_register_hooks(p);
+    pyw_status_register_hooks(p);
     pyw_proxy_register_hooks(p);
     pyw_lbmethod_register(p);
 }

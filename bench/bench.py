@@ -32,6 +32,8 @@ import sys
 import tempfile
 import time
 
+import chart                            # bench/chart.py
+
 BENCH_DIR = os.path.dirname(os.path.abspath(__file__))
 REPO_DIR = os.path.dirname(BENCH_DIR)
 APPS_DIR = os.path.join(BENCH_DIR, 'apps')
@@ -1248,19 +1250,26 @@ def finish(args, setups, raw, memory, problems, loadavg_start):
             'processes': args.processes, 'threads': args.threads,
             'setups': dict((s.name, s.status) for s in setups),
             'problems': problems, 'event_mpm': EVENT_MPM.strip().splitlines()}
-    md = render(meta, results, memory, targets, setups, args.app_list,
-                args.conns, served, raw)
-    sys.stdout.write(md)
     os.makedirs(RESULTS_DIR, exist_ok=True)
     base = os.path.join(RESULTS_DIR, stamp + ('-quick' if args.quick else ''))
+    md = render(meta, results, memory, targets, setups, args.app_list,
+                args.conns, served, raw)
+    if raw:
+        md += '\n![requests/s and p99 per setup](%s.svg)\n' \
+            % os.path.basename(base)
+    sys.stdout.write(md)
     with open(base + '.md', 'w') as f:
         f.write(md)
     cells = [dict(setup=k[0], app=k[1], conns=k[2], median=results[k],
                   rounds=raw[k]) for k in sorted(raw)]
+    data = {'meta': meta, 'cells': cells, 'memory': memory,
+            'targets': targets, 'requests_served': served}
     with open(base + '.json', 'w') as f:
-        json.dump({'meta': meta, 'cells': cells, 'memory': memory,
-                   'targets': targets, 'requests_served': served}, f, indent=1)
-    log('written %s.md and %s.json' % (base, base))
+        json.dump(data, f, indent=1)
+    if raw:
+        with open(base + '.svg', 'w') as f:
+            f.write(chart.render_svg(data))
+    log('written %s.md, .json%s' % (base, ' and .svg' if raw else ''))
     return exit_code(args, setups, raw, problems, targets)
 
 

@@ -51,7 +51,9 @@ def flags(force_static):
         ld = [static_library(ldver, shared_lib), "-Wl,--export-dynamic"]
         # The modules built into the archive (zlib, pyexpat on Debian)
         # need their libraries; a shared libpython carries them itself.
-        syslibs = unique((get("MODLIBS") or "").split() + syslibs)
+        modlibs = (get("MODLIBS") or "").split()
+        require_installed(modlibs)
+        syslibs = unique(modlibs + syslibs)
     return ldver, includes, ld + syslibs
 
 
@@ -66,6 +68,21 @@ def static_library(ldver, shared_lib):
             return os.path.join(libpl, name)
     sys.exit("neither %s nor %s exists"
              % (shared_lib, os.path.join(libpl, names[-1])))
+
+
+def require_installed(modlibs):
+    """Exits when a built-in module needs an archive of CPython's build
+    tree that was not installed (a relative path such as 3.12 and 3.13's
+    Modules/_hacl/libHacl_Hash_SHA2.a for _sha2, CPython gh-131298):
+    this Python's static library cannot be linked."""
+    missing = [w for w in modlibs if w.endswith(".a")
+               and not os.path.isabs(w) and not os.path.exists(w)]
+    if missing:
+        sys.exit("the static libpython of %s is incomplete: its built-in "
+                 "modules need %s from CPython's build tree, which was not "
+                 "installed (CPython gh-131298); link the shared libpython "
+                 "(without --with-static-libpython)"
+                 % (sys.executable, " ".join(missing)))
 
 
 def unique(words):

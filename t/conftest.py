@@ -24,6 +24,7 @@ import pytest
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from pyworker_t.httpd import Apache, IS_ROOT, module_path  # noqa: E402
+from pyworker_t import pythons  # noqa: E402
 
 _running = []           # every Apache started and not yet stopped
 TEST_USERS = ("pywtest1", "pywtest2")
@@ -199,3 +200,25 @@ def _error_log_window(request):
     if unexpected:
         pytest.fail("unexpected error log lines:\n  "
                     + "\n  ".join(unexpected), pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def second_python():
+    """A Python of another version than Debian's, readable by the daemon
+    users (pyworker_t/pythons.py), or None."""
+    return pythons.find_second_python()
+
+
+@pytest.fixture(scope="session")
+def two_python(second_python):
+    """The build with Debian's Python and the second one, started at its
+    first use and shared by the test modules of the session (None
+    without a second Python).  Call .wait() for its directory."""
+    if second_python is None:
+        yield None
+        return
+    build = pythons.two_python_build(second_python)
+    try:
+        yield build
+    finally:
+        build.remove()

@@ -91,20 +91,7 @@ def test_option_of_a_later_issue_is_refused_as_not_supported_yet(option):
     assert re.search(r"not (yet )?supported|unsupported", out, re.I), out
 
 
-@pytest.mark.parametrize("snippet,named", [
-    ("PyWorkerDaemonProcess g1\n"
-     "PyWorkerScriptAlias /a {apps}/hello.wsgi process-group=g1 "
-     "application-group=site1\n", "site1"),
-    ("PyWorkerDaemonProcess g1\n"
-     "<Location /a>\n  PyWorkerApplicationGroup site1\n</Location>\n",
-     "site1"),
-    ("PyWorkerDaemonProcess g1\n"
-     "PyWorkerImportScript {apps}/preload.wsgi process-group=g1 "
-     "application-group=other\n", "other"),
-])
-def test_named_application_group_is_refused(snippet, named):
-    out = _rejected(snippet)
-    assert named in out or "application" in out.lower(), out
+# Application group names and forms: t/test_app_groups.py.
 
 
 def test_duplicate_daemon_group_is_rejected():

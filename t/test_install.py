@@ -1,5 +1,6 @@
 """`make install` puts the module, one daemon program per --with-python,
-the a2enmod files and pyworker-migrate in Apache's layout; `make
+the a2enmod files, pyworker-migrate and pyworker-express in Apache's
+layout; `make
 uninstall` takes every one of them away again.  Both run into a DESTDIR,
 never the real system."""
 import os
@@ -43,6 +44,12 @@ def test_install_then_uninstall_into_destdir(tmp_path):
     tools = [f for f in files if f.endswith("sbin/pyworker-migrate")]
     assert len(tools) == 1, files
     assert os.access(os.path.join(dest, tools[0]), os.X_OK)
+    # The launcher, outside a checkout, uses the installed module.
+    express = [f for f in files if f.endswith("bin/pyworker-express")]
+    assert len(express) == 1, files
+    out = subprocess.run([os.path.join(dest, express[0]), "start", "--help"],
+                         capture_output=True, text=True, timeout=60).stdout
+    assert "(default: /%s/mod_pyworker.so)" % moddir in " ".join(out.split())
 
     r = _make("uninstall", "DESTDIR=" + dest)
     assert r.returncode == 0, r.stdout

@@ -25,6 +25,8 @@ PyWorkerSocketPrefix {run}/pyws
 PyWorkerDaemonProcess pylog threads=2 display-name=pyw-pylog
 PyWorkerImportScript {apps}/pylogging.wsgi process-group=pylog
 PyWorkerScriptAlias /log {apps}/pylogging.wsgi process-group=pylog
+PyWorkerScriptAlias /named {apps}/pylogging.wsgi process-group=pylog \\
+    application-group=logs
 PyWorkerDaemonProcess flasklog threads=2 display-name=pyw-flasklog
 PyWorkerScriptAlias /flask {apps}/flask_app/app.wsgi process-group=flasklog
 """
@@ -74,6 +76,21 @@ def test_each_level_lands_at_the_matching_apache_level(httpd):
         assert "group=pylog" in l
 
 
+def test_records_of_a_named_application_group_keep_their_levels(httpd):
+    """The logging hook is installed in each interpreter: a sub-interpreter's
+    own logging module routes its records at their levels too."""
+    httpd.log.expect(codes=[RECORD])
+    m = marker()
+    mark = httpd.log.mark()
+    r = httpd.get("/named?case=levels&m=%s" % m)
+    assert r.status_code == 200, r.text
+    lines = httpd.log.wait_for(re.escape(m), since=mark, count=5)
+    got = {re.search(re.escape(m) + r"-(\w+)", l).group(1): (l.level, l.code)
+           for l in lines}
+    assert got == {name: (level, RECORD) for name, level in LEVELS}, lines
+    assert all(context(l).group(1).endswith("uri=/named") for l in lines)
+
+
 def test_multi_line_record_is_one_log_line_per_line(httpd):
     m, lines, _ = run(httpd, "multiline", count=3)
     assert [re.search(re.escape(m) + r"-(\w+)", l).group(1)
@@ -100,7 +117,9 @@ def test_exception_traceback_lines_each_carry_the_context(httpd):
 
 
 def test_record_at_import_has_no_uri(httpd):
-    lines = httpd.log.find(r"pywlog-import-marker")
+    # The import script's run; /named imports it again, in a request.
+    lines = [l for l in httpd.log.find(r"pywlog-import-marker")
+             if "uri=/named" not in l]
     assert lines, httpd.log.tail()
     for l in lines:
         assert l.level == "warn" and l.code == RECORD, l

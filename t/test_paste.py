@@ -43,6 +43,8 @@ PyWorkerPasteApp /gone {apps}/paste/gone.ini process-group=paste
 PyWorkerDaemonProcess pyramid threads=4 python-path={apps}/paste \\
     display-name=pyw-pyramid
 PyWorkerPasteApp /pyramid {apps}/paste/production.ini process-group=pyramid
+PyWorkerPasteApp /pyrnamed {apps}/paste/production.ini process-group=pyramid \\
+    application-group=named
 
 PyWorkerDaemonProcess badlog threads=2 python-path={apps}/paste \\
     display-name=pyw-badlog
@@ -171,6 +173,20 @@ def test_pyramid_production_ini_serves_and_logs_like_pserve(httpd):
         time.sleep(0.05)
     with open(access) as f:
         assert "INFO  [pywpaste.access] pywpaste-access " + m in f.read()
+
+
+def test_paste_app_in_a_named_application_group(httpd):
+    """The same ini file in a sub-interpreter: loaded there once more, its
+    logging sections applied there, its records at their levels."""
+    m = uuid.uuid4().hex[:12]
+    mark = httpd.log.mark()
+    r = httpd.get("/pyrnamed/?m=" + m)
+    assert r.status_code == 200, r.text
+    assert r.text.startswith("pyramid production /pyrnamed ")
+    info = httpd.log.wait_for(r"pywpaste-view " + m, since=mark)
+    assert len(info) == 1 and info[0].level == "info", info
+    assert info[0].code == RECORD and "uri=/pyrnamed/" in info[0]
+    assert not severe(httpd.log.lines(mark)), httpd.log.text(mark)
 
 
 def test_pyramid_load_time_warning_went_to_the_log_at_warn(httpd):

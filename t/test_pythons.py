@@ -30,7 +30,6 @@ import datetime
 import glob
 import os
 import re
-import shlex
 import shutil
 import signal
 import subprocess
@@ -42,202 +41,34 @@ import types
 import pytest
 import requests
 
-from pyworker_t.httpd import IS_ROOT, REPO, configtest, module_path
-
-DEBIAN_PYTHON = "/usr/bin/python3"
-PYENV_VERSIONS = "/root/.pyenv/versions"
-COPY_ROOT = "/opt/pyw-test"
-COPY_MARKER = ".pyw-test-complete"
-BUILD_TIMEOUT = 600             # seconds; ~30 s each on an idle machine
-KEEP = os.environ.get("PYW_KEEP") == "1"
+from pyworker_t.httpd import IS_ROOT, configtest, module_path
+from pyworker_t.pythons import (DEBIAN_PYTHON, KEEP, Build,
+                                major_minor as _major_minor,
+                                module_copy as _module_copy,
+                                need as _need)
 
 USER1 = "user=pywtest1" if IS_ROOT else ""
 USER2 = "user=pywtest2" if IS_ROOT else ""
 
 
-# ---- the Pythons -------------------------------------------------------
-
-def _major_minor(python, env=None):
-    out = subprocess.run(
-        [python, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
-        stdout=subprocess.PIPE, check=True, timeout=30, env=env)
-    return out.stdout.decode().strip()
-
-
-def _pyenv_candidate(avoid):
-    """(directory, 'X.Y') of the newest pyenv Python 3 with a shared
-    libpython and headers whose X.Y is not `avoid`, or None."""
-    found = []
-    for path in glob.glob(os.path.join(PYENV_VERSIONS, "3.*")):
-        m = re.match(r"^3\.(\d+)\.(\d+)$", os.path.basename(path))
-        if not m:
-            continue
-        mm = "3.%s" % m.group(1)
-        complete = all(os.path.exists(os.path.join(path, f)) for f in (
-            "bin/python" + mm, "lib/libpython%s.so" % mm,
-            "include/python%s/Python.h" % mm))
-        if mm != avoid and complete:
-            found.append(((int(m.group(1)), int(m.group(2))), path, mm))
-    if not found:
-        return None
-    _, path, mm = max(found)
-    return path, mm
-
-
-def _copy_python(src, mm):
-    """A readable copy of the Python at src: COPY_ROOT/pythonX.Y.  Made
-    beside it under a temporary name, marked complete, then renamed, so
-    a copy that has its name is whole."""
-    dst = os.path.join(COPY_ROOT, "python" + mm)
-    if os.path.exists(os.path.join(dst, COPY_MARKER)):
-        return dst
-    os.makedirs(COPY_ROOT, exist_ok=True)
-    os.chmod(COPY_ROOT, 0o755)
-    tmp = tempfile.mkdtemp(prefix=".python%s-" % mm, dir=COPY_ROOT)
-    try:
-        subprocess.run(["cp", "-a", src + "/.", tmp], check=True,
-                       timeout=300)
-        subprocess.run(["chmod", "-R", "go+rX", tmp], check=True, timeout=60)
-        os.chmod(tmp, 0o755)
-        with open(os.path.join(tmp, COPY_MARKER), "w") as f:
-            f.write("copied from %s\n" % src)
-        if os.path.exists(dst) and \
-                not os.path.exists(os.path.join(dst, COPY_MARKER)):
-            shutil.rmtree(dst)              # an older, unfinished copy
-        try:
-            os.rename(tmp, dst)
-        except OSError:                     # a concurrent run was first
-            if not os.path.exists(os.path.join(dst, COPY_MARKER)):
-                raise
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return dst
-
-
-@pytest.fixture(scope="module")
-def second_python():
-    """The copied Python: .exe, .mm ('X.Y'), .prefix, .env (to run it:
-    its own libpython, not the one its RUNPATH names in root's home), or
-    None when the machine has no Python besides Debian's version."""
-    debian_mm = _major_minor(DEBIAN_PYTHON)
-    found = _pyenv_candidate(debian_mm)
-    if found is None:
-        return None
-    prefix = _copy_python(*found)
-    mm = found[1]
-    env = dict(os.environ, LD_LIBRARY_PATH=os.path.join(prefix, "lib"))
-    exe = os.path.join(prefix, "bin", "python" + mm)
-    assert _major_minor(exe, env) == mm
-    return types.SimpleNamespace(exe=exe, mm=mm, prefix=prefix, env=env,
-                                 debian_mm=debian_mm)
-
-
-def _need(py):
-    if py is None:
-        pytest.skip("no Python other than %s's version on this machine "
-                    "(looked in %s)" % (DEBIAN_PYTHON, PYENV_VERSIONS))
-    return py
-
-
 # ---- builds ------------------------------------------------------------
 
-def _copy_sources(dst):
-    """The tracked files of the checkout (as they are now), or the tree
-    without build outputs when it is not a git checkout."""
-    try:
-        files = subprocess.run(["git", "-C", REPO, "ls-files", "-z"],
-                               stdout=subprocess.PIPE, check=True,
-                               timeout=60).stdout.split(b"\0")
-    except (OSError, subprocess.CalledProcessError):
-        shutil.rmtree(dst)
-        shutil.copytree(REPO, dst, ignore=shutil.ignore_patterns(
-            ".git", "autom4te.cache", ".libs", "*.o", "*.lo", "*.slo",
-            "*.la", "*.so", "pyworker-daemon-*", "Makefile", "configure",
-            "config.status", "config.log", "pyw_build.h", "pyw_daemons.mk"))
-        return
-    for name in (f.decode() for f in files if f):
-        src = os.path.join(REPO, name)
-        if os.path.isfile(src):
-            os.makedirs(os.path.dirname(os.path.join(dst, name)),
-                        exist_ok=True)
-            shutil.copy2(src, os.path.join(dst, name))
-
-
-class Build:
-    """A copy of the source tree configured with `args` and built with
-    make, in the background.  wait() returns the directory, which holds
-    mod_pyworker.so and the daemon programs at its top."""
-
-    def __init__(self, name, args, env=None):
-        self.name, self.args = name, args
-        self.dir = tempfile.mkdtemp(prefix="pyw-build-%s-" % name,
-                                    dir="/tmp")
-        os.chmod(self.dir, 0o755)
-        _copy_sources(self.dir)
-        self.log = os.path.join(self.dir, "build.log")
-        cmd = "autoconf && ./configure %s && make -j2" % " ".join(
-            shlex.quote(a) for a in args)
-        with open(self.log, "wb") as out:
-            self.proc = subprocess.Popen(
-                ["sh", "-c", cmd], cwd=self.dir, stdin=subprocess.DEVNULL,
-                stdout=out, stderr=subprocess.STDOUT, env=env,
-                start_new_session=True)
-        self.started = time.monotonic()
-        self.seconds = None
-
-    def wait(self):
-        if self.seconds is None:
-            try:
-                rc = self.proc.wait(BUILD_TIMEOUT)
-            except subprocess.TimeoutExpired:
-                self._kill()
-                rc = "timed out after %d s" % BUILD_TIMEOUT
-            self.seconds = time.monotonic() - self.started
-            self.rc = rc
-        if self.rc != 0:
-            with open(self.log, errors="replace") as f:
-                tail = f.read()[-4000:]
-            pytest.fail("build %s (%s) failed: %s\n%s"
-                        % (self.name, " ".join(self.args), self.rc, tail),
-                        pytrace=False)
-        print("build %s: %.0f s" % (self.name, self.seconds))
-        return self.dir
-
-    @property
-    def module(self):
-        return os.path.join(self.wait(), "mod_pyworker.so")
-
-    def program(self, mm):
-        return os.path.join(self.wait(), "pyworker-daemon-python" + mm)
-
-    def _kill(self):
-        if self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait(30)
-
-    def remove(self):
-        self._kill()
-        if not KEEP:
-            shutil.rmtree(self.dir, ignore_errors=True)
-
-
 @pytest.fixture(scope="module", autouse=True)
-def builds(second_python):
+def builds(second_python, two_python):
     """Both variants, started together at the first test of the module:
-    'two' (Debian's Python and the second one; absent without a second
-    Python) and 'static' (Debian's, --with-static-libpython)."""
+    'two' (Debian's Python and the second one, shared with the session;
+    absent without a second Python) and 'static' (Debian's,
+    --with-static-libpython)."""
     out = {}
+    static = Build("static", ["--with-python=" + DEBIAN_PYTHON,
+                              "--with-static-libpython"])
     try:
-        if second_python is not None:
-            out["two"] = Build("two", [
-                "--with-python=" + DEBIAN_PYTHON,
-                "--with-python=" + second_python.exe], env=second_python.env)
-        out["static"] = Build("static", ["--with-python=" + DEBIAN_PYTHON,
-                                         "--with-static-libpython"])
+        if two_python is not None:
+            out["two"] = two_python
+        out["static"] = static
         yield out
     finally:
-        for b in out.values():
-            b.remove()
+        static.remove()
 
 
 @pytest.fixture(scope="module")
@@ -245,23 +76,6 @@ def two(builds, second_python):
     _need(second_python)
     builds["two"].wait()
     return builds["two"]
-
-
-def _module_copy(build_dir, programs=None, mode=None):
-    """A directory with mod_pyworker.so of build_dir and the daemon
-    programs named (default: all of them), each chmod'ed to mode."""
-    d = tempfile.mkdtemp(prefix="pyw-moddir-", dir="/tmp")
-    os.chmod(d, 0o755)
-    shutil.copy2(os.path.join(build_dir, "mod_pyworker.so"), d)
-    if programs is None:
-        programs = [os.path.basename(p) for p in glob.glob(
-            os.path.join(build_dir, "pyworker-daemon-*"))
-            if not p.endswith(".tmp")]
-    for name in programs:
-        shutil.copy2(os.path.join(build_dir, name), d)
-        if mode is not None:
-            os.chmod(os.path.join(d, name), mode)
-    return d
 
 
 # ---- what a group reports ----------------------------------------------
@@ -533,8 +347,25 @@ PyWorkerScriptAlias /static {apps}/pyversion.wsgi process-group=static
 """
 
 
+def _static_libpython_gaps():
+    """The archives of CPython's build tree (relative paths in MODLIBS)
+    that Debian's static libpython needs and its package does not
+    install: Modules/_hacl/libHacl_Hash_SHA2.a for Python 3.12 and 3.13
+    (CPython gh-131298, Debian 13).  Empty when it can be linked."""
+    out = subprocess.run([DEBIAN_PYTHON, "-c", """if 1:
+        import os, sysconfig
+        for w in (sysconfig.get_config_var("MODLIBS") or "").split():
+            if w.endswith(".a") and not os.path.isabs(w):
+                print(w)"""], stdout=subprocess.PIPE, check=True, timeout=30)
+    return out.stdout.decode().split()
+
+
 def test_static_libpython_daemon_links_no_libpython_and_serves(
         fresh_apache, request, builds):
+    gaps = _static_libpython_gaps()
+    if gaps:
+        pytest.skip("the static libpython of %s is incomplete on this "
+                    "machine (no %s)" % (DEBIAN_PYTHON, " ".join(gaps)))
     if IS_ROOT:
         request.getfixturevalue("test_users")
     build = builds["static"]
@@ -552,3 +383,21 @@ def test_static_libpython_daemon_links_no_libpython_and_serves(
     # symbols in the program itself.
     assert "/lib-dynload/" in r["extensions"]["decimal_file"], r
     assert program_of(r["pid"]) == program
+
+
+def test_static_libpython_refused_with_the_reason_when_incomplete(builds):
+    """Debian 13's python3.13-dev: configure stops, naming what is
+    missing, instead of the linker's "cannot find Modules/_hacl/..."."""
+    gaps = _static_libpython_gaps()
+    if not gaps:
+        pytest.skip("the static libpython of %s is complete on this "
+                    "machine" % DEBIAN_PYTHON)
+    rc, out = builds["static"].outcome()
+    assert rc != 0, out[-4000:]
+    assert "the static libpython of %s is incomplete" % DEBIAN_PYTHON \
+        in out, out[-4000:]
+    assert "need %s from CPython's build tree" % " ".join(gaps) in out, \
+        out[-4000:]
+    assert "cannot be embedded: see the reason above" in out, out[-4000:]
+    assert not glob.glob(os.path.join(builds["static"].dir,
+                                      "pyworker-daemon-*")), out[-4000:]

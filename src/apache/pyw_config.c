@@ -16,6 +16,7 @@
 #include <limits.h>
 #include <pwd.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <sys/stat.h>
 #include <string.h>
 #include <unistd.h>
@@ -31,6 +32,7 @@
 #include "unixd.h"
 
 #include "../common/pyw_proto.h"
+#include "pyw_appgroup.h"
 #include "pyw_config.h"
 #include "pyw_pythons.h"
 #include "pyw_log.h"
@@ -47,6 +49,7 @@ typedef struct {
     server_rec *server;         /* where the reference was written */
     const char *where;          /* "PyWorkerScriptAlias /x (file:line)" */
     const char *import_script;  /* PyWorkerImportScript: its path */
+    const char *import_app_group;   /* and its application-group= */
 } pyw_group_ref_t;
 
 static apr_array_header_t *pyw_refs;        /* pyw_group_ref_t */
@@ -190,19 +193,6 @@ static const char *pyw_check_group_name(cmd_parms *cmd, const char *name)
     return NULL;
 }
 
-/* Only the main interpreter exists for now; "" means it too. */
-static const char *pyw_check_app_group(cmd_parms *cmd, const char **value)
-{
-    if (**value == '\0' || strcmp(*value, PYW_APP_GROUP_GLOBAL) == 0) {
-        *value = PYW_APP_GROUP_GLOBAL;
-        return NULL;
-    }
-    return apr_psprintf(cmd->pool, "%s: application group '%s': named "
-                        "application groups (sub-interpreters) are not "
-                        "supported yet; use %%{GLOBAL}", cmd->cmd->name,
-                        *value);
-}
-
 /* The script attribute Python will look up: an identifier, so a typo
  * such as "app()" fails at configtest, not on every request. */
 static const char *pyw_check_callable(cmd_parms *cmd, const char *name)
@@ -223,8 +213,9 @@ static const char *pyw_check_callable(cmd_parms *cmd, const char *name)
     return NULL;
 }
 
-static void pyw_note_ref(cmd_parms *cmd, const char *group,
-                         const char *what, const char *import_script)
+static pyw_group_ref_t *pyw_note_ref(cmd_parms *cmd, const char *group,
+                                     const char *what,
+                                     const char *import_script)
 {
     pyw_group_ref_t *ref = apr_array_push(pyw_refs);
 
@@ -233,6 +224,8 @@ static void pyw_note_ref(cmd_parms *cmd, const char *group,
     ref->where = apr_psprintf(cmd->pool, "%s %s (%s)", cmd->cmd->name, what,
                               pyw_cmd_where(cmd));
     ref->import_script = import_script;
+    ref->import_app_group = NULL;
+    return ref;
 }
 
 /*
@@ -275,9 +268,6 @@ static const char *pyw_parse_group_options(cmd_parms *cmd,
     char *word;
 
     while (*(word = pyw_next_option(cmd->pool, &args)) != '\0') {
-        if (strcmp(word, "application-group=") == 0) {
-            word = apr_pstrcat(cmd->pool, word, PYW_APP_GROUP_GLOBAL, NULL);
-        }
         if (pyw_option_parse(table, &st, word, a, msg, sizeof(msg)) < 0) {
             return apr_psprintf(cmd->pool, "%s: %s", cmd->cmd->name, msg);
         }
@@ -287,7 +277,10 @@ static const char *pyw_parse_group_options(cmd_parms *cmd,
         return err;
     }
     if (a->application_group != NULL
-        && (err = pyw_check_app_group(cmd, &a->application_group)) != NULL) {
+        && (err = pyw_app_group_check(cmd->pool, cmd->cmd->name,
+                                      &a->application_group,
+                                      table == pyw_import_options))
+           != NULL) {
         return err;
     }
     if (a->callable_object != NULL
@@ -483,6 +476,8 @@ static pyw_group_t *pyw_group_new(cmd_parms *cmd, const char *name)
     g->uid = (uid_t)-1;
     g->gid = (gid_t)-1;
     g->import_scripts = apr_array_make(cmd->pool, 1, sizeof(const char *));
+    g->import_app_groups = apr_array_make(cmd->pool, 1,
+                                          sizeof(const char *));
     return g;
 }
 
@@ -609,6 +604,39 @@ static const char *pyw_group_app(cmd_parms *cmd, pyw_group_t *g)
     return NULL;
 }
 
+/* own-gil=: names of application groups (or "*"), and a Python with
+ * PEP 684 (3.12) for the group. */
+static const char *pyw_group_check_own_gil(cmd_parms *cmd, pyw_group_t *g)
+{
+    const char *version = pyw_python_version(g->python_executable);
+    const char *list = g->own_gil, *name;
+    int major = 0, minor = 0;
+
+    if (list == NULL) {
+        return NULL;
+    }
+    if (version == NULL || sscanf(version, "%d.%d", &major, &minor) != 2
+        || major < 3 || (major == 3 && minor < 12)) {
+        return apr_psprintf(cmd->pool, "%s %s: own-gil= needs Python 3.12 "
+                            "or later (PEP 684); this group runs Python %s "
+                            "(%s): pick a newer one with python-executable=",
+                            cmd->cmd->name, g->name,
+                            version ? version : "?", g->python_executable);
+    }
+    while (*list != '\0') {
+        name = ap_getword(cmd->pool, &list, ',');
+        if (*name == '\0' || (name[0] == '%' && name[1] == '{')) {
+            return apr_psprintf(cmd->pool, "%s %s: own-gil=%s: list the "
+                                "names application groups resolve to, or "
+                                "*; not %%{...} forms nor empty names (the "
+                                "main interpreter, %%{GLOBAL}, keeps the "
+                                "main GIL)", cmd->cmd->name, g->name,
+                                g->own_gil);
+        }
+    }
+    return NULL;
+}
+
 static const char *pyw_cmd_daemon_process(cmd_parms *cmd, void *mconfig,
                                           const char *args)
 {
@@ -648,6 +676,9 @@ static const char *pyw_cmd_daemon_process(cmd_parms *cmd, void *mconfig,
     if (g->daemon_program == NULL) {
         return apr_psprintf(cmd->pool, "%s %s: %s", cmd->cmd->name, name,
                             err);
+    }
+    if ((err = pyw_group_check_own_gil(cmd, g)) != NULL) {
+        return err;
     }
     *(pyw_group_t **)apr_array_push(pyw_globals.groups) = g;
     apr_hash_set(pyw_globals.groups_by_name, name, APR_HASH_KEY_STRING, g);
@@ -776,7 +807,9 @@ static const char *pyw_cmd_import_script(cmd_parms *cmd, void *mconfig,
         return apr_psprintf(cmd->pool, "%s %s: process-group=NAME is "
                             "required", cmd->cmd->name, file);
     }
-    pyw_note_ref(cmd, opts.process_group, path, path);
+    pyw_note_ref(cmd, opts.process_group, path, path)->import_app_group =
+        opts.application_group ? opts.application_group
+                               : pyw_app_group_global;
     return NULL;
 }
 
@@ -832,7 +865,8 @@ static const char *pyw_cmd_application_group(cmd_parms *cmd, void *mconfig,
                                              const char *arg)
 {
     pyw_dir_conf_t *d = mconfig;
-    const char *err = pyw_check_app_group(cmd, &arg);
+    const char *err = pyw_app_group_check(cmd->pool, cmd->cmd->name, &arg,
+                                          0);
 
     if (err == NULL) {
         d->application_group = arg;
@@ -937,11 +971,11 @@ const command_rec pyw_config_cmds[] = {
         RSRC_CONF, "name [option=value ...]: define a daemon process group"),
     AP_INIT_RAW_ARGS("PyWorkerScriptAlias", pyw_cmd_script_alias, NULL,
         RSRC_CONF, "url-path file [process-group=G] "
-        "[application-group=%{GLOBAL}] [callable-object=name] "
+        "[application-group=A] [callable-object=name] "
         "[pass-authorization=On|Off]"),
     AP_INIT_RAW_ARGS("PyWorkerScriptAliasMatch", pyw_cmd_script_alias,
         "match", RSRC_CONF, "regex file-with-$1 [process-group=G] "
-        "[application-group=%{GLOBAL}] [callable-object=name] "
+        "[application-group=A] [callable-object=name] "
         "[pass-authorization=On|Off]"),
     AP_INIT_RAW_ARGS("PyWorkerPasteApp", pyw_cmd_paste_app, NULL,
         RSRC_CONF, "url-path file.ini[#name] [process-group=G] "
@@ -952,7 +986,8 @@ const command_rec pyw_config_cmds[] = {
         "daemon process group for these requests"),
     AP_INIT_TAKE1("PyWorkerApplicationGroup", pyw_cmd_application_group,
         NULL, OR_FILEINFO | ACCESS_CONF | RSRC_CONF,
-        "application group: %{GLOBAL}"),
+        "application group (interpreter): %{GLOBAL} (default), "
+        "%{SERVER}, %{HOST}, %{RESOURCE}, %{ENV:NAME} or a name"),
     AP_INIT_ITERATE("PyWorkerRestrictProcess", pyw_cmd_restrict_process,
         NULL, ACCESS_CONF | RSRC_CONF, "group [group ...]: the only daemon "
         "process groups requests here may use"),
@@ -960,7 +995,7 @@ const command_rec pyw_config_cmds[] = {
         OR_FILEINFO | ACCESS_CONF | RSRC_CONF,
         "name of the WSGI callable in the script (default application)"),
     AP_INIT_RAW_ARGS("PyWorkerImportScript", pyw_cmd_import_script, NULL,
-        RSRC_CONF, "file process-group=G [application-group=%{GLOBAL}]: "
+        RSRC_CONF, "file process-group=G [application-group=A]: "
         "load a script when the group's daemons start"),
     AP_INIT_TAKE1("PyWorkerSocketPrefix", pyw_cmd_socket_prefix, NULL,
         RSRC_CONF, "path prefix of the daemon sockets (main server only)"),
@@ -1029,6 +1064,9 @@ static int pyw_check_ref(server_rec *s, const pyw_group_ref_t *ref)
     if (ref->import_script != NULL) {
         *(const char **)apr_array_push(g->import_scripts) =
             ref->import_script;
+        *(const char **)apr_array_push(g->import_app_groups) =
+            pyw_app_group_for_server(g->import_app_groups->pool,
+                                     ref->server, ref->import_app_group);
     }
     return OK;
 }
@@ -1226,7 +1264,7 @@ const char *pyw_config_application_group(request_rec *r)
 {
     return pyw_config_string(r, offsetof(pyw_alias_t, application_group),
                              offsetof(pyw_dir_conf_t, application_group),
-                             PYW_APP_GROUP_GLOBAL);
+                             pyw_app_group_global);
 }
 
 const char *pyw_config_callable_object(request_rec *r)

@@ -14,7 +14,6 @@
 #include "../common/pyw_options.h"
 
 #define PYW_HANDLER_NAME   "pyworker-script"
-#define PYW_APP_GROUP_GLOBAL "%{GLOBAL}"
 #define PYW_CALLABLE_DEFAULT "application"
 #define PYW_CALLABLE_MAX     128
 #define PYW_UNSET          (-1)
@@ -37,6 +36,9 @@ typedef struct {
     /* Resolved at config time (pyw_config.c): */
     const char *daemon_program; /* the daemon built for python_executable */
     apr_array_header_t *import_scripts;   /* const char *, absolute paths */
+    apr_array_header_t *import_app_groups; /* const char *, resolved: one
+                                              per import script ("" for
+                                              %{GLOBAL}) */
     uid_t       uid;            /* ids the daemons run as, from user= and */
     gid_t       gid;            /* group=, else Apache's User and Group   */
     const char *user_name;      /* for initgroups(); NULL: no passwd entry */
@@ -63,7 +65,8 @@ typedef struct {
     const char *paste_app;      /* PyWorkerPasteApp: the application's name
                                    in the ini file ("main"); NULL: script */
     const char *process_group;  /* NULL: PyWorkerProcessGroup */
-    const char *application_group;  /* NULL: PyWorkerApplicationGroup */
+    const char *application_group;  /* NULL: PyWorkerApplicationGroup;
+                                       as written (pyw_appgroup.h) */
     const char *callable_object;    /* NULL: PyWorkerCallableObject */
     const char *pass_auth_word;     /* pass-authorization=, as written */
     int         pass_authorization; /* PYW_UNSET: PyWorkerPassAuthorization */
@@ -124,7 +127,9 @@ int pyw_config_group_allowed(request_rec *r, const char *group,
 /* The alias that translate_name matched for r, or NULL. */
 const pyw_alias_t *pyw_config_request_alias(request_rec *r);
 
-/* Effective process / application group for r (alias, then dir config). */
+/* Effective process / application group for r (alias, then dir config);
+ * the application group as written (pyw_app_group_global by default),
+ * for pyw_app_group_resolve(). */
 const char *pyw_config_process_group(request_rec *r);
 const char *pyw_config_application_group(request_rec *r);
 

@@ -8,6 +8,7 @@
  * After execve() none of that exists; the daemon gets exactly:
  *   0 /dev/null, 1 and 2 the error log, 3 the group's socket, 4 the
  *   status pipe, 5 the group's load board, 6 its own spec (a memfd),
+ *   7 the group's worker board (pyw_wboard.h),
  *   an environment of PATH, TZ, LANG and LC_ALL, and an argv that shows
  *   its title and group, never its settings.
  * Every other descriptor is closed by the kernel at exec.
@@ -90,13 +91,14 @@ static int pyw_high(int fd)
 
 /* dup2 clears close-on-exec, so exactly these survive exec. */
 static int pyw_place_fds(int listen_fd, int status_fd, int board_fd,
-                         int spec_fd, int log_fd)
+                         int wboard_fd, int spec_fd, int log_fd)
 {
     int null_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 
     listen_fd = pyw_high(listen_fd);
     status_fd = pyw_high(status_fd);
     board_fd = pyw_high(board_fd);
+    wboard_fd = pyw_high(wboard_fd);
     spec_fd = pyw_high(spec_fd);
     log_fd = pyw_high(log_fd);
     if (null_fd < 0 || listen_fd < 0 || spec_fd < 0 || log_fd < 0
@@ -105,7 +107,8 @@ static int pyw_place_fds(int listen_fd, int status_fd, int board_fd,
         || dup2(listen_fd, PYW_EXEC_LISTEN_FD) < 0
         || dup2(spec_fd, PYW_EXEC_SPEC_FD) < 0
         || (status_fd >= 0 && dup2(status_fd, PYW_EXEC_STATUS_FD) < 0)
-        || (board_fd >= 0 && dup2(board_fd, PYW_EXEC_BOARD_FD) < 0)) {
+        || (board_fd >= 0 && dup2(board_fd, PYW_EXEC_BOARD_FD) < 0)
+        || (wboard_fd >= 0 && dup2(wboard_fd, PYW_EXEC_WBOARD_FD) < 0)) {
         return -1;
     }
     /* Left closed when absent: the daemon tells by fcntl(). */
@@ -114,6 +117,9 @@ static int pyw_place_fds(int listen_fd, int status_fd, int board_fd,
     }
     if (board_fd < 0) {
         close(PYW_EXEC_BOARD_FD);
+    }
+    if (wboard_fd < 0) {
+        close(PYW_EXEC_WBOARD_FD);
     }
     pyw_cloexec_from(PYW_EXEC_FIRST_FREE);
     return 0;
@@ -173,7 +179,8 @@ static void pyw_exec_fail(const pyw_daemon_spec_t *spec)
 }
 
 void pyw_exec_daemon(apr_pool_t *p, const pyw_daemon_spec_t *spec,
-                     const char *program, const char *title, int board_fd)
+                     const char *program, const char *title, int board_fd,
+                     int wboard_fd)
 {
     char *env[PYW_EXEC_ENV_MAX];
     char *argv[3];
@@ -185,7 +192,7 @@ void pyw_exec_daemon(apr_pool_t *p, const pyw_daemon_spec_t *spec,
     pyw_exec_env(p, env);
     if (spec_fd < 0
         || pyw_place_fds(spec->listen_fd, spec->status_fd, board_fd,
-                         spec_fd, spec->log_fd) < 0) {
+                         wboard_fd, spec_fd, spec->log_fd) < 0) {
         PYW_SLOG(APLOG_ERR, errno, pyw_pm.s, 27, spec->group,
                  (long)getpid(), "cannot prepare the descriptors of daemon "
                  "process %d", spec->process_index + 1);

@@ -10,13 +10,14 @@
 #include "../common/pyw_spec.h"
 
 /* In the child after fork(): exec `program` with spec (whose listen_fd,
- * status_fd and log_fd are the parent's numbers) and the group's board
- * (-1: none).  `title` is argv[0] (NULL: the program, then the group).
+ * status_fd and log_fd are the parent's numbers), the group's load board
+ * and its worker board (-1: none).  `title` is argv[0] (NULL: the program, then the group).
  * Never returns: a failure is logged and the child exits with
  * PYW_DAEMON_EXIT_STARTUP_FAILED, which the parent backs off from, once
  * the spec's startup_delay_ms has passed. */
 void pyw_exec_daemon(apr_pool_t *p, const pyw_daemon_spec_t *spec,
-                     const char *program, const char *title, int board_fd)
+                     const char *program, const char *title, int board_fd,
+                     int wboard_fd)
     __attribute__((noreturn));
 
 #endif /* PYW_EXEC_H */

@@ -293,7 +293,8 @@ static int pyw_forward_body_result(pyw_fwd_t *fw)
 /* The pairs Apache's own table lacks.  The first is the request start
  * (for queue-timeout: when Apache read the request line, or finished
  * spooling a chunked body, microseconds since the epoch), which goes on
- * the wire first. */
+ * the wire first; the second the application group, which goes after
+ * REQUEST_URI. */
 static int pyw_forward_extras(request_rec *r, const pyw_forward_opts_t *o,
                               pyw_env_extra_t *x)
 {
@@ -304,6 +305,8 @@ static int pyw_forward_extras(request_rec *r, const pyw_forward_opts_t *o,
     x[n++].value = apr_off_t_toa(r->pool, (apr_off_t)(o->body
                                  ? pyw_spool_done_time(o->body)
                                  : r->request_time));
+    x[n].name = PYW_ENV_APP_GROUP;
+    x[n++].value = o->application_group ? o->application_group : "";
     /* Apache never exports Authorization itself; a RewriteRule or SetEnv
      * that already did wins over ours. */
     if (o->pass_authorization
@@ -319,8 +322,6 @@ static int pyw_forward_extras(request_rec *r, const pyw_forward_opts_t *o,
     }
     x[n].name = "mod_pyworker.process_group";
     x[n++].value = o->process_group ? o->process_group : "";
-    x[n].name = "mod_pyworker.application_group";
-    x[n++].value = o->application_group ? o->application_group : "";
     x[n].name = "mod_pyworker.callable_object";
     x[n++].value = o->callable_object ? o->callable_object : "application";
     x[n].name = "mod_pyworker.script_reloading";
@@ -355,11 +356,11 @@ static int pyw_env_add(pyw_env_pair_t *p, int *n, const char *name,
 }
 
 /*
- * The environ in wire order.  The request start and REQUEST_URI come
- * first: the daemon's worker reads only those two before it runs the
- * request (its scan stops there), then Apache's table without that
- * REQUEST_URI, then the other extras.  The pair count, or -1 if a name
- * is too long.
+ * The environ in wire order.  The request start, REQUEST_URI and the
+ * application group come first: the daemon's worker reads only those
+ * before it runs the request (its scans stop there), then Apache's table
+ * without that REQUEST_URI, then the other extras.  The pair count, or
+ * -1 if a name is too long.
  */
 static int pyw_forward_env_pairs(request_rec *r, const pyw_env_extra_t *x,
                                  int nx, pyw_env_pair_t **out)
@@ -376,6 +377,7 @@ static int pyw_forward_env_pairs(request_rec *r, const pyw_env_extra_t *x,
     if (uri != NULL) {
         rc |= pyw_env_add(p, &n, "REQUEST_URI", uri);
     }
+    rc |= pyw_env_add(p, &n, x[1].name, x[1].value);
     for (i = 0; i < arr->nelts; i++) {
         if (uri != NULL && e[i].val == uri
             && strcasecmp(e[i].key, "REQUEST_URI") == 0) {
@@ -384,7 +386,7 @@ static int pyw_forward_env_pairs(request_rec *r, const pyw_env_extra_t *x,
         }
         rc |= pyw_env_add(p, &n, e[i].key, e[i].val);
     }
-    for (i = 1; i < nx; i++) {
+    for (i = 2; i < nx; i++) {
         rc |= pyw_env_add(p, &n, x[i].name, x[i].value);
     }
     *out = p;

@@ -36,15 +36,20 @@
 #include "http_request.h"
 #include "ap_mpm.h"
 
+#include "pyw_appgroup.h"
 #include "pyw_config.h"
 #include "pyw_conn.h"
 #include "pyw_forward.h"
 #include "pyw_handler.h"
 #include "pyw_log.h"
 #include "pyw_procmgr.h"
+#include "pyw_status_page.h"
 
 #define PYW_HANDLER_SEND_MAX    5       /* REQUEST sends per request     */
 #define PYW_HANDLER_SPOOL_KEY   "pyworker-spool"
+/* The status page's word for a request no daemon was asked about. */
+#define PYW_HANDLER_REFUSED     "refused before any daemon was asked (see " \
+                                "the error log)"
 
 /* ---- before contacting a daemon ---- */
 
@@ -439,6 +444,30 @@ static int pyw_handler_outcome(request_rec *r, const pyw_group_t *g,
     }
 }
 
+/* A few words on a failure for the status page's "last error". */
+static const char *pyw_handler_what(request_rec *r,
+                                    const pyw_forward_outcome_t *o)
+{
+    switch (o->result) {
+    case PYW_FWD_NO_BACKEND:
+        return "no daemon connection within connect-timeout";
+    case PYW_FWD_NOT_RUN:
+        return "no daemon took the request";
+    case PYW_FWD_REQUEST_TIMEOUT:
+        return "request-timeout passed";
+    case PYW_FWD_SEND_FAILED:
+    case PYW_FWD_DAEMON_GONE:
+        return "the daemon closed the connection or broke the protocol";
+    case PYW_FWD_TIMEOUT:
+        return "no answer from the daemon within socket-timeout";
+    case PYW_FWD_APP_ERROR:
+        return apr_pstrcat(r->pool, "application error: ",
+                           o->reason ? o->reason : "?", NULL);
+    default:
+        return NULL;
+    }
+}
+
 /* ---- acquire, forward, release ---- */
 
 /* A connection within connect-timeout (cut short by request-timeout).
@@ -511,17 +540,27 @@ int pyw_handler_serve(request_rec *r, const pyw_group_t *g,
     const pyw_dir_conf_t *d;
     pyw_forward_opts_t opts;
     pyw_spool_t *spool;
+    const char *bad;
     int status;
 
     memset(how, 0, sizeof(*how));
     d = ap_get_module_config(r->per_dir_config, &pyworker_module);
     if ((status = pyw_handler_chunked(r, g, d, &spool)) != OK) {
         how->result = PYW_FWD_BODY_ERROR;
+        pyw_status_count(r, g, status, PYW_HANDLER_REFUSED);
         return status;
     }
     memset(&opts, 0, sizeof(opts));
     opts.process_group = g->name;
-    opts.application_group = pyw_config_application_group(r);
+    opts.application_group = pyw_app_group_resolve(r,
+        pyw_config_application_group(r), &bad);
+    if (opts.application_group == NULL) {
+        PYW_RLOG(APLOG_ERR, 0, r, 108, g->name, 0L, "application group "
+                 "'%s' (from %s) cannot be used: longer than %d bytes or "
+                 "with control characters", bad,
+                 pyw_config_application_group(r), PYW_APP_GROUP_MAX);
+        return HTTP_INTERNAL_SERVER_ERROR;
+    }
     opts.callable_object = pyw_config_callable_object(r);
     opts.paste_app = app->paste_app;
     opts.script_filename = app->script_filename;
@@ -534,7 +573,9 @@ int pyw_handler_serve(request_rec *r, const pyw_group_t *g,
                        ? pyw_io_deadline(g->request_timeout_ms)
                        : PYW_NO_DEADLINE;
     opts.body = spool;
-    return pyw_handler_run(r, g, &opts, how);
+    status = pyw_handler_run(r, g, &opts, how);
+    pyw_status_count(r, g, status, pyw_handler_what(r, how));
+    return status;
 }
 
 static int pyw_handler(request_rec *r)
@@ -547,8 +588,11 @@ static int pyw_handler(request_rec *r)
     if (r->handler == NULL || strcmp(r->handler, PYW_HANDLER_NAME) != 0) {
         return DECLINED;
     }
-    if ((status = pyw_handler_find_group(r, &g)) != OK
-        || (status = pyw_handler_check_script(r, g)) != OK) {
+    if ((status = pyw_handler_find_group(r, &g)) != OK) {
+        return status;
+    }
+    if ((status = pyw_handler_check_script(r, g)) != OK) {
+        pyw_status_count(r, g, status, PYW_HANDLER_REFUSED);
         return status;
     }
     app.paste_app = pyw_handler_paste_app(r);

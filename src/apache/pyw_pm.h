@@ -76,6 +76,8 @@ struct pyw_group_rt {
     int          listen_fd;
     struct pyw_board *board;    /* see pyw_board.h; NULL: no balancing  */
     int          board_fd;      /* its memfd, or -1                      */
+    struct pyw_metrics *metrics;/* Apache's own numbers (pyw_metrics.h) */
+    int          wboard_fd;     /* worker board memfd (pyw_wboard.h), -1 */
     pyw_slot_t  *slots;         /* group->processes of them              */
     int          rolling;       /* a rolling restart is running          */
     int          roll_next;     /* next slot to replace                  */

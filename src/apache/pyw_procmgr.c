@@ -56,12 +56,14 @@
 #include "pyw_pm.h"
 #include "pyw_procmgr.h"
 #include "../common/pyw_board.h"
+#include "../common/pyw_metrics.h"
+#include "../common/pyw_wboard.h"
 #include "../common/pyw_spec.h"
 
 #define PYW_KILL_WAIT_MS        1000
 /* Bump the suffix whenever pyw_retained_t changes: a graceful restart
  * into a new build must not read an old block of another size. */
-#define PYW_RETAINED_KEY        "mod_pyworker.procmgr.5"
+#define PYW_RETAINED_KEY        "mod_pyworker.procmgr.6"
 #define PYW_CHLD_RING           64
 #define PYW_HANDOVER_NAME_MAX   80
 #define PYW_NOFILE_SPARE        1024    /* for Apache's own descriptors */
@@ -77,6 +79,10 @@ typedef struct {
     int         backlog;        /* given to listen() */
     pyw_board_t *board;         /* the group's load board, or NULL */
     int         board_fd;       /* its memfd, handed to each daemon */
+    pyw_metrics_t *metrics;     /* Apache's own numbers, or NULL */
+    int         wboard_fd;      /* worker board for wb_processes x */
+    int         wb_processes;   /* wb_threads, or -1                 */
+    int         wb_threads;
 } pyw_sock_t;
 
 /* A daemon passed from one generation to the next; plain data. */
@@ -247,6 +253,16 @@ const char *pyw_pm_why_text(pyw_why_e why)
     }
 }
 
+struct pyw_metrics *pyw_pm_metrics(const pyw_group_t *g)
+{
+    return g->rt != NULL ? g->rt->metrics : NULL;
+}
+
+int pyw_pm_wboard_fd(const pyw_group_t *g)
+{
+    return g->rt != NULL ? g->rt->wboard_fd : -1;
+}
+
 /* An Apache child has no mapping of the boards (pyw_pm_child_init): it
  * maps the group's for this one look, on a request that already failed. */
 int pyw_pm_last_start_failure(const pyw_group_t *g, char *cause,
@@ -386,6 +402,12 @@ static void pyw_sock_close(server_rec *s, pyw_sock_t *k, int remove_file)
         close(k->board_fd);
         k->board_fd = -1;
     }
+    pyw_metrics_destroy(k->metrics);
+    k->metrics = NULL;
+    if (k->wboard_fd >= 0) {
+        close(k->wboard_fd);
+        k->wboard_fd = -1;
+    }
 }
 
 /* A group that grew past its board at a restart gets a bigger one with
@@ -423,6 +445,35 @@ static void pyw_sock_board(server_rec *s, pyw_sock_t *k, pyw_group_t *g)
     g->rt->board_fd = k->board_fd;
 }
 
+/* What the status page reads (pyw_status_data.c): the metrics, kept
+ * across restarts so that counters only grow, and a worker board of the
+ * group's shape, made anew when the shape changes (a graceful restart
+ * replaces every daemon anyway).  Without them the group still serves;
+ * its status shows no numbers. */
+static void pyw_sock_status(server_rec *s, pyw_sock_t *k, pyw_group_t *g)
+{
+    k->metrics = k->metrics != NULL
+                 ? pyw_metrics_fit(k->metrics, g->processes)
+                 : pyw_metrics_create(g->processes);
+    if (k->wboard_fd >= 0 && (k->wb_processes != g->processes
+                              || k->wb_threads != g->threads)) {
+        close(k->wboard_fd);
+        k->wboard_fd = -1;
+    }
+    if (k->wboard_fd < 0) {
+        k->wboard_fd = pyw_wboard_create(g->processes, g->threads);
+        k->wb_processes = g->processes;
+        k->wb_threads = g->threads;
+    }
+    if (k->metrics == NULL || k->wboard_fd < 0) {
+        PYW_SLOG(APLOG_WARNING, errno, s, 60, g->name, 0L, "cannot map "
+                 "the %s: the status page will not show it",
+                 k->metrics == NULL ? "group's metrics" : "worker board");
+    }
+    g->rt->metrics = k->metrics;
+    g->rt->wboard_fd = k->wboard_fd;
+}
+
 /* Only Apache's child user (or socket-user=, for children that switch
  * user per vhost) may connect; the daemons only accept(). */
 static apr_status_t pyw_sock_owner(const pyw_sock_t *k, const pyw_group_t *g)
@@ -452,6 +503,7 @@ static pyw_sock_t *pyw_sock_get(server_rec *s, const char *path,
         k->group = apr_pstrdup(pp, group);
         k->fd = -1;
         k->board_fd = -1;
+        k->wboard_fd = -1;
         apr_hash_set(pyw_pm.retained->socks, k->path, APR_HASH_KEY_STRING,
                      k);
     }
@@ -515,6 +567,7 @@ static apr_status_t pyw_sock_open(server_rec *s, apr_pool_t *ptemp,
     g->socket_path = k->path;
     g->rt->listen_fd = k->fd;
     pyw_sock_board(s, k, g);
+    pyw_sock_status(s, k, g);
     return APR_SUCCESS;
 }
 
@@ -813,6 +866,7 @@ static void pyw_pm_add_group(apr_pool_t *pconf, pyw_group_t *g)
     rt->group = g;
     rt->listen_fd = -1;
     rt->board_fd = -1;
+    rt->wboard_fd = -1;
     rt->slots = apr_pcalloc(pconf, g->processes * sizeof(pyw_slot_t));
     for (i = 0; i < g->processes; i++) {
         rt->slots[i].rt = rt;
@@ -829,15 +883,15 @@ static void pyw_pm_add_group(apr_pool_t *pconf, pyw_group_t *g)
 }
 
 /*
- * The parent holds two descriptors per group (socket, board) and the
- * children one (board): with hundreds of groups the usual soft limit of
+ * The parent holds three descriptors per group (socket, boards) and the
+ * children two (boards): with hundreds of groups the usual soft limit of
  * 1024 would run out.  Raise it towards the hard limit when it is short;
  * the children inherit it.
  */
 static void pyw_pm_raise_nofile(server_rec *s, int groups)
 {
     struct rlimit rl;
-    rlim_t want = (rlim_t)groups * 2 + PYW_NOFILE_SPARE;
+    rlim_t want = (rlim_t)groups * 3 + PYW_NOFILE_SPARE;
 
     if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur >= want
         || rl.rlim_cur >= rl.rlim_max) {
@@ -920,7 +974,9 @@ static void pyw_close_status(pyw_proc_t *p, void *baton)
 /* Apache's children must not hold the daemons' listening sockets, nor
  * the status pipes.  Nor a mapping of every group's board: they keep
  * its descriptor and map it only to say why a connect failed, so many
- * groups do not mean as many mappings in every child. */
+ * groups do not mean as many mappings in every child.  They keep the
+ * metrics mapped (each request counts itself) and the worker board's
+ * descriptor (the status page maps it). */
 static void pyw_pm_child_init(apr_pool_t *p, server_rec *s)
 {
     struct pyw_group_rt **rts;

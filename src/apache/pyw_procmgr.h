@@ -28,6 +28,11 @@ void pyw_procmgr_register_hooks(apr_pool_t *p);
 int pyw_pm_last_start_failure(const pyw_group_t *g, char *cause,
                               size_t len, int64_t *age_ms);
 
+/* In an Apache child too: the group's metrics (pyw_metrics.h; NULL: none)
+ * and its worker board's descriptor (pyw_wboard.h; -1: none). */
+struct pyw_metrics *pyw_pm_metrics(const pyw_group_t *g);
+int pyw_pm_wboard_fd(const pyw_group_t *g);
+
 /* In an Apache child: the group's load as its load board shows it
  * (threads, busy, free workers of the serving processes); all zero when
  * the group has no board or no daemon serving. */

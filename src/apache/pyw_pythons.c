@@ -102,3 +102,16 @@ const char *pyw_python_program(apr_pool_t *p, const char *executable,
     *python = py->executable;
     return program;
 }
+
+const char *pyw_python_version(const char *executable)
+{
+    const pyw_python_t *py;
+
+    for (py = pyw_pythons; executable != NULL && py->executable != NULL;
+         py++) {
+        if (strcmp(py->executable, executable) == 0) {
+            return py->version;
+        }
+    }
+    return NULL;
+}

@@ -15,4 +15,8 @@
 const char *pyw_python_program(apr_pool_t *p, const char *executable,
                                const char **python, const char **err);
 
+/* "X.Y" of the Python `executable` as the build knows it (as returned in
+ * *python above), or NULL. */
+const char *pyw_python_version(const char *executable);
+
 #endif /* PYW_PYTHONS_H */

@@ -32,6 +32,8 @@
 #include "pyw_log.h"
 #include "pyw_pm.h"
 #include "../common/pyw_board.h"
+#include "../common/pyw_io.h"
+#include "../common/pyw_metrics.h"
 
 #define PYW_QUICK_DEATH         apr_time_from_sec(10)
 #define PYW_BACKOFF_MIN_MS      1000
@@ -148,6 +150,9 @@ static void pyw_fill_spec(const pyw_slot_t *slot, const pyw_proc_t *p,
     spec->n_supplementary_gids = g->n_supplementary_gids;
     spec->import_scripts = (const char *const *)g->import_scripts->elts;
     spec->n_import_scripts = g->import_scripts->nelts;
+    spec->import_app_groups =
+        (const char *const *)g->import_app_groups->elts;
+    spec->n_import_app_groups = g->import_app_groups->nelts;
     /* mod_wsgi: response-socket-timeout, by default socket-timeout. */
     spec->response_write_timeout_ms = g->response_socket_timeout_ms > 0
                                       ? g->response_socket_timeout_ms
@@ -225,7 +230,8 @@ apr_status_t pyw_slot_spawn(pyw_slot_t *slot)
         pyw_fill_spec(slot, p, fds[1], &spec);
         pyw_exec_daemon(pyw_pm.pconf, &spec, g->daemon_program,
                         pyw_display_name(pyw_pm.pconf, g),
-                        slot->rt->board_fd);
+                        slot->rt->board_fd,
+                        slot->rt->wboard_fd);
     }
     if (fds[1] >= 0) {
         close(fds[1]);
@@ -247,6 +253,11 @@ apr_status_t pyw_slot_spawn(pyw_slot_t *slot)
                       + apr_time_from_msec(g->startup_timeout_ms);
     }
     pyw_proc_register(p);
+    pyw_metrics_proc_start(slot->rt->metrics, slot->index, p->proc.pid,
+                           pyw_io_now_ms());
+    if (p->ready) {
+        pyw_metrics_proc_ready(slot->rt->metrics, slot->index, p->proc.pid);
+    }
     PYW_SLOG(APLOG_INFO, 0, pyw_pm.s, 21, g->name, (long)p->proc.pid,
              "daemon process %d of %d started (start-up delay %d ms)",
              slot->index + 1, g->processes, p->delay_ms);
@@ -350,6 +361,7 @@ static void pyw_cur_died(pyw_proc_t *p, int kind, const char *cause)
     p->proc.pid = 0;
     /* Siblings must not hand requests to a daemon that is gone. */
     pyw_board_leave(slot->rt->board, slot->index, (pid_t)pid);
+    pyw_metrics_proc_gone(slot->rt->metrics, slot->index, (pid_t)pid);
     if (p->term_at != 0 || pyw_pm_stopping()) {
         PYW_SLOG(APLOG_INFO, 0, pyw_pm.s, 24, g->name, pid, "daemon "
                  "process %d exited (%s): %s%s", slot->index + 1,
@@ -372,6 +384,10 @@ static void pyw_cur_died(pyw_proc_t *p, int kind, const char *cause)
         pyw_board_note_failure(slot->rt->board,
                                apr_time_as_msec(apr_time_now()), cause);
     }
+    pyw_metrics_restart(slot->rt->metrics, slot->index,
+                        failed ? PYW_CAUSE_STARTUP : PYW_CAUSE_CRASH,
+                        p->startup_killed ? "not ready within "
+                                            "startup-timeout" : cause);
     delay[0] = '\0';
     if (slot->failures > 0) {
         snprintf(delay, sizeof(delay), " in %d ms",
@@ -522,6 +538,20 @@ static int pyw_slot_replace(pyw_slot_t *slot, pyw_why_e why)
     return 1;
 }
 
+/* A replacement is counted once it serves: the old process stops now. */
+static void pyw_slots_count_replacement(pyw_slot_t *slot, pyw_why_e why)
+{
+    pyw_cause_e cause = why == PYW_WHY_RECYCLE ? PYW_CAUSE_RECYCLE
+                        : why == PYW_WHY_ROLLING ? PYW_CAUSE_ROLLING
+                        : why == PYW_WHY_GRACEFUL ? PYW_CAUSE_GRACEFUL
+                        : PYW_CAUSES;
+
+    if (cause != PYW_CAUSES) {
+        pyw_metrics_restart(slot->rt->metrics, slot->index, cause,
+                            pyw_pm_why_text(why));
+    }
+}
+
 static void pyw_proc_ready(pyw_proc_t *p)
 {
     pyw_slot_t *slot = p->slot;
@@ -537,6 +567,7 @@ static void pyw_proc_ready(pyw_proc_t *p)
     g = slot->rt->group;
     pyw_board_note_ready(slot->rt->board,
                          apr_time_as_msec(apr_time_now()));
+    pyw_metrics_proc_ready(slot->rt->metrics, slot->index, p->proc.pid);
     PYW_SLOG(APLOG_DEBUG, 0, pyw_pm.s, 48, g->name, (long)p->proc.pid,
              "daemon process %d ready after %ld ms", slot->index + 1,
              (long)apr_time_as_msec(apr_time_now() - p->forked_at));
@@ -549,6 +580,7 @@ static void pyw_proc_ready(pyw_proc_t *p)
                  (long)p->proc.pid, pyw_pm_why_text(old->why),
                  (long)budget);
         pyw_proc_stop(old, old->why, budget);
+        pyw_slots_count_replacement(slot, old->why);
     }
     if (slot->rt->rolling) {
         pyw_rolling_step(slot->rt);

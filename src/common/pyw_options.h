@@ -153,6 +153,11 @@
       "403 and PYW0106.") \
     X(script_group, "script-group", STRING, 0, 0, 0, "any", \
       "The same for the scripts' Unix group.") \
+    X(own_gil, "own-gil", STRING, 0, 0, 0, "none", \
+      "Application groups (`name[,name...]`, or `*` for every named one) " \
+      "whose sub-interpreter gets a GIL of its own (PEP 684): their " \
+      "requests run in parallel with the other interpreters'. Python 3.12 " \
+      "or later; C extensions must support it.") \
     X(script, "script", STRING, 0, 0, 0, "none", \
       "The WSGI script the group runs for requests that reach it through " \
       "mod_proxy (`ProxyPass /app pyworker://GROUP/`, `BalancerMember " \

@@ -47,9 +47,12 @@
 #define PYW_MAX_NAME_LEN       0xffffu
 
 /* REQUEST pairs Apache adds for the daemon itself.  Apache sends the
- * request start, then REQUEST_URI, as the first two pairs, so a worker
- * finds both without decoding the rest (any order is still valid). */
+ * request start, REQUEST_URI and the application group as the first
+ * three pairs, so a worker finds them without decoding the rest (any
+ * order is still valid).  The application group is the resolved name,
+ * "" for %{GLOBAL} (the main interpreter). */
 #define PYW_ENV_REQUEST_START  "mod_pyworker.request_start" /* us, epoch */
+#define PYW_ENV_APP_GROUP      "mod_pyworker.application_group"
 
 typedef enum {
     PYW_FRAME_HELLO      = 1, /* d->a: magic, version, daemon pid         */
@@ -171,11 +174,52 @@ int pyw_error_decode(const unsigned char *payload, size_t len,
                      uint16_t *status, pyw_slice_t *reason,
                      const char **err);                          /* 0 / -1 */
 
-void pyw_pair_iter_init(pyw_pair_iter_t *it, const unsigned char *p,
-                        size_t len);
+/* Pairs are decoded on every request, about 30 of them, by the daemon's
+ * worker (three, for its scans) and the adapter: inline, so a pair costs
+ * no call. */
+static inline void pyw_pair_iter_init(pyw_pair_iter_t *it,
+                                      const unsigned char *p, size_t len)
+{
+    it->pos = p;
+    it->end = p + len;
+}
+
 /* 1: a pair was read; 0: clean end; -1: malformed (*err says why). */
-int pyw_pair_next(pyw_pair_iter_t *it, pyw_slice_t *name,
-                  pyw_slice_t *value, const char **err);
+static inline int pyw_pair_next(pyw_pair_iter_t *it, pyw_slice_t *name,
+                                pyw_slice_t *value, const char **err)
+{
+    const unsigned char *p = it->pos;
+    size_t left = (size_t)(it->end - p);
+    size_t name_len, value_len;
+
+    if (left == 0) {
+        return 0;
+    }
+    if (left < PYW_PAIR_OVERHEAD) {
+        *err = "truncated pair header";
+        return -1;
+    }
+    name_len = ((size_t)p[0] << 8) | p[1];
+    value_len = ((size_t)p[2] << 24) | ((size_t)p[3] << 16)
+                | ((size_t)p[4] << 8) | p[5];
+    left -= PYW_PAIR_OVERHEAD;
+    /* Compare each length with what is left, never their sum, so a huge
+     * value_len cannot wrap around. */
+    if (name_len == 0) {
+        *err = "pair with an empty name";
+        return -1;
+    }
+    if (name_len > left || value_len > left - name_len) {
+        *err = "pair length overruns the payload";
+        return -1;
+    }
+    name->data = (const char *)p + PYW_PAIR_OVERHEAD;
+    name->len = name_len;
+    value->data = name->data + name_len;
+    value->len = value_len;
+    it->pos = p + PYW_PAIR_OVERHEAD + name_len + value_len;
+    return 1;
+}
 
 const char *pyw_frame_type_name(uint8_t type);
 

@@ -27,7 +27,8 @@
 #define PYW_EXEC_STATUS_FD   4      /* status pipe to the parent         */
 #define PYW_EXEC_BOARD_FD    5      /* the group's load board (memfd)    */
 #define PYW_EXEC_SPEC_FD     6      /* this spec (memfd), read once      */
-#define PYW_EXEC_FIRST_FREE  7
+#define PYW_EXEC_WBOARD_FD   7      /* the group's worker board (memfd)  */
+#define PYW_EXEC_FIRST_FREE  8
 
 /* Exit codes the parent interprets (see pyw_procmgr.c). */
 #define PYW_DAEMON_EXIT_OK              0   /* asked to stop, stopped     */
@@ -87,6 +88,10 @@ typedef struct {
     int           n_supplementary_gids;
     const char *const *import_scripts; /* PyWorkerImportScript paths      */
     int           n_import_scripts;
+    const char *const *import_app_groups; /* the application group of
+                                          each ("" %{GLOBAL}); missing
+                                          ones are %{GLOBAL}             */
+    int           n_import_app_groups;
     int64_t       response_write_timeout_ms; /* one response write to
                                                 Apache; 0: the backstop */
     int           script_reloading;      /* PyWorkerScriptReloading       */
@@ -98,6 +103,7 @@ typedef struct {
     int           status_fd;       /* status pipe, or -1                  */
     int           log_fd;          /* Apache's error log (usually 2)      */
     struct pyw_board *board;       /* the group's load board, or NULL     */
+    struct pyw_wboard *wboard;     /* its worker board, or NULL           */
 } pyw_daemon_spec_t;
 
 /* A malloc()ed encoding of spec (*len bytes), or NULL (ENOMEM). */

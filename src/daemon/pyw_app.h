@@ -14,6 +14,7 @@
 #ifndef PYW_APP_H
 #define PYW_APP_H
 
+#include <signal.h>
 #include <stddef.h>
 
 #include "pyw_daemon.h"
@@ -48,7 +49,9 @@ struct pyw_app {
 
     /* Write every thread's application stack to the error log.  Any
      * thread, without the interpreter lock, even while some thread holds
-     * it forever.  0, or -1 when it cannot (logged at start). */
+     * it forever.  0, or -1 when it cannot (logged at start).  The daemon
+     * calls it for request-timeout, deadlock-timeout and
+     * PYW_DAEMON_STACK_SIGNAL. */
     int (*dump_stacks)(void);
 
     /* Main thread, once, when no request runs any more: the
@@ -56,5 +59,9 @@ struct pyw_app {
      * next; nothing is torn down. */
     void (*stop)(void);
 };
+
+/* The signal an operator sends a daemon for its stacks
+ * (kill -s RTMIN+6 <pid>); the main thread calls dump_stacks(). */
+#define PYW_DAEMON_STACK_SIGNAL  (SIGRTMIN + 6)
 
 #endif /* PYW_APP_H */

@@ -8,7 +8,8 @@
  * to a self-pipe; the main thread sleeps in poll() on that pipe and acts.
  * SIGTERM/SIGINT: graceful stop, with the budget the kind of stop gives
  * (see pyw_spec.h: being replaced, or Apache stopping).  SIGUSR2: ask the
- * parent to restart the whole group one process at a time.
+ * parent to restart the whole group one process at a time.  SIGRTMIN+6
+ * (PYW_DAEMON_STACK_SIGNAL): every thread's Python stack to the log.
  * SIGHUP/SIGUSR1 (Apache signals its process group): ignored.
  * Signals stay unblocked in every thread (a blocked mask would be
  * inherited by processes the application spawns), so the handler may run
@@ -72,11 +73,13 @@ static volatile sig_atomic_t sig_term;      /* any stop signal came     */
 static volatile sig_atomic_t sig_other;     /* SIGHUP / SIGUSR1 count   */
 static volatile sig_atomic_t sig_other_no;
 static volatile sig_atomic_t sig_rolling;   /* SIGUSR2 count            */
+static volatile sig_atomic_t sig_stacks;    /* SIGRTMIN+6 count         */
 static int wake_r = -1, wake_w = -1;        /* self-pipe                */
 
-/* The signals the daemon catches (daemon_on_signal). */
-static const int daemon_signals[] = { PYW_SIG_RETIRE, PYW_SIG_APACHE_STOP,
-                                      SIGHUP, SIGUSR1, SIGUSR2 };
+/* The signals the daemon catches (daemon_on_signal); the last one,
+ * PYW_DAEMON_STACK_SIGNAL, is no constant: daemon_reset_signals sets it. */
+static int daemon_signals[] = { PYW_SIG_RETIRE, PYW_SIG_APACHE_STOP,
+                                SIGHUP, SIGUSR1, SIGUSR2, 0 };
 #define DAEMON_NSIGNALS (sizeof(daemon_signals) / sizeof(daemon_signals[0]))
 
 /* Async-signal-safe: the kind of stop a signal asks for. */
@@ -110,6 +113,9 @@ static void daemon_on_signal(int sig, siginfo_t *si, void *uc)
     }
     else if (sig == SIGUSR2) {
         sig_rolling++;
+    }
+    else if (sig == PYW_DAEMON_STACK_SIGNAL) {
+        sig_stacks++;
     }
     else {
         sig_other_no = sig;
@@ -157,6 +163,7 @@ static void daemon_reset_signals(void)
     sigaction(SIGPIPE, &sa, NULL);
 
     /* Our handlers block each other, so the counters cannot tear. */
+    daemon_signals[DAEMON_NSIGNALS - 1] = PYW_DAEMON_STACK_SIGNAL;
     sa.sa_sigaction = daemon_on_signal;
     sa.sa_flags = SA_RESTART | SA_SIGINFO;
     for (i = 0; i < DAEMON_NSIGNALS; i++) {
@@ -441,13 +448,17 @@ static void daemon_rolling_restart(void)
 static void daemon_wait_for_stop(void)
 {
     struct pollfd pfd = { .fd = wake_r, .events = POLLIN };
-    sig_atomic_t others_seen = 0, rolling_seen = 0;
+    sig_atomic_t others_seen = 0, rolling_seen = 0, stacks_seen = 0;
     char buf[64];
 
     for (;;) {
         if (sig_rolling != rolling_seen) {
             rolling_seen = sig_rolling;
             daemon_rolling_restart();
+        }
+        if (sig_stacks != stacks_seen) {
+            stacks_seen = sig_stacks;
+            pyw_watchdog_dump_stacks("SIGRTMIN+6");
         }
         if (sig_other != others_seen) {
             /* Apache signals its whole process group on restart; the

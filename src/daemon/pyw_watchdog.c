@@ -95,13 +95,14 @@ static void wd_recycle(int level, int code, const char *cause)
     wd_replace_me();
 }
 
-static void wd_dump_stacks(const char *why)
+void pyw_watchdog_dump_stacks(const char *why)
 {
     pyw_dlog(PYW_LOG_NOTICE, PYW_LOG_STACKS, NULL,
              "Python stacks of every thread follow (%s)", why);
     if (wd.app->dump_stacks() < 0) {
         pyw_dlog(PYW_LOG_WARNING, PYW_LOG_NO_STACKS, NULL,
-                 "cannot dump Python stacks: faulthandler is not set up");
+                 "cannot dump Python stacks: faulthandler is not set up, "
+                 "or a dump is running already");
         return;
     }
     pyw_dlog(PYW_LOG_NOTICE, PYW_LOG_STACKS, NULL, "end of Python stacks");
@@ -295,7 +296,7 @@ static void wd_check_requests(int stopping)
     while (pyw_workers_overdue(wd.request_timeout, uri, sizeof(uri),
                                &elapsed)) {
         if (found++ == 0) {
-            wd_dump_stacks("request-timeout");
+            pyw_watchdog_dump_stacks("request-timeout");
         }
         pyw_dlog(PYW_LOG_ERR, PYW_LOG_REQUEST_TIMEOUT, uri,
                  "request running for %.1f s, longer than request-timeout "
@@ -326,7 +327,7 @@ static void wd_check_deadlock(int64_t now, int stopping)
         return;
     }
     wd.deadlocked = 1;
-    wd_dump_stacks("deadlock-timeout");
+    pyw_watchdog_dump_stacks("deadlock-timeout");
     pyw_dlog(PYW_LOG_ERR, PYW_LOG_DEADLOCK, NULL,
              "the Python GIL has not been free for %.1f s, longer than "
              "deadlock-timeout (%g s): Python stacks above; no new requests "

@@ -31,6 +31,7 @@
 #include <unistd.h>
 
 #include "../common/pyw_io.h"
+#include "../common/pyw_wboard.h"
 #include "pyw_app.h"
 #include "pyw_balance.h"
 #include "pyw_dconn_private.h"
@@ -87,6 +88,8 @@ static struct {
     const pyw_app_t *app;               /* set before the threads start  */
     int              n;
     pyw_worker_t    *workers;
+    struct pyw_wboard *wboard;          /* set before the threads start  */
+    int              pindex;            /* our process's index on it     */
 } wq = {
     .lock = PTHREAD_MUTEX_INITIALIZER,
     .started = PTHREAD_COND_INITIALIZER,
@@ -105,6 +108,7 @@ void pyw_workers_push(pyw_dconn_t *c)
     }
     wq.tail = c;
     __atomic_store_n(&wq.queued, wq.queued + 1, __ATOMIC_RELAXED);
+    pyw_wboard_queued(wq.wboard, wq.pindex, wq.queued);
     pyw_balance_busy(++wq.busy);
     pthread_mutex_unlock(&wq.lock);
     sem_post(&wq.pushed);
@@ -120,6 +124,7 @@ static pyw_dconn_t *workers_unlink_head(void)
         wq.tail = NULL;
     }
     __atomic_store_n(&wq.queued, wq.queued - 1, __ATOMIC_RELAXED);
+    pyw_wboard_queued(wq.wboard, wq.pindex, wq.queued);
     c->qnext = NULL;
     return c;
 }
@@ -184,6 +189,7 @@ pyw_dconn_t *pyw_workers_take_queued(void)
     c = wq.head;
     wq.head = wq.tail = NULL;
     __atomic_store_n(&wq.queued, 0, __ATOMIC_RELAXED);
+    pyw_wboard_queued(wq.wboard, wq.pindex, 0);
     pthread_mutex_unlock(&wq.lock);
     return c;
 }
@@ -278,12 +284,14 @@ static void worker_begin(pyw_worker_t *w, const worker_req_t *rq)
     w->overdue = 0;
     wq.in_flight++;
     pthread_mutex_unlock(&wq.lock);
+    pyw_wboard_begin(wq.wboard, wq.pindex, w->index, w->started_ms, w->uri);
 }
 
 static void worker_end(pyw_worker_t *w)
 {
     int reached;
 
+    pyw_wboard_end(wq.wboard, wq.pindex, w->index);
     pthread_mutex_lock(&wq.lock);
     w->started_ms = 0;
     wq.last_activity = pyw_io_now_ms();
@@ -435,6 +443,9 @@ int pyw_workers_start(const pyw_daemon_spec_t *spec, const pyw_app_t *app)
     int i, rv, started = 0, n = spec->threads;
 
     wq.app = app;
+    wq.wboard = spec->wboard;
+    wq.pindex = spec->process_index;
+    pyw_wboard_join(wq.wboard, wq.pindex, getpid());
     wq.queue_timeout_ms = spec->queue_timeout_ms > 0
                           ? spec->queue_timeout_ms : 0;
     wq.max_requests = spec->maximum_requests > 0

@@ -13,15 +13,18 @@
  * logged at their own level (DEBUG..CRITICAL -> debug..crit, PYW0363),
  * one log line per line, while print() and plain writes keep theirs.
  *
- * Thread safety: sys.stdout is shared by every thread.  All state changes
- * happen with the GIL held and nothing here releases it (pyw_dlog is one
- * write() and may be called with the GIL held), so no lock is needed.
+ * Thread safety: sys.stdout is shared by every thread of its
+ * interpreter.  All state changes happen with that interpreter's GIL
+ * held and nothing here releases it (pyw_dlog is one write() and may be
+ * called with the GIL held), so no lock is needed.  Each interpreter has
+ * its own type (pyw_interp_t.errors_type) and its own sys.stdout/stderr.
  */
 #include "pyw_python.h"
 
 #include <string.h>
 
 #include "pyw_errors.h"
+#include "pyw_interp_private.h"
 #include "../daemon/pyw_dlog.h"
 
 #define PYW_LOGNO_WSGI_ERRORS   360
@@ -38,8 +41,6 @@ typedef struct {
     char   *pend;       /* partial line, PYW_ERRORS_LINE_MAX bytes */
     size_t  len;        /* bytes in pend */
 } pyw_errors_t;
-
-static PyTypeObject pyw_errors_type;
 
 static PyObject *errors_record_method(PyObject *self, PyObject *args);
 
@@ -251,10 +252,13 @@ static PyObject *errors_get_true(pyw_errors_t *self, void *unused)
 
 static void errors_dealloc(pyw_errors_t *self)
 {
+    PyTypeObject *type = Py_TYPE(self);
+
     errors_emit_pending(self);
     PyMem_Free(self->pend);
     PyMem_Free(self->uri);
     PyObject_Free(self);
+    Py_DECREF(type);            /* a heap type: its objects hold it */
 }
 
 static PyMethodDef errors_methods[] = {
@@ -284,25 +288,32 @@ static PyGetSetDef errors_getset[] = {
     {NULL, NULL, NULL, NULL, NULL}
 };
 
-static PyTypeObject pyw_errors_type = {
-    PyVarObject_HEAD_INIT(NULL, 0)
-    .tp_name = "mod_pyworker.Log",
-    .tp_basicsize = sizeof(pyw_errors_t),
-    .tp_dealloc = (destructor)errors_dealloc,
-    .tp_flags = Py_TPFLAGS_DEFAULT,
-    .tp_doc = "Text stream whose lines go to Apache's error log.",
-    .tp_methods = errors_methods,
-    .tp_getset = errors_getset,
+static PyType_Slot errors_slots[] = {
+    { Py_tp_dealloc, (void *)errors_dealloc },
+    { Py_tp_doc, (void *)"Text stream whose lines go to Apache's error "
+                         "log." },
+    { Py_tp_methods, errors_methods },
+    { Py_tp_getset, errors_getset },
+    { 0, NULL }
 };
 
-int pyw_errors_init_type(void)
+static PyType_Spec errors_spec = {
+    .name = "mod_pyworker.Log",
+    .basicsize = sizeof(pyw_errors_t),
+    .flags = Py_TPFLAGS_DEFAULT | PYW_TPFLAGS_NO_NEW,
+    .slots = errors_slots,
+};
+
+int pyw_errors_init_type(pyw_interp_t *ip)
 {
-    return PyType_Ready(&pyw_errors_type);
+    ip->errors_type = pyw_type_from_spec(&errors_spec, 0);
+    return ip->errors_type ? 0 : -1;
 }
 
-static PyObject *errors_new(const char *uri, int code)
+static PyObject *errors_new(const pyw_interp_t *ip, const char *uri,
+                            int code)
 {
-    pyw_errors_t *self = PyObject_New(pyw_errors_t, &pyw_errors_type);
+    pyw_errors_t *self = PyObject_New(pyw_errors_t, ip->errors_type);
 
     if (self == NULL) {
         return NULL;
@@ -324,13 +335,14 @@ static PyObject *errors_new(const char *uri, int code)
     return (PyObject *)self;
 }
 
-PyObject *pyw_errors_new(const char *uri)
+PyObject *pyw_errors_new(const pyw_interp_t *ip, const char *uri)
 {
-    return errors_new(uri, PYW_LOGNO_WSGI_ERRORS);
+    return errors_new(ip, uri, PYW_LOGNO_WSGI_ERRORS);
 }
 
 /* Flush what the old stream buffered, then install the new one. */
-static int errors_replace(const char *name, int code)
+static int errors_replace(const pyw_interp_t *ip, const char *name,
+                          int code)
 {
     PyObject *old = PySys_GetObject(name);     /* borrowed */
     PyObject *log;
@@ -344,7 +356,7 @@ static int errors_replace(const char *name, int code)
         }
         Py_XDECREF(r);
     }
-    log = errors_new(NULL, code);
+    log = errors_new(ip, NULL, code);
     if (log == NULL) {
         return -1;
     }
@@ -441,8 +453,8 @@ static PyObject *errors_record_method(PyObject *self, PyObject *args)
  * record at its level.  A record below Apache's LogLevel is not even
  * formatted.
  */
-static PyObject *errors_emit_record(PyObject *handler, PyObject *stream,
-                                    PyObject *record)
+static PyObject *errors_emit_record(PyTypeObject *type, PyObject *handler,
+                                    PyObject *stream, PyObject *record)
 {
     int level = errors_record_level(record);
     PyObject *msg, *r = NULL;
@@ -451,7 +463,7 @@ static PyObject *errors_emit_record(PyObject *handler, PyObject *stream,
         Py_RETURN_NONE;
     }
     if ((msg = PyObject_CallMethod(handler, "format", "O", record)) != NULL) {
-        if (Py_TYPE(stream) == &pyw_errors_type) {
+        if (Py_TYPE(stream) == type) {
             r = errors_log_record((pyw_errors_t *)stream, level, msg) == 0
                 ? Py_None : NULL;
             Py_XINCREF(r);
@@ -470,14 +482,14 @@ static PyObject *errors_emit_record(PyObject *handler, PyObject *stream,
 }
 
 /* 1 if stream is one of ours, or a proxy of one; never raises. */
-static int errors_is_ours(PyObject *stream)
+static int errors_is_ours(PyTypeObject *type, PyObject *stream)
 {
     int yes;
 
-    if (Py_TYPE(stream) == &pyw_errors_type) {
+    if (Py_TYPE(stream) == type) {
         return 1;
     }
-    yes = PyObject_IsInstance(stream, (PyObject *)&pyw_errors_type);
+    yes = PyObject_IsInstance(stream, (PyObject *)type);
     if (yes < 0) {
         PyErr_Clear();
     }
@@ -485,11 +497,14 @@ static int errors_is_ours(PyObject *stream)
 }
 
 /* Replaces logging.StreamHandler.emit (bound as a method): self is the
- * original emit, args (handler, record).  Handlers writing anywhere but
- * to our streams - files, sockets, a stream the application put in
- * sys.stderr's place - get the original. */
-static PyObject *errors_handler_emit(PyObject *orig, PyObject *args)
+ * tuple (original emit, this interpreter's Log type), args (handler,
+ * record).  Handlers writing anywhere but to our streams - files,
+ * sockets, a stream the application put in sys.stderr's place - get the
+ * original. */
+static PyObject *errors_handler_emit(PyObject *self, PyObject *args)
 {
+    PyObject *orig = PyTuple_GET_ITEM(self, 0);
+    PyTypeObject *type = (PyTypeObject *)PyTuple_GET_ITEM(self, 1);
     PyObject *handler, *record, *stream, *r;
 
     if (!PyArg_ParseTuple(args, "OO:emit", &handler, &record)) {
@@ -498,8 +513,8 @@ static PyObject *errors_handler_emit(PyObject *orig, PyObject *args)
     if ((stream = PyObject_GetAttrString(handler, "stream")) == NULL) {
         PyErr_Clear();
     }
-    else if (errors_is_ours(stream)) {
-        r = errors_emit_record(handler, stream, record);
+    else if (errors_is_ours(type, stream)) {
+        r = errors_emit_record(type, handler, stream, record);
         Py_DECREF(stream);
         return r;
     }
@@ -514,17 +529,17 @@ static PyMethodDef errors_emit_def = {
 };
 
 /* logging.StreamHandler.emit -> errors_handler_emit, once per
- * interpreter; the original is kept as the new function's self.  So
+ * interpreter; the original and ip's type are the new function's self.  So
  * basicConfig(), logging.lastResort, fileConfig's console handlers and
  * StreamHandler(sys.stderr) all log at their records' levels.
  * 0 / -1 (exception set). */
-static int errors_route_logging(void)
+static int errors_route_logging(const pyw_interp_t *ip)
 {
     PyObject *logging = PyImport_ImportModule("logging");
     PyObject *cls = logging ? PyObject_GetAttrString(logging,
                                                      "StreamHandler") : NULL;
     PyObject *orig = cls ? PyObject_GetAttrString(cls, "emit") : NULL;
-    PyObject *fn = NULL, *meth = NULL;
+    PyObject *bound = NULL, *fn = NULL, *meth = NULL;
     int rv = -1;
 
     if (orig != NULL && PyCFunction_Check(orig)
@@ -532,24 +547,26 @@ static int errors_route_logging(void)
         rv = 0;                 /* installed already */
     }
     else if (orig != NULL
-             && (fn = PyCFunction_NewEx(&errors_emit_def, orig, NULL)) != NULL
+             && (bound = PyTuple_Pack(2, orig, ip->errors_type)) != NULL
+             && (fn = PyCFunction_NewEx(&errors_emit_def, bound, NULL))
+                != NULL
              && (meth = PyInstanceMethod_New(fn)) != NULL) {
         rv = PyObject_SetAttrString(cls, "emit", meth);
     }
     Py_XDECREF(meth);
     Py_XDECREF(fn);
+    Py_XDECREF(bound);
     Py_XDECREF(orig);
     Py_XDECREF(cls);
     Py_XDECREF(logging);
     return rv;
 }
 
-int pyw_errors_redirect_stdio(void)
+int pyw_errors_redirect_stdio(const pyw_interp_t *ip)
 {
-    if (pyw_errors_init_type() < 0
-        || errors_replace("stdout", PYW_LOGNO_STDOUT) < 0
-        || errors_replace("stderr", PYW_LOGNO_STDERR) < 0
-        || errors_route_logging() < 0) {
+    if (errors_replace(ip, "stdout", PYW_LOGNO_STDOUT) < 0
+        || errors_replace(ip, "stderr", PYW_LOGNO_STDERR) < 0
+        || errors_route_logging(ip) < 0) {
         return -1;
     }
     return 0;

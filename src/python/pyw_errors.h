@@ -4,27 +4,31 @@
  * name the group and the request URI (wsgi.errors: its request; stdout
  * and stderr: the request running on the writing thread, if any).
  *
- * GIL: every function here is called with the GIL held.
+ * GIL: every function here is called with the GIL of ip (the current
+ * interpreter) held.
  */
 #ifndef PYW_ERRORS_H
 #define PYW_ERRORS_H
 
 #include "pyw_python.h"
 
-/* Ready the type; once, at interpreter start.  0 / -1 (exception set). */
-int pyw_errors_init_type(void);
+typedef struct pyw_interp pyw_interp_t;
+
+/* Make ip's type; once per interpreter.  0 / -1 (exception set). */
+int pyw_errors_init_type(pyw_interp_t *ip);
 
 /* New wsgi.errors for one request: write/writelines/flush -> error log
  * lines with group and uri.  uri is copied (may be NULL).  New reference,
  * or NULL with an exception set. */
-PyObject *pyw_errors_new(const char *uri);
+PyObject *pyw_errors_new(const pyw_interp_t *ip, const char *uri);
 
-/* Replace sys.stdout and sys.stderr with error-log objects.  Their lines
- * name the request the writing thread runs, if any (pyw_dlog_set_request).
- * Also imports logging and replaces logging.StreamHandler.emit, so that a
- * record whose handler writes to any of these objects is logged at its
- * own level instead of as text (PYW0363; other handlers are untouched).
- * Once per interpreter.  0 / -1 (exception set). */
-int pyw_errors_redirect_stdio(void);
+/* Replace ip's sys.stdout and sys.stderr with error-log objects.  Their
+ * lines name the request the writing thread runs, if any
+ * (pyw_dlog_set_request).  Also imports logging and replaces
+ * logging.StreamHandler.emit, so that a record whose handler writes to
+ * any of these objects is logged at its own level instead of as text
+ * (PYW0363; other handlers are untouched).  Once per interpreter.
+ * 0 / -1 (exception set). */
+int pyw_errors_redirect_stdio(const pyw_interp_t *ip);
 
 #endif /* PYW_ERRORS_H */

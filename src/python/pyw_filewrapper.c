@@ -9,13 +9,16 @@
  * (pyw_filewrapper_check) and send a real file by other means, which is
  * why the object and block size stay reachable from C.
  *
- * GIL: held in every function here.
+ * GIL: held in every function here.  Each interpreter has its own type
+ * (pyw_interp_t.filewrapper_type): environ['wsgi.file_wrapper'] is the
+ * one of the interpreter the request runs in.
  */
 #include "pyw_python.h"
 
 #include <structmember.h>
 
 #include "pyw_filewrapper.h"
+#include "pyw_interp_private.h"
 
 #define PYW_FILEWRAPPER_BLKSIZE 8192
 
@@ -24,8 +27,6 @@ typedef struct {
     PyObject  *filelike;
     Py_ssize_t blksize;
 } pyw_filewrapper_t;
-
-static PyTypeObject pyw_filewrapper_type_obj;
 
 /* Take one keyword argument that may also have been given by position. */
 static int fw_take_kw(PyObject *kwds, const char *name, PyObject **slot)
@@ -173,6 +174,9 @@ static PyObject *fw_close(pyw_filewrapper_t *self, PyObject *unused)
 static int fw_traverse(pyw_filewrapper_t *self, visitproc visit, void *arg)
 {
     Py_VISIT(self->filelike);
+#if PY_VERSION_HEX >= 0x03090000
+    Py_VISIT(Py_TYPE(self));    /* a heap type: its objects hold it */
+#endif
     return 0;
 }
 
@@ -184,9 +188,12 @@ static int fw_clear(pyw_filewrapper_t *self)
 
 static void fw_dealloc(pyw_filewrapper_t *self)
 {
+    PyTypeObject *type = Py_TYPE(self);
+
     PyObject_GC_UnTrack(self);
     fw_clear(self);
-    Py_TYPE(self)->tp_free((PyObject *)self);
+    type->tp_free((PyObject *)self);
+    Py_DECREF(type);
 }
 
 static PyMethodDef fw_methods[] = {
@@ -203,36 +210,41 @@ static PyMemberDef fw_members[] = {
     {NULL, 0, 0, 0, NULL}
 };
 
-static PyTypeObject pyw_filewrapper_type_obj = {
-    PyVarObject_HEAD_INIT(NULL, 0)
-    .tp_name = "mod_pyworker.FileWrapper",
-    .tp_basicsize = sizeof(pyw_filewrapper_t),
-    .tp_dealloc = (destructor)fw_dealloc,
-    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
-    .tp_doc = "FileWrapper(filelike, block_size=8192): iterate over "
-              "filelike.read(block_size).",
-    .tp_traverse = (traverseproc)fw_traverse,
-    .tp_clear = (inquiry)fw_clear,
-    .tp_iter = fw_iter,
-    .tp_iternext = (iternextfunc)fw_next,
-    .tp_methods = fw_methods,
-    .tp_members = fw_members,
-    .tp_new = fw_new,
+static PyType_Slot fw_slots[] = {
+    { Py_tp_dealloc, (void *)fw_dealloc },
+    { Py_tp_doc, (void *)"FileWrapper(filelike, block_size=8192): iterate "
+                         "over filelike.read(block_size)." },
+    { Py_tp_traverse, (void *)fw_traverse },
+    { Py_tp_clear, (void *)fw_clear },
+    { Py_tp_iter, (void *)fw_iter },
+    { Py_tp_iternext, (void *)fw_next },
+    { Py_tp_methods, fw_methods },
+    { Py_tp_members, fw_members },
+    { Py_tp_new, (void *)fw_new },
+    { 0, NULL }
 };
 
-int pyw_filewrapper_init_type(void)
+static PyType_Spec fw_spec = {
+    .name = "mod_pyworker.FileWrapper",
+    .basicsize = sizeof(pyw_filewrapper_t),
+    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
+    .slots = fw_slots,
+};
+
+int pyw_filewrapper_init_type(pyw_interp_t *ip)
 {
-    return PyType_Ready(&pyw_filewrapper_type_obj);
+    ip->filewrapper_type = pyw_type_from_spec(&fw_spec, 1);
+    return ip->filewrapper_type ? 0 : -1;
 }
 
-PyObject *pyw_filewrapper_type(void)
+PyObject *pyw_filewrapper_type(const pyw_interp_t *ip)
 {
-    return (PyObject *)&pyw_filewrapper_type_obj;
+    return (PyObject *)ip->filewrapper_type;
 }
 
-int pyw_filewrapper_check(PyObject *o)
+int pyw_filewrapper_check(const pyw_interp_t *ip, PyObject *o)
 {
-    return Py_IS_TYPE(o, &pyw_filewrapper_type_obj);
+    return Py_IS_TYPE(o, ip->filewrapper_type);
 }
 
 PyObject *pyw_filewrapper_filelike(PyObject *fw)

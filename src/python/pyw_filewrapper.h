@@ -10,18 +10,20 @@
 
 #include "pyw_python.h"
 
-/* Ready the type; once, at interpreter start.  0 / -1 (exception set). */
-int pyw_filewrapper_init_type(void);
+typedef struct pyw_interp pyw_interp_t;
+
+/* Make ip's type; once per interpreter.  0 / -1 (exception set). */
+int pyw_filewrapper_init_type(pyw_interp_t *ip);
 
 /* Borrowed reference: the callable stored as environ['wsgi.file_wrapper']
- * (called as file_wrapper(filelike, block_size=8192)). */
-PyObject *pyw_filewrapper_type(void);
+ * in interpreter ip (called as file_wrapper(filelike, block_size=8192)). */
+PyObject *pyw_filewrapper_type(const pyw_interp_t *ip);
 
 /* Added by the I/O unit, so the adapter can send a real file by other
- * means.  pyw_filewrapper_check: 1 if o is a FileWrapper (exact type).
- * The other two need a FileWrapper; filelike is a borrowed reference
- * (NULL only after the cycle collector cleared the object). */
-int pyw_filewrapper_check(PyObject *o);
+ * means.  pyw_filewrapper_check: 1 if o is ip's FileWrapper (exact
+ * type).  The other two need a FileWrapper; filelike is a borrowed
+ * reference (NULL only after the cycle collector cleared the object). */
+int pyw_filewrapper_check(const pyw_interp_t *ip, PyObject *o);
 PyObject *pyw_filewrapper_filelike(PyObject *fw);
 Py_ssize_t pyw_filewrapper_blksize(PyObject *fw);
 

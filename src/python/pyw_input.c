@@ -38,6 +38,7 @@
 #include <unistd.h>
 
 #include "pyw_input.h"
+#include "pyw_interp_private.h"
 #include "../common/pyw_rewind.h"
 #include "../daemon/pyw_dlog.h"
 
@@ -66,8 +67,6 @@ typedef struct {
     Py_ssize_t   pos;
     Py_ssize_t   end;
 } pyw_input_t;
-
-static PyTypeObject pyw_input_type;
 
 /* OSError(errno, text). */
 static void input_raise(long err, const char *text)
@@ -688,9 +687,12 @@ static PyObject *input_close(pyw_input_t *self, PyObject *unused)
 
 static void input_dealloc(pyw_input_t *self)
 {
+    PyTypeObject *type = Py_TYPE(self);
+
     pyw_rewind_free(&self->kept);
     PyMem_Free(self->buf);
     PyObject_Free(self);
+    Py_DECREF(type);            /* a heap type: its objects hold it */
 }
 
 static PyMethodDef input_methods[] = {
@@ -712,26 +714,32 @@ static PyMethodDef input_methods[] = {
     {NULL, NULL, 0, NULL}
 };
 
-static PyTypeObject pyw_input_type = {
-    PyVarObject_HEAD_INIT(NULL, 0)
-    .tp_name = "mod_pyworker.Input",
-    .tp_basicsize = sizeof(pyw_input_t),
-    .tp_dealloc = (destructor)input_dealloc,
-    .tp_flags = Py_TPFLAGS_DEFAULT,
-    .tp_doc = "wsgi.input: the request body.",
-    .tp_iter = (getiterfunc)input_iter,
-    .tp_iternext = (iternextfunc)input_next,
-    .tp_methods = input_methods,
+static PyType_Slot input_slots[] = {
+    { Py_tp_dealloc, (void *)input_dealloc },
+    { Py_tp_doc, (void *)"wsgi.input: the request body." },
+    { Py_tp_iter, (void *)input_iter },
+    { Py_tp_iternext, (void *)input_next },
+    { Py_tp_methods, input_methods },
+    { 0, NULL }
 };
 
-int pyw_input_init_type(void)
+static PyType_Spec input_spec = {
+    .name = "mod_pyworker.Input",
+    .basicsize = sizeof(pyw_input_t),
+    .flags = Py_TPFLAGS_DEFAULT | PYW_TPFLAGS_NO_NEW,
+    .slots = input_slots,
+};
+
+int pyw_input_init_type(pyw_interp_t *ip)
 {
-    return PyType_Ready(&pyw_input_type);
+    ip->input_type = pyw_type_from_spec(&input_spec, 0);
+    return ip->input_type ? 0 : -1;
 }
 
-PyObject *pyw_input_new(pyw_dconn_t *c, long long content_length)
+PyObject *pyw_input_new(const pyw_interp_t *ip, pyw_dconn_t *c,
+                        long long content_length)
 {
-    pyw_input_t *self = PyObject_New(pyw_input_t, &pyw_input_type);
+    pyw_input_t *self = PyObject_New(pyw_input_t, ip->input_type);
 
     if (self == NULL) {
         return NULL;
@@ -757,11 +765,11 @@ PyObject *pyw_input_new(pyw_dconn_t *c, long long content_length)
  * 'detaching' makes that thread's next pull fail, so the wait is for one
  * pyw_dconn_read_body() call at most, not for the rest of the body.
  */
-void pyw_input_detach(PyObject *input)
+void pyw_input_detach(const pyw_interp_t *ip, PyObject *input)
 {
     pyw_input_t *self = (pyw_input_t *)input;
 
-    if (input == NULL || !Py_IS_TYPE(input, &pyw_input_type)) {
+    if (input == NULL || !Py_IS_TYPE(input, ip->input_type)) {
         return;
     }
     self->detaching = 1;

@@ -13,17 +13,20 @@
 #include "pyw_python.h"
 #include "../daemon/pyw_dconn.h"
 
-/* Ready the type; once, at interpreter start.  0 / -1 (exception set). */
-int pyw_input_init_type(void);
+typedef struct pyw_interp pyw_interp_t;
 
-/* New wsgi.input over connection c.  content_length: body size from
- * CONTENT_LENGTH, or -1 when unknown (chunked).  New reference, or NULL
- * with an exception set. */
-PyObject *pyw_input_new(pyw_dconn_t *c, long long content_length);
+/* Make ip's type; once per interpreter.  0 / -1 (exception set). */
+int pyw_input_init_type(pyw_interp_t *ip);
+
+/* New wsgi.input of interpreter ip over connection c.  content_length:
+ * body size from CONTENT_LENGTH, or -1 when unknown (chunked).  New
+ * reference, or NULL with an exception set. */
+PyObject *pyw_input_new(const pyw_interp_t *ip, pyw_dconn_t *c,
+                        long long content_length);
 
 /* The request is over: every later call on the object raises OSError
  * and never touches c (the app may have kept a reference); the kept
  * body is freed and its file closed. */
-void pyw_input_detach(PyObject *input);
+void pyw_input_detach(const pyw_interp_t *ip, PyObject *input);
 
 #endif /* PYW_INPUT_H */

@@ -1,14 +1,15 @@
 /*
- * pyw_interp.c - start and stop CPython in a daemon process, and give
- * each worker thread its own PyThreadState.
+ * pyw_interp.c - start and stop CPython in a daemon process, set up each
+ * interpreter (the main one here, the named application groups' through
+ * pyw_subinterp.c), and give each worker thread its own PyThreadState.
  *
  * The daemon has already set LANG/locale, dropped privileges and chdir'd;
  * Python starts with its own signal handlers off (the daemon's main thread
  * owns signals) and without parsing any argv.
  *
- * Also here, because they are set up with the interpreter: the stack dump
- * the watchdog uses (faulthandler on a signal), and the guards that keep
- * application code from breaking the daemon (signal.signal, os._exit).
+ * Set up in every interpreter, before its first request: python-path,
+ * its types and caches, sys.stdout/stderr to the error log, the guards
+ * against the application (pyw_guards.c) and its stack dump.
  */
 #include "pyw_python.h"
 
@@ -23,10 +24,12 @@
 #include "../daemon/pyw_dlog.h"
 #include "pyw_errors.h"
 #include "pyw_filewrapper.h"
+#include "pyw_guards.h"
 #include "pyw_input.h"
 #include "pyw_interp_private.h"
 #include "pyw_response.h"
 #include "pyw_script.h"
+#include "pyw_stacks.h"
 
 /* Log codes of this file (README.md lists them all). */
 #define INTERP_LOG_INIT_FAILED    300  /* Py_InitializeFromConfig failed   */
@@ -37,23 +40,14 @@
 #define INTERP_LOG_BAD_VENV       305  /* crit: python-home is a venv this
                                           daemon cannot use (warn: of
                                           another installation)           */
-#define INTERP_LOG_SIGNAL_IGNORED 331  /* warn: app called signal.signal  */
-#define INTERP_LOG_EXIT_15        332  /* warn: os._exit(15) made 1       */
-#define INTERP_LOG_NO_STACKS      334  /* warn: faulthandler not set up    */
 
-/* Apache's parent shuts the whole server down when any child exits with
- * this status (APEXIT_CHILDFATAL), daemons included. */
-#define INTERP_FATAL_EXIT_STATUS  15
+pyw_interp_t pyw_interp_main = { .index = 0, .name = "", .name_len = 0 };
 
 static int interp_threads = 1;
 static int interp_processes = 1;
 static int interp_started;
-/* Set once at start, before the watchdog thread exists. */
-static int interp_stack_signal;             /* 0: no stack dumps */
-static PyObject *interp_orig_exit;          /* posix._exit            */
-static PyObject *interp_orig_signal;        /* _signal.signal         */
-static PyObject *interp_orig_getsignal;     /* _signal.getsignal      */
-static pid_t interp_pid;                    /* the daemon, not a fork */
+/* The main thread's states (start: import scripts; stop: atexit). */
+static pyw_app_thread_t interp_main_thread;
 
 int pyw_interp_threads(void)
 {
@@ -344,218 +338,12 @@ done:
     return rv;
 }
 
-/* ---- stack dumps (faulthandler) ---- */
-
-/* faulthandler.register(sig, file=2, all_threads=True, chain=False): its
- * handler walks every thread state without the GIL.  A failure only costs
- * the dumps, so it is logged and start-up goes on. */
-static void interp_register_stack_dump(void)
-{
-    PyObject *fh = PyImport_ImportModule("faulthandler");
-    PyObject *r = fh ? PyObject_CallMethod(fh, "register", "iiOO",
-                                           PYW_INTERP_STACK_SIGNAL, 2,
-                                           Py_True, Py_False) : NULL;
-
-    if (r == NULL) {
-        pyw_script_log_exception(PYW_LOG_WARNING, INTERP_LOG_NO_STACKS, NULL,
-                                 "cannot register faulthandler: timeouts "
-                                 "will be logged without Python stacks");
-    }
-    else {
-        interp_stack_signal = PYW_INTERP_STACK_SIGNAL;
-    }
-    Py_XDECREF(r);
-    Py_XDECREF(fh);
-}
-
-int pyw_interp_dump_stacks(void)
-{
-    /* raise() directs the signal at this thread: the handler has written
-     * the whole dump by the time raise() returns. */
-    if (interp_stack_signal == 0 || raise(interp_stack_signal) != 0) {
-        return -1;
-    }
-    return 0;
-}
-
-/* ---- guards against the application ---- */
-
-/* 1 if frame f runs code of module `name` (its globals' __name__). */
-static int interp_frame_in(PyObject *f, const char *name)
-{
-    PyObject *g = PyObject_GetAttrString(f, "f_globals");
-    PyObject *n = g && PyDict_Check(g)
-                  ? PyDict_GetItemString(g, "__name__") : NULL;  /* borrowed */
-    int yes = n && PyUnicode_Check(n)
-              && PyUnicode_CompareWithASCIIString(n, name) == 0;
-
-    Py_XDECREF(g);
-    PyErr_Clear();
-    return yes;
-}
-
-/* "file:line" of the Python code that called us, for the log; frames of
- * module `skip` (a stdlib wrapper around the function) do not count. */
-static void interp_caller(char *buf, size_t len, const char *skip)
-{
-    PyObject *f = (PyObject *)PyEval_GetFrame(), *code = NULL, *file = NULL;
-    const char *name = NULL;
-    int line = 0;
-
-    Py_XINCREF(f);
-    while (f != NULL && skip != NULL && interp_frame_in(f, skip)) {
-        PyObject *back = PyObject_GetAttrString(f, "f_back");
-
-        Py_DECREF(f);
-        if (back == Py_None) {
-            Py_CLEAR(back);
-        }
-        f = back;
-    }
-    if (f != NULL) {
-        code = PyObject_GetAttrString(f, "f_code");
-        file = code ? PyObject_GetAttrString(code, "co_filename") : NULL;
-        name = file && PyUnicode_Check(file) ? PyUnicode_AsUTF8(file) : NULL;
-        line = PyFrame_GetLineNumber((PyFrameObject *)f);
-    }
-    snprintf(buf, len, "%s:%d", name ? name : "?", line);
-    Py_XDECREF(file);
-    Py_XDECREF(code);
-    Py_XDECREF(f);
-    PyErr_Clear();
-}
-
-static void interp_signal_name(int sig, char *buf, size_t len)
-{
-    static const struct { int sig; const char *name; } names[] = {
-        { SIGHUP, "SIGHUP" },   { SIGINT, "SIGINT" },   { SIGQUIT, "SIGQUIT" },
-        { SIGABRT, "SIGABRT" }, { SIGKILL, "SIGKILL" }, { SIGUSR1, "SIGUSR1" },
-        { SIGSEGV, "SIGSEGV" }, { SIGUSR2, "SIGUSR2" }, { SIGPIPE, "SIGPIPE" },
-        { SIGALRM, "SIGALRM" }, { SIGTERM, "SIGTERM" }, { SIGCHLD, "SIGCHLD" },
-        { SIGWINCH, "SIGWINCH" }, { SIGXCPU, "SIGXCPU" },
-    };
-    size_t i;
-
-    for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
-        if (names[i].sig == sig) {
-            snprintf(buf, len, "%s", names[i].name);
-            return;
-        }
-    }
-    snprintf(buf, len, "signal %d", sig);
-}
-
-/*
- * _signal.signal replacement (signal.signal calls it).  The daemon's C
- * handlers must stay: a Python handler would only ever run on the main
- * thread, which runs no Python after start-up, so SIGTERM would be lost.
- * Like mod_wsgi's WSGIRestrictSignal: log, ignore, and return what
- * signal.getsignal() says, from any thread (not ValueError).  A process
- * the application forked is its own: there the call goes through.
- */
-static PyObject *interp_signal_guard(PyObject *self, PyObject *args)
-{
-    char where[512], name[32];
-    PyObject *handler;
-    int sig;
-
-    if (getpid() != interp_pid) {
-        return PyObject_Call(interp_orig_signal, args, NULL);
-    }
-    if (!PyArg_ParseTuple(args, "iO:signal", &sig, &handler)) {
-        return NULL;
-    }
-    interp_caller(where, sizeof(where), "signal");
-    interp_signal_name(sig, name, sizeof(name));
-    pyw_dlog(PYW_LOG_WARNING, INTERP_LOG_SIGNAL_IGNORED, NULL,
-             "signal.signal(%s, ...) from %s ignored: the daemon owns its "
-             "signals", name, where);
-    return PyObject_CallFunction(interp_orig_getsignal, "i", sig);
-}
-
-/* os._exit replacement: status 15 would make Apache shut down. */
-static PyObject *interp_exit_guard(PyObject *self, PyObject *arg)
-{
-    char where[512];
-    long status = PyLong_AsLong(arg);
-    PyObject *one, *r;
-
-    if (status == -1 && PyErr_Occurred()) {
-        return NULL;
-    }
-    if (status != INTERP_FATAL_EXIT_STATUS || getpid() != interp_pid) {
-        return PyObject_CallFunctionObjArgs(interp_orig_exit, arg, NULL);
-    }
-    interp_caller(where, sizeof(where), NULL);
-    pyw_dlog(PYW_LOG_WARNING, INTERP_LOG_EXIT_15, NULL,
-             "os._exit(15) from %s changed to os._exit(1): Apache shuts down "
-             "when any of its children exits with status 15", where);
-    if ((one = PyLong_FromLong(1)) == NULL) {
-        return NULL;
-    }
-    r = PyObject_CallFunctionObjArgs(interp_orig_exit, one, NULL);
-    Py_DECREF(one);
-    return r;
-}
-
-static PyMethodDef interp_signal_def = {
-    "signal", interp_signal_guard, METH_VARARGS,
-    "Ignored under mod_pyworker: the daemon owns its signals."
-};
-static PyMethodDef interp_exit_def = {
-    "_exit", interp_exit_guard, METH_O,
-    "os._exit; status 15 becomes 1 (Apache treats 15 as fatal)."
-};
-
-/* module.<def->ml_name> = a new builtin for def; the attribute it
- * replaces goes to *orig (when orig is not NULL), and module.<keep> to
- * *kept (when keep is not NULL).  0 / -1 (exception set). */
-static int interp_replace(const char *module, PyMethodDef *def,
-                          PyObject **orig, const char *keep,
-                          PyObject **kept)
-{
-    PyObject *m = PyImport_ImportModule(module), *fn = NULL;
-    int rv = -1;
-
-    if (m == NULL) {
-        return -1;
-    }
-    if ((orig != NULL
-         && (*orig = PyObject_GetAttrString(m, def->ml_name)) == NULL)
-        || (keep != NULL
-            && (*kept = PyObject_GetAttrString(m, keep)) == NULL)) {
-        goto done;
-    }
-    fn = PyCFunction_NewEx(def, NULL, NULL);
-    if (fn != NULL && PyObject_SetAttrString(m, def->ml_name, fn) == 0) {
-        rv = 0;
-    }
-done:
-    Py_XDECREF(fn);
-    Py_DECREF(m);
-    return rv;
-}
-
-/* Before any application code runs.  0 / -1 (exception set). */
-static int interp_install_guards(void)
-{
-    interp_pid = getpid();
-    if (interp_replace("_signal", &interp_signal_def, &interp_orig_signal,
-                       "getsignal", &interp_orig_getsignal) < 0
-        || interp_replace("posix", &interp_exit_def, &interp_orig_exit,
-                          NULL, NULL) < 0
-        || interp_replace("os", &interp_exit_def, NULL, NULL, NULL) < 0) {
-        return -1;
-    }
-    return 0;
-}
-
-/* Everything after Py_Initialize that needs the GIL; 0 / -1 logged. */
-static int interp_setup(const pyw_daemon_spec_t *spec)
+/* Everything an interpreter needs before its first request (see
+ * pyw_interp_private.h); 0 / -1 logged. */
+int pyw_interp_setup(pyw_interp_t *ip, const pyw_daemon_spec_t *spec)
 {
     const char *step = "python-path";
     PyObject *mod;
-    int i;
 
     if (spec->python_path && spec->python_path[0]
         && interp_add_path(spec->python_path) < 0) {
@@ -568,33 +356,36 @@ static int interp_setup(const pyw_daemon_spec_t *spec)
         goto fail;
     }
     Py_DECREF(mod);
+    /* Imported now, so logging a failure later is only a look-up. */
+    step = "import traceback";
+    if ((mod = PyImport_ImportModule("traceback")) == NULL) {
+        goto fail;
+    }
+    Py_DECREF(mod);
     step = "object types";
-    if (pyw_script_init() < 0 || pyw_wsgi_init() < 0
-        || pyw_input_init_type() < 0
-        || pyw_errors_init_type() < 0 || pyw_filewrapper_init_type() < 0) {
+    if (pyw_wsgi_init(ip) < 0 || pyw_input_init_type(ip) < 0
+        || pyw_errors_init_type(ip) < 0
+        || pyw_filewrapper_init_type(ip) < 0) {
         goto fail;
     }
     step = "sys.stdout/sys.stderr";
-    if (pyw_errors_redirect_stdio() < 0) {
+    if (pyw_errors_redirect_stdio(ip) < 0) {
         goto fail;
     }
     step = "signal.signal/os._exit guards";
-    if (interp_install_guards() < 0) {
+    if (pyw_guards_install() < 0) {
         goto fail;
     }
-    interp_register_stack_dump();
-    pyw_script_reloading(spec->script_reloading);
-    pyw_response_set_header_limit(spec->header_buffer_size);
-    for (i = 0; i < spec->n_import_scripts; i++) {
-        if (pyw_script_import(spec->import_scripts[i]) < 0) {
-            return -1;          /* logged with its traceback */
-        }
+    if (ip->index == 0) {
+        pyw_stacks_init();
     }
     return 0;
 
 fail:
     pyw_script_log_exception(PYW_LOG_CRIT, INTERP_LOG_SETUP_FAILED, NULL,
-                             "cannot set up Python: %s failed", step);
+                             "cannot set up Python%s%s%s: %s failed",
+                             ip->index ? " for application group '" : "",
+                             ip->name, ip->index ? "'" : "", step);
     return -1;
 }
 
@@ -612,23 +403,54 @@ static void interp_log_started(void)
              p ? p : "?");
 }
 
+/* PyWorkerImportScript, in order, each in its application group's
+ * interpreter (created here when it is a named one).  GIL not held.
+ * 0, or -1 logged. */
+static int interp_import_scripts(const pyw_daemon_spec_t *spec)
+{
+    const char *group;
+    pyw_interp_t *ip;
+    int i, rv;
+
+    for (i = 0; i < spec->n_import_scripts; i++) {
+        group = i < spec->n_import_app_groups ? spec->import_app_groups[i]
+                                              : "";
+        ip = pyw_subinterp_enter(&interp_main_thread, group, strlen(group),
+                                 NULL);
+        if (ip == NULL) {
+            return -1;
+        }
+        rv = pyw_script_import(ip, spec->import_scripts[i]);
+        pyw_subinterp_leave();
+        if (rv < 0) {
+            return -1;          /* logged with its traceback */
+        }
+    }
+    return 0;
+}
+
 int pyw_interp_start(const pyw_daemon_spec_t *spec)
 {
     int rv;
 
     interp_threads = spec->threads > 0 ? spec->threads : 1;
     interp_processes = spec->processes > 0 ? spec->processes : 1;
+    pyw_script_reloading(spec->script_reloading);
+    pyw_response_set_header_limit(spec->header_buffer_size);
     if (interp_initialize(spec) < 0) {
         return -1;
     }
     interp_started = 1;
-    if ((rv = interp_setup(spec)) == 0) {
+    pyw_interp_main.istate = PyInterpreterState_Main();
+    interp_main_thread.ts[0] = PyThreadState_Get();
+    pyw_subinterp_init(spec);
+    if ((rv = pyw_interp_setup(&pyw_interp_main, spec)) == 0) {
         interp_log_started();
     }
     /* The main thread's state stays with this thread; workers have their
      * own.  From here on nobody holds the GIL between requests. */
     PyEval_SaveThread();
-    return rv;
+    return rv == 0 ? interp_import_scripts(spec) : rv;
 }
 
 pyw_app_thread_t *pyw_interp_thread_new(void)
@@ -641,9 +463,10 @@ pyw_app_thread_t *pyw_interp_thread_new(void)
         return NULL;
     }
     /* Created on the worker thread itself, so the state belongs to it
-     * (and PyGILState_Ensure on this thread finds it). */
-    t->tstate = PyThreadState_New(PyInterpreterState_Main());
-    if (t->tstate == NULL) {
+     * (and PyGILState_Ensure on this thread finds it).  Its states in
+     * named groups' interpreters come on its first request there. */
+    t->ts[0] = PyThreadState_New(PyInterpreterState_Main());
+    if (t->ts[0] == NULL) {
         pyw_dlog(PYW_LOG_CRIT, INTERP_LOG_THREAD_FAILED, NULL,
                  "PyThreadState_New failed");
         free(t);
@@ -654,8 +477,9 @@ pyw_app_thread_t *pyw_interp_thread_new(void)
 
 void pyw_interp_thread_ping(pyw_app_thread_t *t)
 {
-    PyEval_RestoreThread(t->tstate);
+    PyEval_RestoreThread(t->ts[0]);
     PyEval_SaveThread();
+    pyw_subinterp_ping(t);
 }
 
 /* Call flush() on sys.<name>, ignoring every failure (shutting down). */
@@ -668,15 +492,11 @@ static void interp_flush(const char *name)
     PyErr_Clear();
 }
 
-void pyw_interp_stop(void)
+/* The current interpreter's atexit callbacks, then its stdio flushed. */
+static void interp_atexit(pyw_interp_t *ip)
 {
-    PyGILState_STATE g;
     PyObject *atexit, *r = NULL;
 
-    if (!interp_started) {
-        return;
-    }
-    g = PyGILState_Ensure();
     atexit = PyImport_ImportModule("atexit");
     if (atexit != NULL) {
         r = PyObject_CallMethod(atexit, "_run_exitfuncs", NULL);
@@ -684,12 +504,33 @@ void pyw_interp_stop(void)
     }
     if (r == NULL) {
         pyw_script_log_exception(PYW_LOG_ERR, INTERP_LOG_ATEXIT_FAILED, NULL,
-                                 "running Python atexit callbacks failed");
+                                 "running Python atexit callbacks%s%s%s "
+                                 "failed", ip->index ? " of application "
+                                 "group '" : "", ip->name,
+                                 ip->index ? "'" : "");
     }
     Py_XDECREF(r);
     interp_flush("stdout");
     interp_flush("stderr");
+}
+
+/* Named groups first (in creation order), the main interpreter last, as
+ * an embedder ends sub-interpreters before Py_Finalize; all of it within
+ * the shutdown-timeout the watchdog enforces. */
+void pyw_interp_stop(void)
+{
+    if (!interp_started) {
+        return;
+    }
+    pyw_subinterp_each(&interp_main_thread, interp_atexit);
+    PyEval_RestoreThread(interp_main_thread.ts[0]);
+    interp_atexit(&pyw_interp_main);
     /* Not Py_Finalize(): a worker past shutdown_timeout_ms may still be in
      * Python, and the process exits next anyway. */
-    PyGILState_Release(g);
+    PyEval_SaveThread();
+}
+
+int pyw_interp_dump_stacks(void)
+{
+    return pyw_stacks_dump();
 }

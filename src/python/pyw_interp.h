@@ -8,12 +8,11 @@
  *                           the GIL released.
  *   pyw_interp_thread_new() any new thread, GIL not held; returns with the
  *                           GIL released.
- *   pyw_interp_stop()       GIL not held; takes it, runs atexit callbacks.
+ *   pyw_interp_stop()       GIL not held; takes each interpreter's GIL
+ *                           in turn, runs its atexit callbacks.
  */
 #ifndef PYW_INTERP_H
 #define PYW_INTERP_H
-
-#include <signal.h>
 
 #include "../daemon/pyw_app.h"
 
@@ -28,26 +27,26 @@
  * 0, or -1 with the cause logged. */
 int pyw_interp_start(const pyw_daemon_spec_t *spec);
 
-/* One PyThreadState per worker thread, for the main interpreter. */
+/* A new thread's state: its PyThreadState in the main interpreter now,
+ * one in each named group's on its first request there. */
 pyw_app_thread_t *pyw_interp_thread_new(void);
 
-/* Take the GIL with t's thread state and give it back at once: the
- * deadlock watchdog's heartbeat.  GIL not held; may wait for it. */
+/* Take the GIL with t's thread state and give it back at once, then the
+ * same for every interpreter with a GIL of its own: the deadlock
+ * watchdog's heartbeat.  GIL not held; may wait for it. */
 void pyw_interp_thread_ping(pyw_app_thread_t *t);
 
 /*
- * Write the Python stack of every thread to the error log (fd 2).  It is
- * faulthandler's dump, registered at start on PYW_INTERP_STACK_SIGNAL and
- * raised on the calling thread, so it needs no GIL and works while some
- * thread holds the GIL forever.  Any thread.  0, or -1 when faulthandler
- * could not be set up (logged at start).
+ * Write the Python stack of every thread of every interpreter to the
+ * error log (fd 2): faulthandler's dump, one interpreter after the other
+ * (pyw_stacks.c), so it needs no GIL and works while some thread holds a
+ * GIL forever.  Any thread.  0, or -1 when faulthandler could not be set
+ * up (logged at start).
  */
 int pyw_interp_dump_stacks(void);
 
-/* The signal that dumps the stacks: also for operators
- * (kill -s RTMIN+6 <daemon pid>). */
-#define PYW_INTERP_STACK_SIGNAL  (SIGRTMIN + 6)
-
+/* Each interpreter's atexit callbacks: named groups first, the main
+ * interpreter last.  Main thread, GIL not held. */
 void pyw_interp_stop(void);
 
 #endif /* PYW_INTERP_H */

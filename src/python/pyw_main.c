@@ -3,7 +3,7 @@
  * parent starts with fork + exec for each daemon of a group.
  *
  * It reads its spec from the memfd at PYW_EXEC_SPEC_FD, maps the group's
- * load board, and runs the daemon with the embedded Python.  Both spec
+ * load board and worker board, and runs the daemon with the embedded Python.  Both spec
  * and board descriptors are closed before anything of the application
  * runs.  Run by hand, it says what it is and exits.
  */
@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "../common/pyw_board.h"
+#include "../common/pyw_wboard.h"
 #include "../daemon/pyw_daemon.h"
 #include "../daemon/pyw_dlog.h"
 #include "../daemon/pyw_dlogno.h"
@@ -51,6 +52,11 @@ int main(int argc, char **argv)
     if (fd_is_open(PYW_EXEC_BOARD_FD)) {
         spec.board = pyw_board_map(PYW_EXEC_BOARD_FD);
         close(PYW_EXEC_BOARD_FD);
+    }
+    if (fd_is_open(PYW_EXEC_WBOARD_FD)) {
+        spec.wboard = pyw_wboard_map(PYW_EXEC_WBOARD_FD, spec.processes,
+                                     spec.threads, 1);
+        close(PYW_EXEC_WBOARD_FD);
     }
     pyw_daemon_main(&spec, &pyw_python_app);
 }

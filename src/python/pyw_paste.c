@@ -66,7 +66,10 @@ typedef struct paste_entry {
     char                path[];     /* "path\0name\0"                   */
 } paste_entry_t;
 
+/* Interpreters with a GIL of their own (own-gil=) look entries up at the
+ * same time: the list is guarded by its own lock. */
 static paste_entry_t *paste_list;
+static pthread_mutex_t paste_list_lock = PTHREAD_MUTEX_INITIALIZER;
 
 /* The calling thread's interpreter: each loads its own application. */
 static PyInterpreterState *paste_interp(void)
@@ -86,13 +89,16 @@ static paste_entry_t *paste_entry(const char *path, const char *name)
     PyInterpreterState *interp = paste_interp();
     paste_entry_t *e;
 
+    pthread_mutex_lock(&paste_list_lock);
     for (e = paste_list; e != NULL; e = e->next) {
         if (e->interp == interp && strcmp(e->path, path) == 0
             && strcmp(e->name, name) == 0) {
+            pthread_mutex_unlock(&paste_list_lock);
             return e;
         }
     }
     if ((e = PyMem_RawCalloc(1, sizeof(*e) + plen + nlen + 2)) == NULL) {
+        pthread_mutex_unlock(&paste_list_lock);
         PyErr_NoMemory();
         return NULL;
     }
@@ -103,6 +109,7 @@ static paste_entry_t *paste_entry(const char *path, const char *name)
     pthread_mutex_init(&e->lock, NULL);
     e->next = paste_list;
     paste_list = e;
+    pthread_mutex_unlock(&paste_list_lock);
     return e;
 }
 

@@ -18,8 +18,10 @@
 #include <errno.h>
 #include <string.h>
 #include <strings.h>
+#include <structmember.h>
 
 #include "../daemon/pyw_dlog.h"
+#include "pyw_interp_private.h"
 #include "pyw_response.h"
 #include "pyw_script.h"
 
@@ -38,8 +40,6 @@ typedef struct {
     pyw_response_t *r;          /* NULL once the request is over        */
     PyObject       *write;      /* bound write(), made on first use     */
 } response_sr_t;
-
-static PyTypeObject response_sr_type;
 
 /* The response's sends are made holding the GIL (see pyw_dconn.h): only
  * a send that must wait for room in the socket lets go of it. */
@@ -434,9 +434,11 @@ static PyObject *response_sr_write(PyObject *obj, PyObject *data)
 static void response_sr_dealloc(PyObject *obj)
 {
     response_sr_t *self = (response_sr_t *)obj;
+    PyTypeObject *type = Py_TYPE(obj);
 
     Py_CLEAR(self->write);
-    Py_TYPE(obj)->tp_free(obj);
+    type->tp_free(obj);
+    Py_DECREF(type);            /* a heap type: its objects hold it */
 }
 
 static PyMethodDef response_sr_methods[] = {
@@ -445,26 +447,41 @@ static PyMethodDef response_sr_methods[] = {
     { NULL, NULL, 0, NULL }
 };
 
-static PyTypeObject response_sr_type = {
-    PyVarObject_HEAD_INIT(NULL, 0)
-    .tp_name = "mod_pyworker.StartResponse",
-    .tp_basicsize = sizeof(response_sr_t),
-    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_VECTORCALL,
-    .tp_doc = "start_response(status, response_headers, exc_info=None)",
-    .tp_vectorcall_offset = offsetof(response_sr_t, vectorcall),
-    .tp_call = PyVectorcall_Call,
-    .tp_dealloc = response_sr_dealloc,
-    .tp_methods = response_sr_methods,
+static PyMemberDef response_sr_members[] = {
+    { "__vectorcalloffset__", T_PYSSIZET,
+      offsetof(response_sr_t, vectorcall), READONLY, NULL },
+    { NULL, 0, 0, 0, NULL }
 };
 
-int pyw_response_init_type(void)
+static PyType_Slot response_sr_slots[] = {
+    { Py_tp_doc, (void *)"start_response(status, response_headers, "
+                         "exc_info=None)" },
+    { Py_tp_call, (void *)PyVectorcall_Call },
+    { Py_tp_dealloc, (void *)response_sr_dealloc },
+    { Py_tp_methods, response_sr_methods },
+    { Py_tp_members, response_sr_members },
+    { 0, NULL }
+};
+
+static PyType_Spec response_sr_spec = {
+    .name = "mod_pyworker.StartResponse",
+    .basicsize = sizeof(response_sr_t),
+    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_VECTORCALL
+             | PYW_TPFLAGS_NO_NEW,
+    .slots = response_sr_slots,
+};
+
+int pyw_response_init_type(pyw_interp_t *ip)
 {
-    return PyType_Ready(&response_sr_type);
+    ip->start_response_type = pyw_type_from_spec(&response_sr_spec, 0);
+    return ip->start_response_type ? 0 : -1;
 }
 
-PyObject *pyw_response_start_response(pyw_response_t *r)
+PyObject *pyw_response_start_response(const pyw_interp_t *ip,
+                                      pyw_response_t *r)
 {
-    response_sr_t *self = PyObject_New(response_sr_t, &response_sr_type);
+    response_sr_t *self = PyObject_New(response_sr_t,
+                                       ip->start_response_type);
 
     if (self != NULL) {
         self->vectorcall = response_sr_vectorcall;

@@ -46,8 +46,11 @@ typedef struct {
     int          ended;          /* END written (with a file body)      */
 } pyw_response_t;
 
-/* Once, at interpreter start.  0 / -1 (exception set). */
-int pyw_response_init_type(void);
+typedef struct pyw_interp pyw_interp_t;
+
+/* Make ip's start_response type; once per interpreter.  0 / -1
+ * (exception set). */
+int pyw_response_init_type(pyw_interp_t *ip);
 
 /* header-buffer-size: the largest "Name: value" start_response accepts;
  * 0 = only the frame limit.  Set once, before any request. */
@@ -60,8 +63,10 @@ void pyw_response_init(pyw_response_t *r, pyw_dconn_t *c, const char *uri,
 /* Drop the references r holds. */
 void pyw_response_clear(pyw_response_t *r);
 
-/* A new start_response callable bound to r.  New reference. */
-PyObject *pyw_response_start_response(pyw_response_t *r);
+/* A new start_response callable of interpreter ip bound to r.  New
+ * reference. */
+PyObject *pyw_response_start_response(const pyw_interp_t *ip,
+                                      pyw_response_t *r);
 
 /* The request is over: start_response and write() raise from now on. */
 void pyw_response_detach(PyObject *start_response);

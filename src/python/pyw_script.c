@@ -1,10 +1,11 @@
 /*
- * pyw_script.c - load each WSGI script file once per process.
+ * pyw_script.c - load each WSGI script file once per interpreter.
  *
- * Registry: a linked list of entries, one per script path, that lives as
- * long as the process.  It is read and changed only with the GIL held.
- * The list stays short (one entry per script file), and a lookup is a
- * hash compare plus memcmp, without allocating.
+ * Registry: one linked list of entries per interpreter (its
+ * pyw_interp_t.scripts), one entry per script path, that lives as long
+ * as the process.  It is read and changed only with that interpreter's
+ * GIL held.  The list stays short (one entry per script file), and a
+ * lookup is a hash compare plus memcmp, without allocating.
  *
  * Lock order: an entry's `lock` is taken with the GIL RELEASED (the
  * thread that is loading needs the GIL to run the script), then the GIL
@@ -26,6 +27,8 @@
 #include "../daemon/pyw_daemon.h"
 #include "../daemon/pyw_dlog.h"
 #include "../daemon/pyw_status.h"
+#include "pyw_interp_private.h"
+#include "pyw_refuse.h"
 #include "pyw_script.h"
 
 /* Log codes of this file (README.md lists them all). */
@@ -41,8 +44,8 @@
 /* A script larger than this is refused: it is source, not data. */
 #define SCRIPT_MAX_SIZE  (64 * 1024 * 1024)
 
-typedef struct script_entry {
-    struct script_entry *next;
+typedef struct pyw_script_entry {
+    struct pyw_script_entry *next;
     uint64_t             hash;      /* FNV-1a of path                   */
     size_t               len;
     pthread_mutex_t      lock;      /* held by the thread loading it    */
@@ -56,10 +59,7 @@ typedef struct script_entry {
     char                 path[];    /* NUL-terminated                   */
 } script_entry_t;
 
-static script_entry_t *script_list;
 static int script_reloading_on;             /* set once at start       */
-static PyObject *script_str_application;    /* interned "application" */
-static PyObject *script_traceback_format;   /* traceback.format_exception */
 
 static uint64_t script_hash(const char *s, size_t len)
 {
@@ -73,30 +73,14 @@ static uint64_t script_hash(const char *s, size_t len)
     return h;
 }
 
-int pyw_script_init(void)
-{
-    PyObject *tb;
-
-    script_str_application = PyUnicode_InternFromString("application");
-    if (script_str_application == NULL) {
-        return -1;
-    }
-    if ((tb = PyImport_ImportModule("traceback")) == NULL) {
-        return -1;
-    }
-    script_traceback_format = PyObject_GetAttrString(tb, "format_exception");
-    Py_DECREF(tb);
-    return script_traceback_format ? 0 : -1;
-}
-
-/* Find or create the entry for path (GIL held: the list is GIL-owned). */
-static script_entry_t *script_entry(const char *path)
+/* Find or create ip's entry for path (GIL held: the list is GIL-owned). */
+static script_entry_t *script_entry(pyw_interp_t *ip, const char *path)
 {
     size_t len = strlen(path);
     uint64_t h = script_hash(path, len);
     script_entry_t *e;
 
-    for (e = script_list; e != NULL; e = e->next) {
+    for (e = ip->scripts; e != NULL; e = e->next) {
         if (e->hash == h && e->len == len && memcmp(e->path, path, len) == 0) {
             return e;
         }
@@ -109,8 +93,8 @@ static script_entry_t *script_entry(const char *path)
     e->len = len;
     e->hash = h;
     pthread_mutex_init(&e->lock, NULL);
-    e->next = script_list;
-    script_list = e;
+    e->next = ip->scripts;
+    ip->scripts = e;
     return e;
 }
 
@@ -314,10 +298,10 @@ static void script_check_changed(script_entry_t *e, const char *uri,
 /* Loaded module of path, loading it under the entry's lock if needed.
  * Borrowed reference (entries live forever), or NULL with an exception
  * set; *fresh says whether this call ran the script. */
-static PyObject *script_module(const char *path, const char *uri,
-                               int reloading, int *fresh)
+static PyObject *script_module(pyw_interp_t *ip, const char *path,
+                               const char *uri, int reloading, int *fresh)
 {
-    script_entry_t *e = script_entry(path);
+    script_entry_t *e = script_entry(ip, path);
     int rv;
 
     *fresh = 0;
@@ -346,11 +330,11 @@ static PyObject *script_module(const char *path, const char *uri,
     return rv == 0 ? e->module : NULL;
 }
 
-int pyw_script_import(const char *path)
+int pyw_script_import(pyw_interp_t *ip, const char *path)
 {
     int fresh;
 
-    if (script_module(path, NULL, 0, &fresh) != NULL) {
+    if (script_module(ip, path, NULL, 0, &fresh) != NULL) {
         return 0;
     }
     pyw_script_log_exception(PYW_LOG_ERR, SCRIPT_LOG_IMPORT_FAILED, NULL,
@@ -360,9 +344,10 @@ int pyw_script_import(const char *path)
 
 /* Forget a freshly loaded script that turned out unusable, so the next
  * request runs it again (the file may have been fixed). */
-static void script_forget(const char *path, PyObject *module)
+static void script_forget(pyw_interp_t *ip, const char *path,
+                          PyObject *module)
 {
-    script_entry_t *e = script_entry(path);
+    script_entry_t *e = script_entry(ip, path);
     PyObject *modules = PyImport_GetModuleDict();
     PyObject *name = PyModule_GetNameObject(module);
 
@@ -380,36 +365,40 @@ static void script_forget(const char *path, PyObject *module)
     }
 }
 
-PyObject *pyw_script_application(const char *path, const char *uri,
-                                 int reloading, PyObject *callable_name)
+PyObject *pyw_script_application(pyw_interp_t *ip, const char *path,
+                                 const char *uri, int reloading,
+                                 PyObject *callable_name)
 {
     PyObject *module, *app, *name = callable_name;
     const char *cname;
     int fresh;
 
-    if (name == NULL || !PyUnicode_Check(name)) {
-        name = script_str_application;
-    }
-
-    module = script_module(path, uri ? uri : "-", reloading, &fresh);
+    module = script_module(ip, path, uri ? uri : "-", reloading, &fresh);
     if (module == NULL) {
         pyw_script_log_exception(PYW_LOG_ERR, SCRIPT_LOG_LOAD_FAILED, uri,
                                  "failed to load WSGI script %s", path);
         return NULL;
     }
     Py_INCREF(module);          /* script_forget may drop the entry's */
-    app = PyObject_GetAttr(module, name);
+    if (name != NULL && PyUnicode_Check(name)) {
+        app = PyObject_GetAttr(module, name);
+    }
+    else {                      /* Apache always sends the name */
+        name = NULL;
+        app = PyObject_GetAttrString(module, "application");
+    }
     if (app != NULL && !PyCallable_Check(app)) {
         Py_CLEAR(app);
-        PyErr_Format(PyExc_TypeError, "'%U' is not callable", name);
+        PyErr_Format(PyExc_TypeError, "'%s' is not callable",
+                     name ? PyUnicode_AsUTF8(name) : "application");
     }
     if (app == NULL) {
-        cname = PyUnicode_AsUTF8(name);
+        cname = name ? PyUnicode_AsUTF8(name) : "application";
         pyw_script_log_exception(PYW_LOG_ERR, SCRIPT_LOG_NO_APPLICATION, uri,
                                  "WSGI script %s has no callable '%s'", path,
                                  cname ? cname : "?");
         if (fresh) {
-            script_forget(path, module);
+            script_forget(ip, path, module);
         }
     }
     Py_DECREF(module);
@@ -421,14 +410,16 @@ static int script_log_traceback(int level, int code, const char *uri,
                                 PyObject *type, PyObject *value,
                                 PyObject *tb)
 {
-    PyObject *lines, *sep, *text, *bytes;
+    PyObject *mod, *lines, *sep, *text, *bytes;
 
-    if (script_traceback_format == NULL) {
+    /* The current interpreter's traceback module (imported at its
+     * start: a dictionary look-up). */
+    if ((mod = PyImport_ImportModule("traceback")) == NULL) {
         return -1;
     }
-    lines = PyObject_CallFunctionObjArgs(script_traceback_format, type,
-                                         value ? value : Py_None,
-                                         tb ? tb : Py_None, NULL);
+    lines = PyObject_CallMethod(mod, "format_exception", "OOO", type,
+                                value ? value : Py_None, tb ? tb : Py_None);
+    Py_DECREF(mod);
     if (lines == NULL) {
         return -1;
     }
@@ -457,6 +448,9 @@ void pyw_script_log_exception(int level, int code, const char *uri,
     va_start(ap, fmt);
     vsnprintf(head, sizeof(head), fmt, ap);
     va_end(ap);
+    if (pyw_refuse_log(level, uri, head)) {
+        return;                 /* one line, PYW0316, instead */
+    }
     PyErr_Fetch(&type, &value, &tb);
     pyw_dlog(level, code, uri, "%s", head);
     if (type == NULL) {

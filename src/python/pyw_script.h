@@ -1,5 +1,6 @@
 /*
- * pyw_script.h - WSGI script files, each loaded once per process.
+ * pyw_script.h - WSGI script files, each loaded once per interpreter
+ * (application group).
  *
  * A script is compiled and executed as a module named
  * "_pyworker_<hash of path>" (registered in sys.modules, __file__ set),
@@ -7,18 +8,18 @@
  * PyWorkerImportScript) loads it; concurrent requests for a script that
  * is still loading wait for that load, with the GIL released, and reuse
  * it.  A load that fails is logged with its traceback and retried on the
- * next request.
+ * next request.  Each interpreter loads its own copy, into its own
+ * sys.modules.
  *
- * GIL: every function here is called with the GIL held.
+ * GIL: every function here is called with the GIL of ip (the current
+ * interpreter) held.
  */
 #ifndef PYW_SCRIPT_H
 #define PYW_SCRIPT_H
 
 #include "pyw_python.h"
 
-/* Once, at interpreter start, before any other call.  0 / -1 (exception
- * set). */
-int pyw_script_init(void);
+typedef struct pyw_interp pyw_interp_t;
 
 /* PyWorkerScriptReloading, the group's setting (spec->script_reloading),
  * used when a request does not say (see pyw_script_application).  Set
@@ -27,7 +28,7 @@ void pyw_script_reloading(int on);
 
 /* Preload a script (PyWorkerImportScript): 0, or -1 with the failure
  * logged.  The script does not need an `application`. */
-int pyw_script_import(const char *path);
+int pyw_script_import(pyw_interp_t *ip, const char *path);
 
 /*
  * The `application` callable of the script at path (raw bytes as Apache
@@ -44,13 +45,16 @@ int pyw_script_import(const char *path);
  * callable_name: the attribute to return (PyWorkerCallableObject); NULL
  * means "application".
  */
-PyObject *pyw_script_application(const char *path, const char *uri,
-                                 int reloading, PyObject *callable_name);
+PyObject *pyw_script_application(pyw_interp_t *ip, const char *path,
+                                 const char *uri, int reloading,
+                                 PyObject *callable_name);
 
 /*
  * Log the current Python exception and clear it: one headline
  * (printf-style) at `level` with `code`, then the traceback, one log line
- * per line.  Without a current exception, only the headline.
+ * per line.  Without a current exception, only the headline.  An
+ * extension module refusing this interpreter is one PYW0313 line instead
+ * (pyw_refuse.h).
  */
 void pyw_script_log_exception(int level, int code, const char *uri,
                               const char *fmt, ...)

@@ -3,16 +3,21 @@
  * environ, the application call, iteration with a flush per chunk,
  * close(), and the one place that decides between END and ERROR.
  *
- * GIL: taken once on entry (the thread's own PyThreadState), released on
- * return; in between it is dropped only around socket I/O (pyw_dconn_*
- * calls in pyw_response.c and pyw_input.c).
+ * Interpreter: the request's application group (the third REQUEST pair)
+ * picks it before the GIL is taken: "" is the main interpreter (one
+ * length check), any other name goes through pyw_subinterp_enter().
+ *
+ * GIL: taken once on entry (the thread's own PyThreadState in that
+ * interpreter), released on return; in between it is dropped only
+ * around socket I/O (pyw_dconn_* calls in pyw_response.c and
+ * pyw_input.c).
  *
  * Allocation: environ keys are interned str objects made once per
- * process and cached by name (KEY_*); each cached key also keeps its
+ * interpreter and cached by name (KEY_*); each cached key also keeps its
  * last value, reused while the bytes repeat.  So a request allocates
  * only the (presized) dict, the values that changed and its few
- * per-request objects.  Both caches are global and protected by the GIL
- * (one interpreter: mod_pyworker runs only the main one).
+ * per-request objects.  The caches are the interpreter's own
+ * (pyw_wsgi_cache_t in its pyw_interp_t), protected by its GIL.
  */
 #include "pyw_python.h"
 
@@ -73,29 +78,32 @@ typedef struct {
     PyObject *last;                     /* last value seen (GIL), or NULL */
 } wsgi_key_t;
 
-static wsgi_key_t wsgi_keys[KEY_SLOTS];
-static int wsgi_key_count;
-
 /* The key found at each position of the previous REQUEST.  Apache sends
  * the same names in the same order every time, so one memcmp usually
  * replaces the hash and the probe (GIL). */
 #define KEY_ORDER_MAX 64
-static wsgi_key_t *wsgi_key_order[KEY_ORDER_MAX];
 
-/* The wsgi.* entries that never change, copied into each new environ
- * (one memcpy instead of six inserts); made on first use (GIL). */
-static PyObject *wsgi_template;
-
-/* Keys and values made once (interned / immutable, shared by requests). */
-static PyObject *k_script_filename, *k_request_uri, *k_content_length,
-                *k_https, *k_request_method, *k_url_scheme, *k_input,
-                *k_errors, *k_close, *k_reloading, *k_callable,
-                *k_paste_app;
-static PyObject *v_version, *v_http, *v_https;
-static PyObject *t_text_io;             /* io.TextIOBase                */
+/* One interpreter's objects, made once (interned / immutable, shared by
+ * its requests; GIL of that interpreter). */
+struct pyw_wsgi_cache {
+    wsgi_key_t  keys[KEY_SLOTS];
+    int         key_count;
+    wsgi_key_t *key_order[KEY_ORDER_MAX];
+    /* The wsgi.* entries that never change, copied into each new environ
+     * (one memcpy instead of six inserts); made on first use. */
+    PyObject   *template;
+    PyObject   *k_script_filename, *k_request_uri, *k_content_length,
+               *k_https, *k_request_method, *k_url_scheme, *k_input,
+               *k_errors, *k_close, *k_reloading, *k_callable,
+               *k_paste_app;
+    PyObject   *v_version, *v_http, *v_https;
+    PyObject   *t_text_io;              /* io.TextIOBase                */
+};
 
 typedef struct {
     pyw_response_t resp;
+    pyw_interp_t  *ip;              /* the interpreter it runs in       */
+    pyw_wsgi_cache_t *w;            /* ip->wsgi                         */
     pyw_dconn_t   *c;
     PyObject      *environ;
     PyObject      *input;
@@ -128,18 +136,19 @@ static uint32_t wsgi_hash(const char *s, size_t len)
 
 /* The environ key for name, as a str decoded latin-1.  New reference.
  * *slot: its cache entry, or NULL when the name is not cached. */
-static PyObject *wsgi_key(const char *name, size_t len, wsgi_key_t **slot)
+static PyObject *wsgi_key(pyw_wsgi_cache_t *w, const char *name,
+                          size_t len, wsgi_key_t **slot)
 {
     uint32_t h = wsgi_hash(name, len);
     size_t i = h & (KEY_SLOTS - 1);
     PyObject *s;
 
-    for (; wsgi_keys[i].str != NULL; i = (i + 1) & (KEY_SLOTS - 1)) {
-        s = wsgi_keys[i].str;
-        if (wsgi_keys[i].hash == h && (size_t)PyUnicode_GET_LENGTH(s) == len
+    for (; w->keys[i].str != NULL; i = (i + 1) & (KEY_SLOTS - 1)) {
+        s = w->keys[i].str;
+        if (w->keys[i].hash == h && (size_t)PyUnicode_GET_LENGTH(s) == len
             && memcmp(PyUnicode_1BYTE_DATA(s), name, len) == 0) {
             Py_INCREF(s);
-            *slot = &wsgi_keys[i];
+            *slot = &w->keys[i];
             return s;
         }
     }
@@ -147,30 +156,31 @@ static PyObject *wsgi_key(const char *name, size_t len, wsgi_key_t **slot)
     if ((s = PyUnicode_DecodeLatin1(name, (Py_ssize_t)len, NULL)) == NULL) {
         return NULL;
     }
-    if (len <= KEY_MAX_LEN && wsgi_key_count < KEY_MAX) {
+    if (len <= KEY_MAX_LEN && w->key_count < KEY_MAX) {
         PyUnicode_InternInPlace(&s);
         Py_INCREF(s);
-        wsgi_keys[i].hash = h;
-        wsgi_keys[i].str = s;
-        wsgi_key_count++;
-        *slot = &wsgi_keys[i];
+        w->keys[i].hash = h;
+        w->keys[i].str = s;
+        w->key_count++;
+        *slot = &w->keys[i];
     }
     return s;
 }
 
-static PyObject *wsgi_key_str(const char *name)
+static PyObject *wsgi_key_str(pyw_wsgi_cache_t *w, const char *name)
 {
     wsgi_key_t *slot;
 
-    return wsgi_key(name, strlen(name), &slot);
+    return wsgi_key(w, name, strlen(name), &slot);
 }
 
 /* wsgi_key() for the pos'th pair of a REQUEST, trying first the key
  * that had this position last time. */
-static PyObject *wsgi_key_at(size_t pos, const char *name, size_t len,
+static PyObject *wsgi_key_at(pyw_wsgi_cache_t *w, size_t pos,
+                             const char *name, size_t len,
                              wsgi_key_t **slot)
 {
-    wsgi_key_t *k = pos < KEY_ORDER_MAX ? wsgi_key_order[pos] : NULL;
+    wsgi_key_t *k = pos < KEY_ORDER_MAX ? w->key_order[pos] : NULL;
     PyObject *s;
 
     if (k != NULL && (size_t)PyUnicode_GET_LENGTH(k->str) == len
@@ -179,9 +189,9 @@ static PyObject *wsgi_key_at(size_t pos, const char *name, size_t len,
         *slot = k;
         return k->str;
     }
-    s = wsgi_key(name, len, slot);
+    s = wsgi_key(w, name, len, slot);
     if (pos < KEY_ORDER_MAX) {
-        wsgi_key_order[pos] = *slot;
+        w->key_order[pos] = *slot;
     }
     return s;
 }
@@ -223,27 +233,34 @@ static PyObject *wsgi_text_io_type(void)
     return t;
 }
 
-int pyw_wsgi_init(void)
+int pyw_wsgi_init(pyw_interp_t *ip)
 {
-    if (pyw_response_init_type() < 0) {
+    pyw_wsgi_cache_t *w;
+
+    if (pyw_response_init_type(ip) < 0) {
         return -1;
     }
-    k_script_filename = wsgi_key_str("SCRIPT_FILENAME");
-    k_request_uri = wsgi_key_str("REQUEST_URI");
-    k_content_length = wsgi_key_str("CONTENT_LENGTH");
-    k_https = wsgi_key_str("HTTPS");
-    k_request_method = wsgi_key_str("REQUEST_METHOD");
-    k_url_scheme = wsgi_key_str("wsgi.url_scheme");
-    k_input = wsgi_key_str("wsgi.input");
-    k_errors = wsgi_key_str("wsgi.errors");
-    k_reloading = wsgi_key_str("mod_pyworker.script_reloading");
-    k_callable = wsgi_key_str("mod_pyworker.callable_object");
-    k_paste_app = wsgi_key_str("mod_pyworker.paste_app");
-    k_close = PyUnicode_InternFromString("close");
-    v_version = Py_BuildValue("(ii)", 1, 0);
-    v_http = PyUnicode_InternFromString("http");
-    v_https = PyUnicode_InternFromString("https");
-    t_text_io = wsgi_text_io_type();
+    /* Lives as long as the interpreter, which is the process's life. */
+    if ((w = ip->wsgi = PyMem_RawCalloc(1, sizeof(*w))) == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    w->k_script_filename = wsgi_key_str(w, "SCRIPT_FILENAME");
+    w->k_request_uri = wsgi_key_str(w, "REQUEST_URI");
+    w->k_content_length = wsgi_key_str(w, "CONTENT_LENGTH");
+    w->k_https = wsgi_key_str(w, "HTTPS");
+    w->k_request_method = wsgi_key_str(w, "REQUEST_METHOD");
+    w->k_url_scheme = wsgi_key_str(w, "wsgi.url_scheme");
+    w->k_input = wsgi_key_str(w, "wsgi.input");
+    w->k_errors = wsgi_key_str(w, "wsgi.errors");
+    w->k_reloading = wsgi_key_str(w, "mod_pyworker.script_reloading");
+    w->k_callable = wsgi_key_str(w, "mod_pyworker.callable_object");
+    w->k_paste_app = wsgi_key_str(w, "mod_pyworker.paste_app");
+    w->k_close = PyUnicode_InternFromString("close");
+    w->v_version = Py_BuildValue("(ii)", 1, 0);
+    w->v_http = PyUnicode_InternFromString("http");
+    w->v_https = PyUnicode_InternFromString("https");
+    w->t_text_io = wsgi_text_io_type();
     return PyErr_Occurred() ? -1 : 0;
 }
 
@@ -269,31 +286,33 @@ static long long wsgi_parse_length(const char *v, size_t len)
  * identity: the cache hands out the same key objects every time. */
 static int wsgi_note_pair(wsgi_req_t *q, PyObject *key, pyw_slice_t v)
 {
-    if (key == k_script_filename) {
+    const pyw_wsgi_cache_t *w = q->w;
+
+    if (key == w->k_script_filename) {
         free(q->script);
         return (q->script = strndup(v.data, v.len)) ? 0 : -1;
     }
-    if (key == k_request_uri) {
+    if (key == w->k_request_uri) {
         const char *qm = memchr(v.data, '?', v.len);
 
         free(q->uri);
         q->uri = strndup(v.data, qm ? (size_t)(qm - v.data) : v.len);
         return q->uri ? 0 : -1;
     }
-    if (key == k_content_length) {
+    if (key == w->k_content_length) {
         q->content_length = wsgi_parse_length(v.data, v.len);
     }
-    else if (key == k_https) {
+    else if (key == w->k_https) {
         q->https = (v.len == 2 && strncasecmp(v.data, "on", 2) == 0)
                    || (v.len == 1 && v.data[0] == '1');
     }
-    else if (key == k_request_method) {
+    else if (key == w->k_request_method) {
         q->head = v.len == 4 && memcmp(v.data, "HEAD", 4) == 0;
     }
-    else if (key == k_url_scheme) {
+    else if (key == w->k_url_scheme) {
         q->has_scheme = 1;
     }
-    else if (key == k_reloading) {
+    else if (key == w->k_reloading) {
         q->reloading = v.len == 1 && v.data[0] == '1';
     }
     return 0;
@@ -313,7 +332,7 @@ static int wsgi_copy_pairs(wsgi_req_t *q, const unsigned char *env,
     pyw_pair_iter_init(&it, env, len);
     while ((rc = pyw_pair_next(&it, &n, &v, err)) == 1) {
         wsgi_key_t *slot;
-        PyObject *key = wsgi_key_at(pos++, n.data, n.len, &slot);
+        PyObject *key = wsgi_key_at(q->w, pos++, n.data, n.len, &slot);
         PyObject *val;
 
         if (key != NULL && slot != NULL && slot->fixed) {
@@ -350,24 +369,26 @@ static int wsgi_set_new(PyObject *d, PyObject *key, PyObject *value)
 static int wsgi_add_wsgi_keys(wsgi_req_t *q)
 {
     PyObject *d = q->environ;
+    const pyw_wsgi_cache_t *w = q->w;
 
-    q->input = pyw_input_new(q->c, q->content_length);
+    q->input = pyw_input_new(q->ip, q->c, q->content_length);
     if (q->input == NULL
-        || PyDict_SetItem(d, k_input, q->input) < 0
-        || wsgi_set_new(d, k_errors, pyw_errors_new(q->uri)) < 0
+        || PyDict_SetItem(d, w->k_input, q->input) < 0
+        || wsgi_set_new(d, w->k_errors, pyw_errors_new(q->ip, q->uri)) < 0
         || (!q->has_scheme
-            && PyDict_SetItem(d, k_url_scheme,
-                              q->https ? v_https : v_http) < 0)) {
+            && PyDict_SetItem(d, w->k_url_scheme,
+                              q->https ? w->v_https : w->v_http) < 0)) {
         return -1;
     }
     return 0;
 }
 
 /* Set a constant template entry and mark its key as not overridable. */
-static int wsgi_template_set(PyObject *d, const char *name, PyObject *value)
+static int wsgi_template_set(pyw_wsgi_cache_t *w, PyObject *d,
+                             const char *name, PyObject *value)
 {
     wsgi_key_t *slot;
-    PyObject *key = wsgi_key(name, strlen(name), &slot);
+    PyObject *key = wsgi_key(w, name, strlen(name), &slot);
     int rv = key ? PyDict_SetItem(d, key, value) : -1;
 
     if (slot != NULL) {
@@ -381,8 +402,9 @@ static int wsgi_template_set(PyObject *d, const char *name, PyObject *value)
  * headers plus the 9 wsgi.* keys): PyDict_Copy() clones its table, so
  * the copy never resizes while it is filled (a PyDict_New() environ was
  * resized four times, a quarter of the environ's cost: callgrind). */
-static PyObject *wsgi_template_new(void)
+static PyObject *wsgi_template_new(const pyw_interp_t *ip)
 {
+    pyw_wsgi_cache_t *w = ip->wsgi;
 #if PY_VERSION_HEX < 0x030D0000
     PyObject *d = _PyDict_NewPresized(WSGI_ENVIRON_PRESIZE);
 #else
@@ -392,26 +414,28 @@ static PyObject *wsgi_template_new(void)
     PyObject *mp = pyw_interp_processes() > 1 ? Py_True : Py_False;
 
     if (d == NULL
-        || wsgi_template_set(d, "wsgi.version", v_version) < 0
-        || wsgi_template_set(d, "wsgi.multithread", mt) < 0
-        || wsgi_template_set(d, "wsgi.multiprocess", mp) < 0
-        || wsgi_template_set(d, "wsgi.run_once", Py_False) < 0
-        || wsgi_template_set(d, "wsgi.file_wrapper",
-                             pyw_filewrapper_type()) < 0
-        || wsgi_template_set(d, "wsgi.input_terminated", Py_True) < 0) {
+        || wsgi_template_set(w, d, "wsgi.version", w->v_version) < 0
+        || wsgi_template_set(w, d, "wsgi.multithread", mt) < 0
+        || wsgi_template_set(w, d, "wsgi.multiprocess", mp) < 0
+        || wsgi_template_set(w, d, "wsgi.run_once", Py_False) < 0
+        || wsgi_template_set(w, d, "wsgi.file_wrapper",
+                             pyw_filewrapper_type(ip)) < 0
+        || wsgi_template_set(w, d, "wsgi.input_terminated", Py_True) < 0) {
         Py_XDECREF(d);
         return NULL;
     }
     return d;
 }
 
-static PyObject *wsgi_environ_new(void)
+static PyObject *wsgi_environ_new(const pyw_interp_t *ip)
 {
-    if (wsgi_template == NULL
-        && (wsgi_template = wsgi_template_new()) == NULL) {
+    pyw_wsgi_cache_t *w = ip->wsgi;
+
+    if (w->template == NULL
+        && (w->template = wsgi_template_new(ip)) == NULL) {
         return NULL;
     }
-    return PyDict_Copy(wsgi_template);
+    return PyDict_Copy(w->template);
 }
 
 /* Build q->environ.  0, or -1 logged. */
@@ -421,7 +445,7 @@ static int wsgi_environ(wsgi_req_t *q, const unsigned char *env, size_t len)
 
     q->content_length = -1;
     q->reloading = -1;
-    if ((q->environ = wsgi_environ_new()) == NULL
+    if ((q->environ = wsgi_environ_new(q->ip)) == NULL
         || wsgi_copy_pairs(q, env, len, &err) < 0) {
         if (err != NULL) {
             pyw_dlog(PYW_LOG_ERR, WSGI_LOG_BAD_REQUEST, q->uri,
@@ -610,14 +634,15 @@ static int wsgi_call_ll(PyObject *o, const char *name, long long *v)
  * *avail (bytes from there to the end); else why not.  flush() first, so
  * bytes written through a buffered writer are in the file.
  */
-static const char *wsgi_file_probe(PyObject *fl, int *fd, long long *offset,
+static const char *wsgi_file_probe(const pyw_wsgi_cache_t *w, PyObject *fl,
+                                   int *fd, long long *offset,
                                    long long *avail)
 {
     struct stat st;
     long long v;
     int rc;
 
-    if ((rc = PyObject_IsInstance(fl, t_text_io)) != 0) {
+    if ((rc = PyObject_IsInstance(fl, w->t_text_io)) != 0) {
         PyErr_Clear();
         return "text file";
     }
@@ -687,7 +712,8 @@ static int wsgi_send_file(wsgi_req_t *q, PyObject *fw)
 
     Py_XINCREF(fl);             /* its methods run Python code */
     if (fl != NULL
-        && (why = wsgi_file_probe(fl, &fd, &offset, &avail)) == NULL) {
+        && (why = wsgi_file_probe(q->w, fl, &fd, &offset, &avail))
+           == NULL) {
         rc = pyw_response_send_file(&q->resp, fd, offset, avail);
         why = "no start_response() yet, the file is shorter than the "
               "Content-Length still owed, or too many descriptors in "
@@ -721,7 +747,7 @@ static void wsgi_close(wsgi_req_t *q, PyObject *result)
         || PyBytes_CheckExact(result)) {
         return;
     }
-    if ((close = PyObject_GetAttr(result, k_close)) == NULL) {
+    if ((close = PyObject_GetAttr(result, q->w->k_close)) == NULL) {
         /* No close(): nothing to call.  (A property that raises something
          * else is treated the same way: there is no close to run.) */
         PyErr_Clear();
@@ -751,7 +777,7 @@ static void wsgi_call(wsgi_req_t *q, PyObject *app)
     PyObject *result;
     int rc;
 
-    q->start_response = pyw_response_start_response(&q->resp);
+    q->start_response = pyw_response_start_response(q->ip, &q->resp);
     if (q->start_response == NULL) {
         wsgi_app_failed(q, "creating start_response");
         return;
@@ -762,8 +788,8 @@ static void wsgi_call(wsgi_req_t *q, PyObject *app)
         wsgi_app_failed(q, "calling the application");
         return;
     }
-    rc = pyw_filewrapper_check(result) ? wsgi_send_file(q, result)
-                                       : WSGI_STREAM;
+    rc = pyw_filewrapper_check(q->ip, result) ? wsgi_send_file(q, result)
+                                              : WSGI_STREAM;
     if (rc == WSGI_STREAM) {
         rc = wsgi_iterate(q, result);
     }
@@ -791,7 +817,7 @@ static void wsgi_call(wsgi_req_t *q, PyObject *app)
  * it for the whole request), or NULL for the default. */
 static PyObject *wsgi_callable_name(wsgi_req_t *q)
 {
-    PyObject *name = PyDict_GetItemWithError(q->environ, k_callable);
+    PyObject *name = PyDict_GetItemWithError(q->environ, q->w->k_callable);
 
     if (name == NULL) {
         PyErr_Clear();
@@ -804,13 +830,14 @@ static PyObject *wsgi_callable_name(wsgi_req_t *q)
  * with the failure logged. */
 static PyObject *wsgi_application(wsgi_req_t *q)
 {
-    PyObject *paste = PyDict_GetItemWithError(q->environ, k_paste_app);
+    PyObject *paste = PyDict_GetItemWithError(q->environ,
+                                              q->w->k_paste_app);
 
     if (paste != NULL) {
         return pyw_paste_application(q->script, paste, q->uri, q->reloading);
     }
     PyErr_Clear();
-    return pyw_script_application(q->script, q->uri, q->reloading,
+    return pyw_script_application(q->ip, q->script, q->uri, q->reloading,
                                   wsgi_callable_name(q));
 }
 
@@ -843,20 +870,70 @@ static int wsgi_request(wsgi_req_t *q, const unsigned char *env, size_t len)
     return pyw_response_finish(&q->resp);
 }
 
+/*
+ * The value of the REQUEST pair `key` (empty when there is none).  For
+ * the application group (""/absent: the main interpreter) Apache sends
+ * it third, so this normally reads three pair headers and compares one
+ * name; another order is still valid and found by reading on.
+ */
+static pyw_slice_t wsgi_pair(const unsigned char *env, size_t len,
+                             const char *key, size_t key_len)
+{
+    pyw_pair_iter_t it;
+    pyw_slice_t n, v = { "", 0 };
+    const char *err;
+
+    pyw_pair_iter_init(&it, env, len);
+    while (pyw_pair_next(&it, &n, &v, &err) == 1) {
+        if (n.len == key_len && memcmp(n.data, key, key_len) == 0) {
+            return v;
+        }
+    }
+    v.data = "";
+    v.len = 0;
+    return v;
+}
+
+/* A named group's interpreter with t's state in it, GIL held; NULL
+ * (logged, GIL not held) when there is none to be had. */
+static pyw_interp_t *wsgi_enter_group(pyw_app_thread_t *t, pyw_slice_t group,
+                                      const unsigned char *env, size_t len)
+{
+    pyw_slice_t u = wsgi_pair(env, len, "REQUEST_URI", 11);
+    const char *q = memchr(u.data, '?', u.len);
+    char uri[256];
+    size_t n = q ? (size_t)(q - u.data) : u.len;
+
+    n = n < sizeof(uri) - 1 ? n : sizeof(uri) - 1;
+    memcpy(uri, u.data, n);
+    uri[n] = '\0';
+    return pyw_subinterp_enter(t, group.data, group.len, n ? uri : NULL);
+}
+
 int pyw_wsgi_handle(pyw_app_thread_t *t, pyw_dconn_t *c,
                     const unsigned char *environ, size_t len)
 {
+    pyw_slice_t group = wsgi_pair(environ, len, PYW_ENV_APP_GROUP,
+                                  sizeof(PYW_ENV_APP_GROUP) - 1);
     wsgi_req_t q;
     int rv;
 
     memset(&q, 0, sizeof(q));
     q.c = c;
-    PyEval_RestoreThread(t->tstate);
+    if (group.len == 0) {
+        q.ip = &pyw_interp_main;
+        PyEval_RestoreThread(t->ts[0]);
+    }
+    else if ((q.ip = wsgi_enter_group(t, group, environ, len)) == NULL) {
+        return pyw_dconn_send_error(c, 500, "application group "
+                                    "unavailable") < 0 ? -1 : 0;
+    }
+    q.w = q.ip->wsgi;
     rv = wsgi_request(&q, environ, len);
     /* The app may keep environ, wsgi.input or start_response: cut them
      * off from this connection before it serves another request. */
     if (q.input != NULL) {
-        pyw_input_detach(q.input);
+        pyw_input_detach(q.ip, q.input);
     }
     if (q.start_response != NULL) {
         pyw_response_detach(q.start_response);

@@ -131,24 +131,34 @@ class Site:
             return ""
 
     def write_instance(self, port):
-        for d in ("etc", "var", "var/log", "var/cache", "var/blobcache"):
-            os.makedirs(os.path.join(self.inst, d), exist_ok=True)
-        with open(os.path.join(self.inst, "etc", "zope.conf"), "w") as f:
-            f.write(ZOPE_CONF.format(inst=self.inst, port=port,
-                                     name=self.name, threads=self.threads))
-        shutil.copy(ZOPE_WSGI, self.script)
-        os.chmod(self.inst, 0o755)
-        for path in (os.path.join(self.inst, "etc"), self.script,
-                     os.path.join(self.inst, "etc", "zope.conf")):
-            os.chmod(path, 0o755 if os.path.isdir(path) else 0o644)
-        if os.geteuid() == 0:
-            pw = pwd.getpwnam(self.user)
-            for dirpath, dirnames, filenames in os.walk(
-                    os.path.join(self.inst, "var")):
-                os.chown(dirpath, pw.pw_uid, pw.pw_gid)
-                os.chmod(dirpath, 0o700)
-                for fn in filenames:
-                    os.chown(os.path.join(dirpath, fn), pw.pw_uid, pw.pw_gid)
+        write_instance(self.inst, port, self.name, self.threads, self.user)
+
+
+def write_instance(inst, port, storage, threads, user):
+    """A Zope instance at `inst` (etc/zope.conf, zope.wsgi, var/) whose
+    database is ZEO storage `storage` on 127.0.0.1:port, with a pool of
+    `threads` ZODB connections.  var/ belongs to `user` when we are root.
+    Several instances may use the same storage (bench/run-plone serves
+    one site through each WSGI server it compares)."""
+    for d in ("etc", "var", "var/log", "var/cache", "var/blobcache"):
+        os.makedirs(os.path.join(inst, d), exist_ok=True)
+    with open(os.path.join(inst, "etc", "zope.conf"), "w") as f:
+        f.write(ZOPE_CONF.format(inst=inst, port=port, name=storage,
+                                 threads=threads))
+    script = os.path.join(inst, "zope.wsgi")
+    shutil.copy(ZOPE_WSGI, script)
+    os.chmod(inst, 0o755)
+    for path in (os.path.join(inst, "etc"), script,
+                 os.path.join(inst, "etc", "zope.conf")):
+        os.chmod(path, 0o755 if os.path.isdir(path) else 0o644)
+    if os.geteuid() == 0:
+        pw = pwd.getpwnam(user)
+        for dirpath, dirnames, filenames in os.walk(
+                os.path.join(inst, "var")):
+            os.chown(dirpath, pw.pw_uid, pw.pw_gid)
+            os.chmod(dirpath, 0o700)
+            for fn in filenames:
+                os.chown(os.path.join(dirpath, fn), pw.pw_uid, pw.pw_gid)
 
 
 class PloneWorld:

@@ -12,6 +12,7 @@
 #include "pyw_spec.h"
 
 static const char *const scripts[] = { "/srv/a/app.wsgi", "/srv/b x.wsgi" };
+static const char *const app_groups[] = { "", "shop|/x" };
 static const gid_t gids[] = { 44, 1001 };
 
 static void sample(pyw_daemon_spec_t *s)
@@ -32,6 +33,8 @@ static void sample(pyw_daemon_spec_t *s)
     s->gid = 33;
     s->import_scripts = scripts;
     s->n_import_scripts = 2;
+    s->import_app_groups = app_groups;
+    s->n_import_app_groups = 2;
     s->supplementary_gids = gids;
     s->n_supplementary_gids = 2;
     s->response_write_timeout_ms = 300000;
@@ -69,6 +72,9 @@ static void test_round_trip(void)
     CHECK_EQ(out.n_import_scripts, 2);
     CHECK_STR(out.import_scripts[0], "/srv/a/app.wsgi");
     CHECK_STR(out.import_scripts[1], "/srv/b x.wsgi");
+    CHECK_EQ(out.n_import_app_groups, 2);
+    CHECK_STR(out.import_app_groups[0], "");    /* %{GLOBAL} */
+    CHECK_STR(out.import_app_groups[1], "shop|/x");
     CHECK_EQ(out.n_supplementary_gids, 2);
     CHECK_EQ(out.supplementary_gids[1], 1001);
     CHECK_EQ(out.response_write_timeout_ms, 300000);
@@ -76,6 +82,7 @@ static void test_round_trip(void)
     CHECK_EQ(out.listen_fd, -1);
     CHECK_EQ(out.status_fd, -1);
     free((void *)out.import_scripts);
+    free((void *)out.import_app_groups);
     free((void *)out.supplementary_gids);
     free(buf);
 }
@@ -95,6 +102,7 @@ static void test_through_a_memfd(void)
     CHECK(out.user_name == NULL);
     CHECK_STR(out.import_scripts[1], "/srv/b x.wsgi");
     free((void *)out.import_scripts);
+    free((void *)out.import_app_groups);
     free((void *)out.supplementary_gids);
     free(kept);
     close(fd);

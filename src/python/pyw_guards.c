@@ -1,0 +1,212 @@
+/*
+ * pyw_guards.c - keep application code from breaking the daemon:
+ * signal.signal is ignored (logged) and os._exit(15), which would make
+ * Apache's parent shut the whole server down, becomes os._exit(1).
+ *
+ * Installed in every interpreter (each has its own _signal, posix and os
+ * modules); the replaced functions are bound to the interpreter's own
+ * originals, so no object crosses interpreters.
+ */
+#include "pyw_python.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "../daemon/pyw_dlog.h"
+#include "pyw_guards.h"
+
+/* Log codes of this file (README.md lists them all). */
+#define GUARD_LOG_SIGNAL_IGNORED 331  /* warn: app called signal.signal  */
+#define GUARD_LOG_EXIT_15        332  /* warn: os._exit(15) made 1       */
+
+/* Apache's parent shuts the whole server down when any child exits with
+ * this status (APEXIT_CHILDFATAL), daemons included. */
+#define GUARD_FATAL_EXIT_STATUS  15
+
+static pid_t guard_pid;                 /* the daemon, not a fork */
+
+/* 1 if frame f runs code of module `name` (its globals' __name__). */
+static int guard_frame_in(PyObject *f, const char *name)
+{
+    PyObject *g = PyObject_GetAttrString(f, "f_globals");
+    PyObject *n = g && PyDict_Check(g)
+                  ? PyDict_GetItemString(g, "__name__") : NULL;  /* borrowed */
+    int yes = n && PyUnicode_Check(n)
+              && PyUnicode_CompareWithASCIIString(n, name) == 0;
+
+    Py_XDECREF(g);
+    PyErr_Clear();
+    return yes;
+}
+
+/* "file:line" of the Python code that called us, for the log; frames of
+ * module `skip` (a stdlib wrapper around the function) do not count. */
+static void guard_caller(char *buf, size_t len, const char *skip)
+{
+    PyObject *f = (PyObject *)PyEval_GetFrame(), *code = NULL, *file = NULL;
+    const char *name = NULL;
+    int line = 0;
+
+    Py_XINCREF(f);
+    while (f != NULL && skip != NULL && guard_frame_in(f, skip)) {
+        PyObject *back = PyObject_GetAttrString(f, "f_back");
+
+        Py_DECREF(f);
+        if (back == Py_None) {
+            Py_CLEAR(back);
+        }
+        f = back;
+    }
+    if (f != NULL) {
+        code = PyObject_GetAttrString(f, "f_code");
+        file = code ? PyObject_GetAttrString(code, "co_filename") : NULL;
+        name = file && PyUnicode_Check(file) ? PyUnicode_AsUTF8(file) : NULL;
+        line = PyFrame_GetLineNumber((PyFrameObject *)f);
+    }
+    snprintf(buf, len, "%s:%d", name ? name : "?", line);
+    Py_XDECREF(file);
+    Py_XDECREF(code);
+    Py_XDECREF(f);
+    PyErr_Clear();
+}
+
+static void guard_signal_name(int sig, char *buf, size_t len)
+{
+    static const struct { int sig; const char *name; } names[] = {
+        { SIGHUP, "SIGHUP" },   { SIGINT, "SIGINT" },   { SIGQUIT, "SIGQUIT" },
+        { SIGABRT, "SIGABRT" }, { SIGKILL, "SIGKILL" }, { SIGUSR1, "SIGUSR1" },
+        { SIGSEGV, "SIGSEGV" }, { SIGUSR2, "SIGUSR2" }, { SIGPIPE, "SIGPIPE" },
+        { SIGALRM, "SIGALRM" }, { SIGTERM, "SIGTERM" }, { SIGCHLD, "SIGCHLD" },
+        { SIGWINCH, "SIGWINCH" }, { SIGXCPU, "SIGXCPU" },
+    };
+    size_t i;
+
+    for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        if (names[i].sig == sig) {
+            snprintf(buf, len, "%s", names[i].name);
+            return;
+        }
+    }
+    snprintf(buf, len, "signal %d", sig);
+}
+
+/*
+ * _signal.signal replacement (signal.signal calls it).  The daemon's C
+ * handlers must stay: a Python handler would only ever run on the main
+ * thread, which runs no Python after start-up, so SIGTERM would be lost.
+ * Like mod_wsgi's WSGIRestrictSignal: log, ignore, and return what
+ * signal.getsignal() says, from any thread (not ValueError).  A process
+ * the application forked is its own: there the call goes through.
+ * self: (signal, getsignal) of this interpreter's _signal module.
+ */
+static PyObject *guard_signal(PyObject *self, PyObject *args)
+{
+    char where[512], name[32];
+    PyObject *handler;
+    int sig;
+
+    if (getpid() != guard_pid) {
+        return PyObject_Call(PyTuple_GET_ITEM(self, 0), args, NULL);
+    }
+    if (!PyArg_ParseTuple(args, "iO:signal", &sig, &handler)) {
+        return NULL;
+    }
+    guard_caller(where, sizeof(where), "signal");
+    guard_signal_name(sig, name, sizeof(name));
+    pyw_dlog(PYW_LOG_WARNING, GUARD_LOG_SIGNAL_IGNORED, NULL,
+             "signal.signal(%s, ...) from %s ignored: the daemon owns its "
+             "signals", name, where);
+    return PyObject_CallFunction(PyTuple_GET_ITEM(self, 1), "i", sig);
+}
+
+/* os._exit replacement: status 15 would make Apache shut down.  self:
+ * this interpreter's posix._exit. */
+static PyObject *guard_exit(PyObject *self, PyObject *arg)
+{
+    char where[512];
+    long status = PyLong_AsLong(arg);
+    PyObject *one, *r;
+
+    if (status == -1 && PyErr_Occurred()) {
+        return NULL;
+    }
+    if (status != GUARD_FATAL_EXIT_STATUS || getpid() != guard_pid) {
+        return PyObject_CallFunctionObjArgs(self, arg, NULL);
+    }
+    guard_caller(where, sizeof(where), NULL);
+    pyw_dlog(PYW_LOG_WARNING, GUARD_LOG_EXIT_15, NULL,
+             "os._exit(15) from %s changed to os._exit(1): Apache shuts down "
+             "when any of its children exits with status 15", where);
+    if ((one = PyLong_FromLong(1)) == NULL) {
+        return NULL;
+    }
+    r = PyObject_CallFunctionObjArgs(self, one, NULL);
+    Py_DECREF(one);
+    return r;
+}
+
+static PyMethodDef guard_signal_def = {
+    "signal", guard_signal, METH_VARARGS,
+    "Ignored under mod_pyworker: the daemon owns its signals."
+};
+static PyMethodDef guard_exit_def = {
+    "_exit", guard_exit, METH_O,
+    "os._exit; status 15 becomes 1 (Apache treats 15 as fatal)."
+};
+
+/* The function module.<name> (new reference), or NULL. */
+static PyObject *guard_get(const char *module, const char *name)
+{
+    PyObject *m = PyImport_ImportModule(module), *fn;
+
+    if (m == NULL) {
+        return NULL;
+    }
+    fn = PyObject_GetAttrString(m, name);
+    Py_DECREF(m);
+    return fn;
+}
+
+/* Each module.<def->ml_name> = a new builtin for def bound to self.
+ * 0 / -1 (exception set). */
+static int guard_set(const char *const *modules, PyMethodDef *def,
+                     PyObject *self)
+{
+    PyObject *fn = PyCFunction_NewEx(def, self, NULL), *m;
+    int rv = fn ? 0 : -1;
+
+    for (; rv == 0 && *modules != NULL; modules++) {
+        if ((m = PyImport_ImportModule(*modules)) == NULL
+            || PyObject_SetAttrString(m, def->ml_name, fn) < 0) {
+            rv = -1;
+        }
+        Py_XDECREF(m);
+    }
+    Py_XDECREF(fn);
+    return rv;
+}
+
+int pyw_guards_install(void)
+{
+    static const char *const signal_modules[] = { "_signal", NULL };
+    static const char *const exit_modules[] = { "posix", "os", NULL };
+    PyObject *sig = guard_get("_signal", "signal");
+    PyObject *getsig = guard_get("_signal", "getsignal");
+    PyObject *exit = guard_get("posix", "_exit");
+    PyObject *pair = sig && getsig ? PyTuple_Pack(2, sig, getsig) : NULL;
+    int rv = -1;
+
+    guard_pid = getpid();
+    if (pair != NULL && exit != NULL
+        && guard_set(signal_modules, &guard_signal_def, pair) == 0
+        && guard_set(exit_modules, &guard_exit_def, exit) == 0) {
+        rv = 0;
+    }
+    Py_XDECREF(pair);
+    Py_XDECREF(exit);
+    Py_XDECREF(getsig);
+    Py_XDECREF(sig);
+    return rv;
+}
