@@ -37,7 +37,10 @@ from pyworker_t.httpd import Apache  # noqa: E402
 from pyworker_t.load import Load  # noqa: E402
 from pyworker_t.proxy import load_proxy  # noqa: E402
 
-METHODS = ("byrequests", "bybusyness", "byfreeworkers")
+# "queued": byfreeworkers with the balancer's timeout=, so that requests
+# wait at the balancer for a free worker (pyw_lbmethod.c).
+METHODS = ("byrequests", "bybusyness", "byfreeworkers", "queued")
+LBMETHOD = {"queued": "byfreeworkers timeout=30"}
 CONNECTIONS = 16
 SHORT_MS, LONG_MS, LONG_EVERY = 5, 500, 10
 
@@ -49,10 +52,10 @@ ProxyPass /outside pyworker://a/
 <Proxy balancer://%(m)s>
     BalancerMember pyworker://a
     BalancerMember pyworker://b
-    ProxySet lbmethod=%(m)s
+    ProxySet lbmethod=%(lb)s
 </Proxy>
 ProxyPass /%(m)s balancer://%(m)s/
-""" % {"m": m} for m in METHODS)
+""" % {"m": m, "lb": LBMETHOD.get(m, m)} for m in METHODS)
 
 
 def path_for(method):
@@ -84,7 +87,8 @@ def one_run(a, method, total, outside=0, connections=CONNECTIONS):
 
 def report(results, args):
     lines = ["# Balancing across groups: byrequests / bybusyness / "
-             "byfreeworkers", "",
+             "byfreeworkers / byfreeworkers queued at the balancer "
+             "(ProxySet timeout=30)", "",
              "%s; two groups of 2 processes x 2 threads, %d connections, "
              "%d requests per run, every %dth %d ms, the others %d ms; "
              "%d interleaved rounds (the machine was shared)%s."
@@ -127,7 +131,8 @@ def main():
         for m in METHODS:
             one_run(a, m, 200)                  # warm up every path
         for r in range(args.rounds):
-            order = METHODS[r % 3:] + METHODS[:r % 3]
+            k = r % len(METHODS)
+            order = METHODS[k:] + METHODS[:k]
             for m in order:
                 results[m].append(one_run(a, m, args.requests,
                                           args.outside, args.connections))

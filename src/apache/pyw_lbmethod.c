@@ -26,6 +26,20 @@
  * Choosing among usable members (error, drain, standby, spare, lbset) is
  * mod_proxy's own proxy_balancer_get_best_worker, fetched as an optional
  * function, so nothing here links to mod_proxy.
+ *
+ * Queueing at the balancer.  When no member has a free worker, a request
+ * sent on at once queues inside one daemon, behind whatever that
+ * process runs: a 5 ms request can wait for a 500 ms one while another
+ * group frees a worker first.  With the balancer's own `timeout=`
+ * (ProxySet timeout=S, "how long to wait for a free worker"), the
+ * request instead waits here, polling the boards, until any member has
+ * a free worker, and goes there: one queue in front of every worker of
+ * every member, as HAProxy's per-server maxconn queue (what Plone's
+ * documentation sets up).  The finder runs under the balancer's thread
+ * lock; it lets go of it while it sleeps, so that this child's finished
+ * requests are counted out meanwhile.  When the timeout passes, the
+ * request goes to the best member anyway (it queues there), never to a
+ * 503.
  */
 #include <string.h>
 #include <strings.h>
@@ -39,6 +53,7 @@
 #include "pyw_proxy.h"
 
 #define PYW_LB_NAME "byfreeworkers"
+#define PYW_LB_POLL_US 250      /* how often a queued request looks */
 
 typedef struct {
     int  total_factor;          /* lbfactors of the candidates seen     */
@@ -82,6 +97,69 @@ static int pyw_lb_is_best(proxy_worker *current, proxy_worker *prev_best,
     return best;
 }
 
+/*
+ * 1 if a usable member has a free worker by its board alone.  Apache's
+ * busy counts cannot be used while waiting: they go down in mod_proxy's
+ * post_request, under the balancer lock this finder holds.  For the same
+ * reason a member of another scheme, whose load only Apache's counts
+ * show, ends the wait at once.
+ */
+static int pyw_lb_any_free(proxy_balancer *balancer)
+{
+    proxy_worker **w = (proxy_worker **)balancer->workers->elts;
+    const pyw_group_t *g;
+    pyw_board_load_t load;
+    int i;
+
+    for (i = 0; i < balancer->workers->nelts; i++) {
+        if (!PROXY_WORKER_IS_USABLE(w[i])) {
+            continue;
+        }
+        g = strcasecmp(w[i]->s->scheme, "pyworker") == 0
+            ? pyw_proxy_find_group(w[i]->s->hostname_ex) : NULL;
+        if (g == NULL) {
+            return 1;
+        }
+        /* The group's count, not a process's free worker: a request
+         * may reach a busy process of the group first (measured: with
+         * per-process free workers the short p99 was bybusyness's). */
+        pyw_pm_group_load(g, &load);
+        if (load.threads > load.busy) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* 1 if no usable member has a free worker (by both counts). */
+static int pyw_lb_full(proxy_balancer *balancer)
+{
+    proxy_worker **w = (proxy_worker **)balancer->workers->elts;
+    int i;
+
+    for (i = 0; i < balancer->workers->nelts; i++) {
+        if (PROXY_WORKER_IS_USABLE(w[i]) && pyw_lb_free(w[i]) > 0) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* Every member is full: wait up to the balancer's timeout for a free
+ * worker anywhere (see the top of this file). */
+static void pyw_lb_queue(proxy_balancer *balancer)
+{
+    apr_time_t deadline = apr_time_now() + balancer->s->timeout;
+
+    while (!pyw_lb_any_free(balancer) && apr_time_now() < deadline) {
+        /* Let this child's finished requests through mod_proxy's
+         * post_request, which takes the lock to count them out. */
+        PROXY_THREAD_UNLOCK(balancer);
+        apr_sleep(PYW_LB_POLL_US);
+        PROXY_THREAD_LOCK(balancer);
+    }
+}
+
 static proxy_worker *pyw_lb_find(proxy_balancer *balancer, request_rec *r)
 {
     APR_OPTIONAL_FN_TYPE(proxy_balancer_get_best_worker) *get_best =
@@ -91,6 +169,9 @@ static proxy_worker *pyw_lb_find(proxy_balancer *balancer, request_rec *r)
 
     if (get_best == NULL) {
         return NULL;            /* a mod_proxy older than 2.4.35 */
+    }
+    if (balancer->s->timeout > 0 && pyw_lb_full(balancer)) {
+        pyw_lb_queue(balancer);
     }
     w = get_best(balancer, r, pyw_lb_is_best, &baton);
     if (w != NULL) {

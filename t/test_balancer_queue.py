@@ -1,0 +1,105 @@
+"""byfreeworkers with the balancer's own timeout= (ProxySet timeout=S):
+when every member's workers are taken, a request waits at the balancer
+for the first free worker of any member, instead of queueing inside one
+daemon behind whatever that process runs (pyw_lbmethod.c).  Past the
+timeout it is sent to the best member anyway: a queue there, never 503.
+
+Groups of one thread, so that "taken" is one request.
+"""
+import threading
+import time
+
+import pytest
+import requests
+
+from pyworker_t.proxy import load_proxy
+
+CONF = load_proxy() + """
+PyWorkerDaemonProcess qa threads=1 script={apps}/member.wsgi
+PyWorkerDaemonProcess qb threads=1 script={apps}/member.wsgi
+ProxyPass /qa pyworker://qa/
+ProxyPass /qb pyworker://qb/
+
+<Proxy balancer://queued>
+    BalancerMember pyworker://qa
+    BalancerMember pyworker://qb
+    ProxySet lbmethod=byfreeworkers timeout=10
+</Proxy>
+ProxyPass /queued balancer://queued/
+
+<Proxy balancer://brief>
+    BalancerMember pyworker://qa
+    BalancerMember pyworker://qb
+    ProxySet lbmethod=byfreeworkers timeout=1
+</Proxy>
+ProxyPass /brief balancer://brief/
+"""
+
+
+@pytest.fixture(scope="module")
+def httpd(apache):
+    return apache(CONF, ready=["/qa/", "/qb/"])
+
+
+def occupy(httpd, path, ms):
+    """A request holding the only worker of a group for ms, in a thread;
+    join() it for its status."""
+    out = {}
+
+    def run():
+        out["status"] = requests.get(httpd.url("%s/?ms=%d" % (path, ms)),
+                                     timeout=30).status_code
+
+    t = threading.Thread(target=run)
+    t.start()
+    t.out = out
+    return t
+
+
+def timed_get(httpd, path):
+    t0 = time.monotonic()
+    r = requests.get(httpd.url(path), timeout=30)
+    return r, time.monotonic() - t0
+
+
+@pytest.mark.parametrize("first_free", ["qa", "qb"])
+def test_waits_for_the_member_that_frees_a_worker_first(httpd, first_free):
+    """Both members busy: one with a 0.6 s request and a 0.1 s one queued
+    behind it, the other with one 3 s request.  Sent at once, the request
+    would go to the second (fewer requests); waiting at the balancer, it
+    goes to the first, which frees its worker after 0.7 s."""
+    slow = "qb" if first_free == "qa" else "qa"
+    held = [occupy(httpd, "/" + first_free, 600),
+            occupy(httpd, "/" + slow, 3000)]
+    time.sleep(0.1)
+    held.append(occupy(httpd, "/" + first_free, 100))
+    time.sleep(0.3)                 # both workers taken
+    r, took = timed_get(httpd, "/queued/")
+    assert r.status_code == 200, r.text
+    assert r.json()["group"] == first_free
+    assert took < 2.0, took         # not behind the 3 s request
+    for t in held:
+        t.join()
+        assert t.out["status"] == 200
+
+
+def test_past_the_timeout_it_queues_at_a_member_never_503(httpd):
+    """timeout=1 while both members stay busy for 3 s: after the second
+    the request is sent on anyway, waits in a daemon and is answered."""
+    held = [occupy(httpd, "/qa", 3000), occupy(httpd, "/qb", 3000)]
+    time.sleep(0.3)
+    r, took = timed_get(httpd, "/brief/")
+    assert r.status_code == 200, r.text
+    assert took >= 2.0, took        # it did wait for a worker to free
+    for t in held:
+        t.join()
+        assert t.out["status"] == 200
+
+
+def test_a_free_worker_means_no_wait(httpd):
+    held = occupy(httpd, "/qa", 2000)
+    time.sleep(0.3)
+    r, took = timed_get(httpd, "/queued/")
+    assert r.status_code == 200 and r.json()["group"] == "qb"
+    assert took < 1.0, took
+    held.join()
