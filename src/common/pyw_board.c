@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "pyw_board.h"
+#include "pyw_memfd.h"
 
 #define BOARD_LOAD(p)      __atomic_load_n((p), __ATOMIC_RELAXED)
 #define BOARD_STORE(p, v)  __atomic_store_n((p), (v), __ATOMIC_RELAXED)
@@ -56,14 +57,10 @@ pyw_board_t *pyw_board_create(int *fd, int processes)
     pyw_board_t *b = NULL;
     int saved;
 
-    *fd = memfd_create("pyworker-board", MFD_CLOEXEC | MFD_ALLOW_SEALING);
-    if (*fd < 0) {
+    if ((*fd = pyw_memfd_sealed("pyworker-board", size)) < 0) {
         return NULL;
     }
-    if (ftruncate(*fd, (off_t)size) < 0
-        || fcntl(*fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL)
-           < 0
-        || (b = board_map(*fd, size)) == NULL) {
+    if ((b = board_map(*fd, size)) == NULL) {
         saved = errno;
         close(*fd);
         *fd = -1;

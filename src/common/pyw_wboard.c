@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "pyw_memfd.h"
 #include "pyw_wboard.h"
 
 #define W_LOAD(p)       __atomic_load_n((p), __ATOMIC_RELAXED)
@@ -30,25 +31,12 @@ static size_t wboard_size(int processes, int threads)
 
 int pyw_wboard_create(int processes, int threads)
 {
-    int fd, saved;
-
     if (processes < 1 || threads < 1) {
         errno = EINVAL;
         return -1;
     }
-    fd = memfd_create("pyworker-workers", MFD_CLOEXEC | MFD_ALLOW_SEALING);
-    if (fd < 0) {
-        return -1;
-    }
-    if (ftruncate(fd, (off_t)wboard_size(processes, threads)) < 0
-        || fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL)
-           < 0) {
-        saved = errno;
-        close(fd);
-        errno = saved;
-        return -1;
-    }
-    return fd;
+    return pyw_memfd_sealed("pyworker-workers",
+                            wboard_size(processes, threads));
 }
 
 pyw_wboard_t *pyw_wboard_map(int fd, int processes, int threads,

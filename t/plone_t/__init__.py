@@ -140,7 +140,11 @@ def write_instance(inst, port, storage, threads, user):
     `threads` ZODB connections.  var/ belongs to `user` when we are root.
     Several instances may use the same storage (bench/run-plone serves
     one site through each WSGI server it compares)."""
-    for d in ("etc", "var", "var/log", "var/cache", "var/blobcache"):
+    # blobcache/tmp made here: ZODB makes it with a check-then-mkdir, which
+    # fails (FileExistsError) for one of two processes starting together
+    # on one instance (two groups over it: t/test_balancer_plone.py).
+    for d in ("etc", "var", "var/log", "var/cache", "var/blobcache",
+              "var/blobcache/tmp"):
         os.makedirs(os.path.join(inst, d), exist_ok=True)
     with open(os.path.join(inst, "etc", "zope.conf"), "w") as f:
         f.write(ZOPE_CONF.format(inst=inst, port=port, name=storage,
