@@ -303,20 +303,13 @@ static void paste_check_changed(paste_entry_t *e, const char *uri,
                                 int reloading)
 {
     int64_t now = pyw_io_now_ms();
-    struct stat st;
-    int rv;
 
     if (reloading == 0 || e->changed
         || now - e->checked_ms < PASTE_CHECK_INTERVAL_MS) {
         return;
     }
     e->checked_ms = now;        /* before the GIL goes: one look a second */
-    Py_BEGIN_ALLOW_THREADS
-    rv = stat(e->path, &st);
-    Py_END_ALLOW_THREADS
-    if (rv < 0 || (st.st_mtim.tv_sec == e->mtime.tv_sec
-                   && st.st_mtim.tv_nsec == e->mtime.tv_nsec
-                   && st.st_dev == e->dev && st.st_ino == e->ino)) {
+    if (!pyw_script_file_changed(e->path, &e->mtime, e->dev, e->ino)) {
         return;
     }
     e->changed = 1;

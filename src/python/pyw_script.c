@@ -258,6 +258,20 @@ static int script_load(script_entry_t *e)
     return rv;
 }
 
+int pyw_script_file_changed(const char *path, const struct timespec *mtime,
+                            dev_t dev, ino_t ino)
+{
+    struct stat st;
+    int rv;
+
+    Py_BEGIN_ALLOW_THREADS
+    rv = stat(path, &st);
+    Py_END_ALLOW_THREADS
+    return rv == 0 && (st.st_mtim.tv_sec != mtime->tv_sec
+                       || st.st_mtim.tv_nsec != mtime->tv_nsec
+                       || st.st_dev != dev || st.st_ino != ino);
+}
+
 /*
  * Script reloading, GIL held: has e's file changed since it was loaded?
  * The first change is logged and turned into one rolling restart request;
@@ -268,8 +282,6 @@ static void script_check_changed(script_entry_t *e, const char *uri,
                                  int reloading)
 {
     int64_t now = pyw_io_now_ms();
-    struct stat st;
-    int rv;
 
     if (reloading < 0) {
         reloading = script_reloading_on;
@@ -279,13 +291,8 @@ static void script_check_changed(script_entry_t *e, const char *uri,
         return;
     }
     e->checked_ms = now;        /* before the GIL goes: one look a second */
-    Py_BEGIN_ALLOW_THREADS
-    rv = stat(e->path, &st);
-    Py_END_ALLOW_THREADS
-    if (rv < 0 || (st.st_mtim.tv_sec == e->mtime.tv_sec
-                   && st.st_mtim.tv_nsec == e->mtime.tv_nsec
-                   && st.st_dev == e->dev && st.st_ino == e->ino)) {
-        return;                 /* gone (mid-deploy?) or unchanged */
+    if (!pyw_script_file_changed(e->path, &e->mtime, e->dev, e->ino)) {
+        return;
     }
     e->changed = 1;
     pyw_dlog(PYW_LOG_NOTICE, SCRIPT_LOG_CHANGED, uri,

@@ -19,6 +19,9 @@
 
 #include "pyw_python.h"
 
+#include <sys/types.h>
+#include <time.h>
+
 typedef struct pyw_interp pyw_interp_t;
 
 /* PyWorkerScriptReloading, the group's setting (spec->script_reloading),
@@ -50,10 +53,19 @@ PyObject *pyw_script_application(pyw_interp_t *ip, const char *path,
                                  PyObject *callable_name);
 
 /*
+ * 1 if the file at path is no longer the one loaded (mtime, device or
+ * inode differ); 0 if it is, or cannot be looked at (gone mid-deploy).
+ * stat() runs without the GIL: call with it held.  Scripts and
+ * PasteDeploy files (pyw_paste.c) both ask this.
+ */
+int pyw_script_file_changed(const char *path, const struct timespec *mtime,
+                            dev_t dev, ino_t ino);
+
+/*
  * Log the current Python exception and clear it: one headline
  * (printf-style) at `level` with `code`, then the traceback, one log line
  * per line.  Without a current exception, only the headline.  An
- * extension module refusing this interpreter is one PYW0313 line instead
+ * extension module refusing this interpreter is one PYW0316 line instead
  * (pyw_refuse.h).
  */
 void pyw_script_log_exception(int level, int code, const char *uri,
