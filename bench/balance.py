@@ -99,7 +99,7 @@ def report(results, args):
                 else ""), "",
              "| method | short p50 ms | short p99 ms | requests/s | "
              "non-200 |", "|---|---|---|---|---|"]
-    for m in METHODS:
+    for m in results:
         runs = results[m]
         lines.append("| %s | %.1f | %.1f | %.1f | %d |" % (
             m, statistics.median(r["p50"] for r in runs),
@@ -107,7 +107,7 @@ def report(results, args):
             statistics.median(r["rps"] for r in runs),
             sum(r["bad"] for r in runs)))
     lines += ["", "Per round (p99 ms / requests/s):", ""]
-    for m in METHODS:
+    for m in results:
         lines.append("- %s: %s" % (m, ", ".join(
             "%.0f / %.1f" % (r["p99"], r["rps"]) for r in results[m])))
     return "\n".join(lines) + "\n"
@@ -122,17 +122,21 @@ def main():
                     help="N connections of 500 ms requests straight to "
                     "group a during each run (load the balancer does "
                     "not send)")
+    ap.add_argument("--methods", default=",".join(METHODS),
+                    help="which of %s to run (default: all)"
+                    % ", ".join(METHODS))
     args = ap.parse_args()
+    methods = tuple(m for m in METHODS if m in args.methods.split(","))
     a = Apache("bench-balance", CONF, ready=["/%s/" % m for m in METHODS],
                loglevel="notice")
     a.start()
-    results = {m: [] for m in METHODS}
+    results = {m: [] for m in methods}
     try:
-        for m in METHODS:
+        for m in methods:
             one_run(a, m, 200)                  # warm up every path
         for r in range(args.rounds):
-            k = r % len(METHODS)
-            order = METHODS[k:] + METHODS[:k]
+            k = r % len(methods)
+            order = methods[k:] + methods[:k]
             for m in order:
                 results[m].append(one_run(a, m, args.requests,
                                           args.outside, args.connections))

@@ -430,24 +430,92 @@ def _post_all(port, path, bodies, concurrency):
     return out
 
 
+def _start(port, path, results):
+    """One GET in a thread; its (status, json) goes into results."""
+    def run():
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        conn.request("GET", path)
+        r = conn.getresponse()
+        results.append((r.status, json.loads(r.read())))
+        conn.close()
+    t = threading.Thread(target=run)
+    t.start()
+    return t
+
+
+# One Apache child, so that every request sees the same idle connections.
+ONE_CHILD = """
+ServerLimit 1
+StartServers 1
+MinSpareThreads 1
+MaxSpareThreads 25
+MaxRequestWorkers 25
+"""
+
+
+def test_apache_sends_a_request_to_the_process_with_a_free_worker(
+        fresh_apache):
+    """Apache's idle connections all lead to a daemon whose workers are
+    busy, while its sibling idles: Apache reads the load board and sends
+    the request to the sibling at once, without a detour through the busy
+    daemon (no hand-back, no resend logged)."""
+    a = fresh_apache(ONE_CHILD + """
+PyWorkerDaemonProcess pick processes=2 threads=2 display-name=pywd-pick
+PyWorkerScriptAlias /pick {apps}/slow.wsgi process-group=pick
+""")
+    first, second = _one_daemon_takes_every_connection(a, "pick", "/pick")
+    time.sleep(0.1)
+    mark = a.log.mark()             # (the set-up may hand some back)
+    long_runs = []
+    threads = [_start(a.port, "/pick?2", long_runs) for _ in range(2)]
+    time.sleep(0.3)                 # both run, in `first`
+    c = http.client.HTTPConnection("127.0.0.1", a.port, timeout=30)
+    for _ in range(6):
+        t0 = time.monotonic()
+        c.request("GET", "/pick?0")
+        r = c.getresponse()
+        j = json.loads(r.read())
+        assert r.status == 200 and j["pid"] == second, (r.status, j)
+        assert time.monotonic() - t0 < 1.0
+    c.close()
+    for t in threads:
+        t.join(30)
+    assert [j["pid"] for _, j in long_runs] == [first, first], long_runs
+    assert not a.log.find(r"\bPYW0140\b.*\(group=pick ", since=mark), \
+        a.log.tail()
+
+
 def test_requests_with_bodies_are_handed_back_whole(fresh_apache):
-    """A request handed back to the group is sent again with its whole
-    body: the daemon that turned it down read none of it."""
-    a = fresh_apache("""
+    """A request queued in a daemon whose workers are all held, when a
+    sibling frees a worker first, is handed back and sent again with its
+    whole body: the daemon that turned it down read none of it."""
+    a = fresh_apache(ONE_CHILD + """
 PyWorkerDaemonProcess bodies processes=2 threads=2 display-name=pywd-bodies
 PyWorkerScriptAlias /bodies {apps}/slow.wsgi process-group=bodies
 """)
     first, second = _one_daemon_takes_every_connection(a, "bodies",
                                                        "/bodies")
-    bodies = [os.urandom(100 * 1024) for _ in range(24)]
-    out = _post_all(a.port, "/bodies?0.2", bodies, concurrency=8)
-    assert len(out) == 24 and all(st == 200 for st, _, _ in out), \
+    runs = []
+    # `first` is held for 3 s, `second` for 0.5 s: every worker is busy
+    # and Apache's idle connections lead to `first` only, so the POSTs
+    # queue there, until `second` frees its workers and `first` hands
+    # them back.
+    threads = [_start(a.port, "/bodies?3", runs) for _ in range(2)]
+    time.sleep(0.3)
+    threads += [_start(a.port, "/bodies?0.5", runs) for _ in range(2)]
+    time.sleep(0.2)
+    bodies = [os.urandom(100 * 1024) for _ in range(2)]
+    out = _post_all(a.port, "/bodies?0", bodies, concurrency=2)
+    for t in threads:
+        t.join(30)
+    assert sorted(j["pid"] for _, j in runs) == sorted(
+        [first, first, second, second]), runs
+    assert len(out) == 2 and all(st == 200 for st, _, _ in out), \
         [(st, j) for st, j, _ in out if st != 200][:3]
     for _, j, b in out:
         assert j["len"] == len(b) and j["sha"] == hashlib.sha256(b).hexdigest()
-    served = {j["pid"] for _, j, _ in out}
-    assert served == {first, second}, served
-    # ... and some were handed back (Apache logs each resend at debug).
+        assert j["pid"] == second, j
+    # ... and they were handed back (Apache logs each resend at debug).
     assert a.log.find(r"\bPYW0140\b.*GOODBYE.*\(group=bodies pid=%d "
                       r"uri=/bodies\b" % first), a.log.tail()
 

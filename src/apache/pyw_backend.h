@@ -17,6 +17,8 @@ typedef struct {
     long               daemon_pid;  /* from the daemon's HELLO              */
     const pyw_group_t *group;       /* group whose socket fd is connected to */
     int                reused;      /* 1: taken from the idle cache         */
+    int                board_index; /* the daemon's load board slot, a hint
+                                       (-1: not looked up yet)            */
 } pyw_backend_t;
 
 #endif /* PYW_BACKEND_H */

@@ -29,6 +29,7 @@
 #include "../common/pyw_proto.h"
 #include "pyw_conn.h"
 #include "pyw_log.h"
+#include "pyw_procmgr.h"
 
 #define PYW_CONN_IDLE_DEFAULT    64   /* idle cap if the MPM will not say */
 #define PYW_CONN_BACKOFF_MAX_MS  50
@@ -106,20 +107,70 @@ static const char *pyw_conn_stale_why(int fd)
     return n == 0 ? "the daemon closed it" : "the daemon is gone";
 }
 
-/* Pop idle connections until one is still open; stale ones (the daemon
- * restarted or closed an idle connection) are closed and skipped. */
+/*
+ * Which idle connection to use (its index), or -1 for a new one.  The
+ * stack top is the most recently used, but its daemon may have every
+ * worker taken while a sibling idles: a request sent there would queue
+ * behind a running one.  So the connection whose process has the most
+ * room on the group's load board wins (join the shortest queue), ties
+ * to the most recent.  If no idle connection leads to a process with a
+ * free worker but the board shows one, a new connection goes there:
+ * only a daemon with a free worker accepts while a sibling has one
+ * (pyw_poller.c).  Without a board: the top.  Called under the lock.
+ */
+static int pyw_conn_pick(pyw_conn_slot_t *slot, const pyw_board_t *board)
+{
+    int i, room, best = slot->n_idle - 1, best_room = PYW_BOARD_NO_ROOM;
+    int n = slot->group->processes;
+    pyw_backend_t *b;
+
+    if (board == NULL || best < 0) {
+        return best;
+    }
+    for (i = slot->n_idle - 1; i >= 0; i--) {
+        b = slot->idle[i];
+        room = pyw_board_room(board, n, (pid_t)b->daemon_pid,
+                              &b->board_index);
+        if (room > best_room) {
+            best = i;
+            best_room = room;
+        }
+    }
+    if (best_room <= 0 && pyw_board_other_has_room(board, -1, n)) {
+        return -1;
+    }
+    return best;
+}
+
+static pyw_backend_t *pyw_conn_pop(pyw_conn_slot_t *slot, int i)
+{
+    pyw_backend_t *b = slot->idle[i];
+
+    slot->n_idle--;
+    memmove(&slot->idle[i], &slot->idle[i + 1],
+            (size_t)(slot->n_idle - i) * sizeof(*slot->idle));
+    return b;
+}
+
+/* Take the best idle connection that is still open; stale ones (the
+ * daemon restarted or closed an idle connection) are closed and
+ * skipped.  NULL: open a new one. */
 static pyw_backend_t *pyw_conn_take_idle(const pyw_group_t *g)
 {
     pyw_conn_cache_t *c = pyw_conn_cache;
     pyw_conn_slot_t *slot = pyw_conn_slot(c, g);
+    const pyw_board_t *board;
     pyw_backend_t *b;
+    int i;
 
     if (slot == NULL) {
         return NULL;
     }
+    board = g->processes > 1 ? pyw_pm_group_board(g) : NULL;
     for (;;) {
         pyw_conn_lock(c);
-        b = slot->n_idle > 0 ? slot->idle[--slot->n_idle] : NULL;
+        i = pyw_conn_pick(slot, board);
+        b = i >= 0 ? pyw_conn_pop(slot, i) : NULL;
         pyw_conn_unlock(c);
         if (b == NULL) {
             return NULL;
@@ -309,6 +360,7 @@ static int pyw_conn_open(const pyw_group_t *g, apr_interval_time_t timeout,
     }
     b->fd = fd;
     b->group = g;
+    b->board_index = -1;
     rc = pyw_conn_hello(b, deadline, &err);
     if (rc < 0) {
         *why = pyw_conn_hello_why(p, g, rc, err, timeout);

@@ -58,10 +58,13 @@
 typedef struct {
     int  total_factor;          /* lbfactors of the candidates seen     */
     long best_free;             /* the score of the best one so far     */
+    int  board_only;            /* 1: after a wait, the boards decide   */
 } pyw_lb_baton_t;
 
-/* Free workers of a member: negative when requests queue. */
-static long pyw_lb_free(proxy_worker *w)
+/* Free workers of a member: negative when requests queue.  board_only:
+ * without Apache's busy count, which still holds requests whose
+ * responses are on their way to clients. */
+static long pyw_lb_free(proxy_worker *w, int board_only)
 {
     const pyw_group_t *g = NULL;
     pyw_board_load_t load;
@@ -74,6 +77,9 @@ static long pyw_lb_free(proxy_worker *w)
         return (long)w->s->lbfactor - busy;
     }
     pyw_pm_group_load(g, &load);
+    if (board_only) {
+        return (long)load.threads - load.busy;
+    }
     return (long)load.threads - (load.busy > busy ? load.busy : busy);
 }
 
@@ -81,7 +87,7 @@ static int pyw_lb_is_best(proxy_worker *current, proxy_worker *prev_best,
                           void *baton)
 {
     pyw_lb_baton_t *b = baton;
-    long free = pyw_lb_free(current);
+    long free = pyw_lb_free(current, b->board_only);
     int best;
 
     current->s->lbstatus += current->s->lbfactor;
@@ -138,7 +144,7 @@ static int pyw_lb_full(proxy_balancer *balancer)
     int i;
 
     for (i = 0; i < balancer->workers->nelts; i++) {
-        if (PROXY_WORKER_IS_USABLE(w[i]) && pyw_lb_free(w[i]) > 0) {
+        if (PROXY_WORKER_IS_USABLE(w[i]) && pyw_lb_free(w[i], 0) > 0) {
             return 0;
         }
     }
@@ -164,7 +170,7 @@ static proxy_worker *pyw_lb_find(proxy_balancer *balancer, request_rec *r)
 {
     APR_OPTIONAL_FN_TYPE(proxy_balancer_get_best_worker) *get_best =
         APR_RETRIEVE_OPTIONAL_FN(proxy_balancer_get_best_worker);
-    pyw_lb_baton_t baton = { 0, 0 };
+    pyw_lb_baton_t baton = { 0, 0, 0 };
     proxy_worker *w;
 
     if (get_best == NULL) {
@@ -172,6 +178,7 @@ static proxy_worker *pyw_lb_find(proxy_balancer *balancer, request_rec *r)
     }
     if (balancer->s->timeout > 0 && pyw_lb_full(balancer)) {
         pyw_lb_queue(balancer);
+        baton.board_only = 1;
     }
     w = get_best(balancer, r, pyw_lb_is_best, &baton);
     if (w != NULL) {

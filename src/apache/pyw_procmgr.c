@@ -284,10 +284,10 @@ int pyw_pm_last_start_failure(const pyw_group_t *g, char *cause,
     return rv;
 }
 
-/* The balancer asks on every request, so a child maps a group's board
- * the first time and keeps it; threads may race to map it, and the
- * loser unmaps its own. */
-void pyw_pm_group_load(const pyw_group_t *g, pyw_board_load_t *load)
+/* The balancer and the connection cache ask on every request, so a
+ * child maps a group's board the first time and keeps it; threads may
+ * race to map it, and the loser unmaps its own. */
+pyw_board_t *pyw_pm_group_board(const pyw_group_t *g)
 {
     pyw_board_t *b, *mine, *none = NULL;
 
@@ -304,7 +304,12 @@ void pyw_pm_group_load(const pyw_group_t *g, pyw_board_load_t *load)
             b = none;
         }
     }
-    pyw_board_load(b, g->processes, load);
+    return b;
+}
+
+void pyw_pm_group_load(const pyw_group_t *g, pyw_board_load_t *load)
+{
+    pyw_board_load(pyw_pm_group_board(g), g->processes, load);
 }
 
 int pyw_pm_stopping(void)

@@ -37,5 +37,8 @@ int pyw_pm_wboard_fd(const pyw_group_t *g);
  * (threads, busy, free workers of the serving processes); all zero when
  * the group has no board or no daemon serving. */
 void pyw_pm_group_load(const pyw_group_t *g, pyw_board_load_t *load);
+/* In an Apache child: the group's load board, mapped on first use and
+ * kept (NULL: none). */
+pyw_board_t *pyw_pm_group_board(const pyw_group_t *g);
 
 #endif /* PYW_PROCMGR_H */

@@ -172,6 +172,40 @@ int pyw_board_other_has_room(const pyw_board_t *b, int index, int n)
     return 0;
 }
 
+static int board_entry_room(const pyw_board_entry_t *e, pid_t pid)
+{
+    int32_t threads = BOARD_LOAD(&e->threads);
+
+    if (BOARD_LOAD(&e->pid) != (int32_t)pid || threads <= 0) {
+        return PYW_BOARD_NO_ROOM;
+    }
+    return threads - BOARD_LOAD(&e->busy) - BOARD_LOAD(&e->fresh);
+}
+
+int pyw_board_room(const pyw_board_t *b, int n, pid_t pid, int *index)
+{
+    int i, room;
+
+    if (b == NULL || pid <= 0) {
+        return PYW_BOARD_NO_ROOM;
+    }
+    n = n < b->nslots ? n : b->nslots;
+    if (*index >= 0 && *index < n) {
+        room = board_entry_room(&b->mem->slot[*index], pid);
+        if (room != PYW_BOARD_NO_ROOM) {
+            return room;
+        }
+    }
+    for (i = 0; i < n; i++) {
+        room = board_entry_room(&b->mem->slot[i], pid);
+        if (room != PYW_BOARD_NO_ROOM) {
+            *index = i;
+            return room;
+        }
+    }
+    return PYW_BOARD_NO_ROOM;
+}
+
 /* ---- start-up news (one writer: the parent) ---- */
 
 void pyw_board_note_ready(pyw_board_t *b, int64_t now_ms)

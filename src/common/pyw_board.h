@@ -96,6 +96,13 @@ int pyw_board_last_failure(const pyw_board_t *b, int64_t now_ms,
  * worker neither busy nor reserved. */
 int pyw_board_other_has_room(const pyw_board_t *b, int index, int n);
 
+/* How many workers of `pid` are neither busy nor reserved (negative:
+ * requests queue there), or PYW_BOARD_NO_ROOM if pid serves from none of
+ * the first n slots (gone, or draining).  *index is the caller's hint of
+ * pid's slot (-1: unknown), corrected when the pid is found elsewhere. */
+#define PYW_BOARD_NO_ROOM (-0x7fffffff)
+int pyw_board_room(const pyw_board_t *b, int n, pid_t pid, int *index);
+
 /* A group's load as Apache's balancer sees it (pyw_lbmethod.c). */
 typedef struct {
     int processes;              /* serving (joined, not draining)      */

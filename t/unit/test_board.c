@@ -164,8 +164,36 @@ static void test_load_for_the_balancer(void)
     pyw_board_destroy(b);
 }
 
+/* What Apache's connection cache asks of one connection's daemon. */
+static void test_room_of_a_pid(void)
+{
+    pyw_board_t *b = new_board();
+    int index = -1;
+
+    CHECK_EQ(pyw_board_room(NULL, 2, 100, &index), PYW_BOARD_NO_ROOM);
+    CHECK_EQ(pyw_board_room(b, 2, 100, &index), PYW_BOARD_NO_ROOM);
+    pyw_board_join(b, 1, 100, 2);
+    CHECK_EQ(pyw_board_room(b, 2, 100, &index), 2);
+    CHECK_EQ(index, 1);                     /* found, and remembered */
+    pyw_board_set_busy(b, 1, 100, 3);
+    CHECK_EQ(pyw_board_room(b, 2, 100, &index), -1);    /* one queued */
+    pyw_board_set_busy(b, 1, 100, 1);
+    pyw_board_set_fresh(b, 1, 100, 1);
+    CHECK_EQ(pyw_board_room(b, 2, 100, &index), 0);     /* reserved */
+    index = 0;                              /* a wrong hint is corrected */
+    CHECK_EQ(pyw_board_room(b, 2, 100, &index), 0);
+    CHECK_EQ(index, 1);
+    CHECK_EQ(pyw_board_room(b, 1, 100, &index), PYW_BOARD_NO_ROOM);
+    pyw_board_leave(b, 1, 100);             /* draining */
+    CHECK_EQ(pyw_board_room(b, 2, 100, &index), PYW_BOARD_NO_ROOM);
+    pyw_board_join(b, 1, 101, 2);           /* a successor in its slot */
+    CHECK_EQ(pyw_board_room(b, 2, 100, &index), PYW_BOARD_NO_ROOM);
+    pyw_board_destroy(b);
+}
+
 int main(void)
 {
+    test_room_of_a_pid();
     test_load_for_the_balancer();
     test_size_and_seals();
     test_room();
