@@ -36,7 +36,7 @@ WAIT_NEW = 20.0             # ... and seconds until a new daemon answers
 WARMUP = 0.5                # load before an outside trigger
 AFTER = 0.5                 # load after the new daemon first answered
 
-# Process manager codes (README "Log codes", src/apache/pyw_slots.c).
+# Process manager codes (README "Log codes", src/apache/pyw_slots*.c).
 REPLACING = 30              # a replacement was forked; the old one serves
 REPLACED = 31               # the replacement is ready; old one: SIGTERM
 KEPT = 40                   # graceful restart: an old daemon keeps serving

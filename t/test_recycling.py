@@ -18,7 +18,7 @@ from pyworker_t import procs
 from pyworker_t.httpd import configtest
 from pyworker_t.load import Load
 
-# Process manager codes (README "Log codes", src/apache/pyw_slots.c).
+# Process manager codes (README "Log codes", src/apache/pyw_slots*.c).
 REPLACING = 30          # info: replacement started, old one still serves
 REPLACED = 31           # info: replacement ready, old one gets SIGTERM
 RETIRED_EXIT = 32       # info: a retired daemon exited

@@ -33,7 +33,7 @@ typedef struct {
     const char *name;
     server_rec *server;         /* where it was defined (main or a vhost) */
     PYW_OPTION_FIELDS           /* its options as written (pyw_options.h) */
-    /* Resolved at config time (pyw_config.c): */
+    /* Resolved at config time (pyw_config_group.c): */
     const char *daemon_program; /* the daemon built for python_executable */
     apr_array_header_t *import_scripts;   /* const char *, absolute paths */
     apr_array_header_t *import_app_groups; /* const char *, resolved: one

@@ -1,5 +1,5 @@
 /*
- * pyw_pm.h - private to the process manager (pyw_procmgr.c, pyw_slots.c,
+ * pyw_pm.h - private to the process manager (pyw_procmgr.c, pyw_slots*.c,
  * pyw_waker.c): the state of one configuration generation.
  *
  * A group has `processes` slots.  A slot has a current process (starting
@@ -133,7 +133,7 @@ int pyw_pm_death_cause(pid_t pid, int reason, apr_wait_t status,
                        char *buf, size_t len);
 const char *pyw_pm_why_text(pyw_why_e why);
 
-/* pyw_slots.c */
+/* pyw_slots*.c (the files are listed in pyw_slots_int.h) */
 pyw_proc_t *pyw_proc_alloc(const char *group, int index);
 apr_status_t pyw_slot_spawn(pyw_slot_t *slot);
 void pyw_proc_register(pyw_proc_t *p);

@@ -1,0 +1,135 @@
+/*
+ * pyw_config_registry.c - the daemon-group registry: every
+ * PyWorkerDaemonProcess by name, the references to groups that the other
+ * directives note while the configuration is read, and the checks of
+ * those references once it is all read (check_config, configtest too).
+ */
+#include <string.h>
+
+#include "apr_hash.h"
+#include "apr_strings.h"
+#include "apr_tables.h"
+
+#include "httpd.h"
+#include "http_config.h"
+#include "http_log.h"
+
+#include "pyw_appgroup.h"
+#include "pyw_config_int.h"
+#include "pyw_log.h"
+
+pyw_globals_t pyw_globals;
+
+static apr_array_header_t *pyw_refs;        /* pyw_group_ref_t */
+static apr_hash_t *pyw_group_where;         /* name -> "file:line" */
+
+pyw_group_ref_t *pyw_note_ref(cmd_parms *cmd, const char *group,
+                              const char *what,
+                              const char *import_script)
+{
+    pyw_group_ref_t *ref = apr_array_push(pyw_refs);
+
+    ref->group = group;
+    ref->server = cmd->server;
+    ref->where = apr_psprintf(cmd->pool, "%s %s (%s)", cmd->cmd->name, what,
+                              pyw_cmd_where(cmd));
+    ref->import_script = import_script;
+    ref->import_app_group = NULL;
+    return ref;
+}
+
+/* "file:line" of the group's PyWorkerDaemonProcess, NULL if none yet. */
+const char *pyw_config_group_where(const char *name)
+{
+    return apr_hash_get(pyw_group_where, name, APR_HASH_KEY_STRING);
+}
+
+void pyw_config_add_group(cmd_parms *cmd, pyw_group_t *g)
+{
+    *(pyw_group_t **)apr_array_push(pyw_globals.groups) = g;
+    apr_hash_set(pyw_globals.groups_by_name, g->name, APR_HASH_KEY_STRING, g);
+    apr_hash_set(pyw_group_where, g->name, APR_HASH_KEY_STRING,
+                 pyw_cmd_where(cmd));
+}
+
+/* ---- registry ---- */
+
+pyw_group_t *pyw_config_find_group(const char *name)
+{
+    if (name == NULL || pyw_globals.groups_by_name == NULL) {
+        return NULL;
+    }
+    return apr_hash_get(pyw_globals.groups_by_name, name,
+                        APR_HASH_KEY_STRING);
+}
+
+int pyw_config_group_visible(const pyw_group_t *g, server_rec *s)
+{
+    if (!g->server->is_virtual || g->server == s) {
+        return 1;
+    }
+    return g->server->server_hostname != NULL && s->server_hostname != NULL
+           && strcasecmp(g->server->server_hostname, s->server_hostname) == 0;
+}
+
+static int pyw_check_ref(server_rec *s, const pyw_group_ref_t *ref)
+{
+    pyw_group_t *g = pyw_config_find_group(ref->group);
+
+    if (g == NULL) {
+        PYW_SLOG(APLOG_ERR, 0, s, 2, ref->group, 0L, "%s: process group "
+                 "'%s' is not defined by any PyWorkerDaemonProcess",
+                 ref->where, ref->group);
+        return HTTP_INTERNAL_SERVER_ERROR;
+    }
+    if (!pyw_config_group_visible(g, ref->server)) {
+        PYW_SLOG(APLOG_ERR, 0, s, 3, ref->group, 0L, "%s: process group "
+                 "'%s' is defined in another virtual host (%s)", ref->where,
+                 ref->group, (const char *)apr_hash_get(pyw_group_where,
+                 ref->group, APR_HASH_KEY_STRING));
+        return HTTP_INTERNAL_SERVER_ERROR;
+    }
+    if (ref->import_script != NULL) {
+        *(const char **)apr_array_push(g->import_scripts) =
+            ref->import_script;
+        *(const char **)apr_array_push(g->import_app_groups) =
+            pyw_app_group_for_server(g->import_app_groups->pool,
+                                     ref->server, ref->import_app_group);
+    }
+    return OK;
+}
+
+int pyw_config_pre_config(apr_pool_t *pconf, apr_pool_t *plog,
+                          apr_pool_t *ptemp)
+{
+    memset(&pyw_globals, 0, sizeof(pyw_globals));
+    pyw_globals.groups = apr_array_make(pconf, 4, sizeof(pyw_group_t *));
+    pyw_globals.groups_by_name = apr_hash_make(pconf);
+    pyw_refs = apr_array_make(pconf, 8, sizeof(pyw_group_ref_t));
+    pyw_group_where = apr_hash_make(pconf);
+    return OK;
+}
+
+int pyw_config_check_config(apr_pool_t *pconf, apr_pool_t *plog,
+                            apr_pool_t *ptemp, server_rec *s)
+{
+    pyw_group_t **groups = (pyw_group_t **)pyw_globals.groups->elts;
+    pyw_group_ref_t *refs = (pyw_group_ref_t *)pyw_refs->elts;
+    int i, rc = OK;
+
+    if (pyw_globals.socket_prefix == NULL) {
+        pyw_globals.socket_prefix = ap_runtime_dir_relative(pconf,
+                                                            "pyworker");
+    }
+    for (i = 0; i < pyw_globals.groups->nelts; i++) {
+        if (pyw_group_default_ids(pconf, s, groups[i]) != OK) {
+            rc = HTTP_INTERNAL_SERVER_ERROR;
+        }
+    }
+    for (i = 0; i < pyw_refs->nelts; i++) {
+        if (pyw_check_ref(s, &refs[i]) != OK) {
+            rc = HTTP_INTERNAL_SERVER_ERROR;
+        }
+    }
+    return rc;
+}
