@@ -2,7 +2,7 @@
  * pyw_procmgr.c - the Apache parent owns the daemon processes: group
  * sockets, the hooks, and what happens to the daemons when Apache stops
  * or restarts.  The life of each process (fork, status pipe, replacement,
- * rolling restart, deaths) is in pyw_slots.c; the waker that brings
+ * rolling restart, deaths) is in pyw_slots*.c; the waker that brings
  * status bytes to the parent's attention is in pyw_waker.c.
  *
  * Lifetimes:

@@ -6,7 +6,7 @@
  *     "meaning")
  * and from this list alone come: the option fields of a group (Apache
  * side, pyw_config.h) and of the daemon spec (pyw_spec.h), the parse
- * table and the defaults (pyw_config.c), the hand-over to the exec'd
+ * table and the defaults (pyw_config_group.c), the hand-over to the exec'd
  * daemon (pyw_spec.c), and README's option table (`make options-doc`,
  * checked by `make layout`).
  *
