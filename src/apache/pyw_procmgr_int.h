@@ -1,0 +1,80 @@
+/*
+ * pyw_procmgr_int.h - what the files of the Apache parent's process
+ * manager share (pyw_procmgr.c and pyw_procmgr_{exit,sock,handover}.c);
+ * not for the rest of the module.
+ */
+#ifndef PYW_PROCMGR_INT_H
+#define PYW_PROCMGR_INT_H
+
+#include <sys/types.h>
+
+#include "apr_hash.h"
+#include "apr_pools.h"
+#include "httpd.h"
+
+#include "pyw_config.h"
+#include "pyw_pm.h"
+#include "../common/pyw_board.h"
+#include "../common/pyw_metrics.h"
+
+
+#define PYW_KILL_WAIT_MS        1000
+/* Bump the suffix whenever pyw_retained_t changes: a graceful restart
+ * into a new build must not read an old block of another size. */
+#define PYW_RETAINED_KEY        "mod_pyworker.procmgr.6"
+#define PYW_CHLD_RING           64
+#define PYW_HANDOVER_NAME_MAX   80
+#define PYW_NOFILE_SPARE        1024    /* for Apache's own descriptors */
+
+/* A listening socket; plain data in the process pool (see above). */
+typedef struct {
+    const char *path;
+    const char *group;          /* the group it was made for */
+    int         fd;             /* -1: closed */
+    dev_t       dev;            /* the file bind() created, to notice */
+    ino_t       ino;            /* a removed or replaced one           */
+    int         generation;     /* last configuration that used it */
+    int         backlog;        /* given to listen() */
+    pyw_board_t *board;         /* the group's load board, or NULL */
+    int         board_fd;       /* its memfd, handed to each daemon */
+    pyw_metrics_t *metrics;     /* Apache's own numbers, or NULL */
+    int         wboard_fd;      /* worker board for wb_processes x */
+    int         wb_processes;   /* wb_threads, or -1                 */
+    int         wb_threads;
+} pyw_sock_t;
+
+/* A daemon passed from one generation to the next; plain data. */
+typedef struct {
+    pid_t       pid;
+    int         status_fd;
+    int         index;
+    int         ready;
+    pyw_why_e   why;
+    apr_time_t  term_at;
+    apr_time_t  kill_at;
+    char        group[PYW_HANDOVER_NAME_MAX];
+} pyw_handover_t;
+
+typedef struct pyw_retained {
+    apr_hash_t     *socks;      /* path -> pyw_sock_t * */
+    pyw_handover_t *handover;   /* malloc()ed */
+    int             n_handover;
+    int             cap_handover;
+} pyw_retained_t;
+
+/* pyw_procmgr_exit.c: the exact exit cause of each daemon. */
+void pyw_chld_install(void);
+void pyw_chld_uninstall(void);
+void pyw_wait_format(int st, char *buf, size_t len);
+
+/* pyw_procmgr_sock.c: the groups' listening sockets. */
+apr_status_t pyw_sock_open(server_rec *s, apr_pool_t *ptemp,
+                           pyw_group_t *g, int generation);
+void pyw_sock_sweep(server_rec *s, apr_pool_t *p, int generation,
+                    int all);
+
+/* pyw_procmgr_handover.c: Apache exits or restarts. */
+void pyw_pm_takeover(void);
+apr_status_t pyw_pm_stop_all(void *unused);
+
+#endif /* PYW_PROCMGR_INT_H */
