@@ -39,7 +39,9 @@
  * lock; it lets go of it while it sleeps, so that this child's finished
  * requests are counted out meanwhile.  When the timeout passes, the
  * request goes to the best member anyway (it queues there), never to a
- * 503.
+ * 503.  After a wait the boards alone choose the member: Apache's busy
+ * counts still hold requests whose responses are on their way to their
+ * clients, and would send the request to a group with no free worker.
  */
 #include <string.h>
 #include <strings.h>
