@@ -35,11 +35,12 @@
 
 #define PYW_DAEMON_OPTIONS(X) \
     X(processes, "processes", INT, 1, 1000, 1, "`1`", \
-      "Number of daemon processes. With more than one, a daemon accepts " \
-      "new connections only while it has a free worker (unless no " \
-      "sibling has one), and a request that finds every worker busy for " \
-      "1 ms or more is handed back to Apache, which sends it to a sibling " \
-      "with a free worker.") \
+      "Number of daemon processes. With more than one, Apache sends " \
+      "each request to the process with the most free workers (the " \
+      "shortest queue), a daemon accepts new connections only while it " \
+      "has a free worker (unless no sibling has one), and a request that " \
+      "still finds every worker busy for 1 ms or more is handed back to " \
+      "Apache, which sends it to a sibling with a free worker.") \
     X(threads, "threads", INT, 1, 1000, 15, "`15`", \
       "Worker threads per process, all started up front; one request " \
       "runs start to end on one thread.") \
