@@ -22,17 +22,25 @@
 
 /* ---- user= and group= ---- */
 
+/* The number of a "#N" id (spec past the '#'); 0, or -1 if it is not
+ * one. */
+static int pyw_numeric_id(const char *digits, int64_t *v)
+{
+    char msg[PYW_MSG_MAX];
+
+    return pyw_option_value(PYW_OPT_INT, digits, 0, INT_MAX, v, msg,
+                            sizeof(msg));
+}
+
 /* "name" or "#uid", as Apache's User.  0, or -1 if unknown. */
 static int pyw_lookup_user(apr_pool_t *p, const char *spec, uid_t *uid,
                            gid_t *primary, const char **name)
 {
     struct passwd *pw;
-    char msg[PYW_MSG_MAX];
     int64_t v;
 
     if (spec[0] == '#') {
-        if (pyw_option_value(PYW_OPT_INT, spec + 1, 0, INT_MAX, &v, msg,
-                             sizeof(msg)) < 0) {
+        if (pyw_numeric_id(spec + 1, &v) < 0) {
             return -1;
         }
         *uid = (uid_t)v;
@@ -52,12 +60,10 @@ static int pyw_lookup_user(apr_pool_t *p, const char *spec, uid_t *uid,
 static int pyw_lookup_group(const char *spec, gid_t *gid)
 {
     struct group *gr;
-    char msg[PYW_MSG_MAX];
     int64_t v;
 
     if (spec[0] == '#') {
-        if (pyw_option_value(PYW_OPT_INT, spec + 1, 0, INT_MAX, &v, msg,
-                             sizeof(msg)) < 0) {
+        if (pyw_numeric_id(spec + 1, &v) < 0) {
             return -1;
         }
         *gid = (gid_t)v;
