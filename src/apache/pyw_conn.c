@@ -134,6 +134,9 @@ static int pyw_conn_pick(pyw_conn_slot_t *slot, const pyw_board_t *board)
         if (room > best_room) {
             best = i;
             best_room = room;
+            if (room >= slot->group->threads) {
+                break;          /* an idle daemon: none can do better */
+            }
         }
     }
     if (best_room <= 0 && pyw_board_other_has_room(board, -1, n)) {
