@@ -6,12 +6,17 @@
 Paths come from where this Python is now (sys.base_prefix), not from
 where it was built, so a copied or relocated installation (a pyenv
 build moved out of root's home) links against its own files.  A Python
-without a shared libpython is linked statically (the position-independent
-archive when there is one, plus the libraries of the modules built into
-it), with its symbols exported for extension modules; --static asks for
-that even when a shared one exists.
+without a shared libpython is linked statically (plus the libraries of
+the modules built into it), with its symbols exported for extension
+modules; --static asks for that even when a shared one exists.  A static
+daemon is linked as the Python's own executable is: Debian's python3 is
+not a PIE and is built from the plain libpythonX.Y.a, so the daemon is
+too (the same code, measured 5-15 % less CPU per Zope request than the
+shared libpython; docs/PERFORMANCE.md); a PIE Python's daemon stays a
+PIE, from the position-independent archive when there is one.
 """
 import os
+import struct
 import sys
 import sysconfig
 
@@ -48,7 +53,10 @@ def flags(force_static):
         if os.path.normpath(libdir) not in standard:
             ld.append("-Wl,-rpath," + libdir)
     else:
-        ld = [static_library(ldver, shared_lib), "-Wl,--export-dynamic"]
+        pie = is_pie(sys.executable)
+        ld = [static_library(ldver, shared_lib, pie), "-Wl,--export-dynamic"]
+        if not pie:
+            ld.insert(0, "-no-pie")   # after the Makefile's -pie: it wins
         # The modules built into the archive (zlib, pyexpat on Debian)
         # need their libraries; a shared libpython carries them itself.
         modlibs = (get("MODLIBS") or "").split()
@@ -57,12 +65,29 @@ def flags(force_static):
     return ldver, includes, ld + syslibs
 
 
-def static_library(ldver, shared_lib):
-    """The static libpython.  The daemon is a PIE, so Debian's
-    position-independent copy comes first: its plain libpythonX.Y.a is
-    built without -fPIC and cannot be linked into one."""
+def is_pie(executable):
+    """Whether an ELF executable is position-independent (type ET_DYN,
+    not ET_EXEC); a file that is not ELF counts as one."""
+    try:
+        with open(os.path.realpath(executable), "rb") as f:
+            head = f.read(18)
+    except OSError:
+        return True
+    if len(head) < 18 or head[:4] != b"\x7fELF":
+        return True
+    order = "<" if head[5] == 1 else ">"
+    return struct.unpack(order + "H", head[16:18])[0] != 2   # ET_EXEC
+
+
+def static_library(ldver, shared_lib, pie):
+    """The static libpython.  A PIE daemon takes Debian's
+    position-independent copy first (its plain libpythonX.Y.a is built
+    without -fPIC and cannot be linked into one); a non-PIE daemon the
+    plain one, which Debian's python3 itself is built from."""
     libpl = rerooted(get("LIBPL"))
     names = ["libpython%s-pic.a" % ldver, "libpython%s.a" % ldver]
+    if not pie:
+        names.reverse()
     for name in names:
         if os.path.exists(os.path.join(libpl, name)):
             return os.path.join(libpl, name)

@@ -360,6 +360,15 @@ def _static_libpython_gaps():
     return out.stdout.decode().split()
 
 
+def _elf_type(path):
+    """ELF e_type of a program: 2 (ET_EXEC) for one that is no PIE, 3
+    (ET_DYN) for a PIE."""
+    with open(os.path.realpath(path), "rb") as f:
+        head = f.read(18)
+    assert head[:4] == b"\x7fELF", path
+    return int.from_bytes(head[16:18], "little" if head[5] == 1 else "big")
+
+
 def test_static_libpython_daemon_links_no_libpython_and_serves(
         fresh_apache, request, builds):
     gaps = _static_libpython_gaps()
@@ -375,6 +384,9 @@ def test_static_libpython_daemon_links_no_libpython_and_serves(
                          stderr=subprocess.STDOUT, timeout=30)
     assert ldd.returncode == 0, ldd.stdout
     assert b"libpython" not in ldd.stdout, ldd.stdout.decode()
+    # Linked as the Python's own executable is (Debian's is no PIE: the
+    # daemon is built from the same plain archive, for the same speed).
+    assert _elf_type(program) == _elf_type(DEBIAN_PYTHON), program
     httpd = fresh_apache(STATIC_CONF % {"user1": USER1},
                          module=build.module, ready=["/static"])
     r = info(httpd, "/static")
