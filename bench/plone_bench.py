@@ -55,11 +55,12 @@ URLS = [('root', '/', None, 600),
         ('json', '/Plone', 'application/json', 500)]
 URL_LABEL = {'root': '/', 'plone': '/Plone', 'json': '/Plone (JSON)'}
 SETUPS = [('P', 'pyworker'), ('W', 'waitress'), ('R', 'pyruvate'),
-          ('B', 'bjoern'), ('G', 'gunicorn'), ('M', 'wsgi-daemon')]
+          ('B', 'bjoern'), ('G', 'gunicorn'), ('M', 'wsgi-daemon'),
+          ('Q', 'pyworker-b')]
 SETUP_NAMES = [n for _, n in SETUPS]
 LETTER = dict((n, l) for l, n in SETUPS)
 REF = 'pyworker'
-APACHE_KINDS = ('pyworker', 'wsgi-daemon')
+APACHE_KINDS = ('pyworker', 'wsgi-daemon', 'pyworker-b')
 READY_TIMEOUT = 600         # a setup's Zope processes loaded, all URLs 200
 DRAIN_IDLE = 0.10           # CPU share of one core below which a setup is
 DRAIN_MAX = 60              # idle again; the longest we wait for that
@@ -164,7 +165,7 @@ class PloneSetup:
         group = 'processes=%d threads=%d python-home=%s home=%s ' \
                 'display-name=%%{GROUP}' % (self.processes, self.threads,
                                             self.venv, self.inst)
-        if self.name == 'pyworker':
+        if self.name.startswith('pyworker'):
             lines += ['LoadModule pyworker_module %s' % self.module_copy(),
                       'PyWorkerDaemonProcess plone ' + group,
                       'PyWorkerImportScript %s process-group=plone '
@@ -186,7 +187,8 @@ class PloneSetup:
         the built files in place)."""
         ddir = os.path.join(self.root, 'modules')
         os.makedirs(ddir, 0o755, exist_ok=True)
-        src = os.path.abspath(self.args.module)
+        src = os.path.abspath(self.args.module_b if self.name == 'pyworker-b'
+                              else self.args.module)
         if not os.path.exists(src):
             raise BenchError('%s does not exist (run ./dev build)' % src)
         info = {'path': src, 'programs': {}}
@@ -197,7 +199,10 @@ class PloneSetup:
                 and not f.endswith(".tmp")):
             info['programs'][f] = bench.copy_stable(
                 os.path.join(src_dir, f), os.path.join(ddir, f))
-        self.args.module_info = info
+        if self.name == 'pyworker-b':
+            self.args.module_b_info = info
+        else:
+            self.args.module_info = info
         return os.path.join(ddir, 'mod_pyworker.so')
 
     # -- checks
@@ -446,9 +451,10 @@ def failures(cell):
 
 def best_peer(results, key, conns, setups, field='rps'):
     """(name, cell) of the peer with the highest req/s (field 'rps') or
-    the lowest p99 (field 'p99_ms') in this cell."""
+    the lowest p99 (field 'p99_ms') in this cell; a second build of
+    ours (pyworker-b) is no peer."""
     cells = [(s.name, results[(s.name, key, conns)]) for s in setups
-             if s.name != REF and (s.name, key, conns) in results]
+             if not s.name.startswith(REF) and (s.name, key, conns) in results]
     if field != 'rps':          # a peer that never answered has no p99
         cells = [nc for nc in cells if nc[1]['p99_ms'] is not None]
     if not cells:
@@ -600,11 +606,13 @@ def render(meta, results, setups, targets, fails):
                  meta['threads'],
                  meta['processes'] * meta['threads'],
                  100 * meta['cpu_busy_start']), '']
-    mod = meta.get('module') or {}
-    if mod.get('programs'):
-        lines += ['mod_pyworker measured: %s; %s.' % (mod['path'], ', '.join(
-            '%s sha256 %s' % (f, h[:16])
-            for f, h in sorted(mod['programs'].items()))), '']
+    for key, label in (('module', 'mod_pyworker measured'),
+                       ('module_b', 'Q pyworker-b measured')):
+        mod = meta.get(key) or {}
+        if mod.get('programs'):
+            lines += ['%s: %s; %s.' % (label, mod['path'], ', '.join(
+                '%s sha256 %s' % (f, h[:16])
+                for f, h in sorted(mod['programs'].items()))), '']
     lines += ['Versions: %s.' % ', '.join(
         '%s %s' % kv for kv in sorted(meta['versions'].items())), '']
     lines += ['req/s / p99 ms per setup (✗N: N socket errors, wrk timeouts, '
@@ -666,11 +674,15 @@ def parse_args(argv):
     ap.add_argument('--urls', default=','.join(u[0] for u in URLS),
                     help='subset of root (/), plone (/Plone), json '
                     '(/Plone as JSON)')
-    ap.add_argument('--setups', default=','.join(SETUP_NAMES))
+    ap.add_argument('--setups', default=','.join(SETUP_NAMES[:-1]),
+                    help='which setups (default: all but pyworker-b)')
     ap.add_argument('--processes', type=int, default=2)
     ap.add_argument('--threads', type=int, default=2)
     ap.add_argument('--module', default=os.path.join(REPO_DIR,
                                                      'mod_pyworker.so'))
+    ap.add_argument('--module-b', metavar='PATH',
+                    help='a second mod_pyworker build, measured as setup '
+                    'Q pyworker-b beside P in the same rounds (A/B)')
     ap.add_argument('--no-install', action='store_true',
                     help='do not apt-get install missing packages')
     ap.add_argument('--keep', action='store_true',
@@ -695,6 +707,10 @@ def parse_args(argv):
     for s in args.setup_list:
         if s not in SETUP_NAMES:
             ap.error('unknown setup %r (have %s)' % (s, ','.join(SETUP_NAMES)))
+    if args.module_b and 'pyworker-b' not in args.setup_list:
+        args.setup_list.append('pyworker-b')
+    if 'pyworker-b' in args.setup_list and not args.module_b:
+        ap.error('setup pyworker-b needs --module-b PATH')
     if args.duration < 1 or args.rounds < 1 or not args.conns or \
             min(args.conns) < 1 or args.processes < 1 or args.threads < 1:
         ap.error('--duration, --rounds, --connections, --processes and '
@@ -865,6 +881,7 @@ def finish(args, setups, raw, problems, venv, busy0, error_lines, t_setup,
             'timeout': args.timeout, 'connections': args.conns,
             'processes': args.processes, 'threads': args.threads,
             'quick': args.quick, 'module': getattr(args, 'module_info', None),
+            'module_b': getattr(args, 'module_b_info', None),
             'setups': dict((s.name, s.status) for s in setups),
             'error_log_lines': error_lines, 'problems': problems,
             'seconds_setup': round(t_setup), 'seconds_load': round(t_load),
