@@ -10,7 +10,7 @@
  * GIL: taken once on entry (the thread's own PyThreadState in that
  * interpreter), released on return; in between it is dropped only
  * around socket I/O (pyw_dconn_* calls in pyw_response.c and
- * pyw_input.c).
+ * pyw_input_body.c).
  *
  * The pieces, sharing pyw_wsgi_int.h: pyw_wsgi_environ.c (the environ
  * and the interpreter's caches), pyw_wsgi_call.c (the application call,
