@@ -21,7 +21,7 @@
  * index 0 is the main interpreter. */
 #define PYW_INTERP_MAX  64
 
-typedef struct pyw_wsgi_cache pyw_wsgi_cache_t;     /* pyw_wsgi.c   */
+typedef struct pyw_wsgi_cache pyw_wsgi_cache_t;     /* pyw_wsgi_int.h */
 typedef struct pyw_script_entry pyw_script_entry_t; /* pyw_script.c */
 
 /* One interpreter: the main one (%{GLOBAL}) or a named application
@@ -39,7 +39,8 @@ typedef struct pyw_interp {
     PyTypeObject       *input_type;
     PyTypeObject       *filewrapper_type;
     PyTypeObject       *start_response_type;
-    pyw_wsgi_cache_t   *wsgi;       /* environ keys, template (pyw_wsgi.c) */
+    pyw_wsgi_cache_t   *wsgi;       /* environ keys, template
+                                       (pyw_wsgi_environ.c)             */
     pyw_script_entry_t *scripts;    /* loaded WSGI scripts (pyw_script.c) */
 } pyw_interp_t;
 
@@ -71,8 +72,8 @@ int pyw_interp_processes(void);
  */
 int pyw_interp_setup(pyw_interp_t *ip, const pyw_daemon_spec_t *spec);
 
-/* pyw_wsgi.c: environ keys, template and the start_response type of ip,
- * once per interpreter (GIL held).  0 / -1 (exception set). */
+/* pyw_wsgi_environ.c: environ keys, template and the start_response
+ * type of ip, once per interpreter (GIL held).  0 / -1 (exception set). */
 int pyw_wsgi_init(pyw_interp_t *ip);
 
 /*
