@@ -118,7 +118,7 @@ def test_input_read_styles(httpd, mode, n, how):
 
 
 # wsgi.input's read-ahead buffer: 64 KiB first, filled by up to that
-# much at a time (PYW_INPUT_FILL, src/python/pyw_input.c).
+# much at a time (PYW_INPUT_FILL, src/python/pyw_input_read.c).
 BUF = 64 * 1024
 
 
