@@ -366,3 +366,21 @@ int pyw_error_decode(const unsigned char *payload, size_t len,
     reason->len = len - 2;
     return 0;
 }
+
+int64_t pyw_decimal(const void *digits, size_t len)
+{
+    const unsigned char *d = digits;
+    int64_t n = 0;
+    size_t i;
+
+    if (len == 0 || len > 18) {
+        return -1;
+    }
+    for (i = 0; i < len; i++) {
+        if (d[i] < '0' || d[i] > '9') {
+            return -1;
+        }
+        n = n * 10 + (d[i] - '0');
+    }
+    return n;
+}

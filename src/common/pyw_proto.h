@@ -223,4 +223,9 @@ static inline int pyw_pair_next(pyw_pair_iter_t *it, pyw_slice_t *name,
 
 const char *pyw_frame_type_name(uint8_t type);
 
+/* A decimal number as the environ and headers carry it (Content-Length,
+ * Apache's request start): 1 to 18 ASCII digits, nothing else, so it
+ * cannot overflow.  The value, or -1. */
+int64_t pyw_decimal(const void *digits, size_t len);
+
 #endif /* PYW_PROTO_H */

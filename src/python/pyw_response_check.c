@@ -11,6 +11,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "../common/pyw_proto.h"
 #include "pyw_response.h"
 #include "pyw_response_int.h"
 
@@ -82,25 +83,6 @@ static int response_is_hop_by_hop(const unsigned char *n, Py_ssize_t len)
     return 0;
 }
 
-/* Content-Length value: 1-18 digits.  The value, or -1. */
-static long long response_parse_length(const unsigned char *v,
-                                       Py_ssize_t len)
-{
-    long long n = 0;
-    Py_ssize_t i;
-
-    if (len < 1 || len > 18) {
-        return -1;
-    }
-    for (i = 0; i < len; i++) {
-        if (v[i] < '0' || v[i] > '9') {
-            return -1;
-        }
-        n = n * 10 + (v[i] - '0');
-    }
-    return n;
-}
-
 static int64_t response_header_limit;   /* 0: none of our own */
 
 void pyw_response_set_header_limit(int64_t bytes)
@@ -158,7 +140,7 @@ static int response_check_header(PyObject *item, long long *cl)
     }
     if (nlen == 14
         && strncasecmp((const char *)n, "content-length", 14) == 0) {
-        long long len = response_parse_length(v, vlen);
+        long long len = pyw_decimal(v, (size_t)vlen);
 
         if (len < 0 || (*cl >= 0 && *cl != len)) {
             PyErr_Format(PyExc_ValueError, "start_response: invalid or "

@@ -182,23 +182,6 @@ int pyw_wsgi_init(pyw_interp_t *ip)
 }
 
 /* CONTENT_LENGTH: digits only, else -1 (Apache validated it already). */
-static long long wsgi_parse_length(const char *v, size_t len)
-{
-    long long n = 0;
-    size_t i;
-
-    if (len == 0 || len > 18) {
-        return -1;
-    }
-    for (i = 0; i < len; i++) {
-        if (v[i] < '0' || v[i] > '9') {
-            return -1;
-        }
-        n = n * 10 + (v[i] - '0');
-    }
-    return n;
-}
-
 /* Remember what the adapter itself needs from one pair.  Compared by
  * identity: the cache hands out the same key objects every time. */
 static int wsgi_note_pair(wsgi_req_t *q, PyObject *key, pyw_slice_t v)
@@ -217,7 +200,7 @@ static int wsgi_note_pair(wsgi_req_t *q, PyObject *key, pyw_slice_t v)
         return q->uri ? 0 : -1;
     }
     if (key == w->k_content_length) {
-        q->content_length = wsgi_parse_length(v.data, v.len);
+        q->content_length = pyw_decimal(v.data, v.len);
     }
     else if (key == w->k_https) {
         q->https = (v.len == 2 && strncasecmp(v.data, "on", 2) == 0)

@@ -542,6 +542,19 @@ static void test_status_checks(void)
     CHECK_EQ(pyw_error_decode(b + 8, 3, &status, &reason, &err), -1);
 }
 
+static void test_decimal(void)
+{
+    CHECK_EQ(pyw_decimal("0", 1), 0);
+    CHECK_EQ(pyw_decimal("65536", 5), 65536);
+    CHECK_EQ(pyw_decimal("999999999999999999", 18), 999999999999999999LL);
+    CHECK_EQ(pyw_decimal("1000000000000000000", 19), -1);  /* too long */
+    CHECK_EQ(pyw_decimal("", 0), -1);
+    CHECK_EQ(pyw_decimal("12a", 3), -1);
+    CHECK_EQ(pyw_decimal("-1", 2), -1);
+    CHECK_EQ(pyw_decimal(" 1", 2), -1);
+    CHECK_EQ(pyw_decimal("12", 1), 1);                      /* len counts */
+}
+
 int main(void)
 {
     test_round_trip();
@@ -551,5 +564,6 @@ int main(void)
     test_bad_pairs();
     test_hello_checks();
     test_status_checks();
+    test_decimal();
     return UNIT_DONE();
 }
