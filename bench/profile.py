@@ -314,7 +314,9 @@ def main(argv):
         ab(s.port, args.app, args.warmup, args.conns)
         kids = children(s.apache.pid)
         daemons = s.daemon_pids()
-        child = [k for k in kids if k not in daemons]
+        # The MPM child: neither a daemon nor mod_pyworker's waker.
+        child = [k for k in kids if k not in daemons
+                 and bench.comm(k) not in bench.HELPER_COMMS]
         # Other helpers of the parent (a one-thread waker): the daemon is
         # the one running the worker threads.
         daemons = sorted(daemons, key=lambda p: -(bench.proc_status(
