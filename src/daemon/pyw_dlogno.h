@@ -26,7 +26,7 @@
                                            virtual-memory-limit or
                                            supplementary-groups failed    */
 
-/* Poller (pyw_poller.c) */
+/* Poller (pyw_poller*.c) */
 #define PYW_LOG_SPEC                213 /* crit: spec unreadable after exec */
 #define PYW_LOG_EXEC                214 /* debug: the daemon program runs,
                                            Python not started yet         */
@@ -44,7 +44,7 @@
                                            END or ERROR                   */
 
 /* Lifecycle: status pipe, watchdog, drain (pyw_status.c, pyw_watchdog.c,
- * pyw_workers*.c, pyw_poller.c, pyw_daemon*.c) */
+ * pyw_workers*.c, pyw_poller*.c, pyw_daemon*.c) */
 #define PYW_LOG_READY               240 /* info: READY sent to the parent  */
 #define PYW_LOG_MAX_REQUESTS        241 /* notice: maximum-requests reached */
 #define PYW_LOG_RESTART_INTERVAL    242 /* notice: restart-interval reached */
