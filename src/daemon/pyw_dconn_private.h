@@ -2,8 +2,9 @@
  * pyw_dconn_private.h - the daemon-internal side of a connection: its
  * lifetime, the links the poller and the work queue use, per-request reset.
  *
- * Only pyw_dconn.c, pyw_poller.c and pyw_workers.c include this; the WSGI
- * adapter sees the opaque pyw_dconn_t of pyw_dconn.h.
+ * Only pyw_dconn.c, the poller (pyw_poller_int.h) and the worker pool
+ * (pyw_workers_int.h) include this; the WSGI adapter sees the opaque
+ * pyw_dconn_t of pyw_dconn.h.
  *
  * Ownership: a connection belongs to exactly one party at a time.
  *   IDLE  - registered (armed, EPOLLONESHOT) in the poller's epoll set; only

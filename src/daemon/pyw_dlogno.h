@@ -5,7 +5,7 @@
 #ifndef PYW_DLOGNO_H
 #define PYW_DLOGNO_H
 
-/* Start-up, signals, shutdown (pyw_daemon.c) */
+/* Start-up, signals, shutdown (pyw_daemon*.c) */
 #define PYW_LOG_DAEMON_STARTED      200 /* notice: daemon started          */
 #define PYW_LOG_DAEMON_STOPPING     201 /* notice: clean exit follows      */
 #define PYW_LOG_SHUTDOWN_SIGNAL     202 /* info: SIGTERM/SIGINT received:
@@ -26,7 +26,7 @@
                                            virtual-memory-limit or
                                            supplementary-groups failed    */
 
-/* Poller (pyw_poller.c) */
+/* Poller (pyw_poller*.c) */
 #define PYW_LOG_SPEC                213 /* crit: spec unreadable after exec */
 #define PYW_LOG_EXEC                214 /* debug: the daemon program runs,
                                            Python not started yet         */
@@ -36,7 +36,7 @@
 #define PYW_LOG_EPOLL               223 /* crit: epoll_wait() failed       */
 #define PYW_LOG_REARM               224 /* error: epoll_ctl(MOD) failed    */
 
-/* Workers (pyw_workers.c) */
+/* Workers (pyw_workers*.c) */
 #define PYW_LOG_PROTOCOL            230 /* error: bad frame from Apache    */
 #define PYW_LOG_REQUEST_READ        231 /* info: REQUEST read failed (I/O,
                                            timeout, EOF inside a frame)   */
@@ -44,7 +44,7 @@
                                            END or ERROR                   */
 
 /* Lifecycle: status pipe, watchdog, drain (pyw_status.c, pyw_watchdog.c,
- * pyw_workers.c, pyw_poller.c, pyw_daemon.c) */
+ * pyw_workers*.c, pyw_poller*.c, pyw_daemon*.c) */
 #define PYW_LOG_READY               240 /* info: READY sent to the parent  */
 #define PYW_LOG_MAX_REQUESTS        241 /* notice: maximum-requests reached */
 #define PYW_LOG_RESTART_INTERVAL    242 /* notice: restart-interval reached */

@@ -16,7 +16,8 @@
 #include "pyw_dconn.h"
 
 /* Make listen_fd non-blocking and start the thread.  0 or -errno (logged).
- * With spec->processes > 1 the poller balances the group (see the .c). */
+ * With spec->processes > 1 the poller balances the group
+ * (pyw_poller_balance.c). */
 int pyw_poller_start(int listen_fd, const pyw_daemon_spec_t *spec);
 
 /* A worker became free.  Lock-free and cheap: it only wakes the poller

@@ -1,0 +1,228 @@
+/*
+ * pyw_daemon_signals.c - the daemon's signals: the handlers only bump
+ * sig_atomic_t counters and write a byte to a self-pipe; the main thread
+ * sleeps in poll() on that pipe and acts.
+ *
+ * SIGTERM/SIGINT: graceful stop, with the budget the kind of stop gives
+ * (see pyw_spec.h: being replaced, or Apache stopping; the stop itself is
+ * pyw_daemon_stop.c).  SIGUSR2: ask the parent to restart the whole group
+ * one process at a time.  SIGRTMIN+6 (PYW_DAEMON_STACK_SIGNAL): every
+ * thread's Python stack to the log.  SIGHUP/SIGUSR1 (Apache signals its
+ * process group): ignored.
+ * Signals stay unblocked in every thread (a blocked mask would be
+ * inherited by processes the application spawns), so the handler may run
+ * on any thread; SA_RESTART and pyw_io's EINTR loops make that harmless.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "pyw_app.h"
+#include "pyw_daemon_int.h"
+#include "pyw_dlog.h"
+#include "pyw_dlogno.h"
+#include "pyw_status.h"
+#include "pyw_watchdog.h"
+
+static volatile sig_atomic_t sig_stop[STOP_KINDS]; /* count per kind    */
+static volatile sig_atomic_t sig_term;      /* any stop signal came     */
+static volatile sig_atomic_t sig_other;     /* SIGHUP / SIGUSR1 count   */
+static volatile sig_atomic_t sig_other_no;
+static volatile sig_atomic_t sig_rolling;   /* SIGUSR2 count            */
+static volatile sig_atomic_t sig_stacks;    /* SIGRTMIN+6 count         */
+static int wake_r = -1, wake_w = -1;        /* self-pipe                */
+
+/* The signals the daemon catches (daemon_on_signal); the last one,
+ * PYW_DAEMON_STACK_SIGNAL, is no constant: pyw_daemon_reset_signals sets
+ * it. */
+static int daemon_signals[] = { PYW_SIG_RETIRE, PYW_SIG_APACHE_STOP,
+                                SIGHUP, SIGUSR1, SIGUSR2, 0 };
+#define DAEMON_NSIGNALS (sizeof(daemon_signals) / sizeof(daemon_signals[0]))
+
+/* Async-signal-safe: the kind of stop a signal asks for. */
+static int daemon_stop_kind(int sig, const siginfo_t *si)
+{
+    if (sig == PYW_SIG_APACHE_STOP) {
+        return STOP_APACHE;
+    }
+    if (si == NULL || si->si_code != SI_QUEUE) {
+        return STOP_TERM;
+    }
+    switch (si->si_value.sival_int) {
+    case PYW_RETIRE_EVICT:
+        return STOP_EVICT;
+    case PYW_RETIRE_IDLE:
+        return STOP_IDLE;
+    default:
+        return STOP_RECYCLE;
+    }
+}
+
+static void daemon_on_signal(int sig, siginfo_t *si, void *uc)
+{
+    int saved_errno = errno;
+    char b = 0;
+
+    (void)uc;
+    if (sig == PYW_SIG_RETIRE || sig == PYW_SIG_APACHE_STOP) {
+        sig_stop[daemon_stop_kind(sig, si)]++;
+        sig_term = 1;
+    }
+    else if (sig == SIGUSR2) {
+        sig_rolling++;
+    }
+    else if (sig == PYW_DAEMON_STACK_SIGNAL) {
+        sig_stacks++;
+    }
+    else {
+        sig_other_no = sig;
+        sig_other++;
+    }
+    if (wake_w >= 0 && write(wake_w, &b, 1) < 0) {
+        /* pipe full: the main thread is awake anyway */
+    }
+    errno = saved_errno;
+}
+
+/* A process the application forks (os.fork, multiprocessing) is not the
+ * daemon: it gets the default action for the signals the daemon catches,
+ * so SIGTERM ends it and it may install handlers of its own. */
+static void daemon_atfork_child(void)
+{
+    struct sigaction sa;
+    size_t i;
+
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = SIG_DFL;
+    sigemptyset(&sa.sa_mask);
+    for (i = 0; i < DAEMON_NSIGNALS; i++) {
+        sigaction(daemon_signals[i], &sa, NULL);
+    }
+}
+
+/* exec keeps the signal mask and ignored signals of Apache's parent. */
+void pyw_daemon_reset_signals(void)
+{
+    struct sigaction sa;
+    sigset_t none;
+    size_t i;
+    int sig;
+
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = SIG_DFL;
+    sigemptyset(&sa.sa_mask);
+    for (sig = 1; sig < NSIG; sig++) {
+        if (sig != SIGKILL && sig != SIGSTOP) {
+            sigaction(sig, &sa, NULL);  /* EINVAL for libc's own: fine */
+        }
+    }
+    sa.sa_handler = SIG_IGN;
+    sigaction(SIGPIPE, &sa, NULL);
+
+    /* Our handlers block each other, so the counters cannot tear. */
+    daemon_signals[DAEMON_NSIGNALS - 1] = PYW_DAEMON_STACK_SIGNAL;
+    sa.sa_sigaction = daemon_on_signal;
+    sa.sa_flags = SA_RESTART | SA_SIGINFO;
+    for (i = 0; i < DAEMON_NSIGNALS; i++) {
+        sigaddset(&sa.sa_mask, daemon_signals[i]);
+    }
+    for (i = 0; i < DAEMON_NSIGNALS; i++) {
+        sigaction(daemon_signals[i], &sa, NULL);
+    }
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+    pthread_atfork(NULL, NULL, daemon_atfork_child);
+}
+
+/* Restart back-off; a stop request ends it early. */
+void pyw_daemon_delay(int ms)
+{
+    struct timespec ts;
+
+    if (ms <= 0) {
+        return;
+    }
+    ts.tv_sec = ms / 1000;
+    ts.tv_nsec = (long)(ms % 1000) * 1000000L;
+    while (nanosleep(&ts, &ts) < 0 && errno == EINTR && !sig_term) {
+        /* another signal: sleep the rest */
+    }
+    if (sig_term) {
+        _exit(PYW_DAEMON_EXIT_OK);
+    }
+}
+
+int pyw_daemon_self_pipe(void)
+{
+    int p[2];
+
+    if (pipe2(p, O_CLOEXEC | O_NONBLOCK) < 0) {
+        pyw_dlog(PYW_LOG_CRIT, PYW_LOG_SETUP_FAILED, NULL,
+                 "cannot create the signal pipe: %s", strerror(errno));
+        return -1;
+    }
+    wake_r = p[0];
+    wake_w = p[1];
+    return 0;
+}
+
+/* SIGUSR2: the operator wants the group restarted one process at a time
+ * (new code, new settings) without a gap; the parent does it. */
+static void daemon_rolling_restart(void)
+{
+    if (!pyw_status_available()) {
+        pyw_dlog(PYW_LOG_WARNING, PYW_LOG_ROLLING_SIGNAL, NULL,
+                 "SIGUSR2 received, but there is no status pipe to the "
+                 "parent: no rolling restart");
+        return;
+    }
+    pyw_dlog(PYW_LOG_NOTICE, PYW_LOG_ROLLING_SIGNAL, NULL,
+             "SIGUSR2 received: asking the parent to restart the group one "
+             "process at a time");
+    pyw_status_send(PYW_STATUS_ROLLING);
+}
+
+/* Sleep until a signal arrives; act on HUP/USR1, return on TERM/INT. */
+void pyw_daemon_wait_for_stop(void)
+{
+    struct pollfd pfd = { .fd = wake_r, .events = POLLIN };
+    sig_atomic_t others_seen = 0, rolling_seen = 0, stacks_seen = 0;
+    char buf[64];
+
+    for (;;) {
+        if (sig_rolling != rolling_seen) {
+            rolling_seen = sig_rolling;
+            daemon_rolling_restart();
+        }
+        if (sig_stacks != stacks_seen) {
+            stacks_seen = sig_stacks;
+            pyw_watchdog_dump_stacks("SIGRTMIN+6");
+        }
+        if (sig_other != others_seen) {
+            /* Apache signals its whole process group on restart; the
+             * parent restarts us itself when it wants to. */
+            others_seen = sig_other;
+            pyw_dlog(PYW_LOG_INFO, PYW_LOG_SIGNAL_IGNORED, NULL,
+                     "ignoring %s (the parent manages restarts)",
+                     sig_other_no == SIGHUP ? "SIGHUP" : "SIGUSR1");
+        }
+        if (sig_term) {
+            return;
+        }
+        if (poll(&pfd, 1, -1) > 0) {
+            while (read(wake_r, buf, sizeof(buf)) > 0) {
+                /* drain; the counters say what happened */
+            }
+        }
+    }
+}
+
+sig_atomic_t pyw_daemon_stop_count(int kind)
+{
+    return sig_stop[kind];
+}
