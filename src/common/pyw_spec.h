@@ -49,7 +49,7 @@
 
 /*
  * How the parent stops a daemon, so that the daemon knows how long its
- * requests in flight may run (pyw_daemon.c) before the parent's SIGKILL
+ * requests in flight may run (pyw_daemon_stop.c) before the parent's SIGKILL
  * (pyw_slots.c, pyw_group_stop_budget):
  *   PYW_SIG_RETIRE with sigqueue() value PYW_RETIRE_RECYCLE: replaced
  *     because a limit was reached: graceful-timeout, then atexit within

@@ -30,7 +30,7 @@ typedef struct {
 /* What a worker needs from the REQUEST environ, found in one pass. */
 typedef struct {
     char     uri[WORKER_URI_MAX];
-    int64_t  start_us;      /* Apache's request_time; 0 = not sent */
+    int64_t  start_us;      /* Apache's request_time; <= 0: unknown */
 } worker_req_t;
 
 typedef struct {

@@ -27,24 +27,6 @@
  * arrived, so this is only a bound for a peer that sent half a frame. */
 #define WORKER_SWEEP_READ_MS       100
 
-/* Microseconds as Apache printed them; 0 (no check) if not a number. */
-static int64_t worker_parse_us(pyw_slice_t v)
-{
-    int64_t n = 0;
-    size_t i;
-
-    if (v.len == 0 || v.len > 18) {
-        return 0;
-    }
-    for (i = 0; i < v.len; i++) {
-        if (v.data[i] < '0' || v.data[i] > '9') {
-            return 0;
-        }
-        n = n * 10 + (v.data[i] - '0');
-    }
-    return n;
-}
-
 /* One pass over the environ pairs for REQUEST_URI (the payload is
  * overwritten by the first body read, the URI is needed for logs until
  * the end) and Apache's request start time. */
@@ -70,7 +52,7 @@ static void worker_scan(const unsigned char *env, size_t len,
         }
         else if (name.len == sizeof(start_key) - 1
                  && memcmp(name.data, start_key, name.len) == 0) {
-            rq->start_us = worker_parse_us(value);
+            rq->start_us = pyw_decimal(value.data, value.len);
             found++;
         }
     }
