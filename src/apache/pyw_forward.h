@@ -41,6 +41,9 @@ typedef struct {
                                        are answered from it, the environ
                                        gets its CONTENT_LENGTH; NULL:
                                        read the client as the app pulls */
+    int         resent;             /* 1: a daemon turned this request
+                                       down; the REQUEST says so
+                                       (PYW_REQUEST_RESENT)          */
 } pyw_forward_opts_t;
 
 typedef enum {

@@ -215,8 +215,10 @@ int pyw_forward_send_request(pyw_fwd_t *fw,
         return PYW_FWD_STOP;
     }
     buf = apr_palloc(r->pool, PYW_FRAME_HEADER_SIZE + size);
-    pos = pyw_frame_header_put(buf, PYW_FRAME_HEADER_SIZE,
-                               PYW_FRAME_REQUEST, (uint32_t)size);
+    pos = pyw_frame_header_put_flags(buf, PYW_FRAME_HEADER_SIZE,
+                                     PYW_FRAME_REQUEST,
+                                     opts->resent ? PYW_REQUEST_RESENT : 0,
+                                     (uint32_t)size);
     pos += pyw_forward_env_put(buf + pos, size, pairs, np);
     if (pos != PYW_FRAME_HEADER_SIZE + size) {
         fw->out->result = PYW_FWD_ENV_TOO_LARGE;    /* cannot happen */

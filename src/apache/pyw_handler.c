@@ -23,7 +23,9 @@
  * see pyw_forward.c).  Nothing reached the application and no body was
  * read, so it is sent again on a new connection, up to
  * PYW_HANDLER_SEND_MAX times, each with its own connect-timeout.  That is
- * what keeps daemon restarts and recycling invisible to clients.
+ * what keeps daemon restarts and recycling invisible to clients.  A
+ * request sent again says so (PYW_REQUEST_RESENT): a daemon balancing
+ * its group never hands it back a second time.
  */
 #include <errno.h>
 #include <string.h>
@@ -499,7 +501,7 @@ static int pyw_handler_acquire(request_rec *r, const pyw_group_t *g,
 }
 
 static int pyw_handler_run(request_rec *r, const pyw_group_t *g,
-                           const pyw_forward_opts_t *opts,
+                           pyw_forward_opts_t *opts,
                            pyw_forward_outcome_t *how)
 {
     pyw_forward_outcome_t out;
@@ -512,6 +514,7 @@ static int pyw_handler_run(request_rec *r, const pyw_group_t *g,
             *how = out;
             return pyw_handler_outcome(r, g, pid, &out);
         }
+        opts->resent = attempt > 0;     /* it moves at most once */
         pyw_forward_request(r, b, opts, &out);
         pid = b->daemon_pid;
         if (out.result != PYW_FWD_NOT_RUN) {

@@ -13,7 +13,7 @@
 
 /* Frame header offsets. */
 #define HDR_TYPE      0
-#define HDR_FLAGS     1
+#define HDR_FLAGS     PYW_FRAME_FLAGS_OFFSET
 #define HDR_RESERVED  2
 #define HDR_LENGTH    4
 
@@ -53,24 +53,27 @@ static uint32_t get32(const unsigned char *p)
 }
 
 /* Payload bounds per type: HELLO and READ have a fixed size, END and
- * BODY_ABORT are empty, the rest are capped.  Index 0 is "no such type". */
+ * BODY_ABORT are empty, the rest are capped; the flags each type may
+ * carry.  Index 0 is "no such type". */
 static const struct {
     const char *name;
     uint32_t    min;
     uint32_t    max;
+    uint8_t     flags;
 } frame_types[PYW_FRAME_TYPE_MAX + 1] = {
-    [0]                    = { NULL, 0, 0 },
-    [PYW_FRAME_HELLO]      = { "HELLO", PYW_HELLO_SIZE, PYW_HELLO_SIZE },
-    [PYW_FRAME_REQUEST]    = { "REQUEST", 0, PYW_MAX_META_PAYLOAD },
-    [PYW_FRAME_READ]       = { "READ", PYW_READ_SIZE, PYW_READ_SIZE },
-    [PYW_FRAME_BODY]       = { "BODY", 0, PYW_MAX_DATA_PAYLOAD },
-    [PYW_FRAME_BODY_ABORT] = { "BODY_ABORT", 0, 0 },
-    [PYW_FRAME_HEADERS]    = { "HEADERS", 0, PYW_MAX_META_PAYLOAD },
-    [PYW_FRAME_DATA]       = { "DATA", 0, PYW_MAX_DATA_PAYLOAD },
-    [PYW_FRAME_END]        = { "END", 0, 0 },
-    [PYW_FRAME_ERROR]      = { "ERROR", 0, PYW_MAX_META_PAYLOAD },
-    [PYW_FRAME_GOODBYE]    = { "GOODBYE", 0, 0 },
-    [PYW_FRAME_FILE]       = { "FILE", PYW_FILE_SIZE, PYW_FILE_SIZE },
+    [0]                    = { NULL, 0, 0, 0 },
+    [PYW_FRAME_HELLO]      = { "HELLO", PYW_HELLO_SIZE, PYW_HELLO_SIZE, 0 },
+    [PYW_FRAME_REQUEST]    = { "REQUEST", 0, PYW_MAX_META_PAYLOAD,
+                               PYW_REQUEST_RESENT },
+    [PYW_FRAME_READ]       = { "READ", PYW_READ_SIZE, PYW_READ_SIZE, 0 },
+    [PYW_FRAME_BODY]       = { "BODY", 0, PYW_MAX_DATA_PAYLOAD, 0 },
+    [PYW_FRAME_BODY_ABORT] = { "BODY_ABORT", 0, 0, 0 },
+    [PYW_FRAME_HEADERS]    = { "HEADERS", 0, PYW_MAX_META_PAYLOAD, 0 },
+    [PYW_FRAME_DATA]       = { "DATA", 0, PYW_MAX_DATA_PAYLOAD, 0 },
+    [PYW_FRAME_END]        = { "END", 0, 0, 0 },
+    [PYW_FRAME_ERROR]      = { "ERROR", 0, PYW_MAX_META_PAYLOAD, 0 },
+    [PYW_FRAME_GOODBYE]    = { "GOODBYE", 0, 0, 0 },
+    [PYW_FRAME_FILE]       = { "FILE", PYW_FILE_SIZE, PYW_FILE_SIZE, 0 },
 };
 
 static int type_known(uint8_t type)
@@ -95,13 +98,21 @@ const char *pyw_frame_type_name(uint8_t type)
 size_t pyw_frame_header_put(unsigned char *buf, size_t cap,
                             pyw_frame_type_e type, uint32_t length)
 {
+    return pyw_frame_header_put_flags(buf, cap, type, 0, length);
+}
+
+size_t pyw_frame_header_put_flags(unsigned char *buf, size_t cap,
+                                  pyw_frame_type_e type, uint8_t flags,
+                                  uint32_t length)
+{
     if (cap < PYW_FRAME_HEADER_SIZE || !type_known((uint8_t)type)
         || length > frame_types[type].max
-        || length < frame_types[type].min) {
+        || length < frame_types[type].min
+        || (flags & ~frame_types[type].flags) != 0) {
         return 0;
     }
     buf[HDR_TYPE] = (unsigned char)type;
-    buf[HDR_FLAGS] = 0;
+    buf[HDR_FLAGS] = flags;
     put16(buf + HDR_RESERVED, 0);
     put32(buf + HDR_LENGTH, length);
     return PYW_FRAME_HEADER_SIZE;
@@ -223,8 +234,9 @@ static int header_check(const unsigned char *buf, pyw_frame_t *f,
         *err = "unknown frame type";
         return -1;
     }
-    if (f->flags != 0 || get16(buf + HDR_RESERVED) != 0) {
-        *err = "non-zero flags or reserved bits in frame header";
+    if ((f->flags & ~frame_types[f->type].flags) != 0
+        || get16(buf + HDR_RESERVED) != 0) {
+        *err = "unknown flags or non-zero reserved bits in frame header";
         return -1;
     }
     if (f->length > frame_types[f->type].max) {

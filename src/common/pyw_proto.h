@@ -4,7 +4,7 @@
  * Every frame is an 8 byte header followed by `length` payload bytes:
  *
  *   offset 0  u8   type      (pyw_frame_type_e)
- *   offset 1  u8   flags     (must be 0 in version 1)
+ *   offset 1  u8   flags     (0, but for REQUEST's PYW_REQUEST_RESENT)
  *   offset 2  u16  reserved  (must be 0)
  *   offset 4  u32  length    payload bytes, big-endian
  *
@@ -36,6 +36,12 @@
 #define PYW_PROTO_MAGIC        0x50595731u          /* "PYW1" */
 #define PYW_PROTO_VERSION      1
 #define PYW_FRAME_HEADER_SIZE  8
+#define PYW_FRAME_FLAGS_OFFSET 1
+
+/* REQUEST flag: a daemon turned this request down unread (GOODBYE) and
+ * Apache sends it again.  The daemon that gets it never hands it back
+ * to balance its group: a request moves at most once. */
+#define PYW_REQUEST_RESENT     0x01
 #define PYW_HELLO_SIZE         12                   /* magic, version, 0, pid */
 #define PYW_READ_SIZE          4                    /* u32 max bytes */
 #define PYW_PAIR_OVERHEAD      6                    /* u16 + u32 lengths */
@@ -109,6 +115,10 @@ typedef struct {
 
 size_t pyw_frame_header_put(unsigned char *buf, size_t cap,
                             pyw_frame_type_e type, uint32_t length);
+/* The same with flags; 0 for flags the type may not carry. */
+size_t pyw_frame_header_put_flags(unsigned char *buf, size_t cap,
+                                  pyw_frame_type_e type, uint8_t flags,
+                                  uint32_t length);
 
 /* Bytes one pair takes on the wire. */
 static inline size_t pyw_pair_size(size_t name_len, size_t value_len)
@@ -149,8 +159,8 @@ size_t pyw_file_put(unsigned char *buf, size_t cap, uint64_t offset,
  * Decode the frame header at buf.  OK: a whole frame (header and payload)
  * is in buf.  NEED_MORE: fewer bytes; if at least the header is there,
  * *f is filled so the caller knows how much to wait for.  ERROR: unknown
- * type, non-zero flags/reserved, or payload over the cap for its type;
- * *err names why.
+ * type, flags the type may not carry, non-zero reserved bits, or payload
+ * over the cap for its type; *err names why.
  */
 pyw_decode_e pyw_frame_decode(const unsigned char *buf, size_t avail,
                               pyw_frame_t *f, const char **err);

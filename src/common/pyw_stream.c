@@ -19,6 +19,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "pyw_io.h"
@@ -201,6 +202,23 @@ ssize_t pyw_stream_recv_ready(pyw_stream_t *s)
         s->high = s->end > s->high ? s->end : s->high;
     }
     return n == -ETIMEDOUT ? -EAGAIN : n;
+}
+
+int pyw_stream_peek_byte(const pyw_stream_t *s, size_t off)
+{
+    unsigned char b[PYW_FRAME_HEADER_SIZE];
+    size_t have = pyw_stream_buffered(s), want;
+    ssize_t n;
+
+    if (off < have) {
+        return s->buf[s->pos + off];
+    }
+    want = off - have + 1;
+    if (want > sizeof(b)) {
+        return -1;
+    }
+    n = recv(s->fd, b, want, MSG_PEEK | MSG_DONTWAIT);
+    return n == (ssize_t)want ? b[want - 1] : -1;
 }
 
 int pyw_stream_next(pyw_stream_t *s, pyw_frame_t *f, int64_t deadline_ms)

@@ -68,6 +68,14 @@ static inline size_t pyw_stream_buffered(const pyw_stream_t *s)
 ssize_t pyw_stream_recv_ready(pyw_stream_t *s);
 
 /*
+ * The byte at `off` of what is still unread (buffered first, then the
+ * socket), neither consumed nor waited for: a look at a frame header
+ * before deciding who reads it (off < PYW_FRAME_HEADER_SIZE).  -1 if it
+ * has not arrived.
+ */
+int pyw_stream_peek_byte(const pyw_stream_t *s, size_t off);
+
+/*
  * Read the next frame header.  The previous frame's payload must have been
  * consumed.  0 on success; -ECONNRESET on EOF (also at a clean frame
  * boundary: the caller decides whether EOF was expected there);

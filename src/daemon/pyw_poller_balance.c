@@ -19,9 +19,13 @@
  *     free worker, is answered GOODBYE unread.  Apache sends it again
  *     on a new connection, which the backlog gives to a daemon with a
  *     free worker.  A fresh connection's first request is never handed
- *     back (its worker was reserved), so a request moves at most once.
- *     When the whole group is saturated nothing moves: requests queue
- *     where they are, with no reconnects.
+ *     back (its worker was reserved), nor is a request Apache marks as
+ *     sent again (PYW_REQUEST_RESENT), so a request moves at most once:
+ *     when several requests race for one free worker on the board, the
+ *     losers queue where they land instead of bouncing between the
+ *     siblings until Apache gives up on them (PYW0142, a 503).  When
+ *     the whole group is saturated nothing moves: requests queue where
+ *     they are, with no reconnects.
  * With one process there is nobody to balance with: connections are
  * accepted at once and requests queue here, which costs no reconnect.
  */
@@ -30,6 +34,8 @@
 #include <unistd.h>
 
 #include "../common/pyw_io.h"
+#include "../common/pyw_proto.h"
+#include "../common/pyw_stream.h"
 #include "pyw_balance.h"
 #include "pyw_poller_int.h"
 #include "pyw_workers.h"
@@ -101,9 +107,18 @@ static void poller_gate_reopen(int sibling_room)
     }
 }
 
+/* The request waiting on c was handed back once already: its header,
+ * peeked at, carries PYW_REQUEST_RESENT. */
+static int poller_request_resent(const pyw_dconn_t *c)
+{
+    int flags = pyw_stream_peek_byte(&c->stream, PYW_FRAME_FLAGS_OFFSET);
+
+    return flags > 0 && (flags & PYW_REQUEST_RESENT);
+}
+
 /* Balancing: a request queued here while a sibling has a free worker
  * goes back to Apache unread (GOODBYE), at most one per tick so the
- * sibling's board entry can catch up. */
+ * sibling's board entry can catch up; one sent again stays. */
 static void poller_hand_back_queued(void)
 {
     static int64_t last_ms;
@@ -117,6 +132,10 @@ static void poller_hand_back_queued(void)
         return;
     }
     last_ms = now;
+    if (poller_request_resent(c)) {
+        pyw_workers_put_back(c);
+        return;
+    }
     pthread_mutex_lock(&pyw_pl.lock);
     pyw_poller_goodbye(c);
     pthread_mutex_unlock(&pyw_pl.lock);

@@ -121,6 +121,22 @@ pyw_dconn_t *pyw_workers_take_head(void)
     return c;
 }
 
+void pyw_workers_put_back(pyw_dconn_t *c)
+{
+    pthread_mutex_lock(&pyw_wq.lock);
+    c->qnext = pyw_wq.head;
+    pyw_wq.head = c;
+    if (pyw_wq.tail == NULL) {
+        pyw_wq.tail = c;
+    }
+    __atomic_store_n(&pyw_wq.queued, pyw_wq.queued + 1, __ATOMIC_RELAXED);
+    pyw_wboard_queued(pyw_wq.wboard, pyw_wq.pindex, pyw_wq.queued);
+    pthread_mutex_unlock(&pyw_wq.lock);
+    /* A worker may have used up this connection's post meanwhile and
+     * found the queue empty; a spare post only costs a look. */
+    sem_post(&pyw_wq.pushed);
+}
+
 int pyw_workers_queued_hint(void)
 {
     return __atomic_load_n(&pyw_wq.queued, __ATOMIC_RELAXED);

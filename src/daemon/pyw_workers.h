@@ -85,6 +85,10 @@ pyw_dconn_t *pyw_workers_take_queued(void);
  * calls pyw_workers_dropped(1). */
 pyw_dconn_t *pyw_workers_take_head(void);
 
+/* Return a connection taken with pyw_workers_take_head() to the head of
+ * the queue, untouched: the caller decided to leave it here. */
+void pyw_workers_put_back(pyw_dconn_t *c);
+
 /* Queue length without the lock: a hint, possibly just stale. */
 int pyw_workers_queued_hint(void);
 void pyw_workers_dropped(int n);

@@ -356,6 +356,14 @@ static void test_encode_limits(void)
                                   PYW_MAX_DATA_PAYLOAD + 1), 0);
     CHECK_EQ(pyw_frame_header_put(b, 8, PYW_FRAME_DATA,
                                   PYW_MAX_DATA_PAYLOAD), 8);
+    /* Only REQUEST carries a flag, and only the one it knows. */
+    CHECK_EQ(pyw_frame_header_put_flags(b, 8, PYW_FRAME_REQUEST,
+                                        PYW_REQUEST_RESENT, 3), 8);
+    CHECK_EQ(b[PYW_FRAME_FLAGS_OFFSET], PYW_REQUEST_RESENT);
+    CHECK_EQ(pyw_frame_header_put_flags(b, 8, PYW_FRAME_REQUEST, 0x02, 3),
+             0);
+    CHECK_EQ(pyw_frame_header_put_flags(b, 8, PYW_FRAME_DATA,
+                                        PYW_REQUEST_RESENT, 3), 0);
 }
 
 static const struct {
@@ -392,6 +400,11 @@ static const struct {
     { PYW_FRAME_END, 0, 0, 0, PYW_DECODE_OK },
     { PYW_FRAME_BODY_ABORT, 0, 0, 0, PYW_DECODE_OK },
     { PYW_FRAME_DATA, 0, 0, 0, PYW_DECODE_OK },
+    { PYW_FRAME_REQUEST, PYW_REQUEST_RESENT, 0, 0, PYW_DECODE_OK },
+    { PYW_FRAME_REQUEST, 0x02, 0, 0, PYW_DECODE_ERROR },
+    { PYW_FRAME_REQUEST, PYW_REQUEST_RESENT | 0x80, 0, 0, PYW_DECODE_ERROR },
+    { PYW_FRAME_END, PYW_REQUEST_RESENT, 0, 0, PYW_DECODE_ERROR },
+    { PYW_FRAME_GOODBYE, PYW_REQUEST_RESENT, 0, 0, PYW_DECODE_ERROR },
 };
 
 static void test_bad_headers(void)

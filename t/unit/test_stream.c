@@ -418,6 +418,38 @@ static void test_recv_ready(void)
     close(sv[0]);
 }
 
+/* A look at a header byte, from the socket or the buffer, consumes
+ * nothing: the frame still reads whole afterwards. */
+static void test_peek_byte(void)
+{
+    unsigned char b[16];
+    pyw_stream_t s;
+    pyw_frame_t f;
+    int sv[2];
+    size_t len = pyw_frame_header_put_flags(b, sizeof(b), PYW_FRAME_REQUEST,
+                                            PYW_REQUEST_RESENT, 0);
+
+    make_pair(sv);
+    CHECK_EQ(pyw_stream_init(&s, sv[0]), 0);
+    CHECK_EQ(pyw_stream_peek_byte(&s, PYW_FRAME_FLAGS_OFFSET), -1);
+    CHECK_EQ(write(sv[1], b, 1), 1);    /* only the type byte so far */
+    CHECK_EQ(pyw_stream_peek_byte(&s, 0), PYW_FRAME_REQUEST);
+    CHECK_EQ(pyw_stream_peek_byte(&s, PYW_FRAME_FLAGS_OFFSET), -1);
+    CHECK_EQ(write(sv[1], b + 1, len - 1), (ssize_t)len - 1);
+    CHECK_EQ(pyw_stream_peek_byte(&s, PYW_FRAME_FLAGS_OFFSET),
+             PYW_REQUEST_RESENT);
+    CHECK_EQ(pyw_stream_recv_ready(&s), (ssize_t)len);     /* buffered */
+    CHECK_EQ(pyw_stream_peek_byte(&s, PYW_FRAME_FLAGS_OFFSET),
+             PYW_REQUEST_RESENT);
+    CHECK_EQ(pyw_stream_peek_byte(&s, PYW_FRAME_HEADER_SIZE + 8), -1);
+    CHECK_EQ(pyw_stream_next(&s, &f, pyw_io_deadline(50)), 0);
+    CHECK(f.type == PYW_FRAME_REQUEST && f.flags == PYW_REQUEST_RESENT
+          && f.length == 0);
+    pyw_stream_free(&s);
+    close(sv[0]);
+    close(sv[1]);
+}
+
 /* An exchange that filled more than a page gives its buffer back when
  * the connection goes idle; a small one keeps it; either way the next
  * exchange reads as before. */
@@ -754,6 +786,7 @@ int main(void)
     test_big_whole();
     test_eof_and_timeout();
     test_recv_ready();
+    test_peek_byte();
     test_idle_releases_big_buffers();
     test_malformed();
     test_skip_and_misuse();
