@@ -103,3 +103,39 @@ def test_a_free_worker_means_no_wait(httpd):
     assert r.status_code == 200 and r.json()["group"] == "qb"
     assert took < 1.0, took
     held.join()
+
+
+ONE_CHILD = """
+ServerLimit 1
+StartServers 1
+MinSpareThreads 1
+MaxSpareThreads 25
+MaxRequestWorkers 25
+"""
+
+
+def test_waiters_leave_in_the_order_they_came(fresh_apache):
+    """First come, first served: five requests arrive 0.1 s apart while
+    both members are busy; as workers free one at a time, they leave the
+    balancer in that order, so they finish in that order (polling alone
+    lets whichever waiter looks first take each freed worker).  One Apache
+    child, whose waiters share one line."""
+    a = fresh_apache(ONE_CHILD + CONF, ready=["/qa/", "/qb/"])
+    held = [occupy(a, "/qa", 1000), occupy(a, "/qb", 6000)]
+    time.sleep(0.3)
+    done = {}
+
+    def wait(i):
+        r = requests.get(a.url("/queued/?ms=250&n=%d" % i), timeout=30)
+        done[i] = (time.monotonic(), r.status_code, r.json()["group"])
+
+    waiters = []
+    for i in range(5):
+        waiters.append(threading.Thread(target=wait, args=(i,)))
+        waiters[-1].start()
+        time.sleep(0.1)
+    for t in waiters + held:
+        t.join(30)
+    assert [done[i][1:] for i in range(5)] == [(200, "qa")] * 5, done
+    finish = [done[i][0] for i in range(5)]
+    assert finish == sorted(finish), done

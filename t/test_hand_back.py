@@ -112,10 +112,12 @@ ProxyPass /queued balancer://queued/
 
 
 def test_racing_requests_move_once_and_none_fails(fresh_apache):
-    """Requests waiting at the balancer leave together for the same free
-    worker; the losers land on busy daemons.  Each is handed back once
-    at most (Apache logs each resend, PYW0140), none gets PYW0142, and
-    no member is put in error state: every request is answered 200."""
+    """Requests waiting at the balancer race for each freed worker.  The
+    claims on the load board let one of them leave for it, so few land
+    on a busy daemon (without claims: 18 %); each of those is handed back
+    once at most (Apache logs each resend, PYW0140), none gets PYW0142,
+    and no member is put in error state: every request is answered
+    200."""
     a = fresh_apache(BALANCED, ready=["/queued/"],
                      loglevel="info pyworker:debug")
     mark = a.log.mark()
@@ -128,4 +130,5 @@ def test_racing_requests_move_once_and_none_fails(fresh_apache):
         r"PYW0140\b.*uri=(/queued/r\d+)\b", text))
     twice = {u: n for u, n in resent.items() if n > 1}
     assert not twice, twice
+    assert sum(resent.values()) < 800 * 0.05, len(resent)
     assert "PYW0142" not in text, a.log.tail()

@@ -14,6 +14,7 @@
 
 #include "../common/pyw_io.h"
 #include "../common/pyw_proto.h"
+#include "pyw_claim.h"
 #include "pyw_forward_int.h"
 
 #define PYW_FWD_EXTRA_MAX 10     /* environ pairs added to Apache's      */
@@ -215,10 +216,10 @@ int pyw_forward_send_request(pyw_fwd_t *fw,
         return PYW_FWD_STOP;
     }
     buf = apr_palloc(r->pool, PYW_FRAME_HEADER_SIZE + size);
-    pos = pyw_frame_header_put_flags(buf, PYW_FRAME_HEADER_SIZE,
-                                     PYW_FRAME_REQUEST,
-                                     opts->resent ? PYW_REQUEST_RESENT : 0,
-                                     (uint32_t)size);
+    pos = pyw_request_header_put(buf, PYW_FRAME_HEADER_SIZE,
+                                 opts->resent ? PYW_REQUEST_RESENT : 0,
+                                 pyw_claim_id(r, fw->b->group),
+                                 (uint32_t)size);
     pos += pyw_forward_env_put(buf + pos, size, pairs, np);
     if (pos != PYW_FRAME_HEADER_SIZE + size) {
         fw->out->result = PYW_FWD_ENV_TOO_LARGE;    /* cannot happen */

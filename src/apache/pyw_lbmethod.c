@@ -32,16 +32,24 @@
  * process runs: a 5 ms request can wait for a 500 ms one while another
  * group frees a worker first.  With the balancer's own `timeout=`
  * (ProxySet timeout=S, "how long to wait for a free worker"), the
- * request instead waits here, polling the boards, until any member has
- * a free worker, and goes there: one queue in front of every worker of
- * every member, as HAProxy's per-server maxconn queue (what Plone's
- * documentation sets up).  The finder runs under the balancer's thread
- * lock; it lets go of it while it sleeps, so that this child's finished
- * requests are counted out meanwhile.  When the timeout passes, the
- * request goes to the best member anyway (it queues there), never to a
- * 503.  After a wait the boards alone choose the member: Apache's busy
- * counts still hold requests whose responses are on their way to their
- * clients, and would send the request to a group with no free worker.
+ * request instead waits here, polling the boards: one queue in front of
+ * every worker of every member, as HAProxy's per-server maxconn queue
+ * (what Plone's documentation sets up).
+ *   - First come, first served: in each Apache child the waiters stand
+ *     in line (pyw_lbline.c) and only the first one looks; a newcomer
+ *     joins the line while anyone waits.
+ *   - One waiter per free worker: the first in line leaves only for a
+ *     free worker of some process that no request has claimed, and
+ *     claims it on the group's board (pyw_claim.c).  The daemon that
+ *     reads the request gives the claim back as it counts the request,
+ *     so waiters in other children never all leave for the same worker.
+ * The finder runs under the balancer's thread lock; it lets go of it
+ * while it sleeps, so that this child's finished requests are counted
+ * out meanwhile.  When the timeout passes, the request goes to the best
+ * member anyway (it queues there), never to a 503.  After a wait the
+ * boards alone choose the member: Apache's busy counts still hold
+ * requests whose responses are on their way to their clients, and would
+ * send the request to a group with no free worker.
  */
 #include <string.h>
 #include <strings.h>
@@ -51,6 +59,8 @@
 #include "httpd.h"
 #include "mod_proxy.h"
 
+#include "pyw_claim.h"
+#include "pyw_lbline.h"
 #include "pyw_procmgr.h"
 #include "pyw_proxy.h"
 
@@ -61,6 +71,7 @@ typedef struct {
     int  total_factor;          /* lbfactors of the candidates seen     */
     long best_free;             /* the score of the best one so far     */
     int  board_only;            /* 1: after a wait, the boards decide   */
+    proxy_worker *claimed;      /* the member whose worker r claimed    */
 } pyw_lb_baton_t;
 
 /* Free workers of a member: negative when requests queue.  board_only:
@@ -94,6 +105,11 @@ static int pyw_lb_is_best(proxy_worker *current, proxy_worker *prev_best,
 
     current->s->lbstatus += current->s->lbfactor;
     b->total_factor += current->s->lbfactor;
+    if (b->claimed != NULL
+        && (current == b->claimed || prev_best == b->claimed)) {
+        b->best_free = free;
+        return current == b->claimed;
+    }
     best = prev_best == NULL || free > b->best_free
            || (free == b->best_free
                && (current->s->busy < prev_best->s->busy
@@ -106,17 +122,19 @@ static int pyw_lb_is_best(proxy_worker *current, proxy_worker *prev_best,
 }
 
 /*
- * 1 if a usable member has a free worker by its board alone.  Apache's
- * busy counts cannot be used while waiting: they go down in mod_proxy's
- * post_request, under the balancer lock this finder holds.  For the same
- * reason a member of another scheme, whose load only Apache's counts
- * show, ends the wait at once.
+ * The member to leave the wait for: one whose board shows a free worker
+ * no other request has claimed, now claimed for r (Apache's sends each
+ * request to the process with the most room, pyw_conn.c), or NULL.
+ * Apache's busy counts cannot be used while waiting: they go down in
+ * mod_proxy's post_request, under the balancer lock this finder holds.
+ * For the same reason a member of another scheme, whose load only
+ * Apache's counts show, ends the wait at once (without a claim).
  */
-static int pyw_lb_any_free(proxy_balancer *balancer)
+static proxy_worker *pyw_lb_claim(proxy_balancer *balancer, request_rec *r,
+                                  int *done)
 {
     proxy_worker **w = (proxy_worker **)balancer->workers->elts;
     const pyw_group_t *g;
-    pyw_board_load_t load;
     int i;
 
     for (i = 0; i < balancer->workers->nelts; i++) {
@@ -126,17 +144,25 @@ static int pyw_lb_any_free(proxy_balancer *balancer)
         g = strcasecmp(w[i]->s->scheme, "pyworker") == 0
             ? pyw_proxy_find_group(w[i]->s->hostname_ex) : NULL;
         if (g == NULL) {
-            return 1;
+            *done = 1;
+            return NULL;
         }
-        /* The group's count, not a process's free worker: a request
-         * may reach a busy process of the group first (measured: with
-         * per-process free workers the short p99 was bybusyness's). */
-        pyw_pm_group_load(g, &load);
-        if (load.threads > load.busy) {
-            return 1;
+        /* A standby or spare takes requests only when the others
+         * cannot: its free worker ends the wait, unclaimed, and
+         * mod_proxy's choice among the members decides. */
+        if (PROXY_WORKER_IS_STANDBY(w[i]) || PROXY_WORKER_IS_SPARE(w[i])) {
+            *done = pyw_claim_free(g) > 0;
+            if (*done) {
+                return NULL;
+            }
+            continue;
+        }
+        if (pyw_claim_take(r, g)) {
+            *done = 1;
+            return w[i];
         }
     }
-    return 0;
+    return NULL;
 }
 
 /* 1 if no usable member has a free worker (by both counts). */
@@ -154,32 +180,47 @@ static int pyw_lb_full(proxy_balancer *balancer)
 }
 
 /* Every member is full: wait up to the balancer's timeout for a free
- * worker anywhere (see the top of this file). */
-static void pyw_lb_queue(proxy_balancer *balancer)
+ * worker anywhere (see the top of this file).  The member r claimed a
+ * worker of, or NULL. */
+static proxy_worker *pyw_lb_queue(proxy_balancer *balancer, request_rec *r,
+                                  pyw_lb_line_t *line)
 {
     apr_time_t deadline = apr_time_now() + balancer->s->timeout;
+    proxy_worker *claimed = NULL;
+    pyw_lb_waiter_t me;
+    int done = 0;
 
-    while (!pyw_lb_any_free(balancer) && apr_time_now() < deadline) {
+    pyw_lb_line_join(line, &me);
+    while (!(pyw_lb_line_first(line, &me)
+             && ((claimed = pyw_lb_claim(balancer, r, &done)) != NULL
+                 || done))
+           && apr_time_now() < deadline) {
         /* Let this child's finished requests through mod_proxy's
          * post_request, which takes the lock to count them out. */
         PROXY_THREAD_UNLOCK(balancer);
         apr_sleep(PYW_LB_POLL_US);
         PROXY_THREAD_LOCK(balancer);
     }
+    pyw_lb_line_leave(line, &me);
+    return claimed;
 }
 
 static proxy_worker *pyw_lb_find(proxy_balancer *balancer, request_rec *r)
 {
     APR_OPTIONAL_FN_TYPE(proxy_balancer_get_best_worker) *get_best =
         APR_RETRIEVE_OPTIONAL_FN(proxy_balancer_get_best_worker);
-    pyw_lb_baton_t baton = { 0, 0, 0 };
+    pyw_lb_baton_t baton = { 0, 0, 0, NULL };
+    pyw_lb_line_t *line;
     proxy_worker *w;
 
     if (get_best == NULL) {
         return NULL;            /* a mod_proxy older than 2.4.35 */
     }
-    if (balancer->s->timeout > 0 && pyw_lb_full(balancer)) {
-        pyw_lb_queue(balancer);
+    /* A newcomer does not pass those already waiting. */
+    if (balancer->s->timeout > 0
+        && (pyw_lb_line_busy(line = pyw_lb_line_of(balancer))
+            || pyw_lb_full(balancer))) {
+        baton.claimed = pyw_lb_queue(balancer, r, line);
         baton.board_only = 1;
     }
     w = get_best(balancer, r, pyw_lb_is_best, &baton);

@@ -19,9 +19,10 @@
 
 
 #define PYW_KILL_WAIT_MS        1000
-/* Bump the suffix whenever pyw_retained_t changes: a graceful restart
- * into a new build must not read an old block of another size. */
-#define PYW_RETAINED_KEY        "mod_pyworker.procmgr.6"
+/* Bump the suffix whenever pyw_retained_t or a shared page it keeps
+ * (pyw_board_mem_t: 7 added the claims) changes: a graceful restart into
+ * a new build must not read an old block of another layout. */
+#define PYW_RETAINED_KEY        "mod_pyworker.procmgr.7"
 #define PYW_CHLD_RING           64
 #define PYW_HANDOVER_NAME_MAX   80
 #define PYW_NOFILE_SPARE        1024    /* for Apache's own descriptors */

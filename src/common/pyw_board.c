@@ -232,6 +232,59 @@ void pyw_board_note_failure(pyw_board_t *b, int64_t now_ms,
     __atomic_add_fetch(&n->failed_seq, 1, __ATOMIC_RELEASE);   /* even */
 }
 
+static int board_claim_live(int64_t taken, int64_t now_ms)
+{
+    return taken != 0 && now_ms - taken < PYW_BOARD_CLAIM_TTL_MS;
+}
+
+int pyw_board_claims(const pyw_board_t *b, int64_t now_ms)
+{
+    int i, n = 0;
+
+    for (i = 0; b != NULL && i < PYW_BOARD_CLAIMS; i++) {
+        n += board_claim_live(BOARD_LOAD(&b->mem->claim_ms[i]), now_ms);
+    }
+    return n;
+}
+
+#define CLAIM_SLOT_BITS 5
+#define CLAIM_TAG(ms)   ((uint16_t)((uint64_t)(ms) & 0x7ff))
+
+uint16_t pyw_board_claim(pyw_board_t *b, int64_t now_ms)
+{
+    int64_t seen;
+    int i;
+
+    /* 0 means free: a clock at 0 ms would look like no claim. */
+    now_ms = now_ms > 0 ? now_ms : 1;
+    for (i = 0; b != NULL && i < PYW_BOARD_CLAIMS; i++) {
+        seen = BOARD_LOAD(&b->mem->claim_ms[i]);
+        if (!board_claim_live(seen, now_ms)
+            && __atomic_compare_exchange_n(&b->mem->claim_ms[i], &seen,
+                                           now_ms, 0, __ATOMIC_RELAXED,
+                                           __ATOMIC_RELAXED)) {
+            return (uint16_t)(CLAIM_TAG(now_ms) << CLAIM_SLOT_BITS | (i + 1));
+        }
+    }
+    return 0;
+}
+
+void pyw_board_unclaim(pyw_board_t *b, uint16_t id)
+{
+    int slot = (id & ((1 << CLAIM_SLOT_BITS) - 1)) - 1;
+    int64_t seen;
+
+    if (b == NULL || slot < 0 || slot >= PYW_BOARD_CLAIMS) {
+        return;
+    }
+    seen = BOARD_LOAD(&b->mem->claim_ms[slot]);
+    if (seen != 0 && CLAIM_TAG(seen) == id >> CLAIM_SLOT_BITS) {
+        (void)__atomic_compare_exchange_n(&b->mem->claim_ms[slot], &seen,
+                                          0, 0, __ATOMIC_RELAXED,
+                                          __ATOMIC_RELAXED);
+    }
+}
+
 void pyw_board_copy_news(pyw_board_t *to, const pyw_board_t *from)
 {
     if (to != NULL && from != NULL) {

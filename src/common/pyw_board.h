@@ -11,8 +11,9 @@
  * atomics: the board is a hint for balancing, never a lock, and a stale
  * value only costs one reconnect or one queued request.
  *
- * Size: one 4 KiB page holds the news and 249 entries, enough for any
- * group of up to 249 processes; a larger group gets the pages it needs.
+ * Size: one 4 KiB page holds the news, the claims and 233 entries, enough
+ * for any group of up to 233 processes; a larger group gets the pages it
+ * needs.
  * The memfd is sealed at that size (F_SEAL_SHRINK | F_SEAL_GROW), so a
  * daemon, which maps it writable, cannot make the parent's own accesses
  * fault by truncating it.  How many entries a mapping holds is kept in
@@ -43,9 +44,23 @@ typedef struct {
     char     failed_cause[92];  /* how ("exit status 254"), NUL-ended    */
 } pyw_board_news_t;
 
+/* Claims on the group's free workers.  A request that waited at the
+ * balancer for a free worker (pyw_lbmethod.c) takes one as it leaves the
+ * wait; the daemon worker that reads its REQUEST, which names the claim,
+ * gives it back (Apache does, if no daemon read it).  Meanwhile waiters
+ * in every Apache child count that worker as taken, instead of all
+ * leaving for it.  A claim is the time it was taken; one older than
+ * PYW_BOARD_CLAIM_TTL_MS counts no more (its Apache child died).  Its id
+ * (on the wire) is its slot + 1 in the low 5 bits and the low 11 bits of
+ * its time above them, so a late give-back of an expired claim leaves a
+ * newer claim of the same slot alone. */
+#define PYW_BOARD_CLAIMS        31
+#define PYW_BOARD_CLAIM_TTL_MS  1000
+
 /* The shared pages. */
 typedef struct {
     pyw_board_news_t  news;
+    int64_t           claim_ms[PYW_BOARD_CLAIMS];  /* 0: free */
     pyw_board_entry_t slot[];   /* as many as the file holds */
 } pyw_board_mem_t;
 
@@ -102,6 +117,15 @@ int pyw_board_other_has_room(const pyw_board_t *b, int index, int n);
  * pid's slot (-1: unknown), corrected when the pid is found elsewhere. */
 #define PYW_BOARD_NO_ROOM (-0x7fffffff)
 int pyw_board_room(const pyw_board_t *b, int n, pid_t pid, int *index);
+
+/* Live claims (0 for NULL). */
+int pyw_board_claims(const pyw_board_t *b, int64_t now_ms);
+/* Take a claim: its id (never 0), or 0 when every slot is held or b is
+ * NULL. */
+uint16_t pyw_board_claim(pyw_board_t *b, int64_t now_ms);
+/* Give back the claim `id` names; twice, or after it expired and its
+ * slot was taken again, does nothing. */
+void pyw_board_unclaim(pyw_board_t *b, uint16_t id);
 
 /* A group's load as Apache's balancer sees it (pyw_lbmethod.c). */
 typedef struct {

@@ -14,7 +14,7 @@
 /* Frame header offsets. */
 #define HDR_TYPE      0
 #define HDR_FLAGS     PYW_FRAME_FLAGS_OFFSET
-#define HDR_RESERVED  2
+#define HDR_RESERVED  2       /* REQUEST: the claim */
 #define HDR_LENGTH    4
 
 /* HELLO payload offsets. */
@@ -95,27 +95,34 @@ const char *pyw_frame_type_name(uint8_t type)
 
 /* Also refuses (returns 0) an unknown type or a length the peer's decoder
  * would reject, so a bug shows up at the sender. */
-size_t pyw_frame_header_put(unsigned char *buf, size_t cap,
-                            pyw_frame_type_e type, uint32_t length)
-{
-    return pyw_frame_header_put_flags(buf, cap, type, 0, length);
-}
-
-size_t pyw_frame_header_put_flags(unsigned char *buf, size_t cap,
-                                  pyw_frame_type_e type, uint8_t flags,
-                                  uint32_t length)
+static size_t header_put(unsigned char *buf, size_t cap,
+                         pyw_frame_type_e type, uint8_t flags,
+                         uint16_t claim, uint32_t length)
 {
     if (cap < PYW_FRAME_HEADER_SIZE || !type_known((uint8_t)type)
         || length > frame_types[type].max
         || length < frame_types[type].min
-        || (flags & ~frame_types[type].flags) != 0) {
+        || (flags & ~frame_types[type].flags) != 0
+        || (claim != 0 && type != PYW_FRAME_REQUEST)) {
         return 0;
     }
     buf[HDR_TYPE] = (unsigned char)type;
     buf[HDR_FLAGS] = flags;
-    put16(buf + HDR_RESERVED, 0);
+    put16(buf + HDR_RESERVED, claim);
     put32(buf + HDR_LENGTH, length);
     return PYW_FRAME_HEADER_SIZE;
+}
+
+size_t pyw_frame_header_put(unsigned char *buf, size_t cap,
+                            pyw_frame_type_e type, uint32_t length)
+{
+    return header_put(buf, cap, type, 0, 0, length);
+}
+
+size_t pyw_request_header_put(unsigned char *buf, size_t cap, uint8_t flags,
+                              uint16_t claim, uint32_t length)
+{
+    return header_put(buf, cap, PYW_FRAME_REQUEST, flags, claim, length);
 }
 
 /* An empty name is refused on both sides: neither an environ key nor a
@@ -228,6 +235,7 @@ static int header_check(const unsigned char *buf, pyw_frame_t *f,
 {
     f->type = buf[HDR_TYPE];
     f->flags = buf[HDR_FLAGS];
+    f->claim = get16(buf + HDR_RESERVED);
     f->length = get32(buf + HDR_LENGTH);
 
     if (!type_known(f->type)) {
@@ -235,8 +243,8 @@ static int header_check(const unsigned char *buf, pyw_frame_t *f,
         return -1;
     }
     if ((f->flags & ~frame_types[f->type].flags) != 0
-        || get16(buf + HDR_RESERVED) != 0) {
-        *err = "unknown flags or non-zero reserved bits in frame header";
+        || (f->claim != 0 && f->type != PYW_FRAME_REQUEST)) {
+        *err = "unknown flags, or a claim on a frame other than REQUEST";
         return -1;
     }
     if (f->length > frame_types[f->type].max) {

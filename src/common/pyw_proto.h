@@ -5,7 +5,8 @@
  *
  *   offset 0  u8   type      (pyw_frame_type_e)
  *   offset 1  u8   flags     (0, but for REQUEST's PYW_REQUEST_RESENT)
- *   offset 2  u16  reserved  (must be 0)
+ *   offset 2  u16  claim     (0, but for REQUEST: the balancer's claim on
+ *                            a free worker it carries, see pyw_board.h)
  *   offset 4  u32  length    payload bytes, big-endian
  *
  * All integers are big-endian and fixed width; no struct is ever sent raw.
@@ -92,6 +93,7 @@ typedef enum {
 typedef struct {
     uint8_t  type;
     uint8_t  flags;
+    uint16_t claim;             /* REQUEST: a balancer claim, or 0 */
     uint32_t length;            /* payload length */
 } pyw_frame_t;
 
@@ -115,10 +117,9 @@ typedef struct {
 
 size_t pyw_frame_header_put(unsigned char *buf, size_t cap,
                             pyw_frame_type_e type, uint32_t length);
-/* The same with flags; 0 for flags the type may not carry. */
-size_t pyw_frame_header_put_flags(unsigned char *buf, size_t cap,
-                                  pyw_frame_type_e type, uint8_t flags,
-                                  uint32_t length);
+/* A REQUEST header, with its flags and claim; 0 for unknown flags. */
+size_t pyw_request_header_put(unsigned char *buf, size_t cap, uint8_t flags,
+                              uint16_t claim, uint32_t length);
 
 /* Bytes one pair takes on the wire. */
 static inline size_t pyw_pair_size(size_t name_len, size_t value_len)
@@ -159,8 +160,8 @@ size_t pyw_file_put(unsigned char *buf, size_t cap, uint64_t offset,
  * Decode the frame header at buf.  OK: a whole frame (header and payload)
  * is in buf.  NEED_MORE: fewer bytes; if at least the header is there,
  * *f is filled so the caller knows how much to wait for.  ERROR: unknown
- * type, flags the type may not carry, non-zero reserved bits, or payload
- * over the cap for its type; *err names why.
+ * type, flags the type may not carry, a claim on another type than
+ * REQUEST, or payload over the cap for its type; *err names why.
  */
 pyw_decode_e pyw_frame_decode(const unsigned char *buf, size_t avail,
                               pyw_frame_t *f, const char **err);

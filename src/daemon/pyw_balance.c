@@ -50,3 +50,8 @@ int pyw_balance_sibling_has_room(void)
 {
     return pyw_board_other_has_room(bl.board, bl.index, bl.processes);
 }
+
+void pyw_balance_unclaim(uint16_t claim)
+{
+    pyw_board_unclaim(bl.board, claim);
+}

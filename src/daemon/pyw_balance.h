@@ -5,6 +5,8 @@
 #ifndef PYW_BALANCE_H
 #define PYW_BALANCE_H
 
+#include <stdint.h>
+
 #include "pyw_daemon.h"
 
 /* Join the board (no-op without one or with a single process). */
@@ -15,6 +17,10 @@ void pyw_balance_leave(void);
 
 void pyw_balance_busy(int busy);
 void pyw_balance_fresh(int fresh);
+
+/* A REQUEST named a balancer's claim on a free worker of the group: this
+ * daemon counts the request now, so the claim goes (pyw_board.h). */
+void pyw_balance_unclaim(uint16_t claim);
 
 /* 1 if another process of the group has a free worker right now. */
 int pyw_balance_sibling_has_room(void);

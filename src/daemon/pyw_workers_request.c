@@ -15,6 +15,7 @@
 #include <time.h>
 
 #include "../common/pyw_io.h"
+#include "pyw_balance.h"
 #include "pyw_dlog.h"
 #include "pyw_dlogno.h"
 #include "pyw_poller.h"
@@ -107,6 +108,9 @@ static int worker_read_request(pyw_dconn_t *c, const unsigned char **env,
     if (rv == 0 && f.type != PYW_FRAME_REQUEST) {
         s->err = "expected a REQUEST frame";
         rv = -EPROTO;
+    }
+    if (rv == 0 && f.claim != 0) {
+        pyw_balance_unclaim(f.claim);   /* counted as busy here */
     }
     if (rv == 0) {
         rv = pyw_stream_payload(s, env, deadline);

@@ -120,7 +120,7 @@ static void test_size_and_seals(void)
 
     CHECK(b != NULL && big != NULL);
     CHECK_EQ(b->size, (size_t)sysconf(_SC_PAGESIZE));
-    CHECK_EQ(pyw_board_slots(b), 249);
+    CHECK_EQ(pyw_board_slots(b), 233);
     CHECK(pyw_board_slots(big) >= 1000);
     CHECK(ftruncate(fd, 0) < 0);                    /* sealed */
     CHECK(ftruncate(fd, 1 << 20) < 0);
@@ -191,8 +191,51 @@ static void test_room_of_a_pid(void)
     pyw_board_destroy(b);
 }
 
+static void test_claims(void)
+{
+    pyw_board_t *b = new_board();
+    uint16_t id[PYW_BOARD_CLAIMS + 1], late;
+    int i;
+    int64_t stale;
+
+    CHECK_EQ(pyw_board_claims(b, 1000), 0);
+    id[0] = pyw_board_claim(b, 1000);
+    CHECK(id[0] != 0);
+    CHECK_EQ(pyw_board_claims(b, 1001), 1);
+    pyw_board_unclaim(b, id[0]);
+    CHECK_EQ(pyw_board_claims(b, 1001), 0);
+    pyw_board_unclaim(b, id[0]);                    /* twice: harmless */
+    pyw_board_unclaim(b, 0);                        /* no claim */
+    for (i = 0; i < PYW_BOARD_CLAIMS; i++) {
+        id[i] = pyw_board_claim(b, 2000);
+        CHECK(id[i] != 0);
+    }
+    CHECK_EQ(pyw_board_claim(b, 2000), 0);          /* all held */
+    CHECK_EQ(pyw_board_claims(b, 2000), PYW_BOARD_CLAIMS);
+    /* Each id names its own claim. */
+    pyw_board_unclaim(b, id[7]);
+    CHECK_EQ(pyw_board_claims(b, 2000), PYW_BOARD_CLAIMS - 1);
+    CHECK(pyw_board_claim(b, 2001) != 0);
+    /* A claim nobody gave back expires and its slot is taken again; the
+     * late give-back leaves the new claim alone. */
+    stale = 2001 + PYW_BOARD_CLAIM_TTL_MS;
+    CHECK_EQ(pyw_board_claims(b, stale), 0);
+    late = id[0];
+    id[0] = pyw_board_claim(b, stale);
+    CHECK(id[0] != 0 && id[0] != late);
+    pyw_board_unclaim(b, late);
+    CHECK_EQ(pyw_board_claims(b, stale), 1);
+    pyw_board_unclaim(b, id[0]);
+    CHECK_EQ(pyw_board_claims(b, stale), 0);
+    CHECK_EQ(pyw_board_claim(NULL, 1), 0);
+    CHECK_EQ(pyw_board_claims(NULL, 1), 0);
+    pyw_board_unclaim(NULL, id[0]);
+    pyw_board_destroy(b);
+}
+
 int main(void)
 {
+    test_claims();
     test_room_of_a_pid();
     test_load_for_the_balancer();
     test_size_and_seals();

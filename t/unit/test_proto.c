@@ -357,13 +357,19 @@ static void test_encode_limits(void)
     CHECK_EQ(pyw_frame_header_put(b, 8, PYW_FRAME_DATA,
                                   PYW_MAX_DATA_PAYLOAD), 8);
     /* Only REQUEST carries a flag, and only the one it knows. */
-    CHECK_EQ(pyw_frame_header_put_flags(b, 8, PYW_FRAME_REQUEST,
-                                        PYW_REQUEST_RESENT, 3), 8);
+    CHECK_EQ(pyw_request_header_put(b, 8, PYW_REQUEST_RESENT, 0x1234, 3), 8);
     CHECK_EQ(b[PYW_FRAME_FLAGS_OFFSET], PYW_REQUEST_RESENT);
-    CHECK_EQ(pyw_frame_header_put_flags(b, 8, PYW_FRAME_REQUEST, 0x02, 3),
-             0);
-    CHECK_EQ(pyw_frame_header_put_flags(b, 8, PYW_FRAME_DATA,
-                                        PYW_REQUEST_RESENT, 3), 0);
+    CHECK(b[2] == 0x12 && b[3] == 0x34);
+    CHECK_EQ(pyw_request_header_put(b, 8, 0x02, 0, 3), 0);
+    {
+        pyw_frame_t f;
+        const char *err = NULL;
+
+        CHECK_EQ(pyw_request_header_put(b, 8, 0, 0xbeef, 0), 8);
+        CHECK_EQ(pyw_frame_decode(b, 8, &f, &err), PYW_DECODE_OK);
+        CHECK(f.type == PYW_FRAME_REQUEST && f.claim == 0xbeef
+              && f.flags == 0);
+    }
 }
 
 static const struct {
@@ -404,6 +410,7 @@ static const struct {
     { PYW_FRAME_REQUEST, 0x02, 0, 0, PYW_DECODE_ERROR },
     { PYW_FRAME_REQUEST, PYW_REQUEST_RESENT | 0x80, 0, 0, PYW_DECODE_ERROR },
     { PYW_FRAME_END, PYW_REQUEST_RESENT, 0, 0, PYW_DECODE_ERROR },
+    { PYW_FRAME_REQUEST, 0, 0xffff, 0, PYW_DECODE_OK },     /* a claim */
     { PYW_FRAME_GOODBYE, PYW_REQUEST_RESENT, 0, 0, PYW_DECODE_ERROR },
 };
 

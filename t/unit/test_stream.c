@@ -426,8 +426,8 @@ static void test_peek_byte(void)
     pyw_stream_t s;
     pyw_frame_t f;
     int sv[2];
-    size_t len = pyw_frame_header_put_flags(b, sizeof(b), PYW_FRAME_REQUEST,
-                                            PYW_REQUEST_RESENT, 0);
+    size_t len = pyw_request_header_put(b, sizeof(b), PYW_REQUEST_RESENT, 0,
+                                        0);
 
     make_pair(sv);
     CHECK_EQ(pyw_stream_init(&s, sv[0]), 0);
