@@ -12,6 +12,7 @@ import time
 import pytest
 import requests
 
+from pyworker_t.httpd import ONE_CHILD
 from pyworker_t.proxy import load_proxy
 
 CONF = load_proxy() + """
@@ -103,15 +104,6 @@ def test_a_free_worker_means_no_wait(httpd):
     assert r.status_code == 200 and r.json()["group"] == "qb"
     assert took < 1.0, took
     held.join()
-
-
-ONE_CHILD = """
-ServerLimit 1
-StartServers 1
-MinSpareThreads 1
-MaxSpareThreads 25
-MaxRequestWorkers 25
-"""
 
 
 def test_waiters_leave_in_the_order_they_came(fresh_apache):

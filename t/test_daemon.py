@@ -16,7 +16,7 @@ import time
 import pytest
 
 from pyworker_t import codes, procs
-from pyworker_t.httpd import IS_ROOT, configtest
+from pyworker_t.httpd import IS_ROOT, ONE_CHILD, configtest
 from pyworker_t.load import Load
 
 USERS = ("user=pywtest1", "user=pywtest2") if IS_ROOT else ("", "")
@@ -444,15 +444,6 @@ def _start(port, path, results):
 
 
 # One Apache child, so that every request sees the same idle connections.
-ONE_CHILD = """
-ServerLimit 1
-StartServers 1
-MinSpareThreads 1
-MaxSpareThreads 25
-MaxRequestWorkers 25
-"""
-
-
 def test_apache_sends_a_request_to_the_process_with_a_free_worker(
         fresh_apache):
     """Apache's idle connections all lead to a daemon whose workers are

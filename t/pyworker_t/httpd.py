@@ -32,6 +32,15 @@ T_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 REPO = os.path.dirname(T_DIR)
 MODDIR = "/usr/lib/apache2/modules"
 IS_ROOT = os.geteuid() == 0
+# A snippet to prepend for one MPM child: every request shares that
+# child's connections to the daemons and its balancer locks.
+ONE_CHILD = """
+ServerLimit 1
+StartServers 1
+MinSpareThreads 1
+MaxSpareThreads 25
+MaxRequestWorkers 25
+"""
 
 # (identifier, file) loaded by every test Apache.
 BASE_MODULES = [
