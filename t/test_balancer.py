@@ -5,6 +5,9 @@ the ProxyPass prefix, and mod_proxy_balancer's methods, stickiness, hot
 standby and balancer-manager work unchanged on pyworker:// members."""
 import collections
 import json
+import os
+import shutil
+import tempfile
 import time
 
 import hashlib
@@ -403,3 +406,37 @@ def test_mod_proxy_loaded_before_mod_pyworker(fresh_apache):
     j = a.get("/first/x").json()
     assert (j["group"], j["script_name"], j["path_info"]) == \
         ("first", "/first", "/x")
+
+
+@pytest.mark.skipif(not os.geteuid() == 0, reason="chown needs root")
+def test_script_user_holds_for_the_groups_own_script(fresh_apache):
+    """script-user= restricts the file a group serves through mod_proxy
+    (script=) as it does PyWorkerScriptAlias files: a script of another
+    owner is refused with 403 and PYW0106 naming it, and the daemon never
+    runs it."""
+    scripts = tempfile.mkdtemp(prefix="pyw-owner-", dir="/tmp")
+    try:
+        os.chmod(scripts, 0o755)
+        owners = {"mine": "pywtest1", "other": "root"}
+        for name, user in owners.items():
+            path = os.path.join(scripts, name + ".wsgi")
+            shutil.copy(os.path.join(os.path.dirname(__file__), "apps",
+                                     "member.wsgi"), path)
+            shutil.chown(path, user, user)
+        a = fresh_apache(load_proxy() + """
+PyWorkerDaemonProcess mine threads=1 script-user=pywtest1 \\
+    script=%(d)s/mine.wsgi
+PyWorkerDaemonProcess other threads=1 script-user=pywtest1 \\
+    script=%(d)s/other.wsgi
+ProxyPass /mine pyworker://mine/
+ProxyPass /other pyworker://other/
+""" % {"d": scripts})
+        assert a.get("/mine/x").json()["group"] == "mine"
+        mark = a.log.mark()
+        assert a.get("/other/x").status_code == 403
+        line = a.log.wait_for(r"\bPYW0106\b.*other\.wsgi.*script-user="
+                              r"pywtest1", since=mark)
+        assert line and "(group=other " in line[0], a.log.tail()
+        a.log.expect(r"\bPYW0106\b")
+    finally:
+        shutil.rmtree(scripts)

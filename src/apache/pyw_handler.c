@@ -97,20 +97,21 @@ static int pyw_handler_find_group(request_rec *r, const pyw_group_t **gp)
     return pyw_handler_group(r, name, gp);
 }
 
-/* script-user= / script-group=: only files of that owner run in g. */
-static int pyw_handler_check_owner(request_rec *r, const pyw_group_t *g)
+/* script-user= / script-group=: only files of that owner run in g.
+ * *finfo is path's, stat'ed here if it does not hold the owner yet. */
+int pyw_handler_check_owner(request_rec *r, const pyw_group_t *g,
+                            const char *path, apr_finfo_t *finfo)
 {
     if (g->script_uid == (uid_t)-1 && g->script_gid == (gid_t)-1) {
         return OK;
     }
-    if (!(r->finfo.valid & APR_FINFO_OWNER)
-        && apr_stat(&r->finfo, r->filename, APR_FINFO_OWNER, r->pool)
-           != APR_SUCCESS) {
-        r->finfo.valid &= ~APR_FINFO_OWNER;
+    if (!(finfo->valid & APR_FINFO_OWNER)
+        && apr_stat(finfo, path, APR_FINFO_OWNER, r->pool) != APR_SUCCESS) {
+        finfo->valid &= ~APR_FINFO_OWNER;
     }
-    if (!(r->finfo.valid & APR_FINFO_OWNER)
-        || (g->script_uid != (uid_t)-1 && r->finfo.user != g->script_uid)
-        || (g->script_gid != (gid_t)-1 && r->finfo.group != g->script_gid)) {
+    if (!(finfo->valid & APR_FINFO_OWNER)
+        || (g->script_uid != (uid_t)-1 && finfo->user != g->script_uid)
+        || (g->script_gid != (gid_t)-1 && finfo->group != g->script_gid)) {
         const char *want = apr_pstrcat(r->pool,
             g->script_user ? " script-user=" : "",
             g->script_user ? g->script_user : "",
@@ -119,8 +120,7 @@ static int pyw_handler_check_owner(request_rec *r, const pyw_group_t *g)
 
         PYW_RLOG(APLOG_ERR, 0, r, 106, g->name, 0L, "WSGI script %s is "
                  "owned by uid %ld gid %ld; the group runs only scripts "
-                 "of%s", r->filename, (long)r->finfo.user,
-                 (long)r->finfo.group, want);
+                 "of%s", path, (long)finfo->user, (long)finfo->group, want);
         return HTTP_FORBIDDEN;
     }
     return OK;
@@ -159,7 +159,7 @@ static int pyw_handler_check_script(request_rec *r, const pyw_group_t *g)
                  "a directory", r->filename);
         return HTTP_FORBIDDEN;
     }
-    return pyw_handler_check_owner(r, g);
+    return pyw_handler_check_owner(r, g, r->filename, &r->finfo);
 }
 
 /* Apache's input filter stopped the body at LimitRequestBody: it says

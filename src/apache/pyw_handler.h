@@ -29,6 +29,12 @@ void pyw_handler_register_hooks(apr_pool_t *p);
 int pyw_handler_group(request_rec *r, const char *name,
                       const pyw_group_t **gp);
 
+/* script-user= / script-group= of g: OK if the file at path (finfo, if
+ * it already holds the owner, else stat'ed) is theirs; else 403, logged
+ * (PYW0106). */
+int pyw_handler_check_owner(request_rec *r, const pyw_group_t *g,
+                            const char *path, apr_finfo_t *finfo);
+
 /*
  * Run r in group g: chunked-body policy, a daemon connection within
  * connect-timeout, forward, resend what a daemon turned down, and the

@@ -193,6 +193,7 @@ static int pyw_proxy_app(request_rec *r, const char *name, const char *rest,
                          const pyw_group_t **gp, pyw_handler_app_t *app)
 {
     const pyw_group_t *g = pyw_proxy_find_group(name);
+    apr_finfo_t finfo;
     int status;
 
     if (g == NULL) {
@@ -207,6 +208,12 @@ static int pyw_proxy_app(request_rec *r, const char *name, const char *rest,
         PYW_RLOG(APLOG_ERR, 0, r, 161, g->name, 0L, "the group has no "
                  "script= or paste= for requests through mod_proxy");
         return HTTP_SERVICE_UNAVAILABLE;
+    }
+    /* script-user= / script-group= hold for the group's own file too. */
+    finfo.valid = 0;
+    if ((status = pyw_handler_check_owner(r, g, g->app_file, &finfo))
+        != OK) {
+        return status;
     }
     memset(app, 0, sizeof(*app));
     app->script_filename = g->app_file;

@@ -150,7 +150,8 @@
       "Owner of the group's socket (mode 0600), for mpm-itk or " \
       "mod_ruid2; only that user can connect.") \
     X(script_user, "script-user", STRING, 0, 0, 0, "any", \
-      "Only WSGI scripts owned by this user run in the group; others get " \
+      "Only WSGI scripts owned by this user run in the group (also its " \
+      "own script= or paste= file, served through mod_proxy); others get " \
       "403 and PYW0106.") \
     X(script_group, "script-group", STRING, 0, 0, 0, "any", \
       "The same for the scripts' Unix group.") \
