@@ -1,6 +1,6 @@
 /*
- * pyw_interp_private.h - what pyw_interp.c and pyw_subinterp.c share with
- * the rest of src/python/ (and nobody else): the interpreter of each
+ * pyw_interp_private.h - what pyw_interp*.c and pyw_subinterp.c share
+ * with the rest of src/python/ (and nobody else): the interpreter of each
  * application group, the per-thread states behind the opaque
  * pyw_app_thread_t, and start-up facts the WSGI adapter reports.
  *
@@ -64,7 +64,7 @@ int pyw_interp_threads(void);
 int pyw_interp_processes(void);
 
 /*
- * pyw_interp.c: everything an interpreter needs before its first
+ * pyw_interp_setup.c: everything an interpreter needs before its first
  * request, in ip (the current interpreter, GIL held): python-path,
  * threading, the types and caches of ip, sys.stdout/stderr to the log,
  * the signal.signal and os._exit guards (and, in the main one,

@@ -12,7 +12,7 @@
  *      disable_existing_loggers=False) - the [loggers], [handlers] and
  *      [formatters] sections, so an access log or event log configured
  *      there works (a console handler writing to sys.stderr lands in the
- *      error log at the record's level, see pyw_errors.c);
+ *      error log at the record's level, see pyw_errors_record.c);
  *   2. paste.deploy.loadapp("config:" + file, name=name).
  *
  * A failure of either - the file missing, no section for the name, a bad
