@@ -2,7 +2,7 @@
  * pyw_dconn_private.h - the daemon-internal side of a connection: its
  * lifetime, the links the poller and the work queue use, per-request reset.
  *
- * Only pyw_dconn.c, the poller (pyw_poller_int.h) and the worker pool
+ * Only pyw_dconn*.c, the poller (pyw_poller_int.h) and the worker pool
  * (pyw_workers_int.h) include this; the WSGI adapter sees the opaque
  * pyw_dconn_t of pyw_dconn.h.
  *

@@ -43,7 +43,7 @@
 #define PYW_LOG_NO_END              232 /* error: adapter returned without
                                            END or ERROR                   */
 
-/* Lifecycle: status pipe, watchdog, drain (pyw_status.c, pyw_watchdog.c,
+/* Lifecycle: status pipe, watchdog, drain (pyw_status.c, pyw_watchdog*.c,
  * pyw_workers*.c, pyw_poller*.c, pyw_daemon*.c) */
 #define PYW_LOG_READY               240 /* info: READY sent to the parent  */
 #define PYW_LOG_MAX_REQUESTS        241 /* notice: maximum-requests reached */

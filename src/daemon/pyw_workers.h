@@ -48,7 +48,7 @@ int pyw_workers_wait_idle(int64_t deadline_ms);
 /* One log line per request still running: URI and seconds so far. */
 void pyw_workers_log_running(int level, int code);
 
-/* ---- for the watchdog (pyw_watchdog.c) ---- */
+/* ---- for the watchdog (pyw_watchdog*.c) ---- */
 
 /* Requests that ran through the WSGI adapter to the end. */
 int64_t pyw_workers_completed(void);
