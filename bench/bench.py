@@ -1211,7 +1211,7 @@ def main(argv):
             # some error lines (broken pipe) are normal; counted, shown.
             memory[s.name]['error_log_lines'] = len(s.error_lines())
         # Right after the load, freed C heap may still sit in malloc's
-        # arenas; an idle daemon gives it back (pyw_watchdog.c).
+        # arenas; an idle daemon gives it back (pyw_watchdog_idle.c).
         time.sleep(IDLE_RSS_WAIT)
         for s in live:
             memory[s.name]['idle'] = s.memory()
