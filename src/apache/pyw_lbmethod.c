@@ -123,7 +123,7 @@ static int pyw_lb_is_best(proxy_worker *current, proxy_worker *prev_best,
 
 /*
  * The member to leave the wait for: one whose board shows a free worker
- * no other request has claimed, now claimed for r (Apache's sends each
+ * no other request has claimed, now claimed for r (Apache sends each
  * request to the process with the most room, pyw_conn.c), or NULL.
  * Apache's busy counts cannot be used while waiting: they go down in
  * mod_proxy's post_request, under the balancer lock this finder holds.
@@ -179,9 +179,9 @@ static int pyw_lb_full(proxy_balancer *balancer)
     return 1;
 }
 
-/* Every member is full: wait up to the balancer's timeout for a free
- * worker anywhere (see the top of this file).  The member r claimed a
- * worker of, or NULL. */
+/* Every member is full, or others wait already: wait in line, up to the
+ * balancer's timeout, for a free worker anywhere (see the top of this
+ * file).  The member r claimed a worker of, or NULL. */
 static proxy_worker *pyw_lb_queue(proxy_balancer *balancer, request_rec *r,
                                   pyw_lb_line_t *line)
 {
