@@ -255,8 +255,10 @@ def test_files_in_apaches_layout(deb):
     files = deb_files(deb)
     assert files.get(MODULE, "").startswith("-rw-r--r--")
     daemons = [f for f in files if f.startswith(MODDIR + "/pyworker-daemon")]
-    assert daemons == [DAEMON], "the default python3's daemon, only"
+    assert sorted(daemons) == [DAEMON, DAEMON + ".so"], \
+        "the default python3's daemon and its extension, only"
     assert files[DAEMON].startswith("-rwxr-xr-x")
+    assert files[DAEMON + ".so"].startswith("-rw-r--r--")
     for conf in ("pyworker.load", "pyworker.conf"):
         assert MODS_AVAILABLE + "/" + conf in files
     assert files.get("/usr/sbin/pyworker-migrate", "").startswith("-rwxr-xr")

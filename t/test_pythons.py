@@ -41,6 +41,7 @@ import types
 import pytest
 import requests
 
+from pyworker_t import procs
 from pyworker_t.httpd import IS_ROOT, configtest, module_path
 from pyworker_t.pythons import (DEBIAN_PYTHON, KEEP, Build,
                                 major_minor as _major_minor,
@@ -99,6 +100,14 @@ def assert_runs(report, mm, executable, prefix):
 
 def program_of(pid):
     return os.path.realpath("/proc/%d/exe" % pid)
+
+
+def assert_hosted(pid, python, build, mm):
+    """The daemon runs in its Python's own executable, with this build's
+    daemon extension for that Python loaded (src/python/pyw_hosted.c)."""
+    assert program_of(pid) == os.path.realpath(python), pid
+    ext = build.program(mm) + ".so"
+    assert ext in {path for _s, _e, _p, path in procs.maps(pid)}, ext
 
 
 # ---- configtest: PYW0005 -----------------------------------------------
@@ -207,10 +216,10 @@ def test_each_group_runs_its_own_python(two_httpd, two, second_python):
     assert alt["base_prefix"] == second_python.prefix
     assert alt["extensions"]["decimal_file"].startswith(
         second_python.prefix + "/"), alt
-    # Each daemon is its Python's program from this build.
-    assert program_of(deb["pid"]) == \
-        two.program(second_python.debian_mm)
-    assert program_of(alt["pid"]) == two.program(second_python.mm)
+    # Each daemon runs in its Python, with that Python's daemon extension
+    # from this build.
+    assert_hosted(deb["pid"], DEBIAN_PYTHON, two, second_python.debian_mm)
+    assert_hosted(alt["pid"], second_python.exe, two, second_python.mm)
     assert deb["probe"] is None and alt["probe"] is None
 
 

@@ -104,6 +104,9 @@ typedef struct {
     int           log_fd;          /* Apache's error log (usually 2)      */
     struct pyw_board *board;       /* the group's load board, or NULL     */
     struct pyw_wboard *wboard;     /* its worker board, or NULL           */
+    const char   *hosted_ext;      /* the daemon as an extension module of
+                                      the group's Python executable, to
+                                      exec into (pyw_hosted.c), or NULL */
 } pyw_daemon_spec_t;
 
 /* A malloc()ed encoding of spec (*len bytes), or NULL (ENOMEM). */

@@ -71,3 +71,19 @@ void pyw_daemon_main(const pyw_daemon_spec_t *spec, const pyw_app_t *app)
     pyw_daemon_wait_for_stop();
     pyw_daemon_stop(spec, app);
 }
+
+/* The same daemon after the exec into the group's Python executable
+ * (pyw_hosted.c): the steps before Python are done (descriptors, user,
+ * directory, limits survive the exec); what the exec reset is set again:
+ * signal handlers, logging, the status pipe, comm. */
+void pyw_daemon_main_hosted(const pyw_daemon_spec_t *spec,
+                            const pyw_app_t *app)
+{
+    pyw_daemon_reset_signals();
+    pyw_dlog_init(spec->group, 2, spec->log_level);
+    pyw_status_init(spec->status_fd);
+    pyw_daemon_set_comm(spec);
+    daemon_start(spec, app);
+    pyw_daemon_wait_for_stop();
+    pyw_daemon_stop(spec, app);
+}

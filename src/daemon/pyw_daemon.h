@@ -19,5 +19,7 @@ typedef struct pyw_app pyw_app_t;
  * PYW_DAEMON_EXIT_* code. */
 void pyw_daemon_main(const pyw_daemon_spec_t *spec, const pyw_app_t *app)
     __attribute__((noreturn));
+void pyw_daemon_main_hosted(const pyw_daemon_spec_t *spec,
+                            const pyw_app_t *app) __attribute__((noreturn));
 
 #endif /* PYW_DAEMON_H */

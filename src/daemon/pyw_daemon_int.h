@@ -36,6 +36,7 @@ sig_atomic_t pyw_daemon_stop_count(int kind);
 /* Start-up steps before Python (pyw_daemon_setup.c). */
 int pyw_daemon_setup_fds(const pyw_daemon_spec_t *spec, int *status_fd);
 void pyw_daemon_prepare(const pyw_daemon_spec_t *spec, pid_t ppid);
+void pyw_daemon_set_comm(const pyw_daemon_spec_t *spec);
 
 /* The graceful stop (pyw_daemon_stop.c). */
 void pyw_daemon_stop(const pyw_daemon_spec_t *spec, const pyw_app_t *app)

@@ -46,7 +46,8 @@ static int daemon_close_from(int lowfd)
  * the status pipe if any (close-on-exec), nothing else: the parent's
  * listeners, log files and pipes must not stay open here.  *status_fd:
  * 4, or -1 without a pipe (fds 0-2 are never one: a spec that was only
- * zeroed says 0).  Nothing can be logged yet: -1 on error.
+ * zeroed says 0); with hosted_ext also the spec and boards (5-7).
+ * Nothing can be logged yet: -1 on error.
  */
 int pyw_daemon_setup_fds(const pyw_daemon_spec_t *spec, int *status_fd)
 {
@@ -67,13 +68,21 @@ int pyw_daemon_setup_fds(const pyw_daemon_spec_t *spec, int *status_fd)
         || (sfd >= 0 && dup3(sfd, DAEMON_STATUS_FD, O_CLOEXEC) < 0)) {
         return -1;
     }
+    if (spec->hosted_ext != NULL) {
+        /* The spec and the boards cross the exec into the group's Python
+         * (pyw_hosted.c), which reads and closes them. */
+        if (sfd < 0) {
+            close(DAEMON_STATUS_FD);
+        }
+        return daemon_close_from(PYW_EXEC_WBOARD_FD + 1);
+    }
     return daemon_close_from(sfd >= 0 ? DAEMON_STATUS_FD + 1
                                       : DAEMON_LISTEN_FD + 1);
 }
 
 /* Name in top: comm (15 chars, inherited by the threads created later).
  * ps shows argv, which the parent made the title already (pyw_exec.c). */
-static void daemon_set_title(const pyw_daemon_spec_t *spec)
+void pyw_daemon_set_comm(const pyw_daemon_spec_t *spec)
 {
     char comm[16];
 
@@ -233,7 +242,7 @@ static void daemon_raise_nofile(void)
  * and watching the parent after it (setuid clears that setting). */
 void pyw_daemon_prepare(const pyw_daemon_spec_t *spec, pid_t ppid)
 {
-    daemon_set_title(spec);
+    pyw_daemon_set_comm(spec);
     daemon_environment(spec);
     daemon_chdir(spec);
     daemon_raise_nofile();

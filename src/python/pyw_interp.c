@@ -9,8 +9,10 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "../daemon/pyw_dlog.h"
+#include "pyw_hosted.h"
 #include "pyw_interp_int.h"
 #include "pyw_interp_private.h"
 #include "pyw_response.h"
@@ -45,13 +47,16 @@ static void interp_log_started(void)
     PyObject *prefix = PySys_GetObject("prefix");       /* borrowed */
     const char *p = prefix && PyUnicode_Check(prefix)
                     ? PyUnicode_AsUTF8(prefix) : NULL;
+    char exe[4096];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
 
     if (p == NULL) {
         PyErr_Clear();
     }
+    exe[n > 0 ? n : 0] = '\0';
     pyw_dlog(PYW_LOG_INFO, INTERP_LOG_STARTED, NULL,
-             "Python %s started, sys.prefix=%s", Py_GetVersion(),
-             p ? p : "?");
+             "Python %s started %sin %s, sys.prefix=%s", Py_GetVersion(),
+             pyw_hosted_running() ? "" : "embedded ", exe, p ? p : "?");
 }
 
 /* PyWorkerImportScript, in order, each in its application group's

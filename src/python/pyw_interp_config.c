@@ -1,7 +1,8 @@
 /*
  * pyw_interp_config.c - which Python a daemon process starts, and how:
- * the PyConfig (program name, python-home, a virtualenv checked first)
- * and Py_InitializeFromConfig.
+ * the group's Python executable, exec'd to run the daemon (pyw_hosted.c),
+ * or else embedded with a PyConfig (program name, python-home, a
+ * virtualenv checked first) and Py_InitializeFromConfig.
  *
  * The daemon has already set LANG/locale, dropped privileges and chdir'd;
  * Python starts with its own signal handlers off (the daemon's main thread
@@ -17,7 +18,9 @@
 #include <unistd.h>
 
 #include "../daemon/pyw_dlog.h"
+#include "pyw_hosted.h"
 #include "pyw_interp_int.h"
+#include "pyw_spec_fds.h"
 
 /* Log codes of this file (README.md lists them all). */
 #define INTERP_LOG_INIT_FAILED    300  /* Py_InitializeFromConfig failed   */
@@ -128,16 +131,20 @@ static int interp_check_venv(const char *home, const char *cfgfile)
 
 /*
  * python-home.  A virtual environment (pyvenv.cfg, bin/python3) is found
- * the way Python finds it for its own executable: program_name points at
- * the venv's interpreter and Python reads pyvenv.cfg, so sys.prefix is
- * the venv and the standard library comes from its base.  Any other
- * directory is a Python installation prefix: PyConfig.home, and its
- * bin/pythonX.Y (when there) as program_name for sys.executable.
+ * the way Python finds it for its own executable: the program is the
+ * venv's interpreter and Python reads pyvenv.cfg, so sys.prefix is the
+ * venv and the standard library comes from its base.  Any other
+ * directory is a Python installation prefix (*is_prefix: PyConfig.home,
+ * or PYTHONHOME for the hosted daemon), and its bin/pythonX.Y (when
+ * there) the program, for sys.executable.  exe: the program or "".
  */
-static int interp_config_home(PyConfig *cfg, const char *home)
+static int interp_home_program(const char *home, char *exe, size_t len,
+                               int *is_prefix)
 {
-    char cfgfile[4096], exe[4096];
+    char cfgfile[4096];
 
+    *is_prefix = 0;
+    exe[0] = '\0';
     if (access(home, R_OK | X_OK) != 0) {
         pyw_dlog(PYW_LOG_CRIT, INTERP_LOG_INIT_FAILED, NULL,
                  "python-home %s is not usable: %s", home, strerror(errno));
@@ -147,17 +154,27 @@ static int interp_config_home(PyConfig *cfg, const char *home)
     if (interp_check_venv(home, cfgfile) < 0) {
         return -1;
     }
-    snprintf(exe, sizeof(exe), "%s/bin/python3", home);
+    snprintf(exe, len, "%s/bin/python3", home);
     if (access(cfgfile, R_OK) == 0 && access(exe, X_OK) == 0) {
-        return interp_config_string(cfg, &cfg->program_name, exe);
+        return 0;
     }
-    snprintf(exe, sizeof(exe), "%s/bin/python%d.%d", home,
-             PY_MAJOR_VERSION, PY_MINOR_VERSION);
-    if (access(exe, X_OK) == 0
+    snprintf(exe, len, "%s/bin/python%d.%d", home, PY_MAJOR_VERSION,
+             PY_MINOR_VERSION);
+    if (access(exe, X_OK) != 0) {
+        exe[0] = '\0';
+    }
+    *is_prefix = 1;
+    return 0;
+}
+
+static int interp_config_home(PyConfig *cfg, const char *home,
+                              const char *exe, int is_prefix)
+{
+    if (exe[0] != '\0'
         && interp_config_string(cfg, &cfg->program_name, exe) < 0) {
         return -1;
     }
-    return interp_config_string(cfg, &cfg->home, home);
+    return is_prefix ? interp_config_string(cfg, &cfg->home, home) : 0;
 }
 
 /*
@@ -203,12 +220,48 @@ static const char *interp_program(const pyw_daemon_spec_t *spec, char *buf,
     return interp_default_program(buf, len) == 0 ? buf : "python3";
 }
 
+/* Started by the Python executable (pyw_hosted_entry.c): what the
+ * PyConfig would set that its main did not, sys.argv. */
+static int interp_hosted_started(void)
+{
+    PyObject *argv = Py_BuildValue("[s]", "mod_pyworker");
+
+    if (argv == NULL || PySys_SetObject("argv", argv) < 0) {
+        Py_XDECREF(argv);
+        pyw_dlog(PYW_LOG_CRIT, INTERP_LOG_INIT_FAILED, NULL,
+                 "cannot set sys.argv");
+        PyErr_Clear();
+        return -1;
+    }
+    Py_DECREF(argv);
+    return 0;
+}
+
+/* The hosted daemon when it can be (pyw_hosted.c: this call does not
+ * return then), else Python embedded here. */
 int pyw_interp_initialize(const pyw_daemon_spec_t *spec)
 {
-    char exe[4096];
+    char exe[4096], home_exe[4096] = "";
+    const char *home = spec->python_home && spec->python_home[0]
+                       ? spec->python_home : NULL;
+    int is_prefix = 0;
     PyConfig cfg;
     PyStatus st;
 
+    if (Py_IsInitialized()) {
+        return interp_hosted_started();
+    }
+    if (home != NULL && interp_home_program(home, home_exe,
+                                            sizeof(home_exe),
+                                            &is_prefix) < 0) {
+        return -1;
+    }
+    if (spec->hosted_ext != NULL) {
+        pyw_hosted_exec(spec->hosted_ext, home_exe[0] ? home_exe
+                        : interp_program(spec, exe, sizeof(exe)),
+                        is_prefix ? home : NULL);
+        pyw_spec_fds_close();
+    }
     PyConfig_InitPythonConfig(&cfg);
     cfg.install_signal_handlers = 0;   /* the daemon owns signals     */
     cfg.parse_argv = 0;
@@ -221,8 +274,8 @@ int pyw_interp_initialize(const pyw_daemon_spec_t *spec)
                  "cannot set sys.argv: %s", st.err_msg ? st.err_msg : "?");
         goto fail;
     }
-    if (spec->python_home && spec->python_home[0]) {
-        if (interp_config_home(&cfg, spec->python_home) < 0) {
+    if (home != NULL) {
+        if (interp_config_home(&cfg, home, home_exe, is_prefix) < 0) {
             goto fail;
         }
     }

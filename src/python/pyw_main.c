@@ -2,21 +2,23 @@
  * pyw_main.c - the daemon program: main() of the process that the Apache
  * parent starts with fork + exec for each daemon of a group.
  *
- * It reads its spec from the memfd at PYW_EXEC_SPEC_FD, maps the group's
- * load board and worker board, and runs the daemon with the embedded Python.  Both spec
- * and board descriptors are closed before anything of the application
- * runs.  Run by hand, it says what it is and exits.
+ * It reads its spec and maps the group's boards (pyw_spec_fds.c), and
+ * runs the daemon with Python.  Python runs in the group's own Python
+ * executable when this program's extension module is beside it (the
+ * daemon execs into it once the steps before Python are done: see
+ * pyw_hosted.c); then the spec and boards cross that exec and are read
+ * there again.  Otherwise Python is embedded here.  Either way both are
+ * closed before anything of the application runs.  Run by hand, it says
+ * what it is and exits.
  */
 #include <fcntl.h>
 #include <stdio.h>
 #include <unistd.h>
 
-#include "../common/pyw_board.h"
-#include "../common/pyw_wboard.h"
 #include "../daemon/pyw_daemon.h"
-#include "../daemon/pyw_dlog.h"
-#include "../daemon/pyw_dlogno.h"
+#include "pyw_hosted.h"
 #include "pyw_python_app.h"
+#include "pyw_spec_fds.h"
 
 static int fd_is_open(int fd)
 {
@@ -26,7 +28,7 @@ static int fd_is_open(int fd)
 int main(int argc, char **argv)
 {
     pyw_daemon_spec_t spec;
-    char msg[256], *encoded;     /* kept: the spec's strings live in it */
+    char *encoded;               /* kept: the spec's strings live in it */
 
     if (!fd_is_open(PYW_EXEC_SPEC_FD) || !fd_is_open(PYW_EXEC_LISTEN_FD)) {
         fprintf(stderr, "%s: a mod_pyworker daemon program; Apache starts "
@@ -34,29 +36,15 @@ int main(int argc, char **argv)
                 "group. It is not run by hand.\n", argv[0]);
         return 2;
     }
-    if (pyw_spec_read_fd(PYW_EXEC_SPEC_FD, &encoded, &spec, msg,
-                         sizeof(msg)) < 0) {
-        /* No spec, no group; unless this daemon has no display-name:
-         * then the parent's argv is "program group" (pyw_exec.c). */
-        pyw_dlog_init(argc == 2 ? argv[1] : NULL, STDERR_FILENO,
-                      PYW_LOG_WARNING);
-        pyw_dlog(PYW_LOG_CRIT, PYW_LOG_SPEC, NULL, "daemon program %s: %s",
-                 argv[0], msg);
+    /* No spec, no group; unless this daemon has no display-name: then
+     * the parent's argv is "program group" (pyw_exec.c). */
+    if (pyw_spec_fds_load(&spec, &encoded, argv[0],
+                          argc == 2 ? argv[1] : NULL) < 0) {
         return PYW_DAEMON_EXIT_STARTUP_FAILED;
     }
-    close(PYW_EXEC_SPEC_FD);
-    spec.listen_fd = PYW_EXEC_LISTEN_FD;
-    spec.status_fd = fd_is_open(PYW_EXEC_STATUS_FD) ? PYW_EXEC_STATUS_FD
-                                                    : -1;
-    spec.log_fd = STDERR_FILENO;
-    if (fd_is_open(PYW_EXEC_BOARD_FD)) {
-        spec.board = pyw_board_map(PYW_EXEC_BOARD_FD);
-        close(PYW_EXEC_BOARD_FD);
-    }
-    if (fd_is_open(PYW_EXEC_WBOARD_FD)) {
-        spec.wboard = pyw_wboard_map(PYW_EXEC_WBOARD_FD, spec.processes,
-                                     spec.threads, 1);
-        close(PYW_EXEC_WBOARD_FD);
+    spec.hosted_ext = pyw_hosted_prepare(argc, argv);
+    if (spec.hosted_ext == NULL) {
+        pyw_spec_fds_close();
     }
     pyw_daemon_main(&spec, &pyw_python_app);
 }
