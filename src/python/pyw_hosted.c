@@ -18,12 +18,13 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "../common/pyw_elf.h"
 #include "../common/pyw_spec.h"
 #include "../daemon/pyw_dlog.h"
 #include "pyw_hosted.h"
 
 /* Log codes of this file (README.md lists them all). */
-#define HOSTED_LOG_EMBEDDED     306  /* notice: Python embedded, and why  */
+#define HOSTED_LOG_EMBEDDED     306  /* notice/info: Python embedded, why */
 #define HOSTED_LOG_EXEC_FAILED  307  /* warning: exec into Python failed  */
 
 /* Python's -c: sys.path[0] is "" (the working directory) for -c, which
@@ -81,6 +82,15 @@ int pyw_hosted_exec(const char *ext, const char *program,
         pyw_dlog(PYW_LOG_NOTICE, HOSTED_LOG_EMBEDDED, NULL, "Python runs "
                  "embedded in the daemon program: uid %ld cannot read %s "
                  "(%s)", (long)getuid(), ext, strerror(errno));
+        return -1;
+    }
+    /* An executable on the shared libpython runs the same code as this
+     * program, and may need a library path this environment lacks. */
+    if (pyw_elf_needs(program, "libpython") != 0) {
+        pyw_dlog(PYW_LOG_INFO, HOSTED_LOG_EMBEDDED, NULL, "Python runs "
+                 "embedded in the daemon program: %s %s", program,
+                 access(program, R_OK) == 0 ? "links the shared libpython"
+                 : "cannot be read");
         return -1;
     }
     argv[n++] = (char *)program;
