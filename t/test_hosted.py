@@ -24,7 +24,9 @@ CONF = """
 PyWorkerDaemonProcess plain threads=2 %(user)s
 PyWorkerDaemonProcess titled threads=1 display-name=%%{GROUP} %(user)s
 PyWorkerDaemonProcess venv threads=1 python-home=%(venv)s %(user)s
+PyWorkerDaemonProcess prefix threads=1 python-home=/usr %(user)s
 PyWorkerScriptAlias /plain {apps}/hostinfo.wsgi process-group=plain
+PyWorkerScriptAlias /prefix {apps}/hostinfo.wsgi process-group=prefix
 PyWorkerScriptAlias /titled {apps}/hostinfo.wsgi process-group=titled
 PyWorkerScriptAlias /venv {apps}/hostinfo.wsgi process-group=venv
 """
@@ -58,14 +60,14 @@ def venv():
 def hosted(apache, venv):
     user = "user=%s" % USER1 if IS_ROOT else ""
     return apache(CONF % {"user": user, "venv": venv},
-                  ready=["/plain", "/titled", "/venv"])
+                  ready=["/plain", "/titled", "/venv", "/prefix"])
 
 
 def test_daemon_runs_in_the_python_executable_with_this_builds_extension(
         hosted):
     r = hosted.get("/plain").json()
     assert r["exe"] == os.path.realpath(DEBIAN_PYTHON), r["exe"]
-    assert _program() + ".so" in r["mapped"], r["mapped"]
+    assert _program() + ".ext" in r["mapped"], r["mapped"]
     # Debian's python3 has libpython built in: nothing maps the slower
     # shared one.
     assert not [m for m in r["mapped"] if "libpython" in m], r["mapped"]
@@ -104,7 +106,17 @@ def test_python_home_virtualenv_runs_in_the_venvs_python(hosted, venv):
     assert r["prefix"] == venv, r
     assert r["executable"] == os.path.join(venv, "bin", "python3"), r
     assert r["exe"] == os.path.realpath(DEBIAN_PYTHON), r["exe"]
-    assert _program() + ".so" in r["mapped"], r["mapped"]
+    assert _program() + ".ext" in r["mapped"], r["mapped"]
+
+
+def test_python_home_prefix_runs_hosted_and_leaves_no_pythonhome(hosted):
+    r = hosted.get("/prefix").json()
+    assert r["prefix"] == "/usr", r
+    assert r["exe"] == os.path.realpath(DEBIAN_PYTHON), r["exe"]
+    # PYTHONHOME told the Python where it lives; nothing the application
+    # starts inherits it.
+    assert r["pythonhome"] is None, r
+    assert r["executable"].startswith("/usr/bin/python3"), r
 
 
 @pytest.mark.skipif(not IS_ROOT, reason="needs root to run daemons as "
@@ -113,7 +125,7 @@ def test_extension_the_daemon_user_cannot_read_means_embedded_python(
         fresh_apache):
     d = module_copy(_build_dir())
     try:
-        ext = os.path.join(d, os.path.basename(_program()) + ".so")
+        ext = os.path.join(d, os.path.basename(_program()) + ".ext")
         os.chmod(ext, 0o600)
         a = fresh_apache("PyWorkerDaemonProcess g threads=1 user=%s\n"
                          "PyWorkerScriptAlias /h {apps}/hostinfo.wsgi "

@@ -35,13 +35,13 @@ def test_install_then_uninstall_into_destdir(tmp_path):
     assert len(modules) == 1, files
     moddir = os.path.dirname(modules[0])
     daemons = [f for f in files if os.path.basename(f).startswith(
-        "pyworker-daemon-python") and not f.endswith(".so")]
+        "pyworker-daemon-python") and not f.endswith(".ext")]
     assert daemons and all(os.path.dirname(d) == moddir for d in daemons)
     for d in daemons:
         assert os.access(os.path.join(dest, d), os.X_OK)
         # Each program's extension module, which it execs its Python with,
         # readable by every daemon user.
-        mode = os.stat(os.path.join(dest, d + ".so")).st_mode
+        mode = os.stat(os.path.join(dest, d + ".ext")).st_mode
         assert mode & 0o777 == 0o644, oct(mode)
     assert any(f.endswith("mods-available/pyworker.load") for f in files)
     assert any(f.endswith("mods-available/pyworker.conf") for f in files)

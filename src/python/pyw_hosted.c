@@ -28,13 +28,17 @@
 #define HOSTED_LOG_EXEC_FAILED  307  /* warning: exec into Python failed  */
 
 /* Python's -c: sys.path[0] is "" (the working directory) for -c, which
- * the embedded interpreter never had; then the module by its path.  No
- * name is bound in __main__, which stays as empty as when embedded. */
+ * the embedded interpreter never had; then the module from its path (no
+ * extension suffix: Debian's lintian takes any .so beside Apache's
+ * modules for one).  No name is bound in __main__, which stays as empty
+ * as when embedded. */
 #define HOSTED_BOOT \
     "del __import__('sys').path[0]\n" \
     "__import__('importlib.util').util.module_from_spec(" \
     "__import__('importlib.util').util.spec_from_file_location(" \
-    "'pyworker_daemon', __import__('sys').argv[1])).run()\n"
+    "'pyworker_daemon', __import__('sys').argv[1], loader=" \
+    "__import__('importlib.machinery').machinery.ExtensionFileLoader(" \
+    "'pyworker_daemon', __import__('sys').argv[1]))).run()\n"
 
 #define HOSTED_MAX_TITLE 8
 
@@ -52,7 +56,7 @@ const char *pyw_hosted_prepare(int argc, char **argv)
         return NULL;
     }
     self[n] = '\0';
-    snprintf(hosted_ext, sizeof(hosted_ext), "%s.so", self);
+    snprintf(hosted_ext, sizeof(hosted_ext), "%s.ext", self);
     if (access(hosted_ext, F_OK) != 0) {
         return NULL;
     }

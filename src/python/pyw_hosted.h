@@ -11,7 +11,7 @@
 #ifndef PYW_HOSTED_H
 #define PYW_HOSTED_H
 
-/* In main(): the extension module beside this program (<program>.so),
+/* In main(): the extension module beside this program (<program>.ext),
  * or NULL to embed Python; remembers argv for the title. */
 const char *pyw_hosted_prepare(int argc, char **argv);
 

@@ -13,6 +13,7 @@
 #include "pyw_python.h"
 
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -63,6 +64,28 @@ static void entry_restore_title(void)
     memset(start + tlen, 0, len - tlen);
 }
 
+/* PYTHONHOME (a python-home prefix) was for this Python's start only: a
+ * Python the application starts would take it too. */
+static void entry_forget_home(void)
+{
+    PyObject *os, *environ = NULL, *r = NULL;
+
+    if (getenv("PYTHONHOME") == NULL) {
+        return;
+    }
+    if ((os = PyImport_ImportModule("os")) != NULL) {
+        environ = PyObject_GetAttrString(os, "environ");
+        Py_DECREF(os);
+    }
+    if (environ != NULL) {
+        r = PyObject_CallMethod(environ, "pop", "sO", "PYTHONHOME", Py_None);
+        Py_DECREF(environ);
+    }
+    Py_XDECREF(r);
+    PyErr_Clear();
+    unsetenv("PYTHONHOME");
+}
+
 static PyObject *entry_run(PyObject *self, PyObject *unused)
 {
     static pyw_daemon_spec_t spec;
@@ -75,6 +98,7 @@ static PyObject *entry_run(PyObject *self, PyObject *unused)
     }
     pyw_spec_fds_close();
     entry_restore_title();
+    entry_forget_home();
     entry_running = 1;
     pyw_daemon_main_hosted(&spec, &pyw_python_app);
 }

@@ -129,6 +129,32 @@ static int interp_check_venv(const char *home, const char *cfgfile)
     return interp_check_venv_base(home, base, version);
 }
 
+/* A python-home that is no venv must hold this Python's standard
+ * library (Python's own landmark: lib/pythonX.Y/os.py, or the zip), or
+ * Python dies printing its search path. */
+static int interp_check_prefix(const char *home)
+{
+    char path[4096];
+    static const char *const landmarks[] = {
+        "%s/lib/python%d.%d/os.py", "%s/lib/python%d.%d/os.pyc",
+        "%s/lib/python%d%d.zip"
+    };
+    size_t i;
+
+    for (i = 0; i < sizeof(landmarks) / sizeof(landmarks[0]); i++) {
+        snprintf(path, sizeof(path), landmarks[i], home, PY_MAJOR_VERSION,
+                 PY_MINOR_VERSION);
+        if (access(path, R_OK) == 0) {
+            return 0;
+        }
+    }
+    pyw_dlog(PYW_LOG_CRIT, INTERP_LOG_INIT_FAILED, NULL, "python-home %s "
+             "is neither a virtualenv nor a Python %d.%d installation: no "
+             "lib/python%d.%d/os.py in it", home, PY_MAJOR_VERSION,
+             PY_MINOR_VERSION, PY_MAJOR_VERSION, PY_MINOR_VERSION);
+    return -1;
+}
+
 /*
  * python-home.  A virtual environment (pyvenv.cfg, bin/python3) is found
  * the way Python finds it for its own executable: the program is the
@@ -157,6 +183,9 @@ static int interp_home_program(const char *home, char *exe, size_t len,
     snprintf(exe, len, "%s/bin/python3", home);
     if (access(cfgfile, R_OK) == 0 && access(exe, X_OK) == 0) {
         return 0;
+    }
+    if (interp_check_prefix(home) < 0) {
+        return -1;
     }
     snprintf(exe, len, "%s/bin/python%d.%d", home, PY_MAJOR_VERSION,
              PY_MINOR_VERSION);

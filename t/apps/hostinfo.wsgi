@@ -1,6 +1,6 @@
 # hostinfo.wsgi - where this daemon's Python runs: the process's program,
 # the daemon extension and any libpython it maps, sys.argv, sys.path,
-# sys.executable, os.getcwd() and its pid.  For t/test_hosted.py.
+# sys.executable, os.getcwd(), PYTHONHOME and its pid.  For t/test_hosted.py.
 import json
 import os
 import sys
@@ -22,6 +22,7 @@ def application(environ, start_response):
         "executable": sys.executable,
         "prefix": sys.prefix,
         "cwd": os.getcwd(),
+        "pythonhome": os.environ.get("PYTHONHOME"),
         "main": sorted(vars(sys.modules["__main__"])),
     }).encode()
     start_response("200 OK", [("Content-Type", "application/json")])
