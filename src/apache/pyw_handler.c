@@ -2,9 +2,9 @@
  * pyw_handler.c - the "pyworker-script" content handler.
  *
  * Finds the daemon group and checks the script (pyw_handler_group.c)
- * and the body (pyw_handler_body.c), gets a daemon connection from the
- * cache, forwards the request and maps what happened to a status in one
- * place (pyw_handler_outcome.c).
+ * and a chunked body (pyw_handler_chunked.c), gets a daemon connection
+ * from the cache, forwards the request and maps what happened to a
+ * status in one place (pyw_handler_outcome.c).
  *
  * Only one thing is retried: a request the daemon turned down before
  * running it (GOODBYE, or the connection closed with the REQUEST unread,

@@ -4,7 +4,7 @@
  *
  *   pyw_handler.c          the handler: acquire, run, serve, the hook
  *   pyw_handler_group.c    the group, the script and its owner
- *   pyw_handler_body.c     a chunked body: refuse, stream or spool
+ *   pyw_handler_chunked.c  a chunked body: refuse, stream or spool
  *   pyw_handler_outcome.c  an outcome -> its status and one log line
  */
 #ifndef PYW_HANDLER_INT_H
@@ -33,7 +33,7 @@ const char *pyw_handler_paste_app(request_rec *r);
  * 0104, 0106). */
 int pyw_handler_check_script(request_rec *r, const pyw_group_t *g);
 
-/* pyw_handler_body.c */
+/* pyw_handler_chunked.c */
 
 /* PyWorkerChunkedRequest for r's body: OK (*spool: the body read whole,
  * or NULL), or the status to answer, logged (PYW0105, 0117, 0150,

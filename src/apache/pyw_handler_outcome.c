@@ -14,7 +14,7 @@
  *   client gone                           -> nothing to answer
  *
  * (A chunked body over the spool limit, 413, or whose temporary file
- * failed, 500, is refused before any daemon: pyw_handler_body.c.)
+ * failed, 500, is refused before any daemon: pyw_handler_chunked.c.)
  */
 #include <errno.h>
 
@@ -36,8 +36,7 @@ static const char *pyw_handler_secs(apr_pool_t *p, int64_t ms)
     return apr_psprintf(p, "%.3g", (double)ms / 1000);
 }
 
-int64_t pyw_handler_socket_timeout(request_rec *r,
-                                   const pyw_group_t *g)
+int64_t pyw_handler_socket_timeout(request_rec *r, const pyw_group_t *g)
 {
     return g->socket_timeout_ms > 0 ? g->socket_timeout_ms
                                     : apr_time_as_msec(r->server->timeout);

@@ -1,5 +1,5 @@
 /*
- * pyw_handler_body.c - PyWorkerChunkedRequest: a chunked request body
+ * pyw_handler_chunked.c - PyWorkerChunkedRequest: a chunked request body
  * is refused, streamed, or read whole (spooled) before any daemon is
  * asked; a spool that fails is a status with one log line.
  */
