@@ -40,8 +40,8 @@ AFTER = 0.5                 # load after the new daemon first answered
 REPLACING = 30              # a replacement was forked; the old one serves
 REPLACED = 31               # the replacement is ready; old one: SIGTERM
 KEPT = 40                   # graceful restart: an old daemon keeps serving
-# Daemon codes (src/daemon/pyw_dlogno.h, src/python/pyw_script.c): the
-# cause each daemon names.
+# Daemon codes (src/daemon/pyw_dlogno.h, src/python/pyw_script_reload.c):
+# the cause each daemon names.
 MAX_REQUESTS_REACHED, RESTART_INTERVAL, INACTIVITY = 241, 242, 243
 MEMORY_LIMIT, CPU_LIMIT, REQUEST_TIMEOUT = 244, 245, 246
 ROLLING_SIGNAL, SCRIPT_CHANGED = 250, 333

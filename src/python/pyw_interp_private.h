@@ -22,7 +22,7 @@
 #define PYW_INTERP_MAX  64
 
 typedef struct pyw_wsgi_cache pyw_wsgi_cache_t;     /* pyw_wsgi_int.h */
-typedef struct pyw_script_entry pyw_script_entry_t; /* pyw_script.c */
+typedef struct pyw_script_entry pyw_script_entry_t; /* pyw_script_int.h */
 
 /* One interpreter: the main one (%{GLOBAL}) or a named application
  * group's.  Fixed once its creation finished (pyw_subinterp.c publishes

@@ -296,8 +296,8 @@ static int paste_load(paste_entry_t *e, const char *uri)
     return -1;
 }
 
-/* PyWorkerScriptReloading for a loaded file: as pyw_script.c, the first
- * change is logged and becomes one rolling restart request; this process
+/* PyWorkerScriptReloading for a loaded file: as pyw_script_reload.c, the
+ * first change is logged and becomes one rolling restart request; this process
  * serves what it loaded until it is replaced. */
 static void paste_check_changed(paste_entry_t *e, const char *uri,
                                 int reloading)

@@ -1,0 +1,59 @@
+/*
+ * pyw_handler_int.h - private to the files of the "pyworker-script"
+ * handler (pyw_handler*.c): what the pieces call of each other.
+ *
+ *   pyw_handler.c          the handler: acquire, run, serve, the hook
+ *   pyw_handler_group.c    the group, the script and its owner
+ *   pyw_handler_chunked.c  a chunked body: refuse, stream or spool
+ *   pyw_handler_outcome.c  an outcome -> its status and one log line
+ */
+#ifndef PYW_HANDLER_INT_H
+#define PYW_HANDLER_INT_H
+
+#include <stdint.h>
+
+#include "httpd.h"
+
+#include "pyw_config.h"
+#include "pyw_forward.h"
+#include "pyw_handler.h"
+
+#define PYW_HANDLER_SEND_MAX    5       /* REQUEST sends per request     */
+
+/* pyw_handler_group.c */
+
+/* r's PyWorkerProcessGroup, if r may use it; else the status, logged
+ * (PYW0100, or as pyw_handler_group). */
+int pyw_handler_find_group(request_rec *r, const pyw_group_t **gp);
+
+/* PyWorkerPasteApp: the application's name in the ini file, else NULL. */
+const char *pyw_handler_paste_app(request_rec *r);
+
+/* r->filename is a script g may run: OK, or 404 / 403, logged (PYW0103,
+ * 0104, 0106). */
+int pyw_handler_check_script(request_rec *r, const pyw_group_t *g);
+
+/* pyw_handler_chunked.c */
+
+/* PyWorkerChunkedRequest for r's body: OK (*spool: the body read whole,
+ * or NULL), or the status to answer, logged (PYW0105, 0117, 0150,
+ * 0151). */
+int pyw_handler_chunked(request_rec *r, const pyw_group_t *g,
+                        const pyw_dir_conf_t *d, pyw_spool_t **spool);
+
+/* pyw_handler_outcome.c */
+
+/* socket-timeout of g in ms; Apache's Timeout when it is not set. */
+int64_t pyw_handler_socket_timeout(request_rec *r, const pyw_group_t *g);
+
+/* The status for what happened to r in g (pid: the daemon's, or 0), with
+ * one log line for a failure. */
+int pyw_handler_outcome(request_rec *r, const pyw_group_t *g,
+                        long pid, const pyw_forward_outcome_t *o);
+
+/* A few words on a failure for the status page's "last error", or
+ * NULL. */
+const char *pyw_handler_what(request_rec *r,
+                             const pyw_forward_outcome_t *o);
+
+#endif /* PYW_HANDLER_INT_H */

@@ -1,0 +1,244 @@
+/*
+ * pyw_handler_outcome.c - what happened to a forwarded request, mapped
+ * to a status in ONE place (pyw_handler_outcome), with one log line per
+ * failure:
+ *
+ *   no connection within connect-timeout  -> 503 + Retry-After
+ *   daemon closed / broke the protocol    -> 502   before the response
+ *   no answer within socket-timeout       -> 504   started; after it, the
+ *   request-timeout passed                -> 504     response is aborted
+ *   ERROR frame from the daemon           -> its     and the status kept
+ *                                            status (503 + Retry-After:
+ *                                            queue-timeout)
+ *   client body unreadable                -> 413 / 400 / 408
+ *   client gone                           -> nothing to answer
+ *
+ * (A chunked body over the spool limit, 413, or whose temporary file
+ * failed, 500, is refused before any daemon: pyw_handler_chunked.c.)
+ */
+#include <errno.h>
+
+#include "apr_strings.h"
+#include "httpd.h"
+#include "ap_mpm.h"
+
+#include "pyw_config.h"
+#include "pyw_handler_int.h"
+#include "pyw_log.h"
+#include "pyw_procmgr.h"
+
+/* A timeout for log lines: "15" or "2.5" (seconds). */
+static const char *pyw_handler_secs(apr_pool_t *p, int64_t ms)
+{
+    if (ms % 1000 == 0) {
+        return apr_psprintf(p, "%" APR_INT64_T_FMT, ms / 1000);
+    }
+    return apr_psprintf(p, "%.3g", (double)ms / 1000);
+}
+
+int64_t pyw_handler_socket_timeout(request_rec *r, const pyw_group_t *g)
+{
+    return g->socket_timeout_ms > 0 ? g->socket_timeout_ms
+                                    : apr_time_as_msec(r->server->timeout);
+}
+
+/* Every 503 tells the client when to try again: the group's
+ * queue-timeout, at least one second. */
+static int pyw_handler_unavailable(request_rec *r, const pyw_group_t *g)
+{
+    int64_t secs = (g->queue_timeout_ms + 999) / 1000;
+
+    apr_table_setn(r->err_headers_out, "Retry-After",
+                   apr_psprintf(r->pool, "%" APR_INT64_T_FMT,
+                                secs < 1 ? 1 : secs));
+    return HTTP_SERVICE_UNAVAILABLE;
+}
+
+/* Plain words for a daemon-side failure. */
+static const char *pyw_handler_daemon_cause(request_rec *r,
+                                            const pyw_group_t *g, long pid,
+                                            const pyw_forward_outcome_t *o)
+{
+    char buf[128];
+
+    if (o->result == PYW_FWD_TIMEOUT) {
+        return apr_psprintf(r->pool, "daemon pid %ld did not answer within "
+                            "socket-timeout of %s s%s", pid,
+                            pyw_handler_secs(r->pool,
+                                pyw_handler_socket_timeout(r, g)),
+                            o->request_unread ? " and had not read the "
+                            "request (stopped or stuck)" : "");
+    }
+    if (o->err == -EPROTO) {
+        return apr_psprintf(r->pool, "daemon pid %ld broke the protocol: "
+                            "%s", pid, o->reason ? o->reason : "?");
+    }
+    if (o->err == -ECONNRESET || o->err == -EPIPE) {
+        return apr_psprintf(r->pool, "daemon pid %ld closed the connection "
+                            "%s: it exited or was killed (the parent's "
+                            "line for that pid says how)", pid,
+                            o->committed ? "in the middle of the response"
+                                         : "before sending a response");
+    }
+    return apr_psprintf(r->pool, "%s daemon pid %ld failed: %s",
+                        o->result == PYW_FWD_SEND_FAILED
+                        ? "sending the request to" : "reading from", pid,
+                        apr_strerror(APR_FROM_OS_ERROR(-o->err), buf,
+                                     sizeof(buf)));
+}
+
+/* This Apache child is stopping: Apache stops or restarts, and the
+ * daemons are told to stop with it (pyw_slots.c). */
+static int pyw_handler_apache_stopping(void)
+{
+    int state;
+
+    return ap_mpm_query(AP_MPMQ_MPM_STATE, &state) == APR_SUCCESS
+           && state == AP_MPMQ_STOPPING;
+}
+
+static int pyw_handler_daemon_failed(request_rec *r, const pyw_group_t *g,
+                                     long pid,
+                                     const pyw_forward_outcome_t *o)
+{
+    const char *cause = pyw_handler_daemon_cause(r, g, pid, o);
+
+    if ((o->err == -ECONNRESET || o->err == -EPIPE)
+        && pyw_handler_apache_stopping()) {
+        /* Expected: the daemon stopped with Apache and said which
+         * request it cut off (PYW0255, or PYW0204 when replaced). */
+        PYW_RLOG(APLOG_INFO, 0, r, 119, g->name, pid, "daemon pid %ld "
+                 "stopped %s while Apache is stopping or restarting; %s",
+                 pid, o->committed ? "in the middle of the response"
+                                   : "before sending a response",
+                 o->committed ? "response to the client aborted"
+                              : "answering 502");
+        return o->committed ? OK : HTTP_BAD_GATEWAY;
+    }
+    if (o->committed) {
+        PYW_RLOG(APLOG_ERR, 0, r, 114, g->name, pid, "%s; response to the "
+                 "client aborted", cause);
+        return OK;
+    }
+    if (o->result == PYW_FWD_TIMEOUT) {
+        PYW_RLOG(APLOG_ERR, 0, r, 113, g->name, pid, "%s", cause);
+        return HTTP_GATEWAY_TIME_OUT;
+    }
+    PYW_RLOG(APLOG_ERR, 0, r, o->err == -EPROTO ? 112 : 111, g->name, pid,
+             "%s", cause);
+    return HTTP_BAD_GATEWAY;
+}
+
+/* request-timeout: 504, or abort a started response; the connection is
+ * closed by the caller (backend_clean is 0). */
+static int pyw_handler_request_timeout(request_rec *r, const pyw_group_t *g,
+                                       long pid,
+                                       const pyw_forward_outcome_t *o)
+{
+    PYW_RLOG(APLOG_ERR, 0, r, 141, g->name, pid, "request-timeout of %s s "
+             "passed %s; %s", pyw_handler_secs(r->pool,
+                                               g->request_timeout_ms),
+             pid ? "waiting for the daemon" : "before a daemon took the "
+             "request", o->committed ? "response to the client aborted"
+             : "answering 504");
+    return o->committed ? OK : HTTP_GATEWAY_TIME_OUT;
+}
+
+static int pyw_handler_app_error(request_rec *r, const pyw_group_t *g,
+                                 long pid, const pyw_forward_outcome_t *o)
+{
+    /* The daemon already logged the cause with its own code (traceback,
+     * queue-timeout). */
+    PYW_RLOG(APLOG_DEBUG, 0, r, 115, g->name, pid, "application error %d "
+             "(%s)%s", o->status, o->reason ? o->reason : "",
+             o->committed ? "; response to the client aborted" : "");
+    if (o->committed) {
+        return OK;
+    }
+    return o->status == HTTP_SERVICE_UNAVAILABLE
+           ? pyw_handler_unavailable(r, g) : o->status;
+}
+
+/* PYW0110, with the truth when the group's daemons cannot start. */
+static void pyw_handler_no_backend(request_rec *r, const pyw_group_t *g,
+                                   const pyw_forward_outcome_t *o)
+{
+    char cause[128];
+    int64_t age;
+
+    if (pyw_pm_last_start_failure(g, cause, sizeof(cause), &age)) {
+        PYW_RLOG(APLOG_ERR, 0, r, 110, g->name, 0L, "no daemon running; "
+                 "last start failed (%s) %" APR_INT64_T_FMT " s ago, see "
+                 "PYW0023 (%s)", cause, (apr_int64_t)(age / 1000),
+                 o->reason);
+        return;
+    }
+    PYW_RLOG(APLOG_ERR, 0, r, 110, g->name, 0L, "%s", o->reason);
+}
+
+int pyw_handler_outcome(request_rec *r, const pyw_group_t *g,
+                        long pid, const pyw_forward_outcome_t *o)
+{
+    const char *gn = g->name;
+
+    switch (o->result) {
+    case PYW_FWD_OK:
+        return OK;
+    case PYW_FWD_NO_BACKEND:
+        pyw_handler_no_backend(r, g, o);
+        return pyw_handler_unavailable(r, g);
+    case PYW_FWD_NOT_RUN:
+        PYW_RLOG(APLOG_ERR, 0, r, 142, gn, pid, "no daemon took the "
+                 "request: it was turned down %d times, last by daemon pid "
+                 "%ld (%s)", PYW_HANDLER_SEND_MAX, pid,
+                 o->reason ? o->reason : "?");
+        return pyw_handler_unavailable(r, g);
+    case PYW_FWD_REQUEST_TIMEOUT:
+        return pyw_handler_request_timeout(r, g, pid, o);
+    case PYW_FWD_SEND_FAILED:
+    case PYW_FWD_DAEMON_GONE:
+    case PYW_FWD_TIMEOUT:
+        return pyw_handler_daemon_failed(r, g, pid, o);
+    case PYW_FWD_APP_ERROR:
+        return pyw_handler_app_error(r, g, pid, o);
+    case PYW_FWD_CLIENT_GONE:
+        PYW_RLOG(APLOG_INFO, 0, r, 116, gn, pid, "client went away while "
+                 "the response was being sent");
+        return o->status == AP_FILTER_ERROR ? AP_FILTER_ERROR : OK;
+    case PYW_FWD_BODY_ERROR:
+        PYW_RLOG(APLOG_INFO, 0, r, 117, gn, pid, "cannot read the request "
+                 "body (%s); the application was told (BODY_ABORT)",
+                 o->reason ? o->reason : "?");
+        return o->committed ? OK : o->status;
+    case PYW_FWD_ENV_TOO_LARGE:
+    default:
+        PYW_RLOG(APLOG_ERR, 0, r, 118, gn, pid, "the request's environment "
+                 "exceeds the protocol limit of %u bytes",
+                 (unsigned)PYW_MAX_META_PAYLOAD);
+        return HTTP_INTERNAL_SERVER_ERROR;
+    }
+}
+
+/* A few words on a failure for the status page's "last error". */
+const char *pyw_handler_what(request_rec *r,
+                             const pyw_forward_outcome_t *o)
+{
+    switch (o->result) {
+    case PYW_FWD_NO_BACKEND:
+        return "no daemon connection within connect-timeout";
+    case PYW_FWD_NOT_RUN:
+        return "no daemon took the request";
+    case PYW_FWD_REQUEST_TIMEOUT:
+        return "request-timeout passed";
+    case PYW_FWD_SEND_FAILED:
+    case PYW_FWD_DAEMON_GONE:
+        return "the daemon closed the connection or broke the protocol";
+    case PYW_FWD_TIMEOUT:
+        return "no answer from the daemon within socket-timeout";
+    case PYW_FWD_APP_ERROR:
+        return apr_pstrcat(r->pool, "application error: ",
+                           o->reason ? o->reason : "?", NULL);
+    default:
+        return NULL;
+    }
+}
