@@ -80,7 +80,7 @@ int pyw_hosted_exec(const char *ext, const char *program,
 {
     char *argv[4 + HOSTED_MAX_TITLE + 1];
     sigset_t all, old;
-    int i, n = 0;
+    int i, n = 0, err;
 
     if (access(ext, R_OK) != 0) {
         pyw_dlog(PYW_LOG_NOTICE, HOSTED_LOG_EMBEDDED, NULL, "Python runs "
@@ -115,10 +115,11 @@ int pyw_hosted_exec(const char *ext, const char *program,
     sigfillset(&all);
     sigprocmask(SIG_SETMASK, &all, &old);
     execv(program, argv);
+    err = errno;
     sigprocmask(SIG_SETMASK, &old, NULL);
     unsetenv("PYTHONHOME");
     pyw_dlog(PYW_LOG_WARNING, HOSTED_LOG_EXEC_FAILED, NULL, "cannot run "
              "the daemon in %s (%s); Python runs embedded in the daemon "
-             "program instead", program, strerror(errno));
+             "program instead", program, strerror(err));
     return -1;
 }
