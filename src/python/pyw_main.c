@@ -11,7 +11,6 @@
  * closed before anything of the application runs.  Run by hand, it says
  * what it is and exits.
  */
-#include <fcntl.h>
 #include <stdio.h>
 #include <unistd.h>
 
@@ -20,17 +19,12 @@
 #include "pyw_python_app.h"
 #include "pyw_spec_fds.h"
 
-static int fd_is_open(int fd)
-{
-    return fcntl(fd, F_GETFD) >= 0;
-}
-
 int main(int argc, char **argv)
 {
     pyw_daemon_spec_t spec;
     char *encoded;               /* kept: the spec's strings live in it */
 
-    if (!fd_is_open(PYW_EXEC_SPEC_FD) || !fd_is_open(PYW_EXEC_LISTEN_FD)) {
+    if (!pyw_spec_fds_present()) {
         fprintf(stderr, "%s: a mod_pyworker daemon program; Apache starts "
                 "it for each daemon process of a PyWorkerDaemonProcess "
                 "group. It is not run by hand.\n", argv[0]);

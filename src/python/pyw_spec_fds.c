@@ -18,6 +18,11 @@ static int fd_is_open(int fd)
     return fcntl(fd, F_GETFD) >= 0;
 }
 
+int pyw_spec_fds_present(void)
+{
+    return fd_is_open(PYW_EXEC_SPEC_FD) && fd_is_open(PYW_EXEC_LISTEN_FD);
+}
+
 int pyw_spec_fds_load(pyw_daemon_spec_t *spec, char **encoded,
                       const char *program, const char *group)
 {

@@ -8,6 +8,10 @@
 
 #include "../common/pyw_spec.h"
 
+/* 1 if the parent handed this process a spec and a listening socket (a
+ * daemon program run by hand has neither). */
+int pyw_spec_fds_present(void);
+
 /* Read the spec (its strings stay in *encoded) and map the boards; the
  * descriptors stay open.  group names the group in a failure's log line
  * when the spec cannot say.  0, or -1 logged. */
