@@ -6,6 +6,7 @@ this build's daemon extension and runs the daemon.  What users see must
 not change: title, sys.argv, sys.path, the virtualenv of python-home,
 the descriptors; and a daemon user who cannot read the extension gets
 Python embedded, with one line saying why."""
+import glob
 import os
 import re
 import shutil
@@ -14,7 +15,7 @@ import tempfile
 
 import pytest
 
-from pyworker_t import procs
+from pyworker_t import codes, procs
 from pyworker_t.httpd import IS_ROOT, module_path
 from pyworker_t.pythons import DEBIAN_PYTHON, module_copy
 
@@ -143,3 +144,42 @@ def test_extension_the_daemon_user_cannot_read_means_embedded_python(
             d, os.path.basename(_program())) in started[0], started
     finally:
         shutil.rmtree(d, ignore_errors=True)
+
+
+def test_python_that_dies_before_the_daemon_module_loads_is_named(
+        fresh_apache, venv):
+    """A .pth file that exits: the group's Python dies inside its own
+    start, before any daemon code runs to log why.  Python's lines reach
+    the error log; the parent's line after them names the group and pid
+    and says it failed to start, and a request gets 503 naming that
+    cause, not a wait with no answer."""
+    broken = tempfile.mkdtemp(prefix="pyw-broken-venv-", dir="/tmp")
+    try:
+        os.chmod(broken, 0o755)
+        home = os.path.join(broken, "venv")
+        shutil.copytree(venv, home, symlinks=True)
+        site = glob.glob(os.path.join(home, "lib", "python3*",
+                                      "site-packages"))[0]
+        with open(os.path.join(site, "broken.pth"), "w") as f:
+            f.write("import sys; sys.exit('pyw-test: this site is broken')\n")
+        user = "user=%s" % USER1 if IS_ROOT else ""
+        a = fresh_apache("PyWorkerDaemonProcess g threads=1 "
+                         "connect-timeout=1 python-home=%s %s\n"
+                         "PyWorkerScriptAlias /h {apps}/hostinfo.wsgi "
+                         "process-group=g\n" % (home, user),
+                         wait_daemons=False)
+        a.log.expect(r"group=g\b", codes=[codes.DAEMON_START_FAILED,
+                                          110])
+        lines = a.log.wait_for(r"\bPYW0023\b.*\(group=g pid=\d+\)")
+        assert lines, a.log.text()
+        assert "failed to start (exited before it was ready, exit " \
+               "status 1; its last output is just above)" in lines[0], lines
+        text = a.log.text()
+        assert text.index("pyw-test: this site is broken") \
+            < text.index(lines[0]), text
+        r = a.get("/h")
+        assert r.status_code == 503, r
+        assert a.log.wait_for(r"\bPYW0110\b: no daemon running; last start "
+                              r"failed \(exited before it was ready")
+    finally:
+        shutil.rmtree(broken, ignore_errors=True)

@@ -28,7 +28,7 @@ static void pyw_cur_died(pyw_proc_t *p, int kind, const char *cause)
     long pid = (long)p->proc.pid;
     int failed = (kind & PYW_DEATH_NOT_STARTED) || p->startup_killed;
     int quick;
-    char delay[32];
+    char delay[32], early[224];
 
     p->proc.pid = 0;
     /* Siblings must not hand requests to a daemon that is gone. */
@@ -41,6 +41,16 @@ static void pyw_cur_died(pyw_proc_t *p, int kind, const char *cause)
                                                  : PYW_WHY_APACHE_STOP),
                  cause, p->kill_sent ? ", after SIGKILL" : "");
         return;
+    }
+    /* Dead before READY without a line of its own (exit 254 has one):
+     * Python itself failed to start in its executable (a broken site or
+     * .pth file, a missing library), or a signal took it.  What it
+     * printed is just above in the error log. */
+    if (!failed && !p->ready) {
+        snprintf(early, sizeof(early), "exited before it was ready, %s; "
+                 "its last output is just above", cause);
+        cause = early;
+        failed = 1;
     }
     quick = failed || apr_time_now() < p->forked_at
                      + apr_time_from_msec(p->delay_ms) + PYW_QUICK_DEATH;
