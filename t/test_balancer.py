@@ -189,11 +189,29 @@ def test_app_exception_is_500_and_member_stays_usable(httpd):
     ("PyWorkerDaemonProcess noapp threads=1\n"
      "<Proxy balancer://b>\n    BalancerMember pyworker://noapp\n</Proxy>",
      161, "without script= or paste="),
+    # mod_proxy_hcheck would connect to host "m" and disable a healthy
+    # member (seen: AH03303 "Health check DISABLING pyworker://m").
+    (load_proxy(("proxy_hcheck",)) + "\n"
+     "PyWorkerDaemonProcess m threads=1 script=/x.wsgi\n"
+     "<Proxy balancer://b>\n"
+     "    BalancerMember pyworker://m hcmethod=GET hcuri=/ok\n</Proxy>",
+     164, "pyworker://m has an hcmethod"),
 ])
 def test_configtest_refuses_a_member_that_cannot_work(conf, code, words):
     rc, out = configtest(load_proxy() + "\n" + conf)
     assert rc != 0, out
     assert "PYW%04d" % code in out and words in out, out
+
+
+def test_configtest_takes_health_checks_of_http_members_beside_groups():
+    rc, out = configtest(
+        load_proxy() + "\n" + load_proxy(("proxy_hcheck",)) + "\n"
+        "PyWorkerDaemonProcess m threads=1 script=/x.wsgi\n"
+        "<Proxy balancer://b>\n"
+        "    BalancerMember pyworker://m\n"
+        "    BalancerMember http://127.0.0.1:9 hcmethod=TCP status=+H\n"
+        "</Proxy>")
+    assert rc == 0, out
 
 
 def test_configtest_refuses_script_and_paste_together():

@@ -267,6 +267,16 @@ static const char *pyw_proxy_worker_problem(const proxy_worker *w, int *code)
         *code = 161;
         return "names a group without script= or paste=";
     }
+    /* mod_proxy_hcheck connects to the member's host and port, which a
+     * group has not: it would take a healthy member out of service. */
+    if (w->s->method != NONE) {
+        *code = 164;
+        return "has an hcmethod, but mod_proxy_hcheck can only check a "
+               "host and port (TCP, HTTP, AJP), and would take this healthy "
+               "member out of service; leave hcmethod out: mod_pyworker "
+               "restarts the group's daemons itself, and a member that "
+               "answers 503 or 504 is in error for its retry=";
+    }
     return NULL;
 }
 
