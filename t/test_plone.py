@@ -279,10 +279,9 @@ def test_two_clients_editing_one_page_at_once_both_get_200(httpd, world,
     get their 200.  t/apps/plone_conflicts.py logs each retry, so the test
     knows a conflict really happened (it tries up to 8 rounds).
 
-    Fails while mod_pyworker's wsgi.input has no seek(): the retried
-    request ends in AttributeError, 500 and PYW0320 (README, Plone).  With
-    a seekable body (tried by buffering it in a SpooledTemporaryFile in
-    front of Zope) it passes in the first round, one retry logged."""
+    Without a seekable wsgi.input the retried request ends in
+    AttributeError, 500 and PYW0320; with it (t/test_input_seek.py) the
+    first round passes, one retry logged."""
     s = site(world, name)
     clients = [login(httpd, s, 0), login(httpd, s, 1)]
     since = len(s.event_log())
