@@ -87,7 +87,7 @@ int pyw_forward_pass(pyw_fwd_t *fw)
 
 /* ---- the response ---- */
 
-static int pyw_forward_skip(pyw_fwd_t *fw)
+int pyw_forward_skip(pyw_fwd_t *fw)
 {
     int rc = pyw_stream_skip_payload(&fw->b->stream,
                                      pyw_forward_deadline(fw));
@@ -168,7 +168,11 @@ int pyw_forward_on_headers(pyw_fwd_t *fw)
     if (rc < 0) {
         return pyw_forward_daemon_failed(fw, rc, NULL);
     }
-    return pyw_forward_headers_decode(fw, p, len);
+    rc = pyw_forward_headers_decode(fw, p, len);
+    if (rc == PYW_FWD_CONTINUE) {
+        pyw_forward_override_begin(fw);
+    }
+    return rc;
 }
 
 /* Pass DATA piece by piece as transient buckets (filters that keep them
@@ -183,6 +187,9 @@ int pyw_forward_on_data(pyw_fwd_t *fw)
 
     if (!fw->have_headers) {
         return pyw_forward_protocol_error(fw, "DATA before HEADERS");
+    }
+    if (fw->overriding) {
+        return pyw_forward_override_data(fw);
     }
     if (fw->discard) {
         return pyw_forward_skip(fw);
@@ -224,6 +231,9 @@ int pyw_forward_on_end(pyw_fwd_t *fw)
     fw->out->backend_clean = 1;
     if (fw->body_status) {
         return pyw_forward_body_result(fw);
+    }
+    if (fw->overriding) {
+        return pyw_forward_override_end(fw);
     }
     /* Nothing passed yet: a file body and EOS go down as one brigade, so
      * the byterange filter can answer a Range as for a static file; say
