@@ -255,6 +255,16 @@ def test_too_long_a_body_closes_the_connection(httpd):
                               r"closed")
 
 
+def test_an_app_failing_in_its_discarded_body_gets_500(httpd):
+    httpd.log.expect(r"PYW0321: ")
+    r = get(httpd, "/on/status/404?size=3000&parts=3&fail=1")
+    assert r.status == 500 and r.body.decode() == ERR500
+    with rawhttp.Conn(httpd.port) as c:
+        ok_after(c)
+    assert httpd.log.wait_for(r"PYW0321: .*override.wsgi fails in the "
+                              r"middle")
+
+
 def test_the_app_status_is_logged_as_the_requests(httpd):
     mark = httpd.log.mark()
     get(httpd, "/on/status/404")

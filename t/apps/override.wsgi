@@ -4,7 +4,8 @@
 #                                repeated), in K iterated pieces (K > 1:
 #                                no Content-Length, so chunked), plus
 #                                X-App, Set-Cookie and, for 401,
-#                                WWW-Authenticate and, for 503, Retry-After
+#                                WWW-Authenticate and, for 503, Retry-After;
+#                                &fail=1: raise after the first piece
 #   /fw/CODE?size=N              CODE with an N-byte file by
 #                                wsgi.file_wrapper
 #   /ok                          200 "ok N" (N counts the requests)
@@ -25,10 +26,12 @@ def _body(size):
     return (PATTERN * (size // len(PATTERN) + 1))[:size]
 
 
-def _pieces(body, parts):
+def _pieces(body, parts, fail=False):
     step = max(1, -(-len(body) // parts))
     for i in range(0, len(body), step):
         yield body[i:i + step]
+        if fail:
+            raise RuntimeError("override.wsgi fails in the middle of its body")
 
 
 def _status(code, q, start_response):
@@ -47,7 +50,7 @@ def _status(code, q, start_response):
         start_response("%s App Status" % code, headers)
         return [body]
     start_response("%s App Status" % code, headers)
-    return _pieces(body, parts)
+    return _pieces(body, parts, fail="fail" in q)
 
 
 def _file(code, q, environ, start_response):
