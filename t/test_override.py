@@ -41,6 +41,11 @@ ErrorDocument 404 "apache says 404"
 ErrorDocument 401 "apache says 401"
 ErrorDocument 503 "apache says 503"
 ErrorDocument 500 /err500.html
+ErrorDocument 403 /off/method
+
+<Location /forbidden>
+    Require all denied
+</Location>
 
 <Location /on>
     PyWorkerErrorOverride On
@@ -180,6 +185,17 @@ def test_a_status_apache_does_not_know_passes_through(httpd):
     # Apache has no page for 418: it would answer 500 instead.
     r = get(httpd, "/on/status/418?size=100")
     assert r.status == 418 and r.body == (APP_BODY * 13)[:100]
+
+
+@pytest.mark.parametrize("path", ["/on/status/403", "/forbidden"])
+def test_an_error_page_the_app_serves_keeps_the_status(httpd, path):
+    # ErrorDocument 403 /off/method: the app answers it with "200 OK",
+    # the client still gets the 403, as with a static error page.
+    httpd.log.expect(r"AH01630: client denied")
+    r = get(httpd, path)
+    assert r.status == 403
+    assert r.header("X-Seen-Method") == "GET"
+    assert r.body.startswith(b"seen GET\n")
 
 
 def test_on_leaves_success_untouched(httpd):

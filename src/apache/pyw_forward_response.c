@@ -45,12 +45,23 @@ void pyw_forward_abort_client(pyw_fwd_t *fw)
     apr_brigade_cleanup(fw->obb);
 }
 
+/* An ErrorDocument the application serves (Apache's internal redirect
+ * after an error, which hands the error's status on): its "200 OK"
+ * keeps that status, as a static error page does; another status wins. */
+static int pyw_forward_error_page(const request_rec *r, int status)
+{
+    return r->prev != NULL && ap_is_HTTP_ERROR(r->status)
+           && status == HTTP_OK;
+}
+
 static void pyw_forward_commit(pyw_fwd_t *fw)
 {
     request_rec *r = fw->r;
 
-    r->status = fw->status;
-    r->status_line = fw->status_line;
+    if (!pyw_forward_error_page(r, fw->status)) {
+        r->status = fw->status;
+        r->status_line = fw->status_line;
+    }
     /* Only the app decides the type: not mod_mime from the script name. */
     if (fw->content_type == NULL) {
         r->content_type = NULL;
