@@ -215,6 +215,15 @@ def test_401_keeps_its_challenges_and_nothing_else(httpd):
     assert r.header("Set-Cookie") is None and r.header("X-App") is None
 
 
+def test_405_allow_is_the_apps_list(httpd):
+    r = get(httpd, "/on/status/405")
+    assert r.status == 405 and APP_BODY not in r.body
+    allowed = set(r.header("Allow").split(","))
+    # Apache names HEAD with GET, adds TRACE (TraceEnable is on by
+    # default), and would have said only TRACE without the app's list.
+    assert allowed - {"TRACE", "HEAD"} == {"GET", "POST", "PROPFIND"}
+
+
 def test_503_keeps_retry_after(httpd):
     r = get(httpd, "/on/status/503")
     assert r.status == 503

@@ -17,8 +17,9 @@
  *
  * The application's headers are dropped with its body, as Apache drops a
  * handler's headers for an error document, except those that belong to
- * the status rather than to the page (PYW_FWD_KEEP): they go to
- * err_headers_out, which Apache keeps for error responses.
+ * the status rather than to the page (pyw_forward_keep): they go to
+ * err_headers_out, which Apache keeps for error responses; a 405's Allow
+ * becomes the method list Apache writes its own Allow from.
  */
 #include <stdlib.h>
 
@@ -69,6 +70,32 @@ static int pyw_forward_keep_one(void *rec, const char *key,
     return 1;
 }
 
+static int pyw_forward_allow_one(void *rec, const char *key,
+                                 const char *value)
+{
+    request_rec *r = rec;
+    char *list = apr_pstrdup(r->pool, value), *last, *m;
+
+    for (m = apr_strtok(list, ", \t", &last); m != NULL;
+         m = apr_strtok(NULL, ", \t", &last)) {
+        ap_method_list_add(r->allowed_methods, m);
+    }
+    return 1;
+}
+
+/* Apache writes the Allow of its 405 page itself, from r->allowed_methods
+ * (plus TRACE when TraceEnable is on): make that the application's list. */
+static void pyw_forward_keep_allow(pyw_fwd_t *fw)
+{
+    request_rec *r = fw->r;
+
+    if (fw->status == HTTP_METHOD_NOT_ALLOWED
+        && apr_table_get(fw->headers, "Allow") != NULL) {
+        ap_clear_method_list(r->allowed_methods);
+        apr_table_do(pyw_forward_allow_one, r, fw->headers, "Allow", NULL);
+    }
+}
+
 /* clean: the response was read to its END. */
 static int pyw_forward_override_done(pyw_fwd_t *fw, int clean)
 {
@@ -83,6 +110,7 @@ static int pyw_forward_override_done(pyw_fwd_t *fw, int clean)
                          pyw_forward_keep[i].name, NULL);
         }
     }
+    pyw_forward_keep_allow(fw);
     fw->out->result = PYW_FWD_OVERRIDDEN;
     fw->out->status = fw->status;
     fw->out->backend_clean = clean;

@@ -4,7 +4,8 @@
 #                                repeated), in K iterated pieces (K > 1:
 #                                no Content-Length, so chunked), plus
 #                                X-App, Set-Cookie and, for 401,
-#                                WWW-Authenticate and, for 503, Retry-After;
+#                                WWW-Authenticate, for 405 Allow and, for
+#                                503, Retry-After;
 #                                &fail=1: raise after the first piece
 #   /fw/CODE?size=N              CODE with an N-byte file by
 #                                wsgi.file_wrapper
@@ -43,6 +44,9 @@ def _status(code, q, start_response):
     if code == "401":
         headers.append(("WWW-Authenticate", 'Basic realm="app"'))
         headers.append(("WWW-Authenticate", 'Bearer realm="app"'))
+    if code == "405":
+        headers.append(("Allow", "GET, POST"))
+        headers.append(("Allow", "PROPFIND"))
     if code == "503":
         headers.append(("Retry-After", "120"))
     if parts <= 1:
