@@ -49,6 +49,7 @@ ErrorDocument 403 /off/method
 
 <Location /on>
     PyWorkerErrorOverride On
+    Header always set X-Always "set by mod_headers"
 </Location>
 <Directory "{root}/htx">
     AllowOverride FileInfo
@@ -165,6 +166,21 @@ def test_on_404_gets_the_errordocument_string(httpd):
     assert APP_BODY not in r.body
     assert r.header("X-App") is None
     assert r.header("Set-Cookie") is None
+
+
+def test_header_always_set_still_applies(httpd):
+    r = get(httpd, "/on/status/404")
+    assert r.status == 404 and r.header("X-Always") == "set by mod_headers"
+
+
+@pytest.mark.parametrize("size", [10, 200000])
+def test_an_unread_request_body_leaves_the_client_connection_usable(httpd,
+                                                                    size):
+    # The app never reads the body it is sent; Apache reads what is left.
+    with rawhttp.Conn(httpd.port) as c:
+        r = c.request("POST", "/on/status/404", body=b"b" * size)
+        assert r.status == 404 and r.body == b"apache says 404"
+        ok_after(c)
 
 
 def test_on_500_gets_the_errordocument_file(httpd):
