@@ -308,7 +308,8 @@ PyWorkerScriptAlias / /srv/x.py process-group=g application-group=%{GLOBAL}
 def test_htaccess_directives_mod_pyworker_keeps_out_of_htaccess(tmp_path):
     (tmp_path / ".htaccess").write_text(
         "WSGIScriptReloading Off\nWSGIChunkedRequest Off\n"
-        "WSGIPassAuthorization On\nWSGIProcessGroup site\n")
+        "WSGIPassAuthorization On\nWSGIProcessGroup site\n"
+        "WSGIErrorOverride On\nWSGIMapHEADToGET Off\n")
     r = run("-i", ".htaccess", cwd=str(tmp_path))
     assert r.returncode == 0, r.stderr
     text = (tmp_path / ".htaccess").read_text()
@@ -316,5 +317,7 @@ def test_htaccess_directives_mod_pyworker_keeps_out_of_htaccess(tmp_path):
     assert "# WSGIChunkedRequest Off\n" in text
     assert "PyWorkerPassAuthorization On\n" in text
     assert "PyWorkerProcessGroup site\n" in text
+    assert "PyWorkerErrorOverride On\n" in text
+    assert "PyWorkerMapHEADToGET Off\n" in text
     assert text.count("not allowed in .htaccess") == 2
     assert "AllowOverride AuthConfig" in text

@@ -51,6 +51,8 @@ void *pyw_config_create_dir(apr_pool_t *p, char *dir)
     d->pass_authorization = PYW_UNSET;
     d->chunked_request = PYW_UNSET;
     d->chunked_limit = PYW_UNSET;
+    d->error_override = PYW_UNSET;
+    d->map_head = PYW_UNSET;
     return d;
 }
 
@@ -74,6 +76,10 @@ void *pyw_config_merge_dir(apr_pool_t *p, void *basev, void *addv)
                        ? add->chunked_limit : base->chunked_limit;
     d->script_reloading = add->script_reloading != PYW_UNSET
                           ? add->script_reloading : base->script_reloading;
+    d->error_override = add->error_override != PYW_UNSET
+                        ? add->error_override : base->error_override;
+    d->map_head = add->map_head != PYW_UNSET ? add->map_head
+                                             : base->map_head;
     /* An inner list replaces the outer one; lists are never joined. */
     d->restrict_process = add->restrict_process ? add->restrict_process
                                                 : base->restrict_process;
@@ -131,6 +137,15 @@ const command_rec pyw_config_cmds[] = {
         NULL, ACCESS_CONF | RSRC_CONF, "bytes (K/M/G): the longest chunked "
         "request body PyWorkerChunkedRequest On reads; longer ones get 413 "
         "(default 1G)"),
+    AP_INIT_FLAG("PyWorkerErrorOverride", ap_set_flag_slot,
+        (void *)APR_OFFSETOF(pyw_dir_conf_t, error_override),
+        OR_FILEINFO | ACCESS_CONF | RSRC_CONF, "On: an error status (400 "
+        "and up) from the application gets Apache's error document "
+        "(ErrorDocument) instead of the application's body"),
+    AP_INIT_TAKE1("PyWorkerMapHEADToGET", pyw_cmd_map_head, NULL,
+        OR_FILEINFO | ACCESS_CONF | RSRC_CONF, "Auto (default): a HEAD "
+        "request reaches the application as GET when an output filter "
+        "needs the body; On: always; Off: never"),
     AP_INIT_TAKE1("PyWorkerPythonHome", pyw_cmd_python,
         &pyw_globals.python_home, RSRC_CONF,
         "default python-home of every group (main server only)"),

@@ -22,6 +22,12 @@
 #define PYW_CHUNKED_OFF    0    /* 411 Length Required, as mod_wsgi      */
 #define PYW_CHUNKED_SPOOL  1    /* On: read whole, then CONTENT_LENGTH   */
 #define PYW_CHUNKED_STREAM 2    /* forwarded as it comes, no CONTENT_LENGTH */
+
+/* PyWorkerMapHEADToGET */
+#define PYW_MAP_HEAD_OFF   0    /* HEAD reaches the application as HEAD  */
+#define PYW_MAP_HEAD_ON    1    /* always as GET                         */
+#define PYW_MAP_HEAD_AUTO  2    /* as GET when an output filter needs the
+                                   body (pyw_handler_head.c)             */
 /* PyWorkerChunkedRequestLimit when not set: 1 GiB (Apache's own
  * LimitRequestBody applies as well). */
 #define PYW_CHUNKED_LIMIT_DEFAULT ((apr_off_t)1 << 30)
@@ -85,6 +91,8 @@ typedef struct {
     int         pass_authorization; /* PYW_UNSET -> Off */
     int         chunked_request;    /* PYW_CHUNKED_*; PYW_UNSET -> On */
     apr_off_t   chunked_limit;      /* PYW_UNSET -> the default      */
+    int         error_override;     /* PYW_UNSET -> Off              */
+    int         map_head;           /* PYW_MAP_HEAD_*; PYW_UNSET -> Auto */
     apr_array_header_t *restrict_process;   /* PyWorkerRestrictProcess:
                                                const char *; NULL: any */
 } pyw_dir_conf_t;
@@ -135,6 +143,12 @@ const char *pyw_config_application_group(request_rec *r);
 
 /* 1 if Authorization goes to the app (alias, then dir config; Off). */
 int pyw_config_pass_authorization(request_rec *r);
+
+/* PyWorkerErrorOverride in force for r (Off by default). */
+int pyw_config_error_override(request_rec *r);
+
+/* PyWorkerMapHEADToGET in force for r: PYW_MAP_HEAD_* (Auto). */
+int pyw_config_map_head(request_rec *r);
 
 /* The name of the WSGI callable in the script (default "application"). */
 const char *pyw_config_callable_object(request_rec *r);

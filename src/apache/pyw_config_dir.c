@@ -3,8 +3,9 @@
  * <Location>, and some in .htaccess): PyWorkerProcessGroup,
  * PyWorkerRestrictProcess, PyWorkerApplicationGroup,
  * PyWorkerCallableObject, PyWorkerChunkedRequest and
- * PyWorkerChunkedRequestLimit.  PyWorkerPassAuthorization and
- * PyWorkerScriptReloading are plain flags (ap_set_flag_slot).
+ * PyWorkerChunkedRequestLimit and PyWorkerMapHEADToGET.
+ * PyWorkerPassAuthorization, PyWorkerScriptReloading and
+ * PyWorkerErrorOverride are plain flags (ap_set_flag_slot).
  */
 #include <stdint.h>
 #include <string.h>
@@ -126,5 +127,26 @@ const char *pyw_cmd_chunked_limit(cmd_parms *cmd, void *mconfig,
         return apr_psprintf(cmd->pool, "%s: %s", cmd->cmd->name, msg);
     }
     d->chunked_limit = (apr_off_t)v;
+    return NULL;
+}
+
+/* PyWorkerMapHEADToGET On|Off|Auto. */
+const char *pyw_cmd_map_head(cmd_parms *cmd, void *mconfig, const char *arg)
+{
+    pyw_dir_conf_t *d = mconfig;
+
+    if (strcasecmp(arg, "On") == 0) {
+        d->map_head = PYW_MAP_HEAD_ON;
+    }
+    else if (strcasecmp(arg, "Off") == 0) {
+        d->map_head = PYW_MAP_HEAD_OFF;
+    }
+    else if (strcasecmp(arg, "Auto") == 0) {
+        d->map_head = PYW_MAP_HEAD_AUTO;
+    }
+    else {
+        return apr_psprintf(cmd->pool, "%s: '%s': use On, Off or Auto",
+                            cmd->cmd->name, arg);
+    }
     return NULL;
 }

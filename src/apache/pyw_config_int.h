@@ -76,5 +76,7 @@ const char *pyw_cmd_chunked_request(cmd_parms *cmd, void *mconfig,
                                     const char *arg);
 const char *pyw_cmd_chunked_limit(cmd_parms *cmd, void *mconfig,
                                   const char *arg);
+const char *pyw_cmd_map_head(cmd_parms *cmd, void *mconfig,
+                             const char *arg);
 
 #endif /* PYW_CONFIG_INT_H */

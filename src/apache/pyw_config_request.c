@@ -197,3 +197,20 @@ int pyw_config_pass_authorization(request_rec *r)
     d = ap_get_module_config(r->per_dir_config, &pyworker_module);
     return d != NULL && d->pass_authorization == 1;
 }
+
+int pyw_config_error_override(request_rec *r)
+{
+    const pyw_dir_conf_t *d = ap_get_module_config(r->per_dir_config,
+                                                   &pyworker_module);
+
+    return d != NULL && d->error_override == 1;
+}
+
+int pyw_config_map_head(request_rec *r)
+{
+    const pyw_dir_conf_t *d = ap_get_module_config(r->per_dir_config,
+                                                   &pyworker_module);
+
+    return d == NULL || d->map_head == PYW_UNSET ? PYW_MAP_HEAD_AUTO
+                                                 : d->map_head;
+}

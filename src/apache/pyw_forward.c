@@ -13,6 +13,8 @@
  *     FILE     a file descriptor came with it (SCM_RIGHTS): pass a file
  *              bucket, so core sends the bytes (sendfile, mmap or read)
  *     END      pass EOS: done, connection clean
+ *              (an error status claimed by opts->error_override passes
+ *              nothing: its body is drained, pyw_forward_override.c)
  *     ERROR    the app failed: error status, or abort a started response
  *
  * Failures are described in the outcome, never logged here: the caller
@@ -140,6 +142,7 @@ void pyw_forward_request(request_rec *r, pyw_backend_t *b,
                     : apr_time_as_msec(r->server->timeout);
     fw.request_deadline = opts->deadline_ms;
     fw.spool = opts->body;
+    fw.error_override = opts->error_override;
     fw.ibb = apr_brigade_create(r->pool, ba);
     fw.obb = apr_brigade_create(r->pool, ba);
     fw.iov_cap = PYW_FWD_IOV_INIT;

@@ -44,6 +44,12 @@ typedef struct {
     int         resent;             /* 1: a daemon turned this request
                                        down; the REQUEST says so
                                        (PYW_REQUEST_RESENT)          */
+    int         head_as_get;        /* 1: REQUEST_METHOD GET for a HEAD
+                                       (PyWorkerMapHEADToGET)        */
+    /* Error override (PyWorkerErrorOverride, ProxyErrorOverride): 1 if
+     * the application's response with this status is to be replaced by
+     * Apache's error document; NULL: never. */
+    int       (*error_override)(request_rec *r, int status);
 } pyw_forward_opts_t;
 
 typedef enum {
@@ -62,12 +68,18 @@ typedef enum {
                                ran and no body was read, so the caller may
                                send it again on another connection (err,
                                reason)                                   */
-    PYW_FWD_REQUEST_TIMEOUT /* opts->deadline_ms passed (request-timeout) */
+    PYW_FWD_REQUEST_TIMEOUT,/* opts->deadline_ms passed (request-timeout) */
+    PYW_FWD_OVERRIDDEN      /* the app answered an error status that
+                               opts->error_override claims: nothing was
+                               passed, its body was discarded (status;
+                               backend_clean: read to END, else the
+                               connection must be closed)               */
 } pyw_forward_result_e;
 
 typedef struct {
     pyw_forward_result_e result;
     int         status;        /* APP_ERROR: the daemon's status;
+                                  OVERRIDDEN: the application's;
                                   BODY_ERROR: 413/400/408.. or
                                   AP_FILTER_ERROR (already answered);
                                   CLIENT_GONE: AP_FILTER_ERROR or 0    */

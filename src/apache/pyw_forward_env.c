@@ -202,6 +202,10 @@ int pyw_forward_send_request(pyw_fwd_t *fw,
                                          pyw_spool_size(opts->body)));
             apr_table_unset(r->subprocess_env, "HTTP_TRANSFER_ENCODING");
         }
+        if (opts->head_as_get) {
+            /* Apache still drops the body: only the app sees a GET. */
+            apr_table_setn(r->subprocess_env, "REQUEST_METHOD", "GET");
+        }
         apr_table_setn(r->notes, PYW_FWD_ENV_NOTE, "1");
     }
     /* Each time: a balancer may fail over to another group's script. */

@@ -8,6 +8,7 @@
  *   pyw_forward_response.c  HEADERS, DATA, END: the client response
  *   pyw_forward_file.c      FILE: a body from a passed descriptor
  *   pyw_forward_outcome.c   failures, ERROR and GOODBYE in the outcome
+ *   pyw_forward_override.c  an error status Apache answers itself
  *
  * A handler returns PYW_FWD_CONTINUE (read the next frame) or
  * PYW_FWD_STOP (the outcome is set).
@@ -50,6 +51,9 @@ typedef struct {
     int                    have_headers;
     int                    file_body;   /* body bytes from a FILE frame  */
     apr_size_t             held;        /* DATA bytes copied, not passed */
+    int                  (*error_override)(request_rec *r, int status);
+    int                    overriding;  /* error override: drain to END  */
+    apr_off_t              drained;     /* body bytes discarded for it   */
     /* The response head, applied to r at commit. */
     int                    status;
     const char            *status_line;
@@ -70,6 +74,12 @@ int pyw_forward_pass(pyw_fwd_t *fw);
 int pyw_forward_on_headers(pyw_fwd_t *fw);
 int pyw_forward_on_data(pyw_fwd_t *fw);
 int pyw_forward_on_end(pyw_fwd_t *fw);
+int pyw_forward_skip(pyw_fwd_t *fw);
+
+/* pyw_forward_override.c */
+void pyw_forward_override_begin(pyw_fwd_t *fw);
+int pyw_forward_override_data(pyw_fwd_t *fw);
+int pyw_forward_override_end(pyw_fwd_t *fw);
 
 /* pyw_forward_outcome.c */
 int pyw_forward_daemon_failed(pyw_fwd_t *fw, int rc, const char *reason);

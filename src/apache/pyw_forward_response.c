@@ -45,12 +45,23 @@ void pyw_forward_abort_client(pyw_fwd_t *fw)
     apr_brigade_cleanup(fw->obb);
 }
 
+/* An ErrorDocument the application serves (Apache's internal redirect
+ * after an error, which hands the error's status on): its "200 OK"
+ * keeps that status, as a static error page does; another status wins. */
+static int pyw_forward_error_page(const request_rec *r, int status)
+{
+    return r->prev != NULL && ap_is_HTTP_ERROR(r->status)
+           && status == HTTP_OK;
+}
+
 static void pyw_forward_commit(pyw_fwd_t *fw)
 {
     request_rec *r = fw->r;
 
-    r->status = fw->status;
-    r->status_line = fw->status_line;
+    if (!pyw_forward_error_page(r, fw->status)) {
+        r->status = fw->status;
+        r->status_line = fw->status_line;
+    }
     /* Only the app decides the type: not mod_mime from the script name. */
     if (fw->content_type == NULL) {
         r->content_type = NULL;
@@ -87,7 +98,7 @@ int pyw_forward_pass(pyw_fwd_t *fw)
 
 /* ---- the response ---- */
 
-static int pyw_forward_skip(pyw_fwd_t *fw)
+int pyw_forward_skip(pyw_fwd_t *fw)
 {
     int rc = pyw_stream_skip_payload(&fw->b->stream,
                                      pyw_forward_deadline(fw));
@@ -168,7 +179,11 @@ int pyw_forward_on_headers(pyw_fwd_t *fw)
     if (rc < 0) {
         return pyw_forward_daemon_failed(fw, rc, NULL);
     }
-    return pyw_forward_headers_decode(fw, p, len);
+    rc = pyw_forward_headers_decode(fw, p, len);
+    if (rc == PYW_FWD_CONTINUE) {
+        pyw_forward_override_begin(fw);
+    }
+    return rc;
 }
 
 /* Pass DATA piece by piece as transient buckets (filters that keep them
@@ -183,6 +198,9 @@ int pyw_forward_on_data(pyw_fwd_t *fw)
 
     if (!fw->have_headers) {
         return pyw_forward_protocol_error(fw, "DATA before HEADERS");
+    }
+    if (fw->overriding) {
+        return pyw_forward_override_data(fw);
     }
     if (fw->discard) {
         return pyw_forward_skip(fw);
@@ -224,6 +242,9 @@ int pyw_forward_on_end(pyw_fwd_t *fw)
     fw->out->backend_clean = 1;
     if (fw->body_status) {
         return pyw_forward_body_result(fw);
+    }
+    if (fw->overriding) {
+        return pyw_forward_override_end(fw);
     }
     /* Nothing passed yet: a file body and EOS go down as one brigade, so
      * the byterange filter can answer a Range as for a static file; say

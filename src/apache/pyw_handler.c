@@ -138,15 +138,23 @@ int pyw_handler_serve(request_rec *r, const pyw_group_t *g,
                        ? pyw_io_deadline(g->request_timeout_ms)
                        : PYW_NO_DEADLINE;
     opts.body = spool;
+    opts.head_as_get = pyw_handler_head_as_get(r, g);
+    opts.error_override = app->error_override ? app->error_override
+                          : pyw_handler_error_override;
     status = pyw_handler_run(r, g, &opts, how);
     pyw_status_count(r, g, status, pyw_handler_what(r, how));
     return status;
 }
 
+int pyw_handler_error_override(request_rec *r, int status)
+{
+    return ap_is_HTTP_ERROR(status) && pyw_config_error_override(r);
+}
+
 static int pyw_handler(request_rec *r)
 {
     const pyw_group_t *g = NULL;
-    pyw_handler_app_t app = { NULL, NULL, NULL, NULL };
+    pyw_handler_app_t app = { NULL, NULL, NULL, NULL, NULL };
     pyw_forward_outcome_t how;
     int status;
 

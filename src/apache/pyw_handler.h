@@ -20,7 +20,13 @@ typedef struct {
     const char *paste_app;          /* PasteDeploy name, or NULL: script */
     const char *script_name;        /* NULL: Apache's SCRIPT_NAME        */
     const char *path_info;          /* NULL: Apache's PATH_INFO          */
+    /* Which statuses Apache answers itself (pyw_forward_opts_t); NULL:
+     * PyWorkerErrorOverride decides. */
+    int       (*error_override)(request_rec *r, int status);
 } pyw_handler_app_t;
+
+/* PyWorkerErrorOverride's test: On for r and status is 400-599. */
+int pyw_handler_error_override(request_rec *r, int status);
 
 void pyw_handler_register_hooks(apr_pool_t *p);
 

@@ -6,6 +6,7 @@
  *   pyw_handler_group.c    the group, the script and its owner
  *   pyw_handler_chunked.c  a chunked body: refuse, stream or spool
  *   pyw_handler_outcome.c  an outcome -> its status and one log line
+ *   pyw_handler_head.c     PyWorkerMapHEADToGET
  */
 #ifndef PYW_HANDLER_INT_H
 #define PYW_HANDLER_INT_H
@@ -40,6 +41,12 @@ int pyw_handler_check_script(request_rec *r, const pyw_group_t *g);
  * 0151). */
 int pyw_handler_chunked(request_rec *r, const pyw_group_t *g,
                         const pyw_dir_conf_t *d, pyw_spool_t **spool);
+
+/* pyw_handler_head.c */
+
+/* 1 if r is a HEAD the application is to see as GET
+ * (PyWorkerMapHEADToGET), logged at debug (PYW0121). */
+int pyw_handler_head_as_get(request_rec *r, const pyw_group_t *g);
 
 /* pyw_handler_outcome.c */
 

@@ -11,6 +11,8 @@
  *                                            status (503 + Retry-After:
  *                                            queue-timeout)
  *   client body unreadable                -> 413 / 400 / 408
+ *   an error status under error override  -> that status, for Apache's
+ *                                            error document
  *   client gone                           -> nothing to answer
  *
  * (A chunked body over the spool limit, 413, or whose temporary file
@@ -201,6 +203,13 @@ int pyw_handler_outcome(request_rec *r, const pyw_group_t *g,
         return pyw_handler_daemon_failed(r, g, pid, o);
     case PYW_FWD_APP_ERROR:
         return pyw_handler_app_error(r, g, pid, o);
+    case PYW_FWD_OVERRIDDEN:
+        PYW_RLOG(APLOG_DEBUG, 0, r, 120, gn, pid, "the application "
+                 "answered %d: Apache's error document replaces its "
+                 "response (error override; %s)", o->status,
+                 o->backend_clean ? "its body was read and discarded"
+                 : "its body was too long to read: connection closed");
+        return o->status;
     case PYW_FWD_CLIENT_GONE:
         PYW_RLOG(APLOG_INFO, 0, r, 116, gn, pid, "client went away while "
                  "the response was being sent");

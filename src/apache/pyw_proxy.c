@@ -27,6 +27,13 @@
  *                                                    mod_proxy would put a
  *                                                    healthy member in
  *                                                    error
+ *   an error status claimed by ProxyErrorOverride -> returned with the
+ *   (with its status list, httpd 2.4.47+) or by      "proxy-error-override"
+ *   PyWorkerErrorOverride                            note: mod_proxy
+ *                                                    neither fails over
+ *                                                    nor marks the member,
+ *                                                    and Apache answers
+ *                                                    with its ErrorDocument
  *   anything else                                 -> returned as is
  *
  * mod_proxy is optional: nothing here links to a mod_proxy function (see
@@ -50,6 +57,12 @@
 #define PYW_PROXY_SCHEME      "pyworker"
 #define PYW_PROXY_PREFIX      "pyworker://"
 #define PYW_PROXY_PREFIX_LEN  (sizeof(PYW_PROXY_PREFIX) - 1)
+
+/* mod_proxy's module record and its ProxyErrorOverride test, looked up
+ * in pre_config (NULL: not loaded; an httpd older than 2.4.47 has no
+ * such function and no status list). */
+static module *pyw_proxy_module;
+static __typeof__(ap_proxy_should_override) *pyw_proxy_should_override;
 
 /* The group name in "pyworker://NAME/path?query" (*rest: "/path?..."),
  * or NULL if url is not ours. */
@@ -164,11 +177,32 @@ static void pyw_proxy_member_failed(request_rec *r, proxy_worker *worker,
              worker->s->name_ex);
 }
 
+/* ProxyErrorOverride in force for r claims status, as for mod_proxy's
+ * own backends; or PyWorkerErrorOverride does. */
+static int pyw_proxy_error_override(request_rec *r, int status)
+{
+    proxy_dir_conf *d = pyw_proxy_module == NULL ? NULL
+        : ap_get_module_config(r->per_dir_config, pyw_proxy_module);
+
+    if (d != NULL && (pyw_proxy_should_override != NULL
+                      ? pyw_proxy_should_override(d, status)
+                      : d->error_override && ap_is_HTTP_ERROR(status))) {
+        return 1;
+    }
+    return pyw_handler_error_override(r, status);
+}
+
 static int pyw_proxy_status(request_rec *r, proxy_worker *worker,
                             const pyw_group_t *g, int status,
                             const pyw_forward_outcome_t *how)
 {
     pyw_forward_result_e result = how->result;
+
+    if (result == PYW_FWD_OVERRIDDEN) {
+        /* The app's own answer: no fail-over, no member in error. */
+        apr_table_setn(r->notes, "proxy-error-override", "1");
+        return status;
+    }
 
     if (result == PYW_FWD_NO_BACKEND || result == PYW_FWD_NOT_RUN
         || (result == PYW_FWD_TIMEOUT && how->request_unread
@@ -216,6 +250,7 @@ static int pyw_proxy_app(request_rec *r, const char *name, const char *rest,
         return status;
     }
     memset(app, 0, sizeof(*app));
+    app->error_override = pyw_proxy_error_override;
     app->script_filename = g->app_file;
     app->paste_app = g->app_paste_name;
     return pyw_proxy_paths(r, rest, app);
@@ -340,6 +375,9 @@ static int pyw_proxy_pre_config(apr_pool_t *pconf, apr_pool_t *plog,
     __typeof__(proxy_hook_canon_handler) *canon =
         (__typeof__(canon))dlsym(RTLD_DEFAULT, "proxy_hook_canon_handler");
 
+    pyw_proxy_module = ap_find_linked_module("mod_proxy.c");
+    pyw_proxy_should_override = (__typeof__(pyw_proxy_should_override))
+        dlsym(RTLD_DEFAULT, "ap_proxy_should_override");
     if (scheme != NULL && canon != NULL) {
         scheme(pyw_proxy_handler, NULL, NULL, APR_HOOK_FIRST);
         canon(pyw_proxy_canon, NULL, NULL, APR_HOOK_FIRST);
