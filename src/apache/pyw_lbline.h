@@ -28,6 +28,12 @@ void pyw_lb_line_leave(pyw_lb_line_t *line, pyw_lb_waiter_t *w);
 /* 1 if w is first in line (always, without a line). */
 int pyw_lb_line_first(const pyw_lb_line_t *line, const pyw_lb_waiter_t *w);
 
+/* Not first in line: sleep, with the balancer's lock let go, until the
+ * first leaves or the deadline passes (at once without a line).  No
+ * polling: a long line costs no CPU. */
+void pyw_lb_line_wait_turn(pyw_lb_line_t *line, proxy_balancer *balancer,
+                           apr_time_t deadline);
+
 /* 1 if somebody waits (never, without a line). */
 int pyw_lb_line_busy(const pyw_lb_line_t *line);
 

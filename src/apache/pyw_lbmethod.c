@@ -32,12 +32,16 @@
  * process runs: a 5 ms request can wait for a 500 ms one while another
  * group frees a worker first.  With the balancer's own `timeout=`
  * (ProxySet timeout=S, "how long to wait for a free worker"), the
- * request instead waits here, polling the boards: one queue in front of
- * every worker of every member, as HAProxy's per-server maxconn queue
- * (what Plone's documentation sets up).
+ * request instead waits here: one queue in front of every worker of
+ * every member, as HAProxy's per-server maxconn queue (what Plone's
+ * documentation sets up).
  *   - First come, first served: in each Apache child the waiters stand
  *     in line (pyw_lbline.c) and only the first one looks; a newcomer
  *     joins the line while anyone waits.
+ *   - Nobody polls: the others sleep until the first leaves, and the
+ *     first sleeps on the members' boards until a daemon frees a worker
+ *     (pyw_board_wake.h).  Polling every 0.25 ms cost a fifth of a core
+ *     with 40 requests waiting.
  *   - One waiter per free worker: the first in line leaves only for a
  *     free worker of some process that no request has claimed, and
  *     claims it on the group's board (pyw_claim.c).  The daemon that
@@ -59,13 +63,19 @@
 #include "httpd.h"
 #include "mod_proxy.h"
 
+#include "../common/pyw_board_wake.h"
 #include "pyw_claim.h"
 #include "pyw_lbline.h"
 #include "pyw_procmgr.h"
 #include "pyw_proxy.h"
 
 #define PYW_LB_NAME "byfreeworkers"
-#define PYW_LB_POLL_US 250      /* how often a queued request looks */
+#define PYW_LB_POLL_US 250      /* how often a queued request looks
+                                   where the kernel cannot sleep on the
+                                   boards (pyw_board_wake.h)           */
+/* The longest sleep of the first in line: members going in or out of
+ * service (error, drain, balancer-manager) change no board. */
+#define PYW_LB_SLEEP_MAX_US 10000
 
 typedef struct {
     int  total_factor;          /* lbfactors of the candidates seen     */
@@ -179,6 +189,64 @@ static int pyw_lb_full(proxy_balancer *balancer)
     return 1;
 }
 
+/* The boards of the pyworker:// members, which the first in line sleeps
+ * on (pyw_board_wake.h), counted as a sleeper on each while it is. */
+typedef struct {
+    pyw_board_t *board[PYW_BOARD_WAIT_MAX];
+    uint32_t     word[PYW_BOARD_WAIT_MAX];
+    int          n;
+} pyw_lb_boards_t;
+
+static void pyw_lb_boards_count_in(pyw_lb_boards_t *bs,
+                                   proxy_balancer *balancer)
+{
+    proxy_worker **w = (proxy_worker **)balancer->workers->elts;
+    const pyw_group_t *g;
+    int i;
+
+    for (i = 0; i < balancer->workers->nelts && bs->n < PYW_BOARD_WAIT_MAX;
+         i++) {
+        g = strcasecmp(w[i]->s->scheme, "pyworker") == 0
+            ? pyw_proxy_find_group(w[i]->s->hostname_ex) : NULL;
+        if (g != NULL && pyw_pm_group_board(g) != NULL) {
+            bs->board[bs->n] = pyw_pm_group_board(g);
+            pyw_board_sleepers(bs->board[bs->n++], 1);
+        }
+    }
+}
+
+static void pyw_lb_boards_count_out(pyw_lb_boards_t *bs)
+{
+    while (bs->n > 0) {
+        pyw_board_sleepers(bs->board[--bs->n], -1);
+    }
+}
+
+static void pyw_lb_boards_read(pyw_lb_boards_t *bs)
+{
+    int i;
+
+    for (i = 0; i < bs->n; i++) {
+        bs->word[i] = pyw_board_wake_word(bs->board[i]);
+    }
+}
+
+/* The first in line, nothing free: sleep until a worker of some member
+ * may have come free.  The lock is let go meanwhile, so that this
+ * child's finished requests pass mod_proxy's post_request. */
+static void pyw_lb_sleep(pyw_lb_boards_t *bs, proxy_balancer *balancer,
+                         apr_time_t deadline)
+{
+    apr_time_t left = deadline - apr_time_now();
+    long us = left < PYW_LB_SLEEP_MAX_US ? (long)left : PYW_LB_SLEEP_MAX_US;
+
+    PROXY_THREAD_UNLOCK(balancer);
+    if (us > 0 && pyw_board_wait_any(bs->board, bs->word, bs->n, us) < 0) {
+        apr_sleep(PYW_LB_POLL_US);      /* no futex_waitv: poll */
+    }
+    PROXY_THREAD_LOCK(balancer);
+}
+
 /* Every member is full, or others wait already: wait in line, up to the
  * balancer's timeout, for a free worker anywhere (see the top of this
  * file).  The member r claimed a worker of, or NULL. */
@@ -188,19 +256,29 @@ static proxy_worker *pyw_lb_queue(proxy_balancer *balancer, request_rec *r,
     apr_time_t deadline = apr_time_now() + balancer->s->timeout;
     proxy_worker *claimed = NULL;
     pyw_lb_waiter_t me;
-    int done = 0;
+    pyw_lb_boards_t bs;
+    int first = 0, done = 0;
 
+    bs.n = 0;
     pyw_lb_line_join(line, &me);
-    while (!(pyw_lb_line_first(line, &me)
-             && ((claimed = pyw_lb_claim(balancer, r, &done)) != NULL
-                 || done))
-           && apr_time_now() < deadline) {
-        /* Let this child's finished requests through mod_proxy's
-         * post_request, which takes the lock to count them out. */
-        PROXY_THREAD_UNLOCK(balancer);
-        apr_sleep(PYW_LB_POLL_US);
-        PROXY_THREAD_LOCK(balancer);
+    while (apr_time_now() < deadline) {
+        if (!pyw_lb_line_first(line, &me)) {
+            pyw_lb_line_wait_turn(line, balancer, deadline);
+            continue;
+        }
+        if (!first) {
+            first = 1;
+            pyw_lb_boards_count_in(&bs, balancer);
+        }
+        /* The words before the look: a worker freed after it changes
+         * one, and the sleep returns at once. */
+        pyw_lb_boards_read(&bs);
+        if ((claimed = pyw_lb_claim(balancer, r, &done)) != NULL || done) {
+            break;
+        }
+        pyw_lb_sleep(&bs, balancer, deadline);
     }
+    pyw_lb_boards_count_out(&bs);
     pyw_lb_line_leave(line, &me);
     return claimed;
 }

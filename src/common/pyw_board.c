@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "pyw_board.h"
+#include "pyw_board_wake.h"
 #include "pyw_memfd.h"
 
 #define BOARD_LOAD(p)      __atomic_load_n((p), __ATOMIC_RELAXED)
@@ -117,6 +118,7 @@ void pyw_board_join(pyw_board_t *b, int index, pid_t pid, int threads)
     BOARD_STORE(&e->fresh, 0);
     BOARD_STORE(&e->pid, (int32_t)pid);
     BOARD_STORE(&e->threads, threads);
+    pyw_board_freed(b);
 }
 
 void pyw_board_leave(pyw_board_t *b, int index, pid_t pid)
@@ -136,8 +138,9 @@ void pyw_board_set_busy(pyw_board_t *b, int index, pid_t pid, int busy)
 {
     pyw_board_entry_t *e = board_entry(b, index);
 
-    if (e != NULL && BOARD_LOAD(&e->pid) == (int32_t)pid) {
-        BOARD_STORE(&e->busy, busy);
+    if (e != NULL && BOARD_LOAD(&e->pid) == (int32_t)pid
+        && __atomic_exchange_n(&e->busy, busy, __ATOMIC_SEQ_CST) > busy) {
+        pyw_board_freed(b);
     }
 }
 
@@ -279,9 +282,11 @@ void pyw_board_unclaim(pyw_board_t *b, uint16_t id)
     }
     seen = BOARD_LOAD(&b->mem->claim_ms[slot]);
     if (seen != 0 && CLAIM_TAG(seen) == id >> CLAIM_SLOT_BITS) {
-        (void)__atomic_compare_exchange_n(&b->mem->claim_ms[slot], &seen,
-                                          0, 0, __ATOMIC_RELAXED,
-                                          __ATOMIC_RELAXED);
+        if (__atomic_compare_exchange_n(&b->mem->claim_ms[slot], &seen, 0,
+                                        0, __ATOMIC_RELAXED,
+                                        __ATOMIC_RELAXED)) {
+            pyw_board_freed(b);     /* the worker counts as free again */
+        }
     }
 }
 

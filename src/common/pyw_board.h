@@ -11,9 +11,9 @@
  * atomics: the board is a hint for balancing, never a lock, and a stale
  * value only costs one reconnect or one queued request.
  *
- * Size: one 4 KiB page holds the news, the claims and 233 entries, enough
- * for any group of up to 233 processes; a larger group gets the pages it
- * needs.
+ * Size: one 4 KiB page holds the news, the claims, the wake-up word and
+ * 233 entries, enough for any group of up to 233 processes; a larger
+ * group gets the pages it needs.
  * The memfd is sealed at that size (F_SEAL_SHRINK | F_SEAL_GROW), so a
  * daemon, which maps it writable, cannot make the parent's own accesses
  * fault by truncating it.  How many entries a mapping holds is kept in
@@ -57,10 +57,21 @@ typedef struct {
 #define PYW_BOARD_CLAIMS        31
 #define PYW_BOARD_CLAIM_TTL_MS  1000
 
+/* Wake-ups for requests waiting at the balancer for a free worker
+ * (pyw_board_wake.h): seq changes whenever a worker of the group may
+ * have come free, and is the futex word they sleep on; sleepers counts
+ * them, so that a daemon makes the wake-up call only when someone
+ * sleeps. */
+typedef struct {
+    uint32_t seq;
+    uint32_t sleepers;
+} pyw_board_wake_t;
+
 /* The shared pages. */
 typedef struct {
     pyw_board_news_t  news;
     int64_t           claim_ms[PYW_BOARD_CLAIMS];  /* 0: free */
+    pyw_board_wake_t  wake;
     pyw_board_entry_t slot[];   /* as many as the file holds */
 } pyw_board_mem_t;
 

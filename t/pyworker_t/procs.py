@@ -24,6 +24,18 @@ def stat(pid):
     return int(fields[1]), int(fields[19])
 
 
+def cpu_seconds(pids):
+    """User and system CPU time the processes used so far (those gone
+    count nothing)."""
+    total = 0
+    for pid in pids:
+        data = _read("/proc/%d/stat" % pid)
+        if data is not None:
+            fields = data[data.rfind(")") + 2:].split()
+            total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
 def alive(pid, starttime=None):
     """True if pid exists (and, given starttime, is still that process)."""
     st = stat(pid)

@@ -2,14 +2,17 @@
  * test_board.c - the group load board: room is seen only in other,
  * joined, not draining slots; a departed daemon cannot clobber the
  * successor that took its slot; and a second mapping of the memfd, made
- * in a child as an exec'd daemon makes it, shares the parent's writes.
+ * in a child as an exec'd daemon makes it, shares the parent's writes;
+ * a worker coming free wakes a process asleep on the board.
  */
 #include <stdlib.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "harness.h"
 #include "pyw_board.h"
+#include "pyw_board_wake.h"
 
 static pyw_board_t *new_board(void)
 {
@@ -233,8 +236,81 @@ static void test_claims(void)
     pyw_board_destroy(b);
 }
 
+static double monotonic_s(void)
+{
+    struct timespec t;
+
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return t.tv_sec + t.tv_nsec / 1e9;
+}
+
+/* The word changes when a worker may have come free, only then. */
+static void test_wake_word(void)
+{
+    pyw_board_t *b = new_board();
+    pyw_board_t *one[1] = { b };
+    uint32_t w;
+
+    w = pyw_board_wake_word(b);
+    pyw_board_join(b, 0, 100, 2);                   /* new workers */
+    CHECK(pyw_board_wake_word(b) != w);
+    w = pyw_board_wake_word(b);
+    pyw_board_set_busy(b, 0, 100, 2);               /* taken: no change */
+    CHECK_EQ(pyw_board_wake_word(b), w);
+    pyw_board_set_busy(b, 0, 100, 1);               /* one freed */
+    CHECK(pyw_board_wake_word(b) != w);
+    w = pyw_board_wake_word(b);
+    pyw_board_set_busy(b, 0, 999, 0);               /* not its slot */
+    CHECK_EQ(pyw_board_wake_word(b), w);
+    pyw_board_unclaim(b, pyw_board_claim(b, 5000)); /* claim given back */
+    CHECK(pyw_board_wake_word(b) != w);
+    /* A word that moved already: no sleep.  One that did not: the
+     * timeout. */
+    CHECK_EQ(pyw_board_wait_any(one, &w, 1, 1000000), 0);
+    w = pyw_board_wake_word(b);
+    CHECK_EQ(pyw_board_wait_any(one, &w, 1, 20000), 1);
+    CHECK_EQ(pyw_board_wake_word(NULL), 0);
+    pyw_board_freed(NULL);
+    pyw_board_sleepers(NULL, 1);
+    pyw_board_destroy(b);
+}
+
+/* A process asleep on two boards (as Apache's first waiter at a
+ * balancer) wakes when the other process frees a worker on the second,
+ * long before its timeout. */
+static void test_wake_across_processes(void)
+{
+    pyw_board_t *b[2] = { new_board(), new_board() };
+    uint32_t w[2];
+    double t0;
+    pid_t pid;
+    int status;
+
+    pyw_board_join(b[1], 0, 100, 1);
+    pyw_board_set_busy(b[1], 0, 100, 1);
+    pyw_board_sleepers(b[0], 1);
+    pyw_board_sleepers(b[1], 1);
+    w[0] = pyw_board_wake_word(b[0]);
+    w[1] = pyw_board_wake_word(b[1]);
+    pid = fork();
+    CHECK(pid >= 0);
+    if (pid == 0) {
+        usleep(100000);
+        pyw_board_set_busy(b[1], 0, 100, 0);
+        _exit(0);
+    }
+    t0 = monotonic_s();
+    CHECK_EQ(pyw_board_wait_any(b, w, 2, 5000000), 0);
+    CHECK(monotonic_s() - t0 < 2.0);
+    CHECK(waitpid(pid, &status, 0) == pid && status == 0);
+    pyw_board_destroy(b[0]);
+    pyw_board_destroy(b[1]);
+}
+
 int main(void)
 {
+    test_wake_word();
+    test_wake_across_processes();
     test_claims();
     test_room_of_a_pid();
     test_load_for_the_balancer();
