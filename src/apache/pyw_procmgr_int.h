@@ -49,6 +49,7 @@ typedef struct {
     pid_t       pid;
     int         status_fd;
     int         index;
+    int         lane;           /* on the worker board */
     int         ready;
     pyw_why_e   why;
     apr_time_t  term_at;
