@@ -114,6 +114,7 @@ static int pyw_status_old(apr_pool_t *p, const pyw_group_t *g,
     old->pm.pid = cur->pm.old_pid;
     old->pm.ready = 1;
     old->pm.started_ms = cur->pm.old_started_ms;
+    old->pm.old_draining = cur->pm.old_draining;
     old->state = cur->pm.old_draining ? "draining" : "retiring";
     if (cur->pm.old_draining) {
         old->draining_ms = pyw_io_now_ms() - cur->pm.old_stop_ms;
