@@ -6,7 +6,8 @@ each process, and the listen backlog.
   a slow application and is not ready yet), then "draining" (told to
   stop, finishing the request), with its pid, age and the request, in
   JSON, HTML and Prometheus (label state="retiring"); it leaves the page
-  when it exits.  The same across a graceful restart (hand-over).
+  when it exits.  The same in a rolling restart (SIGUSR2 to a daemon)
+  and across a graceful restart (hand-over).
 - Each process row has the last error about its slot: the parent's
   (PYW0022, a killed daemon) and an Apache child's (PYW0113, no answer
   within socket-timeout), naming the pid; the group's last error stays.
@@ -36,6 +37,11 @@ PyWorkerDaemonProcess held processes=1 threads=2 maximum-requests=1 \\
 PyWorkerImportScript {apps}/slow_start.wsgi process-group=held \\
     application-group=%{GLOBAL}
 PyWorkerScriptAlias /held {apps}/hold.wsgi process-group=held
+PyWorkerDaemonProcess rolled processes=2 threads=2 eviction-timeout=30 \\
+    display-name=pyw-so-rolled
+PyWorkerImportScript {apps}/slow_start.wsgi process-group=rolled \\
+    application-group=%{GLOBAL}
+PyWorkerScriptAlias /rolled {apps}/hold.wsgi process-group=rolled
 PyWorkerDaemonProcess kept threads=2 eviction-timeout=30 \\
     display-name=pyw-so-kept
 PyWorkerImportScript {apps}/slow_start.wsgi process-group=kept \\
@@ -100,9 +106,12 @@ def in_background(httpd, path):
     return t, box
 
 
-def entries(httpd, group, state):
+def entry(httpd, group, pid, state):
+    """(group, the entry of pid in that state) or None."""
     g = status_json(httpd)[group]
-    return g, [p for p in g["processes"] if p["state"] == state]
+    found = [p for p in g["processes"]
+             if p["pid"] == pid and p["state"] == state]
+    return (g, found[0]) if found else None
 
 
 def held_by(p, prefix):
@@ -113,82 +122,95 @@ def held_by(p, prefix):
 def check_listed_while_it_drains(httpd, group, old_pid, release):
     """The old process shows as retiring, then draining, in every form,
     still running its request; gone once it exits."""
-    g, retiring = wait_for("%s retiring" % group,
-                           lambda: entries(httpd, group, "retiring")[1]
-                           and entries(httpd, group, "retiring"))
-    old = retiring[0]
-    assert old["pid"] == old_pid and old["index"] == 1
-    assert g["processes"][0]["pid"] != old_pid      # processes[0]: slot 1
-    assert g["processes"][0]["state"] == "starting"
+    g, old = wait_for("%s's pid %d retiring" % (group, old_pid),
+                      lambda: entry(httpd, group, old_pid, "retiring"))
+    n, k = g["process_count"], old["index"] - 1
+    assert g["processes"][k]["pid"] != old_pid    # processes[k]: slot k+1
+    assert g["processes"][k]["state"] == "starting"
+    assert g["processes"].index(old) >= n         # after the current ones
     assert held_by(old, "/%s?" % group), old
     assert old["draining_seconds"] is None and old["uptime_seconds"] > 0
 
-    g, draining = wait_for("%s draining" % group,
-                           lambda: entries(httpd, group, "draining")[1]
-                           and entries(httpd, group, "draining"))
-    old = draining[0]
-    assert old["pid"] == old_pid
-    assert g["processes"][0]["state"] == "ready"
-    assert len(g["processes"]) == 2
+    g, old = wait_for("%s's pid %d draining" % (group, old_pid),
+                      lambda: entry(httpd, group, old_pid, "draining"))
+    assert g["processes"][k]["state"] == "ready"
     assert held_by(old, "/%s?" % group), old
     assert 0 <= old["draining_seconds"] < WAIT
     assert old["uptime_seconds"] >= old["draining_seconds"]
     assert g["busy_threads"] >= 1                   # its request counts
-    assert g["process_count"] == 1 and g["ready_processes"] == 1
+    assert g["ready_processes"] == sum(p["state"] == "ready"   # not it
+                                      for p in g["processes"])
 
     html = httpd.get("/pyworker-status").text
-    assert "<tr class=old><td>1</td><td>%d</td><td class=l>draining for " \
-        % old_pid in html, html
-    assert "<td>1 (draining)</td>" in html           # its worker rows
+    assert "<tr class=old><td>%d</td><td>%d</td><td class=l>draining for " \
+        % (k + 1, old_pid) in html, html
+    assert "<td>%d (draining)</td>" % (k + 1) in html   # its worker rows
     prom = prometheus(httpd)
-    labels = (("group", group), ("process", "1"), ("state", "retiring"))
+    labels = (("group", group), ("process", str(k + 1)),
+              ("state", "retiring"))
     assert prom[("pyworker_process_resident_memory_bytes", labels)] > 1 << 20
     assert ("pyworker_process_cpu_seconds_total", labels) in prom
     # The current process keeps the labels it always had.
     assert ("pyworker_process_resident_memory_bytes",
-            (("group", group), ("process", "1"))) in prom
+            (("group", group), ("process", str(k + 1)))) in prom
 
     release()
     wait_for("%s's old process leaves the page" % group,
-             lambda: len(status_json(httpd)[group]["processes"]) == 1)
+             lambda: old_pid not in [p["pid"] for p in
+                                     status_json(httpd)[group]["processes"]])
+
+
+def hold_one(httpd, group):
+    """A request held in one of group's processes: (its pid, the thread,
+    its box, the release)."""
+    flag = httpd.path("state", "release-" + group)
+    t, box = in_background(httpd, "/%s?%s" % (group, flag))
+
+    def holder():
+        return [p["pid"] for p in status_json(httpd)[group]["processes"]
+                if held_by(p, "/%s?" % group)]
+    pid = wait_for("the %s request runs" % group, holder)[0]
+    return pid, t, box, lambda: open(flag, "w").close()
 
 
 def test_a_recycled_process_is_listed_until_its_last_request_ends(httpd):
-    flag = httpd.path("state", "release-held")
-    before = status_json(httpd)["held"]["processes"][0]["pid"]
-    t, box = in_background(httpd, "/held?" + flag)
+    pid, t, box, release = hold_one(httpd, "held")
     try:
-        wait_for("the held request runs",
-                 lambda: held_by(status_json(httpd)["held"]["processes"][0],
-                                 "/held?"))
         # maximum-requests=1: this one completes, the daemon asks to go.
-        assert httpd.get("/held").text.strip() == str(before)
-        check_listed_while_it_drains(
-            httpd, "held", before,
-            lambda: open(flag, "w").close())
+        assert httpd.get("/held").text.strip() == str(pid)
+        check_listed_while_it_drains(httpd, "held", pid, release)
     finally:
-        open(flag, "w").close()
+        release()
         t.join()
     assert box["r"].status_code == 200
-    assert box["r"].text.strip() == str(before)     # the old one ended it
+    assert box["r"].text.strip() == str(pid)        # the old one ended it
+
+
+def test_a_rolling_restart_lists_each_replaced_process(httpd):
+    pid, t, box, release = hold_one(httpd, "rolled")
+    try:
+        os.kill(pid, signal.SIGUSR2)                # PYW0250: rolling
+        check_listed_while_it_drains(httpd, "rolled", pid, release)
+    finally:
+        release()
+        t.join()
+    assert box["r"].status_code == 200
+    assert box["r"].text.strip() == str(pid)
+    wait_for("both of rolled's processes replaced",
+             lambda: all(p["state"] == "ready" and p["restarts"] == 1
+                         for p in status_json(httpd)["rolled"]["processes"]))
 
 
 def test_a_graceful_restart_lists_the_handed_over_process(httpd):
-    flag = httpd.path("state", "release-kept")
-    before = status_json(httpd)["kept"]["processes"][0]["pid"]
-    t, box = in_background(httpd, "/kept?" + flag)
+    pid, t, box, release = hold_one(httpd, "kept")
     try:
-        wait_for("the kept request runs",
-                 lambda: held_by(status_json(httpd)["kept"]["processes"][0],
-                                 "/kept?"))
         httpd.graceful(wait=False)
-        check_listed_while_it_drains(
-            httpd, "kept", before, lambda: open(flag, "w").close())
+        check_listed_while_it_drains(httpd, "kept", pid, release)
     finally:
-        open(flag, "w").close()
+        release()
         t.join()
     assert box["r"].status_code == 200
-    assert box["r"].text.strip() == str(before)
+    assert box["r"].text.strip() == str(pid)
     wait_for("every group ready after the restart",
              lambda: all(p["state"] == "ready" for g in
                          status_json(httpd).values() for p in g["processes"]))
