@@ -99,7 +99,7 @@ static void pyw_status_proc(apr_pool_t *p, const pyw_group_t *g,
 }
 
 /* The process slot cur's current process replaces, if it still lives:
- * 1 and *old filled. */
+ * 1 and *old filled (its workers too, from its own board lane). */
 static int pyw_status_old(apr_pool_t *p, const pyw_group_t *g,
                           const pyw_wboard_t *w,
                           const pyw_status_proc_t *cur,
@@ -120,7 +120,9 @@ static int pyw_status_old(apr_pool_t *p, const pyw_group_t *g,
         old->draining_ms = pyw_io_now_ms() - cur->pm.old_stop_ms;
     }
     pyw_status_proc_common(p, g, w, old);
-    return 1;
+    /* Gone (and its record not cleared, as when its group left the
+     * configuration for a while): not listed. */
+    return old->have_stat;
 }
 
 static void pyw_status_add(const pyw_group_t *g, pyw_status_group_t *sg,
