@@ -135,6 +135,7 @@ def check_listed_while_it_drains(httpd, group, old_pid, release):
                       lambda: entry(httpd, group, old_pid, "draining"))
     assert g["processes"][k]["state"] == "ready"
     assert held_by(old, "/%s?" % group), old
+    assert old["busy_threads"] == 1
     assert 0 <= old["draining_seconds"] < WAIT
     assert old["uptime_seconds"] >= old["draining_seconds"]
     assert g["busy_threads"] >= 1                   # its request counts

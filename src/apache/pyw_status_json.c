@@ -125,10 +125,12 @@ static void pyw_json_proc_stats(request_rec *r, const pyw_status_proc_t *sp)
     }
     if (sp->have_workers) {
         ap_rprintf(r, ",\"requests\":%" APR_UINT64_T_FMT
-                   ",\"queue_length\":%d", sp->requests, sp->queued);
+                   ",\"busy_threads\":%d,\"queue_length\":%d",
+                   sp->requests, sp->busy, sp->queued);
     }
     else {
-        ap_rputs(",\"requests\":null,\"queue_length\":null", r);
+        ap_rputs(",\"requests\":null,\"busy_threads\":null,"
+                 "\"queue_length\":null", r);
     }
 }
 
