@@ -3,9 +3,9 @@
  * thread of each process is doing, for the status page.
  *
  * The parent creates it (a memfd, sealed at its size) for the group's
- * shape, (processes x lanes) entries x threads, and hands it to each daemon (fd
- * PYW_EXEC_WBOARD_FD), which writes its own process entry and its
- * threads' entries with relaxed atomics; the URI is guarded by a
+ * shape, (processes x lanes) entries x threads, and hands it to each
+ * daemon (fd PYW_EXEC_WBOARD_FD), which writes its own process entry and
+ * its threads' entries with relaxed atomics; the URI is guarded by a
  * sequence word, odd while written.  Apache's children map it read-only
  * for one status request.
  *
