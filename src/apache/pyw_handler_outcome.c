@@ -28,6 +28,8 @@
 #include "pyw_handler_int.h"
 #include "pyw_log.h"
 #include "pyw_procmgr.h"
+#include "pyw_status_page.h"
+#include "../common/pyw_metrics.h"
 
 /* A timeout for log lines: "15" or "2.5" (seconds). */
 static const char *pyw_handler_secs(apr_pool_t *p, int64_t ms)
@@ -120,14 +122,17 @@ static int pyw_handler_daemon_failed(request_rec *r, const pyw_group_t *g,
     if (o->committed) {
         PYW_RLOG(APLOG_ERR, 0, r, 114, g->name, pid, "%s; response to the "
                  "client aborted", cause);
+        pyw_status_proc_error(g, pid, 114, cause);
         return OK;
     }
     if (o->result == PYW_FWD_TIMEOUT) {
         PYW_RLOG(APLOG_ERR, 0, r, 113, g->name, pid, "%s", cause);
+        pyw_status_proc_error(g, pid, 113, cause);
         return HTTP_GATEWAY_TIME_OUT;
     }
     PYW_RLOG(APLOG_ERR, 0, r, o->err == -EPROTO ? 112 : 111, g->name, pid,
              "%s", cause);
+    pyw_status_proc_error(g, pid, o->err == -EPROTO ? 112 : 111, cause);
     return HTTP_BAD_GATEWAY;
 }
 
@@ -143,17 +148,28 @@ static int pyw_handler_request_timeout(request_rec *r, const pyw_group_t *g,
              pid ? "waiting for the daemon" : "before a daemon took the "
              "request", o->committed ? "response to the client aborted"
              : "answering 504");
+    if (pid) {
+        pyw_status_proc_error(g, pid, 141, "request-timeout passed while "
+                              "the daemon had the request");
+    }
     return o->committed ? OK : HTTP_GATEWAY_TIME_OUT;
 }
 
 static int pyw_handler_app_error(request_rec *r, const pyw_group_t *g,
                                  long pid, const pyw_forward_outcome_t *o)
 {
+    char what[PYW_METRICS_TEXT];
+
     /* The daemon already logged the cause with its own code (traceback,
      * queue-timeout). */
     PYW_RLOG(APLOG_DEBUG, 0, r, 115, g->name, pid, "application error %d "
              "(%s)%s", o->status, o->reason ? o->reason : "",
              o->committed ? "; response to the client aborted" : "");
+    if (o->status >= 500) {
+        apr_snprintf(what, sizeof(what), "application error %d (%s)",
+                     o->status, o->reason ? o->reason : "");
+        pyw_status_proc_error(g, pid, 115, what);
+    }
     if (o->committed) {
         return OK;
     }
@@ -194,6 +210,8 @@ int pyw_handler_outcome(request_rec *r, const pyw_group_t *g,
                  "request: it was turned down %d times, last by daemon pid "
                  "%ld (%s)", PYW_HANDLER_SEND_MAX, pid,
                  o->reason ? o->reason : "?");
+        pyw_status_proc_error(g, pid, 142, "turned the request down, the "
+                              "last of several daemons asked");
         return pyw_handler_unavailable(r, g);
     case PYW_FWD_REQUEST_TIMEOUT:
         return pyw_handler_request_timeout(r, g, pid, o);

@@ -21,6 +21,7 @@
 #include "httpd.h"
 
 #include "pyw_config.h"
+#include "../common/pyw_wboard.h"
 
 /* Why a process is being stopped; plain ints so they survive a restart
  * (the DSO is unloaded: no string of ours may be kept across it). */
@@ -47,6 +48,7 @@ struct pyw_proc {
     pyw_slot_t  *slot;          /* NULL once stopping                    */
     const char  *group;         /* group name, for log lines             */
     int          index;         /* slot index, 0-based                   */
+    int          lane;          /* its worker board lane (pyw_wboard.h)  */
     apr_proc_t   proc;          /* proc.pid 0: none                      */
     int          status_fd;     /* read end of its status pipe, or -1    */
     int          registered;    /* with apr_proc_other_child             */
@@ -69,11 +71,15 @@ struct pyw_slot {
     pyw_proc_t  *old;           /* serving until cur is ready, or NULL   */
     int          failures;      /* consecutive quick failures            */
     int          ready_deaths;  /* consecutive quick deaths after READY  */
+    pid_t        lane_pid[PYW_WBOARD_LANES];  /* who writes each lane, 0 */
 };
 
 struct pyw_group_rt {
     pyw_group_t *group;
     int          listen_fd;
+    uint64_t     listen_ino;    /* its inode, kept in Apache's children
+                                   (which close the descriptor) for the
+                                   status page's backlog count         */
     struct pyw_board *board;    /* see pyw_board.h; NULL: no balancing  */
     int          board_fd;      /* its memfd, or -1                      */
     struct pyw_metrics *metrics;/* Apache's own numbers (pyw_metrics.h) */
@@ -152,6 +158,9 @@ void pyw_pm_note_ready(void);
 /* Monitor hook: refill slots a failed fork left empty, resume rolling
  * restarts a failed fork held up. */
 void pyw_pm_retry(void);
+/* The slot p belongs or belonged to in this generation (a stopping
+ * process has left it), or NULL. */
+pyw_slot_t *pyw_proc_home(const pyw_proc_t *p);
 /* Visit every live process (current, old, stopping). */
 void pyw_pm_each_proc(void (*fn)(pyw_proc_t *p, void *baton), void *baton);
 

@@ -73,6 +73,11 @@ int pyw_pm_wboard_fd(const pyw_group_t *g)
     return g->rt != NULL ? g->rt->wboard_fd : -1;
 }
 
+uint64_t pyw_pm_listen_ino(const pyw_group_t *g)
+{
+    return g->rt != NULL ? g->rt->listen_ino : 0;
+}
+
 /* An Apache child has no mapping of the boards (pyw_pm_child_init): it
  * maps the group's for this one look, on a request that already failed. */
 int pyw_pm_last_start_failure(const pyw_group_t *g, char *cause,

@@ -32,6 +32,9 @@ int pyw_pm_last_start_failure(const pyw_group_t *g, char *cause,
  * and its worker board's descriptor (pyw_wboard.h; -1: none). */
 struct pyw_metrics *pyw_pm_metrics(const pyw_group_t *g);
 int pyw_pm_wboard_fd(const pyw_group_t *g);
+/* In an Apache child too: the inode of the group's listening socket
+ * (pyw_sockdiag.h), 0 if none. */
+uint64_t pyw_pm_listen_ino(const pyw_group_t *g);
 
 /* In an Apache child: the group's load as its load board shows it
  * (threads, busy, free workers of the serving processes); all zero when

@@ -146,6 +146,7 @@ static void pyw_handover_one(pyw_proc_t *p, void *baton)
     h->status_fd = p->status_fd;
     p->status_fd = -1;
     h->index = p->index;
+    h->lane = p->lane;
     h->ready = p->ready;
     h->why = p->why;
     h->term_at = p->term_at;
@@ -196,12 +197,16 @@ static void pyw_takeover_one(const pyw_handover_t *h)
     p = pyw_proc_alloc(g ? g->name : apr_pstrdup(pyw_pm.pconf, h->group),
                        h->index);
     p->proc.pid = h->pid;
+    p->lane = h->lane;
     p->status_fd = h->status_fd;
     p->ready = h->ready;
     p->why = h->why;
     p->term_at = h->term_at;
     p->kill_at = h->kill_at;
     pyw_proc_register(p);
+    if (slot != NULL && p->lane >= 0 && p->lane < PYW_WBOARD_LANES) {
+        slot->lane_pid[p->lane] = p->proc.pid;
+    }
     if (p->term_at == 0 && p->ready && slot != NULL && slot->old == NULL) {
         p->slot = slot;
         p->why = PYW_WHY_GRACEFUL;

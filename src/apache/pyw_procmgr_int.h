@@ -20,9 +20,11 @@
 
 #define PYW_KILL_WAIT_MS        1000
 /* Bump the suffix whenever pyw_retained_t or a shared page it keeps
- * (pyw_board_mem_t: 7 added the claims) changes: a graceful restart into
- * a new build must not read an old block of another layout. */
-#define PYW_RETAINED_KEY        "mod_pyworker.procmgr.7"
+ * (pyw_board_mem_t: 7 added the claims; 8: pyw_handover_t's lane,
+ * pyw_metrics_proc_t's old process and last error, the worker board's
+ * lanes) changes: a graceful restart into a new build must not read an
+ * old block of another layout. */
+#define PYW_RETAINED_KEY        "mod_pyworker.procmgr.8"
 #define PYW_CHLD_RING           64
 #define PYW_HANDOVER_NAME_MAX   80
 #define PYW_NOFILE_SPARE        1024    /* for Apache's own descriptors */
@@ -49,6 +51,7 @@ typedef struct {
     pid_t       pid;
     int         status_fd;
     int         index;
+    int         lane;           /* on the worker board */
     int         ready;
     pyw_why_e   why;
     apr_time_t  term_at;

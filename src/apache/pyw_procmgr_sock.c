@@ -185,7 +185,8 @@ static void pyw_sock_status(server_rec *s, pyw_sock_t *k, pyw_group_t *g)
         k->wboard_fd = -1;
     }
     if (k->wboard_fd < 0) {
-        k->wboard_fd = pyw_wboard_create(g->processes, g->threads);
+        k->wboard_fd = pyw_wboard_create(g->processes * PYW_WBOARD_LANES,
+                                          g->threads);
         k->wb_processes = g->processes;
         k->wb_threads = g->threads;
     }
@@ -265,6 +266,7 @@ apr_status_t pyw_sock_open(server_rec *s, apr_pool_t *ptemp,
     const char *what = NULL;
     apr_status_t rv = APR_SUCCESS;
     int reused = k->fd >= 0;
+    struct stat st;
 
     if (!reused && (rv = pyw_sock_make_dir(path, ptemp)) != APR_SUCCESS) {
         what = "cannot create the directory of";
@@ -290,6 +292,7 @@ apr_status_t pyw_sock_open(server_rec *s, apr_pool_t *ptemp,
     k->generation = generation;
     g->socket_path = k->path;
     g->rt->listen_fd = k->fd;
+    g->rt->listen_ino = fstat(k->fd, &st) == 0 ? (uint64_t)st.st_ino : 0;
     pyw_sock_board(s, k, g);
     pyw_sock_status(s, k, g);
     return APR_SUCCESS;

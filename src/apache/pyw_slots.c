@@ -18,14 +18,18 @@
  * parts of its life have files of their own (pyw_slots_int.h).
  */
 #include <signal.h>
+#include <stdarg.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "apr_strings.h"
 #include "httpd.h"
 
 #include "pyw_config.h"
 #include "pyw_pm.h"
 #include "pyw_slots_int.h"
+#include "../common/pyw_io.h"
+#include "../common/pyw_metrics.h"
 #include "../common/pyw_spec.h"
 
 /* ---- records ---- */
@@ -83,6 +87,50 @@ void pyw_stopping_remove(pyw_proc_t *p)
             return;
         }
     }
+}
+
+pyw_slot_t *pyw_proc_home(const pyw_proc_t *p)
+{
+    const pyw_group_t *g;
+
+    if (p->slot != NULL) {
+        return p->slot;
+    }
+    g = pyw_config_find_group(p->group);
+    return g != NULL && g->rt != NULL && p->index >= 0
+           && p->index < g->processes ? &g->rt->slots[p->index] : NULL;
+}
+
+/* p is gone: its lane is free, the page forgets it as an old process. */
+void pyw_proc_forget(pyw_proc_t *p)
+{
+    pyw_slot_t *home = pyw_proc_home(p);
+
+    if (home == NULL || p->proc.pid <= 0) {
+        return;
+    }
+    if (p->lane >= 0 && p->lane < PYW_WBOARD_LANES
+        && home->lane_pid[p->lane] == p->proc.pid) {
+        home->lane_pid[p->lane] = 0;
+    }
+    pyw_metrics_proc_old_gone(home->rt->metrics, p->index, p->proc.pid);
+}
+
+void pyw_proc_note_error(const pyw_proc_t *p, pid_t pid, int code,
+                         const char *fmt, ...)
+{
+    pyw_slot_t *home = pyw_proc_home(p);
+    char text[PYW_METRICS_TEXT];
+    va_list ap;
+
+    if (home == NULL) {
+        return;
+    }
+    va_start(ap, fmt);
+    apr_vsnprintf(text, sizeof(text), fmt, ap);
+    va_end(ap);
+    pyw_metrics_proc_error(home->rt->metrics, p->index, pid, code,
+                           apr_time_as_msec(apr_time_now()), text);
 }
 
 /* ---- stopping ---- */
@@ -158,6 +206,8 @@ void pyw_proc_stop(pyw_proc_t *p, pyw_why_e why, int64_t budget_ms)
         return;
     }
     if (slot != NULL && slot->old == p) {
+        pyw_metrics_proc_old_stops(slot->rt->metrics, p->index, p->proc.pid,
+                                   pyw_io_now_ms());
         slot->old = NULL;
     }
     p->slot = NULL;

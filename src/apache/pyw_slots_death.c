@@ -75,6 +75,10 @@ static void pyw_cur_died(pyw_proc_t *p, int kind, const char *cause)
         snprintf(delay, sizeof(delay), " in %d ms",
                  pyw_backoff_ms(slot->failures));
     }
+    pyw_proc_note_error(p, (pid_t)pid, failed ? 23 : 22, "%s (%s%s)",
+                        failed ? "failed to start" : "died",
+                        p->startup_killed ? "not ready within startup-"
+                                            "timeout, " : "", cause);
     if (pyw_demand_after_death(slot)) {
         PYW_SLOG(APLOG_ERR, 0, pyw_pm.s, failed ? 23 : 22, g->name, pid,
                  "daemon process %d %s (%s%s); no request waits, so the "
@@ -98,6 +102,10 @@ static void pyw_old_died(pyw_proc_t *p, int kind, const char *cause)
 {
     int level = (kind & PYW_DEATH_CLEAN) ? APLOG_INFO : APLOG_WARNING;
 
+    if (level == APLOG_WARNING) {
+        pyw_proc_note_error(p, p->proc.pid, 46, "exited while being "
+                            "replaced: %s", cause);
+    }
     PYW_SLOG(level, 0, pyw_pm.s, 46, p->group, (long)p->proc.pid,
              "daemon process %d, being "
              "replaced (%s), exited before its replacement was ready: %s",
@@ -129,6 +137,7 @@ static void pyw_proc_died(pyw_proc_t *p, int reason, apr_wait_t status)
                               sizeof(cause));
     pyw_proc_unregister(p);
     pyw_proc_close_status(p);
+    pyw_proc_forget(p);
     if (p->slot != NULL && p->slot->cur == p) {
         pyw_cur_died(p, kind, cause);
     }

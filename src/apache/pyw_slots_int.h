@@ -22,6 +22,13 @@ void pyw_proc_close_status(pyw_proc_t *p);
 /* Unregister, close its pipe and put p on the free list. */
 void pyw_proc_release(pyw_proc_t *p);
 void pyw_stopping_remove(pyw_proc_t *p);
+/* p died: free its worker board lane, drop it from the status page. */
+void pyw_proc_forget(pyw_proc_t *p);
+/* The last error of p's slot (about `pid`), for the status page, beside
+ * the log line with that code (`code` is its PYWnnnn number). */
+void pyw_proc_note_error(const pyw_proc_t *p, pid_t pid, int code,
+                         const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 
 /* pyw_slots_spawn.c: the start-up delay after so many quick failures. */
 int pyw_backoff_ms(int failures);

@@ -127,6 +127,10 @@ apr_time_t pyw_check_kill(pyw_proc_t *p, apr_time_t now)
              "after it was told to stop (%s); sending SIGKILL",
              p->index + 1, (long)apr_time_as_msec(now - p->term_at),
              pyw_pm_why_text(p->why));
+    pyw_proc_note_error(p, p->proc.pid,
+                        p->why == PYW_WHY_APACHE_STOP ? 25 : 33,
+                        "SIGKILL: still running %ld ms after it was told "
+                        "to stop", (long)apr_time_as_msec(now - p->term_at));
     p->kill_sent = 1;
     pyw_pm.events++;
     kill(p->proc.pid, SIGKILL);

@@ -69,6 +69,7 @@ static void pyw_fill_spec(const pyw_slot_t *slot, const pyw_proc_t *p,
                                        : pyw_globals.python_path;
     spec->group = g->name;
     spec->process_index = slot->index;
+    spec->wboard_lane = p->lane;
     spec->drop_privileges = geteuid() == 0;
     spec->uid = g->uid;
     spec->gid = g->gid;
@@ -133,6 +134,38 @@ static void pyw_proc_reset(pyw_proc_t *p)
     p->start_by = 0;
 }
 
+/* A worker board lane for the slot's new process: a free one that the
+ * old process (if any) does not hold; else the one a process that drains
+ * longer holds (the page then loses sight of that one). */
+static int pyw_slot_lane(const pyw_slot_t *slot)
+{
+    int keep = slot->old != NULL ? slot->old->lane : -1;
+    int lane;
+
+    for (lane = 0; lane < PYW_WBOARD_LANES; lane++) {
+        if (slot->lane_pid[lane] == 0 && lane != keep) {
+            return lane;
+        }
+    }
+    return keep == 0 ? 1 : 0;
+}
+
+/* The status page lists the process being replaced beside its successor
+ * (pyw_metrics.h): its start is the one its slot recorded for it. */
+static void pyw_slot_note_old(const pyw_slot_t *slot)
+{
+    pid_t pid = slot->old != NULL ? slot->old->proc.pid : 0;
+    pyw_metrics_proc_snap_t snap;
+
+    if (pid <= 0 || pyw_metrics_read_proc(slot->rt->metrics, slot->index,
+                                          &snap) < 0
+        || snap.old_pid == pid) {
+        return;                 /* none, or recorded at an earlier try */
+    }
+    pyw_metrics_proc_old(slot->rt->metrics, slot->index, pid,
+                         snap.pid == pid ? snap.started_ms : 0);
+}
+
 /* Fork slot->cur, which must be empty.  On failure the slot stays empty
  * and the monitor hook tries again. */
 apr_status_t pyw_slot_spawn(pyw_slot_t *slot)
@@ -147,6 +180,7 @@ apr_status_t pyw_slot_spawn(pyw_slot_t *slot)
         return APR_EINVAL;
     }
     pyw_proc_reset(p);
+    p->lane = pyw_slot_lane(slot);
     p->delay_ms = pyw_backoff_ms(slot->failures);
     pyw_status_pipe(g, fds);
     rv = apr_proc_fork(&p->proc, pyw_pm.pconf);
@@ -180,6 +214,8 @@ apr_status_t pyw_slot_spawn(pyw_slot_t *slot)
                       + apr_time_from_msec(g->startup_timeout_ms);
     }
     pyw_proc_register(p);
+    slot->lane_pid[p->lane] = p->proc.pid;
+    pyw_slot_note_old(slot);
     pyw_metrics_proc_start(slot->rt->metrics, slot->index, p->proc.pid,
                            pyw_io_now_ms());
     if (p->ready) {

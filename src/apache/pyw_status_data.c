@@ -12,6 +12,7 @@
 #include "pyw_procmgr.h"
 #include "pyw_status_data.h"
 #include "../common/pyw_io.h"
+#include "../common/pyw_sockdiag.h"
 
 #define PYW_STAT_LINE  1024
 
@@ -57,10 +58,9 @@ static void pyw_status_workers(apr_pool_t *p, const pyw_group_t *g,
 {
     pyw_wboard_proc_snap_t wp;
     int64_t now = pyw_io_now_ms();
-    int t;
+    int e = pyw_wboard_find(w, sp->index, sp->pm.pid), t;
 
-    if (w == NULL || sp->pm.pid <= 0
-        || pyw_wboard_read_proc(w, sp->index, &wp) < 0
+    if (e < 0 || pyw_wboard_read_proc(w, e, &wp) < 0
         || wp.pid != sp->pm.pid) {
         return;                 /* no entry, or not this process's own */
     }
@@ -68,10 +68,25 @@ static void pyw_status_workers(apr_pool_t *p, const pyw_group_t *g,
     sp->queued = wp.queued;
     sp->workers = apr_pcalloc(p, g->threads * sizeof(*sp->workers));
     for (t = 0; t < g->threads; t++) {
-        pyw_wboard_read_worker(w, sp->index, t, now, &sp->workers[t]);
+        pyw_wboard_read_worker(w, e, t, now, &sp->workers[t]);
         sp->requests += sp->workers[t].requests;
         sp->busy += sp->workers[t].busy;
     }
+}
+
+static void pyw_status_proc_common(apr_pool_t *p, const pyw_group_t *g,
+                                   const pyw_wboard_t *w,
+                                   pyw_status_proc_t *sp)
+{
+    sp->uptime_ms = -1;
+    if (sp->pm.pid > 0) {
+        if (sp->pm.started_ms > 0) {
+            sp->uptime_ms = pyw_io_now_ms() - sp->pm.started_ms;
+        }
+        sp->have_stat = pyw_status_proc_stat(sp->pm.pid, &sp->rss_bytes,
+                                             &sp->cpu_s);
+    }
+    pyw_status_workers(p, g, w, sp);
 }
 
 static void pyw_status_proc(apr_pool_t *p, const pyw_group_t *g,
@@ -80,19 +95,64 @@ static void pyw_status_proc(apr_pool_t *p, const pyw_group_t *g,
     pyw_metrics_read_proc(pyw_pm_metrics(g), sp->index, &sp->pm);
     sp->state = sp->pm.pid <= 0 ? "stopped"
                 : sp->pm.ready ? "ready" : "starting";
-    if (sp->pm.pid > 0) {
-        sp->uptime_ms = pyw_io_now_ms() - sp->pm.started_ms;
-        sp->have_stat = pyw_status_proc_stat(sp->pm.pid, &sp->rss_bytes,
-                                             &sp->cpu_s);
+    pyw_status_proc_common(p, g, w, sp);
+}
+
+/* The process slot cur's current process replaces, if it still lives:
+ * 1 and *old filled (its workers too, from its own board lane). */
+static int pyw_status_old(apr_pool_t *p, const pyw_group_t *g,
+                          const pyw_wboard_t *w,
+                          const pyw_status_proc_t *cur,
+                          pyw_status_proc_t *old)
+{
+    if (cur->pm.old_pid <= 0 || cur->pm.old_pid == cur->pm.pid) {
+        return 0;
     }
-    pyw_status_workers(p, g, w, sp);
+    memset(old, 0, sizeof(*old));
+    old->index = cur->index;
+    old->old = 1;
+    old->pm.pid = cur->pm.old_pid;
+    old->pm.ready = 1;
+    old->pm.started_ms = cur->pm.old_started_ms;
+    old->pm.old_draining = cur->pm.old_draining;
+    old->state = cur->pm.old_draining ? "draining" : "retiring";
+    if (cur->pm.old_draining) {
+        old->draining_ms = pyw_io_now_ms() - cur->pm.old_stop_ms;
+    }
+    pyw_status_proc_common(p, g, w, old);
+    /* Gone (and its record not cleared, as when its group left the
+     * configuration for a while): not listed. */
+    return old->have_stat;
+}
+
+static void pyw_status_add(const pyw_group_t *g, pyw_status_group_t *sg,
+                           const pyw_status_proc_t *sp)
+{
+    if (sp->have_workers) {
+        sg->busy += sp->busy;
+        sg->queued += sp->queued;
+        if (!sp->old) {
+            sg->idle += g->threads - sp->busy;
+        }
+    }
+}
+
+/* Connections waiting in the group's listen queue: Apache opened them,
+ * no daemon has accepted them yet (each carries a request, or is about
+ * to).  The kernel counts them; -1 if it cannot say. */
+static int pyw_status_backlog(const pyw_group_t *g)
+{
+    int n = pyw_sockdiag_unix_backlog(pyw_pm_listen_ino(g));
+
+    return n >= 0 ? n : -1;
 }
 
 static void pyw_status_group(apr_pool_t *p, const pyw_group_t *g,
                              pyw_status_group_t *sg)
 {
     int fd = pyw_pm_wboard_fd(g);
-    pyw_wboard_t *w = fd >= 0 ? pyw_wboard_map(fd, g->processes,
+    pyw_wboard_t *w = fd >= 0 ? pyw_wboard_map(fd, g->processes
+                                               * PYW_WBOARD_LANES,
                                                g->threads, 0) : NULL;
     pyw_status_proc_t *sp;
     int i;
@@ -103,18 +163,22 @@ static void pyw_status_group(apr_pool_t *p, const pyw_group_t *g,
         sg->requests += sg->m.requests[i];
     }
     sg->procs = apr_pcalloc(p, g->processes * sizeof(*sg->procs));
+    sg->olds = apr_pcalloc(p, g->processes * sizeof(*sg->olds));
     for (i = 0; i < g->processes; i++) {
         sp = &sg->procs[i];
         sp->index = i;
         pyw_status_proc(p, g, w, sp);
         sg->ready += sp->pm.ready && sp->pm.pid > 0;
-        if (sp->have_workers) {
-            sg->busy += sp->busy;
-            sg->idle += g->threads - sp->busy;
-            sg->queued += sp->queued;
+        pyw_status_add(g, sg, sp);
+        if (pyw_status_old(p, g, w, sp, &sg->olds[sg->nold])) {
+            pyw_status_add(g, sg, &sg->olds[sg->nold++]);
         }
     }
     pyw_wboard_destroy(w);
+    sg->backlog = pyw_status_backlog(g);
+    if (sg->backlog > 0) {
+        sg->queued += sg->backlog;
+    }
 }
 
 pyw_status_t *pyw_status_collect(request_rec *r)

@@ -23,11 +23,19 @@
 #include "../common/pyw_metrics.h"
 #include "../common/pyw_wboard.h"
 
+/* A process of a slot: its current one, or the one that current one
+ * replaces while both live (`old`: pm.pid and pm.started_ms are the old
+ * process's; pm.err is the slot's, shown with the current one). */
 typedef struct {
     int      index;             /* 0-based                              */
+    int      old;               /* 1: the process being replaced        */
     pyw_metrics_proc_snap_t pm; /* pid 0: no process                    */
-    const char *state;          /* "ready", "starting", "stopped"       */
-    int64_t  uptime_ms;
+    const char *state;          /* "ready", "starting", "stopped";
+                                   old: "retiring" (its successor starts,
+                                   it still serves), "draining" (told to
+                                   stop, finishing its requests)        */
+    int64_t  uptime_ms;         /* -1: unknown                          */
+    int64_t  draining_ms;       /* since told to stop (draining only)   */
     int      have_stat;         /* rss_bytes and cpu_s are known        */
     int64_t  rss_bytes;
     double   cpu_s;
@@ -41,10 +49,17 @@ typedef struct {
 typedef struct {
     const pyw_group_t *g;
     pyw_metrics_group_snap_t m;
-    int      busy, idle, queued;    /* over processes with workers      */
+    int      busy, idle, queued;    /* over processes with workers (an
+                                       old one's busy and queued too);
+                                       queued includes the backlog      */
+    int      backlog;               /* connections no daemon accepted
+                                       yet (pyw_sockdiag.h), -1:
+                                       unknown                          */
     int      ready;                 /* processes ready                  */
     uint64_t requests;              /* all status classes               */
     pyw_status_proc_t *procs;       /* g->processes of them             */
+    pyw_status_proc_t *olds;        /* nold processes being replaced    */
+    int      nold;
 } pyw_status_group_t;
 
 typedef struct {

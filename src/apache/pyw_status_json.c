@@ -125,26 +125,58 @@ static void pyw_json_proc_stats(request_rec *r, const pyw_status_proc_t *sp)
     }
     if (sp->have_workers) {
         ap_rprintf(r, ",\"requests\":%" APR_UINT64_T_FMT
-                   ",\"queue_length\":%d", sp->requests, sp->queued);
+                   ",\"busy_threads\":%d,\"queue_length\":%d",
+                   sp->requests, sp->busy, sp->queued);
     }
     else {
-        ap_rputs(",\"requests\":null,\"queue_length\":null", r);
+        ap_rputs(",\"requests\":null,\"busy_threads\":null,"
+                 "\"queue_length\":null", r);
     }
 }
 
-static void pyw_json_proc(request_rec *r, const pyw_group_t *g,
-                          const pyw_status_proc_t *sp)
+/* The last error about a process of the slot (its current entry only). */
+static void pyw_json_proc_error(request_rec *r, const pyw_status_t *st,
+                                const pyw_status_proc_t *sp)
+{
+    const pyw_metrics_perr_t *e = &sp->pm.err;
+
+    if (sp->old || e->code <= 0) {
+        ap_rputs(",\"last_error\":null", r);
+        return;
+    }
+    ap_rprintf(r, ",\"last_error\":{\"code\":\"PYW%04d\",\"pid\":%ld,"
+               "\"time\":%.3f,\"age_seconds\":%.3f,\"text\":",
+               (int)e->code, (long)e->pid, e->ms / 1e3,
+               (st->now_ms - e->ms) / 1e3);
+    pyw_json_str(r, e->text);
+    ap_rputs("}", r);
+}
+
+static void pyw_json_proc(request_rec *r, const pyw_status_t *st,
+                          const pyw_group_t *g, const pyw_status_proc_t *sp,
+                          int first)
 {
     int t;
 
-    ap_rprintf(r, "%s{\"index\":%d,\"state\":\"%s\",", sp->index ? "," : "",
+    ap_rprintf(r, "%s{\"index\":%d,\"state\":\"%s\",", first ? "" : ",",
                sp->index + 1, sp->state);
     if (sp->pm.pid > 0) {
-        ap_rprintf(r, "\"pid\":%ld,\"uptime_seconds\":%.3f", (long)sp->pm.pid,
-                   sp->uptime_ms / 1e3);
+        ap_rprintf(r, "\"pid\":%ld,", (long)sp->pm.pid);
     }
     else {
-        ap_rputs("\"pid\":null,\"uptime_seconds\":null", r);
+        ap_rputs("\"pid\":null,", r);
+    }
+    if (sp->pm.pid > 0 && sp->uptime_ms >= 0) {
+        ap_rprintf(r, "\"uptime_seconds\":%.3f", sp->uptime_ms / 1e3);
+    }
+    else {
+        ap_rputs("\"uptime_seconds\":null", r);
+    }
+    if (sp->old && sp->pm.old_draining) {
+        ap_rprintf(r, ",\"draining_seconds\":%.3f", sp->draining_ms / 1e3);
+    }
+    else {
+        ap_rputs(",\"draining_seconds\":null", r);
     }
     pyw_json_proc_stats(r, sp);
     ap_rprintf(r, ",\"restarts\":%" APR_UINT64_T_FMT
@@ -155,6 +187,7 @@ static void pyw_json_proc(request_rec *r, const pyw_group_t *g,
     else {
         ap_rputs("null", r);
     }
+    pyw_json_proc_error(r, st, sp);
     ap_rputs(",\"workers\":[", r);
     for (t = 0; sp->have_workers && t < g->threads; t++) {
         pyw_json_worker(r, t, &sp->workers[t]);
@@ -175,13 +208,24 @@ static void pyw_json_group(request_rec *r, const pyw_status_t *st,
                "\"idle_threads\":%d,\"queue_length\":%d,",
                g->processes, g->threads, sg->ready, sg->busy, sg->idle,
                sg->queued);
+    if (sg->backlog >= 0) {
+        ap_rprintf(r, "\"backlog\":%d,", sg->backlog);
+    }
+    else {
+        ap_rputs("\"backlog\":null,", r);
+    }
     pyw_json_requests(r, sg);
     pyw_json_duration(r, sg);
     pyw_json_restarts(r, sg);
     pyw_json_error(r, st, sg);
+    /* The current process of each slot first, in slot order, then those
+     * they replace, so that processes[i] stays slot i + 1. */
     ap_rputs(",\"processes\":[", r);
     for (i = 0; i < g->processes; i++) {
-        pyw_json_proc(r, g, &sg->procs[i]);
+        pyw_json_proc(r, st, g, &sg->procs[i], i == 0);
+    }
+    for (i = 0; i < sg->nold; i++) {
+        pyw_json_proc(r, st, g, &sg->olds[i], 0);
     }
     ap_rputs("]}", r);
 }

@@ -39,6 +39,18 @@ void pyw_status_count(request_rec *r, const pyw_group_t *g, int status,
     }
 }
 
+void pyw_status_proc_error(const pyw_group_t *g, long pid, int code,
+                           const char *text)
+{
+    struct pyw_metrics *m = pyw_pm_metrics(g);
+    int index = pyw_metrics_find_proc(m, (pid_t)pid);
+
+    if (index >= 0) {
+        pyw_metrics_proc_error(m, index, (pid_t)pid, code,
+                               apr_time_as_msec(apr_time_now()), text);
+    }
+}
+
 typedef enum { PYW_FORM_HTML, PYW_FORM_JSON, PYW_FORM_PROM } pyw_form_e;
 
 /* ?json, ?prometheus, ?refresh=N, in any order, '&' or ';' apart. */

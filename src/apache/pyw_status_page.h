@@ -20,6 +20,12 @@
 void pyw_status_count(request_rec *r, const pyw_group_t *g, int status,
                       const char *what);
 
+/* The handler logged error PYW<code> about daemon `pid` of g: the last
+ * error of that process's slot, if pid is one the parent started.  A
+ * scan of the slots and a copy into the shared metrics; no allocation. */
+void pyw_status_proc_error(const pyw_group_t *g, long pid, int code,
+                           const char *text);
+
 void pyw_status_register_hooks(apr_pool_t *p);
 
 #endif /* PYW_STATUS_PAGE_H */

@@ -114,6 +114,21 @@ static void pyw_prom_histogram(request_rec *r, const pyw_status_t *st,
     }
 }
 
+/* One process's sample; the one a slot's current process replaces has
+ * state="retiring" (while it serves on or drains), so the current one's
+ * labels stay {group, process}. */
+static void pyw_prom_proc(request_rec *r, const char *n, const char *gl,
+                          const pyw_status_proc_t *sp, int cpu)
+{
+    if (!sp->have_stat) {
+        return;
+    }
+    ap_rprintf(r, cpu ? "%s{group=\"%s\",process=\"%d\"%s} %.2f\n"
+                      : "%s{group=\"%s\",process=\"%d\"%s} %.0f\n",
+               n, gl, sp->index + 1, sp->old ? ",state=\"retiring\"" : "",
+               cpu ? sp->cpu_s : (double)sp->rss_bytes);
+}
+
 static void pyw_prom_procs(request_rec *r, const pyw_status_t *st,
                            const char **gl, int cpu)
 {
@@ -126,15 +141,27 @@ static void pyw_prom_procs(request_rec *r, const pyw_status_t *st,
                   : "Resident memory of the daemon process.");
     for (i = 0; i < st->n; i++) {
         for (k = 0; k < st->groups[i].g->processes; k++) {
-            const pyw_status_proc_t *sp = &st->groups[i].procs[k];
+            pyw_prom_proc(r, n, gl[i], &st->groups[i].procs[k], cpu);
+        }
+        for (k = 0; k < st->groups[i].nold; k++) {
+            pyw_prom_proc(r, n, gl[i], &st->groups[i].olds[k], cpu);
+        }
+    }
+}
 
-            if (!sp->have_stat) {
-                continue;
-            }
-            ap_rprintf(r, cpu ? "%s{group=\"%s\",process=\"%d\"} %.2f\n"
-                              : "%s{group=\"%s\",process=\"%d\"} %.0f\n",
-                       n, gl[i], k + 1,
-                       cpu ? sp->cpu_s : (double)sp->rss_bytes);
+static void pyw_prom_backlog(request_rec *r, const pyw_status_t *st,
+                             const char **gl)
+{
+    const char *n = "pyworker_listen_backlog";
+    int i;
+
+    pyw_prom_head(r, n, "gauge", "Connections in the group's listen queue "
+                  "that no daemon accepted yet (counted in "
+                  "pyworker_queue_length too).");
+    for (i = 0; i < st->n; i++) {
+        if (st->groups[i].backlog >= 0) {
+            ap_rprintf(r, "%s{group=\"%s\"} %d\n", n, gl[i],
+                       st->groups[i].backlog);
         }
     }
 }
@@ -156,9 +183,11 @@ int pyw_status_prometheus(request_rec *r, const pyw_status_t *st)
     pyw_prom_gauge(r, st, gl, "pyworker_idle_threads", "Worker threads "
                    "waiting for a request.",
                    APR_OFFSETOF(pyw_status_group_t, idle));
-    pyw_prom_gauge(r, st, gl, "pyworker_queue_length", "Requests accepted "
-                   "by a daemon and waiting for a worker thread.",
+    pyw_prom_gauge(r, st, gl, "pyworker_queue_length", "Requests waiting "
+                   "for a worker thread: accepted by a daemon, or in the "
+                   "listen backlog.",
                    APR_OFFSETOF(pyw_status_group_t, queued));
+    pyw_prom_backlog(r, st, gl);
     pyw_prom_gauge(r, st, gl, "pyworker_ready_processes", "Daemon "
                    "processes ready to serve.",
                    APR_OFFSETOF(pyw_status_group_t, ready));

@@ -206,6 +206,78 @@ void pyw_metrics_restart(pyw_metrics_t *m, int index, pyw_cause_e cause,
     __atomic_add_fetch(&e->seq, 1, __ATOMIC_RELEASE);      /* even */
 }
 
+void pyw_metrics_proc_old(pyw_metrics_t *m, int index, pid_t pid,
+                          int64_t started_ms)
+{
+    pyw_metrics_proc_t *e = metrics_proc(m, index);
+
+    if (e != NULL) {
+        M_STORE(&e->old_pid, 0);
+        M_STORE(&e->old_draining, 0);
+        M_STORE(&e->old_started_ms, started_ms);
+        M_STORE(&e->old_stop_ms, (int64_t)0);
+        M_STORE(&e->old_pid, (int32_t)pid);
+    }
+}
+
+void pyw_metrics_proc_old_stops(pyw_metrics_t *m, int index, pid_t pid,
+                                int64_t now_ms)
+{
+    pyw_metrics_proc_t *e = metrics_proc(m, index);
+
+    if (e != NULL && M_LOAD(&e->old_pid) == (int32_t)pid) {
+        M_STORE(&e->old_stop_ms, now_ms);
+        M_STORE(&e->old_draining, 1);
+    }
+}
+
+void pyw_metrics_proc_old_gone(pyw_metrics_t *m, int index, pid_t pid)
+{
+    pyw_metrics_proc_t *e = metrics_proc(m, index);
+
+    if (e != NULL && M_LOAD(&e->old_pid) == (int32_t)pid) {
+        M_STORE(&e->old_pid, 0);
+    }
+}
+
+/* ---- either side ---- */
+
+void pyw_metrics_proc_error(pyw_metrics_t *m, int index, pid_t pid,
+                            int code, int64_t now_ms, const char *text)
+{
+    pyw_metrics_proc_t *e = metrics_proc(m, index);
+    uint32_t seq;
+
+    if (e == NULL) {
+        return;
+    }
+    seq = __atomic_load_n(&e->err_seq, __ATOMIC_RELAXED);
+    if ((seq & 1) || !__atomic_compare_exchange_n(&e->err_seq, &seq,
+                                                  seq + 1, 0,
+                                                  __ATOMIC_ACQUIRE,
+                                                  __ATOMIC_RELAXED)) {
+        return;
+    }
+    e->err.code = code;
+    e->err.pid = (int32_t)pid;
+    e->err.ms = now_ms;
+    metrics_copy_text(e->err.text, text);
+    __atomic_store_n(&e->err_seq, seq + 2, __ATOMIC_RELEASE);
+}
+
+int pyw_metrics_find_proc(const pyw_metrics_t *m, pid_t pid)
+{
+    int i;
+
+    for (i = 0; m != NULL && pid > 0 && i < m->nprocs; i++) {
+        if (M_LOAD(&m->mem->proc[i].pid) == (int32_t)pid
+            || M_LOAD(&m->mem->proc[i].old_pid) == (int32_t)pid) {
+            return i;
+        }
+    }
+    return -1;
+}
+
 /* ---- readers ---- */
 
 /* Copy len bytes guarded by *seq; 0 if no stable copy could be had. */
@@ -276,5 +348,13 @@ int pyw_metrics_read_proc(const pyw_metrics_t *m, int index,
     s->restarts = M_LOAD(&e->restarts);
     metrics_read_text(&e->seq, s->last_cause, e->last_cause,
                       sizeof(s->last_cause));
+    s->old_pid = (pid_t)M_LOAD(&e->old_pid);
+    s->old_draining = M_LOAD(&e->old_draining);
+    s->old_started_ms = M_LOAD(&e->old_started_ms);
+    s->old_stop_ms = M_LOAD(&e->old_stop_ms);
+    if (!metrics_read_text(&e->err_seq, (char *)&s->err,
+                           (const char *)&e->err, sizeof(s->err))) {
+        memset(&s->err, 0, sizeof(s->err));
+    }
     return 0;
 }

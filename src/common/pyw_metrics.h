@@ -46,6 +46,16 @@ const char *pyw_cause_name(int cause);
 
 #define PYW_METRICS_TEXT  96    /* URI or reason, NUL-ended          */
 
+/* The last error logged about a process of a slot: by the parent (it
+ * died, failed to start, was killed) or by an Apache child (it broke a
+ * request).  err_seq guards it as err_seq guards the group's. */
+typedef struct {
+    int32_t  code;              /* PYWnnnn; 0: none yet                */
+    int32_t  pid;               /* the process it concerned            */
+    int64_t  ms;                /* wall clock, ms since the epoch      */
+    char     text[PYW_METRICS_TEXT];
+} pyw_metrics_perr_t;
+
 typedef struct {
     int32_t  pid;               /* 0: none                            */
     int32_t  ready;
@@ -54,6 +64,15 @@ typedef struct {
     uint32_t seq;               /* guards last_cause                  */
     int32_t  pad;
     char     last_cause[PYW_METRICS_TEXT];
+    /* The process the current one replaces, while both live: it serves
+     * until its successor is ready, then finishes its requests. */
+    int32_t  old_pid;           /* 0: none                            */
+    int32_t  old_draining;      /* told to stop                       */
+    int64_t  old_started_ms;    /* pyw_io_now_ms() clock, 0: unknown  */
+    int64_t  old_stop_ms;       /* told to stop at, same clock        */
+    uint32_t err_seq;           /* odd while one process writes err   */
+    int32_t  err_pad;
+    pyw_metrics_perr_t err;
 } pyw_metrics_proc_t;
 
 /* The last error an Apache child answered for the group. */
@@ -101,6 +120,21 @@ void pyw_metrics_proc_ready(pyw_metrics_t *m, int index, pid_t pid);
 void pyw_metrics_proc_gone(pyw_metrics_t *m, int index, pid_t pid);
 void pyw_metrics_restart(pyw_metrics_t *m, int index, pyw_cause_e cause,
                          const char *text);
+/* The slot's current process `pid` (started at started_ms, 0: unknown)
+ * is being replaced; it stops (draining); it is gone.  Only one old
+ * process is kept per slot: the latest. */
+void pyw_metrics_proc_old(pyw_metrics_t *m, int index, pid_t pid,
+                          int64_t started_ms);
+void pyw_metrics_proc_old_stops(pyw_metrics_t *m, int index, pid_t pid,
+                                int64_t now_ms);
+void pyw_metrics_proc_old_gone(pyw_metrics_t *m, int index, pid_t pid);
+
+/* Either side: the last error about process `pid` of slot `index`
+ * (skipped when another process writes it at that moment). */
+void pyw_metrics_proc_error(pyw_metrics_t *m, int index, pid_t pid,
+                            int code, int64_t now_ms, const char *text);
+/* The slot whose current or old process is pid, or -1. */
+int pyw_metrics_find_proc(const pyw_metrics_t *m, pid_t pid);
 
 /* Readers: a consistent copy, strings NUL-ended by the reader. */
 typedef struct {
@@ -117,6 +151,11 @@ typedef struct {
     int64_t  started_ms;
     uint64_t restarts;
     char     last_cause[PYW_METRICS_TEXT];
+    pid_t    old_pid;           /* 0: no old process                   */
+    int      old_draining;
+    int64_t  old_started_ms;
+    int64_t  old_stop_ms;
+    pyw_metrics_perr_t err;     /* err.code 0: none (or being written) */
 } pyw_metrics_proc_snap_t;
 
 void pyw_metrics_read(const pyw_metrics_t *m, pyw_metrics_group_snap_t *s);

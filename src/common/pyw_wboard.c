@@ -239,3 +239,18 @@ int pyw_wboard_read_worker(const pyw_wboard_t *w, int index, int thread,
     }
     return 0;
 }
+
+int pyw_wboard_find(const pyw_wboard_t *w, int slot, pid_t pid)
+{
+    const pyw_wboard_proc_t *p;
+    int lane, e;
+
+    for (lane = 0; pid > 0 && lane < PYW_WBOARD_LANES; lane++) {
+        e = PYW_WBOARD_ENTRY(slot, lane);
+        if ((p = wboard_proc(w, e)) != NULL
+            && W_LOAD(&p->pid) == (int32_t)pid) {
+            return e;
+        }
+    }
+    return -1;
+}

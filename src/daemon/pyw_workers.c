@@ -214,7 +214,8 @@ int pyw_workers_start(const pyw_daemon_spec_t *spec, const pyw_app_t *app)
 
     pyw_wq.app = app;
     pyw_wq.wboard = spec->wboard;
-    pyw_wq.pindex = spec->process_index;
+    pyw_wq.pindex = PYW_WBOARD_ENTRY(spec->process_index,
+                                     spec->wboard_lane);
     pyw_wboard_join(pyw_wq.wboard, pyw_wq.pindex, getpid());
     pyw_wq.queue_timeout_ms = spec->queue_timeout_ms > 0
                               ? spec->queue_timeout_ms : 0;

@@ -44,8 +44,8 @@ int pyw_spec_fds_load(pyw_daemon_spec_t *spec, char **encoded,
         spec->board = pyw_board_map(PYW_EXEC_BOARD_FD);
     }
     if (fd_is_open(PYW_EXEC_WBOARD_FD)) {
-        spec->wboard = pyw_wboard_map(PYW_EXEC_WBOARD_FD, spec->processes,
-                                      spec->threads, 1);
+        spec->wboard = pyw_wboard_map(PYW_EXEC_WBOARD_FD, spec->processes
+                                      * PYW_WBOARD_LANES, spec->threads, 1);
     }
     return 0;
 }

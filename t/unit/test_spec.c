@@ -28,6 +28,7 @@ static void sample(pyw_daemon_spec_t *s)
     s->cpu_priority = -5;
     s->group = "site1";
     s->process_index = 3;
+    s->wboard_lane = 1;
     s->drop_privileges = 1;
     s->uid = 4000000000u;                   /* past INT_MAX */
     s->gid = 33;
@@ -66,6 +67,7 @@ static void test_round_trip(void)
     CHECK_EQ(out.cpu_priority, -5);
     CHECK_STR(out.group, "site1");
     CHECK_EQ(out.process_index, 3);
+    CHECK_EQ(out.wboard_lane, 1);
     CHECK_EQ(out.drop_privileges, 1);
     CHECK_EQ(out.uid, 4000000000u);
     CHECK_EQ(out.gid, 33);

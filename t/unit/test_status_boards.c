@@ -177,10 +177,96 @@ static void test_wboard_hostile(void)
     close(fd);
 }
 
+/* The process a slot's current one replaces, and the slot's last error:
+ * written by the parent (and a child), read as the page reads them. */
+static void test_metrics_old_and_proc_error(void)
+{
+    pyw_metrics_t *m = pyw_metrics_create(2);
+    pyw_metrics_proc_snap_t p;
+    pid_t child;
+    int status;
+
+    pyw_metrics_proc_start(m, 1, 500, 1000);
+    pyw_metrics_proc_old(m, 1, 500, 1000);      /* being replaced ...   */
+    pyw_metrics_proc_start(m, 1, 501, 5000);    /* ... by 501           */
+    pyw_metrics_read_proc(m, 1, &p);
+    CHECK_EQ(p.pid, 501);
+    CHECK_EQ(p.old_pid, 500);
+    CHECK_EQ(p.old_started_ms, 1000);
+    CHECK_EQ(p.old_draining, 0);
+    CHECK_EQ(pyw_metrics_find_proc(m, 500), 1);
+    CHECK_EQ(pyw_metrics_find_proc(m, 501), 1);
+    CHECK_EQ(pyw_metrics_find_proc(m, 502), -1);
+    pyw_metrics_proc_old_stops(m, 1, 499, 6000);    /* not the old one */
+    pyw_metrics_read_proc(m, 1, &p);
+    CHECK_EQ(p.old_draining, 0);
+    pyw_metrics_proc_old_stops(m, 1, 500, 6000);
+    pyw_metrics_read_proc(m, 1, &p);
+    CHECK_EQ(p.old_draining, 1);
+    CHECK_EQ(p.old_stop_ms, 6000);
+    CHECK_EQ(p.err.code, 0);
+    child = fork();
+    if (child == 0) {                           /* an Apache child */
+        pyw_metrics_proc_error(m, pyw_metrics_find_proc(m, 500), 500, 113,
+                               7000, "no answer within socket-timeout");
+        _exit(0);
+    }
+    waitpid(child, &status, 0);
+    pyw_metrics_read_proc(m, 1, &p);
+    CHECK_EQ(p.err.code, 113);
+    CHECK_EQ(p.err.pid, 500);
+    CHECK_EQ(p.err.ms, 7000);
+    CHECK_STR(p.err.text, "no answer within socket-timeout");
+    pyw_metrics_proc_old_gone(m, 1, 499);       /* someone else: kept */
+    pyw_metrics_read_proc(m, 1, &p);
+    CHECK_EQ(p.old_pid, 500);
+    pyw_metrics_proc_old_gone(m, 1, 500);
+    pyw_metrics_read_proc(m, 1, &p);
+    CHECK_EQ(p.old_pid, 0);
+    CHECK_EQ(p.err.code, 113);                  /* the error stays */
+    pyw_metrics_proc_error(m, 2, 1, 22, 0, "x");    /* no slot 3: ignored */
+    pyw_metrics_destroy(m);
+}
+
+/* Two lanes per slot: an old and a new daemon of slot 0 each write
+ * their own entries, found by pid. */
+static void test_wboard_lanes(void)
+{
+    int fd = pyw_wboard_create(2 * PYW_WBOARD_LANES, 1);
+    pyw_wboard_t *old = pyw_wboard_map(fd, 2 * PYW_WBOARD_LANES, 1, 1);
+    pyw_wboard_t *cur = pyw_wboard_map(fd, 2 * PYW_WBOARD_LANES, 1, 1);
+    pyw_wboard_t *r = pyw_wboard_map(fd, 2 * PYW_WBOARD_LANES, 1, 0);
+    pyw_wboard_worker_snap_t ws;
+    int e;
+
+    pyw_wboard_join(old, PYW_WBOARD_ENTRY(0, 0), 800);
+    pyw_wboard_begin(old, PYW_WBOARD_ENTRY(0, 0), 0, 100, "/long");
+    pyw_wboard_join(cur, PYW_WBOARD_ENTRY(0, 1), 801);
+    pyw_wboard_begin(cur, PYW_WBOARD_ENTRY(0, 1), 0, 200, "/new");
+    e = pyw_wboard_find(r, 0, 800);
+    CHECK_EQ(e, PYW_WBOARD_ENTRY(0, 0));
+    pyw_wboard_read_worker(r, e, 0, 300, &ws);
+    CHECK(ws.busy);
+    CHECK_STR(ws.uri, "/long");
+    e = pyw_wboard_find(r, 0, 801);
+    CHECK_EQ(e, PYW_WBOARD_ENTRY(0, 1));
+    pyw_wboard_read_worker(r, e, 0, 300, &ws);
+    CHECK_STR(ws.uri, "/new");
+    CHECK_EQ(pyw_wboard_find(r, 1, 800), -1);   /* not slot 1's */
+    CHECK_EQ(pyw_wboard_find(r, 0, 0), -1);
+    CHECK_EQ(pyw_wboard_find(r, 2, 800), -1);   /* no slot 3 */
+    pyw_wboard_destroy(old);
+    pyw_wboard_destroy(cur);
+    pyw_wboard_destroy(r);
+    close(fd);
+}
+
 int main(void)
 {
     test_metrics_counts();
     test_metrics_error_and_procs();
+    test_metrics_old_and_proc_error();
+    test_wboard_lanes();
     test_wboard_roundtrip();
     test_wboard_hostile();
     return UNIT_DONE();
