@@ -10,6 +10,8 @@ t/plone_t/balance.py:
   zeo1, zeo2   2 processes x 2 threads each, the same Zope instance
   single       4 processes x 2 threads
   /bybusyness, /byfreeworkers   balancers over zeo1 + zeo2
+  /queued      byfreeworkers with timeout=60: requests wait at the
+               balancer for a free worker
   /single      ProxyPass to the single group
 
 Each cell: CONNECTIONS closed-loop clients (http.client, keep-alive) GET
@@ -38,7 +40,7 @@ from plone_t import balance  # noqa: E402
 from pyworker_t.httpd import Apache  # noqa: E402
 from pyworker_t.load import Load  # noqa: E402
 
-SETUPS = ("bybusyness", "byfreeworkers", "single")
+SETUPS = ("bybusyness", "byfreeworkers", "queued", "single")
 
 
 def wait_ready(a, timeout=300):
@@ -71,7 +73,8 @@ def one_cell(a, setup, conns, duration):
 def report(cells, args):
     lines = ["# Plone: two ZEO clients behind the balancer vs one group",
              "", "%s; zeo1 + zeo2 (2 processes x 2 threads each) behind "
-             "bybusyness or byfreeworkers, against one group of 4 x 2; GET "
+             "bybusyness, byfreeworkers or byfreeworkers with timeout=60 "
+             "(queued), against one group of 4 x 2; GET "
              "/Plone, %d s per cell, %d interleaved rounds, medians (the "
              "machine, 2 cores, was shared)." % (
                  datetime.date.today(), args.duration, args.rounds), "",
@@ -114,7 +117,7 @@ def main():
             one_cell(a, s, 10, 3)                   # warm every process
         for r in range(args.rounds):
             for c in args.conns:
-                order = SETUPS[r % 3:] + SETUPS[:r % 3]
+                order = SETUPS[r % len(SETUPS):] + SETUPS[:r % len(SETUPS)]
                 for s in order:
                     x = one_cell(a, s, c, args.duration)
                     cells.setdefault((c, s), []).append(x)

@@ -6,7 +6,8 @@ comparison:
     PyWorkerDaemonProcess zeo2 ...                      (the same instance)
     PyWorkerDaemonProcess single processes=2P threads=T script=...
     <Proxy balancer://bybusyness>  BalancerMember pyworker://zeo1 ...
-    ProxyPass /bybusyness balancer://bybusyness/        (and byfreeworkers)
+    ProxyPass /bybusyness balancer://bybusyness/        (and byfreeworkers,
+                                    and queued: byfreeworkers timeout=60)
     ProxyPass /single pyworker://single/
 
 Each group is a ZEO client of the site's storage (its processes share
@@ -15,7 +16,10 @@ t/test_plone.py).  `world` is a plone_t.PloneWorld with one site.
 """
 from pyworker_t.proxy import load_proxy
 
-METHODS = ("bybusyness", "byfreeworkers")
+METHODS = ("bybusyness", "byfreeworkers", "queued")
+# ProxySet words of each balancer: "queued" waits at the balancer for a
+# free worker (ProxySet timeout=) instead of queueing in a daemon.
+LBMETHOD = {"queued": "byfreeworkers timeout=60"}
 MEMBERS = ("zeo1", "zeo2")
 
 
@@ -39,7 +43,7 @@ def snippet(world, processes=2, threads=2, single=True):
     for m in METHODS:
         lines += ["<Proxy balancer://%s>" % m]
         lines += ["    BalancerMember pyworker://%s" % g for g in MEMBERS]
-        lines += ["    ProxySet lbmethod=%s" % m, "</Proxy>",
+        lines += ["    ProxySet lbmethod=%s" % LBMETHOD.get(m, m), "</Proxy>",
                   "ProxyPass /%s balancer://%s/" % (m, m)]
     if single:
         lines.append("ProxyPass /single pyworker://single/")
