@@ -107,7 +107,11 @@ def main():
     venv, _ = build_env()
     world = PloneWorld(venv, [("one", "Plone Site One", "pywtest1")])
     world.create()
-    a = Apache("bench-balance-plone", balance.snippet(world),
+    # Room for every client's request in flight: the test Apache's 100
+    # workers would close keep-alive connections at 100 clients (AH00484).
+    room = "ServerLimit 8\nMaxRequestWorkers %d\n" % max(
+        100, 2 * max(args.conns))
+    a = Apache("bench-balance-plone", room + balance.snippet(world),
                wait_daemons=False, loglevel="notice")
     cells = {}
     try:

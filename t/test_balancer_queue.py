@@ -135,6 +135,45 @@ def test_waiters_leave_in_the_order_they_came(fresh_apache):
     assert finish == sorted(finish), done
 
 
+# Four Apache children of three threads: ten requests in flight need
+# all four, so the waiters below stand in different children.
+SMALL_CHILDREN = """
+StartServers 4
+ServerLimit 4
+ThreadLimit 3
+ThreadsPerChild 3
+MinSpareThreads 1
+MaxSpareThreads 12
+MaxRequestWorkers 12
+"""
+
+
+def test_waiters_in_several_children_leave_in_the_order_they_came(
+        fresh_apache):
+    """The same, with the waiters spread over four Apache children: one
+    line for all of them (lines kept per child raced each other on every
+    freed worker)."""
+    a = fresh_apache(SMALL_CHILDREN + CONF, ready=["/qa/", "/qb/"])
+    held = [occupy(a, "/qa", 1000), occupy(a, "/qb", 9000)]
+    time.sleep(0.3)
+    done = {}
+
+    def wait(i):
+        r = requests.get(a.url("/queued/?ms=250&n=%d" % i), timeout=30)
+        done[i] = (time.monotonic(), r.status_code, r.json()["group"])
+
+    waiters = []
+    for i in range(8):
+        waiters.append(threading.Thread(target=wait, args=(i,)))
+        waiters[-1].start()
+        time.sleep(0.1)
+    for t in waiters + held:
+        t.join(30)
+    assert [done[i][1:] for i in range(8)] == [(200, "qa")] * 8, done
+    finish = [done[i][0] for i in range(8)]
+    assert finish == sorted(finish), done
+
+
 def test_requests_waiting_at_the_balancer_cost_no_cpu(fresh_apache):
     """40 requests wait while both members run 4 s requests: they sleep
     until a worker frees (the first in line on the members' boards, the

@@ -35,9 +35,9 @@
  * request instead waits here: one queue in front of every worker of
  * every member, as HAProxy's per-server maxconn queue (what Plone's
  * documentation sets up).
- *   - First come, first served: in each Apache child the waiters stand
- *     in line (pyw_lbline.c) and only the first one looks; a newcomer
- *     joins the line while anyone waits.
+ *   - First come, first served: the waiters of every Apache child stand
+ *     in one line (pyw_lbline.c) and only the first one looks; a
+ *     newcomer joins the line while anyone waits.
  *   - Nobody polls: the others sleep until the first leaves, and the
  *     first sleeps on the members' boards until a daemon frees a worker
  *     (pyw_board_wake.h).  Polling every 0.25 ms cost a fifth of a core
@@ -263,7 +263,7 @@ static proxy_worker *pyw_lb_queue(proxy_balancer *balancer, request_rec *r,
     pyw_lb_line_join(line, &me);
     while (apr_time_now() < deadline) {
         if (!pyw_lb_line_first(line, &me)) {
-            pyw_lb_line_wait_turn(line, balancer, deadline);
+            pyw_lb_line_wait_turn(line, balancer, &me, deadline);
             continue;
         }
         if (!first) {
@@ -327,8 +327,17 @@ static const proxy_balancer_method pyw_lb_method = {
     NULL
 };
 
+/* The lines waiters stand in, shared by this generation's children. */
+static int pyw_lb_post_config(apr_pool_t *pconf, apr_pool_t *plog,
+                              apr_pool_t *ptemp, server_rec *s)
+{
+    pyw_lb_lines_init(pconf);
+    return OK;
+}
+
 void pyw_lbmethod_register(apr_pool_t *p)
 {
+    ap_hook_post_config(pyw_lb_post_config, NULL, NULL, APR_HOOK_MIDDLE);
     ap_register_provider(p, PROXY_LBMETHOD, PYW_LB_NAME, "0",
                          &pyw_lb_method);
 }
