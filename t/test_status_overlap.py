@@ -20,12 +20,13 @@ import json
 import os
 import signal
 import socket
-import threading
 import time
 
 import jsonschema
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
+
+from pyworker_t import load
 
 SCHEMA = os.path.join(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__))), "docs", "status.schema.json")
@@ -95,16 +96,6 @@ def wait_for(what, fn, timeout=WAIT):
     pytest.fail("%s: not seen within %d s (last: %r)" % (what, timeout, last))
 
 
-def in_background(httpd, path):
-    box = {}
-
-    def run():
-        box["r"] = httpd.get(path, timeout=60)
-
-    t = threading.Thread(target=run)
-    t.start()
-    return t, box
-
 
 def entry(httpd, group, pid, state):
     """(group, the entry of pid in that state) or None."""
@@ -165,7 +156,7 @@ def hold_one(httpd, group):
     """A request held in one of group's processes: (its pid, the thread,
     its box, the release)."""
     flag = httpd.path("state", "release-" + group)
-    t, box = in_background(httpd, "/%s?%s" % (group, flag))
+    t, box = load.in_background(httpd, "/%s?%s" % (group, flag))
 
     def holder():
         return [p["pid"] for p in status_json(httpd)[group]["processes"]

@@ -17,6 +17,7 @@ import jsonschema
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from pyworker_t import load
 from pyworker_t.httpd import MODDIR
 
 SCHEMA = os.path.join(os.path.dirname(os.path.dirname(
@@ -97,16 +98,6 @@ def sample(samples, name, **labels):
     return samples[(name, tuple(sorted(labels.items())))]
 
 
-def in_background(httpd, path):
-    box = {}
-
-    def run():
-        box["r"] = httpd.get(path, timeout=30)
-
-    t = threading.Thread(target=run)
-    t.start()
-    return t, box
-
 
 def wait_busy(httpd, group, prefix, timeout=10):
     deadline = time.monotonic() + timeout
@@ -128,7 +119,8 @@ def test_json_and_prometheus_numbers_are_what_was_sent(httpd):
     assert httpd.get("/counted/500").status_code == 500
     assert httpd.get("/counted/500?raise").status_code == 500
     httpd.log.expect(codes=[320])           # the raised exception
-    t, box = in_background(httpd, "/counted/slow?%s" % SLOW)
+    t, box = load.in_background(httpd, "/counted/slow?%s" % SLOW,
+                                 timeout=30)
     try:
         g, busy = wait_busy(httpd, "counted", "/counted/slow")
         types, prom = prometheus(httpd)

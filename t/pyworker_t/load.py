@@ -165,3 +165,16 @@ def parallel(fns, timeout=30.0):
     for t in threads:
         t.join(timeout)
     return results
+
+
+def in_background(httpd, path, timeout=60):
+    """httpd.get(path) on its own thread: (thread, box); box["r"] holds
+    the response once the thread is joined."""
+    box = {}
+
+    def run():
+        box["r"] = httpd.get(path, timeout=timeout)
+
+    t = threading.Thread(target=run)
+    t.start()
+    return t, box
