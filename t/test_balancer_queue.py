@@ -108,14 +108,12 @@ def test_a_free_worker_means_no_wait(httpd):
     held.join()
 
 
-def test_waiters_leave_in_the_order_they_came(fresh_apache):
-    """First come, first served: five requests arrive 0.1 s apart while
-    both members are busy; as workers free one at a time, they leave the
-    balancer in that order, so they finish in that order (polling alone
-    lets whichever waiter looks first take each freed worker).  One Apache
-    child, whose waiters share one line."""
-    a = fresh_apache(ONE_CHILD + CONF, ready=["/qa/", "/qb/"])
-    held = [occupy(a, "/qa", 1000), occupy(a, "/qb", 6000)]
+def assert_waiters_leave_in_order(a, n, slow_ms):
+    """Both members busy (qa for 1 s, qb for slow_ms); n requests arrive
+    0.1 s apart, each 0.25 s long: as qa frees its worker one request at
+    a time, they must leave the balancer, and so finish, in the order
+    they came."""
+    held = [occupy(a, "/qa", 1000), occupy(a, "/qb", slow_ms)]
     time.sleep(0.3)
     done = {}
 
@@ -124,15 +122,22 @@ def test_waiters_leave_in_the_order_they_came(fresh_apache):
         done[i] = (time.monotonic(), r.status_code, r.json()["group"])
 
     waiters = []
-    for i in range(5):
+    for i in range(n):
         waiters.append(threading.Thread(target=wait, args=(i,)))
         waiters[-1].start()
         time.sleep(0.1)
     for t in waiters + held:
         t.join(30)
-    assert [done[i][1:] for i in range(5)] == [(200, "qa")] * 5, done
-    finish = [done[i][0] for i in range(5)]
+    assert [done[i][1:] for i in range(n)] == [(200, "qa")] * n, done
+    finish = [done[i][0] for i in range(n)]
     assert finish == sorted(finish), done
+
+
+def test_waiters_leave_in_the_order_they_came(fresh_apache):
+    """First come, first served: polling alone lets whichever waiter
+    looks first take each freed worker.  One Apache child."""
+    a = fresh_apache(ONE_CHILD + CONF, ready=["/qa/", "/qb/"])
+    assert_waiters_leave_in_order(a, 5, 6000)
 
 
 # Four Apache children of three threads: ten requests in flight need
@@ -154,24 +159,7 @@ def test_waiters_in_several_children_leave_in_the_order_they_came(
     line for all of them (lines kept per child raced each other on every
     freed worker)."""
     a = fresh_apache(SMALL_CHILDREN + CONF, ready=["/qa/", "/qb/"])
-    held = [occupy(a, "/qa", 1000), occupy(a, "/qb", 9000)]
-    time.sleep(0.3)
-    done = {}
-
-    def wait(i):
-        r = requests.get(a.url("/queued/?ms=250&n=%d" % i), timeout=30)
-        done[i] = (time.monotonic(), r.status_code, r.json()["group"])
-
-    waiters = []
-    for i in range(8):
-        waiters.append(threading.Thread(target=wait, args=(i,)))
-        waiters[-1].start()
-        time.sleep(0.1)
-    for t in waiters + held:
-        t.join(30)
-    assert [done[i][1:] for i in range(8)] == [(200, "qa")] * 8, done
-    finish = [done[i][0] for i in range(8)]
-    assert finish == sorted(finish), done
+    assert_waiters_leave_in_order(a, 8, 9000)
 
 
 def test_requests_waiting_at_the_balancer_cost_no_cpu(fresh_apache):
