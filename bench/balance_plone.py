@@ -108,9 +108,11 @@ def main():
     world = PloneWorld(venv, [("one", "Plone Site One", "pywtest1")])
     world.create()
     # Room for every client's request in flight: the test Apache's 100
-    # workers would close keep-alive connections at 100 clients (AH00484).
-    room = "ServerLimit 8\nMaxRequestWorkers %d\n" % max(
-        100, 2 * max(args.conns))
+    # workers would close keep-alive connections at 100 clients (AH00484),
+    # and children of 25 threads close them above their connection limit
+    # (AsyncRequestWorkerFactor) while their threads wait on Plone.
+    room = ("ServerLimit 4\nThreadLimit 128\nThreadsPerChild 128\n"
+            "MaxSpareThreads 512\nMaxRequestWorkers 512\n")
     a = Apache("bench-balance-plone", room + balance.snippet(world),
                wait_daemons=False, loglevel="notice")
     cells = {}
