@@ -16,20 +16,16 @@ each process, and the listen backlog.
   to a stopped daemon's socket, sending nothing, are N.
 """
 import glob
-import json
 import os
 import signal
 import socket
 import time
 
-import jsonschema
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from pyworker_t import load
-
-SCHEMA = os.path.join(os.path.dirname(os.path.dirname(
-    os.path.abspath(__file__))), "docs", "status.schema.json")
+from pyworker_t.status import status_json
 
 CONF = """
 PyWorkerSocketPrefix {run}/pyws
@@ -65,13 +61,6 @@ WAIT = 20           # seconds: a state the test brought about must show
 def httpd(apache):
     return apache(CONF, ready=["/erring", "/jam"])
 
-
-def status_json(httpd):
-    r = httpd.get("/pyworker-status?json")
-    assert r.status_code == 200, r.text
-    doc = r.json()
-    jsonschema.validate(doc, json.load(open(SCHEMA)))
-    return {g["name"]: g for g in doc["groups"]}
 
 
 def prometheus(httpd):

@@ -6,22 +6,18 @@ URI, restarts by cause, the last error.  mod_status with ExtendedStatus On
 has a line per group.  Untrusted text (URIs written by daemons) is
 escaped in every form.
 """
-import json
 import os
 import signal
 import socket
 import threading
 import time
 
-import jsonschema
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from pyworker_t import load
+from pyworker_t.status import status_json
 from pyworker_t.httpd import MODDIR
-
-SCHEMA = os.path.join(os.path.dirname(os.path.dirname(
-    os.path.abspath(__file__))), "docs", "status.schema.json")
 
 CONF = """
 <IfModule !authz_host_module>
@@ -71,14 +67,6 @@ def httpd(apache):
         time.sleep(0.1)
     pytest.fail("daemons not ready: %s" % groups)
 
-
-def status_json(httpd):
-    r = httpd.get("/pyworker-status?json")
-    assert r.status_code == 200, r.text
-    assert r.headers["Content-Type"].startswith("application/json")
-    doc = r.json()
-    jsonschema.validate(doc, json.load(open(SCHEMA)))
-    return {g["name"]: g for g in doc["groups"]}
 
 
 def prometheus(httpd):

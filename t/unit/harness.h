@@ -10,6 +10,7 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 static int unit_passed, unit_failed;
 
@@ -23,6 +24,15 @@ static int unit_check(int ok, const char *file, int line, const char *expr)
         fprintf(stderr, "FAIL %s:%d: %s\n", file, line, expr);
     }
     return ok;
+}
+
+/* Monotonic seconds, for tests that check a wait ended early. */
+static inline double unit_now_s(void)
+{
+    struct timespec t;
+
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return t.tv_sec + t.tv_nsec / 1e9;
 }
 
 #define CHECK(cond) unit_check(!!(cond), __FILE__, __LINE__, #cond)

@@ -7,19 +7,10 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "harness.h"
 #include "pyw_ticket.h"
-
-static double now_s(void)
-{
-    struct timespec t;
-
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return t.tv_sec + t.tv_nsec / 1e9;
-}
 
 static void test_turns_in_order(void)
 {
@@ -70,11 +61,11 @@ static void test_turn_wakes_another_process(void)
         pyw_ticket_leave(l, a);
         _exit(0);
     }
-    t0 = now_s();
-    while (!pyw_ticket_wait(l, b, 5000000) && now_s() - t0 < 5) {
+    t0 = unit_now_s();
+    while (!pyw_ticket_wait(l, b, 5000000) && unit_now_s() - t0 < 5) {
     }
     CHECK(pyw_ticket_mine(l, b));
-    CHECK(now_s() - t0 < 2.0);
+    CHECK(unit_now_s() - t0 < 2.0);
     CHECK(waitpid(pid, &status, 0) == pid && status == 0);
     pyw_ticket_lines_destroy(lines);
 }
@@ -97,11 +88,11 @@ static void test_dead_holder_is_skipped(void)
         _exit(0);                               /* never leaves */
     }
     CHECK(waitpid(pid, &status, 0) == pid);
-    t0 = now_s();
-    while (!pyw_ticket_wait(l, b, 100000) && now_s() - t0 < 5) {
+    t0 = unit_now_s();
+    while (!pyw_ticket_wait(l, b, 100000) && unit_now_s() - t0 < 5) {
     }
     CHECK(pyw_ticket_mine(l, b));
-    CHECK(now_s() - t0 < 1.0);
+    CHECK(unit_now_s() - t0 < 1.0);
     pyw_ticket_lines_destroy(lines);
 }
 

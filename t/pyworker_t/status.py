@@ -1,0 +1,20 @@
+"""The status page as the tests read it: JSON checked against
+docs/status.schema.json."""
+import json
+import os
+
+import jsonschema
+
+SCHEMA = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__)))), "docs", "status.schema.json")
+
+
+def status_json(httpd):
+    """{group name: group} of /pyworker-status?json, schema-checked."""
+    r = httpd.get("/pyworker-status?json")
+    assert r.status_code == 200, r.text
+    assert r.headers["Content-Type"].startswith("application/json")
+    doc = r.json()
+    with open(SCHEMA) as f:
+        jsonschema.validate(doc, json.load(f))
+    return {g["name"]: g for g in doc["groups"]}
