@@ -56,11 +56,18 @@ URLS = [('root', '/', None, 600),
 URL_LABEL = {'root': '/', 'plone': '/Plone', 'json': '/Plone (JSON)'}
 SETUPS = [('P', 'pyworker'), ('W', 'waitress'), ('R', 'pyruvate'),
           ('B', 'bjoern'), ('G', 'gunicorn'), ('M', 'wsgi-daemon'),
+          ('w', 'apache+waitress'), ('r', 'apache+pyruvate'),
+          ('b', 'apache+bjoern'), ('g', 'apache+gunicorn'),
           ('Q', 'pyworker-b')]
 SETUP_NAMES = [n for _, n in SETUPS]
 LETTER = dict((n, l) for l, n in SETUPS)
 REF = 'pyworker'
 APACHE_KINDS = ('pyworker', 'wsgi-daemon', 'pyworker-b')
+# a standalone server behind the same Apache (mod_proxy_http, pooled
+# keep-alive connections): how users run waitress and friends today
+FRONT = 'apache+'
+DEFAULT_SETUPS = ('pyworker', 'waitress', 'pyruvate', 'bjoern', 'gunicorn',
+                  'wsgi-daemon')
 READY_TIMEOUT = 600         # a setup's Zope processes loaded, all URLs 200
 DRAIN_IDLE = 0.10           # CPU share of one core below which a setup is
 DRAIN_MAX = 60              # idle again; the longest we wait for that
@@ -78,13 +85,18 @@ class PloneSetup:
 
     def __init__(self, name, world, venv, args):
         self.name, self.world, self.venv, self.args = name, world, venv, args
+        self.fronted = name.startswith(FRONT)
+        self.server = name[len(FRONT):] if self.fronted else name
         self.processes, self.threads = args.processes, args.threads
-        if name == 'bjoern':            # one thread per process, always
+        if self.server == 'bjoern':     # one thread per process, always
             self.processes, self.threads = args.processes * args.threads, 1
         self.inst = os.path.join(world.root, name)
         self.root = os.path.join(world.root, name + '-httpd')
         self.port = bench.free_port()
-        self.proc = None
+        self.backend_port = bench.free_port() if self.fronted else None
+        self.proc = None                # Apache, or the standalone server
+        self.backend = None             # the server behind Apache
+        self.backend_log = None
         self.status = 'not started'
         self.error_log = None
 
@@ -98,13 +110,17 @@ class PloneSetup:
                                self.threads, user[0] if user else None)
         if self.name in APACHE_KINDS:
             self.start_apache()
+        elif self.fronted:
+            self.backend = self.start_standalone(user, self.backend_port)
+            self.backend_log = self.error_log
+            self.start_apache()
         else:
-            self.start_standalone(user)
+            self.proc = self.start_standalone(user, self.port)
         self.status = 'started'
 
-    def start_standalone(self, user):
-        argv = [os.path.join(self.venv, 'bin', 'python'), SERVE, self.name,
-                '127.0.0.1:%d' % self.port, str(self.processes),
+    def start_standalone(self, user, port):
+        argv = [os.path.join(self.venv, 'bin', 'python'), SERVE, self.server,
+                '127.0.0.1:%d' % port, str(self.processes),
                 str(self.threads), self.inst]
         log_path = os.path.join(self.inst, 'server.log')
         out = open(log_path, 'ab')
@@ -114,15 +130,16 @@ class PloneSetup:
         env = {'PATH': '/usr/bin:/bin', 'LANG': 'C.UTF-8',
                'HOME': self.inst}
         try:
-            self.proc = subprocess.Popen(
+            proc = subprocess.Popen(
                 argv, stdin=subprocess.DEVNULL, stdout=out,
                 stderr=subprocess.STDOUT, env=env, cwd=self.inst,
                 start_new_session=True, **kw)
         finally:
             out.close()
-        PROCS.popens.append(self.proc)
+        PROCS.popens.append(proc)
         self.error_log = log_path
-        bench.wait_port(self.port, self.proc, READY_TIMEOUT)
+        bench.wait_port(port, proc, READY_TIMEOUT)
+        return proc
 
     def start_apache(self):
         for sub in ('conf', 'logs', 'run'):
@@ -161,6 +178,8 @@ class PloneSetup:
                   'MaxKeepAliveRequests 0', 'KeepAliveTimeout 5',
                   'Timeout 60', '<Directory "%s">' % self.inst,
                   '    Require all granted', '</Directory>']
+        if self.fronted:
+            return lines + self.proxy_conf()
         script = os.path.join(self.inst, 'zope.wsgi')
         group = 'processes=%d threads=%d python-home=%s home=%s ' \
                 'display-name=%%{GROUP}' % (self.processes, self.threads,
@@ -181,6 +200,16 @@ class PloneSetup:
                       'WSGIScriptAlias / %s process-group=plone '
                       'application-group=%%{GLOBAL}' % script]
         return lines
+
+    def proxy_conf(self):
+        """The whole site at / proxied to the standalone server; mod_proxy
+        keeps its backend connections open between requests."""
+        m = bench.MODULES
+        url = 'http://127.0.0.1:%d/' % self.backend_port
+        return ['LoadModule proxy_module %s/mod_proxy.so' % m,
+                'LoadModule proxy_http_module %s/mod_proxy_http.so' % m,
+                'ProxyPreserveHost On', 'ProxyPass / %s' % url,
+                'ProxyPassReverse / %s' % url]
 
     def module_copy(self):
         """mod_pyworker.so and its daemon programs, copied (make rewrites
@@ -221,40 +250,53 @@ class PloneSetup:
                                                       body[:200])
                 except (OSError, http.client.HTTPException) as e:
                     last = repr(e)
-                if self.proc.poll() is not None:
-                    raise BenchError('%s exited with %s; see %s' % (
-                        self.name, self.proc.returncode, self.error_log))
+                if not self.alive():
+                    raise BenchError('%s exited; see %s' % (
+                        self.name, self.backend_log or self.error_log))
                 if time.time() > deadline:
                     raise BenchError('GET %s%s: %s; see %s' % (
                         path, ' (JSON)' if accept else '', last,
                         self.error_log))
                 time.sleep(0.5)
 
+    def procs(self):
+        return [p for p in (self.proc, self.backend) if p is not None]
+
     def roots(self):
-        return [self.proc.pid] if self.proc else []
+        return [p.pid for p in self.procs()]
 
     def pids(self):
-        return bench.descendants(self.proc.pid) if self.proc else []
+        return sum((bench.descendants(p.pid) for p in self.procs()), [])
 
     def stop(self):
-        if self.proc is not None:
-            PROCS.stop(self.proc, 20)
+        for p in self.procs():
+            PROCS.stop(p, 20)
 
     def alive(self):
-        return self.proc is not None and self.proc.poll() is None
+        return bool(self.procs()) and all(p.poll() is None
+                                          for p in self.procs())
 
     def error_lines(self):
-        if not self.error_log:
-            return []
-        try:
-            with open(self.error_log, errors='replace') as f:
-                text = f.read()
-        except OSError:
-            return []
-        marks = (':error]', ':crit]', ':alert]', ':emerg]') \
-            if self.name in APACHE_KINDS else ('Traceback', 'ERROR',
-                                               'CRITICAL')
-        return [l for l in text.splitlines() if any(m in l for m in marks)]
+        apache = (':error]', ':crit]', ':alert]', ':emerg]')
+        python = ('Traceback', 'ERROR', 'CRITICAL')
+        if self.name in APACHE_KINDS:
+            return log_lines(self.error_log, apache)
+        if self.fronted:
+            return log_lines(self.error_log, apache) + \
+                log_lines(self.backend_log, python)
+        return log_lines(self.error_log, python)
+
+
+def log_lines(path, marks):
+    """The lines of a log file holding any of marks."""
+    if not path:
+        return []
+    try:
+        with open(path, errors='replace') as f:
+            text = f.read()
+    except OSError:
+        return []
+    return [l for l in text.splitlines() if any(m in l for m in marks)]
 
 
 def mod_wsgi_so(venv):
@@ -401,7 +443,8 @@ def run_rounds(args, live, raw, problems, zeo_pid):
                         continue
                     r['round'] = rnd + 1
                     raw.setdefault((s.name, url[0], conns), []).append(r)
-                    PROCS.remember(s.proc)
+                    for p in s.procs():
+                        PROCS.remember(p)
                     if not s.alive():
                         s.status = 'failed'
                         problems.append('%s %s died during the run; see %s'
@@ -462,6 +505,32 @@ def best_peer(results, key, conns, setups, field='rps'):
     if field == 'rps':
         return max(cells, key=lambda nc: nc[1]['rps'])
     return min(cells, key=lambda nc: nc[1]['p99_ms'])
+
+
+def fronted_lines(results, conns_list, setups):
+    """mod_pyworker against the best of the servers run behind the same
+    Apache (the set-up its users leave), cell by cell; none: []."""
+    fronted = [s for s in setups if s.name.startswith(FRONT)]
+    if not fronted or not any(s.name == REF for s in setups):
+        return []
+    lines = ['mod_pyworker against the best standalone server behind the '
+             'same Apache (mod_proxy_http):', '',
+             '| URL | conns | req/s: pyworker ÷ best behind Apache | '
+             'p99: pyworker ÷ lowest behind Apache |', '|---|---|---|---|']
+    for key, _, _, _ in URLS:
+        for conns in conns_list:
+            ref = results.get((REF, key, conns))
+            if ref is None:
+                continue
+            name, peer = best_peer(results, key, conns, fronted)
+            pname, pp = best_peer(results, key, conns, fronted, 'p99_ms')
+            rps = '%s (%s)' % (fmt(ref['rps'] / peer['rps'], '%.2f×'),
+                               name) if peer and peer['rps'] else '-'
+            p99 = '%s (%s)' % (fmt(ref['p99_ms'] / pp['p99_ms'], '%.2f×'),
+                               pname) if pp and ref['p99_ms'] else '-'
+            lines.append('| %s | %d | %s | %s |' % (URL_LABEL[key], conns,
+                                                    rps, p99))
+    return lines + ['']
 
 
 def table(results, conns_list, setups):
@@ -621,6 +690,7 @@ def render(meta, results, setups, targets, fails):
     lines += ['', 'The talk (Plone 5.2.5, 2 CPUs): bjoern, Pyruvate and '
               'waitress all about 600 req/s at /, 27 at /Plone, 500 at '
               '/Plone as JSON; errors on /Plone as connections rose.', '']
+    lines += fronted_lines(results, conns, setups)
     lines += ['Every cell:', ''] + table(results, conns, setups) + ['']
     lines += ['Where each setup starts to fail:', ''] + fails + ['']
     lines += ['| target | value | result |', '|---|---|---|']
@@ -674,8 +744,11 @@ def parse_args(argv):
     ap.add_argument('--urls', default=','.join(u[0] for u in URLS),
                     help='subset of root (/), plone (/Plone), json '
                     '(/Plone as JSON)')
-    ap.add_argument('--setups', default=','.join(SETUP_NAMES[:-1]),
-                    help='which setups (default: all but pyworker-b)')
+    ap.add_argument('--setups', default=','.join(DEFAULT_SETUPS),
+                    help='which setups (default: %s; also the standalone '
+                    'servers behind Apache, apache+waitress, '
+                    'apache+pyruvate, apache+bjoern, apache+gunicorn)'
+                    % ','.join(DEFAULT_SETUPS))
     ap.add_argument('--processes', type=int, default=2)
     ap.add_argument('--threads', type=int, default=2)
     ap.add_argument('--module', default=os.path.join(REPO_DIR,
@@ -756,7 +829,8 @@ def start_setups(args, world, venv, problems):
             s.start()
             s.check(time.time() + READY_TIMEOUT)
             s.status = 'ok'
-            PROCS.remember(s.proc)
+            for p in s.procs():
+                PROCS.remember(p)
             log('%s %s: serving on 127.0.0.1:%d (ready in %.0f s)'
                 % (LETTER[name], name, s.port, time.time() - t0))
         except BenchError as e:

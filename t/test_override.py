@@ -19,12 +19,13 @@ import time
 
 import pytest
 
-from pyworker_t import rawhttp
+from pyworker_t import h2, rawhttp
 from pyworker_t.httpd import configtest
 from pyworker_t.proxy import load_proxy
 
 APP = "{apps}/override.wsgi"
 CONF = load_proxy() + """
+Protocols h2c http/1.1
 PyWorkerDaemonProcess ovr processes=1 threads=2 display-name=pyw-ovr \
     script=%(app)s
 PyWorkerScriptAlias /off %(app)s process-group=ovr
@@ -412,6 +413,30 @@ def test_proxy_maps_head_to_get(httpd):
     assert h.header("X-Seen-Method") == "GET"
     h = get(httpd, "/px-off/method", "HEAD")
     assert h.header("X-Seen-Method") == "HEAD"
+
+
+@pytest.mark.skipif(not h2.curl_has_http2(), reason="curl without HTTP/2")
+def test_http2_maps_head_and_overrides_errors(httpd):
+    # mod_http2 runs the request in its own worker; the mapping and the
+    # override must hold there as over HTTP/1.1.
+    gz = {"Accept-Encoding": "gzip"}
+    h = h2.request(httpd.url("/head-deflate/method"), "HEAD", gz)
+    g = h2.request(httpd.url("/head-deflate/method"), "GET", gz)
+    assert (h.version, h.status, g.status) == ("HTTP/2", 200, 200)
+    assert h.header("x-seen-method") == "GET" and h.body == b""
+    assert h.header("content-encoding") == g.header("content-encoding") \
+        == "gzip"
+    h = h2.request(httpd.url("/head-off/method"), "HEAD")
+    assert h.header("x-seen-method") == "HEAD"
+    r = h2.request(httpd.url("/on/status/404"))
+    assert r.status == 404 and r.body == b"apache says 404"
+    r = h2.request(httpd.url("/off/status/404"))
+    assert r.status == 404 and APP_BODY in r.body
+    r = h2.request(httpd.url("/px-on/status/503"))
+    assert r.status == 503 and r.body == b"apache says 503"
+    assert r.header("retry-after") == "120"
+    r = h2.request(httpd.url("/on/ok"))    # the connection pool is intact
+    assert r.status == 200
 
 
 # ---- configuration ----------------------------------------------------

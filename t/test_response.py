@@ -6,14 +6,13 @@ import hashlib
 import json
 import os
 import re
-import shutil
 import subprocess
 import time
 from urllib.parse import quote
 
 import pytest
 
-from pyworker_t import rawhttp
+from pyworker_t import h2, rawhttp
 from pyworker_t.data import fw_pattern
 
 CONF = """
@@ -204,15 +203,7 @@ def test_access_log_line_is_written(httpd):
     assert re.search(r'"GET /hello\?%s HTTP/1.1" 200 14 ' % token, lines[0])
 
 
-def _curl_has_http2():
-    curl = shutil.which("curl")
-    if not curl:
-        return False
-    out = subprocess.run([curl, "-V"], stdout=subprocess.PIPE, timeout=10)
-    return b"HTTP2" in out.stdout
-
-
-@pytest.mark.skipif(not _curl_has_http2(), reason="curl without HTTP/2")
+@pytest.mark.skipif(not h2.curl_has_http2(), reason="curl without HTTP/2")
 def test_http2_cleartext_serves_app(httpd):
     def h2(path):
         p = subprocess.run(
