@@ -35,6 +35,7 @@
 #include "pyw_dlog.h"
 #include "pyw_dlogno.h"
 #include "pyw_poller_int.h"
+#include "pyw_workers.h"
 
 /* data.ptr tags for the two non-connection descriptors. */
 char pyw_poller_tag_listen, pyw_poller_tag_wake;
@@ -120,6 +121,11 @@ void pyw_poller_rearm(pyw_dconn_t *c)
     pthread_mutex_unlock(&pyw_pl.lock);
 }
 
+int pyw_poller_draining(void)
+{
+    return __atomic_load_n(&pyw_pl.stopping, __ATOMIC_SEQ_CST);
+}
+
 int pyw_poller_connections(void)
 {
     int n;
@@ -178,8 +184,9 @@ void pyw_poller_drain(void)
     ssize_t rv;
 
     pthread_mutex_lock(&pyw_pl.lock);
-    pyw_pl.stopping = 1;
+    __atomic_store_n(&pyw_pl.stopping, 1, __ATOMIC_SEQ_CST);
     pthread_mutex_unlock(&pyw_pl.lock);
+    pyw_workers_linger_wake_all();  /* their connections get GOODBYE */
     pyw_balance_leave();
     if (pyw_pl.wakefd >= 0) {
         rv = write(pyw_pl.wakefd, &one, sizeof(one));

@@ -48,4 +48,7 @@ void pyw_poller_stop(void);
 /* Connections open right now (idle and busy). */
 int pyw_poller_connections(void);
 
+/* 1 once the daemon drains (pyw_poller_drain): no new requests here. */
+int pyw_poller_draining(void);
+
 #endif /* PYW_POLLER_H */

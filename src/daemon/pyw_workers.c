@@ -14,10 +14,12 @@
  *     pyw_workers_push() takes pyw_wq.lock (at poller shutdown); a worker
  *     never holds pyw_wq.lock while calling into the poller.
  *   - A connection popped from the queue belongs to that worker alone until
- *     it calls pyw_poller_rearm()/pyw_poller_close(); only then is `busy`
- *     decremented, so busy == 0 means no request is queued or running.
- *     The watchdog (queue-timeout) and the poller's drain pop connections
- *     too, under the same rule.
+ *     it calls pyw_poller_rearm()/pyw_poller_close(), or counts it as
+ *     `holding` while it waits on it for the next request
+ *     (pyw_workers_linger.c); busy == 0 means no request is queued or
+ *     running, and with holding == 0 too every connection is the
+ *     poller's.  The watchdog (queue-timeout) and the poller's drain pop
+ *     connections too, under the same rule.
  */
 #include <errno.h>
 #include <limits.h>
@@ -40,8 +42,23 @@ pyw_wq_t pyw_wq = {
     .started = PTHREAD_COND_INITIALIZER,
 };
 
+/* pyw_wq.lock held, a connection just queued: if fewer workers wait on
+ * the queue than it holds, one that waits on its own connection must
+ * come (pyw_workers_linger.c).  Its fd to wake, or -1. */
+static int workers_wake_lingerer(void)
+{
+    if (pyw_wq.lingering == NULL
+        || __atomic_load_n(&pyw_wq.sem_idle, __ATOMIC_SEQ_CST)
+           >= pyw_wq.queued) {
+        return -1;
+    }
+    return pyw_workers_linger_pick();
+}
+
 void pyw_workers_push(pyw_dconn_t *c)
 {
+    int fd;
+
     c->qnext = NULL;
     pthread_mutex_lock(&pyw_wq.lock);
     c->queued_ms = pyw_io_now_ms();
@@ -55,8 +72,10 @@ void pyw_workers_push(pyw_dconn_t *c)
     __atomic_store_n(&pyw_wq.queued, pyw_wq.queued + 1, __ATOMIC_RELAXED);
     pyw_wboard_queued(pyw_wq.wboard, pyw_wq.pindex, pyw_wq.queued);
     pyw_balance_busy(++pyw_wq.busy);
+    fd = workers_wake_lingerer();
     pthread_mutex_unlock(&pyw_wq.lock);
     sem_post(&pyw_wq.pushed);
+    pyw_workers_linger_wake(fd);
 }
 
 /* pyw_wq.lock held, queue not empty. */
@@ -81,9 +100,11 @@ static pyw_dconn_t *workers_pop(void)
     /* One post per push; the watchdog and the drain also take queued
      * connections, so a post may find the queue empty: wait again. */
     for (;;) {
+        __atomic_add_fetch(&pyw_wq.sem_idle, 1, __ATOMIC_SEQ_CST);
         while (sem_wait(&pyw_wq.pushed) != 0) {
             /* EINTR */
         }
+        __atomic_sub_fetch(&pyw_wq.sem_idle, 1, __ATOMIC_SEQ_CST);
         pthread_mutex_lock(&pyw_wq.lock);
         c = pyw_wq.head ? pyw_workers_unlink_head() : NULL;
         pthread_mutex_unlock(&pyw_wq.lock);
@@ -93,22 +114,36 @@ static pyw_dconn_t *workers_pop(void)
     }
 }
 
-void pyw_workers_dropped(int n)
+/* n requests counted out; `hold` of their connections stay with their
+ * workers (lingering), which a drain waits for as for a request. */
+static void workers_count_out(int n, int hold)
 {
     pthread_mutex_lock(&pyw_wq.lock);
     pyw_wq.busy -= n;
+    pyw_wq.holding += hold;
     pyw_balance_busy(pyw_wq.busy);
-    if (pyw_wq.busy == 0) {
-        pthread_cond_broadcast(&pyw_wq.idle);
-    }
+    pyw_workers_idle_check();
     pthread_mutex_unlock(&pyw_wq.lock);
     pyw_poller_capacity_freed();    /* after busy dropped: see there */
+}
+
+/* pyw_wq.lock held. */
+void pyw_workers_idle_check(void)
+{
+    if (pyw_wq.busy == 0 && pyw_wq.holding == 0) {
+        pthread_cond_broadcast(&pyw_wq.idle);
+    }
+}
+
+void pyw_workers_dropped(int n)
+{
+    workers_count_out(n, 0);
 }
 
 /* The worker handed its connection back (re-armed or closed). */
 void pyw_workers_done(void)
 {
-    pyw_workers_dropped(1);
+    workers_count_out(1, 0);
 }
 
 pyw_dconn_t *pyw_workers_take_head(void)
@@ -123,6 +158,8 @@ pyw_dconn_t *pyw_workers_take_head(void)
 
 void pyw_workers_put_back(pyw_dconn_t *c)
 {
+    int fd;
+
     pthread_mutex_lock(&pyw_wq.lock);
     c->qnext = pyw_wq.head;
     pyw_wq.head = c;
@@ -131,10 +168,12 @@ void pyw_workers_put_back(pyw_dconn_t *c)
     }
     __atomic_store_n(&pyw_wq.queued, pyw_wq.queued + 1, __ATOMIC_RELAXED);
     pyw_wboard_queued(pyw_wq.wboard, pyw_wq.pindex, pyw_wq.queued);
+    fd = workers_wake_lingerer();
     pthread_mutex_unlock(&pyw_wq.lock);
     /* A worker may have used up this connection's post meanwhile and
      * found the queue empty; a spare post only costs a look. */
     sem_post(&pyw_wq.pushed);
+    pyw_workers_linger_wake(fd);
 }
 
 int pyw_workers_queued_hint(void)
@@ -155,6 +194,16 @@ pyw_dconn_t *pyw_workers_take_queued(void)
     return c;
 }
 
+/* Serve c and count it out.  1: c is still w's, idle, and counted as
+ * held (pyw_workers_linger ends that); 0: it was closed. */
+static int workers_serve(pyw_worker_t *w, pyw_dconn_t *c)
+{
+    int kept = pyw_worker_serve(w, c);
+
+    workers_count_out(1, kept);
+    return kept;
+}
+
 static void *worker_main(void *arg)
 {
     pyw_worker_t *w = arg;
@@ -173,8 +222,10 @@ static void *worker_main(void *arg)
         return NULL;
     }
     for (;;) {
-        pyw_worker_serve(w, workers_pop());
-        pyw_workers_done();
+        pyw_dconn_t *c = workers_pop();
+
+        while (workers_serve(w, c) && pyw_workers_linger(w, c)) {
+        }
     }
     return NULL;
 }
@@ -242,6 +293,7 @@ int pyw_workers_start(const pyw_daemon_spec_t *spec, const pyw_app_t *app)
     }
     for (i = 0; i < n; i++) {
         pyw_wq.workers[i].index = i;
+        (void)pyw_workers_linger_init(&pyw_wq.workers[i]);  /* -1: never */
         rv = pthread_create(&pyw_wq.workers[i].tid, &attr, worker_main,
                             &pyw_wq.workers[i]);
         if (rv != 0) {
@@ -293,7 +345,7 @@ int pyw_workers_wait_idle(int64_t deadline_ms)
     int rv = 0;
 
     pthread_mutex_lock(&pyw_wq.lock);
-    while (pyw_wq.busy > 0 && rv != ETIMEDOUT) {
+    while ((pyw_wq.busy > 0 || pyw_wq.holding > 0) && rv != ETIMEDOUT) {
         if (deadline_ms == PYW_NO_DEADLINE) {
             pthread_cond_wait(&pyw_wq.idle, &pyw_wq.lock);
         }
@@ -301,7 +353,7 @@ int pyw_workers_wait_idle(int64_t deadline_ms)
             rv = pthread_cond_timedwait(&pyw_wq.idle, &pyw_wq.lock, &ts);
         }
     }
-    rv = pyw_wq.busy > 0 ? -ETIMEDOUT : 0;
+    rv = pyw_wq.busy > 0 || pyw_wq.holding > 0 ? -ETIMEDOUT : 0;
     pthread_mutex_unlock(&pyw_wq.lock);
     return rv;
 }

@@ -93,4 +93,8 @@ void pyw_workers_put_back(pyw_dconn_t *c);
 int pyw_workers_queued_hint(void);
 void pyw_workers_dropped(int n);
 
+/* Wake every worker waiting on its own connection (pyw_workers_linger.c):
+ * the daemon drains, their connections must go back with GOODBYE. */
+void pyw_workers_linger_wake_all(void);
+
 #endif /* PYW_WORKERS_H */

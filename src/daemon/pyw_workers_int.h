@@ -17,15 +17,22 @@
 
 #define WORKER_URI_MAX             512
 
-typedef struct {
+typedef struct pyw_worker pyw_worker_t;
+
+struct pyw_worker {
     pthread_t             tid;
     int                   index;
     pyw_app_thread_t     *app_thread;
+    /* Waiting on its last connection (pyw_workers_linger.c): its wake-up
+     * fd, and under pyw_wq.lock the list link and "a push woke it". */
+    int                   linger_fd;
+    int                   woken;
+    pyw_worker_t         *linger_next;
     /* pyw_wq.lock: what this worker runs now (started_ms == 0: nothing). */
     int64_t               started_ms;
     int                   overdue;      /* reported past request-timeout */
     char                  uri[WORKER_URI_MAX];
-} pyw_worker_t;
+};
 
 /* What a worker needs from the REQUEST environ, found in one pass. */
 typedef struct {
@@ -40,12 +47,18 @@ typedef struct {
                                     because glibc's cond_wait re-takes
                                     the mutex as contended and so costs
                                     a FUTEX_WAKE per pop (strace)       */
-    pthread_cond_t   idle;       /* broadcast when busy drops to 0       */
+    pthread_cond_t   idle;       /* broadcast when busy and holding
+                                    drop to 0                           */
     pthread_cond_t   started;    /* broadcast as each thread gets ready   */
     pyw_dconn_t     *head, *tail;
     int              queued;     /* length of the queue; written under
                                     the lock, read lock-free as a hint  */
     int              busy;       /* queued + held by a worker            */
+    int              holding;    /* idle connections workers still hold
+                                    (pyw_workers_linger.c); a drain
+                                    waits for them as for `busy`        */
+    int              sem_idle;   /* workers waiting on `pushed` (atomic) */
+    pyw_worker_t    *lingering;  /* workers waiting on their connection  */
     int              in_flight;  /* inside app->handle()                 */
     int              ready, failed;
     int64_t          completed;  /* requests run to the end              */
@@ -66,10 +79,18 @@ extern pyw_wq_t pyw_wq;
 /* The queue (pyw_workers.c). */
 pyw_dconn_t *pyw_workers_unlink_head(void);
 void pyw_workers_done(void);
+void pyw_workers_idle_check(void);
 
-/* One worker's requests (pyw_workers_request.c): serve c, then hand it
- * back to the poller. */
-void pyw_worker_serve(pyw_worker_t *w, pyw_dconn_t *c);
+/* One worker's requests (pyw_workers_request.c): serve c.  1: c is
+ * clean and idle, still the worker's; 0: it was closed. */
+int pyw_worker_serve(pyw_worker_t *w, pyw_dconn_t *c);
+
+/* Waiting for the next request on the same connection
+ * (pyw_workers_linger.c). */
+int pyw_workers_linger_init(pyw_worker_t *w);
+int pyw_workers_linger(pyw_worker_t *w, pyw_dconn_t *c);
+int pyw_workers_linger_pick(void);
+void pyw_workers_linger_wake(int fd);
 
 /* Per-worker accounting around app->handle (pyw_workers_account.c). */
 void pyw_worker_begin(pyw_worker_t *w, const worker_req_t *rq);

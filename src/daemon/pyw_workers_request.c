@@ -1,8 +1,7 @@
 /*
  * pyw_workers_request.c - one worker's request loop: read the REQUEST
  * frame, refuse it if it waited longer than queue-timeout, run it through
- * app->handle, serve what Apache pipelined behind it, hand the connection
- * back to the poller.  Also the watchdog's refusal of requests still
+ * app->handle, serve what Apache pipelined behind it.  Also the watchdog's refusal of requests still
  * queued past queue-timeout, which reads them the same way.
  *
  * Queue time: Apache sends r->request_time as mod_pyworker.request_start
@@ -161,20 +160,20 @@ static int worker_run_one(pyw_worker_t *w, pyw_dconn_t *c)
     return (rv == 0 && !pyw_dconn_broken(c)) ? 0 : -1;
 }
 
-void pyw_worker_serve(pyw_worker_t *w, pyw_dconn_t *c)
+int pyw_worker_serve(pyw_worker_t *w, pyw_dconn_t *c)
 {
     for (;;) {
         if (worker_run_one(w, c) < 0) {
             pyw_poller_close(c);
-            return;
+            return 0;
         }
-        /* epoll will not report bytes that already sit in our buffer. */
+        /* Neither epoll nor poll reports bytes already in our buffer. */
         if (!pyw_dconn_frame_buffered(c)) {
             break;
         }
     }
     pyw_dconn_idle(c);
-    pyw_poller_rearm(c);
+    return 1;
 }
 
 /* Refuse one connection taken from the queue: read its REQUEST here and
