@@ -142,14 +142,17 @@ def test_waiters_leave_in_the_order_they_came(fresh_apache):
 
 # Four Apache children of three threads: ten requests in flight need
 # all four, so the waiters below stand in different children.
+# Four children of four threads: the ten requests of the test spread
+# over them, with room left, so that the MPM never logs that it reached
+# MaxRequestWorkers (AH00484, an error line; seen once with 4 x 3).
 SMALL_CHILDREN = """
 StartServers 4
 ServerLimit 4
-ThreadLimit 3
-ThreadsPerChild 3
+ThreadLimit 4
+ThreadsPerChild 4
 MinSpareThreads 1
-MaxSpareThreads 12
-MaxRequestWorkers 12
+MaxSpareThreads 16
+MaxRequestWorkers 16
 """
 
 
