@@ -507,6 +507,15 @@ def best_peer(results, key, conns, setups, field='rps'):
     return min(cells, key=lambda nc: nc[1]['p99_ms'])
 
 
+def ref_cells(results, conns_list):
+    """(URL key, connections, mod_pyworker's cell) for every cell it has."""
+    for key, _, _, _ in URLS:
+        for conns in conns_list:
+            ref = results.get((REF, key, conns))
+            if ref is not None:
+                yield key, conns, ref
+
+
 def fronted_lines(results, conns_list, setups):
     """mod_pyworker against the best of the servers run behind the same
     Apache (the set-up its users leave), cell by cell; none: []."""
@@ -517,19 +526,15 @@ def fronted_lines(results, conns_list, setups):
              'same Apache (mod_proxy_http):', '',
              '| URL | conns | req/s: pyworker ÷ best behind Apache | '
              'p99: pyworker ÷ lowest behind Apache |', '|---|---|---|---|']
-    for key, _, _, _ in URLS:
-        for conns in conns_list:
-            ref = results.get((REF, key, conns))
-            if ref is None:
-                continue
-            name, peer = best_peer(results, key, conns, fronted)
-            pname, pp = best_peer(results, key, conns, fronted, 'p99_ms')
-            rps = '%s (%s)' % (fmt(ref['rps'] / peer['rps'], '%.2f×'),
-                               name) if peer and peer['rps'] else '-'
-            p99 = '%s (%s)' % (fmt(ref['p99_ms'] / pp['p99_ms'], '%.2f×'),
-                               pname) if pp and ref['p99_ms'] else '-'
-            lines.append('| %s | %d | %s | %s |' % (URL_LABEL[key], conns,
-                                                    rps, p99))
+    for key, conns, ref in ref_cells(results, conns_list):
+        name, peer = best_peer(results, key, conns, fronted)
+        pname, pp = best_peer(results, key, conns, fronted, 'p99_ms')
+        rps = '%s (%s)' % (fmt(ref['rps'] / peer['rps'], '%.2f×'),
+                           name) if peer and peer['rps'] else '-'
+        p99 = '%s (%s)' % (fmt(ref['p99_ms'] / pp['p99_ms'], '%.2f×'),
+                           pname) if pp and ref['p99_ms'] else '-'
+        lines.append('| %s | %d | %s | %s |' % (URL_LABEL[key], conns,
+                                                rps, p99))
     return lines + ['']
 
 
@@ -623,37 +628,33 @@ def evaluate_targets(results, conns_list, setups):
     out = []
     if not any(s.name == REF for s in setups):
         return out
-    for key, _, _, _ in URLS:
-        for conns in conns_list:
-            ref = results.get((REF, key, conns))
-            if ref is None:
-                continue
-            name, peer = best_peer(results, key, conns, setups)
-            if peer:
-                r = ref['rps'] / peer['rps'] if peer['rps'] else None
-                out.append({'target': '%s @%d: req/s ≥ %.2f× best peer'
-                            % (URL_LABEL[key], conns, TARGET_RPS),
-                            'value': '%s × %s (%.1f vs %.1f)' % (
-                                fmt(r, '%.2f'), name, ref['rps'],
-                                peer['rps']),
-                            'result': 'pass' if r is not None
-                            and r >= TARGET_RPS else 'FAIL'})
-            if conns in P99_CONNS:
-                pname, pp = best_peer(results, key, conns, setups, 'p99_ms')
-                if pp:
-                    out.append({'target': '%s @%d: p99 ≤ best peer\'s'
-                                % (URL_LABEL[key], conns),
-                                'value': '%s ms vs %.0f ms (%s)' % (
-                                    fmt(ref['p99_ms']), pp['p99_ms'], pname),
-                                'result': 'pass' if ref['p99_ms'] is not
-                                None and ref['p99_ms'] <= pp['p99_ms']
-                                else 'FAIL'})
-            if conns == CLEAN_CONNS:
-                n = failures(ref)
-                out.append({'target': '%s @%d: no error, no non-2xx'
+    for key, conns, ref in ref_cells(results, conns_list):
+        name, peer = best_peer(results, key, conns, setups)
+        if peer:
+            r = ref['rps'] / peer['rps'] if peer['rps'] else None
+            out.append({'target': '%s @%d: req/s ≥ %.2f× best peer'
+                        % (URL_LABEL[key], conns, TARGET_RPS),
+                        'value': '%s × %s (%.1f vs %.1f)' % (
+                            fmt(r, '%.2f'), name, ref['rps'],
+                            peer['rps']),
+                        'result': 'pass' if r is not None
+                        and r >= TARGET_RPS else 'FAIL'})
+        if conns in P99_CONNS:
+            pname, pp = best_peer(results, key, conns, setups, 'p99_ms')
+            if pp:
+                out.append({'target': '%s @%d: p99 ≤ best peer\'s'
                             % (URL_LABEL[key], conns),
-                            'value': str(n),
-                            'result': 'pass' if n == 0 else 'FAIL'})
+                            'value': '%s ms vs %.0f ms (%s)' % (
+                                fmt(ref['p99_ms']), pp['p99_ms'], pname),
+                            'result': 'pass' if ref['p99_ms'] is not
+                            None and ref['p99_ms'] <= pp['p99_ms']
+                            else 'FAIL'})
+        if conns == CLEAN_CONNS:
+            n = failures(ref)
+            out.append({'target': '%s @%d: no error, no non-2xx'
+                        % (URL_LABEL[key], conns),
+                        'value': str(n),
+                        'result': 'pass' if n == 0 else 'FAIL'})
     return out
 
 

@@ -6,13 +6,12 @@ before.  PYW0346/PYW0180 (debug) mark a body sent from a descriptor,
 PYW0347 one that was streamed."""
 import hashlib
 import os
-import shutil
 import subprocess
 import time
 
 import pytest
 
-from pyworker_t import codes, procs, rawhttp
+from pyworker_t import codes, h2, procs, rawhttp
 
 CONF = """
 Protocols h2c http/1.1
@@ -223,15 +222,7 @@ def test_many_requests_on_one_connection_leak_no_descriptors(httpd):
         assert data_fds(httpd) == []
 
 
-def _curl_has_http2():
-    curl = shutil.which("curl")
-    if not curl:
-        return False
-    out = subprocess.run([curl, "-V"], stdout=subprocess.PIPE, timeout=10)
-    return b"HTTP2" in out.stdout
-
-
-@pytest.mark.skipif(not _curl_has_http2(), reason="curl without HTTP/2")
+@pytest.mark.skipif(not h2.curl_has_http2(), reason="curl without HTTP/2")
 def test_http2_gets_the_file_too(httpd):
     p = subprocess.run(["curl", "-sS", "--max-time", "30",
                         "--http2-prior-knowledge", "-o", "-",
