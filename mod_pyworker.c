@@ -9,6 +9,7 @@
  *   src/apache/pyw_status_page.c  the "pyworker-status" handler, metrics
  *   src/apache/pyw_proxy.c    mod_proxy's pyworker:// scheme (optional)
  *   src/apache/pyw_lbmethod.c the byfreeworkers balancer method
+ *   src/apache/pyw_hcheck.c   health checks of pyworker:// members
  */
 #include "httpd.h"
 #include "http_config.h"
@@ -16,6 +17,7 @@
 #include "src/apache/pyw_config.h"
 #include "src/apache/pyw_procmgr.h"
 #include "src/apache/pyw_handler.h"
+#include "src/apache/pyw_hcheck.h"
 #include "src/apache/pyw_status_page.h"
 #include "src/apache/pyw_proxy.h"
 
@@ -27,6 +29,7 @@ static void pyw_register_hooks(apr_pool_t *p)
     pyw_status_register_hooks(p);
     pyw_proxy_register_hooks(p);
     pyw_lbmethod_register(p);
+    pyw_hcheck_register_hooks(p);
 }
 
 __attribute__((visibility("default")))

@@ -189,13 +189,15 @@ def test_app_exception_is_500_and_member_stays_usable(httpd):
     ("PyWorkerDaemonProcess noapp threads=1\n"
      "<Proxy balancer://b>\n    BalancerMember pyworker://noapp\n</Proxy>",
      161, "without script= or paste="),
-    # mod_proxy_hcheck would connect to host "m" and disable a healthy
-    # member (seen: AH03303 "Health check DISABLING pyworker://m").
-    (load_proxy(("proxy_hcheck",)) + "\n"
+    # A named ProxyHCExpr is mod_proxy_hcheck's own: our probes of a
+    # group cannot evaluate it (t/test_hcheck.py has the probes).
+    (load_proxy(("watchdog", "proxy_hcheck")) + "\n"
+     "ProxyHCExpr ok234 {%{REQUEST_STATUS} =~ /^[234]/}\n"
      "PyWorkerDaemonProcess m threads=1 script=/x.wsgi\n"
      "<Proxy balancer://b>\n"
-     "    BalancerMember pyworker://m hcmethod=GET hcuri=/ok\n</Proxy>",
-     164, "pyworker://m has an hcmethod"),
+     "    BalancerMember pyworker://m hcmethod=GET hcuri=/ok hcexpr=ok234\n"
+     "</Proxy>",
+     164, "pyworker://m has an hcexpr"),
 ])
 def test_configtest_refuses_a_member_that_cannot_work(conf, code, words):
     rc, out = configtest(load_proxy() + "\n" + conf)

@@ -62,7 +62,8 @@ def wait_ready(a, paths, timeout=READY_TIMEOUT):
 
 @pytest.fixture(scope="module")
 def httpd(world, apache):
-    a = apache(balance.snippet(world, processes=1, single=False),
+    a = apache(balance.snippet(world, processes=1, single=False,
+                               health=True),
                wait_daemons=False)
     wait_ready(a, ["/byfreeworkers/" + SITE_ID])
     return a
@@ -79,3 +80,16 @@ def test_both_zeo_clients_serve_the_site_through_the_balancer(httpd):
     served = set(re.findall(r"PYW0163\b.*\(group=(zeo\d) ",
                             "\n".join(httpd.log.lines(mark))))
     assert served == {"zeo1", "zeo2"}, served
+
+
+def test_health_checks_of_the_zeo_clients_ask_plone_ok(httpd):
+    """hcmethod=GET hcuri=/Plone/@@ok on both members: the probes reach
+    Zope (Plone's own @@ok view) and pass; no member leaves."""
+    passed = httpd.log.wait_for(r"PYW0167: .*@@ok\): passed, 200 OK",
+                                timeout=20, count=4)
+    groups = set(re.findall(r"\(group=(zeo\d) ", "\n".join(passed)))
+    assert groups == {"zeo1", "zeo2"}, passed
+    assert not httpd.log.find(r"PYW0165|AH0330[23]")
+    res = Load(httpd.port, "/checked/" + SITE_ID, total=10, concurrency=2,
+               timeout=60).run()
+    assert res.ok == 10, res

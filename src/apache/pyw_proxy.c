@@ -302,15 +302,15 @@ static const char *pyw_proxy_worker_problem(const proxy_worker *w, int *code)
         *code = 161;
         return "names a group without script= or paste=";
     }
-    /* mod_proxy_hcheck connects to the member's host and port, which a
-     * group has not: it would take a healthy member out of service. */
-    if (w->s->method != NONE) {
+    /* Our probes (pyw_hcheck.c) pass on the status alone: a named
+     * condition only mod_proxy_hcheck can evaluate. */
+    if (*w->s->hcexpr != '\0') {
         *code = 164;
-        return "has an hcmethod, but mod_proxy_hcheck can only check a "
-               "host and port (TCP, HTTP, AJP), and would take this healthy "
-               "member out of service; leave hcmethod out: mod_pyworker "
-               "restarts the group's daemons itself, and a member that "
-               "answers 503 or 504 is in error for its retry=";
+        return "has an hcexpr, but a pyworker:// member's health check "
+               "passes on the status alone (2xx or 3xx): ProxyHCExpr "
+               "conditions are mod_proxy_hcheck's own and cannot be "
+               "evaluated here; leave hcexpr out (the application can "
+               "answer its health check URL with an error status instead)";
     }
     return NULL;
 }

@@ -14,6 +14,7 @@ Each group is a ZEO client of the site's storage (its processes share
 the instance directory, as the processes of one group do in
 t/test_plone.py).  `world` is a plone_t.PloneWorld with one site.
 """
+from plone_t import SITE_ID
 from pyworker_t.proxy import load_proxy
 
 METHODS = ("bybusyness", "byfreeworkers", "queued")
@@ -23,13 +24,16 @@ LBMETHOD = {"queued": "byfreeworkers timeout=60"}
 MEMBERS = ("zeo1", "zeo2")
 
 
-def snippet(world, processes=2, threads=2, single=True):
+def snippet(world, processes=2, threads=2, single=True, health=False):
+    """health: also balancer://checked, whose members have health checks
+    of Plone's own @@ok view (mod_proxy_hcheck's settings)."""
     s = world.sites[0]
     user = "user=%s " % s.user if _root() else ""
     groups = [(g, processes) for g in MEMBERS]
     if single:
         groups.append(("single", 2 * processes))
-    lines = [load_proxy(), "PyWorkerPassAuthorization On",
+    modules = ("watchdog", "proxy_hcheck") if health else ()
+    lines = [load_proxy(), load_proxy(modules), "PyWorkerPassAuthorization On",
              "<Directory %s>" % world.root, "    Require all granted",
              "</Directory>"]
     for g, n in groups:
@@ -45,6 +49,12 @@ def snippet(world, processes=2, threads=2, single=True):
         lines += ["    BalancerMember pyworker://%s" % g for g in MEMBERS]
         lines += ["    ProxySet lbmethod=%s" % LBMETHOD.get(m, m), "</Proxy>",
                   "ProxyPass /%s balancer://%s/" % (m, m)]
+    if health:
+        lines += ["<Proxy balancer://checked>"]
+        lines += ["    BalancerMember pyworker://%s hcmethod=GET "
+                  "hcuri=/%s/@@ok hcinterval=2" % (g, SITE_ID)
+                  for g in MEMBERS]
+        lines += ["</Proxy>", "ProxyPass /checked balancer://checked/"]
     if single:
         lines.append("ProxyPass /single pyworker://single/")
     return "\n".join(lines) + "\n"

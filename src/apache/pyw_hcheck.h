@@ -1,0 +1,45 @@
+/*
+ * pyw_hcheck.h - mod_proxy_hcheck's health checks for pyworker://
+ * members: when and whom (pyw_hcheck.c), and one probe over the wire
+ * protocol (pyw_hcheck_probe.c).
+ */
+#ifndef PYW_HCHECK_H
+#define PYW_HCHECK_H
+
+#include "apr_pools.h"
+#include "apr_time.h"
+
+#include "pyw_config.h"
+
+/* The probe's HTTP_USER_AGENT, so that an application can tell a probe
+ * from a visitor (and keep it out of its statistics). */
+#define PYW_HC_USER_AGENT "mod_pyworker-health-check"
+
+typedef struct {
+    const pyw_group_t  *group;
+    const char         *method;     /* "GET", "HEAD", "OPTIONS"; NULL: a
+                                       connection and HELLO only (TCP)  */
+    const char         *protocol;   /* SERVER_PROTOCOL: "HTTP/1.0" ..   */
+    const char         *uri;        /* path and query, from '/'         */
+    const char         *server_name;
+    int                 server_port;
+    apr_interval_time_t connect_timeout;
+    apr_interval_time_t timeout;    /* the whole probe                  */
+} pyw_hc_probe_t;
+
+typedef struct {
+    int         passed;     /* connected (TCP) or answered 2xx/3xx       */
+    int         status;     /* the application's status; 0: none came    */
+    long        pid;        /* the daemon asked; 0: none                 */
+    const char *why;        /* a failure in words; NULL if passed        */
+} pyw_hc_result_t;
+
+/* Probe pr->group once; allocations from p. */
+void pyw_hc_probe(const pyw_hc_probe_t *pr, apr_pool_t *p,
+                  pyw_hc_result_t *res);
+
+/* The watchdog that probes members with an hcmethod (needs mod_watchdog,
+ * which mod_proxy_hcheck needs anyway). */
+void pyw_hcheck_register_hooks(apr_pool_t *p);
+
+#endif /* PYW_HCHECK_H */

@@ -1,0 +1,193 @@
+"""Health checks of pyworker:// balancer members with mod_proxy_hcheck's
+own settings (hcmethod, hcuri, hcinterval, ProxyHCTemplate, balancer-
+manager): mod_pyworker probes the group over its wire protocol, and the
+member's HC_FAIL state (balancer-manager's "HcFl") takes it out of the
+balancer and brings it back.  mod_proxy_hcheck itself, which would
+connect to a host "h1" and take a healthy member out, stays off them."""
+import collections
+import os
+import signal
+import time
+
+import pytest
+
+from pyworker_t.proxy import (PROXY_MODULES, load_proxy, manager_page,
+                              manager_set, member_row)
+
+CONF = load_proxy(PROXY_MODULES + ("watchdog", "proxy_hcheck")) + """
+PyWorkerDaemonProcess h1 threads=2 script={apps}/health.wsgi
+PyWorkerDaemonProcess h2 threads=2 script={apps}/health.wsgi
+PyWorkerDaemonProcess h3 threads=2 script={apps}/health.wsgi \\
+    connect-timeout=1 display-name=pyw-hc-h3
+PyWorkerDaemonProcess h4 threads=2 script={apps}/health.wsgi
+PyWorkerDaemonProcess h5 threads=2 script={apps}/health.wsgi
+
+ProxyHCTemplate okhead hcmethod=HEAD hcuri=/ok hcinterval=2
+
+<Proxy balancer://hc>
+    BalancerMember pyworker://h1 hcmethod=GET hcuri=/ok hcinterval=2 \
+        hcfails=2 hcpasses=2
+    BalancerMember pyworker://h2 hcmethod=GET hcuri=/ok hcinterval=2
+    ProxySet lbmethod=byrequests
+</Proxy>
+ProxyPass /hc balancer://hc/
+
+<Proxy balancer://tcp>
+    BalancerMember pyworker://h3 hcmethod=TCP hcinterval=2
+    BalancerMember pyworker://h2
+    ProxySet lbmethod=byrequests
+</Proxy>
+ProxyPass /tcp balancer://tcp/
+
+<Proxy balancer://late>
+    BalancerMember pyworker://h4/sub
+    BalancerMember pyworker://h5 hctemplate=okhead
+</Proxy>
+ProxyPass /late balancer://late/
+
+<Location /balancer-manager>
+    SetHandler balancer-manager
+</Location>
+ProxyPass /balancer-manager !
+"""
+
+AGENT = "mod_pyworker-health-check"
+WAIT = 15                   # seconds: a few hcintervals of 2 s
+
+
+@pytest.fixture(scope="module")
+def httpd(apache):
+    return apache(CONF, ready=["/hc/", "/tcp/", "/late/"])
+
+
+def probes(httpd, group):
+    try:
+        with open(httpd.path("state", "probes-" + group)) as f:
+            return f.read().splitlines()
+    except FileNotFoundError:
+        return []
+
+
+def wait_probes(httpd, group, count, timeout=WAIT):
+    deadline = time.monotonic() + timeout
+    while len(probes(httpd, group)) < count \
+            and time.monotonic() < deadline:
+        time.sleep(0.2)
+    return probes(httpd, group)
+
+
+def status(httpd, balancer, member):
+    row = member_row(manager_page(httpd, balancer), balancer, member)
+    assert row is not None, member
+    return row[5]
+
+
+def groups_of(httpd, path, n):
+    c = collections.Counter()
+    for _ in range(n):
+        r = httpd.get(path, timeout=10)
+        assert r.status_code == 200, r.text
+        c[r.json()["group"]] += 1
+    return c
+
+
+def set_sick(httpd, group, sick):
+    path = httpd.path("state", "sick-" + group)
+    if sick:
+        open(path, "w").close()
+    elif os.path.exists(path):
+        os.unlink(path)
+
+
+def test_members_are_probed_over_the_wire_and_stay_in(httpd):
+    for g in ("h1", "h2"):
+        lines = wait_probes(httpd, g, 2)
+        assert len(lines) >= 2, lines
+        assert set(lines) == {"GET /ok " + AGENT}, lines
+    assert "HcFl" not in status(httpd, "hc", "pyworker://h1")
+    assert "HcFl" not in status(httpd, "hc", "pyworker://h2")
+    assert groups_of(httpd, "/hc/", 20) == {"h1": 10, "h2": 10}
+    # mod_proxy_hcheck never probed them itself (it would fail: AH03303).
+    assert not httpd.log.find(r"AH0330[23]|AH03249|PYW0165")
+
+
+def test_failing_member_leaves_and_comes_back(httpd):
+    httpd.log.expect(codes=[165])
+    mark = httpd.log.mark()
+    set_sick(httpd, "h1", True)
+    try:
+        out = httpd.log.wait_for(r"PYW0165.*group=h1", since=mark,
+                                 timeout=WAIT)
+        assert out, httpd.log.tail()
+        assert "pyworker://h1 is out of the balancer" in out[0], out
+        assert "GET /ok" in out[0] and "answered 503" in out[0], out
+        assert "failed 2 time(s) in a row" in out[0], out
+        assert "pid=" in out[0], out
+        # hcfails=2: two failed probes, the second takes it out.
+        failed = httpd.log.find(r"PYW0167: .*pyworker://h1 .*failed: "
+                                r"answered 503", since=mark)
+        assert len(failed) >= 2, failed
+        assert "HcFl" in status(httpd, "hc", "pyworker://h1")
+        assert groups_of(httpd, "/hc/", 20) == {"h2": 20}
+    finally:
+        set_sick(httpd, "h1", False)
+    back = httpd.log.wait_for(r"PYW0166.*group=h1", since=mark,
+                              timeout=WAIT)
+    assert back and "back in the balancer" in back[0], httpd.log.tail()
+    assert "passed 2 time(s) in a row" in back[0], back
+    assert "HcFl" not in status(httpd, "hc", "pyworker://h1")
+    assert groups_of(httpd, "/hc/", 20) == {"h1": 10, "h2": 10}
+
+
+def test_tcp_check_takes_out_a_stopped_group(httpd):
+    httpd.log.expect(codes=[165])
+    pids = httpd.wait_daemons("h3")
+    assert wait_probes(httpd, "h3", 0) == []      # TCP asks for no URL
+    mark = httpd.log.mark()
+    for pid in pids:
+        os.kill(pid, signal.SIGSTOP)
+    try:
+        out = httpd.log.wait_for(r"PYW0165.*group=h3", since=mark,
+                                 timeout=WAIT)
+        assert out and "(TCP" in out[0], httpd.log.tail()
+        # Out of the balancer: nothing waits for h3's connect-timeout.
+        for _ in range(10):
+            t0 = time.monotonic()
+            r = httpd.get("/tcp/", timeout=10)
+            assert r.status_code == 200 and r.json()["group"] == "h2"
+            assert time.monotonic() - t0 < 0.5
+    finally:
+        for pid in pids:
+            os.kill(pid, signal.SIGCONT)
+    back = httpd.log.wait_for(r"PYW0166.*group=h3", since=mark,
+                              timeout=WAIT)
+    assert back, httpd.log.tail()
+    c = groups_of(httpd, "/tcp/", 10)
+    assert c["h3"] >= 3 and c["h2"] >= 3, c
+
+
+def test_template_and_a_method_set_in_balancer_manager(httpd):
+    mark = httpd.log.mark()
+    # hctemplate=okhead: HEAD /ok.
+    lines = wait_probes(httpd, "h5", 1)
+    assert lines and set(lines) == {"HEAD /ok " + AGENT}, lines
+    # h4 had no hcmethod; balancer-manager gives it one at run time.  The
+    # member's path comes before hcuri, as for requests.
+    assert probes(httpd, "h4") == []
+    manager_set(httpd, "late", "pyworker://h4/sub", w_hm="GET",
+                w_hu="ok", w_hi="2000")
+    lines = wait_probes(httpd, "h4", 2)
+    assert len(lines) >= 2 and set(lines) == {"GET /sub/ok " + AGENT}, lines
+    time.sleep(5)                   # two hcintervals more
+    assert "HcFl" not in status(httpd, "late", "pyworker://h4/sub")
+    assert not httpd.log.find(r"AH0330[23]|AH03249|PYW0165", since=mark)
+
+
+def test_probes_go_on_after_a_graceful_restart(httpd):
+    mark = httpd.log.mark()
+    before = len(probes(httpd, "h2"))
+    httpd.graceful()
+    lines = wait_probes(httpd, "h2", before + 2)
+    assert len(lines) >= before + 2, lines
+    assert groups_of(httpd, "/hc/", 10) == {"h1": 5, "h2": 5}
+    assert not httpd.log.find(r"AH0330[23]|AH03249|PYW0165", since=mark)
