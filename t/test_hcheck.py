@@ -18,9 +18,14 @@ CONF = load_proxy(PROXY_MODULES + ("watchdog", "proxy_hcheck")) + """
 PyWorkerDaemonProcess h1 threads=2 script={apps}/health.wsgi
 PyWorkerDaemonProcess h2 threads=2 script={apps}/health.wsgi
 PyWorkerDaemonProcess h3 threads=2 script={apps}/health.wsgi \\
-    connect-timeout=1 display-name=pyw-hc-h3
+    connect-timeout=3 display-name=pyw-hc-h3
 PyWorkerDaemonProcess h4 threads=2 script={apps}/health.wsgi
 PyWorkerDaemonProcess h5 threads=2 script={apps}/health.wsgi
+# Probes are no requests for a daemon's lifecycle:
+PyWorkerDaemonProcess h6 threads=2 script={apps}/health.wsgi \\
+    start=on-demand idle-timeout=3
+PyWorkerDaemonProcess h7 threads=2 script={apps}/health.wsgi \\
+    maximum-requests=3 display-name=pyw-hc-h7
 
 ProxyHCTemplate okhead hcmethod=HEAD hcuri=/ok hcinterval=2
 
@@ -45,6 +50,12 @@ ProxyPass /tcp balancer://tcp/
 </Proxy>
 ProxyPass /late balancer://late/
 
+<Proxy balancer://lifecycle>
+    BalancerMember pyworker://h6 hcmethod=GET hcuri=/ok hcinterval=2
+    BalancerMember pyworker://h7 hcmethod=GET hcuri=/ok hcinterval=2
+</Proxy>
+ProxyPass /lifecycle balancer://lifecycle/
+
 <Location /balancer-manager>
     SetHandler balancer-manager
 </Location>
@@ -55,9 +66,16 @@ AGENT = "mod_pyworker-health-check"
 WAIT = 15                   # seconds: a few hcintervals of 2 s
 
 
+ALWAYS_ON = ("h1", "h2", "h3", "h4", "h5", "h7")
+
+
 @pytest.fixture(scope="module")
 def httpd(apache):
-    return apache(CONF, ready=["/hc/", "/tcp/", "/late/"])
+    # h6 starts on demand: the harness would wait for its daemon.
+    a = apache(CONF, ready=["/hc/", "/tcp/", "/late/"], wait_daemons=False)
+    for g in ALWAYS_ON:
+        assert a.wait_daemons(g), a.log.tail()
+    return a
 
 
 def probes(httpd, group):
@@ -191,3 +209,21 @@ def test_probes_go_on_after_a_graceful_restart(httpd):
     assert len(lines) >= before + 2, lines
     assert groups_of(httpd, "/hc/", 10) == {"h1": 5, "h2": 5}
     assert not httpd.log.find(r"AH0330[23]|AH03249|PYW0165", since=mark)
+
+
+def test_probes_are_no_requests_for_a_daemons_life(httpd):
+    """A probe keeps no daemon from idle-timeout (h6, on demand, 3 s,
+    probed every 2 s) and counts for no maximum-requests (h7, 3)."""
+    h7 = httpd.wait_daemons("h7")
+    before = len(probes(httpd, "h7"))
+    mark = httpd.log.mark()
+    r = httpd.get("/lifecycle/", timeout=30)      # byrequests: h6 first
+    assert r.status_code == 200 and r.json()["group"] == "h6", r.text
+    assert wait_probes(httpd, "h6", 1), httpd.log.tail()
+    stop = httpd.log.wait_for(r"PYW0052.*\(group=h6", since=mark,
+                              timeout=WAIT)
+    assert stop, httpd.log.tail()
+    assert len(wait_probes(httpd, "h7", before + 4)) >= before + 4
+    assert httpd.wait_daemons("h7") == h7       # not recycled
+    # Asleep, h6 is not probed (a probe would start it), nor out.
+    assert not httpd.log.find(r"PYW0165", since=mark)

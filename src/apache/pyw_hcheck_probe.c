@@ -88,8 +88,8 @@ static int pyw_hc_send(const pyw_hc_probe_t *pr, pyw_backend_t *b,
         size += pyw_pair_size(strlen(e[i].name), strlen(e[i].value));
     }
     buf = apr_palloc(p, PYW_FRAME_HEADER_SIZE + size);
-    pos = pyw_request_header_put(buf, PYW_FRAME_HEADER_SIZE, 0, 0,
-                                 (uint32_t)size);
+    pos = pyw_request_header_put(buf, PYW_FRAME_HEADER_SIZE,
+                                 PYW_REQUEST_PROBE, 0, (uint32_t)size);
     for (i = 0; i < n; i++) {
         pos += pyw_pair_put(buf + pos, PYW_FRAME_HEADER_SIZE + size - pos,
                             e[i].name, strlen(e[i].name),

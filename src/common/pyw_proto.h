@@ -4,7 +4,8 @@
  * Every frame is an 8 byte header followed by `length` payload bytes:
  *
  *   offset 0  u8   type      (pyw_frame_type_e)
- *   offset 1  u8   flags     (0, but for REQUEST's PYW_REQUEST_RESENT)
+ *   offset 1  u8   flags     (0, but for REQUEST's PYW_REQUEST_RESENT and
+ *                            PYW_REQUEST_PROBE)
  *   offset 2  u16  claim     (0, but for REQUEST: the balancer's claim on
  *                            a free worker it carries, see pyw_board.h)
  *   offset 4  u32  length    payload bytes, big-endian
@@ -43,6 +44,10 @@
  * Apache sends it again.  The daemon that gets it never hands it back
  * to balance its group: a request moves at most once. */
 #define PYW_REQUEST_RESENT     0x01
+/* REQUEST flag: a health check of the group (Apache's pyw_hcheck.c), not
+ * a visitor's request: it keeps no daemon from idle-timeout or
+ * inactivity-timeout and counts for no maximum-requests. */
+#define PYW_REQUEST_PROBE      0x02
 #define PYW_HELLO_SIZE         12                   /* magic, version, 0, pid */
 #define PYW_READ_SIZE          4                    /* u32 max bytes */
 #define PYW_PAIR_OVERHEAD      6                    /* u16 + u32 lengths */

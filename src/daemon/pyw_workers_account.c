@@ -12,11 +12,16 @@
 #include "pyw_watchdog.h"
 #include "pyw_workers_int.h"
 
+/* A health check (rq->probe) is no activity: it keeps no daemon from
+ * idle-timeout or inactivity-timeout, nor counts for maximum-requests. */
 void pyw_worker_begin(pyw_worker_t *w, const worker_req_t *rq)
 {
     pthread_mutex_lock(&pyw_wq.lock);
     memcpy(w->uri, rq->uri, sizeof(w->uri));
-    w->started_ms = pyw_wq.last_activity = pyw_io_now_ms();
+    w->started_ms = pyw_io_now_ms();
+    if (!rq->probe) {
+        pyw_wq.last_activity = w->started_ms;
+    }
     w->overdue = 0;
     pyw_wq.in_flight++;
     pthread_mutex_unlock(&pyw_wq.lock);
@@ -24,16 +29,18 @@ void pyw_worker_begin(pyw_worker_t *w, const worker_req_t *rq)
                      w->uri);
 }
 
-void pyw_worker_end(pyw_worker_t *w)
+void pyw_worker_end(pyw_worker_t *w, const worker_req_t *rq)
 {
-    int reached;
+    int reached = 0;
 
     pyw_wboard_end(pyw_wq.wboard, pyw_wq.pindex, w->index);
     pthread_mutex_lock(&pyw_wq.lock);
     w->started_ms = 0;
-    pyw_wq.last_activity = pyw_io_now_ms();
     pyw_wq.in_flight--;
-    reached = ++pyw_wq.completed == pyw_wq.max_requests;
+    if (!rq->probe) {
+        pyw_wq.last_activity = pyw_io_now_ms();
+        reached = ++pyw_wq.completed == pyw_wq.max_requests;
+    }
     pthread_mutex_unlock(&pyw_wq.lock);
     if (reached) {
         pyw_watchdog_poke();    /* at once, not at its next tick */

@@ -38,6 +38,7 @@ struct pyw_worker {
 typedef struct {
     char     uri[WORKER_URI_MAX];
     int64_t  start_us;      /* Apache's request_time; <= 0: unknown */
+    int      probe;         /* PYW_REQUEST_PROBE: a health check        */
 } worker_req_t;
 
 typedef struct {
@@ -94,6 +95,6 @@ void pyw_workers_linger_wake(int fd);
 
 /* Per-worker accounting around app->handle (pyw_workers_account.c). */
 void pyw_worker_begin(pyw_worker_t *w, const worker_req_t *rq);
-void pyw_worker_end(pyw_worker_t *w);
+void pyw_worker_end(pyw_worker_t *w, const worker_req_t *rq);
 
 #endif /* PYW_WORKERS_INT_H */

@@ -91,9 +91,10 @@ static int workers_refuse(pyw_dconn_t *c, const worker_req_t *rq,
     return 0;
 }
 
-/* Read the REQUEST frame.  0 with env and len set, or -1: close. */
+/* Read the REQUEST frame.  0 with env, len and probe (a health check,
+ * PYW_REQUEST_PROBE) set, or -1: close. */
 static int worker_read_request(pyw_dconn_t *c, const unsigned char **env,
-                               size_t *len, int64_t timeout_ms)
+                               size_t *len, int *probe, int64_t timeout_ms)
 {
     pyw_stream_t *s = pyw_dconn_stream(c);
     int64_t deadline = pyw_io_deadline(timeout_ms);
@@ -114,6 +115,7 @@ static int worker_read_request(pyw_dconn_t *c, const unsigned char **env,
     if (rv == 0) {
         rv = pyw_stream_payload(s, env, deadline);
         *len = f.length;
+        *probe = (f.flags & PYW_REQUEST_PROBE) != 0;
     }
     if (rv == -EPROTO) {
         pyw_dlog(PYW_LOG_ERR, PYW_LOG_PROTOCOL, NULL,
@@ -134,13 +136,15 @@ static int worker_run_one(pyw_worker_t *w, pyw_dconn_t *c)
     size_t len = 0;
     worker_req_t rq;
     int64_t waited;
-    int rv;
+    int rv, probe = 0;
 
     pyw_dconn_reset(c);
-    if (worker_read_request(c, &env, &len, WORKER_REQUEST_TIMEOUT_MS) < 0) {
+    if (worker_read_request(c, &env, &len, &probe,
+                            WORKER_REQUEST_TIMEOUT_MS) < 0) {
         return -1;
     }
     worker_scan(env, len, &rq);
+    rq.probe = probe;
     waited = worker_waited_ms(&rq);
     if (pyw_wq.queue_timeout_ms > 0 && waited > pyw_wq.queue_timeout_ms) {
         return workers_refuse(c, &rq, waited);
@@ -156,7 +160,7 @@ static int worker_run_one(pyw_worker_t *w, pyw_dconn_t *c)
             rv = -1;
         }
     }
-    pyw_worker_end(w);
+    pyw_worker_end(w, &rq);
     return (rv == 0 && !pyw_dconn_broken(c)) ? 0 : -1;
 }
 
@@ -184,9 +188,11 @@ static void workers_refuse_queued(pyw_dconn_t *c, int64_t queued_ms)
     size_t len = 0;
     worker_req_t rq;
     int64_t waited;
+    int probe = 0;
 
     pyw_dconn_reset(c);
-    if (worker_read_request(c, &env, &len, WORKER_SWEEP_READ_MS) < 0) {
+    if (worker_read_request(c, &env, &len, &probe,
+                            WORKER_SWEEP_READ_MS) < 0) {
         pyw_poller_close(c);    /* Apache closed it, or a broken frame */
         return;
     }

@@ -356,11 +356,13 @@ static void test_encode_limits(void)
                                   PYW_MAX_DATA_PAYLOAD + 1), 0);
     CHECK_EQ(pyw_frame_header_put(b, 8, PYW_FRAME_DATA,
                                   PYW_MAX_DATA_PAYLOAD), 8);
-    /* Only REQUEST carries a flag, and only the one it knows. */
+    /* Only REQUEST carries flags, and only those it knows. */
     CHECK_EQ(pyw_request_header_put(b, 8, PYW_REQUEST_RESENT, 0x1234, 3), 8);
     CHECK_EQ(b[PYW_FRAME_FLAGS_OFFSET], PYW_REQUEST_RESENT);
     CHECK(b[2] == 0x12 && b[3] == 0x34);
-    CHECK_EQ(pyw_request_header_put(b, 8, 0x02, 0, 3), 0);
+    CHECK_EQ(pyw_request_header_put(b, 8, PYW_REQUEST_PROBE, 0, 3), 8);
+    CHECK_EQ(b[PYW_FRAME_FLAGS_OFFSET], PYW_REQUEST_PROBE);
+    CHECK_EQ(pyw_request_header_put(b, 8, 0x04, 0, 3), 0);
     {
         pyw_frame_t f;
         const char *err = NULL;
@@ -407,7 +409,8 @@ static const struct {
     { PYW_FRAME_BODY_ABORT, 0, 0, 0, PYW_DECODE_OK },
     { PYW_FRAME_DATA, 0, 0, 0, PYW_DECODE_OK },
     { PYW_FRAME_REQUEST, PYW_REQUEST_RESENT, 0, 0, PYW_DECODE_OK },
-    { PYW_FRAME_REQUEST, 0x02, 0, 0, PYW_DECODE_ERROR },
+    { PYW_FRAME_REQUEST, PYW_REQUEST_PROBE, 0, 0, PYW_DECODE_OK },
+    { PYW_FRAME_REQUEST, 0x04, 0, 0, PYW_DECODE_ERROR },
     { PYW_FRAME_REQUEST, PYW_REQUEST_RESENT | 0x80, 0, 0, PYW_DECODE_ERROR },
     { PYW_FRAME_END, PYW_REQUEST_RESENT, 0, 0, PYW_DECODE_ERROR },
     { PYW_FRAME_REQUEST, 0, 0xffff, 0, PYW_DECODE_OK },     /* a claim */
