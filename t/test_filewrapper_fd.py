@@ -184,6 +184,10 @@ def fd_counts(httpd):
     return {p: len(procs.fds(p)) for p in pids}
 
 
+def no_more_fds(now, before):
+    return set(now) == set(before) and all(now[p] <= before[p] for p in now)
+
+
 def data_fds(httpd):
     """Descriptors of the app's data files still open anywhere."""
     out = []
@@ -214,10 +218,15 @@ def test_many_requests_on_one_connection_leak_no_descriptors(httpd):
             assert r.header("Content-Length") == str(end - offset)
             if i % 10 != 9:
                 assert sha(r.body) == sha(fd_pattern(size)[offset:end]), i
+        # No process holds more descriptors than before; fewer is fine:
+        # a child may close an idle daemon connection of its cache (seen
+        # once on Debian 13: 16 -> 15).
         deadline = time.monotonic() + 5
-        while fd_counts(httpd) != before and time.monotonic() < deadline:
+        while not no_more_fds(fd_counts(httpd), before) \
+                and time.monotonic() < deadline:
             time.sleep(0.1)
-        assert fd_counts(httpd) == before
+        assert no_more_fds(fd_counts(httpd), before), (fd_counts(httpd),
+                                                       before)
         # Nor from any earlier test of this module.
         assert data_fds(httpd) == []
 
