@@ -189,15 +189,6 @@ def test_app_exception_is_500_and_member_stays_usable(httpd):
     ("PyWorkerDaemonProcess noapp threads=1\n"
      "<Proxy balancer://b>\n    BalancerMember pyworker://noapp\n</Proxy>",
      161, "without script= or paste="),
-    # A named ProxyHCExpr is mod_proxy_hcheck's own: our probes of a
-    # group cannot evaluate it (t/test_hcheck.py has the probes).
-    (load_proxy(("watchdog", "proxy_hcheck")) + "\n"
-     "ProxyHCExpr ok234 {%{REQUEST_STATUS} =~ /^[234]/}\n"
-     "PyWorkerDaemonProcess m threads=1 script=/x.wsgi\n"
-     "<Proxy balancer://b>\n"
-     "    BalancerMember pyworker://m hcmethod=GET hcuri=/ok hcexpr=ok234\n"
-     "</Proxy>",
-     164, "pyworker://m has an hcexpr"),
 ])
 def test_configtest_refuses_a_member_that_cannot_work(conf, code, words):
     rc, out = configtest(load_proxy() + "\n" + conf)
@@ -205,12 +196,15 @@ def test_configtest_refuses_a_member_that_cannot_work(conf, code, words):
     assert "PYW%04d" % code in out and words in out, out
 
 
-def test_configtest_takes_health_checks_of_http_members_beside_groups():
+def test_configtest_takes_health_checks_of_groups_and_http_members():
     rc, out = configtest(
-        load_proxy() + "\n" + load_proxy(("proxy_hcheck",)) + "\n"
+        load_proxy() + "\n" + load_proxy(("watchdog", "proxy_hcheck"))
+        + "\n"
+        "ProxyHCExpr ok234 {%{REQUEST_STATUS} =~ /^[234]/}\n"
         "PyWorkerDaemonProcess m threads=1 script=/x.wsgi\n"
         "<Proxy balancer://b>\n"
-        "    BalancerMember pyworker://m\n"
+        "    BalancerMember pyworker://m hcmethod=GET hcuri=/ok "
+        "hcexpr=ok234\n"
         "    BalancerMember http://127.0.0.1:9 hcmethod=TCP status=+H\n"
         "</Proxy>")
     assert rc == 0, out

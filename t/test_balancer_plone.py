@@ -85,7 +85,7 @@ def test_both_zeo_clients_serve_the_site_through_the_balancer(httpd):
 def test_health_checks_of_the_zeo_clients_ask_plone_ok(httpd):
     """hcmethod=GET hcuri=/Plone/@@ok on both members: the probes reach
     Zope (Plone's own @@ok view) and pass; no member leaves."""
-    passed = httpd.log.wait_for(r"PYW0167: .*@@ok\): passed, 200 OK",
+    passed = httpd.log.wait_for(r"PYW0167: .*@@ok\): passed, answered 200",
                                 timeout=20, count=4)
     groups = set(re.findall(r"\(group=(zeo\d) ", "\n".join(passed)))
     assert groups == {"zeo1", "zeo2"}, passed

@@ -26,8 +26,11 @@ PyWorkerDaemonProcess h6 threads=2 script={apps}/health.wsgi \\
     start=on-demand idle-timeout=3
 PyWorkerDaemonProcess h7 threads=2 script={apps}/health.wsgi \\
     maximum-requests=3 display-name=pyw-hc-h7
+PyWorkerDaemonProcess h8 threads=2 script={apps}/health.wsgi
 
 ProxyHCTemplate okhead hcmethod=HEAD hcuri=/ok hcinterval=2
+ProxyHCExpr bodyok {hc('body') =~ /^ok/}
+ProxyHCExpr teapot {%{REQUEST_STATUS} == 418 && resp('X-Health') == 'good'}
 
 <Proxy balancer://hc>
     BalancerMember pyworker://h1 hcmethod=GET hcuri=/ok hcinterval=2 \
@@ -56,6 +59,14 @@ ProxyPass /late balancer://late/
 </Proxy>
 ProxyPass /lifecycle balancer://lifecycle/
 
+<Proxy balancer://expr>
+    BalancerMember pyworker://h8 hcmethod=GET hcuri=/ok hcinterval=2 \\
+        hcexpr=bodyok
+    BalancerMember pyworker://h2 hcmethod=GET hcuri=/teapot hcinterval=2 \\
+        hcexpr=teapot
+</Proxy>
+ProxyPass /expr balancer://expr/
+
 <Location /balancer-manager>
     SetHandler balancer-manager
 </Location>
@@ -66,7 +77,7 @@ AGENT = "mod_pyworker-health-check"
 WAIT = 15                   # seconds: a few hcintervals of 2 s
 
 
-ALWAYS_ON = ("h1", "h2", "h3", "h4", "h5", "h7")
+ALWAYS_ON = ("h1", "h2", "h3", "h4", "h5", "h7", "h8")
 
 
 @pytest.fixture(scope="module")
@@ -109,8 +120,8 @@ def groups_of(httpd, path, n):
     return c
 
 
-def set_sick(httpd, group, sick):
-    path = httpd.path("state", "sick-" + group)
+def set_sick(httpd, group, sick, flag="sick"):
+    path = httpd.path("state", "%s-%s" % (flag, group))
     if sick:
         open(path, "w").close()
     elif os.path.exists(path):
@@ -227,3 +238,27 @@ def test_probes_are_no_requests_for_a_daemons_life(httpd):
     assert httpd.wait_daemons("h7") == h7       # not recycled
     # Asleep, h6 is not probed (a probe would start it), nor out.
     assert not httpd.log.find(r"PYW0165", since=mark)
+
+
+def test_hcexpr_decides_instead_of_the_status(httpd):
+    """ProxyHCExpr conditions, mod_proxy_hcheck's own, on our probes'
+    answers: hc('body') (h8: a 200 whose body says "degraded" fails) and
+    %{REQUEST_STATUS} with resp() (h2's /teapot: a 418 passes)."""
+    httpd.log.expect(codes=[165])
+    mark = httpd.log.mark()
+    teapot = httpd.log.wait_for(r"PYW0167: .*pyworker://h2 "
+                                r"\(GET /teapot\): passed, answered 418",
+                                since=mark, timeout=WAIT)
+    assert teapot, httpd.log.tail()
+    set_sick(httpd, "h8", True, flag="degraded")
+    try:
+        out = httpd.log.wait_for(r"PYW0165.*group=h8", since=mark,
+                                 timeout=WAIT)
+        assert out and "hcexpr bodyok is false (answered 200)" in out[0], \
+            httpd.log.tail()
+        assert groups_of(httpd, "/expr/", 10) == {"h2": 10}
+    finally:
+        set_sick(httpd, "h8", False, flag="degraded")
+    assert httpd.log.wait_for(r"PYW0166.*group=h8", since=mark,
+                              timeout=WAIT), httpd.log.tail()
+    assert not httpd.log.find(r"PYW0165.*group=h2", since=mark)

@@ -28,9 +28,9 @@
  *
  * Passes and fails count in a row: hcfails=3 takes a member out after
  * three failed probes with no pass between them (HAProxy's "fall");
- * hcpasses=2 brings it back after two passes in a row ("rise").
- * hcexpr names a condition only mod_proxy_hcheck can evaluate: configtest
- * refuses it on a pyworker:// member (pyw_proxy.c).
+ * hcpasses=2 brings it back after two passes in a row ("rise").  With
+ * hcexpr=, its ProxyHCExpr condition decides instead of the status
+ * (pyw_hcheck_expr.c).
  */
 #include <dlfcn.h>
 #include <string.h>
@@ -46,7 +46,6 @@
 #include "httpd.h"
 #include "http_config.h"
 #include "http_core.h"
-#include "http_protocol.h"
 #include "mod_proxy.h"
 #include "mod_watchdog.h"
 
@@ -194,7 +193,7 @@ static void pyw_hc_account(const pyw_hc_task_t *t,
              res->pid, "health check of %s (%s): %s%s", sh->name_ex,
              t->what, res->passed ? "passed, " : "failed: ",
              !res->passed ? res->why : res->status == 0 ? "connected"
-             : ap_get_status_line(res->status));
+             : apr_psprintf(t->pool, "answered %d", res->status));
     if (sh->status & PROXY_WORKER_HC_FAIL) {
         if (res->passed) {
             pyw_hc_passed(t, res);
@@ -218,6 +217,12 @@ static void *APR_THREAD_FUNC pyw_hc_run(apr_thread_t *thread, void *arg)
     pyw_hc_result_t res;
 
     pyw_hc_probe(&t->probe, t->pool, &res);
+    if (res.status != 0 && m->shared->hcexpr[0] != '\0') {
+        /* A condition decides instead of the status, as in hcheck. */
+        res.why = pyw_hc_expr_check(m->shared->hcexpr, &t->probe, &res,
+                                    m->server, t->pool);
+        res.passed = res.why == NULL;
+    }
     pyw_hc_account(t, &res);
     apr_pool_destroy(t->pool);
     apr_atomic_set32(&m->busy, 0);
@@ -258,19 +263,20 @@ static const char *pyw_hc_uri(apr_pool_t *p, const char *path,
 }
 
 /* How long a probe may take: the member's timeout=, else the group's
- * socket-timeout, else Apache's Timeout; never longer than hcinterval. */
-static apr_interval_time_t pyw_hc_timeout(const pyw_hc_member_t *m,
-                                          apr_interval_time_t interval)
+ * socket-timeout, else Apache's Timeout (mod_proxy_hcheck's probe waits
+ * for Timeout too).  Not hcinterval: a slow first answer of a healthy
+ * application must not take it out, and no second probe of the member
+ * starts while one runs. */
+static apr_interval_time_t pyw_hc_timeout(const pyw_hc_member_t *m)
 {
     const pyw_group_t *g = m->group;
-    apr_interval_time_t t = m->shared->timeout_set ? m->shared->timeout
+
+    return m->shared->timeout_set ? m->shared->timeout
         : g->socket_timeout_ms > 0 ? apr_time_from_msec(g->socket_timeout_ms)
         : m->server->timeout;
-
-    return t < interval ? t : interval;
 }
 
-static void pyw_hc_start(pyw_hc_member_t *m, apr_interval_time_t interval)
+static void pyw_hc_start(pyw_hc_member_t *m)
 {
     proxy_worker_shared *sh = m->shared;
     pyw_hc_task_t *t;
@@ -293,7 +299,7 @@ static void pyw_hc_start(pyw_hc_member_t *m, apr_interval_time_t interval)
     t->probe.connect_timeout = apr_time_from_msec(
         m->group->connect_timeout_ms > 0 ? m->group->connect_timeout_ms
                                          : PYW_DEFAULT_CONNECT_MS);
-    t->probe.timeout = pyw_hc_timeout(m, interval);
+    t->probe.timeout = pyw_hc_timeout(m);
     apr_atomic_set32(&m->busy, 1);
     if (pyw_hc_threads == NULL
         || apr_thread_pool_push(pyw_hc_threads, pyw_hc_run, t,
@@ -350,7 +356,7 @@ static void pyw_hc_visit(proxy_worker *w, const pyw_group_t *g,
         return;
     }
     m->due = now + interval;
-    pyw_hc_start(m, interval);
+    pyw_hc_start(m);
 }
 
 static apr_status_t pyw_hc_watchdog(int state, void *data, apr_pool_t *pool)
@@ -407,6 +413,7 @@ static int pyw_hc_post_config(apr_pool_t *pconf, apr_pool_t *plog,
     pyw_hc_sync = (__typeof__(pyw_hc_sync))
         dlsym(RTLD_DEFAULT, "ap_proxy_sync_balancer");
     pyw_hc_each(s, 0, pyw_hc_keep_hcheck_off);
+    pyw_hc_exprs_load(pconf, ptemp);
     if (get_instance(&wd, PYW_HC_WATCHDOG, 0, 1, pconf) != APR_SUCCESS
         || add_callback(wd, apr_time_from_sec(HCHECK_WATHCHDOG_INTERVAL),
                         NULL, pyw_hc_watchdog) != APR_SUCCESS) {

@@ -7,7 +7,8 @@
  *   a method   that request for the URI to the group's script= or paste=
  *              application, in its main interpreter, as a request through
  *              mod_proxy with an empty ProxyPass prefix would be: the
- *              answer's status is read, its body thrown away
+ *              answer's status, headers and the start of its body are
+ *              kept (for hcexpr=), the rest thrown away
  *
  * Nothing here touches mod_proxy: the caller turns the status into a
  * pass or a fail.  A request the daemon turned down unread (GOODBYE: it
@@ -111,6 +112,65 @@ static int pyw_hc_no_body(pyw_backend_t *b, int64_t deadline)
     return pyw_io_write_full(b->fd, hdr, sizeof(hdr), deadline);
 }
 
+static void pyw_hc_headers(const unsigned char *pairs, size_t len,
+                           pyw_hc_result_t *res, apr_pool_t *p)
+{
+    pyw_pair_iter_t it;
+    pyw_slice_t name, value;
+    const char *err;
+
+    res->headers = apr_table_make(p, 8);
+    pyw_pair_iter_init(&it, pairs, len);
+    while (pyw_pair_next(&it, &name, &value, &err) > 0) {
+        apr_table_addn(res->headers,
+                       apr_pstrmemdup(p, name.data, name.len),
+                       apr_pstrmemdup(p, value.data, value.len));
+    }
+}
+
+/* Body bytes of a DATA or FILE frame, kept up to PYW_HC_BODY_MAX. */
+static int pyw_hc_body(pyw_backend_t *b, const pyw_frame_t *f,
+                       int64_t deadline, pyw_hc_result_t *res,
+                       apr_pool_t *p)
+{
+    const unsigned char *payload;
+    uint64_t offset, length;
+    const char *err;
+    ssize_t n;
+    long got;
+    int fd, rc = 0;
+
+    if (res->body == NULL) {
+        res->body = apr_palloc(p, PYW_HC_BODY_MAX);
+    }
+    if (f->type == PYW_FRAME_DATA) {
+        while (rc == 0 && (got = pyw_stream_read_payload(&b->stream,
+                res->body + res->body_len, PYW_HC_BODY_MAX - res->body_len,
+                deadline)) != 0) {
+            rc = got < 0 ? (int)got : 0;
+            res->body_len += got > 0 ? (apr_size_t)got : 0;
+            if (res->body_len == PYW_HC_BODY_MAX) {
+                return pyw_stream_skip_payload(&b->stream, deadline);
+            }
+        }
+        return rc;
+    }
+    rc = pyw_stream_payload(&b->stream, &payload, deadline);
+    fd = pyw_stream_take_fd(&b->stream);
+    if (rc == 0 && fd >= 0
+        && pyw_file_decode(payload, f->length, &offset, &length, &err) == 0) {
+        length = length < PYW_HC_BODY_MAX - res->body_len
+                 ? length : PYW_HC_BODY_MAX - res->body_len;
+        n = pread(fd, res->body + res->body_len, (size_t)length,
+                  (off_t)offset);
+        res->body_len += n > 0 ? (apr_size_t)n : 0;
+    }
+    if (fd >= 0) {
+        close(fd);
+    }
+    return rc;
+}
+
 /* The status of a HEADERS or ERROR frame.  0 or -errno. */
 static int pyw_hc_status(pyw_backend_t *b, const pyw_frame_t *f,
                          int64_t deadline, pyw_hc_result_t *res,
@@ -136,6 +196,9 @@ static int pyw_hc_status(pyw_backend_t *b, const pyw_frame_t *f,
         return -EPROTO;
     }
     res->status = status;
+    if (f->type == PYW_FRAME_HEADERS) {
+        pyw_hc_headers(rest, rest_len, res, p);
+    }
     if (f->type == PYW_FRAME_ERROR) {
         res->why = apr_psprintf(p, "the application failed (%u %.*s)",
                                 status, (int)reason.len, reason.data);
@@ -168,12 +231,14 @@ static int pyw_hc_answer(pyw_backend_t *b, int64_t deadline,
             return rc < 0 ? rc : 1;
         case PYW_FRAME_END:
             return 1;
-        default:                    /* DATA, FILE: the body, unread */
-            rc = pyw_stream_skip_payload(&b->stream, deadline);
-            while (pyw_stream_fds_waiting(&b->stream) > 0) {
-                close(pyw_stream_take_fd(&b->stream));
-            }
+        case PYW_FRAME_DATA:
+        case PYW_FRAME_FILE:
+            rc = pyw_hc_body(b, &f, deadline, res, p);
             break;
+        default:
+            res->why = apr_psprintf(p, "unexpected %s frame",
+                                    pyw_frame_type_name(f.type));
+            return -EPROTO;
         }
         if (rc < 0) {
             return rc;
@@ -202,6 +267,8 @@ void pyw_hc_probe(const pyw_hc_probe_t *pr, apr_pool_t *p,
     memset(res, 0, sizeof(*res));
     for (sends = 0; sends < PYW_HC_SENDS && rc == 0; sends++) {
         res->status = 0;
+        res->headers = NULL;
+        res->body_len = 0;
         rc = pyw_conn_acquire(pr->group, pr->connect_timeout,
                               pr->method != NULL && sends == 0, p, &b,
                               &res->why);

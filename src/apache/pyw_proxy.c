@@ -302,16 +302,6 @@ static const char *pyw_proxy_worker_problem(const proxy_worker *w, int *code)
         *code = 161;
         return "names a group without script= or paste=";
     }
-    /* Our probes (pyw_hcheck.c) pass on the status alone: a named
-     * condition only mod_proxy_hcheck can evaluate. */
-    if (*w->s->hcexpr != '\0') {
-        *code = 164;
-        return "has an hcexpr, but a pyworker:// member's health check "
-               "passes on the status alone (2xx or 3xx): ProxyHCExpr "
-               "conditions are mod_proxy_hcheck's own and cannot be "
-               "evaluated here; leave hcexpr out (the application can "
-               "answer its health check URL with an error status instead)";
-    }
     return NULL;
 }
 
