@@ -128,39 +128,49 @@ static void pyw_hc_headers(const unsigned char *pairs, size_t len,
     }
 }
 
-/* Body bytes of a DATA or FILE frame, kept up to PYW_HC_BODY_MAX. */
-static int pyw_hc_body(pyw_backend_t *b, const pyw_frame_t *f,
-                       int64_t deadline, pyw_hc_result_t *res,
-                       apr_pool_t *p)
+/* Room left for body bytes (PYW_HC_BODY_MAX kept, for hcexpr). */
+static apr_size_t pyw_hc_room(pyw_hc_result_t *res, apr_pool_t *p)
+{
+    if (res->body == NULL) {
+        res->body = apr_palloc(p, PYW_HC_BODY_MAX);
+    }
+    return PYW_HC_BODY_MAX - res->body_len;
+}
+
+/* A DATA frame's bytes, as far as there is room; the rest skipped. */
+static int pyw_hc_body_data(pyw_backend_t *b, int64_t deadline,
+                            pyw_hc_result_t *res, apr_pool_t *p)
+{
+    long got;
+
+    while (pyw_hc_room(res, p) > 0) {
+        got = pyw_stream_read_payload(&b->stream, res->body + res->body_len,
+                                      pyw_hc_room(res, p), deadline);
+        if (got <= 0) {
+            return (int)got;
+        }
+        res->body_len += (apr_size_t)got;
+    }
+    return pyw_stream_skip_payload(&b->stream, deadline);
+}
+
+/* A FILE frame's bytes, read from its descriptor, which is closed. */
+static int pyw_hc_body_file(pyw_backend_t *b, const pyw_frame_t *f,
+                            int64_t deadline, pyw_hc_result_t *res,
+                            apr_pool_t *p)
 {
     const unsigned char *payload;
     uint64_t offset, length;
     const char *err;
     ssize_t n;
-    long got;
-    int fd, rc = 0;
+    int rc = pyw_stream_payload(&b->stream, &payload, deadline);
+    int fd = pyw_stream_take_fd(&b->stream);
 
-    if (res->body == NULL) {
-        res->body = apr_palloc(p, PYW_HC_BODY_MAX);
-    }
-    if (f->type == PYW_FRAME_DATA) {
-        while (rc == 0 && (got = pyw_stream_read_payload(&b->stream,
-                res->body + res->body_len, PYW_HC_BODY_MAX - res->body_len,
-                deadline)) != 0) {
-            rc = got < 0 ? (int)got : 0;
-            res->body_len += got > 0 ? (apr_size_t)got : 0;
-            if (res->body_len == PYW_HC_BODY_MAX) {
-                return pyw_stream_skip_payload(&b->stream, deadline);
-            }
-        }
-        return rc;
-    }
-    rc = pyw_stream_payload(&b->stream, &payload, deadline);
-    fd = pyw_stream_take_fd(&b->stream);
     if (rc == 0 && fd >= 0
         && pyw_file_decode(payload, f->length, &offset, &length, &err) == 0) {
-        length = length < PYW_HC_BODY_MAX - res->body_len
-                 ? length : PYW_HC_BODY_MAX - res->body_len;
+        if (length > pyw_hc_room(res, p)) {
+            length = pyw_hc_room(res, p);
+        }
         n = pread(fd, res->body + res->body_len, (size_t)length,
                   (off_t)offset);
         res->body_len += n > 0 ? (apr_size_t)n : 0;
@@ -232,8 +242,10 @@ static int pyw_hc_answer(pyw_backend_t *b, int64_t deadline,
         case PYW_FRAME_END:
             return 1;
         case PYW_FRAME_DATA:
+            rc = pyw_hc_body_data(b, deadline, res, p);
+            break;
         case PYW_FRAME_FILE:
-            rc = pyw_hc_body(b, &f, deadline, res, p);
+            rc = pyw_hc_body_file(b, &f, deadline, res, p);
             break;
         default:
             res->why = apr_psprintf(p, "unexpected %s frame",
