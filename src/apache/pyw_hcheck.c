@@ -77,6 +77,7 @@ typedef struct {
 } pyw_hc_task_t;
 
 static server_rec *pyw_hc_main_server;
+static module *pyw_hc_proxy;        /* mod_proxy's record, by name      */
 static apr_pool_t *pyw_hc_pool;     /* the watchdog's own, in its child */
 static apr_hash_t *pyw_hc_members;  /* proxy_worker_shared * -> member  */
 static apr_thread_pool_t *pyw_hc_threads;
@@ -118,15 +119,14 @@ static void pyw_hc_each(server_rec *s, int sync,
                         void (*fn)(proxy_worker *w, const pyw_group_t *g,
                                    server_rec *s))
 {
-    module *proxy = ap_find_linked_module("mod_proxy.c");
     proxy_server_conf *conf;
     proxy_balancer *b;
     proxy_worker *w;
     const pyw_group_t *g;
     int i, j;
 
-    for (; proxy != NULL && s != NULL; s = s->next) {
-        conf = ap_get_module_config(s->module_config, proxy);
+    for (; pyw_hc_proxy != NULL && s != NULL; s = s->next) {
+        conf = ap_get_module_config(s->module_config, pyw_hc_proxy);
         b = conf ? (proxy_balancer *)conf->balancers->elts : NULL;
         for (i = 0; b != NULL && i < conf->balancers->nelts; i++) {
             if (sync) {
@@ -344,15 +344,17 @@ static int pyw_hc_asleep(const pyw_group_t *g)
 static void pyw_hc_visit(proxy_worker *w, const pyw_group_t *g,
                          server_rec *s)
 {
-    pyw_hc_member_t *m = pyw_hc_member(w, g, s);
     apr_interval_time_t interval = w->s->interval > 0 ? w->s->interval
         : apr_time_from_sec(HCHECK_WATHCHDOG_DEFAULT_INTERVAL);
     apr_time_t now = apr_time_now();
+    pyw_hc_member_t *m;
 
     w->s->updated = PYW_HC_NEVER;
-    if (w->s->method == NONE || PROXY_WORKER_IS(w, PROXY_WORKER_STOPPED)
-        || apr_atomic_read32(&m->busy) || now < m->due
-        || pyw_hc_asleep(g)) {
+    if (w->s->method == NONE || PROXY_WORKER_IS(w, PROXY_WORKER_STOPPED)) {
+        return;
+    }
+    m = pyw_hc_member(w, g, s);
+    if (apr_atomic_read32(&m->busy) || now < m->due || pyw_hc_asleep(g)) {
         return;
     }
     m->due = now + interval;
@@ -404,9 +406,9 @@ static int pyw_hc_post_config(apr_pool_t *pconf, apr_pool_t *plog,
     }
     get_instance = APR_RETRIEVE_OPTIONAL_FN(ap_watchdog_get_instance);
     add_callback = APR_RETRIEVE_OPTIONAL_FN(ap_watchdog_register_callback);
-    if (get_instance == NULL || add_callback == NULL
-        || ap_find_linked_module("mod_proxy_hcheck.c") == NULL
-        || ap_find_linked_module("mod_proxy.c") == NULL) {
+    pyw_hc_proxy = ap_find_linked_module("mod_proxy.c");
+    if (get_instance == NULL || add_callback == NULL || pyw_hc_proxy == NULL
+        || ap_find_linked_module("mod_proxy_hcheck.c") == NULL) {
         return OK;          /* no hcmethod= without mod_proxy_hcheck */
     }
     pyw_hc_main_server = s;
