@@ -145,6 +145,8 @@ def test_member_group_stopped_requests_go_elsewhere_in_time(httpd):
     for pid in pids:
         os.kill(pid, signal.SIGSTOP)
     try:
+        for pid in pids:
+            assert procs.wait_stopped(pid)
         res = load.join()
     finally:
         for pid in pids:

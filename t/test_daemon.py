@@ -371,13 +371,19 @@ def _one_daemon_takes_every_connection(a, group, path):
     connections, then let the second run.  (first, second) pids."""
     first, second = sorted(a.daemon_pids(group))
     os.kill(second, signal.SIGSTOP)
+    assert procs.wait_stopped(second)
+    stopped_at = time.time()
     try:
         res = Load(a.port, path + "?0.05", total=16, concurrency=8,
                    timeout=30, keep_body=True).start().join()
     finally:
         os.kill(second, signal.SIGCONT)
-    assert res.counts == {200: 16}, res.failures()[:5]
-    assert set(_served_by(res)) == {first}
+    why = ("first=%d second=%d stopped at %s" % (
+        first, second, time.strftime("%H:%M:%S", time.localtime(stopped_at))
+        + ("%.6f" % (stopped_at % 1))[1:]), res.failures()[:5],
+           a.log.find(r"\(group=%s " % group))
+    assert res.counts == {200: 16}, why
+    assert set(_served_by(res)) == {first}, why
     return first, second
 
 

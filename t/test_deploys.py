@@ -265,6 +265,7 @@ PyWorkerScriptAlias /stop {apps}/deploy.wsgi process-group=stop
     background_get(a, "/stop?sleep=30", timeout=40)
     time.sleep(0.5)
     os.kill(pid, signal.SIGSTOP)        # cannot stop by itself
+    assert procs.wait_stopped(pid)
     t0 = time.monotonic()
     a.stop()
     assert time.monotonic() - t0 < 6

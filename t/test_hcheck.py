@@ -11,6 +11,7 @@ import time
 
 import pytest
 
+from pyworker_t import procs
 from pyworker_t.proxy import (PROXY_MODULES, load_proxy, manager_page,
                               manager_set, member_row)
 
@@ -177,6 +178,8 @@ def test_tcp_check_takes_out_a_stopped_group(httpd):
     for pid in pids:
         os.kill(pid, signal.SIGSTOP)
     try:
+        for pid in pids:
+            assert procs.wait_stopped(pid)
         out = httpd.log.wait_for(r"PYW0165.*group=h3", since=mark,
                                  timeout=WAIT)
         assert out and "(TCP" in out[0], httpd.log.tail()

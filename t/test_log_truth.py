@@ -410,6 +410,7 @@ def test_apache_stop_kills_a_stuck_daemon_under_pyw0025(fresh_apache):
     (pid,) = a.daemon_pids("stopper")
     mark = a.log.mark()
     os.kill(pid, signal.SIGSTOP)        # it cannot stop by itself
+    assert procs.wait_stopped(pid)
     t0 = time.monotonic()
     a.stop()
     took = time.monotonic() - t0

@@ -274,6 +274,7 @@ PyWorkerScriptAlias /stuck {apps}/recycle.wsgi process-group=stuck
     assert a.log.wait_for(r"\bPYW%04d\b.*\(group=stuck pid=%d\)"
                           % (REPLACED, old), since=mark, timeout=10)
     os.kill(old, signal.SIGSTOP)            # it cannot exit by itself now
+    assert procs.wait_stopped(old)
     t0 = time.monotonic()
     killed = a.log.wait_for(r"\bPYW%04d\b.*\(group=stuck pid=%d\)"
                             % (RETIRED_KILL, old), since=mark, timeout=15)

@@ -24,7 +24,7 @@ import time
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from pyworker_t import load
+from pyworker_t import load, procs
 from pyworker_t.status import status_json
 
 CONF = """
@@ -230,15 +230,6 @@ def test_each_process_row_has_its_slots_last_error(httpd):
              == "ready")
 
 
-def all_stopped(pid):
-    """kill() returns before a thread running elsewhere has stopped."""
-    states = []
-    for task in glob.glob("/proc/%d/task/*/stat" % pid):
-        with open(task) as f:
-            states.append(f.read().rsplit(")", 1)[1].split()[0])
-    return states and all(s in "Tt" for s in states)
-
-
 def test_connections_no_daemon_accepted_are_the_backlog(httpd):
     BACKLOG = 4
     g = status_json(httpd)["jam"]
@@ -249,8 +240,7 @@ def test_connections_no_daemon_accepted_are_the_backlog(httpd):
     conns = []
     os.kill(pid, signal.SIGSTOP)        # it accepts nothing while stopped
     try:
-        wait_for("every thread of the daemon stopped",
-                 lambda: all_stopped(pid))
+        assert procs.wait_stopped(pid)
         for _ in range(BACKLOG):
             s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
             s.connect(path[0])          # and sends nothing

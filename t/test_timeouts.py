@@ -182,6 +182,7 @@ def test_queue_timeout_counts_the_wait_before_the_daemon_took_it(
                      codes=[QUEUE_TIMEOUT])
     mark = httpd.log.mark()
     os.kill(pid, signal.SIGSTOP)
+    assert procs.wait_stopped(pid)
     try:
         t, late = in_background(lambda: get(httpd, "/backlog?late"))
         time.sleep(1.5)

@@ -143,6 +143,35 @@ def wait_gone(pids, timeout):
     return {p: s for p, s in left.items() if alive(p, s)}
 
 
+def _thread_states(pid):
+    """The state letter of each of pid's threads ([] if it is gone)."""
+    try:
+        tids = os.listdir("/proc/%d/task" % pid)
+    except (FileNotFoundError, ProcessLookupError):
+        return []
+    states = []
+    for tid in tids:
+        data = _read("/proc/%d/task/%s/stat" % (pid, tid))
+        if data is not None:
+            states.append(data[data.rfind(")") + 2])
+    return states
+
+
+def wait_stopped(pid, timeout=5):
+    """Wait until every thread of pid is stopped (SIGSTOP).  kill()
+    returns before that: a thread already running goes on until the
+    group stop reaches it, and in that window a daemon can still accept
+    a connection.  False on timeout or if pid is gone."""
+    deadline = time.monotonic() + timeout
+    while True:
+        states = [s for s in _thread_states(pid) if s not in "ZX"]
+        if states and all(s == "T" for s in states):
+            return True
+        if not states or time.monotonic() > deadline:
+            return False
+        time.sleep(0.002)
+
+
 def wait_reaped(pid, timeout):
     """Wait until pid no longer exists at all (its parent reaped it, so
     every thread has exited and its descriptors are closed).  A zombie
