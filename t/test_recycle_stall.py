@@ -63,8 +63,11 @@ def slow_group(fresh_apache, options, extra=""):
 class Run:
     """What one load across a replacement saw."""
 
-    def __init__(self, res, started, old, new, new_at, mark):
+    def __init__(self, res, started, old, new, new_at, mark, access_at,
+                 path):
         self.res, self.started, self.mark = res, started, mark
+        self.access_at = access_at      # the access log's size at the start
+        self.path = path
         self.old, self.new, self.new_at = old, new, new_at
 
     def __repr__(self):
@@ -79,6 +82,7 @@ def across_replacement(httpd, path="/slow", trigger=None, headers=None,
     to answer) has answered, then AFTER seconds more; `trigger` runs
     WARMUP seconds into it."""
     mark = httpd.log.mark() if mark is None else mark
+    access_at = os.path.getsize(httpd.access_log)
     load = Load(httpd.port, path, total=MAX_REQUESTS, concurrency=CLIENTS,
                 timeout=30, deadline=WAIT_NEW + WARMUP + AFTER,
                 headers=headers, keep_body=True).start()
@@ -102,16 +106,31 @@ def across_replacement(httpd, path="/slow", trigger=None, headers=None,
     if new is not None:
         time.sleep(AFTER)
     load.stop()
-    return Run(load.join(), started, old or first, new, new_at, mark)
+    return Run(load.join(), started, old or first, new, new_at, mark,
+               access_at, path)
 
 
 def duration(r):
     return r.end - r.start
 
 
-def assert_no_stall(httpd, run, started_code=REPLACING):
+def apache_durations(httpd, run):
+    """Seconds each request of the run spent inside Apache (the access
+    log's %D), from reading it to the end of its response.  Its own path
+    tells the run's lines from the start-up request's, whose line can
+    come after the run began."""
+    with open(httpd.access_log) as f:
+        f.seek(run.access_at)
+        return [int(line.split()[-1]) / 1e6 for line in f
+                if '"GET %s ' % run.path in line]
+
+
+def assert_no_stall(httpd, run, started_code=REPLACING, clock="client"):
     """Every request answered 200, none lost, none slower than MAX_STALL;
-    the old daemon was told to stop only once its successor was ready."""
+    the old daemon was told to stop only once its successor was ready.
+    clock="apache" times each request inside Apache (%D) instead of at
+    the client: a graceful restart of Apache itself leaves a gap before
+    the new generation's children accept, which is Apache's own."""
     res = run.res
     assert res.records, "no request was sent"
     assert run.new is not None, "no new daemon answered within %.0f s: " \
@@ -119,12 +138,17 @@ def assert_no_stall(httpd, run, started_code=REPLACING):
     assert res.counts == {200: len(res.records)}, res.failures()[:10]
     assert sorted(r.index for r in res.records) == \
         list(range(len(res.records))), "requests lost"
-    slowest = sorted(res.records, key=duration)[-5:]
-    print("%r; slowest: %s" % (run, ["%.3f" % duration(r) for r in slowest]))
-    assert duration(slowest[-1]) < MAX_STALL, \
-        "a request waited %.3f s for a replacement (%d requests; slowest " \
-        "%s)" % (duration(slowest[-1]), len(res.records),
-                 ["%.3f" % duration(r) for r in slowest])
+    times = [duration(r) for r in res.records]
+    if clock == "apache":
+        times = apache_durations(httpd, run)
+        # (the last responses' lines may still be on their way)
+        assert len(times) >= len(res.records) - CLIENTS, \
+            (len(times), len(res.records))
+    slowest = ["%.3f" % t for t in sorted(times)[-5:]]
+    print("%r; slowest (%s clock): %s" % (run, clock, slowest))
+    assert max(times) < MAX_STALL, \
+        "a request waited %s s for a replacement (%d requests; slowest " \
+        "%s, %s clock)" % (slowest[-1], len(times), slowest, clock)
     # The load ran through the successor's whole start (else the bound
     # above proves nothing).
     assert run.new_at - run.started > IMPORT_SECONDS * 0.75, run
@@ -242,14 +266,20 @@ def test_sigusr2_rolling_restart_does_not_stall(fresh_apache):
 def test_apache_graceful_restart_does_not_stall(fresh_apache):
     """Connection: close - Apache's own children close idle keep-alive
     connections when a graceful restart retires them (a static file
-    shows the same race); that is not what this test is about."""
+    shows the same race); that is not what this test is about.  Timed
+    inside Apache: after a graceful restart mpm_event forks the new
+    generation's children only once it reaps an old one or after a
+    second, and until then nobody accepts (seen on a loaded machine:
+    every client waited 1.02 s, children created 1.01 s after AH00489,
+    while no request took more than 15 ms inside Apache)."""
     httpd = slow_group(fresh_apache, "")
     (old,) = httpd.daemon_pids("slow")
     run = across_replacement(httpd,
                              trigger=lambda: os.kill(httpd.pid,
                                                      signal.SIGUSR1),
-                             headers={"Connection": "close"}, old=old)
+                             headers={"Connection": "close"}, old=old,
+                             path="/slow?graceful")
     assert httpd.log.find(r"AH00489", since=run.mark)
-    assert_no_stall(httpd, run, started_code=KEPT)
+    assert_no_stall(httpd, run, started_code=KEPT, clock="apache")
     assert re.search(r"Apache restarted gracefully", httpd.log.find(
         r"\bPYW%04d\b.*pid=%d\)" % (REPLACED, old), since=run.mark)[0])
