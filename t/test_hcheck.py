@@ -31,7 +31,25 @@ PyWorkerDaemonProcess h8 threads=2 script={apps}/health.wsgi
 
 ProxyHCTemplate okhead hcmethod=HEAD hcuri=/ok hcinterval=2
 ProxyHCExpr bodyok {hc('body') =~ /^ok/}
+<IfModule mod_proxy_hcheck.c>
 ProxyHCExpr teapot {%{REQUEST_STATUS} == 418 && resp('X-Health') == 'good'}
+</IfModule>
+# Sections that do not apply: the conditions in them do not count.
+<IfDefine PYW_NOT_DEFINED>
+ProxyHCExpr bodyok {%{REQUEST_STATUS} == 999}
+</IfDefine>
+<IfModule !proxy_hcheck_module>
+ProxyHCExpr teapot {%{REQUEST_STATUS} == 999}
+</IfModule>
+<IfFile /nonexistent/pyw-test>
+ProxyHCExpr bodyok {%{REQUEST_STATUS} == 998}
+</IfFile>
+<IfDirective NoSuchDirective>
+ProxyHCExpr teapot {%{REQUEST_STATUS} == 998}
+</IfDirective>
+<IfSection NoSuchSection>
+ProxyHCExpr bodyok {%{REQUEST_STATUS} == 997}
+</IfSection>
 
 <Proxy balancer://hc>
     BalancerMember pyworker://h1 hcmethod=GET hcuri=/ok hcinterval=2 \
@@ -247,7 +265,9 @@ def test_probes_are_no_requests_for_a_daemons_life(httpd):
 def test_hcexpr_decides_instead_of_the_status(httpd):
     """ProxyHCExpr conditions, mod_proxy_hcheck's own, on our probes'
     answers: hc('body') (h8: a 200 whose body says "degraded" fails) and
-    %{REQUEST_STATUS} with resp() (h2's /teapot: a 418 passes)."""
+    %{REQUEST_STATUS} with resp() (h2's /teapot: a 418 passes).  Only
+    those the server applied: CONF redefines both later in an <IfDefine>
+    and an <IfModule> that are false."""
     httpd.log.expect(codes=[165])
     mark = httpd.log.mark()
     teapot = httpd.log.wait_for(r"PYW0167: .*pyworker://h2 "
@@ -266,3 +286,36 @@ def test_hcexpr_decides_instead_of_the_status(httpd):
     assert httpd.log.wait_for(r"PYW0166.*group=h8", since=mark,
                               timeout=WAIT), httpd.log.tail()
     assert not httpd.log.find(r"PYW0165.*group=h2", since=mark)
+
+
+VHOST_CONF = load_proxy(PROXY_MODULES + ("watchdog", "proxy_hcheck")) + """
+PyWorkerDaemonProcess v1 threads=1 script={apps}/health.wsgi
+PyWorkerDaemonProcess v2 threads=1 script={apps}/health.wsgi
+ProxyHCExpr chk {%{REQUEST_STATUS} == 200}
+<Proxy balancer://main>
+    BalancerMember pyworker://v2 hcmethod=GET hcuri=/ok hcinterval=2 \\
+        hcexpr=chk
+</Proxy>
+<VirtualHost 127.0.0.1:{port}>
+    ServerName 127.0.0.1
+    ProxyHCExpr chk {%{REQUEST_STATUS} == 418}
+    <Proxy balancer://vh>
+        BalancerMember pyworker://v1 hcmethod=GET hcuri=/teapot \\
+            hcinterval=2 hcexpr=chk
+    </Proxy>
+    ProxyPass /vh balancer://vh/
+</VirtualHost>
+"""
+
+
+def test_hcexpr_of_a_virtual_host_is_its_own(fresh_apache):
+    """A ProxyHCExpr in a <VirtualHost> is that host's, as in
+    mod_proxy_hcheck: the same name means 418 for the virtual host's
+    member and 200 for the main server's."""
+    a = fresh_apache(VHOST_CONF)
+    for member, probe, status in (("v1", "GET /teapot", 418),
+                                  ("v2", "GET /ok", 200)):
+        assert a.log.wait_for(r"PYW0167: .*pyworker://%s \(%s\): passed, "
+                              r"answered %d" % (member, probe, status),
+                              timeout=WAIT), a.log.tail()
+    assert not a.log.find(r"PYW0165"), a.log.tail()

@@ -47,7 +47,8 @@ typedef struct {
 void pyw_hc_probe(const pyw_hc_probe_t *pr, apr_pool_t *p,
                   pyw_hc_result_t *res);
 
-/* Every ProxyHCExpr of the configuration, parsed (post_config). */
+/* Every ProxyHCExpr the configuration applies, parsed, by virtual host
+ * (post_config). */
 void pyw_hc_exprs_load(apr_pool_t *pconf, apr_pool_t *ptemp);
 
 /* NULL if the condition `name` holds for the probe's answer, else why

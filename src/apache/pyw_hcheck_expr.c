@@ -4,13 +4,17 @@
  * our probe, as mod_proxy_hcheck evaluates it on its own.
  *
  * The conditions are mod_proxy_hcheck's configuration, which it keeps to
- * itself: they are read again from the configuration tree (every
- * ProxyHCExpr, a later one of the same name winning) and parsed with the
- * same expression parser, so hc('body') and %{REQUEST_STATUS} mean what
- * they mean there (hc() is mod_proxy_hcheck's own function, found through
- * the expr_lookup hook).  An expression runs against a request record
- * made for it, as mod_proxy_hcheck makes one: the probe's method and URI,
- * its status, the response headers and the body kept in kept_body.
+ * itself: they are read again from the configuration tree and parsed
+ * with the same expression parser, so hc('body') and %{REQUEST_STATUS}
+ * mean what they mean there (hc() is mod_proxy_hcheck's own function,
+ * found through the expr_lookup hook).  As there, each virtual host has
+ * its own (the main server's are not inherited: mod_proxy_hcheck refuses
+ * a member naming one) and a later one of the same name wins.  The tree
+ * holds only what applies: core drops a false <IfModule>, <IfDefine> and
+ * their kin while it reads the files.  An expression runs against a
+ * request record made for it, as mod_proxy_hcheck makes one: the probe's
+ * method and URI, its status, the response headers and the body kept in
+ * kept_body.
  */
 #include <string.h>
 
@@ -26,39 +30,81 @@
 
 #include "pyw_hcheck.h"
 
-static apr_hash_t *pyw_hc_exprs;    /* name -> ap_expr_info_t * */
+/* scope -> name -> ap_expr_info_t * */
+static apr_hash_t *pyw_hc_exprs;
+
+/* A scope: "" for the main server, the file and line of its
+ * <VirtualHost> for a virtual host (server_rec's defn_name and
+ * defn_line_number). */
+static const char *pyw_hc_scope(apr_pool_t *p, const char *file,
+                                unsigned line)
+{
+    return apr_psprintf(p, "%s:%u", file ? file : "", line);
+}
+
+static const char *pyw_hc_server_scope(apr_pool_t *p, const server_rec *s)
+{
+    return s->is_virtual ? pyw_hc_scope(p, s->defn_name, s->defn_line_number)
+                         : "";
+}
 
 static void pyw_hc_expr_add(apr_pool_t *p, apr_pool_t *ptemp,
-                            const ap_directive_t *d)
+                            const char *scope, const ap_directive_t *d)
 {
     const char *args = d->args;
     const char *name = ap_getword_conf(p, &args);
     const char *text = ap_getword_conf2(p, &args);
     ap_expr_info_t *info = apr_pcalloc(p, sizeof(*info));
+    apr_hash_t *named = apr_hash_get(pyw_hc_exprs, scope,
+                                     APR_HASH_KEY_STRING);
 
     info->filename = d->filename;
     info->line_number = d->line_num;
-    if (*name != '\0' && *text != '\0'
-        && ap_expr_parse(p, ptemp, info, text, NULL) == NULL) {
-        apr_hash_set(pyw_hc_exprs, name, APR_HASH_KEY_STRING, info);
+    if (*name == '\0' || *text == '\0'
+        || ap_expr_parse(p, ptemp, info, text, NULL) != NULL) {
+        return;                 /* mod_proxy_hcheck refused it already */
     }
+    if (named == NULL) {
+        named = apr_hash_make(p);
+        apr_hash_set(pyw_hc_exprs, scope, APR_HASH_KEY_STRING, named);
+    }
+    apr_hash_set(named, name, APR_HASH_KEY_STRING, info);
 }
 
 static void pyw_hc_expr_walk(apr_pool_t *p, apr_pool_t *ptemp,
-                             const ap_directive_t *d)
+                             const char *scope, const ap_directive_t *d)
 {
     for (; d != NULL; d = d->next) {
         if (strcasecmp(d->directive, "ProxyHCExpr") == 0) {
-            pyw_hc_expr_add(p, ptemp, d);
+            pyw_hc_expr_add(p, ptemp, scope, d);
         }
-        pyw_hc_expr_walk(p, ptemp, d->first_child);
+        else if (strcasecmp(d->directive, "<VirtualHost") == 0) {
+            pyw_hc_expr_walk(p, ptemp,
+                             pyw_hc_scope(p, d->filename, d->line_num),
+                             d->first_child);
+        }
+        else {
+            pyw_hc_expr_walk(p, ptemp, scope, d->first_child);
+        }
     }
 }
 
 void pyw_hc_exprs_load(apr_pool_t *pconf, apr_pool_t *ptemp)
 {
     pyw_hc_exprs = apr_hash_make(pconf);
-    pyw_hc_expr_walk(pconf, ptemp, ap_conftree);
+    pyw_hc_expr_walk(pconf, ptemp, "", ap_conftree);
+}
+
+/* The condition `name` for a member of a balancer of s. */
+static const ap_expr_info_t *pyw_hc_expr_find(const char *name,
+                                              const server_rec *s,
+                                              apr_pool_t *p)
+{
+    apr_hash_t *named = pyw_hc_exprs == NULL ? NULL
+        : apr_hash_get(pyw_hc_exprs, pyw_hc_server_scope(p, s),
+                       APR_HASH_KEY_STRING);
+
+    return named ? apr_hash_get(named, name, APR_HASH_KEY_STRING) : NULL;
 }
 
 /* A request record for the expression, as mod_proxy_hcheck's. */
@@ -111,8 +157,7 @@ const char *pyw_hc_expr_check(const char *name, const pyw_hc_probe_t *pr,
                               const pyw_hc_result_t *res, server_rec *s,
                               apr_pool_t *p)
 {
-    const ap_expr_info_t *info = pyw_hc_exprs == NULL ? NULL
-        : apr_hash_get(pyw_hc_exprs, name, APR_HASH_KEY_STRING);
+    const ap_expr_info_t *info = pyw_hc_expr_find(name, s, p);
     const char *err = NULL;
     int ok;
 
