@@ -58,6 +58,8 @@ typedef struct {
                                    NULL: none (pyworker:// refused) */
     const char *app_paste_name; /* paste=: the application in the ini
                                    file ("main"); NULL for script= */
+    const char *app_group_name; /* application-group= as the daemon gets
+                                   it: "" for %{GLOBAL} */
     /* Set by the process manager. */
     const char *socket_path;
     struct pyw_group_rt *rt;
@@ -136,10 +138,10 @@ int pyw_config_group_allowed(request_rec *r, const char *group,
 const pyw_alias_t *pyw_config_request_alias(request_rec *r);
 
 /* Effective process / application group for r (alias, then dir config);
- * the application group as written (pyw_app_group_global by default),
- * for pyw_app_group_resolve(). */
+ * the application group as written (dflt when neither sets one), for
+ * pyw_app_group_resolve(). */
 const char *pyw_config_process_group(request_rec *r);
-const char *pyw_config_application_group(request_rec *r);
+const char *pyw_config_application_group(request_rec *r, const char *dflt);
 
 /* 1 if Authorization goes to the app (alias, then dir config; Off). */
 int pyw_config_pass_authorization(request_rec *r);
@@ -150,7 +152,8 @@ int pyw_config_error_override(request_rec *r);
 /* PyWorkerMapHEADToGET in force for r: PYW_MAP_HEAD_* (Auto). */
 int pyw_config_map_head(request_rec *r);
 
-/* The name of the WSGI callable in the script (default "application"). */
-const char *pyw_config_callable_object(request_rec *r);
+/* The name of the WSGI callable in the script (dflt when neither the
+ * alias nor the dir config sets one). */
+const char *pyw_config_callable_object(request_rec *r, const char *dflt);
 
 #endif /* PYW_CONFIG_H */

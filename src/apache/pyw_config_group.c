@@ -13,6 +13,7 @@
 #include "httpd.h"
 #include "http_config.h"
 
+#include "pyw_appgroup.h"
 #include "pyw_config_int.h"
 #include "pyw_pythons.h"
 #include "../common/pyw_option.h"
@@ -120,6 +121,47 @@ static const char *pyw_group_app(cmd_parms *cmd, pyw_group_t *g)
     return NULL;
 }
 
+/* application-group= and callable-object=: where and under which name
+ * the group's own app runs.  A health check has no request, so of the
+ * %{...} forms only %{GLOBAL} (resolved now: "" is the main
+ * interpreter). */
+static const char *pyw_group_app_names(cmd_parms *cmd, pyw_group_t *g)
+{
+    const char *err, *ag = g->application_group;
+
+    if ((ag != NULL || g->callable_object != NULL) && g->app_file == NULL) {
+        return apr_psprintf(cmd->pool, "%s %s: application-group= and "
+                            "callable-object= name where script= or "
+                            "paste= runs; the group has neither",
+                            cmd->cmd->name, g->name);
+    }
+    if (g->callable_object != NULL && g->paste != NULL) {
+        return apr_psprintf(cmd->pool, "%s %s: callable-object= is for "
+                            "script=; paste= names its application in the "
+                            "ini file (file.ini#name)", cmd->cmd->name,
+                            g->name);
+    }
+    if (g->callable_object != NULL
+        && (err = pyw_check_callable(cmd, g->callable_object)) != NULL) {
+        return err;
+    }
+    if (ag != NULL && ag[0] == '%' && ag[1] == '{'
+        && strcmp(ag, pyw_app_group_global) != 0) {
+        return apr_psprintf(cmd->pool, "%s %s: application-group=%s: use "
+                            "%%{GLOBAL} or a name (a health check of the "
+                            "group has no request to resolve %%{...} "
+                            "forms with)", cmd->cmd->name, g->name, ag);
+    }
+    if (ag != NULL && (err = pyw_app_group_check(cmd->pool, "application-"
+                                                 "group=", &ag, 1)) != NULL) {
+        return err;
+    }
+    g->application_group = ag ? ag : pyw_app_group_global;
+    g->app_group_name = g->application_group == pyw_app_group_global
+                        ? "" : g->application_group;
+    return NULL;
+}
+
 /* own-gil=: names of application groups (or "*"), and a Python with
  * PEP 684 (3.12) for the group. */
 static const char *pyw_group_check_own_gil(cmd_parms *cmd, pyw_group_t *g)
@@ -183,6 +225,7 @@ const char *pyw_cmd_daemon_process(cmd_parms *cmd, void *mconfig,
     if ((err = pyw_group_start_mode(cmd, g)) != NULL
         || (err = pyw_group_check_paths(cmd, g)) != NULL
         || (err = pyw_group_app(cmd, g)) != NULL
+        || (err = pyw_group_app_names(cmd, g)) != NULL
         || (err = pyw_group_resolve_ids(cmd, g)) != NULL
         || (err = pyw_group_resolve_extra_ids(cmd, g)) != NULL) {
         return err;

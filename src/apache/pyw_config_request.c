@@ -172,18 +172,18 @@ const char *pyw_config_process_group(request_rec *r)
                              offsetof(pyw_dir_conf_t, process_group), NULL);
 }
 
-const char *pyw_config_application_group(request_rec *r)
+const char *pyw_config_application_group(request_rec *r, const char *dflt)
 {
     return pyw_config_string(r, offsetof(pyw_alias_t, application_group),
                              offsetof(pyw_dir_conf_t, application_group),
-                             pyw_app_group_global);
+                             dflt);
 }
 
-const char *pyw_config_callable_object(request_rec *r)
+const char *pyw_config_callable_object(request_rec *r, const char *dflt)
 {
     return pyw_config_string(r, offsetof(pyw_alias_t, callable_object),
                              offsetof(pyw_dir_conf_t, callable_object),
-                             PYW_CALLABLE_DEFAULT);
+                             dflt);
 }
 
 int pyw_config_pass_authorization(request_rec *r)

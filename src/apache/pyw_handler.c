@@ -105,7 +105,7 @@ int pyw_handler_serve(request_rec *r, const pyw_group_t *g,
     const pyw_dir_conf_t *d;
     pyw_forward_opts_t opts;
     pyw_spool_t *spool;
-    const char *bad;
+    const char *bad, *group_as_written;
     int status;
 
     memset(how, 0, sizeof(*how));
@@ -117,16 +117,20 @@ int pyw_handler_serve(request_rec *r, const pyw_group_t *g,
     }
     memset(&opts, 0, sizeof(opts));
     opts.process_group = g->name;
-    opts.application_group = pyw_app_group_resolve(r,
-        pyw_config_application_group(r), &bad);
+    group_as_written = pyw_config_application_group(r,
+        app->application_group ? app->application_group
+                               : pyw_app_group_global);
+    opts.application_group = pyw_app_group_resolve(r, group_as_written,
+                                                    &bad);
     if (opts.application_group == NULL) {
         PYW_RLOG(APLOG_ERR, 0, r, 108, g->name, 0L, "application group "
                  "'%s' (from %s) cannot be used: longer than %d bytes or "
-                 "with control characters", bad,
-                 pyw_config_application_group(r), PYW_APP_GROUP_MAX);
+                 "with control characters", bad, group_as_written,
+                 PYW_APP_GROUP_MAX);
         return HTTP_INTERNAL_SERVER_ERROR;
     }
-    opts.callable_object = pyw_config_callable_object(r);
+    opts.callable_object = pyw_config_callable_object(r,
+        app->callable_object ? app->callable_object : PYW_CALLABLE_DEFAULT);
     opts.paste_app = app->paste_app;
     opts.script_filename = app->script_filename;
     opts.script_name = app->script_name;
@@ -154,7 +158,7 @@ int pyw_handler_error_override(request_rec *r, int status)
 static int pyw_handler(request_rec *r)
 {
     const pyw_group_t *g = NULL;
-    pyw_handler_app_t app = { NULL, NULL, NULL, NULL, NULL };
+    pyw_handler_app_t app = { NULL, NULL, NULL, NULL, NULL, NULL, NULL };
     pyw_forward_outcome_t how;
     int status;
 

@@ -20,6 +20,11 @@ typedef struct {
     const char *paste_app;          /* PasteDeploy name, or NULL: script */
     const char *script_name;        /* NULL: Apache's SCRIPT_NAME        */
     const char *path_info;          /* NULL: Apache's PATH_INFO          */
+    /* Unless the request's configuration names them (NULL: %{GLOBAL} and
+     * "application"): the group's application-group= and
+     * callable-object= for its own app. */
+    const char *application_group;
+    const char *callable_object;
     /* Which statuses Apache answers itself (pyw_forward_opts_t); NULL:
      * PyWorkerErrorOverride decides. */
     int       (*error_override)(request_rec *r, int status);

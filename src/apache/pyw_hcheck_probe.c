@@ -51,7 +51,7 @@ static int pyw_hc_environ(const pyw_hc_probe_t *pr, apr_pool_t *p,
     e[n++] = (pyw_hc_pair_t){ PYW_ENV_REQUEST_START,
                               apr_off_t_toa(p, (apr_off_t)apr_time_now()) };
     e[n++] = (pyw_hc_pair_t){ "REQUEST_URI", uri };
-    e[n++] = (pyw_hc_pair_t){ PYW_ENV_APP_GROUP, "" };
+    e[n++] = (pyw_hc_pair_t){ PYW_ENV_APP_GROUP, g->app_group_name };
     e[n++] = (pyw_hc_pair_t){ "REQUEST_METHOD", pr->method };
     e[n++] = (pyw_hc_pair_t){ "SERVER_PROTOCOL", pr->protocol };
     e[n++] = (pyw_hc_pair_t){ "GATEWAY_INTERFACE", "CGI/1.1" };
@@ -67,7 +67,8 @@ static int pyw_hc_environ(const pyw_hc_probe_t *pr, apr_pool_t *p,
     e[n++] = (pyw_hc_pair_t){ "REMOTE_ADDR", "127.0.0.1" };
     e[n++] = (pyw_hc_pair_t){ "mod_pyworker.process_group", g->name };
     e[n++] = (pyw_hc_pair_t){ "mod_pyworker.callable_object",
-                              "application" };
+                              g->callable_object ? g->callable_object
+                                                 : PYW_CALLABLE_DEFAULT };
     e[n++] = (pyw_hc_pair_t){ "mod_pyworker.script_reloading", "1" };
     if (g->app_paste_name != NULL) {
         e[n++] = (pyw_hc_pair_t){ "mod_pyworker.paste_app",

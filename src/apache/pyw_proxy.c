@@ -253,6 +253,8 @@ static int pyw_proxy_app(request_rec *r, const char *name, const char *rest,
     app->error_override = pyw_proxy_error_override;
     app->script_filename = g->app_file;
     app->paste_app = g->app_paste_name;
+    app->application_group = g->application_group;
+    app->callable_object = g->callable_object;
     return pyw_proxy_paths(r, rest, app);
 }
 

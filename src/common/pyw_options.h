@@ -166,7 +166,17 @@
       "pyworker://GROUP`).") \
     X(paste, "paste", STRING, 0, 0, 0, "none", \
       "The same as a PasteDeploy file, `file.ini` or `file.ini#name` " \
-      "(default `main`); either `script=` or `paste=`.")
+      "(default `main`); either `script=` or `paste=`.") \
+    X(application_group, "application-group", STRING, 0, 0, 0, \
+      "`%{GLOBAL}`", \
+      "With `script=` or `paste=`: the application group (interpreter) " \
+      "that app runs in, for requests through mod_proxy and for health " \
+      "checks; `%{GLOBAL}` or a name. `PyWorkerApplicationGroup` where a " \
+      "request matches wins for that request.") \
+    X(callable_object, "callable-object", STRING, 0, 0, 0, \
+      "`application`", \
+      "With `script=`: the WSGI callable's name, likewise; " \
+      "`PyWorkerCallableObject` where a request matches wins.")
 
 /* mod_wsgi options refused by name (configtest: "not supported yet"). */
 #define PYW_DAEMON_OPTIONS_NOT_YET(Y) \
