@@ -6,6 +6,9 @@ alike (a probe in another interpreter would load a second copy of the
 app, and pass or fail for it).  PyWorkerApplicationGroup and
 PyWorkerCallableObject where a request matches win for that request.
 """
+import os
+import time
+
 import pytest
 
 from pyworker_t.httpd import configtest
@@ -18,6 +21,7 @@ PyWorkerDaemonProcess ag threads=2 python-path={apps}/lib \\
     script={apps}/appgroup.wsgi application-group=site-a
 PyWorkerDaemonProcess cb threads=2 script={apps}/callable.wsgi \\
     callable-object=other
+PyWorkerDaemonProcess rl threads=1 script={apps}/health.wsgi
 
 ProxyHCExpr insitea {hc('body') =~ /"application_group": "site-a"/}
 <Proxy balancer://ag>
@@ -29,6 +33,10 @@ ProxyPass /ag balancer://ag/
     BalancerMember pyworker://cb hcmethod=GET hcuri=/probe hcinterval=2
 </Proxy>
 ProxyPass /cb balancer://cb/
+<Proxy balancer://rl>
+    BalancerMember pyworker://rl hcmethod=GET hcuri=/ok hcinterval=2
+</Proxy>
+ProxyPass /rl balancer://rl/
 
 ProxyPass /agloc pyworker://ag/
 <Location /agloc>
@@ -78,6 +86,26 @@ def test_health_checks_run_where_the_groups_requests_run(httpd):
                                   r"passed, answered 200" % member,
                                   since=mark, timeout=WAIT), httpd.log.tail()
     assert not httpd.log.find(r"PYW0165"), httpd.log.tail()
+
+
+def test_a_changed_script_is_noticed_by_requests_not_by_probes(httpd):
+    """A probe is no visitor: with PyWorkerScriptReloading On (the
+    default) a changed script asks for a rolling restart (PYW0333) when
+    a request comes, as without health checks, never from a probe."""
+    mark = httpd.log.mark()
+    path = httpd.path("apps", "health.wsgi")
+    st = os.stat(path)
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns + 10 ** 9))
+    probe = r"PYW0167: .*pyworker://rl \(GET /ok\): passed"
+    deadline = time.monotonic() + WAIT
+    while len(httpd.log.find(probe, since=mark)) < 3 \
+            and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert len(httpd.log.find(probe, since=mark)) >= 3, httpd.log.tail()
+    assert not httpd.log.find(r"PYW0333", since=mark), httpd.log.tail()
+    assert httpd.get("/rl/").status_code == 200
+    assert httpd.log.wait_for(r"PYW0333.*\(group=rl ", since=mark,
+                              timeout=WAIT), httpd.log.tail()
 
 
 @pytest.mark.parametrize("conf, words", [

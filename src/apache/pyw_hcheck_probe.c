@@ -69,7 +69,9 @@ static int pyw_hc_environ(const pyw_hc_probe_t *pr, apr_pool_t *p,
     e[n++] = (pyw_hc_pair_t){ "mod_pyworker.callable_object",
                               g->callable_object ? g->callable_object
                                                  : PYW_CALLABLE_DEFAULT };
-    e[n++] = (pyw_hc_pair_t){ "mod_pyworker.script_reloading", "1" };
+    /* A probe is no visitor: a changed script restarts the group when a
+     * request notices it, as without health checks. */
+    e[n++] = (pyw_hc_pair_t){ "mod_pyworker.script_reloading", "0" };
     if (g->app_paste_name != NULL) {
         e[n++] = (pyw_hc_pair_t){ "mod_pyworker.paste_app",
                                   g->app_paste_name };
