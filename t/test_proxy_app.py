@@ -92,6 +92,7 @@ def test_a_changed_script_is_noticed_by_requests_not_by_probes(httpd):
     """A probe is no visitor: with PyWorkerScriptReloading On (the
     default) a changed script asks for a rolling restart (PYW0333) when
     a request comes, as without health checks, never from a probe."""
+    assert httpd.get("/rl/").status_code == 200     # the script loaded
     mark = httpd.log.mark()
     path = httpd.path("apps", "health.wsgi")
     st = os.stat(path)
