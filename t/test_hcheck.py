@@ -12,8 +12,8 @@ import time
 import pytest
 
 from pyworker_t import procs
-from pyworker_t.proxy import (PROXY_MODULES, load_proxy, manager_page,
-                              manager_set, member_row)
+from pyworker_t.proxy import (PROXY_MODULES, load_proxy, manager_add,
+                              manager_page, manager_set, member_row)
 
 CONF = load_proxy(PROXY_MODULES + ("watchdog", "proxy_hcheck")) + """
 PyWorkerDaemonProcess h1 threads=2 script={apps}/health.wsgi
@@ -319,3 +319,38 @@ def test_hcexpr_of_a_virtual_host_is_its_own(fresh_apache):
                               r"answered %d" % (member, probe, status),
                               timeout=WAIT), a.log.tail()
     assert not a.log.find(r"PYW0165"), a.log.tail()
+
+
+GROW_CONF = load_proxy(PROXY_MODULES + ("watchdog", "proxy_hcheck")) + """
+PyWorkerDaemonProcess app1 threads=1 script={apps}/health.wsgi
+PyWorkerDaemonProcess bare threads=1
+<Proxy balancer://grow>
+    BalancerMember pyworker://app1
+    ProxySet growth=2 lbmethod=byrequests
+</Proxy>
+ProxyPass /grow balancer://grow/
+<Location /balancer-manager>
+    SetHandler balancer-manager
+</Location>
+ProxyPass /balancer-manager !
+"""
+
+
+def test_a_member_added_at_run_time_without_an_app_fails_its_checks(
+        fresh_apache):
+    """configtest refuses a pyworker:// member whose group has neither
+    script= nor paste= (PYW0161); balancer-manager adds one at run time
+    all the same.  Its HTTP health check fails, saying why, and takes
+    it out; nothing else is disturbed."""
+    a = fresh_apache(GROW_CONF)
+    mark = a.log.mark()
+    manager_add(a, "grow", "pyworker://bare")
+    assert member_row(manager_page(a, "grow"), "grow", "pyworker://bare")
+    manager_set(a, "grow", "pyworker://bare", w_hm="GET", w_hu="/ok",
+                w_hi="2000")
+    out = a.log.wait_for(r"PYW0165.*group=bare", since=mark, timeout=WAIT)
+    assert out and "the group has no script= or paste= to ask" in out[0], \
+        a.log.tail()
+    assert "HcFl" in status(a, "grow", "pyworker://bare")
+    assert groups_of(a, "/grow/", 6) == {"app1": 6}
+    assert not a.log.find(r"AH00052|egmentation", since=mark), a.log.tail()

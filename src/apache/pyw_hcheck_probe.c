@@ -280,6 +280,11 @@ void pyw_hc_probe(const pyw_hc_probe_t *pr, apr_pool_t *p,
     int rc = 0, sends;
 
     memset(res, 0, sizeof(*res));
+    if (pr->method != NULL && pr->group->app_file == NULL) {
+        /* configtest refuses such a member; balancer-manager does not */
+        res->why = "the group has no script= or paste= to ask";
+        return;
+    }
     for (sends = 0; sends < PYW_HC_SENDS && rc == 0; sends++) {
         res->status = 0;
         res->headers = NULL;

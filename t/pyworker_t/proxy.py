@@ -57,6 +57,16 @@ def manager_set(httpd, balancer, member, **fields):
     return r.text
 
 
+def manager_add(httpd, balancer, url):
+    """Add a member as the page's form does (needs room: growth=)."""
+    data = {"b": balancer, "b_nwrkr": url, "b_wyes": "1",
+            "nonce": manager_nonce(httpd, balancer)}
+    r = requests.post(httpd.url("/balancer-manager"), data=data, timeout=10,
+                      headers={"Referer": httpd.url("/balancer-manager")})
+    r.raise_for_status()
+    return r.text
+
+
 def member_row(page, balancer, member):
     """The cells of a member's row in balancer://NAME's table: URL, Route,
     RouteRedir, Factor, Set, Status, Elected, Busy, Load, To, From."""
