@@ -224,12 +224,28 @@ def test_on_leaves_success_untouched(httpd):
 
 
 def test_401_keeps_its_challenges_and_nothing_else(httpd):
+    mark = httpd.log.mark()
     r = get(httpd, "/on/status/401")
     assert r.status == 401
     assert r.body == b"apache says 401"
     assert r.header_all("WWW-Authenticate") == ['Basic realm="app"',
                                                 'Bearer realm="app"']
     assert r.header("Set-Cookie") is None and r.header("X-App") is None
+    assert not httpd.log.find(r"\bPYW0122\b", since=mark)
+
+
+def test_401_without_a_challenge_is_logged(httpd):
+    """RFC 7235: a 401 must carry WWW-Authenticate.  Without one the
+    error document goes out with no challenge, and a browser never asks
+    for a login: one warning names the group, the daemon and the URI."""
+    httpd.log.expect(r"\bPYW0122\b")
+    mark = httpd.log.mark()
+    r = get(httpd, "/on/status/401?nochallenge=1")
+    assert r.status == 401 and r.body == b"apache says 401"
+    assert r.header("WWW-Authenticate") is None
+    line = httpd.log.wait_for(r"\bPYW0122\b.*\(group=ovr pid=\d+ "
+                              r"uri=/on/status/401\)", since=mark)
+    assert line and "without WWW-Authenticate" in line[0], httpd.log.tail()
 
 
 def test_405_allow_is_the_apps_list(httpd):

@@ -227,6 +227,13 @@ int pyw_handler_outcome(request_rec *r, const pyw_group_t *g,
                  "response (error override; %s)", o->status,
                  o->backend_clean ? "its body was read and discarded"
                  : "its body was too long to read: connection closed");
+        if (o->status == HTTP_UNAUTHORIZED
+            && apr_table_get(r->err_headers_out, "WWW-Authenticate") == NULL) {
+            PYW_RLOG(APLOG_WARNING, 0, r, 122, gn, pid, "the application "
+                     "answered 401 without WWW-Authenticate: the error "
+                     "document goes out with no challenge, so a browser "
+                     "cannot ask for a login");
+        }
         return o->status;
     case PYW_FWD_CLIENT_GONE:
         PYW_RLOG(APLOG_INFO, 0, r, 116, gn, pid, "client went away while "

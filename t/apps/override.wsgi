@@ -7,6 +7,8 @@
 #                                WWW-Authenticate, for 405 Allow and, for
 #                                503, Retry-After;
 #                                &fail=1: raise after the first piece
+#                                &nochallenge=1: a 401 without
+#                                WWW-Authenticate
 #   /fw/CODE?size=N              CODE with an N-byte file by
 #                                wsgi.file_wrapper
 #   /ok                          200 "ok N" (N counts the requests)
@@ -41,7 +43,7 @@ def _status(code, q, start_response):
     body = _body(size)
     headers = [("Content-Type", "text/plain"), ("X-App", "yes"),
                ("Set-Cookie", "app=1; Path=/")]
-    if code == "401":
+    if code == "401" and "nochallenge" not in q:
         headers.append(("WWW-Authenticate", 'Basic realm="app"'))
         headers.append(("WWW-Authenticate", 'Bearer realm="app"'))
     if code == "405":
