@@ -109,6 +109,14 @@ ProxyPass /recycled balancer://recycled/
 </IfModule>
 RewriteEngine On
 RewriteRule ^/rw/(.*)$ balancer://rr/inner/$1 [P,L]
+RewriteRule ^/rwd/(.*)$ pyworker://m1/inner/$1 [P,L]
+RewriteRule ^/vhm/(.*)$ pyworker://m2/VirtualHostBase/http/www.example.com:80/Plone/VirtualHostRoot/$1 [P,L]
+RewriteRule ^/rwnone/(.*)$ pyworker://nosuch/$1 [P,L]
+RewriteRule ^/rwrt/(.*)$ pyworker://rt/$1 [P,L]
+<Directory "{htdocs}">
+    RewriteEngine On
+    RewriteRule ^indir/(.*)$ pyworker://m2/fromdir/$1 [P,L]
+</Directory>
 
 <Location /balancer-manager>
     SetHandler balancer-manager
@@ -155,11 +163,71 @@ def test_script_name_and_path_info_at_the_prefix(httpd):
 def test_rewrite_rule_p_to_a_balancer(httpd):
     """RewriteRule [P] (Zope's virtual host monster paths): the rewritten
     path is PATH_INFO, and as it is no tail of the URL, SCRIPT_NAME is
-    empty.  (mod_rewrite proxies only schemes it knows: balancer:// yes,
-    pyworker:// no.)"""
+    empty."""
     j = get_json(httpd, "/rw/a/b?q=1")
     assert (j["script_name"], j["path_info"], j["query"]) == \
         ("", "/inner/a/b", "q=1")
+
+
+def requests_for(httpd, text):
+    with open(os.path.join(httpd.dirs["logs"], "access.log")) as f:
+        return [line for line in f if text in line]
+
+
+def test_rewrite_rule_p_to_a_group(httpd):
+    """RewriteRule [P] straight to pyworker://GROUP/: mod_rewrite knows
+    no such scheme and makes it a URL of this server; the request goes to
+    the group, not back to Apache over HTTP (where the rule would match
+    again)."""
+    j = get_json(httpd, "/rwd/a/b?q=1")
+    assert (j["group"], j["script_name"], j["path_info"], j["query"]) == \
+        ("m1", "", "/inner/a/b", "q=1")
+    assert get_json(httpd, "/rwd/x%20y")["path_info"] == "/inner/x y"
+    r = requests.post(httpd.url("/rwd/post"), data=b"z" * 70000, timeout=15)
+    assert r.status_code == 200 and r.json()["len"] == 70000
+    assert requests_for(httpd, "pyworker:") == []
+
+
+def test_rewrite_rule_p_with_zopes_virtual_host_paths(httpd):
+    j = get_json(httpd, "/vhm/front-page/@@edit?x=1")
+    assert (j["group"], j["script_name"], j["query"]) == ("m2", "", "x=1")
+    assert j["path_info"] == ("/VirtualHostBase/http/www.example.com:80"
+                              "/Plone/VirtualHostRoot/front-page/@@edit")
+
+
+def test_rewrite_rule_p_to_a_group_in_a_directory(httpd):
+    """In a <Directory> (or .htaccess) mod_rewrite puts the directory
+    before the substitution and rewrites after mod_proxy's canon hook."""
+    j = get_json(httpd, "/indir/p%20q?z=2")
+    assert (j["group"], j["script_name"], j["path_info"], j["query"]) == \
+        ("m2", "", "/fromdir/p q", "z=2")
+    assert requests_for(httpd, "pyworker:") == []
+
+
+def test_rewrite_rule_p_to_no_such_group_is_503(httpd):
+    httpd.log.expect(codes=[160])
+    mark = httpd.log.mark()
+    r = requests.get(httpd.url("/rwnone/x"), timeout=15)
+    assert r.status_code == 503
+    assert httpd.log.wait_for(r"PYW0160\b.*pyworker://nosuch names no "
+                              r"PyWorkerDaemonProcess", since=mark)
+
+
+def test_rewritten_timeout_leaves_other_rewrites_alone(httpd):
+    """A 504 marks a ProxyPass worker in error for retry=; a rewritten
+    request runs on mod_proxy's shared default worker, which must not be:
+    every other RewriteRule [P] would fail with it."""
+    httpd.log.expect(codes=[141, (200, 299), (20, 59), 320])
+    mark = httpd.log.mark()
+    r = requests.get(httpd.url("/rwrt/slow?ms=2500"), timeout=15)
+    assert r.status_code == 504
+    assert httpd.log.wait_for(r"PYW0141\b.*group=rt pid=\d+ uri=/rwrt/slow",
+                              since=mark)
+    assert get_json(httpd, "/rwd/after")["group"] == "m1"
+    assert get_json(httpd, "/rw/after")["path_info"] == "/inner/after"
+    assert not [x for x in httpd.log.lines(since=mark) if "PYW0162" in x]
+    assert httpd.log.wait_for(r"PYW0320: \w+(Error|Exception)\b.*group=rt",
+                              since=mark, timeout=10)
 
 
 def test_request_body_reaches_the_app(httpd):

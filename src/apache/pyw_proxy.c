@@ -81,6 +81,48 @@ static const char *pyw_proxy_split(apr_pool_t *p, const char *url,
     return apr_pstrmemdup(p, host, len);
 }
 
+/*
+ * "RewriteRule ... pyworker://g/path [P]": mod_rewrite knows a fixed list
+ * of schemes and qualifies anything else with this server, so mod_proxy
+ * is handed "http://thisserver[:port]/pyworker://g/path" (in a
+ * <Directory> or .htaccess, the directory comes before "pyworker://").
+ * Proxied as is, that request would come back to this server, match the
+ * rule again and loop.  The pyworker:// URL inside it, or NULL if url is
+ * anything else: a reverse-proxy URL of this very server, qualified the
+ * way mod_rewrite does it.
+ */
+static const char *pyw_proxy_rewritten(request_rec *r, const char *url)
+{
+    const char *target, *scheme = ap_http_scheme(r);
+    size_t len = strlen(scheme);
+    apr_port_t port;
+    const char *self;
+
+    if (r->proxyreq != PROXYREQ_REVERSE
+        || (target = strcasestr(url, "/" PYW_PROXY_PREFIX)) == NULL
+        || strncasecmp(url, scheme, len) != 0
+        || strncmp(url + len, "://", 3) != 0) {
+        return NULL;
+    }
+    port = ap_get_server_port(r);
+    self = apr_pstrcat(r->pool, ap_get_server_name_for_url(r),
+                       ap_is_default_port(port, r) ? "" : ":",
+                       ap_is_default_port(port, r) ? ""
+                       : apr_itoa(r->pool, port), "/", NULL);
+    url += len + 3;
+    return strncasecmp(url, self, strlen(self)) == 0
+           && url + strlen(self) - 1 <= target ? target + 1 : NULL;
+}
+
+/* The pyworker:// URL mod_proxy hands us, directly or from a rewrite. */
+static const char *pyw_proxy_url(request_rec *r, const char *url)
+{
+    if (strncasecmp(url, PYW_PROXY_PREFIX, PYW_PROXY_PREFIX_LEN) == 0) {
+        return url;
+    }
+    return pyw_proxy_rewritten(r, url);
+}
+
 /* mod_proxy lower-cases the host of a worker's URL: a group is found by
  * its name in any case. */
 const pyw_group_t *pyw_proxy_find_group(const char *name)
@@ -101,11 +143,12 @@ const pyw_group_t *pyw_proxy_find_group(const char *name)
  * mod_proxy's own schemes do, the query string kept. */
 static int pyw_proxy_canon(request_rec *r, char *url)
 {
-    const char *rest, *path, *name = pyw_proxy_split(r->pool, url, &rest);
+    const char *rest, *path, *name;
 
-    if (name == NULL) {
+    if ((url = (char *)pyw_proxy_url(r, url)) == NULL) {
         return DECLINED;
     }
+    name = pyw_proxy_split(r->pool, url, &rest);
     if (*name == '\0') {
         PYW_RLOG(APLOG_ERR, 0, r, 160, NULL, 0L, "%s names no daemon "
                  "group", url);
@@ -262,13 +305,16 @@ static int pyw_proxy_handler(request_rec *r, proxy_worker *worker,
                              proxy_server_conf *conf, char *url,
                              const char *proxyname, apr_port_t proxyport)
 {
-    const char *rest, *name = pyw_proxy_split(r->pool, url, &rest);
+    const char *rest, *name, *ours = pyw_proxy_url(r, url);
     const pyw_group_t *g = NULL;
     pyw_handler_app_t app;
     pyw_forward_outcome_t how;
     int status;
 
-    if (name == NULL) {
+    /* A rewrite in a <Directory> reaches us unseen by the canon hook,
+     * which mod_proxy ran before mod_rewrite's fixup made the URL. */
+    if (ours == NULL
+        || (name = pyw_proxy_split(r->pool, ours, &rest)) == NULL) {
         return DECLINED;
     }
     /* A failed-over request comes back here: a new answer. */
@@ -351,6 +397,10 @@ static int pyw_proxy_check_config(apr_pool_t *pconf, apr_pool_t *plog,
     return OK;
 }
 
+/* Our hooks run before mod_proxy_http's, which would take a rewritten
+ * URL ("http://thisserver/pyworker://...") for its own. */
+static const char *const before[] = { "mod_proxy_http.c", NULL };
+
 /*
  * mod_proxy's scheme and canon hooks are its own (external) hooks: the
  * functions that add to them live in mod_proxy.so.  A reference to them
@@ -371,8 +421,8 @@ static int pyw_proxy_pre_config(apr_pool_t *pconf, apr_pool_t *plog,
     pyw_proxy_should_override = (__typeof__(pyw_proxy_should_override))
         dlsym(RTLD_DEFAULT, "ap_proxy_should_override");
     if (scheme != NULL && canon != NULL) {
-        scheme(pyw_proxy_handler, NULL, NULL, APR_HOOK_FIRST);
-        canon(pyw_proxy_canon, NULL, NULL, APR_HOOK_FIRST);
+        scheme(pyw_proxy_handler, NULL, before, APR_HOOK_FIRST);
+        canon(pyw_proxy_canon, NULL, before, APR_HOOK_FIRST);
     }
     else if (ap_find_linked_module("mod_proxy.c") != NULL) {
         /* No server yet: the line goes to stderr at start-up. */
