@@ -299,6 +299,18 @@ def test_bytraffic_balances_bytes(httpd):
     assert c["m1"] >= 5 and c["m2"] >= 5, c
 
 
+def test_bytraffic_counts_a_chunked_upload(httpd):
+    """A chunked body has no Content-Length: its bytes count as they are
+    sent to the daemon.  8 MB is more than all other traffic through
+    /traffic, so the small requests after it go to the other member."""
+    chunks = iter([b"u" * 65536] * 128)
+    r = requests.post(httpd.url("/traffic/up"), data=chunks, timeout=30)
+    assert r.status_code == 200 and r.json()["len"] == 8 << 20
+    took = r.json()["group"]
+    c = groups_of(httpd, "/traffic/", 10)
+    assert took not in c, (took, c)
+
+
 @pytest.mark.parametrize("path", ["/busy", "/free"])
 def test_busy_member_is_avoided(httpd, path):
     """bybusyness and byfreeworkers: while one member runs long requests,

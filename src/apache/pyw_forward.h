@@ -94,6 +94,7 @@ typedef struct {
                                   part of the REQUEST still unread in the
                                   daemon's socket: it never ran (a
                                   stopped or stuck daemon)             */
+    apr_off_t   body_sent;     /* request body bytes sent to the daemon */
 } pyw_forward_outcome_t;
 
 /*

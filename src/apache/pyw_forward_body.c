@@ -109,6 +109,7 @@ static int pyw_forward_send_body(pyw_fwd_t *fw, apr_size_t len)
     rc = pyw_io_writev_full(fw->b->fd, fw->iov, fw->iov_len,
                             pyw_forward_deadline(fw));
     apr_brigade_cleanup(fw->ibb);
+    fw->out->body_sent += len;
     return rc < 0 ? pyw_forward_daemon_failed(fw, rc, NULL)
                   : PYW_FWD_CONTINUE;
 }

@@ -192,16 +192,12 @@ static int pyw_proxy_paths(request_rec *r, const char *rest,
     return OK;
 }
 
-/* Bytes in both directions, for balancer-manager and bytraffic. */
-static void pyw_proxy_count(request_rec *r, proxy_worker *worker)
+/* Body bytes in both directions (a chunked request's too), for
+ * balancer-manager and bytraffic. */
+static void pyw_proxy_count(request_rec *r, proxy_worker *worker,
+                            const pyw_forward_outcome_t *how)
 {
-    const char *cl = apr_table_get(r->headers_in, "Content-Length");
-    apr_off_t in = 0;
-
-    if (cl != NULL && apr_strtoff(&in, cl, NULL, 10) == APR_SUCCESS
-        && in > 0) {
-        worker->s->transferred += in;
-    }
+    worker->s->transferred += how->body_sent;
     worker->s->read += r->bytes_sent;
 }
 
@@ -326,7 +322,7 @@ static int pyw_proxy_handler(request_rec *r, proxy_worker *worker,
              "SCRIPT_NAME '%s' PATH_INFO '%s'", worker->s->name_ex,
              app.script_name, app.path_info);
     status = pyw_handler_serve(r, g, &app, &how);
-    pyw_proxy_count(r, worker);
+    pyw_proxy_count(r, worker, &how);
     return pyw_proxy_status(r, worker, g, status, &how);
 }
 
