@@ -13,10 +13,16 @@ import shutil
 import pytest
 
 from pyworker_t.httpd import configtest
+from pyworker_t.proxy import load_proxy
 
-CONF = """
-PyWorkerDaemonProcess alpha threads=2 display-name=pyw-r-alpha
-PyWorkerDaemonProcess beta threads=2 display-name=pyw-r-beta
+CONF = load_proxy() + """
+<IfModule !rewrite_module>
+    LoadModule rewrite_module /usr/lib/apache2/modules/mod_rewrite.so
+</IfModule>
+PyWorkerDaemonProcess alpha threads=2 display-name=pyw-r-alpha \
+    script={apps}/environ.wsgi
+PyWorkerDaemonProcess beta threads=2 display-name=pyw-r-beta \
+    script={apps}/environ.wsgi
 
 <Directory {root}/tenants>
     AllowOverride FileInfo
@@ -80,6 +86,15 @@ TENANTS = {
     "open/unknown": "PyWorkerProcessGroup nosuch\n",
     "open/foreign": "PyWorkerProcessGroup private\n",
     "open/pinned": "PyWorkerProcessGroup beta\n",
+    # RewriteRule [P] to pyworker:// is held to the same lists.
+    "alpha-only/rw-alpha": "RewriteEngine On\n"
+                           "RewriteRule ^(.*)$ pyworker://alpha/rw/$1 [P]\n",
+    "alpha-only/rw-beta": "RewriteEngine On\n"
+                          "RewriteRule ^(.*)$ pyworker://beta/rw/$1 [P]\n",
+    "open/rw-free": "RewriteEngine On\n"
+                    "RewriteRule ^(.*)$ pyworker://beta/rw/$1 [P]\n",
+    "open/rw-foreign": "RewriteEngine On\n"
+                       "RewriteRule ^(.*)$ pyworker://private/$1 [P]\n",
 }
 
 # What the core logs (level alert) for a directive a .htaccess may not use.
@@ -221,6 +236,31 @@ def test_htaccess_naming_another_vhosts_group_gives_500_and_one_line(httpd):
     assert "'private'" in line, line
     # The group itself is fine from its own virtual host.
     assert served_by(get(httpd, "/x", host="other.test"))[0] == "private"
+
+
+# ---- RewriteRule [P] to pyworker:// in .htaccess ----
+
+def test_htaccess_rewrite_to_a_group_serves_there(httpd):
+    r = get(httpd, "/t/open/rw-free")
+    assert served_by(r)[0] == "beta"
+    assert r.json()["environ"]["PATH_INFO"] == "/rw/app.wsgi"
+    assert served_by(get(httpd, "/t/alpha-only/rw-alpha"))[0] == "alpha"
+
+
+@pytest.mark.parametrize("site, code, group", [
+    ("alpha-only/rw-beta", 107, "beta"),     # outside the list in force
+    ("open/rw-foreign", 102, "private"),     # another virtual host's
+])
+def test_htaccess_rewrite_cannot_reach_a_group_it_may_not_use(
+        httpd, site, code, group):
+    """A tenant's rewrite reaches no group its PyWorkerProcessGroup could
+    not name: 503 (a balancer fails over), one line with the code."""
+    httpd.log.expect(codes=[code])
+    mark = httpd.log.mark()
+    r = get(httpd, "/t/" + site)
+    assert r.status_code == 503, r.text
+    lines = httpd.log.wait_for(r"\bPYW%04d\b" % code, since=mark)
+    assert lines and "'%s'" % group in lines[0], httpd.log.text(mark)
 
 
 # ---- configtest ----
