@@ -143,9 +143,14 @@ def write_instance(inst, port, storage, threads, user):
     # blobcache/tmp made here: ZODB makes it with a check-then-mkdir, which
     # fails (FileExistsError) for one of two processes starting together
     # on one instance (two groups over it: t/test_balancer_plone.py).
+    # So is its layout marker: the second process can find the file the
+    # first just created still empty and refuse to start ("marker found
+    # for layout ``", seen in a CI run).
     for d in ("etc", "var", "var/log", "var/cache", "var/blobcache",
               "var/blobcache/tmp"):
         os.makedirs(os.path.join(inst, d), exist_ok=True)
+    with open(os.path.join(inst, "var", "blobcache", ".layout"), "w") as f:
+        f.write("zeocache")
     with open(os.path.join(inst, "etc", "zope.conf"), "w") as f:
         f.write(ZOPE_CONF.format(inst=inst, port=port, name=storage,
                                  threads=threads))
