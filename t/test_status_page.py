@@ -174,6 +174,7 @@ def test_prometheus_text_parses_and_histograms_are_cumulative(httpd):
         "pyworker_idle_threads": "gauge",
         "pyworker_queue_length": "gauge",
         "pyworker_listen_backlog": "gauge",
+        "pyworker_requests_in_apache": "gauge",
         "pyworker_ready_processes": "gauge",
         "pyworker_restarts": "counter",
         "pyworker_process_resident_memory_bytes": "gauge",

@@ -69,6 +69,8 @@ typedef enum {
                                send it again on another connection (err,
                                reason)                                   */
     PYW_FWD_REQUEST_TIMEOUT,/* opts->deadline_ms passed (request-timeout) */
+    PYW_FWD_QUEUE_FULL,     /* set by callers: the group's queue-limit was
+                               reached, nothing was sent (reason)       */
     PYW_FWD_OVERRIDDEN      /* the app answered an error status that
                                opts->error_override claims: nothing was
                                passed, its body was discarded (status;

@@ -98,9 +98,9 @@ static int pyw_handler_run(request_rec *r, const pyw_group_t *g,
     return status;
 }
 
-int pyw_handler_serve(request_rec *r, const pyw_group_t *g,
-                      const pyw_handler_app_t *app,
-                      pyw_forward_outcome_t *how)
+static int pyw_handler_forward(request_rec *r, const pyw_group_t *g,
+                               const pyw_handler_app_t *app,
+                               pyw_forward_outcome_t *how)
 {
     const pyw_dir_conf_t *d;
     pyw_forward_opts_t opts;
@@ -147,6 +147,20 @@ int pyw_handler_serve(request_rec *r, const pyw_group_t *g,
                           : pyw_handler_error_override;
     status = pyw_handler_run(r, g, &opts, how);
     pyw_status_count(r, g, status, pyw_handler_what(r, how));
+    return status;
+}
+
+int pyw_handler_serve(request_rec *r, const pyw_group_t *g,
+                      const pyw_handler_app_t *app,
+                      pyw_forward_outcome_t *how)
+{
+    int status = pyw_handler_hold(r, g, how);
+
+    if (status != OK) {
+        return status;
+    }
+    status = pyw_handler_forward(r, g, app, how);
+    pyw_handler_unhold(g);
     return status;
 }
 

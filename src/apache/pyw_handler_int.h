@@ -7,6 +7,7 @@
  *   pyw_handler_chunked.c  a chunked body: refuse, stream or spool
  *   pyw_handler_outcome.c  an outcome -> its status and one log line
  *   pyw_handler_head.c     PyWorkerMapHEADToGET
+ *   pyw_handler_limit.c    queue-limit=
  */
 #ifndef PYW_HANDLER_INT_H
 #define PYW_HANDLER_INT_H
@@ -47,6 +48,15 @@ int pyw_handler_chunked(request_rec *r, const pyw_group_t *g,
 /* 1 if r is a HEAD the application is to see as GET
  * (PyWorkerMapHEADToGET), logged at debug (PYW0121). */
 int pyw_handler_head_as_get(request_rec *r, const pyw_group_t *g);
+
+/* pyw_handler_limit.c */
+
+/* OK if r may take one more of Apache's threads for g (then
+ * pyw_handler_unhold when it is done); else 503, logged (PYW0143), with
+ * *how saying so. */
+int pyw_handler_hold(request_rec *r, const pyw_group_t *g,
+                     pyw_forward_outcome_t *how);
+void pyw_handler_unhold(const pyw_group_t *g);
 
 /* pyw_handler_outcome.c */
 

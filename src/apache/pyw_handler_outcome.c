@@ -7,6 +7,7 @@
  *   daemon closed / broke the protocol    -> 502   before the response
  *   no answer within socket-timeout       -> 504   started; after it, the
  *   request-timeout passed                -> 504     response is aborted
+ *   queue-limit reached (nothing sent)    -> 503 + Retry-After
  *   ERROR frame from the daemon           -> its     and the status kept
  *                                            status (503 + Retry-After:
  *                                            queue-timeout)
@@ -215,6 +216,10 @@ int pyw_handler_outcome(request_rec *r, const pyw_group_t *g,
         return pyw_handler_unavailable(r, g);
     case PYW_FWD_REQUEST_TIMEOUT:
         return pyw_handler_request_timeout(r, g, pid, o);
+    case PYW_FWD_QUEUE_FULL:
+        PYW_RLOG(APLOG_WARNING, 0, r, 143, gn, 0L, "queue-limit reached: "
+                 "%s; 503 without waiting", o->reason);
+        return pyw_handler_unavailable(r, g);
     case PYW_FWD_SEND_FAILED:
     case PYW_FWD_DAEMON_GONE:
     case PYW_FWD_TIMEOUT:
@@ -264,6 +269,8 @@ const char *pyw_handler_what(request_rec *r,
         return "no daemon took the request";
     case PYW_FWD_REQUEST_TIMEOUT:
         return "request-timeout passed";
+    case PYW_FWD_QUEUE_FULL:
+        return "queue-limit reached";
     case PYW_FWD_SEND_FAILED:
     case PYW_FWD_DAEMON_GONE:
         return "the daemon closed the connection or broke the protocol";

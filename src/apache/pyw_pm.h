@@ -84,6 +84,8 @@ struct pyw_group_rt {
     int          board_fd;      /* its memfd, or -1                      */
     struct pyw_metrics *metrics;/* Apache's own numbers (pyw_metrics.h) */
     int          wboard_fd;     /* worker board memfd (pyw_wboard.h), -1 */
+    struct pyw_inflight *inflight; /* queue-limit's count, or NULL */
+    int          inflight_row;  /* an Apache child's row there, or -1    */
     pyw_slot_t  *slots;         /* group->processes of them              */
     int          rolling;       /* a rolling restart is running          */
     int          roll_next;     /* next slot to replace                  */

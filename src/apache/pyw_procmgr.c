@@ -191,6 +191,7 @@ static void pyw_pm_add_group(apr_pool_t *pconf, pyw_group_t *g)
     rt->listen_fd = -1;
     rt->board_fd = -1;
     rt->wboard_fd = -1;
+    rt->inflight_row = -1;
     rt->slots = apr_pcalloc(pconf, g->processes * sizeof(pyw_slot_t));
     for (i = 0; i < g->processes; i++) {
         rt->slots[i].rt = rt;
@@ -300,7 +301,8 @@ static void pyw_close_status(pyw_proc_t *p, void *baton)
  * its descriptor and map it only to say why a connect failed, so many
  * groups do not mean as many mappings in every child.  They keep the
  * metrics mapped (each request counts itself) and the worker board's
- * descriptor (the status page maps it). */
+ * descriptor (the status page maps it), and claim their row in the
+ * tables of requests they hold (queue-limit=). */
 static void pyw_pm_child_init(apr_pool_t *p, server_rec *s)
 {
     struct pyw_group_rt **rts;
@@ -325,6 +327,7 @@ static void pyw_pm_child_init(apr_pool_t *p, server_rec *s)
     for (i = 0; rts != NULL && i < pyw_pm.rts->nelts; i++) {
         rts[i]->board = NULL;
         rts[i]->listen_fd = -1;
+        pyw_inflight_child_init(p, rts[i]);
     }
     pyw_pm_each_proc(pyw_close_status, NULL);
     pyw_chld_uninstall();
@@ -335,4 +338,5 @@ void pyw_procmgr_register_hooks(apr_pool_t *p)
     ap_hook_post_config(pyw_pm_post_config, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_child_init(pyw_pm_child_init, NULL, NULL, APR_HOOK_REALLY_FIRST);
     ap_hook_monitor(pyw_pm_monitor, NULL, NULL, APR_HOOK_MIDDLE);
+    pyw_inflight_register_hooks(p);
 }

@@ -44,4 +44,12 @@ void pyw_pm_group_load(const pyw_group_t *g, pyw_board_load_t *load);
  * kept (NULL: none). */
 pyw_board_t *pyw_pm_group_board(const pyw_group_t *g);
 
+/* In an Apache child: queue-limit=.  pyw_pm_hold counts one more request
+ * of the group held by this child and returns how many the group's
+ * children hold with it (0 for a group without a limit); each hold is
+ * matched by one pyw_pm_unhold.  pyw_pm_held: the count alone. */
+long pyw_pm_hold(const pyw_group_t *g);
+void pyw_pm_unhold(const pyw_group_t *g);
+long pyw_pm_held(const pyw_group_t *g);
+
 #endif /* PYW_PROCMGR_H */

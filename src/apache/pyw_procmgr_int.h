@@ -22,9 +22,9 @@
 /* Bump the suffix whenever pyw_retained_t or a shared page it keeps
  * (pyw_board_mem_t: 7 added the claims; 8: pyw_handover_t's lane,
  * pyw_metrics_proc_t's old process and last error, the worker board's
- * lanes) changes: a graceful restart into a new build must not read an
+ * lanes; 9: pyw_sock_t's in-flight table) changes: a graceful restart into a new build must not read an
  * old block of another layout. */
-#define PYW_RETAINED_KEY        "mod_pyworker.procmgr.8"
+#define PYW_RETAINED_KEY        "mod_pyworker.procmgr.9"
 #define PYW_CHLD_RING           64
 #define PYW_HANDOVER_NAME_MAX   80
 #define PYW_NOFILE_SPARE        1024    /* for Apache's own descriptors */
@@ -44,6 +44,7 @@ typedef struct {
     int         wboard_fd;      /* worker board for wb_processes x */
     int         wb_processes;   /* wb_threads, or -1                 */
     int         wb_threads;
+    struct pyw_inflight *inflight;  /* queue-limit's count, or NULL */
 } pyw_sock_t;
 
 /* A daemon passed from one generation to the next; plain data. */
@@ -76,6 +77,11 @@ apr_status_t pyw_sock_open(server_rec *s, apr_pool_t *ptemp,
                            pyw_group_t *g, int generation);
 void pyw_sock_sweep(server_rec *s, apr_pool_t *p, int generation,
                     int all);
+
+/* pyw_procmgr_inflight.c: requests of a group held by Apache. */
+void pyw_sock_inflight(server_rec *s, pyw_sock_t *k, pyw_group_t *g);
+void pyw_inflight_child_init(apr_pool_t *pchild, struct pyw_group_rt *rt);
+void pyw_inflight_register_hooks(apr_pool_t *p);
 
 /* pyw_procmgr_handover.c: Apache exits or restarts. */
 void pyw_pm_takeover(void);

@@ -37,6 +37,7 @@
 #include "pyw_pm.h"
 #include "pyw_procmgr.h"
 #include "../common/pyw_board.h"
+#include "../common/pyw_inflight.h"
 #include "../common/pyw_metrics.h"
 #include "../common/pyw_wboard.h"
 #include "../common/pyw_spec.h"
@@ -128,6 +129,8 @@ static void pyw_sock_close(server_rec *s, pyw_sock_t *k, int remove_file)
     }
     pyw_metrics_destroy(k->metrics);
     k->metrics = NULL;
+    pyw_inflight_destroy(k->inflight);
+    k->inflight = NULL;
     if (k->wboard_fd >= 0) {
         close(k->wboard_fd);
         k->wboard_fd = -1;
@@ -295,6 +298,7 @@ apr_status_t pyw_sock_open(server_rec *s, apr_pool_t *ptemp,
     g->rt->listen_ino = fstat(k->fd, &st) == 0 ? (uint64_t)st.st_ino : 0;
     pyw_sock_board(s, k, g);
     pyw_sock_status(s, k, g);
+    pyw_sock_inflight(s, k, g);
     return APR_SUCCESS;
 }
 

@@ -14,8 +14,9 @@
  * the path as PATH_INFO.  What differs is how failures reach mod_proxy:
  *
  *   the group took nothing (no connection within connect-timeout,
- *   every daemon turned it down, queue-timeout, no answer within
- *   socket-timeout with the request unread)       -> 503: mod_proxy puts
+ *   every daemon turned it down, queue-timeout, queue-limit, no
+ *   answer within socket-timeout with the
+ *   request unread)                               -> 503: mod_proxy puts
  *                                                    the member in error
  *                                                    for retry= and the
  *                                                    balancer fails over
@@ -244,6 +245,7 @@ static int pyw_proxy_status(request_rec *r, proxy_worker *worker,
     }
 
     if (result == PYW_FWD_NO_BACKEND || result == PYW_FWD_NOT_RUN
+        || result == PYW_FWD_QUEUE_FULL
         || (result == PYW_FWD_TIMEOUT && how->request_unread
             && !how->committed)
         || (result == PYW_FWD_APP_ERROR

@@ -55,6 +55,9 @@ typedef struct {
     int      backlog;               /* connections no daemon accepted
                                        yet (pyw_sockdiag.h), -1:
                                        unknown                          */
+    long     in_apache;             /* requests Apache holds for the
+                                       group (queue-limit=); -1: no
+                                       limit, not counted               */
     int      ready;                 /* processes ready                  */
     uint64_t requests;              /* all status classes               */
     pyw_status_proc_t *procs;       /* g->processes of them             */

@@ -214,6 +214,13 @@ static void pyw_json_group(request_rec *r, const pyw_status_t *st,
     else {
         ap_rputs("\"backlog\":null,", r);
     }
+    if (sg->in_apache >= 0) {
+        ap_rprintf(r, "\"queue_limit\":%d,\"in_apache\":%ld,",
+                   g->queue_limit, sg->in_apache);
+    }
+    else {
+        ap_rputs("\"queue_limit\":null,\"in_apache\":null,", r);
+    }
     pyw_json_requests(r, sg);
     pyw_json_duration(r, sg);
     pyw_json_restarts(r, sg);

@@ -149,6 +149,23 @@ static void pyw_prom_procs(request_rec *r, const pyw_status_t *st,
     }
 }
 
+static void pyw_prom_in_apache(request_rec *r, const pyw_status_t *st,
+                               const char **gl)
+{
+    const char *n = "pyworker_requests_in_apache";
+    int i;
+
+    pyw_prom_head(r, n, "gauge", "Requests of the group Apache holds "
+                  "(running, waiting or sending their response), for "
+                  "groups with a queue-limit.");
+    for (i = 0; i < st->n; i++) {
+        if (st->groups[i].in_apache >= 0) {
+            ap_rprintf(r, "%s{group=\"%s\"} %ld\n", n, gl[i],
+                       st->groups[i].in_apache);
+        }
+    }
+}
+
 static void pyw_prom_backlog(request_rec *r, const pyw_status_t *st,
                              const char **gl)
 {
@@ -188,6 +205,7 @@ int pyw_status_prometheus(request_rec *r, const pyw_status_t *st)
                    "listen backlog.",
                    APR_OFFSETOF(pyw_status_group_t, queued));
     pyw_prom_backlog(r, st, gl);
+    pyw_prom_in_apache(r, st, gl);
     pyw_prom_gauge(r, st, gl, "pyworker_ready_processes", "Daemon "
                    "processes ready to serve.",
                    APR_OFFSETOF(pyw_status_group_t, ready));

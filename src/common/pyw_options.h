@@ -99,6 +99,12 @@
     X(queue_timeout_ms, "queue-timeout", SECONDS, 0, PYW_DAY_MS, 0, "`0`", \
       "A request that waited longer for a worker (time in Apache and the " \
       "backlog included) gets 503 with `Retry-After`, without running.") \
+    X(queue_limit, "queue-limit", INT, 0, 1000000, 0, "`0`", \
+      "At most N requests of the group wait for a worker: the group's " \
+      "requests in Apache (running, waiting or sending their response) " \
+      "are at most processes x threads + N, and one more gets 503 with " \
+      "`Retry-After` at once (PYW0143), so a slow or flooded site cannot " \
+      "hold every Apache thread. Not mod_wsgi's; `0`: no limit.") \
     X(connect_timeout_ms, "connect-timeout", SECONDS, 0, PYW_DAY_MS, \
       PYW_DEFAULT_CONNECT_MS, "`15`", "How long Apache tries to connect to the group " \
       "and get the greeting; then 503 with `Retry-After`.") \
