@@ -162,6 +162,31 @@ def test_requests_of_a_killed_apache_child_are_forgotten(httpd):
     assert [r[0] for r in results] == [200] * CAP, results
 
 
+def test_a_full_restart_leaves_no_count_behind(httpd):
+    """apachectl restart (SIGHUP) ends every child with requests in
+    hand; the count is kept with the group's socket across the restart,
+    so rows of children that are gone must not stay claimed."""
+    httpd.log.expect(r"AH0004[0-9]|AH00052", codes=[143, (110, 119),
+                                                    (200, 399), (30, 49)])
+    futs = flood(httpd, "/slow?ms=1500", CAP)
+    time.sleep(0.7)
+    mark = httpd.log.mark()
+    os.kill(httpd.pid, signal.SIGHUP)
+    assert httpd.log.wait_for(r"resuming normal operations", since=mark,
+                              timeout=30), httpd.log.text(mark)
+    [f.result(timeout=60) for f in futs]
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        if fetch(httpd, "/fast", timeout=5)[0] == 200:
+            break
+        time.sleep(0.2)
+    time.sleep(2.0)         # what the old daemons still ran is done
+    futs = flood(httpd, "/slow?ms=300", CAP)
+    results = [f.result(timeout=60) for f in futs]
+    assert [r[0] for r in results] == [200] * CAP, results
+    assert status_json(httpd)["slowg"]["in_apache"] == 0
+
+
 def test_configtest_takes_the_option():
     from pyworker_t.httpd import configtest
     rc, out = configtest("PyWorkerDaemonProcess q queue-limit=0\n"

@@ -285,6 +285,7 @@ static int pyw_pm_monitor(apr_pool_t *p, server_rec *s)
     pyw_pm_retry();
     pyw_waker_reset();
     pyw_pm_poll();
+    pyw_inflight_sweep_all();
     return DECLINED;
 }
 

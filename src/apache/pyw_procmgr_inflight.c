@@ -8,8 +8,12 @@
  *                         when it exits
  *   request               pyw_pm_hold / pyw_pm_unhold
  *   parent, child_status  frees the row of a child that died holding it
+ *   parent, post_config   frees the rows of children gone without a word
+ *   and monitor           (a full restart's, whose exits the MPM may not
+ *                         report)
  */
 #include <errno.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include "httpd.h"
@@ -36,6 +40,11 @@ static int pyw_inflight_rows_wanted(void)
     return 2 * limit;
 }
 
+static int pyw_inflight_alive(pid_t pid)
+{
+    return kill(pid, 0) == 0 || errno == EPERM;
+}
+
 void pyw_sock_inflight(server_rec *s, pyw_sock_t *k, pyw_group_t *g)
 {
     int want = pyw_inflight_rows_wanted();
@@ -52,6 +61,17 @@ void pyw_sock_inflight(server_rec *s, pyw_sock_t *k, pyw_group_t *g)
     }
     g->rt->inflight = g->queue_limit > 0 ? k->inflight : NULL;
     g->rt->inflight_row = -1;
+    pyw_inflight_sweep(g->rt->inflight, pyw_inflight_alive);
+}
+
+void pyw_inflight_sweep_all(void)
+{
+    struct pyw_group_rt **rts = (struct pyw_group_rt **)pyw_pm.rts->elts;
+    int i;
+
+    for (i = 0; i < pyw_pm.rts->nelts; i++) {
+        pyw_inflight_sweep(rts[i]->inflight, pyw_inflight_alive);
+    }
 }
 
 static apr_status_t pyw_inflight_release_row(void *data)

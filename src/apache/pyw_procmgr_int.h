@@ -81,6 +81,7 @@ void pyw_sock_sweep(server_rec *s, apr_pool_t *p, int generation,
 /* pyw_procmgr_inflight.c: requests of a group held by Apache. */
 void pyw_sock_inflight(server_rec *s, pyw_sock_t *k, pyw_group_t *g);
 void pyw_inflight_child_init(apr_pool_t *pchild, struct pyw_group_rt *rt);
+void pyw_inflight_sweep_all(void);
 void pyw_inflight_register_hooks(apr_pool_t *p);
 
 /* pyw_procmgr_handover.c: Apache exits or restarts. */

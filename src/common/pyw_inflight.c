@@ -128,3 +128,18 @@ int pyw_inflight_forget(pyw_inflight_t *t, pid_t pid)
     }
     return 0;
 }
+
+int pyw_inflight_sweep(pyw_inflight_t *t, int (*alive)(pid_t pid))
+{
+    int32_t pid;
+    int i, freed = 0;
+
+    for (i = 0; t != NULL && i < t->nrows; i++) {
+        pid = __atomic_load_n(&t->rows[i].pid, __ATOMIC_ACQUIRE);
+        if (pid != 0 && !alive((pid_t)pid)) {
+            inflight_free(&t->rows[i]);
+            freed++;
+        }
+    }
+    return freed;
+}

@@ -55,5 +55,8 @@ long pyw_inflight_total(const pyw_inflight_t *t);
 /* The parent, when an Apache child exited: free the row of `pid` (its
  * count with it), which a crash left claimed; 1 if there was one. */
 int pyw_inflight_forget(pyw_inflight_t *t, pid_t pid);
+/* The parent, now and then: free every row whose pid `alive` says is
+ * gone (a child whose exit was not reported); the number freed. */
+int pyw_inflight_sweep(pyw_inflight_t *t, int (*alive)(pid_t pid));
 
 #endif /* PYW_INFLIGHT_H */

@@ -91,6 +91,27 @@ static void test_forget_frees_the_row_of_a_dead_child(void)
     pyw_inflight_destroy(t);
 }
 
+static int alive_even(pid_t pid)
+{
+    return pid % 2 == 0;
+}
+
+static void test_sweep_frees_the_rows_of_the_gone(void)
+{
+    pyw_inflight_t *t = pyw_inflight_create(4);
+    int odd = pyw_inflight_claim(t, 11), even = pyw_inflight_claim(t, 12);
+
+    pyw_inflight_enter(t, odd);
+    pyw_inflight_enter(t, even);
+    pyw_inflight_enter(t, even);
+    CHECK_EQ(pyw_inflight_sweep(t, alive_even), 1);
+    CHECK_EQ(pyw_inflight_sweep(t, alive_even), 0);
+    CHECK_EQ(pyw_inflight_total(t), 2);
+    CHECK_EQ(pyw_inflight_claim(t, 13), odd);
+    CHECK_EQ(pyw_inflight_sweep(NULL, alive_even), 0);
+    pyw_inflight_destroy(t);
+}
+
 /* 8 threads of each of 4 processes race 2,000 times each for 5 places:
  * never more than 5 are let in at once. */
 #define RACE_LIMIT 5
@@ -162,6 +183,7 @@ int main(void)
     test_rows_and_totals();
     test_full_table();
     test_forget_frees_the_row_of_a_dead_child();
+    test_sweep_frees_the_rows_of_the_gone();
     test_no_overshoot_under_races();
     return UNIT_DONE();
 }
