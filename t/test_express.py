@@ -166,6 +166,15 @@ def _daemon_pids(launcher):
             if procs.cmdline(p) == title]
 
 
+def _wait_daemons(launcher, n, timeout=20):
+    """The launcher answers once one daemon is ready; the others may still
+    be starting (on a loaded machine, seconds later)."""
+    deadline = time.monotonic() + timeout
+    while len(_daemon_pids(launcher)) < n and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return _daemon_pids(launcher)
+
+
 def _edit_greeting(app_dir, text):
     path = os.path.join(app_dir, "greeting.py")
     with open(path, "w") as f:
@@ -247,7 +256,7 @@ def test_url_alias_serves_static_files_beside_the_app(launch, express_app):
 def test_processes_and_threads_reach_the_app(launch, express_app):
     launcher = launch([os.path.join(express_app, "app.wsgi")],
                       ["--processes", "2", "--threads", "3"])
-    assert len(_daemon_pids(launcher)) == 2
+    assert len(_wait_daemons(launcher, 2)) == 2
     # Six requests that each hold a worker: three per process at once.
     seen, lock = [], threading.Lock()
 
@@ -382,8 +391,8 @@ def test_stop_leaves_no_process_and_no_socket(launch, express_app, how):
     launcher = launch([os.path.join(express_app, "app.wsgi")],
                       ["--processes", "2"])
     apache = launcher.apache_pid()
+    assert len(_wait_daemons(launcher, 2)) == 2
     pids = [launcher.proc.pid, apache] + procs.descendants(apache)
-    assert len(_daemon_pids(launcher)) == 2
     assert len(launcher.sockets()) == 1
     if how == "ctrl-c":         # the terminal signals the whole group
         os.killpg(launcher.proc.pid, signal.SIGINT)

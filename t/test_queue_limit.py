@@ -113,6 +113,10 @@ def test_the_status_page_shows_what_apache_holds(httpd):
     time.sleep(1.0)
     assert status_json(httpd)["slowg"]["in_apache"] == CAP - 1
     assert in_apache_metric(httpd) == {"slowg": CAP - 1}
+    page = httpd.get("/pyworker-status").text
+    assert "Requests in Apache: %d of at most %d (1 x 2 workers + " \
+        "queue-limit 3)" % (CAP - 1, CAP) in page
+    assert page.count("Requests in Apache:") == 1     # not for fastg
     assert all(f.result(timeout=60)[0] == 200 for f in futs)
     assert status_json(httpd)["slowg"]["in_apache"] == 0
 

@@ -86,6 +86,20 @@ static void pyw_html_restarts(request_rec *r, const pyw_status_group_t *sg)
     ap_rputs("</p>\n", r);
 }
 
+/* queue-limit=: what Apache holds for the group against its cap. */
+static void pyw_html_in_apache(request_rec *r, const pyw_status_group_t *sg)
+{
+    const pyw_group_t *g = sg->g;
+
+    if (sg->in_apache < 0) {
+        return;
+    }
+    ap_rprintf(r, "<p>Requests in Apache: %ld of at most %ld (%d x %d "
+               "workers + queue-limit %d)</p>\n", sg->in_apache,
+               (long)g->processes * g->threads + g->queue_limit,
+               g->processes, g->threads, g->queue_limit);
+}
+
 /* The slot's last error, on its current process's row. */
 static void pyw_html_proc_error(request_rec *r, const pyw_status_t *st,
                                 const pyw_status_proc_t *sp)
@@ -193,6 +207,7 @@ static void pyw_html_group(request_rec *r, const pyw_status_t *st,
     ap_rprintf(r, "<h2 id=\"g-%s\">Group %s</h2>\n",
                pyw_html_esc(r, sg->g->name), pyw_html_esc(r, sg->g->name));
     pyw_html_restarts(r, sg);
+    pyw_html_in_apache(r, sg);
     ap_rputs("<table class=processes><tr><th>process</th><th>pid</th>"
              "<th>state</th><th>up</th><th>RSS</th><th>CPU</th>"
              "<th>busy</th><th>requests</th><th>queued</th><th>restarts</th>"
