@@ -36,6 +36,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(HERE), "t"))
 from pyworker_t.httpd import Apache  # noqa: E402
 from pyworker_t.load import Load  # noqa: E402
 from pyworker_t.proxy import load_proxy  # noqa: E402
+from save import save_report  # noqa: E402
 
 # "queued": byfreeworkers with the balancer's timeout=, so that requests
 # wait at the balancer for a free worker (pyw_lbmethod.c).
@@ -150,12 +151,7 @@ def main():
         a.remove()
     text = report(results, args)
     sys.stdout.write(text)
-    os.makedirs(os.path.join(HERE, "results"), exist_ok=True)
-    path = os.path.join(HERE, "results", datetime.datetime.now().strftime(
-        "%Y%m%d-%H%M%S") + "-balance.md")
-    with open(path, "w") as f:
-        f.write(text)
-    sys.stderr.write("written to %s\n" % path)
+    save_report(text, "balance")
 
 
 if __name__ == "__main__":

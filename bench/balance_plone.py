@@ -39,6 +39,7 @@ from plone_t import SITE_ID, PloneWorld, build_env  # noqa: E402
 from plone_t import balance  # noqa: E402
 from pyworker_t.httpd import Apache  # noqa: E402
 from pyworker_t.load import Load  # noqa: E402
+from save import save_report  # noqa: E402
 
 SETUPS = ("bybusyness", "byfreeworkers", "queued", "single")
 
@@ -141,12 +142,7 @@ def main():
         world.stop()
     text = report(cells, args)
     sys.stdout.write(text)
-    os.makedirs(os.path.join(HERE, "results"), exist_ok=True)
-    path = os.path.join(HERE, "results", datetime.datetime.now().strftime(
-        "%Y%m%d-%H%M%S") + "-balance-plone.md")
-    with open(path, "w") as f:
-        f.write(text)
-    sys.stderr.write("written to %s\n" % path)
+    save_report(text, "balance-plone")
 
 
 if __name__ == "__main__":

@@ -42,6 +42,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(HERE), "t"))
 
 from pyworker_t import procs  # noqa: E402
 from pyworker_t.httpd import Apache  # noqa: E402
+from save import save_report  # noqa: E402
 
 CONF = """
 PyWorkerDaemonProcess hello start=on-demand idle-timeout=1 threads=4 \\
@@ -152,12 +153,7 @@ def main():
                    % (app, ms(totals), ms(totals, 0.9), " | ".join(cells)))
     text = "\n".join(out) + "\n"
     print(text)
-    os.makedirs(os.path.join(HERE, "results"), exist_ok=True)
-    path = os.path.join(HERE, "results", datetime.datetime.now().strftime(
-        "%Y%m%d-%H%M%S") + "-ondemand.md")
-    with open(path, "w") as f:
-        f.write(text)
-    sys.stderr.write("written to %s\n" % path)
+    save_report(text, "ondemand")
 
 
 if __name__ == "__main__":

@@ -213,16 +213,23 @@ def test_rewrite_rule_p_to_no_such_group_is_503(httpd):
                               r"PyWorkerDaemonProcess", since=mark)
 
 
+def rt_times_out(httpd, uri):
+    """A request to group rt (request-timeout=1) at uri that runs 2.5 s:
+    504 and PYW0141 naming it.  The log's mark before it."""
+    httpd.log.expect(codes=[141, (200, 299), (20, 59), 320])
+    mark = httpd.log.mark()
+    r = requests.get(httpd.url(uri + "?ms=2500"), timeout=15)
+    assert r.status_code == 504
+    assert httpd.log.wait_for(r"PYW0141\b.*group=rt pid=\d+ uri=%s" % uri,
+                              since=mark)
+    return mark
+
+
 def test_rewritten_timeout_leaves_other_rewrites_alone(httpd):
     """A 504 marks a ProxyPass worker in error for retry=; a rewritten
     request runs on mod_proxy's shared default worker, which must not be:
     every other RewriteRule [P] would fail with it."""
-    httpd.log.expect(codes=[141, (200, 299), (20, 59), 320])
-    mark = httpd.log.mark()
-    r = requests.get(httpd.url("/rwrt/slow?ms=2500"), timeout=15)
-    assert r.status_code == 504
-    assert httpd.log.wait_for(r"PYW0141\b.*group=rt pid=\d+ uri=/rwrt/slow",
-                              since=mark)
+    mark = rt_times_out(httpd, "/rwrt/slow")
     assert get_json(httpd, "/rwd/after")["group"] == "m1"
     assert get_json(httpd, "/rw/after")["path_info"] == "/inner/after"
     assert not [x for x in httpd.log.lines(since=mark) if "PYW0162" in x]
@@ -398,12 +405,7 @@ def test_balancer_manager_disable_drain_enable(httpd):
 # ---- what the handler path has holds for proxied requests ----
 
 def test_request_timeout_is_504_with_code_group_and_uri(httpd):
-    httpd.log.expect(codes=[141, (200, 299), (20, 59), 320])
-    mark = httpd.log.mark()
-    r = requests.get(httpd.url("/rt/slow?ms=2500"), timeout=15)
-    assert r.status_code == 504
-    assert httpd.log.wait_for(r"PYW0141\b.*group=rt pid=\d+ uri=/rt/slow",
-                              since=mark)
+    mark = rt_times_out(httpd, "/rt/slow")
     # The daemon logs the stacks and is replaced; the request, left to
     # run, finds Apache gone when it answers.
     assert httpd.log.wait_for(r"PYW0246\b.*group=rt", since=mark)

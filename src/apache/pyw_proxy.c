@@ -97,7 +97,7 @@ static const char *pyw_proxy_rewritten(request_rec *r, const char *url)
     const char *target, *scheme = ap_http_scheme(r);
     size_t len = strlen(scheme);
     apr_port_t port;
-    const char *self;
+    const char *self;       /* "host[:port]/", as mod_rewrite writes it */
 
     if (r->proxyreq != PROXYREQ_REVERSE
         || (target = strcasestr(url, "/" PYW_PROXY_PREFIX)) == NULL
@@ -111,8 +111,10 @@ static const char *pyw_proxy_rewritten(request_rec *r, const char *url)
                        ap_is_default_port(port, r) ? ""
                        : apr_itoa(r->pool, port), "/", NULL);
     url += len + 3;
-    return strncasecmp(url, self, strlen(self)) == 0
-           && url + strlen(self) - 1 <= target ? target + 1 : NULL;
+    len = strlen(self);
+    /* target is the slash ending self, or one further on. */
+    return strncasecmp(url, self, len) == 0 && target >= url + len - 1
+           ? target + 1 : NULL;
 }
 
 /* The pyworker:// URL mod_proxy hands us, directly or from a rewrite. */

@@ -176,7 +176,7 @@ static void pyw_status_group(apr_pool_t *p, const pyw_group_t *g,
     }
     pyw_wboard_destroy(w);
     sg->backlog = pyw_status_backlog(g);
-    sg->in_apache = g->queue_limit > 0 ? pyw_pm_held(g) : -1;
+    sg->in_apache = g->queue_limit > 0 ? (int)pyw_pm_held(g) : -1;
     if (sg->backlog > 0) {
         sg->queued += sg->backlog;
     }

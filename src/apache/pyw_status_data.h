@@ -55,7 +55,7 @@ typedef struct {
     int      backlog;               /* connections no daemon accepted
                                        yet (pyw_sockdiag.h), -1:
                                        unknown                          */
-    long     in_apache;             /* requests Apache holds for the
+    int      in_apache;             /* requests Apache holds for the
                                        group (queue-limit=); -1: no
                                        limit, not counted               */
     int      ready;                 /* processes ready                  */

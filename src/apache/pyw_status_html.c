@@ -94,7 +94,7 @@ static void pyw_html_in_apache(request_rec *r, const pyw_status_group_t *sg)
     if (sg->in_apache < 0) {
         return;
     }
-    ap_rprintf(r, "<p>Requests in Apache: %ld of at most %ld (%d x %d "
+    ap_rprintf(r, "<p>Requests in Apache: %d of at most %ld (%d x %d "
                "workers + queue-limit %d)</p>\n", sg->in_apache,
                (long)g->processes * g->threads + g->queue_limit,
                g->processes, g->threads, g->queue_limit);

@@ -215,7 +215,7 @@ static void pyw_json_group(request_rec *r, const pyw_status_t *st,
         ap_rputs("\"backlog\":null,", r);
     }
     if (sg->in_apache >= 0) {
-        ap_rprintf(r, "\"queue_limit\":%d,\"in_apache\":%ld,",
+        ap_rprintf(r, "\"queue_limit\":%d,\"in_apache\":%d,",
                    g->queue_limit, sg->in_apache);
     }
     else {

@@ -149,36 +149,19 @@ static void pyw_prom_procs(request_rec *r, const pyw_status_t *st,
     }
 }
 
-static void pyw_prom_in_apache(request_rec *r, const pyw_status_t *st,
-                               const char **gl)
+/* A gauge only some groups have: the int at `offset` of each group, when
+ * not negative (unknown, or not counted). */
+static void pyw_prom_known(request_rec *r, const pyw_status_t *st,
+                           const char **gl, const char *n,
+                           const char *help, size_t offset)
 {
-    const char *n = "pyworker_requests_in_apache";
-    int i;
+    int i, v;
 
-    pyw_prom_head(r, n, "gauge", "Requests of the group Apache holds "
-                  "(running, waiting or sending their response), for "
-                  "groups with a queue-limit.");
+    pyw_prom_head(r, n, "gauge", help);
     for (i = 0; i < st->n; i++) {
-        if (st->groups[i].in_apache >= 0) {
-            ap_rprintf(r, "%s{group=\"%s\"} %ld\n", n, gl[i],
-                       st->groups[i].in_apache);
-        }
-    }
-}
-
-static void pyw_prom_backlog(request_rec *r, const pyw_status_t *st,
-                             const char **gl)
-{
-    const char *n = "pyworker_listen_backlog";
-    int i;
-
-    pyw_prom_head(r, n, "gauge", "Connections in the group's listen queue "
-                  "that no daemon accepted yet (counted in "
-                  "pyworker_queue_length too).");
-    for (i = 0; i < st->n; i++) {
-        if (st->groups[i].backlog >= 0) {
-            ap_rprintf(r, "%s{group=\"%s\"} %d\n", n, gl[i],
-                       st->groups[i].backlog);
+        v = *(const int *)((const char *)&st->groups[i] + offset);
+        if (v >= 0) {
+            ap_rprintf(r, "%s{group=\"%s\"} %d\n", n, gl[i], v);
         }
     }
 }
@@ -204,8 +187,14 @@ int pyw_status_prometheus(request_rec *r, const pyw_status_t *st)
                    "for a worker thread: accepted by a daemon, or in the "
                    "listen backlog.",
                    APR_OFFSETOF(pyw_status_group_t, queued));
-    pyw_prom_backlog(r, st, gl);
-    pyw_prom_in_apache(r, st, gl);
+    pyw_prom_known(r, st, gl, "pyworker_listen_backlog", "Connections in "
+                   "the group's listen queue that no daemon accepted yet "
+                   "(counted in pyworker_queue_length too).",
+                   APR_OFFSETOF(pyw_status_group_t, backlog));
+    pyw_prom_known(r, st, gl, "pyworker_requests_in_apache", "Requests of "
+                   "the group Apache holds (running, waiting or sending "
+                   "their response), for groups with a queue-limit.",
+                   APR_OFFSETOF(pyw_status_group_t, in_apache));
     pyw_prom_gauge(r, st, gl, "pyworker_ready_processes", "Daemon "
                    "processes ready to serve.",
                    APR_OFFSETOF(pyw_status_group_t, ready));
