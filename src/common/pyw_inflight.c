@@ -32,7 +32,8 @@ pyw_inflight_t *pyw_inflight_create(int rows)
     }
     t->rows = p;
     t->size = size;
-    t->nrows = (int)(size / sizeof(pyw_inflight_row_t));
+    /* Not the whole page: every request reads every row. */
+    t->nrows = rows > 0 ? rows : 1;
     return t;
 }
 

@@ -31,7 +31,7 @@ typedef struct pyw_inflight {
     size_t              size;   /* bytes mapped                         */
 } pyw_inflight_t;
 
-/* A zeroed table of at least `rows` rows; NULL on failure. */
+/* A zeroed table of `rows` rows (at least one); NULL on failure. */
 pyw_inflight_t *pyw_inflight_create(int rows);
 void pyw_inflight_destroy(pyw_inflight_t *t);
 int pyw_inflight_rows(const pyw_inflight_t *t);
