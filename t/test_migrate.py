@@ -63,6 +63,8 @@ FLAGS = {
          "not support it yet"),
         ("WSGIDaemonProcess tracker", "PyWorkerDaemonProcess tracker",
          "option chroot=/srv/jail removed"),
+        ("WSGIDaemonProcess tracker", "PyWorkerDaemonProcess tracker",
+         "add queue-limit=N to bound them"),
         ("WSGIScriptAlias /wiki", "PyWorkerScriptAlias /wiki",
          "PyWorkerChunkedRequest Off"),
         ("WSGIScriptAlias /tracker-api", "PyWorkerScriptAlias /tracker-api",
