@@ -10,10 +10,10 @@
  * parent makes before its children fork, and daemons never get it.
  *
  * One row per Apache child: the child claims a free row when it starts
- * (its pid) and counts its requests there; the sum of the rows is the
- * group's count.  A child that dies without giving its row back (a
- * crash) has it freed by the parent, which hears of every child that
- * exits.  A request costs two atomic adds and one read of every row.
+ * (its pid) and counts its requests there and in the group's total.  A
+ * child that dies without giving its row back (a crash) has it freed by
+ * the parent, which hears of every child that exits and takes what the
+ * row held out of the total.  A request costs four atomic adds.
  */
 #ifndef PYW_INFLIGHT_H
 #define PYW_INFLIGHT_H
@@ -26,7 +26,7 @@ typedef struct {
 } pyw_inflight_row_t;
 
 typedef struct pyw_inflight {
-    pyw_inflight_row_t *rows;
+    struct pyw_inflight_mem *mem;   /* the shared pages (pyw_inflight.c) */
     int                 nrows;
     size_t              size;   /* bytes mapped                         */
 } pyw_inflight_t;
