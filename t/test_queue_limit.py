@@ -31,6 +31,23 @@ PyWorkerDaemonProcess fastg threads=2
 PyWorkerScriptAlias /slow {apps}/member.wsgi process-group=slowg
 PyWorkerScriptAlias /fast {apps}/hello.wsgi process-group=fastg
 ProxyPass /proxied pyworker://slowg/
+
+# Two members of 1 x 1 + queue-limit 1: the balancer's requests may hold
+# 2 x 2 of Apache's threads in the members, plus 2 waiting in its line.
+PyWorkerDaemonProcess qa threads=1 queue-limit=1 script={apps}/member.wsgi
+PyWorkerDaemonProcess qb threads=1 queue-limit=1 script={apps}/member.wsgi
+<Proxy balancer://queued>
+    BalancerMember pyworker://qa
+    BalancerMember pyworker://qb
+    ProxySet lbmethod=byfreeworkers timeout=30
+</Proxy>
+ProxyPass /queued balancer://queued/
+<Proxy balancer://rr>
+    BalancerMember pyworker://qa
+    BalancerMember pyworker://qb
+    ProxySet lbmethod=byrequests
+</Proxy>
+ProxyPass /rr balancer://rr/
 <Location /pyworker-status>
     SetHandler pyworker-status
 </Location>
@@ -41,7 +58,7 @@ CAP = 1 * 2 + 3
 
 @pytest.fixture(scope="module")
 def httpd(apache):
-    return apache(CONF, ready=["/slow", "/fast"])
+    return apache(CONF, ready=["/slow", "/fast", "/queued/", "/rr/"])
 
 
 def fetch(httpd, path, timeout=30):
@@ -112,11 +129,12 @@ def test_the_status_page_shows_what_apache_holds(httpd):
     futs = flood(httpd, "/slow?ms=2000", CAP - 1)
     time.sleep(1.0)
     assert status_json(httpd)["slowg"]["in_apache"] == CAP - 1
-    assert in_apache_metric(httpd) == {"slowg": CAP - 1}
+    metric = in_apache_metric(httpd)
+    assert metric["slowg"] == CAP - 1 and "fastg" not in metric, metric
     page = httpd.get("/pyworker-status").text
     assert "Requests in Apache: %d of at most %d (1 x 2 workers + " \
         "queue-limit 3)" % (CAP - 1, CAP) in page
-    assert page.count("Requests in Apache:") == 1     # not for fastg
+    assert page.count("Requests in Apache:") == 3     # not for fastg
     assert all(f.result(timeout=60)[0] == 200 for f in futs)
     assert status_json(httpd)["slowg"]["in_apache"] == 0
 
@@ -131,6 +149,47 @@ def test_through_mod_proxy_the_refusal_is_a_503(httpd):
     assert httpd.log.wait_for(r"PYW0143\b.*group=slowg.*uri=/proxied/x",
                               since=mark)
     assert all(f.result(timeout=60)[0] == 200 for f in futs)
+
+
+def test_waiting_at_the_balancer_counts_against_the_members_limits(httpd):
+    """byfreeworkers with timeout= keeps requests in its line until a
+    worker is free; the line holds no more than the members may still
+    take, so the balancer's requests stay within what the members'
+    limits allow (here 2 x 2 in the members + 2 in the line), and the
+    rest are answered 503 at once, not after the line's 30 s."""
+    httpd.log.expect(codes=[143])
+    t0 = time.monotonic()
+    futs = flood(httpd, "/queued/?ms=1500", 20)
+    results = [f.result(timeout=90) for f in futs]
+    took = time.monotonic() - t0
+    ok = [r for r in results if r[0] == 200]
+    assert 2 <= len(ok) <= 6, results
+    assert len(ok) + sum(1 for r in results if r[0] == 503) == 20, results
+    # Those let in ran two at a time, 1.5 s each.
+    assert took < 1.5 * 3 + 3, took
+    # No member was put in error state (retry= 60 s): both serve again.
+    groups = {fetch_json(httpd, "/rr/")["group"] for _ in range(4)}
+    assert groups == {"qa", "qb"}, groups
+    assert {fetch_json(httpd, "/queued/")["group"] for _ in range(6)} \
+        <= {"qa", "qb"}
+
+
+def test_a_full_member_is_not_put_in_error(httpd):
+    """byrequests may send a request to a full member: it gets 503, and
+    the member stays in (a member in error would be out for retry=)."""
+    httpd.log.expect(codes=[143])
+    futs = flood(httpd, "/rr/?ms=1500", 10)
+    results = [f.result(timeout=60) for f in futs]
+    assert any(r[0] == 503 for r in results), results
+    assert any(r[0] == 200 for r in results), results
+    groups = {fetch_json(httpd, "/rr/")["group"] for _ in range(4)}
+    assert groups == {"qa", "qb"}, groups
+
+
+def fetch_json(httpd, path):
+    r = requests.get(httpd.url(path), timeout=15)
+    assert r.status_code == 200, (path, r.status_code, r.text[:200])
+    return r.json()
 
 
 def apache_children(httpd):

@@ -70,6 +70,11 @@ void pyw_lb_line_wait_turn(pyw_lb_line_t *line, proxy_balancer *balancer,
     PROXY_THREAD_LOCK(balancer);
 }
 
+long pyw_lb_line_length(const pyw_lb_line_t *line)
+{
+    return line != NULL ? (long)pyw_ticket_waiting(line) : 0;
+}
+
 int pyw_lb_line_busy(const pyw_lb_line_t *line)
 {
     return line != NULL && pyw_ticket_busy(line);

@@ -41,5 +41,8 @@ void pyw_lb_line_wait_turn(pyw_lb_line_t *line, proxy_balancer *balancer,
 
 /* 1 if somebody waits (never, without a line). */
 int pyw_lb_line_busy(const pyw_lb_line_t *line);
+/* How many stand in it (those who left early but are not yet skipped
+ * too); 0 for NULL. */
+long pyw_lb_line_length(const pyw_lb_line_t *line);
 
 #endif /* PYW_LBLINE_H */

@@ -50,7 +50,10 @@
  * The finder runs under the balancer's thread lock; it lets go of it
  * while it sleeps, so that this child's finished requests are counted
  * out meanwhile.  When the timeout passes, the request goes to the best
- * member anyway (it queues there), never to a 503.  After a wait the
+ * member anyway (it queues there), never to a 503.  The line is bounded
+ * by the members' queue-limit= when all of them have one
+ * (pyw_lb_line_has_room); a member that reached its limit scores below
+ * any queue (PYW_LB_FULL).  After a wait the
  * boards alone choose the member: Apache's busy counts still hold
  * requests whose responses are on their way to their clients, and would
  * send the request to a group with no free worker.
@@ -84,6 +87,20 @@ typedef struct {
     proxy_worker *claimed;      /* the member whose worker r claimed    */
 } pyw_lb_baton_t;
 
+/* A member whose group holds all its queue-limit allows scores lower
+ * than any queue: a request sent there would only get 503. */
+#define PYW_LB_FULL (-1000000000L)
+
+/* What more the group may take under its queue-limit= (processes x
+ * threads + queue-limit, less the requests Apache holds for it), or -1
+ * without a limit. */
+static long pyw_lb_allowance(const pyw_group_t *g)
+{
+    long cap = (long)g->processes * g->threads + g->queue_limit;
+
+    return g->queue_limit > 0 ? cap - pyw_pm_held(g) : -1;
+}
+
 /* Free workers of a member: negative when requests queue.  board_only:
  * without Apache's busy count, which still holds requests whose
  * responses are on their way to clients. */
@@ -98,6 +115,9 @@ static long pyw_lb_free(proxy_worker *w, int board_only)
     }
     if (g == NULL) {
         return (long)w->s->lbfactor - busy;
+    }
+    if (pyw_lb_allowance(g) == 0) {
+        return PYW_LB_FULL;
     }
     pyw_pm_group_load(g, &load);
     if (board_only) {
@@ -283,6 +303,36 @@ static proxy_worker *pyw_lb_queue(proxy_balancer *balancer, request_rec *r,
     return claimed;
 }
 
+/*
+ * Whether one more request may wait in the line: requests waiting here
+ * hold Apache's threads as surely as those queued in a daemon, so when
+ * every usable member is a group with a queue-limit, the line holds no
+ * more than what the members may still take, added up.  A request past
+ * that goes to a member at once, whose queue-limit answers it.  A member
+ * without a limit (or of another scheme) leaves the line unbounded.
+ */
+static int pyw_lb_line_has_room(proxy_balancer *balancer,
+                                const pyw_lb_line_t *line)
+{
+    proxy_worker **w = (proxy_worker **)balancer->workers->elts;
+    const pyw_group_t *g;
+    long room = 0, more;
+    int i;
+
+    for (i = 0; i < balancer->workers->nelts; i++) {
+        if (!PROXY_WORKER_IS_USABLE(w[i])) {
+            continue;
+        }
+        g = strcasecmp(w[i]->s->scheme, "pyworker") == 0
+            ? pyw_proxy_find_group(w[i]->s->hostname_ex) : NULL;
+        if (g == NULL || (more = pyw_lb_allowance(g)) < 0) {
+            return 1;
+        }
+        room += more;
+    }
+    return pyw_lb_line_length(line) < room;
+}
+
 static proxy_worker *pyw_lb_find(proxy_balancer *balancer, request_rec *r)
 {
     APR_OPTIONAL_FN_TYPE(proxy_balancer_get_best_worker) *get_best =
@@ -297,7 +347,8 @@ static proxy_worker *pyw_lb_find(proxy_balancer *balancer, request_rec *r)
     /* A newcomer does not pass those already waiting. */
     if (balancer->s->timeout > 0
         && (pyw_lb_line_busy(line = pyw_lb_line_of(balancer))
-            || pyw_lb_full(balancer))) {
+            || pyw_lb_full(balancer))
+        && pyw_lb_line_has_room(balancer, line)) {
         baton.claimed = pyw_lb_queue(balancer, r, line);
         baton.board_only = 1;
     }

@@ -14,9 +14,8 @@
  * the path as PATH_INFO.  What differs is how failures reach mod_proxy:
  *
  *   the group took nothing (no connection within connect-timeout,
- *   every daemon turned it down, queue-timeout, queue-limit, no
- *   answer within socket-timeout with the
- *   request unread)                               -> 503: mod_proxy puts
+ *   every daemon turned it down, queue-timeout, no answer within
+ *   socket-timeout with the request unread)       -> 503: mod_proxy puts
  *                                                    the member in error
  *                                                    for retry= and the
  *                                                    balancer fails over
@@ -28,6 +27,13 @@
  *                                                    mod_proxy would put a
  *                                                    healthy member in
  *                                                    error
+ *   queue-limit reached (the group is full)       -> 503 with the
+ *                                                    "proxy-error-override"
+ *                                                    note: no member in
+ *                                                    error, no fail-over
+ *                                                    (byfreeworkers does
+ *                                                    not choose a full
+ *                                                    member)
  *   an error status claimed by ProxyErrorOverride -> returned with the
  *   (with its status list, httpd 2.4.47+) or by      "proxy-error-override"
  *   PyWorkerErrorOverride                            note: mod_proxy
@@ -246,8 +252,13 @@ static int pyw_proxy_status(request_rec *r, proxy_worker *worker,
         return status;
     }
 
+    if (result == PYW_FWD_QUEUE_FULL) {
+        /* Overload, not failure: a member in error would be out for its
+         * whole retry= (60 s), long after the burst. */
+        apr_table_setn(r->notes, "proxy-error-override", "1");
+        return status;
+    }
     if (result == PYW_FWD_NO_BACKEND || result == PYW_FWD_NOT_RUN
-        || result == PYW_FWD_QUEUE_FULL
         || (result == PYW_FWD_TIMEOUT && how->request_unread
             && !how->committed)
         || (result == PYW_FWD_APP_ERROR

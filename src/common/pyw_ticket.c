@@ -84,6 +84,13 @@ int pyw_ticket_busy(const pyw_ticket_line_t *l)
     return T_LOAD(&l->next) != T_LOAD(&l->serving);
 }
 
+uint32_t pyw_ticket_waiting(const pyw_ticket_line_t *l)
+{
+    uint32_t serving = T_LOAD(&l->serving);
+
+    return T_LOAD(&l->next) - serving;
+}
+
 static void ticket_wake(pyw_ticket_line_t *l, uint32_t t)
 {
     __atomic_add_fetch(&l->turn[T_SLOT(t)], 1, __ATOMIC_SEQ_CST);

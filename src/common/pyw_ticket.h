@@ -50,6 +50,9 @@ uint32_t pyw_ticket_take(pyw_ticket_line_t *l);
 
 /* 1 if anybody holds a ticket (the turn included). */
 int pyw_ticket_busy(const pyw_ticket_line_t *l);
+/* Tickets out: the turn's holder, those behind it, and those who left
+ * early and are not skipped yet. */
+uint32_t pyw_ticket_waiting(const pyw_ticket_line_t *l);
 
 /* 1 if it is t's turn (and then t holds it, as this process); the
  * holder looks again at least every second or so, to be seen alive. */

@@ -28,6 +28,7 @@ static void test_turns_in_order(void)
     c = pyw_ticket_take(l);
     d = pyw_ticket_take(l);
     CHECK(pyw_ticket_busy(l));
+    CHECK_EQ(pyw_ticket_waiting(l), 4);
     CHECK(pyw_ticket_mine(l, a));
     CHECK(!pyw_ticket_mine(l, b));
     CHECK_EQ(pyw_ticket_wait(l, b, 20000), 0);      /* a holds it */
@@ -39,6 +40,7 @@ static void test_turns_in_order(void)
     CHECK(pyw_ticket_mine(l, d));
     pyw_ticket_leave(l, d);
     CHECK(!pyw_ticket_busy(l));
+    CHECK_EQ(pyw_ticket_waiting(l), 0);
     pyw_ticket_lines_destroy(lines);
 }
 
