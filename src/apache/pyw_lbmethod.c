@@ -87,6 +87,14 @@ typedef struct {
     proxy_worker *claimed;      /* the member whose worker r claimed    */
 } pyw_lb_baton_t;
 
+/* The daemon group of a pyworker:// member, or NULL (another scheme, or
+ * a group that is gone). */
+static const pyw_group_t *pyw_lb_group(const proxy_worker *w)
+{
+    return strcasecmp(w->s->scheme, "pyworker") == 0
+           ? pyw_proxy_find_group(w->s->hostname_ex) : NULL;
+}
+
 /* A member whose group holds all its queue-limit allows scores lower
  * than any queue: a request sent there would only get 503. */
 #define PYW_LB_FULL (-1000000000L)
@@ -106,13 +114,10 @@ static long pyw_lb_allowance(const pyw_group_t *g)
  * responses are on their way to clients. */
 static long pyw_lb_free(proxy_worker *w, int board_only)
 {
-    const pyw_group_t *g = NULL;
+    const pyw_group_t *g = pyw_lb_group(w);
     pyw_board_load_t load;
     long busy = (long)w->s->busy;
 
-    if (strcasecmp(w->s->scheme, "pyworker") == 0) {
-        g = pyw_proxy_find_group(w->s->hostname_ex);
-    }
     if (g == NULL) {
         return (long)w->s->lbfactor - busy;
     }
@@ -171,8 +176,7 @@ static proxy_worker *pyw_lb_claim(proxy_balancer *balancer, request_rec *r,
         if (!PROXY_WORKER_IS_USABLE(w[i])) {
             continue;
         }
-        g = strcasecmp(w[i]->s->scheme, "pyworker") == 0
-            ? pyw_proxy_find_group(w[i]->s->hostname_ex) : NULL;
+        g = pyw_lb_group(w[i]);
         if (g == NULL) {
             *done = 1;
             return NULL;
@@ -226,8 +230,7 @@ static void pyw_lb_boards_count_in(pyw_lb_boards_t *bs,
 
     for (i = 0; i < balancer->workers->nelts && bs->n < PYW_BOARD_WAIT_MAX;
          i++) {
-        g = strcasecmp(w[i]->s->scheme, "pyworker") == 0
-            ? pyw_proxy_find_group(w[i]->s->hostname_ex) : NULL;
+        g = pyw_lb_group(w[i]);
         if (g != NULL && pyw_pm_group_board(g) != NULL) {
             bs->board[bs->n] = pyw_pm_group_board(g);
             pyw_board_sleepers(bs->board[bs->n++], 1);
@@ -323,8 +326,7 @@ static int pyw_lb_line_has_room(proxy_balancer *balancer,
         if (!PROXY_WORKER_IS_USABLE(w[i])) {
             continue;
         }
-        g = strcasecmp(w[i]->s->scheme, "pyworker") == 0
-            ? pyw_proxy_find_group(w[i]->s->hostname_ex) : NULL;
+        g = pyw_lb_group(w[i]);
         if (g == NULL || (more = pyw_lb_allowance(g)) < 0) {
             return 1;
         }
