@@ -140,6 +140,8 @@ int pyw_pm_stopping(void);
 int pyw_pm_death_cause(pid_t pid, int reason, apr_wait_t status,
                        char *buf, size_t len);
 const char *pyw_pm_why_text(pyw_why_e why);
+/* The error log a group's daemons write to: its vhost's own. */
+int pyw_pm_group_log_fd(const pyw_group_t *g);
 
 /* pyw_slots*.c (the files are listed in pyw_slots_int.h) */
 pyw_proc_t *pyw_proc_alloc(const char *group, int index);

@@ -182,6 +182,19 @@ static void pyw_pm_init(apr_pool_t *pconf, server_rec *s)
     pyw_pm_title_area(s->process);
 }
 
+int pyw_pm_group_log_fd(const pyw_group_t *g)
+{
+    apr_os_file_t fd;
+    server_rec *s = g->server;
+
+    /* A vhost's own ErrorLog (file or pipe); a syslog one has no file,
+     * so its daemons write to the main server's. */
+    if (s->error_log && apr_os_file_get(&fd, s->error_log) == APR_SUCCESS) {
+        return fd;
+    }
+    return pyw_pm.log_fd;
+}
+
 static void pyw_pm_add_group(apr_pool_t *pconf, pyw_group_t *g)
 {
     struct pyw_group_rt *rt = apr_pcalloc(pconf, sizeof(*rt));
