@@ -48,6 +48,18 @@ ProxyPass /queued balancer://queued/
     ProxySet lbmethod=byrequests
 </Proxy>
 ProxyPass /rr balancer://rr/
+
+# byfreeworkers over a member that is full (2 x 1 + 1 held) and one with
+# a free worker but no limit, so it queues.
+PyWorkerDaemonProcess qfull threads=2 queue-limit=1 script={apps}/member.wsgi
+PyWorkerDaemonProcess qfree threads=1 script={apps}/member.wsgi
+ProxyPass /qfull pyworker://qfull/
+<Proxy balancer://fullfirst>
+    BalancerMember pyworker://qfull
+    BalancerMember pyworker://qfree
+    ProxySet lbmethod=byfreeworkers
+</Proxy>
+ProxyPass /fullfirst balancer://fullfirst/
 <Location /pyworker-status>
     SetHandler pyworker-status
 </Location>
@@ -58,7 +70,8 @@ CAP = 1 * 2 + 3
 
 @pytest.fixture(scope="module")
 def httpd(apache):
-    return apache(CONF, ready=["/slow", "/fast", "/queued/", "/rr/"])
+    return apache(CONF, ready=["/slow", "/fast", "/queued/", "/rr/",
+                               "/qfull/", "/fullfirst/"])
 
 
 def fetch(httpd, path, timeout=30):
@@ -134,7 +147,7 @@ def test_the_status_page_shows_what_apache_holds(httpd):
     page = httpd.get("/pyworker-status").text
     assert "Requests in Apache: %d of at most %d (1 x 2 workers + " \
         "queue-limit 3)" % (CAP - 1, CAP) in page
-    assert page.count("Requests in Apache:") == 3     # not for fastg
+    assert page.count("Requests in Apache:") == 4     # not for fastg, qfree
     assert all(f.result(timeout=60)[0] == 200 for f in futs)
     assert status_json(httpd)["slowg"]["in_apache"] == 0
 
@@ -184,6 +197,22 @@ def test_a_full_member_is_not_put_in_error(httpd):
     assert any(r[0] == 200 for r in results), results
     groups = {fetch_json(httpd, "/rr/")["group"] for _ in range(4)}
     assert groups == {"qa", "qb"}, groups
+
+
+def test_byfreeworkers_sends_nothing_to_a_full_member(httpd):
+    """A full member scores below any queue: while qfull holds all its
+    limit allows, the balancer's requests queue at qfree and all get 200,
+    though qfull's board shows no more requests than qfree's (without
+    that score, the second request went to qfull and got 503)."""
+    held = flood(httpd, "/qfull/?ms=4000", 3)
+    time.sleep(0.8)
+    futs = []
+    for _ in range(4):
+        futs.append(flood(httpd, "/fullfirst/?ms=500", 1)[0])
+        time.sleep(0.2)
+    results = [f.result(timeout=60) for f in futs]
+    assert results == [(200, None)] * 4, results
+    assert [f.result(timeout=60)[0] for f in held] == [200] * 3
 
 
 def fetch_json(httpd, path):
