@@ -28,29 +28,21 @@
 #include "http_request.h"
 #include "util_cfgtree.h"
 
+#include "pyw_conftree.h"
 #include "pyw_hcheck.h"
 
 /* scope -> name -> ap_expr_info_t * */
 static apr_hash_t *pyw_hc_exprs;
 
-/* A scope: "" for the main server, the file and line of its
- * <VirtualHost> for a virtual host (server_rec's defn_name and
- * defn_line_number). */
-static const char *pyw_hc_scope(apr_pool_t *p, const char *file,
-                                unsigned line)
-{
-    return apr_psprintf(p, "%s:%u", file ? file : "", line);
-}
+typedef struct {
+    apr_pool_t *p, *ptemp;
+} pyw_hc_load_t;
 
-static const char *pyw_hc_server_scope(apr_pool_t *p, const server_rec *s)
+static void pyw_hc_expr_add(void *baton, const char *scope,
+                            const ap_directive_t *d)
 {
-    return s->is_virtual ? pyw_hc_scope(p, s->defn_name, s->defn_line_number)
-                         : "";
-}
-
-static void pyw_hc_expr_add(apr_pool_t *p, apr_pool_t *ptemp,
-                            const char *scope, const ap_directive_t *d)
-{
+    pyw_hc_load_t *load = baton;
+    apr_pool_t *p = load->p, *ptemp = load->ptemp;
     const char *args = d->args;
     const char *name = ap_getword_conf(p, &args);
     const char *text = ap_getword_conf2(p, &args);
@@ -71,28 +63,12 @@ static void pyw_hc_expr_add(apr_pool_t *p, apr_pool_t *ptemp,
     apr_hash_set(named, name, APR_HASH_KEY_STRING, info);
 }
 
-static void pyw_hc_expr_walk(apr_pool_t *p, apr_pool_t *ptemp,
-                             const char *scope, const ap_directive_t *d)
-{
-    for (; d != NULL; d = d->next) {
-        if (strcasecmp(d->directive, "ProxyHCExpr") == 0) {
-            pyw_hc_expr_add(p, ptemp, scope, d);
-        }
-        else if (strcasecmp(d->directive, "<VirtualHost") == 0) {
-            pyw_hc_expr_walk(p, ptemp,
-                             pyw_hc_scope(p, d->filename, d->line_num),
-                             d->first_child);
-        }
-        else {
-            pyw_hc_expr_walk(p, ptemp, scope, d->first_child);
-        }
-    }
-}
-
 void pyw_hc_exprs_load(apr_pool_t *pconf, apr_pool_t *ptemp)
 {
+    pyw_hc_load_t load = { pconf, ptemp };
+
     pyw_hc_exprs = apr_hash_make(pconf);
-    pyw_hc_expr_walk(pconf, ptemp, "", ap_conftree);
+    pyw_conftree_each(pconf, "ProxyHCExpr", pyw_hc_expr_add, &load);
 }
 
 /* The condition `name` for a member of a balancer of s. */
@@ -101,7 +77,7 @@ static const ap_expr_info_t *pyw_hc_expr_find(const char *name,
                                               apr_pool_t *p)
 {
     apr_hash_t *named = pyw_hc_exprs == NULL ? NULL
-        : apr_hash_get(pyw_hc_exprs, pyw_hc_server_scope(p, s),
+        : apr_hash_get(pyw_hc_exprs, pyw_conftree_scope(p, s),
                        APR_HASH_KEY_STRING);
 
     return named ? apr_hash_get(named, name, APR_HASH_KEY_STRING) : NULL;

@@ -97,6 +97,8 @@ struct pyw_group_rt {
                                    starts the group (pyw_demand.c)        */
     int          idle_check;    /* a process said IDLE: is the group?     */
     apr_time_t   woken_at;      /* a connection started it, 0: not so     */
+    const char  *log_format;    /* its server's ErrorLogFormat, or NULL  */
+    int          log_fd;        /* its server's error log                */
 };
 
 /* The waker: see pyw_waker.c. */
@@ -140,8 +142,6 @@ int pyw_pm_stopping(void);
 int pyw_pm_death_cause(pid_t pid, int reason, apr_wait_t status,
                        char *buf, size_t len);
 const char *pyw_pm_why_text(pyw_why_e why);
-/* The error log a group's daemons write to: its vhost's own. */
-int pyw_pm_group_log_fd(const pyw_group_t *g);
 
 /* pyw_slots*.c (the files are listed in pyw_slots_int.h) */
 pyw_proc_t *pyw_proc_alloc(const char *group, int index);

@@ -59,6 +59,7 @@
 #include "../common/pyw_metrics.h"
 #include "../common/pyw_wboard.h"
 #include "../common/pyw_spec.h"
+#include "pyw_errlog_format.h"
 #include "pyw_procmgr_int.h"
 
 pyw_pm_t pyw_pm;
@@ -182,7 +183,9 @@ static void pyw_pm_init(apr_pool_t *pconf, server_rec *s)
     pyw_pm_title_area(s->process);
 }
 
-int pyw_pm_group_log_fd(const pyw_group_t *g)
+/* The error log a group's daemons write to: like mod_wsgi's, its
+ * vhost's own, so each tenant reads its own errors. */
+static int pyw_pm_group_log_fd(const pyw_group_t *g)
 {
     apr_os_file_t fd;
     server_rec *s = g->server;
@@ -205,6 +208,8 @@ static void pyw_pm_add_group(apr_pool_t *pconf, pyw_group_t *g)
     rt->board_fd = -1;
     rt->wboard_fd = -1;
     rt->inflight_row = -1;
+    rt->log_format = pyw_errlog_format(pconf, g->server);
+    rt->log_fd = pyw_pm_group_log_fd(g);
     rt->slots = apr_pcalloc(pconf, g->processes * sizeof(pyw_slot_t));
     for (i = 0; i < g->processes; i++) {
         rt->slots[i].rt = rt;
@@ -266,6 +271,7 @@ static int pyw_pm_post_config(apr_pool_t *pconf, apr_pool_t *plog,
         return OK;
     }
     pyw_pm_init(pconf, s);
+    pyw_errlog_formats_load(pconf);
     /* First: whatever fails below, this stops what started. */
     apr_pool_cleanup_register(pconf, NULL, pyw_pm_stop_all,
                               apr_pool_cleanup_null);

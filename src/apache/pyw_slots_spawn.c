@@ -86,14 +86,16 @@ static void pyw_fill_spec(const pyw_slot_t *slot, const pyw_proc_t *p,
                                       ? g->response_socket_timeout_ms
                                       : g->socket_timeout_ms;
     spec->script_reloading = pyw_group_script_reloading(g);
-    /* Like mod_wsgi: a group defined in a vhost logs where that vhost
-     * does, at its LogLevel, so each tenant reads its own errors. */
+    /* A group defined in a vhost logs as that vhost does: its error log
+     * (pyw_pm_add_group), level and format. */
     spec->log_level = ap_get_server_module_loglevel(g->server,
                                                     APLOG_MODULE_INDEX);
     spec->startup_delay_ms = p->delay_ms;
     spec->listen_fd = slot->rt->listen_fd;
     spec->status_fd = status_fd;
-    spec->log_fd = pyw_pm_group_log_fd(g);
+    spec->log_fd = slot->rt->log_fd;
+    spec->log_format = slot->rt->log_format;
+    spec->log_server = g->server->server_hostname;
 }
 
 /* ---- starting a daemon ---- */

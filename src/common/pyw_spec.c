@@ -63,6 +63,8 @@ static const spec_row_t spec_rows[] = {
     SPEC_ROW(".response-write-timeout", SPEC_I64, response_write_timeout_ms),
     SPEC_ROW(".script-reloading", SPEC_INT, script_reloading),
     SPEC_ROW(".log-level", SPEC_INT, log_level),
+    SPEC_ROW(".log-format", SPEC_STR, log_format),
+    SPEC_ROW(".log-server", SPEC_STR, log_server),
     SPEC_ROW(".startup-delay", SPEC_INT, startup_delay_ms),
     { NULL, 0, 0, 0 }
 };

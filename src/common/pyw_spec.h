@@ -97,6 +97,8 @@ typedef struct {
                                                 Apache; 0: the backstop */
     int           script_reloading;      /* PyWorkerScriptReloading       */
     int           log_level;       /* Apache level: 3 err .. 7 debug      */
+    const char   *log_format;      /* its ErrorLogFormat; NULL: default   */
+    const char   *log_server;      /* its ServerName (%v), or NULL        */
     int           startup_delay_ms;/* back-off before starting (restarts) */
 
     /* Not encoded: descriptors and memory of the daemon itself. */

@@ -19,8 +19,10 @@
 #include <string.h>
 #include <sys/time.h>
 #include <time.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
+#include "../common/pyw_logformat.h"
 #include "pyw_dlog.h"
 
 /* Longest message text kept; the rest is cut and marked with "...". */
@@ -34,19 +36,25 @@
 static const char *dlog_group;
 static int dlog_fd = 2;
 static int dlog_level = PYW_LOG_WARNING;
+static pyw_logformat_t *dlog_format;    /* NULL: not parsed yet */
+static const char *dlog_server;         /* %v: the group's ServerName */
 
 /* The request this thread runs (pyw_dlog_set_request); its own. */
 static __thread const char *dlog_thread_uri;
 
-static const char *const dlog_level_names[] = {
-    "emerg", "alert", "crit", "error", "warn", "notice", "info", "debug"
-};
-
-void pyw_dlog_init(const char *group, int fd, int level)
+void pyw_dlog_init(const char *group, int fd, int level,
+                   const char *format, const char *server)
 {
     dlog_group = group;
     dlog_fd = fd;
     dlog_level = level;
+    dlog_server = server;
+    if (format != NULL && dlog_format == NULL) {
+        dlog_format = pyw_logformat_parse(format);  /* Apache checked it */
+    }
+    if (dlog_format == NULL) {
+        dlog_format = pyw_logformat_parse(PYW_LOGFORMAT_DEFAULT);
+    }
     tzset();                    /* localtime_r() does not promise to */
 }
 
@@ -109,34 +117,41 @@ static void dlog_add_escaped(dlog_buf_t *b, const char *s, size_t n)
     }
 }
 
-static void dlog_add_prefix(dlog_buf_t *b, int level, int code)
+/* The line in the group's ErrorLogFormat around the message. */
+static size_t dlog_render(int level, const char *msg, size_t msglen,
+                          char *line, size_t cap)
 {
-    struct timeval tv;
-    struct tm tm;
-    char when[64];
+    pyw_logformat_ctx_t c;
 
-    gettimeofday(&tv, NULL);
-    localtime_r(&tv.tv_sec, &tm);
-    strftime(when, sizeof(when), "%a %b %d %H:%M:%S", &tm);
-    dlog_addf(b, "[%s.%06ld %d] [pyworker:%s] [pid %ld:tid %lu] ",
-              when, (long)tv.tv_usec, tm.tm_year + 1900,
-              dlog_level_names[level < 0 ? 0 : level > 7 ? 7 : level],
-              (long)getpid(), (unsigned long)pthread_self());
-    if (code > 0) {
-        dlog_addf(b, PYW_LOGNO_FMT, code);
+    if (dlog_format == NULL) {          /* before init, or no memory */
+        return (size_t)snprintf(line, cap, "%.*s", (int)msglen, msg) < cap
+               ? msglen : cap - 1;
     }
+    gettimeofday(&c.now, NULL);
+    c.level = level;
+    c.module = "pyworker";
+    c.server = dlog_server;
+    c.pid = (long)getpid();
+    c.tid = (unsigned long)pthread_self();
+    c.sys_tid = (long)syscall(SYS_gettid);
+    c.msg = msg;
+    c.msg_len = msglen;
+    return pyw_logformat_render(dlog_format, &c, line, cap);
 }
 
 /* Formats and writes one line; msg need not be NUL terminated. */
 static void dlog_emit(int level, int code, const char *uri,
                       const char *msg, size_t msglen, int cut)
 {
-    char line[DLOG_LINE_MAX];
-    dlog_buf_t b = { line, 0, sizeof(line) - 1 };
+    char text[DLOG_LINE_MAX], line[DLOG_LINE_MAX + 1024];
+    dlog_buf_t b = { text, 0, sizeof(text) - 1 };
     int saved_errno = errno;
+    size_t len;
     ssize_t rv;
 
-    dlog_add_prefix(&b, level, code);
+    if (code > 0) {
+        dlog_addf(&b, PYW_LOGNO_FMT, code);
+    }
     dlog_add_escaped(&b, msg, msglen);
     if (cut) {
         dlog_addf(&b, "...");
@@ -155,10 +170,11 @@ static void dlog_emit(int level, int code, const char *uri,
         dlog_add_escaped(&b, uri, strnlen(uri, DLOG_URI_MAX));
     }
     dlog_addf(&b, ")");
-    line[b.len++] = '\n';       /* cap reserved this byte */
+    len = dlog_render(level, text, b.len, line, sizeof(line) - 1);
+    line[len++] = '\n';         /* the - 1 above kept this byte */
 
     do {
-        rv = write(dlog_fd, line, b.len);
+        rv = write(dlog_fd, line, len);
     } while (rv < 0 && errno == EINTR);
     errno = saved_errno;        /* callers log errno-based messages */
 }

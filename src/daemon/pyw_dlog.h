@@ -2,7 +2,8 @@
  * pyw_dlog.h - logging from the daemon process into Apache's error log.
  *
  * Lines are written with one write() each to the inherited error log
- * descriptor, in Apache's own format, so they interleave cleanly:
+ * descriptor, in the group's ErrorLogFormat (pyw_logformat.h), so they
+ * interleave cleanly with Apache's; by default:
  *   [Wed Nov 25 15:11:23.123456 2026] [pyworker:error] [pid 42:tid 7] \
  *       PYW0101: message (group=site1 pid=42 uri=/site1/x)
  * Safe to call from any thread, with or without the GIL.
@@ -14,8 +15,10 @@
 #include "../common/pyw_logno.h"
 
 /* group may be NULL while it is not known (the spec is unreadable):
- * lines then carry no group=. */
-void pyw_dlog_init(const char *group, int fd, int level);
+ * lines then carry no group=.  format: the group's ErrorLogFormat (NULL:
+ * Apache's default); server: its ServerName, for %v (or NULL). */
+void pyw_dlog_init(const char *group, int fd, int level,
+                   const char *format, const char *server);
 
 /* The request the calling thread runs from now on (NULL: none); the
  * string must live until it is set again.  Lines logged on that thread

@@ -30,7 +30,7 @@ int pyw_spec_fds_load(pyw_daemon_spec_t *spec, char **encoded,
 
     if (pyw_spec_read_fd(PYW_EXEC_SPEC_FD, encoded, spec, msg,
                          sizeof(msg)) < 0) {
-        pyw_dlog_init(group, STDERR_FILENO, PYW_LOG_WARNING);
+        pyw_dlog_init(group, STDERR_FILENO, PYW_LOG_WARNING, NULL, NULL);
         pyw_dlog(PYW_LOG_CRIT, PYW_LOG_SPEC, NULL, "daemon program %s: %s",
                  program, msg);
         return -1;

@@ -40,6 +40,7 @@ static void sample(pyw_daemon_spec_t *s)
     s->n_supplementary_gids = 2;
     s->response_write_timeout_ms = 300000;
     s->log_level = 7;
+    s->log_format = "%{cu}t [%-m:%l] \"%M\"% ,\\ referer";
     s->listen_fd = 9;                       /* never encoded */
 }
 
@@ -66,6 +67,8 @@ static void test_round_trip(void)
     CHECK_EQ(out.umask, 0027);
     CHECK_EQ(out.cpu_priority, -5);
     CHECK_STR(out.group, "site1");
+    CHECK_STR(out.log_format, "%{cu}t [%-m:%l] \"%M\"% ,\\ referer");
+    CHECK(out.log_server == NULL);
     CHECK_EQ(out.process_index, 3);
     CHECK_EQ(out.wboard_lane, 1);
     CHECK_EQ(out.drop_privileges, 1);

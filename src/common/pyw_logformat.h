@@ -1,0 +1,52 @@
+/*
+ * pyw_logformat.h - Apache's ErrorLogFormat, for lines the daemons write.
+ *
+ * A daemon has no server_rec, so Apache's own formatter cannot run
+ * there.  The process manager hands each daemon the ErrorLogFormat of
+ * the server its group belongs to, and this renders it with the same
+ * rules as Apache: the format splits into fields at a space that follows
+ * text (or at "% "); an item with no output drops its whole field unless
+ * it has the '-' modifier (then "-"); a level modifier (%7F) drops the
+ * field for less verbose lines; %M is always written.
+ *
+ * A daemon knows the time, level, module, pid, thread, its group's
+ * ServerName (%v) and the message; the items about a connection or an
+ * Apache request record (%a, %A, %E, %F, %i, %k, %L, %n, %e, %V) have
+ * no output there, so their fields are left out, as Apache leaves out
+ * [client %a] on a line that is about no connection.
+ */
+#ifndef PYW_LOGFORMAT_H
+#define PYW_LOGFORMAT_H
+
+#include <stddef.h>
+#include <sys/time.h>
+
+/* Apache's own default, which the daemons used before formats. */
+#define PYW_LOGFORMAT_DEFAULT "[%{u}t] [%m:%l] [pid %P:tid %T] %M"
+
+typedef struct pyw_logformat pyw_logformat_t;
+
+typedef struct {
+    int            level;       /* 0 emerg .. 7 debug                    */
+    const char    *module;      /* %m                                    */
+    const char    *server;      /* %v, or NULL                           */
+    struct timeval now;         /* %t                                    */
+    long           pid;         /* %P                                    */
+    unsigned long  tid;         /* %T (pthread_self)                     */
+    long           sys_tid;     /* %{g}T (gettid)                        */
+    const char    *msg;         /* %M, already escaped                   */
+    size_t         msg_len;
+} pyw_logformat_ctx_t;
+
+/* A malloc()ed parse of fmt (the directive's argument, unquoted), or
+ * NULL if it has no %M, holds too many items, or memory is short. */
+pyw_logformat_t *pyw_logformat_parse(const char *fmt);
+void pyw_logformat_free(pyw_logformat_t *f);
+
+/* Renders one line (no newline) into buf, at most cap - 1 bytes and a
+ * NUL; returns its length. */
+size_t pyw_logformat_render(const pyw_logformat_t *f,
+                            const pyw_logformat_ctx_t *ctx,
+                            char *buf, size_t cap);
+
+#endif /* PYW_LOGFORMAT_H */

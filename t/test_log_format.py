@@ -1,0 +1,136 @@
+"""Daemons write their lines in the ErrorLogFormat of the server their
+group belongs to, as Apache writes its own: a log shipper or fail2ban
+reading a vhost's log sees one format.  A vhost without one inherits the
+main server's.  Items a daemon has nothing for (the client, the source
+file, an APR status) drop their field, as Apache drops [client %a] on a
+line about no connection.
+
+(The rules of the format, item by item: t/unit/test_logformat.c.)"""
+import os
+import re
+import time
+import uuid
+
+import pytest
+
+from pyworker_t.errorlog import ErrorLog
+
+# OpenStack's services ship "%{cu}t %M"; the second is the example in
+# Apache's manual.
+CONF = r"""
+PyWorkerSocketPrefix {run}/pyws
+<VirtualHost 127.0.0.1:{port}>
+    ServerName gamma.test
+    ErrorLog "{logs}/gamma.log"
+    ErrorLogFormat "%{cu}t %M"
+    PyWorkerDaemonProcess gamma threads=1 display-name=pyw-lf-gamma
+    PyWorkerScriptAlias /g {apps}/pylogging.wsgi process-group=gamma
+    PyWorkerScriptAlias /missing {apps}/no-such-script.wsgi \
+        process-group=gamma
+</VirtualHost>
+<VirtualHost 127.0.0.1:{port}>
+    ServerName delta.test
+    ErrorLog "{logs}/delta.log"
+    ErrorLogFormat "[%{u}t] [%-m:%l] [pid %P:tid %T] %7F: %E: [client\ %a] %M% ,\ referer\ %{Referer}i"
+    PyWorkerDaemonProcess delta threads=1 display-name=pyw-lf-delta
+    PyWorkerScriptAlias /d {apps}/pylogging.wsgi process-group=delta
+</VirtualHost>
+<VirtualHost 127.0.0.1:{port}>
+    ServerName eps.test
+    ErrorLog "{logs}/eps.log"
+    ErrorLogFormat "%v|%{g}T|%-{X-Missing}i|%l|%M"
+    PyWorkerDaemonProcess eps threads=1 display-name=pyw-lf-eps
+    PyWorkerScriptAlias /e {apps}/pylogging.wsgi process-group=eps
+</VirtualHost>
+"""
+
+COMPACT_TIME = r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{6}"
+CTIME = r"\w{3} \w{3} \d\d \d\d:\d\d:\d\d\.\d{6} \d{4}"
+
+
+@pytest.fixture(scope="module")
+def httpd(apache):
+    h = apache(CONF)
+    h.logs = {name: ErrorLog(h.path("logs", name + ".log"))
+              for name in ("gamma", "delta", "eps")}
+    return h
+
+
+def record(httpd, host, path, log, level="warning"):
+    """Logs one record per level; the line of `level` (one)."""
+    m = "m" + uuid.uuid4().hex[:10]
+    r = httpd.get("%s?case=levels&m=%s" % (path, m), headers={"Host": host})
+    assert r.status_code == 200, r.text
+    lines = log.wait_for(re.escape("%s-%s" % (m, level)))
+    assert len(lines) == 1, log.tail()
+    return m, lines[0]
+
+
+def test_openstacks_compact_format(httpd):
+    log = httpd.logs["gamma"]
+    m, line = record(httpd, "gamma.test", "/g", log)
+    assert re.match(r"^%s PYW0363: WARNING:pywlog:%s-warning "
+                    r"\(group=gamma pid=\d+ uri=/g\)$"
+                    % (COMPACT_TIME, m), line), line
+    # Apache's own line about a request of that host, in the same log,
+    # has the same shape.
+    mark = log.mark()
+    httpd.log.expect(r"no-such-script")
+    r = httpd.get("/missing", headers={"Host": "gamma.test"})
+    assert r.status_code == 404
+    apache_line = log.wait_for(r"no-such-script", since=mark)
+    assert apache_line and re.match(r"^%s \S" % COMPACT_TIME,
+                                    apache_line[0]), apache_line
+
+
+def test_the_manuals_example_drops_what_a_daemon_lacks(httpd):
+    """%7F (debug only), %E, [client %a] and the referer have nothing in
+    a daemon: their fields go, spaces and all."""
+    m, line = record(httpd, "delta.test", "/d", httpd.logs["delta"])
+    assert re.match(r"^\[%s\] \[pyworker:warn\] \[pid (\d+):tid \d+\] "
+                    r"PYW0363: WARNING:pywlog:%s-warning \(group=delta "
+                    r"pid=\1 uri=/d\)$" % (CTIME, m), line), line
+
+
+def test_server_name_system_thread_and_hyphen(httpd):
+    m, line = record(httpd, "eps.test", "/e", httpd.logs["eps"], "error")
+    fields = line.split("|", 4)
+    assert fields[0] == "eps.test" and fields[2] == "-" \
+        and fields[3] == "error", line
+    pid = httpd.daemon_pids("eps")[0]
+    assert os.path.isdir("/proc/%d/task/%s" % (pid, fields[1])), line
+    assert fields[4].startswith("PYW0363: ERROR:pywlog:%s-error" % m)
+
+
+def test_lines_outside_requests_use_the_format_too(httpd):
+    """The import-time record and the daemon's start-up line."""
+    log = httpd.logs["gamma"]
+    started = log.wait_for(r"\bPYW0200\b.*group=gamma")
+    assert started and all(re.match(r"^%s PYW0200: " % COMPACT_TIME, l)
+                           for l in started), started
+
+
+INHERIT = r"""
+PyWorkerSocketPrefix {run}/pyws
+ErrorLogFormat "%{cu}t [%m:%l] %M"
+PyWorkerDaemonProcess mainlevel threads=1 display-name=pyw-lf-main
+PyWorkerScriptAlias /m {apps}/pylogging.wsgi process-group=mainlevel
+<VirtualHost 127.0.0.1:{port}>
+    ServerName zeta.test
+    ErrorLog "{logs}/zeta.log"
+    PyWorkerDaemonProcess zeta threads=1 display-name=pyw-lf-zeta
+    PyWorkerScriptAlias /z {apps}/pylogging.wsgi process-group=zeta
+</VirtualHost>
+"""
+
+
+def test_a_vhost_without_a_format_inherits_the_main_servers(fresh_apache):
+    httpd = fresh_apache(INHERIT)
+    zeta = ErrorLog(httpd.path("logs", "zeta.log"))
+    for host, path, log, group in (("zeta.test", "/z", zeta, "zeta"),
+                                   ("zeta.test", "/m", httpd.log,
+                                    "mainlevel")):
+        m, line = record(httpd, host, path, log)
+        assert re.match(r"^%s \[pyworker:warn\] PYW0363: WARNING:pywlog:"
+                        r"%s-warning \(group=%s " % (COMPACT_TIME, m, group),
+                        line), line

@@ -1,0 +1,110 @@
+/*
+ * test_logformat.c - ErrorLogFormat rendered as Apache renders it: the
+ * default form byte for byte, the time forms, fields dropped when an
+ * item has no output ('-' writes "-"), level conditions, escapes, "% "
+ * separators, and formats refused (no %M, an item cut off).
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "harness.h"
+#include "pyw_logformat.h"
+
+static pyw_logformat_ctx_t ctx(int level)
+{
+    pyw_logformat_ctx_t c;
+    struct tm tm = { 0 };
+
+    memset(&c, 0, sizeof(c));
+    tm.tm_year = 2026 - 1900;
+    tm.tm_mon = 11;
+    tm.tm_mday = 7;
+    tm.tm_hour = 8;
+    tm.tm_min = 4;
+    tm.tm_sec = 2;
+    tm.tm_isdst = -1;
+    c.now.tv_sec = mktime(&tm);
+    c.now.tv_usec = 586447;
+    c.level = level;
+    c.module = "pyworker";
+    c.server = "alpha.test";
+    c.pid = 42;
+    c.tid = 7;
+    c.sys_tid = 43;
+    c.msg = "PYW0363: hello";
+    c.msg_len = strlen(c.msg);
+    return c;
+}
+
+/* Renders fmt at level; "(refused)" if it does not parse. */
+static const char *render(const char *fmt, int level)
+{
+    static char line[512];
+    pyw_logformat_t *f = pyw_logformat_parse(fmt);
+    pyw_logformat_ctx_t c = ctx(level);
+
+    if (f == NULL) {
+        return "(refused)";
+    }
+    pyw_logformat_render(f, &c, line, sizeof(line));
+    pyw_logformat_free(f);
+    return line;
+}
+
+#define RENDERS(fmt, level, want) CHECK_STR(render(fmt, level), want)
+
+int main(void)
+{
+    setenv("TZ", "UTC", 1);
+    tzset();
+
+    RENDERS(PYW_LOGFORMAT_DEFAULT, 3,
+            "[Mon Dec 07 08:04:02.586447 2026] [pyworker:error] "
+            "[pid 42:tid 7] PYW0363: hello");
+    /* OpenStack's ErrorLogFormat, and the other time forms. */
+    RENDERS("%{cu}t %M", 4, "2026-12-07 08:04:02.586447 PYW0363: hello");
+    RENDERS("%{c}t|%t %M", 4, "2026-12-07 08:04:02|Mon Dec 07 08:04:02 2026"
+            " PYW0363: hello");
+    RENDERS("%{g}T %P %v %M", 6, "43 42 alpha.test PYW0363: hello");
+
+    /* The example in Apache's manual: %7F only on debug lines; %E, the
+     * client and the referer have no output in a daemon: their fields
+     * go, the message stays. */
+    RENDERS("[%{u}t] [%-m:%l] [pid %P:tid %T] %7F: %E: [client\\ %a] %M% "
+            ",\\ referer\\ %{Referer}i", 3,
+            "[Mon Dec 07 08:04:02.586447 2026] [pyworker:error] "
+            "[pid 42:tid 7] PYW0363: hello");
+    /* '-' writes "-" where the field would go. */
+    RENDERS("[%-a] [%-{X-Id}i] %M", 3, "[-] [-] PYW0363: hello");
+    /* A field takes the space before it; a dropped first field leaves
+     * the next one's (as in Apache). */
+    RENDERS("[%a] [%l] %M", 3, " [error] PYW0363: hello");
+    /* A level condition: the field shows on lines at least as verbose. */
+    RENDERS("%6l| %M", 6, "info| PYW0363: hello");
+    RENDERS("%6l| %M", 4, " PYW0363: hello");
+    /* The message is written even where its field is dropped. */
+    RENDERS("x%a%M", 3, "PYW0363: hello");
+    /* "% " separates without a space; "\ " is a space inside a field. */
+    RENDERS("%M% [%a]% <%l>", 3, "PYW0363: hello<error>");
+    RENDERS("a\\ b\\tc\\n%%%M", 3, "a b\tc\n%PYW0363: hello");
+    RENDERS("  lead %M", 3, "  lead PYW0363: hello");
+
+    /* Refused: no %M (Apache refuses it too), an item cut off. */
+    RENDERS("[%l]", 3, "(refused)");
+    RENDERS("%M %{u", 3, "(refused)");
+    RENDERS("%M %-", 3, "(refused)");
+
+    /* A line longer than the buffer is cut, NUL-ended. */
+    {
+        char small[16];
+        pyw_logformat_t *f = pyw_logformat_parse("[%l] %M");
+        pyw_logformat_ctx_t c = ctx(3);
+        size_t n = pyw_logformat_render(f, &c, small, sizeof(small));
+
+        CHECK_EQ(n, sizeof(small) - 1);
+        CHECK_STR(small, "[error] PYW0363");
+        pyw_logformat_free(f);
+    }
+    return UNIT_DONE();
+}
