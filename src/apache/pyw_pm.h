@@ -21,6 +21,7 @@
 #include "httpd.h"
 
 #include "pyw_config.h"
+#include "pyw_errlog.h"
 #include "../common/pyw_wboard.h"
 
 /* Why a process is being stopped; plain ints so they survive a restart
@@ -97,8 +98,7 @@ struct pyw_group_rt {
                                    starts the group (pyw_demand.c)        */
     int          idle_check;    /* a process said IDLE: is the group?     */
     apr_time_t   woken_at;      /* a connection started it, 0: not so     */
-    const char  *log_format;    /* its server's ErrorLogFormat, or NULL  */
-    int          log_fd;        /* its server's error log                */
+    pyw_errlog_t log;           /* how its daemons log (pyw_errlog.h)    */
 };
 
 /* The waker: see pyw_waker.c. */

@@ -59,7 +59,6 @@
 #include "../common/pyw_metrics.h"
 #include "../common/pyw_wboard.h"
 #include "../common/pyw_spec.h"
-#include "pyw_errlog_format.h"
 #include "pyw_procmgr_int.h"
 
 pyw_pm_t pyw_pm;
@@ -183,21 +182,6 @@ static void pyw_pm_init(apr_pool_t *pconf, server_rec *s)
     pyw_pm_title_area(s->process);
 }
 
-/* The error log a group's daemons write to: like mod_wsgi's, its
- * vhost's own, so each tenant reads its own errors. */
-static int pyw_pm_group_log_fd(const pyw_group_t *g)
-{
-    apr_os_file_t fd;
-    server_rec *s = g->server;
-
-    /* A vhost's own ErrorLog (file or pipe); a syslog one has no file,
-     * so its daemons write to the main server's. */
-    if (s->error_log && apr_os_file_get(&fd, s->error_log) == APR_SUCCESS) {
-        return fd;
-    }
-    return pyw_pm.log_fd;
-}
-
 static void pyw_pm_add_group(apr_pool_t *pconf, pyw_group_t *g)
 {
     struct pyw_group_rt *rt = apr_pcalloc(pconf, sizeof(*rt));
@@ -208,8 +192,7 @@ static void pyw_pm_add_group(apr_pool_t *pconf, pyw_group_t *g)
     rt->board_fd = -1;
     rt->wboard_fd = -1;
     rt->inflight_row = -1;
-    rt->log_format = pyw_errlog_format(pconf, g->server);
-    rt->log_fd = pyw_pm_group_log_fd(g);
+    pyw_errlog_of(pconf, g->server, pyw_pm.s, &rt->log);
     rt->slots = apr_pcalloc(pconf, g->processes * sizeof(pyw_slot_t));
     for (i = 0; i < g->processes; i++) {
         rt->slots[i].rt = rt;

@@ -93,9 +93,14 @@ static void pyw_fill_spec(const pyw_slot_t *slot, const pyw_proc_t *p,
     spec->startup_delay_ms = p->delay_ms;
     spec->listen_fd = slot->rt->listen_fd;
     spec->status_fd = status_fd;
-    spec->log_fd = slot->rt->log_fd;
-    spec->log_format = slot->rt->log_format;
+    /* Where the group's server logs: its file or pipe (else stderr,
+     * which Apache points at the main log), or syslog. */
+    spec->log_fd = slot->rt->log.fd >= 0 ? slot->rt->log.fd : pyw_pm.log_fd;
+    spec->log_format = slot->rt->log.format;
     spec->log_server = g->server->server_hostname;
+    spec->log_syslog = slot->rt->log.syslog;
+    spec->syslog_facility = slot->rt->log.facility;
+    spec->syslog_tag = slot->rt->log.tag;
 }
 
 /* ---- starting a daemon ---- */

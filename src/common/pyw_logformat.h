@@ -23,6 +23,8 @@
 
 /* Apache's own default, which the daemons used before formats. */
 #define PYW_LOGFORMAT_DEFAULT "[%{u}t] [%m:%l] [pid %P:tid %T] %M"
+/* The same to syslog, which stamps the time itself. */
+#define PYW_LOGFORMAT_SYSLOG  "[%m:%l] [pid %P:tid %T] %M"
 
 typedef struct pyw_logformat pyw_logformat_t;
 

@@ -65,6 +65,9 @@ static const spec_row_t spec_rows[] = {
     SPEC_ROW(".log-level", SPEC_INT, log_level),
     SPEC_ROW(".log-format", SPEC_STR, log_format),
     SPEC_ROW(".log-server", SPEC_STR, log_server),
+    SPEC_ROW(".log-syslog", SPEC_INT, log_syslog),
+    SPEC_ROW(".syslog-facility", SPEC_INT, syslog_facility),
+    SPEC_ROW(".syslog-tag", SPEC_STR, syslog_tag),
     SPEC_ROW(".startup-delay", SPEC_INT, startup_delay_ms),
     { NULL, 0, 0, 0 }
 };

@@ -99,6 +99,9 @@ typedef struct {
     int           log_level;       /* Apache level: 3 err .. 7 debug      */
     const char   *log_format;      /* its ErrorLogFormat; NULL: default   */
     const char   *log_server;      /* its ServerName (%v), or NULL        */
+    int           log_syslog;      /* its ErrorLog is syslog: log there   */
+    int           syslog_facility; /* LOG_LOCAL7 and the like             */
+    const char   *syslog_tag;      /* openlog()'s ident                   */
     int           startup_delay_ms;/* back-off before starting (restarts) */
 
     /* Not encoded: descriptors and memory of the daemon itself. */

@@ -48,6 +48,17 @@ static void daemon_start(const pyw_daemon_spec_t *spec, const pyw_app_t *app)
     }
 }
 
+/* Lines go where the group's server logs: fd 2 (its ErrorLog) or syslog,
+ * in its ErrorLogFormat. */
+static void daemon_log_init(const pyw_daemon_spec_t *spec)
+{
+    pyw_dlog_init(spec->group, 2, spec->log_level, spec->log_format,
+                  spec->log_server);
+    if (spec->log_syslog) {
+        pyw_dlog_syslog(spec->syslog_facility, spec->syslog_tag);
+    }
+}
+
 void pyw_daemon_main(const pyw_daemon_spec_t *spec, const pyw_app_t *app)
 {
     pid_t ppid = getppid();
@@ -60,8 +71,7 @@ void pyw_daemon_main(const pyw_daemon_spec_t *spec, const pyw_app_t *app)
         _exit(PYW_DAEMON_EXIT_STARTUP_FAILED);
     }
     /* Logging works from here on (fd 2 is the error log). */
-    pyw_dlog_init(spec->group, 2, spec->log_level, spec->log_format,
-                  spec->log_server);
+    daemon_log_init(spec);
     /* Where fork + exec ends and Python's start begins (start-up times). */
     pyw_dlog(PYW_LOG_DEBUG, PYW_LOG_EXEC, NULL, "daemon program running "
              "(process %d of %d); starting Python", spec->process_index + 1,
@@ -81,8 +91,7 @@ void pyw_daemon_main_hosted(const pyw_daemon_spec_t *spec,
                             const pyw_app_t *app)
 {
     pyw_daemon_reset_signals();
-    pyw_dlog_init(spec->group, 2, spec->log_level, spec->log_format,
-                  spec->log_server);
+    daemon_log_init(spec);
     pyw_status_init(spec->status_fd);
     pyw_daemon_set_comm(spec);
     daemon_start(spec, app);

@@ -20,6 +20,7 @@
 #include <sys/time.h>
 #include <time.h>
 #include <sys/syscall.h>
+#include <syslog.h>
 #include <unistd.h>
 
 #include "../common/pyw_logformat.h"
@@ -37,7 +38,9 @@ static const char *dlog_group;
 static int dlog_fd = 2;
 static int dlog_level = PYW_LOG_WARNING;
 static pyw_logformat_t *dlog_format;    /* NULL: not parsed yet */
+static int dlog_format_given;           /* the group's server set one */
 static const char *dlog_server;         /* %v: the group's ServerName */
+static int dlog_to_syslog;              /* its ErrorLog is syslog */
 
 /* The request this thread runs (pyw_dlog_set_request); its own. */
 static __thread const char *dlog_thread_uri;
@@ -51,11 +54,25 @@ void pyw_dlog_init(const char *group, int fd, int level,
     dlog_server = server;
     if (format != NULL && dlog_format == NULL) {
         dlog_format = pyw_logformat_parse(format);  /* Apache checked it */
+        dlog_format_given = dlog_format != NULL;
     }
     if (dlog_format == NULL) {
         dlog_format = pyw_logformat_parse(PYW_LOGFORMAT_DEFAULT);
     }
     tzset();                    /* localtime_r() does not promise to */
+}
+
+void pyw_dlog_syslog(int facility, const char *tag)
+{
+    /* As Apache opens it, connected now (before the user changes);
+     * without LOG_CONS, as a tenant's lines have no place on the
+     * console. */
+    openlog(tag, LOG_NDELAY | LOG_PID, facility);
+    dlog_to_syslog = 1;
+    if (!dlog_format_given) {
+        pyw_logformat_free(dlog_format);
+        dlog_format = pyw_logformat_parse(PYW_LOGFORMAT_SYSLOG);
+    }
 }
 
 void pyw_dlog_set_request(const char *uri)
@@ -171,6 +188,11 @@ static void dlog_emit(int level, int code, const char *uri,
     }
     dlog_addf(&b, ")");
     len = dlog_render(level, text, b.len, line, sizeof(line) - 1);
+    if (dlog_to_syslog) {
+        syslog(level, "%.*s", (int)len, line);
+        errno = saved_errno;
+        return;
+    }
     line[len++] = '\n';         /* the - 1 above kept this byte */
 
     do {

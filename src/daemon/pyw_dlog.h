@@ -20,6 +20,11 @@
 void pyw_dlog_init(const char *group, int fd, int level,
                    const char *format, const char *server);
 
+/* From now on lines go to syslog (the group's ErrorLog is syslog:...),
+ * opened as Apache opens it; without a format of its own, Apache's
+ * default less the time, which syslog adds. */
+void pyw_dlog_syslog(int facility, const char *tag);
+
 /* The request the calling thread runs from now on (NULL: none); the
  * string must live until it is set again.  Lines logged on that thread
  * with no uri of their own (print(), sys.stderr, wsgi.input) name it. */

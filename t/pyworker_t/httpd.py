@@ -14,6 +14,7 @@ module=PATH (ServerRoot, Apache, configtest) loads that mod_pyworker.so,
 with the daemon programs beside it, instead of module_path(): for tests
 of another build.
 """
+import glob
 import os
 import re
 import shutil
@@ -230,12 +231,14 @@ def _apache_env(extra=None):
 
 class Apache(ServerRoot):
     """A running private Apache.  ready: URL paths that must answer (not
-    502/503) before start() returns."""
+    502/503) before start() returns.  prefix: a command Apache is started
+    through, which must exec it (its pid stays Apache's)."""
 
     def __init__(self, name, snippet, ready=(), wait_daemons=True,
-                 env=None, **kw):
+                 env=None, prefix=(), **kw):
         super().__init__(name, snippet, **kw)
         self.extra_env = env        # added to Apache's own environment
+        self.prefix = list(prefix)
         self.ready_paths = list(ready)
         self.wait_for_daemons = wait_daemons
         self.proc = None
@@ -283,7 +286,8 @@ class Apache(ServerRoot):
     def _start_once(self, timeout):
         out = open(self.path("logs", "stdout.log"), "ab")
         self.proc = subprocess.Popen(
-            [httpd_path(), "-f", self.conf_path, "-DFOREGROUND"],
+            self.prefix + [httpd_path(), "-f", self.conf_path,
+                           "-DFOREGROUND"],
             stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
             env=_apache_env(self.extra_env))
         out.close()
@@ -303,12 +307,15 @@ class Apache(ServerRoot):
 
     def _daemons_up(self, group, info):
         """Titled groups: enough live titled daemons.  Others: as many
-        daemon start-up lines (PYW0200, notice) as processes=."""
+        daemon start-up lines (PYW0200, notice) as processes=, in any of
+        the error logs (a group in a vhost with an ErrorLog of its own
+        writes there)."""
         if info["display"]:
             return len(self.daemon_pids(group)) >= info["processes"]
-        started = self.log.find(r"\bPYW0200\b.*\(group=%s pid="
-                                % re.escape(group))
-        return len(started) >= info["processes"]
+        pattern = r"\bPYW0200\b.*\(group=%s pid=" % re.escape(group)
+        logs = glob.glob(os.path.join(self.dirs["logs"], "*.log"))
+        started = sum(len(ErrorLog(path).find(pattern)) for path in logs)
+        return started >= info["processes"]
 
     def _wait_daemons(self, timeout):
         """The groups whose daemons are not all up by the timeout."""
