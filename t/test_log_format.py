@@ -27,6 +27,7 @@ PyWorkerSocketPrefix {run}/pyws
     PyWorkerScriptAlias /g {apps}/pylogging.wsgi process-group=gamma
     PyWorkerScriptAlias /missing {apps}/no-such-script.wsgi \
         process-group=gamma
+    PyWorkerScriptAlias /genv {apps}/environ.wsgi process-group=gamma
 </VirtualHost>
 <VirtualHost 127.0.0.1:{port}>
     ServerName delta.test
@@ -42,6 +43,15 @@ PyWorkerSocketPrefix {run}/pyws
     PyWorkerDaemonProcess eps threads=1 display-name=pyw-lf-eps
     PyWorkerScriptAlias /e {apps}/pylogging.wsgi process-group=eps
 </VirtualHost>
+<VirtualHost 127.0.0.1:{port}>
+    ServerName eta.test
+    ErrorLog "{logs}/eta.log"
+    ErrorLogFormat "[%L] [client\ %a] %M"
+    CustomLog "{logs}/eta_access.log" "%L %U"
+    PyWorkerDaemonProcess eta threads=1 display-name=pyw-lf-eta
+    PyWorkerScriptAlias /h {apps}/pylogging.wsgi process-group=eta
+    PyWorkerScriptAlias /env {apps}/environ.wsgi process-group=eta
+</VirtualHost>
 """
 
 COMPACT_TIME = r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{6}"
@@ -52,7 +62,7 @@ CTIME = r"\w{3} \w{3} \d\d \d\d:\d\d:\d\d\.\d{6} \d{4}"
 def httpd(apache):
     h = apache(CONF)
     h.logs = {name: ErrorLog(h.path("logs", name + ".log"))
-              for name in ("gamma", "delta", "eps")}
+              for name in ("gamma", "delta", "eps", "eta")}
     return h
 
 
@@ -84,11 +94,11 @@ def test_openstacks_compact_format(httpd):
 
 
 def test_the_manuals_example_drops_what_a_daemon_lacks(httpd):
-    """%7F (debug only), %E, [client %a] and the referer have nothing in
-    a daemon: their fields go, spaces and all."""
+    """%7F (debug only), %E and the referer have nothing in a daemon:
+    their fields go, spaces and all; the request's client is there."""
     m, line = record(httpd, "delta.test", "/d", httpd.logs["delta"])
     assert re.match(r"^\[%s\] \[pyworker:warn\] \[pid (\d+):tid \d+\] "
-                    r"PYW0363: WARNING:pywlog:%s-warning \(group=delta "
+                    r"\[client 127\.0\.0\.1:\d+\] PYW0363: WARNING:pywlog:%s-warning \(group=delta "
                     r"pid=\1 uri=/d\)$" % (CTIME, m), line), line
 
 
@@ -108,6 +118,37 @@ def test_lines_outside_requests_use_the_format_too(httpd):
     started = log.wait_for(r"\bPYW0200\b.*group=gamma")
     assert started and all(re.match(r"^%s PYW0200: " % COMPACT_TIME, l)
                            for l in started), started
+
+
+def test_a_request_s_lines_carry_its_client_and_log_id(httpd):
+    """%a is the request's client; %L Apache's log id for it, the one
+    the access log's %L shows, so a traceback finds its request."""
+    m, line = record(httpd, "eta.test", "/h", httpd.logs["eta"])
+    got = re.match(r"^\[([A-Za-z0-9+/@_-]+)\] \[client 127\.0\.0\.1:\d+\] "
+                   r"PYW0363: WARNING:pywlog:%s-warning " % m, line)
+    assert got, line
+    access = httpd.path("logs", "eta_access.log")
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        with open(access) as f:
+            ids = [l.split()[0] for l in f if l.split()[1:] == ["/h"]]
+        if ids:
+            break
+        time.sleep(0.05)
+    assert got.group(1) in ids, (line, ids)
+    # Outside a request both fields go.
+    started = httpd.logs["eta"].find(r"PYW0200\b.*group=eta")
+    assert started and all(re.match(r"^ ?PYW0200: ", l) for l in started)
+
+
+def test_the_log_id_is_sent_only_where_a_format_asks(httpd):
+    def env(host, path):
+        r = httpd.get(path, headers={"Host": host})
+        assert r.status_code == 200
+        return r.json()["environ"]
+    assert re.match(r"^[A-Za-z0-9+/@_-]+$",
+                    env("eta.test", "/env")["mod_pyworker.log_id"])
+    assert "mod_pyworker.log_id" not in env("gamma.test", "/genv")
 
 
 INHERIT = r"""

@@ -62,6 +62,7 @@ typedef struct {
                                    it: "" for %{GLOBAL} */
     /* Set by the process manager. */
     const char *socket_path;
+    int         send_log_id;    /* its server's ErrorLogFormat has %L */
     struct pyw_group_rt *rt;
 } pyw_group_t;
 

@@ -20,6 +20,7 @@
 #include "httpd.h"
 #include "http_config.h"
 
+#include "../common/pyw_logformat.h"
 #include "pyw_conftree.h"
 #include "http_main.h"
 #include "pyw_errlog.h"
@@ -97,11 +98,17 @@ void pyw_errlog_of(apr_pool_t *p, const server_rec *s,
                    const server_rec *main, pyw_errlog_t *out)
 {
     const char *fname = s->error_fname ? s->error_fname : main->error_fname;
+    pyw_logformat_t *f;
     apr_os_file_t fd;
 
     memset(out, 0, sizeof(*out));
     out->fd = -1;
     out->format = pyw_errlog_format(p, s);
+    if (out->format != NULL
+        && (f = pyw_logformat_parse(out->format)) != NULL) {
+        out->log_id = pyw_logformat_uses(f, 'L');
+        pyw_logformat_free(f);
+    }
     if (s->error_log != NULL) {
         if (apr_os_file_get(&fd, s->error_log) == APR_SUCCESS) {
             out->fd = fd;

@@ -14,6 +14,7 @@ typedef struct {
     int         syslog;         /* ErrorLog syslog[:facility[:tag]]      */
     int         facility;
     const char *tag;
+    int         log_id;         /* the format has %L: send each request's */
 } pyw_errlog_t;
 
 /* Reads every ErrorLogFormat from the configuration tree (post_config). */

@@ -32,6 +32,9 @@ typedef struct {
                                        Apache's, from r              */
     int         pass_authorization; /* 1: add HTTP_AUTHORIZATION      */
     int         script_reloading;   /* mod_pyworker.script_reloading  */
+    int         log_id;             /* mod_pyworker.log_id: Apache's
+                                       log id of r (made if none yet),
+                                       for the daemon's %L            */
     int64_t     socket_timeout_ms;  /* each wait on the daemon socket;
                                        <= 0: Apache's Timeout          */
     int64_t     deadline_ms;        /* request-timeout, on the

@@ -10,6 +10,7 @@
 
 #include "apr_strings.h"
 #include "httpd.h"
+#include "http_log.h"
 #include "util_script.h"
 
 #include "../common/pyw_io.h"
@@ -32,6 +33,20 @@ typedef struct {
     size_t      name_len;
     size_t      value_len;
 } pyw_env_pair_t;
+
+/* Apache's log id of the main request, made now if nothing was logged
+ * for it yet, as Apache makes one on its first error line: the daemon's
+ * lines then carry the %L that Apache's own lines and the access log's
+ * %L show for this request. */
+static const char *pyw_forward_log_id(request_rec *r)
+{
+    request_rec *rmain = r->main ? r->main : r;
+
+    if (rmain->log_id == NULL) {
+        ap_run_generate_log_id(r->connection, rmain, &rmain->log_id);
+    }
+    return rmain->log_id;
+}
 
 /* The pairs Apache's own table lacks.  The first is the request start
  * (for queue-timeout: when Apache read the request line, or finished
@@ -72,6 +87,9 @@ static int pyw_forward_extras(request_rec *r, const pyw_forward_opts_t *o,
     if (o->paste_app != NULL) {
         x[n].name = "mod_pyworker.paste_app";
         x[n++].value = o->paste_app;
+    }
+    if (o->log_id && (x[n].value = pyw_forward_log_id(r)) != NULL) {
+        x[n++].name = "mod_pyworker.log_id";
     }
     return n;
 }

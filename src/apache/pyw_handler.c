@@ -117,6 +117,7 @@ static int pyw_handler_forward(request_rec *r, const pyw_group_t *g,
     }
     memset(&opts, 0, sizeof(opts));
     opts.process_group = g->name;
+    opts.log_id = g->send_log_id;
     group_as_written = pyw_config_application_group(r,
         app->application_group ? app->application_group
                                : pyw_app_group_global);

@@ -193,6 +193,7 @@ static void pyw_pm_add_group(apr_pool_t *pconf, pyw_group_t *g)
     rt->wboard_fd = -1;
     rt->inflight_row = -1;
     pyw_errlog_of(pconf, g->server, pyw_pm.s, &rt->log);
+    g->send_log_id = rt->log.log_id;
     rt->slots = apr_pcalloc(pconf, g->processes * sizeof(pyw_slot_t));
     for (i = 0; i < g->processes; i++) {
         rt->slots[i].rt = rt;

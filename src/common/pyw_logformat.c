@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include "pyw_logformat.h"
@@ -158,6 +159,20 @@ void pyw_logformat_free(pyw_logformat_t *f)
     free(f);
 }
 
+int pyw_logformat_uses(const pyw_logformat_t *f, char letter)
+{
+    int i;
+
+    for (i = 0; i < f->n; i++) {
+        if (f->items[i].what == letter
+            && (f->items[i].arg == NULL
+                || strcasecmp(f->items[i].arg, "c") != 0)) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
 /* ---- rendering ---- */
 
 static size_t logfmt_put(char *buf, size_t cap, const char *s, size_t n)
@@ -171,6 +186,12 @@ static size_t logfmt_put(char *buf, size_t cap, const char *s, size_t n)
     memcpy(buf, s, n);
     buf[n] = '\0';
     return n;
+}
+
+/* A string that may be absent (NULL: no output). */
+static size_t logfmt_str(char *buf, size_t cap, const char *s)
+{
+    return s != NULL ? logfmt_put(buf, cap, s, strlen(s)) : 0;
 }
 
 static size_t logfmt_printf(char *buf, size_t cap, const char *fmt, ...)
@@ -240,8 +261,13 @@ static size_t logfmt_value(const logfmt_item_t *it,
                ? logfmt_printf(buf, cap, "%ld", c->sys_tid)
                : logfmt_printf(buf, cap, "%lu", c->tid);
     case 'v':
-        return c->server ? logfmt_put(buf, cap, c->server, strlen(c->server))
-                         : 0;
+        return logfmt_str(buf, cap, c->server);
+    case 'a':                   /* %{c}a: Apache's connection peer */
+        return it->arg == NULL || it->arg[0] != 'c'
+               ? logfmt_str(buf, cap, c->client) : 0;
+    case 'L':                   /* %{c}L, %{C}L: a connection's id */
+        return it->arg == NULL || strcasecmp(it->arg, "c") != 0
+               ? logfmt_str(buf, cap, c->log_id) : 0;
     default:
         return 0;               /* about a connection or request record */
     }

@@ -10,10 +10,12 @@
  * field for less verbose lines; %M is always written.
  *
  * A daemon knows the time, level, module, pid, thread, its group's
- * ServerName (%v) and the message; the items about a connection or an
- * Apache request record (%a, %A, %E, %F, %i, %k, %L, %n, %e, %V) have
- * no output there, so their fields are left out, as Apache leaves out
- * [client %a] on a line that is about no connection.
+ * ServerName (%v) and the message, and on a line about a request its
+ * client (%a) and Apache's log id for it (%L, sent when the format asks
+ * for it); the items about Apache's connection or request record (%A,
+ * %{c}a, %E, %F, %i, %k, %{c}L, %n, %e, %V) have no output there, so
+ * their fields are left out, as Apache leaves out [client %a] on a line
+ * that is about no connection.
  */
 #ifndef PYW_LOGFORMAT_H
 #define PYW_LOGFORMAT_H
@@ -36,6 +38,8 @@ typedef struct {
     long           pid;         /* %P                                    */
     unsigned long  tid;         /* %T (pthread_self)                     */
     long           sys_tid;     /* %{g}T (gettid)                        */
+    const char    *client;      /* %a: "ip:port" of the request, or NULL */
+    const char    *log_id;      /* %L: the request's log id, or NULL     */
     const char    *msg;         /* %M, already escaped                   */
     size_t         msg_len;
 } pyw_logformat_ctx_t;
@@ -44,6 +48,11 @@ typedef struct {
  * NULL if it has no %M, holds too many items, or memory is short. */
 pyw_logformat_t *pyw_logformat_parse(const char *fmt);
 void pyw_logformat_free(pyw_logformat_t *f);
+
+/* 1 if the format has the item `letter` about the request, not the
+ * connection (%L, not %{c}L: the request's log id, which Apache then
+ * sends). */
+int pyw_logformat_uses(const pyw_logformat_t *f, char letter);
 
 /* Renders one line (no newline) into buf, at most cap - 1 bytes and a
  * NUL; returns its length. */

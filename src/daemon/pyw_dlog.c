@@ -44,6 +44,8 @@ static int dlog_to_syslog;              /* its ErrorLog is syslog */
 
 /* The request this thread runs (pyw_dlog_set_request); its own. */
 static __thread const char *dlog_thread_uri;
+static __thread const char *dlog_thread_client;
+static __thread const char *dlog_thread_log_id;
 
 void pyw_dlog_init(const char *group, int fd, int level,
                    const char *format, const char *server)
@@ -75,9 +77,12 @@ void pyw_dlog_syslog(int facility, const char *tag)
     }
 }
 
-void pyw_dlog_set_request(const char *uri)
+void pyw_dlog_set_request(const char *uri, const char *client,
+                          const char *log_id)
 {
     dlog_thread_uri = uri;
+    dlog_thread_client = client;
+    dlog_thread_log_id = log_id;
 }
 
 int pyw_dlog_enabled(int level)
@@ -148,6 +153,8 @@ static size_t dlog_render(int level, const char *msg, size_t msglen,
     c.level = level;
     c.module = "pyworker";
     c.server = dlog_server;
+    c.client = dlog_thread_client;
+    c.log_id = dlog_thread_log_id;
     c.pid = (long)getpid();
     c.tid = (unsigned long)pthread_self();
     c.sys_tid = (long)syscall(SYS_gettid);

@@ -25,10 +25,13 @@ void pyw_dlog_init(const char *group, int fd, int level,
  * default less the time, which syslog adds. */
 void pyw_dlog_syslog(int facility, const char *tag);
 
-/* The request the calling thread runs from now on (NULL: none); the
- * string must live until it is set again.  Lines logged on that thread
- * with no uri of their own (print(), sys.stderr, wsgi.input) name it. */
-void pyw_dlog_set_request(const char *uri);
+/* The request the calling thread runs from now on (NULL: none), its
+ * client "ip:port" (%a) and Apache's log id for it (%L), each NULL when
+ * unknown; the strings must live until it is set again.  Lines logged on
+ * that thread with no uri of their own (print(), sys.stderr, wsgi.input)
+ * name it. */
+void pyw_dlog_set_request(const char *uri, const char *client,
+                          const char *log_id);
 
 /* uri may be NULL: the thread's request, if any.  Checks the level before
  * formatting anything. */

@@ -58,6 +58,27 @@ static PyObject *wsgi_application(wsgi_req_t *q)
                                   wsgi_callable_name(q));
 }
 
+static const char *wsgi_or_null(const char *s)
+{
+    return s[0] != '\0' ? s : NULL;
+}
+
+/* Lines logged on this thread from now on are about q: print(),
+ * sys.stderr and the like name its URI, client ("addr:port", as
+ * Apache's %a) and log id too. */
+static void wsgi_log_about(wsgi_req_t *q)
+{
+    size_t a = strlen(q->remote_addr), p = strlen(q->remote_port);
+
+    if (a > 0) {
+        memcpy(q->client, q->remote_addr, a);
+        q->client[a] = ':';
+        memcpy(q->client + a + 1, q->remote_port, p + 1);
+    }
+    pyw_dlog_set_request(q->uri, wsgi_or_null(q->client),
+                         wsgi_or_null(q->log_id));
+}
+
 /* The whole request with the GIL held.  0 clean, -1 close. */
 static int wsgi_request(wsgi_req_t *q, const unsigned char *env, size_t len)
 {
@@ -65,12 +86,11 @@ static int wsgi_request(wsgi_req_t *q, const unsigned char *env, size_t len)
 
     pyw_response_init(&q->resp, q->c, NULL, "?", 0);
     if (pyw_wsgi_environ(q, env, len) < 0) {
-        pyw_dlog_set_request(q->uri);
+        wsgi_log_about(q);
         q->resp.uri = q->uri;
         return pyw_response_fail(&q->resp, 500, "bad request environ");
     }
-    /* print(), sys.stderr and the like on this thread name it too. */
-    pyw_dlog_set_request(q->uri);
+    wsgi_log_about(q);
     pyw_response_init(&q->resp, q->c, q->uri, q->script, q->head);
     if ((app = wsgi_application(q)) == NULL) {
         return pyw_response_fail(&q->resp, 500, "WSGI application failed to "
@@ -160,7 +180,7 @@ int pyw_wsgi_handle(pyw_app_thread_t *t, pyw_dconn_t *c,
     Py_CLEAR(q.environ);
     pyw_response_clear(&q.resp);
     PyErr_Clear();
-    pyw_dlog_set_request(NULL);
+    pyw_dlog_set_request(NULL, NULL, NULL);
     PyEval_SaveThread();
     free(q.script);
     free(q.uri);

@@ -173,12 +173,24 @@ int pyw_wsgi_init(pyw_interp_t *ip)
     w->k_reloading = wsgi_key_str(w, "mod_pyworker.script_reloading");
     w->k_callable = wsgi_key_str(w, "mod_pyworker.callable_object");
     w->k_paste_app = wsgi_key_str(w, "mod_pyworker.paste_app");
+    w->k_remote_addr = wsgi_key_str(w, "REMOTE_ADDR");
+    w->k_remote_port = wsgi_key_str(w, "REMOTE_PORT");
+    w->k_log_id = wsgi_key_str(w, "mod_pyworker.log_id");
     w->k_close = PyUnicode_InternFromString("close");
     w->v_version = Py_BuildValue("(ii)", 1, 0);
     w->v_http = PyUnicode_InternFromString("http");
     w->v_https = PyUnicode_InternFromString("https");
     w->t_text_io = wsgi_text_io_type();
     return PyErr_Occurred() ? -1 : 0;
+}
+
+/* v into a small buffer of q, cut to fit, NUL-ended. */
+static void wsgi_copy_short(char *dst, size_t cap, pyw_slice_t v)
+{
+    size_t n = v.len < cap - 1 ? v.len : cap - 1;
+
+    memcpy(dst, v.data, n);
+    dst[n] = '\0';
 }
 
 /* CONTENT_LENGTH: digits only, else -1 (Apache validated it already). */
@@ -214,6 +226,15 @@ static int wsgi_note_pair(wsgi_req_t *q, PyObject *key, pyw_slice_t v)
     }
     else if (key == w->k_reloading) {
         q->reloading = v.len == 1 && v.data[0] == '1';
+    }
+    else if (key == w->k_remote_addr) {
+        wsgi_copy_short(q->remote_addr, sizeof(q->remote_addr), v);
+    }
+    else if (key == w->k_remote_port) {
+        wsgi_copy_short(q->remote_port, sizeof(q->remote_port), v);
+    }
+    else if (key == w->k_log_id) {
+        wsgi_copy_short(q->log_id, sizeof(q->log_id), v);
     }
     return 0;
 }

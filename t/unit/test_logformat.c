@@ -37,13 +37,18 @@ static pyw_logformat_ctx_t ctx(int level)
     return c;
 }
 
-/* Renders fmt at level; "(refused)" if it does not parse. */
-static const char *render(const char *fmt, int level)
+/* Renders fmt at level (in a request when req); "(refused)" if it does
+ * not parse. */
+static const char *render_in(const char *fmt, int level, int req)
 {
     static char line[512];
     pyw_logformat_t *f = pyw_logformat_parse(fmt);
     pyw_logformat_ctx_t c = ctx(level);
 
+    if (req) {
+        c.client = "127.0.0.1:40312";
+        c.log_id = "Y2xpZW50aWQ";
+    }
     if (f == NULL) {
         return "(refused)";
     }
@@ -52,7 +57,22 @@ static const char *render(const char *fmt, int level)
     return line;
 }
 
+static const char *render(const char *fmt, int level)
+{
+    return render_in(fmt, level, 0);
+}
+
 #define RENDERS(fmt, level, want) CHECK_STR(render(fmt, level), want)
+#define RENDERS_IN_REQUEST(fmt, want) CHECK_STR(render_in(fmt, 3, 1), want)
+
+static int uses(const char *fmt, char letter)
+{
+    pyw_logformat_t *f = pyw_logformat_parse(fmt);
+    int rc = f != NULL && pyw_logformat_uses(f, letter);
+
+    pyw_logformat_free(f);
+    return rc;
+}
 
 int main(void)
 {
@@ -89,6 +109,17 @@ int main(void)
     RENDERS("%M% [%a]% <%l>", 3, "PYW0363: hello<error>");
     RENDERS("a\\ b\\tc\\n%%%M", 3, "a b\tc\n%PYW0363: hello");
     RENDERS("  lead %M", 3, "  lead PYW0363: hello");
+
+    /* In a request: its client and Apache's log id for it; the
+     * connection's (%{c}a, %{c}L) are Apache's alone. */
+    RENDERS_IN_REQUEST("[%L] [client\\ %a] %M",
+                       "[Y2xpZW50aWQ] [client 127.0.0.1:40312] "
+                       "PYW0363: hello");
+    RENDERS_IN_REQUEST("[%{c}L] [%{c}a] %M", " PYW0363: hello");
+    CHECK(uses("[%L] %M", 'L'));
+    CHECK(!uses("[%{C}L] %M", 'L'));
+    CHECK(!uses("[%{c}L] %M", 'L'));
+    CHECK(!uses("[%l] %M", 'L'));
 
     /* Refused: no %M (Apache refuses it too), an item cut off. */
     RENDERS("[%l]", 3, "(refused)");
