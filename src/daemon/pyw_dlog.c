@@ -41,6 +41,7 @@ static pyw_logformat_t *dlog_format;    /* NULL: not parsed yet */
 static int dlog_format_given;           /* the group's server set one */
 static const char *dlog_server;         /* %v: the group's ServerName */
 static int dlog_to_syslog;              /* its ErrorLog is syslog */
+static int dlog_request_fields;         /* the format shows %a or %L */
 
 /* The request this thread runs (pyw_dlog_set_request); its own. */
 static __thread const char *dlog_thread_uri;
@@ -61,6 +62,9 @@ void pyw_dlog_init(const char *group, int fd, int level,
     if (dlog_format == NULL) {
         dlog_format = pyw_logformat_parse(PYW_LOGFORMAT_DEFAULT);
     }
+    dlog_request_fields = dlog_format_given
+                          && (pyw_logformat_uses(dlog_format, 'a')
+                              || pyw_logformat_uses(dlog_format, 'L'));
     tzset();                    /* localtime_r() does not promise to */
 }
 
@@ -75,6 +79,11 @@ void pyw_dlog_syslog(int facility, const char *tag)
         pyw_logformat_free(dlog_format);
         dlog_format = pyw_logformat_parse(PYW_LOGFORMAT_SYSLOG);
     }
+}
+
+int pyw_dlog_request_fields(void)
+{
+    return dlog_request_fields;
 }
 
 void pyw_dlog_set_request(const char *uri, const char *client,

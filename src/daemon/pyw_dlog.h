@@ -33,6 +33,10 @@ void pyw_dlog_syslog(int facility, const char *tag);
 void pyw_dlog_set_request(const char *uri, const char *client,
                           const char *log_id);
 
+/* 1 if the format shows a request's client or log id (%a, %L): only
+ * then are they worth collecting per request. */
+int pyw_dlog_request_fields(void);
+
 /* uri may be NULL: the thread's request, if any.  Checks the level before
  * formatting anything. */
 void pyw_dlog(int level, int code, const char *uri, const char *fmt, ...)

@@ -20,6 +20,7 @@
  */
 #include "pyw_python.h"
 
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -68,15 +69,21 @@ static const char *wsgi_or_null(const char *s)
  * Apache's %a) and log id too. */
 static void wsgi_log_about(wsgi_req_t *q)
 {
-    size_t a = strlen(q->remote_addr), p = strlen(q->remote_port);
+    size_t a, p;
 
-    if (a > 0) {
-        memcpy(q->client, q->remote_addr, a);
-        q->client[a] = ':';
-        memcpy(q->client + a + 1, q->remote_port, p + 1);
+    if (!q->w->log_fields) {
+        pyw_dlog_set_request(q->uri, NULL, NULL);
+        return;
     }
-    pyw_dlog_set_request(q->uri, wsgi_or_null(q->client),
-                         wsgi_or_null(q->log_id));
+    a = strlen(q->log.remote_addr);
+    p = strlen(q->log.remote_port);
+    if (a > 0) {
+        memcpy(q->log.client, q->log.remote_addr, a);
+        q->log.client[a] = ':';
+        memcpy(q->log.client + a + 1, q->log.remote_port, p + 1);
+    }
+    pyw_dlog_set_request(q->uri, wsgi_or_null(q->log.client),
+                         wsgi_or_null(q->log.log_id));
 }
 
 /* The whole request with the GIL held.  0 clean, -1 close. */
@@ -155,7 +162,9 @@ int pyw_wsgi_handle(pyw_app_thread_t *t, pyw_dconn_t *c,
     wsgi_req_t q;
     int rv;
 
-    memset(&q, 0, sizeof(q));
+    memset(&q, 0, offsetof(wsgi_req_t, log));
+    q.log.remote_addr[0] = q.log.remote_port[0] = '\0';
+    q.log.client[0] = q.log.log_id[0] = '\0';
     q.c = c;
     if (group.len == 0) {
         q.ip = &pyw_interp_main;

@@ -173,9 +173,11 @@ int pyw_wsgi_init(pyw_interp_t *ip)
     w->k_reloading = wsgi_key_str(w, "mod_pyworker.script_reloading");
     w->k_callable = wsgi_key_str(w, "mod_pyworker.callable_object");
     w->k_paste_app = wsgi_key_str(w, "mod_pyworker.paste_app");
-    w->k_remote_addr = wsgi_key_str(w, "REMOTE_ADDR");
-    w->k_remote_port = wsgi_key_str(w, "REMOTE_PORT");
-    w->k_log_id = wsgi_key_str(w, "mod_pyworker.log_id");
+    if ((w->log_fields = pyw_dlog_request_fields())) {
+        w->k_remote_addr = wsgi_key_str(w, "REMOTE_ADDR");
+        w->k_remote_port = wsgi_key_str(w, "REMOTE_PORT");
+        w->k_log_id = wsgi_key_str(w, "mod_pyworker.log_id");
+    }
     w->k_close = PyUnicode_InternFromString("close");
     w->v_version = Py_BuildValue("(ii)", 1, 0);
     w->v_http = PyUnicode_InternFromString("http");
@@ -191,6 +193,23 @@ static void wsgi_copy_short(char *dst, size_t cap, pyw_slice_t v)
 
     memcpy(dst, v.data, n);
     dst[n] = '\0';
+}
+
+/* What the group's ErrorLogFormat shows of a request: its client and
+ * Apache's log id for it. */
+static void wsgi_note_log_field(wsgi_req_t *q, PyObject *key, pyw_slice_t v)
+{
+    const pyw_wsgi_cache_t *w = q->w;
+
+    if (key == w->k_remote_addr) {
+        wsgi_copy_short(q->log.remote_addr, sizeof(q->log.remote_addr), v);
+    }
+    else if (key == w->k_remote_port) {
+        wsgi_copy_short(q->log.remote_port, sizeof(q->log.remote_port), v);
+    }
+    else if (key == w->k_log_id) {
+        wsgi_copy_short(q->log.log_id, sizeof(q->log.log_id), v);
+    }
 }
 
 /* CONTENT_LENGTH: digits only, else -1 (Apache validated it already). */
@@ -227,14 +246,8 @@ static int wsgi_note_pair(wsgi_req_t *q, PyObject *key, pyw_slice_t v)
     else if (key == w->k_reloading) {
         q->reloading = v.len == 1 && v.data[0] == '1';
     }
-    else if (key == w->k_remote_addr) {
-        wsgi_copy_short(q->remote_addr, sizeof(q->remote_addr), v);
-    }
-    else if (key == w->k_remote_port) {
-        wsgi_copy_short(q->remote_port, sizeof(q->remote_port), v);
-    }
-    else if (key == w->k_log_id) {
-        wsgi_copy_short(q->log_id, sizeof(q->log_id), v);
+    else if (w->log_fields) {
+        wsgi_note_log_field(q, key, v);
     }
     return 0;
 }

@@ -46,7 +46,9 @@ struct pyw_wsgi_cache {
     PyObject   *k_script_filename, *k_request_uri, *k_content_length,
                *k_https, *k_request_method, *k_url_scheme, *k_input,
                *k_errors, *k_close, *k_reloading, *k_callable,
-               *k_paste_app, *k_remote_addr, *k_remote_port, *k_log_id;
+               *k_paste_app;
+    int         log_fields;             /* pyw_dlog_request_fields()    */
+    PyObject   *k_remote_addr, *k_remote_port, *k_log_id; /* if so     */
     PyObject   *v_version, *v_http, *v_https;
     PyObject   *t_text_io;              /* io.TextIOBase                */
 };
@@ -61,11 +63,6 @@ typedef struct {
     PyObject      *start_response;
     char          *script;          /* SCRIPT_FILENAME                  */
     char          *uri;             /* REQUEST_URI without the query    */
-    /* For log lines about it (%a, %L); "" when not sent. */
-    char           remote_addr[48]; /* REMOTE_ADDR                      */
-    char           remote_port[8];  /* REMOTE_PORT                      */
-    char           client[56];      /* "addr:port", made from the two   */
-    char           log_id[40];      /* mod_pyworker.log_id              */
     long long      content_length;  /* -1: absent (chunked or none)     */
     int            https;
     int            head;
@@ -75,6 +72,15 @@ typedef struct {
     int            failed;          /* ERROR instead of END             */
     int            fail_status;
     const char    *fail_reason;
+    /* Last: what log lines show of it (%a, %L), when the format asks
+     * (pyw_dlog_request_fields); "" when not sent.  Not cleared with
+     * the rest, each request clears the first bytes. */
+    struct {
+        char       remote_addr[48]; /* REMOTE_ADDR                      */
+        char       remote_port[8];  /* REMOTE_PORT                      */
+        char       client[56];      /* "addr:port", made from the two   */
+        char       log_id[40];      /* mod_pyworker.log_id              */
+    } log;
 } wsgi_req_t;
 
 /* Build q->environ from the REQUEST pairs (pyw_wsgi_environ.c).  0, or
