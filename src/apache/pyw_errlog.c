@@ -19,10 +19,10 @@
 #include "apr_strings.h"
 #include "httpd.h"
 #include "http_config.h"
+#include "http_main.h"
 
 #include "../common/pyw_logformat.h"
 #include "pyw_conftree.h"
-#include "http_main.h"
 #include "pyw_errlog.h"
 
 /* scope -> the format's text ("": Apache's default) */
@@ -70,26 +70,27 @@ static const char *pyw_errlog_format(apr_pool_t *p, const server_rec *s)
 static void pyw_errlog_syslog(apr_pool_t *p, const char *fname,
                               pyw_errlog_t *out)
 {
-    const char *spec = strchr(fname, ':');
-    const char *tag = NULL;
+    const char *colon = strchr(fname, ':');
+    char *facility, *tag;
     int i;
 
     out->syslog = 1;
     out->facility = LOG_LOCAL7;
     out->tag = ap_server_argv0;
-    if (spec == NULL) {
+    if (colon == NULL) {
         return;
     }
-    spec = apr_pstrdup(p, spec + 1);
-    if ((tag = strchr(spec, ':')) != NULL) {
-        *(char *)tag++ = '\0';
+    facility = apr_pstrdup(p, colon + 1);
+    if ((tag = strchr(facility, ':')) != NULL) {
+        *tag++ = '\0';
         if (*tag != '\0') {
             out->tag = tag;
         }
     }
     for (i = 0; facilitynames[i].c_name != NULL; i++) {
-        if (strcasecmp(spec, facilitynames[i].c_name) == 0) {
+        if (strcasecmp(facility, facilitynames[i].c_name) == 0) {
             out->facility = facilitynames[i].c_val;
+            break;
         }
     }
 }

@@ -28,7 +28,8 @@
 
 /* Longest message text kept; the rest is cut and marked with "...". */
 #define DLOG_MAX_MSG   8192
-/* Whole line: prefix + escaped message (may grow up to 4x) + suffix. */
+/* The message with its code and suffix (group, pid, uri); the line is
+ * that in the group's ErrorLogFormat, with up to 1 KiB around it. */
 #define DLOG_LINE_MAX  (DLOG_MAX_MSG + 1024)
 #define DLOG_URI_MAX   512
 
@@ -155,8 +156,11 @@ static size_t dlog_render(int level, const char *msg, size_t msglen,
     pyw_logformat_ctx_t c;
 
     if (dlog_format == NULL) {          /* before init, or no memory */
-        return (size_t)snprintf(line, cap, "%.*s", (int)msglen, msg) < cap
-               ? msglen : cap - 1;
+        size_t n = msglen < cap ? msglen : cap - 1;
+
+        memcpy(line, msg, n);
+        line[n] = '\0';
+        return n;
     }
     gettimeofday(&c.now, NULL);
     c.level = level;
