@@ -8,6 +8,7 @@ line about no connection.
 (The rules of the format, item by item: t/unit/test_logformat.c.)"""
 import os
 import re
+import signal
 import time
 import uuid
 
@@ -118,6 +119,23 @@ def test_lines_outside_requests_use_the_format_too(httpd):
     started = log.wait_for(r"\bPYW0200\b.*group=gamma")
     assert started and all(re.match(r"^%s PYW0200: " % COMPACT_TIME, l)
                            for l in started), started
+
+
+def test_a_stack_dump_is_in_the_format_line_by_line(httpd):
+    """Python writes the dump (faulthandler); the daemon reads it back and
+    logs each line as its own, so the dump is in the host's format too."""
+    log = httpd.logs["gamma"]
+    (pid,) = httpd.daemon_pids("gamma")
+    mark = log.mark()
+    os.kill(pid, signal.SIGRTMIN + 6)
+    assert log.wait_for(r"PYW0248: end of Python stacks", since=mark)
+    lines = log.text(mark).splitlines()
+    assert len(lines) > 3 and any("most recent call first" in l
+                                  for l in lines), lines
+    for line in lines:
+        assert re.match(r"^%s PYW0248: .*\S \(group=gamma pid=%d\)$"
+                        % (COMPACT_TIME, pid), line), line
+    assert httpd.log.find(r"most recent call first") == []
 
 
 def test_a_request_s_lines_carry_its_client_and_log_id(httpd):

@@ -6,6 +6,7 @@ lines went to Apache's stderr, which a detached Apache points at
 import os
 import re
 import shutil
+import signal
 import socket
 import tempfile
 import threading
@@ -130,3 +131,21 @@ def test_lines_outside_requests_too(httpd, syslog_sink):
     assert syslog_sink.wait_for(r"pywtest\[\d+\]: .*PYW0200\b.*group=sysg")
     assert syslog_sink.wait_for(r"pywlog-import-marker|PYW0200\b.*"
                                 r"group=fmtg")
+
+
+def test_a_stack_dump_goes_there_line_by_line(httpd, syslog_sink):
+    """Before, Python wrote it to the daemon's stderr: lost, or in the
+    main log."""
+    (pid,) = httpd.daemon_pids("sysg")
+    mark = httpd.log.mark()
+    os.kill(pid, signal.SIGRTMIN + 6)
+    tag = r"^<%d>.* pywtest\[%d\]: " % (LOCAL3 * 8 + WARNING, pid)
+    assert syslog_sink.wait_for(tag + r".*PYW0248: end of Python stacks")
+    dump = [m for m in list(syslog_sink.seen)
+            if re.match(tag + r".*PYW0248: ", m)]
+    assert any("follow (SIGRTMIN+6)" in m for m in dump), dump
+    assert any(re.search(r"PYW0248: Thread 0x[0-9a-f]+ \(most recent call "
+                         r"first\):", m) for m in dump), dump
+    assert any(re.search(r'PYW0248:   File ".*", line \d+ in ', m)
+               for m in dump), dump
+    assert "most recent call first" not in httpd.log.text(mark)

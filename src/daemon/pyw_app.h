@@ -47,12 +47,12 @@ struct pyw_app {
      * watchdog's heartbeat.  Waits as long as another thread holds it. */
     void (*ping)(pyw_app_thread_t *t);
 
-    /* Write every thread's application stack to the error log.  Any
-     * thread, without the interpreter lock, even while some thread holds
-     * it forever.  0, or -1 when it cannot (logged at start).  The daemon
-     * calls it for request-timeout, deadlock-timeout and
-     * PYW_DAEMON_STACK_SIGNAL. */
-    int (*dump_stacks)(void);
+    /* Write every thread's application stack to the error log at level
+     * (pyw_logno.h).  Any thread, without the interpreter lock, even
+     * while some thread holds it forever.  0, or -1 when it cannot
+     * (logged at start).  The daemon calls it for request-timeout,
+     * deadlock-timeout and PYW_DAEMON_STACK_SIGNAL. */
+    int (*dump_stacks)(int level);
 
     /* Main thread, once, when no request runs any more: the
      * application's exit callbacks (Python: atexit).  The process exits

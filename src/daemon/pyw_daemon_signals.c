@@ -201,7 +201,8 @@ void pyw_daemon_wait_for_stop(void)
         }
         if (sig_stacks != stacks_seen) {
             stacks_seen = sig_stacks;
-            pyw_watchdog_dump_stacks("SIGRTMIN+6");
+            /* Asked for: shown at the default LogLevel. */
+            pyw_watchdog_dump_stacks("SIGRTMIN+6", PYW_LOG_WARNING);
         }
         if (sig_other != others_seen) {
             /* Apache signals its whole process group on restart; the

@@ -55,9 +55,9 @@
                                            request-timeout (uri=)         */
 #define PYW_LOG_DEADLOCK            247 /* error: GIL held past
                                            deadlock-timeout               */
-#define PYW_LOG_STACKS              248 /* notice: Python stacks follow /
-                                           end (the dump between has no
-                                           code: it is faulthandler's)    */
+#define PYW_LOG_STACKS              248 /* error (timeouts) or warn (signal):
+                                           Python stacks follow, each
+                                           line of the dump, end          */
 #define PYW_LOG_QUEUE_TIMEOUT       249 /* warn: waited past queue-timeout,
                                            503 without running (uri=)     */
 #define PYW_LOG_ROLLING_SIGNAL      250 /* notice: SIGUSR2: rolling restart

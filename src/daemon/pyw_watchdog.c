@@ -53,17 +53,17 @@ void pyw_watchdog_replace_me(void)
     kill(getpid(), SIGTERM);
 }
 
-void pyw_watchdog_dump_stacks(const char *why)
+void pyw_watchdog_dump_stacks(const char *why, int level)
 {
-    pyw_dlog(PYW_LOG_NOTICE, PYW_LOG_STACKS, NULL,
+    pyw_dlog(level, PYW_LOG_STACKS, NULL,
              "Python stacks of every thread follow (%s)", why);
-    if (pyw_wd.app->dump_stacks() < 0) {
+    if (pyw_wd.app->dump_stacks(level) < 0) {
         pyw_dlog(PYW_LOG_WARNING, PYW_LOG_NO_STACKS, NULL,
                  "cannot dump Python stacks: faulthandler is not set up, "
                  "or a dump is running already");
         return;
     }
-    pyw_dlog(PYW_LOG_NOTICE, PYW_LOG_STACKS, NULL, "end of Python stacks");
+    pyw_dlog(level, PYW_LOG_STACKS, NULL, "end of Python stacks");
 }
 
 /* ---- the watchdog thread ---- */

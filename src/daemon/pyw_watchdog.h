@@ -37,10 +37,11 @@ int pyw_watchdog_start(const pyw_daemon_spec_t *spec, const pyw_app_t *app);
  * request number maximum-requests).  Any thread. */
 void pyw_watchdog_poke(void);
 
-/* Every thread's application stack to the error log between two PYW0248
- * lines naming why (request-timeout, deadlock-timeout, or the operator's
- * PYW_DAEMON_STACK_SIGNAL).  Any thread; needs no interpreter lock. */
-void pyw_watchdog_dump_stacks(const char *why);
+/* Every thread's application stack to the error log, every line PYW0248
+ * at level, between two lines naming why (request-timeout,
+ * deadlock-timeout, or the operator's PYW_DAEMON_STACK_SIGNAL).  Any
+ * thread; needs no interpreter lock. */
+void pyw_watchdog_dump_stacks(const char *why, int level);
 
 /* Main thread, on SIGTERM: ask for nothing more; if the process still
  * runs at exit_deadline_ms (pyw_io clock), log it and _exit(0): atexit

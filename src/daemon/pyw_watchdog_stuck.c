@@ -32,7 +32,7 @@ void pyw_watchdog_check_requests(int stopping)
     while (pyw_workers_overdue(pyw_wd.request_timeout, uri, sizeof(uri),
                                &elapsed)) {
         if (found++ == 0) {
-            pyw_watchdog_dump_stacks("request-timeout");
+            pyw_watchdog_dump_stacks("request-timeout", PYW_LOG_ERR);
         }
         pyw_dlog(PYW_LOG_ERR, PYW_LOG_REQUEST_TIMEOUT, uri,
                  "request running for %.1f s, longer than request-timeout "
@@ -64,7 +64,7 @@ void pyw_watchdog_check_deadlock(int64_t now, int stopping)
         return;
     }
     pyw_wd.deadlocked = 1;
-    pyw_watchdog_dump_stacks("deadlock-timeout");
+    pyw_watchdog_dump_stacks("deadlock-timeout", PYW_LOG_ERR);
     pyw_dlog(PYW_LOG_ERR, PYW_LOG_DEADLOCK, NULL,
              "the Python GIL has not been free for %.1f s, longer than "
              "deadlock-timeout (%g s): Python stacks above; no new requests "

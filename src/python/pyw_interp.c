@@ -186,7 +186,7 @@ void pyw_interp_stop(void)
     PyEval_SaveThread();
 }
 
-int pyw_interp_dump_stacks(void)
+int pyw_interp_dump_stacks(int level)
 {
-    return pyw_stacks_dump();
+    return pyw_stacks_dump(level);
 }

@@ -43,7 +43,7 @@ void pyw_interp_thread_ping(pyw_app_thread_t *t);
  * GIL forever.  Any thread.  0, or -1 when faulthandler could not be set
  * up (logged at start).
  */
-int pyw_interp_dump_stacks(void);
+int pyw_interp_dump_stacks(int level);
 
 /* Each interpreter's atexit callbacks: named groups first, the main
  * interpreter last.  Main thread, GIL not held. */

@@ -16,9 +16,10 @@ void pyw_stacks_init(void);
  * Any thread, no GIL.  A failure is logged (no dumps for that group). */
 void pyw_stacks_add(pyw_interp_t *ip);
 
-/* Each interpreter's heading and stacks to fd 2, main one first.  Any
- * thread whose first thread state (if any) is in the main interpreter;
- * no GIL.  Dumps never overlap.  0, or -1 without faulthandler. */
-int pyw_stacks_dump(void);
+/* Each interpreter's heading and stacks to the error log at level, one
+ * PYW0248 line per line, main interpreter first.  Any thread whose first
+ * thread state (if any) is in the main interpreter; no GIL.  Dumps never
+ * overlap.  0, or -1 without faulthandler. */
+int pyw_stacks_dump(int level);
 
 #endif /* PYW_STACKS_H */
