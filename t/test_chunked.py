@@ -4,6 +4,7 @@ CONTENT_LENGTH, so frameworks that ignore wsgi.input_terminated (Django)
 see it too; Stream passes it on as it comes; Off answers 411;
 PyWorkerChunkedRequestLimit bounds what On reads (413, PYW0150).  Bodies
 past 64 KiB go to a temporary file without a name in Apache's TMPDIR."""
+import gzip
 import hashlib
 import json
 import os
@@ -43,6 +44,15 @@ PyWorkerScriptAlias /pyramid {apps}/pyramid_app.wsgi process-group=pyramid
 </Location>
 <Location /lrb>
     LimitRequestBody 100000
+</Location>
+PyWorkerScriptAlias /gz {apps}/chunked.wsgi process-group=chk
+PyWorkerScriptAlias /gzstream {apps}/chunked.wsgi process-group=chk
+<Location /gz>
+    SetInputFilter DEFLATE
+</Location>
+<Location /gzstream>
+    SetInputFilter DEFLATE
+    PyWorkerChunkedRequest Stream
 </Location>
 """
 
@@ -215,6 +225,49 @@ def test_http2_body_without_length_reaches_django(httpd):
     assert out["sha256"] == hashlib.sha256(body).hexdigest()
     assert httpd.log.wait_for(r"PYW0%d\b.* %d bytes" % (SPOOLED, len(body)),
                               since=mark)
+
+
+@pytest.mark.parametrize("size", [1000, 3 * MB], ids=["1K", "3M"])
+def test_a_body_an_input_filter_inflates_is_read_whole(httpd, size):
+    """SetInputFilter DEFLATE: the client's Content-Length counts the
+    gzip bytes.  Before, the application got it as CONTENT_LENGTH and
+    wsgi.input ended there: the body was cut, silently."""
+    body = os.urandom(size)  # body_of inflates past mod_deflate's ratio limit
+    mark = httpd.log.mark()
+    r = rawhttp.request(httpd.port, "POST", "/gz",
+                        [("Content-Encoding", "gzip")], gzip.compress(body),
+                        timeout=30)
+    assert r.status == 200, r.body[:300]
+    out = json.loads(r.body)
+    assert (out["len"], out["content_length"]) == (size, str(size)), out
+    assert out["sha256"] == hashlib.sha256(body).hexdigest()
+    assert httpd.log.wait_for(r"PYW0%d\b.*changed by an input filter.* "
+                              r"%d bytes" % (SPOOLED, size), since=mark)
+
+
+def test_stream_mode_gives_an_inflated_body_without_content_length(httpd):
+    body = os.urandom(300000)
+    r = rawhttp.request(httpd.port, "POST", "/gzstream",
+                        [("Content-Encoding", "gzip")], gzip.compress(body),
+                        timeout=30)
+    out = json.loads(r.body)
+    assert out["how"] == "terminated" and out["content_length"] in (None,
+                                                                     ""), out
+    assert out["len"] == len(body)
+    assert out["sha256"] == hashlib.sha256(body).hexdigest()
+
+
+def test_http2_upload_with_a_length_is_not_spooled(httpd):
+    """Only filters above the protocol count: HTTP/2's own do not."""
+    body = body_of(300000)
+    mark = httpd.log.mark()
+    p = subprocess.run(["curl", "-sS", "--http2-prior-knowledge",
+                        "--data-binary", "@-", httpd.url("/raw")],
+                       input=body, capture_output=True, timeout=30)
+    assert p.returncode == 0, p.stderr
+    out = json.loads(p.stdout)
+    assert (out["len"], out["how"]) == (len(body), "content_length"), out
+    assert httpd.log.find(r"PYW0%d\b" % SPOOLED, since=mark) == []
 
 
 # -- the limit ------------------------------------------------------------

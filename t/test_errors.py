@@ -70,6 +70,8 @@ BAD_BEFORE_HEADERS = [
     "header_not_tuple", "header_nonlatin1", "header_crlf_value",
     "header_lf_value", "header_crlf_name", "hop_connection",
     "hop_transfer_encoding", "hop_keep_alive", "hop_upgrade",
+    "hop_proxy_authenticate", "status_100", "status_103",
+    "header_ctl_value", "header_del_value", "header_ctl_type",
     "no_start_response", "no_start_response_empty", "str_body",
     "none_result",
 ]

@@ -54,6 +54,26 @@ def test_status_line_is_the_apps(httpd, status):
     assert r.body == b"x"
 
 
+@pytest.mark.parametrize("code", ["299", "418", "599"])
+def test_an_empty_reason_goes_out_as_it_is(httpd, code):
+    """Before, Apache replaced the line with its own, and for a code it
+    does not know that is "500 Internal Server Error"."""
+    r = get(httpd, "/respond?status=%s%%20&body=x" % code)
+    assert (r.status, r.reason, r.body) == (int(code), "", b"x")
+
+
+def test_the_same_content_length_twice_is_sent_once(httpd):
+    """Sent twice, an HTTP/2 client resets the stream."""
+    q = "/respond?h=Content-Length:10&h=content-length:10&body=1234567890"
+    r = get(httpd, q)
+    assert r.body == b"1234567890"
+    assert len(r.header_all("Content-Length")) == 1, r.headers
+    p = subprocess.run(["curl", "-sS", "--http2-prior-knowledge", "-o", "-",
+                        httpd.url(q)], capture_output=True, timeout=30)
+    assert p.returncode == 0, p.stderr
+    assert p.stdout == b"1234567890"
+
+
 def test_headers_are_passed_in_order_and_repeated_ones_kept(httpd):
     q = "&".join("h=" + quote(h) for h in
                  ("X-One:first", "Set-Cookie:a=1; Path=/",

@@ -49,6 +49,9 @@ typedef struct {
                                        (PYW_REQUEST_RESENT)          */
     int         head_as_get;        /* 1: REQUEST_METHOD GET for a HEAD
                                        (PyWorkerMapHEADToGET)        */
+    int         length_unknown;     /* 1: a Content-Length an input
+                                       filter may change: not in the
+                                       environ                       */
     /* Error override (PyWorkerErrorOverride, ProxyErrorOverride): 1 if
      * the application's response with this status is to be replaced by
      * Apache's error document; NULL: never. */

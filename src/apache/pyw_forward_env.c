@@ -220,6 +220,9 @@ int pyw_forward_send_request(pyw_fwd_t *fw,
                                          pyw_spool_size(opts->body)));
             apr_table_unset(r->subprocess_env, "HTTP_TRANSFER_ENCODING");
         }
+        else if (opts->length_unknown) {
+            apr_table_unset(r->subprocess_env, "CONTENT_LENGTH");
+        }
         if (opts->head_as_get) {
             /* Apache still drops the body: only the app sees a GET. */
             apr_table_setn(r->subprocess_env, "REQUEST_METHOD", "GET");

@@ -34,13 +34,13 @@
 #define PYW_FWD_DRAIN_MAX  ((apr_off_t)1 << 20)   /* then close instead */
 
 /* Headers kept with the status: the challenge of a 401 (mod_proxy_http
- * keeps it too) and a 407, and when to come back after a 503 or 429. */
+ * keeps it too), and when to come back after a 503 or 429.  (A 407's
+ * Proxy-Authenticate is hop-by-hop: start_response refuses it.) */
 static const struct {
     int         status;
     const char *name;
 } pyw_forward_keep[] = {
     { HTTP_UNAUTHORIZED,                  "WWW-Authenticate" },
-    { HTTP_PROXY_AUTHENTICATION_REQUIRED, "Proxy-Authenticate" },
     { HTTP_SERVICE_UNAVAILABLE,           "Retry-After" },
     { HTTP_TOO_MANY_REQUESTS,             "Retry-After" },
 };

@@ -115,7 +115,10 @@ static const char *pyw_forward_status_line(apr_pool_t *pool, int status,
     const char *std = ap_get_status_line(status);
 
     if (reason.len == 0) {
-        return NULL;
+        /* "299 ", kept: without a line of ours Apache would send its
+         * own, "500 Internal Server Error" for a code it does not know. */
+        return atoi(std) == status ? NULL
+                                   : apr_psprintf(pool, "%03d ", status);
     }
     if (atoi(std) == status && strlen(std) == reason.len + 4
         && memcmp(std + 4, reason.data, reason.len) == 0) {

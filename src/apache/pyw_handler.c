@@ -106,11 +106,12 @@ static int pyw_handler_forward(request_rec *r, const pyw_group_t *g,
     pyw_forward_opts_t opts;
     pyw_spool_t *spool;
     const char *bad, *group_as_written;
-    int status;
+    int status, length_unknown;
 
     memset(how, 0, sizeof(*how));
     d = ap_get_module_config(r->per_dir_config, &pyworker_module);
-    if ((status = pyw_handler_chunked(r, g, d, &spool)) != OK) {
+    if ((status = pyw_handler_chunked(r, g, d, &spool, &length_unknown))
+        != OK) {
         how->result = PYW_FWD_BODY_ERROR;
         pyw_status_count(r, g, status, PYW_HANDLER_REFUSED);
         return status;
@@ -144,6 +145,7 @@ static int pyw_handler_forward(request_rec *r, const pyw_group_t *g,
                        : PYW_NO_DEADLINE;
     opts.body = spool;
     opts.head_as_get = pyw_handler_head_as_get(r, g);
+    opts.length_unknown = length_unknown;
     opts.error_override = app->error_override ? app->error_override
                           : pyw_handler_error_override;
     status = pyw_handler_run(r, g, &opts, how);

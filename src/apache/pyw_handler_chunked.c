@@ -1,7 +1,8 @@
 /*
- * pyw_handler_chunked.c - PyWorkerChunkedRequest: a chunked request body
- * is refused, streamed, or read whole (spooled) before any daemon is
- * asked; a spool that fails is a status with one log line.
+ * pyw_handler_chunked.c - PyWorkerChunkedRequest: a request body of
+ * unknown length (chunked, or changed by an input filter such as
+ * mod_deflate's) is refused, streamed, or read whole (spooled) before
+ * any daemon is asked; a spool that fails is a status with one log line.
  */
 #include "apr_strings.h"
 #include "httpd.h"
@@ -25,60 +26,81 @@ static int pyw_handler_over_core_limit(request_rec *r, apr_status_t rv)
 /* The spool failed: the status, with one log line.  The connection is
  * closed after the answer, so the rest of the body is never read. */
 static int pyw_handler_spool_failed(request_rec *r, const pyw_group_t *g,
-                                    apr_off_t limit, pyw_spool_result_e res,
-                                    apr_status_t rv)
+                                    const char *what, apr_off_t limit,
+                                    pyw_spool_result_e res, apr_status_t rv)
 {
     r->connection->keepalive = AP_CONN_CLOSE;
     if (res == PYW_SPOOL_TOO_LARGE) {
-        PYW_RLOG(APLOG_WARNING, 0, r, 150, g->name, 0L, "chunked request "
-                 "body larger than PyWorkerChunkedRequestLimit %"
-                 APR_OFF_T_FMT " bytes; 413", limit);
+        PYW_RLOG(APLOG_WARNING, 0, r, 150, g->name, 0L, "%s larger than "
+                 "PyWorkerChunkedRequestLimit %" APR_OFF_T_FMT " bytes; 413",
+                 what, limit);
         return HTTP_REQUEST_ENTITY_TOO_LARGE;
     }
     if (res == PYW_SPOOL_FILE) {
         PYW_RLOG(APLOG_ERR, rv, r, 151, g->name, 0L, "cannot spool the "
-                 "chunked request body to a temporary file in %s; 500",
+                 "%s to a temporary file in %s; 500", what,
                  pyw_spool_dir());
         return HTTP_INTERNAL_SERVER_ERROR;
     }
     if (pyw_handler_over_core_limit(r, rv)) {
-        PYW_RLOG(APLOG_WARNING, 0, r, 150, g->name, 0L, "chunked request "
-                 "body larger than LimitRequestBody %" APR_OFF_T_FMT
-                 " bytes; 413", ap_get_limit_req_body(r));
+        PYW_RLOG(APLOG_WARNING, 0, r, 150, g->name, 0L, "%s larger than "
+                 "LimitRequestBody %" APR_OFF_T_FMT " bytes; 413", what,
+                 ap_get_limit_req_body(r));
         return rv == AP_FILTER_ERROR ? AP_FILTER_ERROR
                                      : HTTP_REQUEST_ENTITY_TOO_LARGE;
     }
     /* 400 bad chunk or client gone, 408 timeout; AP_FILTER_ERROR if
      * Apache's input filter already answered. */
-    PYW_RLOG(APLOG_INFO, 0, r, 117, g->name, 0L, "cannot read the chunked "
-             "request body (%s); the application was not run",
+    PYW_RLOG(APLOG_INFO, 0, r, 117, g->name, 0L, "cannot read the %s "
+             "(%s); the application was not run", what,
              rv == AP_FILTER_ERROR ? "Apache's input filters rejected it "
              "and answered the client" : apr_psprintf(r->pool, "%pm", &rv));
     return ap_map_http_request_error(rv, HTTP_BAD_REQUEST);
 }
 
+/* A body with a Content-Length that an input filter above the protocol
+ * (mod_deflate's inflate, mod_sed...) may change: the length counts what
+ * the client sent, not what the application will read.  Filters are in
+ * type order: such a filter would come first. */
+static int pyw_handler_body_transformed(request_rec *r)
+{
+    const char *cl = apr_table_get(r->headers_in, "Content-Length");
+
+    return cl != NULL && strcmp(cl, "0") != 0 && r->input_filters != NULL
+           && r->input_filters->frec->ftype < AP_FTYPE_PROTOCOL;
+}
+
 /*
- * PyWorkerChunkedRequest: a chunked body is refused (Off: 411), passed on
- * as it comes (Stream: no CONTENT_LENGTH, wsgi.input_terminated), or,
- * by default, read whole first so the app gets CONTENT_LENGTH (*spool).
- * Requests with a Content-Length or no body cost one table look-up.
+ * PyWorkerChunkedRequest: a body of unknown length (chunked, or changed
+ * by an input filter) is refused (Off, chunked only: 411), passed on as
+ * it comes (Stream: no CONTENT_LENGTH, wsgi.input_terminated; then
+ * *length_unknown), or, by default, read whole first so the app gets
+ * CONTENT_LENGTH (*spool).  Other requests cost a table look-up or two.
  */
 int pyw_handler_chunked(request_rec *r, const pyw_group_t *g,
-                        const pyw_dir_conf_t *d, pyw_spool_t **spool)
+                        const pyw_dir_conf_t *d, pyw_spool_t **spool,
+                        int *length_unknown)
 {
     const char *te = apr_table_get(r->headers_in, "Transfer-Encoding");
     int mode = d == NULL || d->chunked_request == PYW_UNSET
                ? PYW_CHUNKED_SPOOL : d->chunked_request;
+    int chunked = te != NULL && ap_find_last_token(r->pool, te, "chunked");
+    const char *what = chunked ? "chunked request body"
+                       : "request body (changed by an input filter)";
     apr_off_t limit;
     pyw_spool_result_e res;
     apr_status_t rv;
 
     *spool = NULL;
-    if (te == NULL || mode == PYW_CHUNKED_STREAM
-        || !ap_find_last_token(r->pool, te, "chunked")) {
+    *length_unknown = 0;
+    if (!chunked && !pyw_handler_body_transformed(r)) {
         return OK;
     }
-    if (mode == PYW_CHUNKED_OFF) {
+    if (mode == PYW_CHUNKED_STREAM) {
+        *length_unknown = 1;
+        return OK;
+    }
+    if (mode == PYW_CHUNKED_OFF && chunked) {
         PYW_RLOG(APLOG_INFO, 0, r, 105, g->name, 0L, "chunked request "
                  "body refused (PyWorkerChunkedRequest Off)");
         return HTTP_LENGTH_REQUIRED;
@@ -93,12 +115,11 @@ int pyw_handler_chunked(request_rec *r, const pyw_group_t *g,
             ? PYW_CHUNKED_LIMIT_DEFAULT : d->chunked_limit;
     res = pyw_spool_read(r, limit, spool, &rv);
     if (res != PYW_SPOOL_OK) {
-        return pyw_handler_spool_failed(r, g, limit, res, rv);
+        return pyw_handler_spool_failed(r, g, what, limit, res, rv);
     }
     apr_pool_userdata_setn(*spool, PYW_HANDLER_SPOOL_KEY, NULL, r->pool);
-    PYW_RLOG(APLOG_DEBUG, 0, r, 152, g->name, 0L, "chunked request body "
-             "read whole: %" APR_OFF_T_FMT " bytes (%s)",
-             pyw_spool_size(*spool), pyw_spool_on_disk(*spool)
-             ? "temporary file" : "memory");
+    PYW_RLOG(APLOG_DEBUG, 0, r, 152, g->name, 0L, "%s read whole: %"
+             APR_OFF_T_FMT " bytes (%s)", what, pyw_spool_size(*spool),
+             pyw_spool_on_disk(*spool) ? "temporary file" : "memory");
     return OK;
 }

@@ -4,7 +4,7 @@
  *
  *   pyw_handler.c          the handler: acquire, run, serve, the hook
  *   pyw_handler_group.c    the group, the script and its owner
- *   pyw_handler_chunked.c  a chunked body: refuse, stream or spool
+ *   pyw_handler_chunked.c  a body of unknown length: refuse, stream or spool
  *   pyw_handler_outcome.c  an outcome -> its status and one log line
  *   pyw_handler_head.c     PyWorkerMapHEADToGET
  *   pyw_handler_limit.c    queue-limit=
@@ -37,11 +37,13 @@ int pyw_handler_check_script(request_rec *r, const pyw_group_t *g);
 
 /* pyw_handler_chunked.c */
 
-/* PyWorkerChunkedRequest for r's body: OK (*spool: the body read whole,
- * or NULL), or the status to answer, logged (PYW0105, 0117, 0150,
- * 0151). */
+/* PyWorkerChunkedRequest for r's body of unknown length (chunked, or
+ * changed by an input filter): OK (*spool: the body read whole, or NULL;
+ * *length_unknown: the environ is to have no CONTENT_LENGTH), or the
+ * status to answer, logged (PYW0105, 0117, 0150, 0151). */
 int pyw_handler_chunked(request_rec *r, const pyw_group_t *g,
-                        const pyw_dir_conf_t *d, pyw_spool_t **spool);
+                        const pyw_dir_conf_t *d, pyw_spool_t **spool,
+                        int *length_unknown);
 
 /* pyw_handler_head.c */
 

@@ -241,9 +241,15 @@ int pyw_handler_outcome(request_rec *r, const pyw_group_t *g,
         }
         return o->status;
     case PYW_FWD_CLIENT_GONE:
+        if (o->status == AP_FILTER_ERROR) {
+            PYW_RLOG(APLOG_WARNING, 0, r, 123, gn, pid, "an output filter "
+                     "refused the application's response and answered the "
+                     "client itself (its own line says why)");
+            return AP_FILTER_ERROR;
+        }
         PYW_RLOG(APLOG_INFO, 0, r, 116, gn, pid, "client went away while "
                  "the response was being sent");
-        return o->status == AP_FILTER_ERROR ? AP_FILTER_ERROR : OK;
+        return OK;
     case PYW_FWD_BODY_ERROR:
         PYW_RLOG(APLOG_INFO, 0, r, 117, gn, pid, "cannot read the request "
                  "body (%s); the application was told (BODY_ABORT)",

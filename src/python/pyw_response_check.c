@@ -34,8 +34,9 @@ static const unsigned char *response_latin1(PyObject *s, Py_ssize_t *len)
     return PyUnicode_1BYTE_DATA(s);
 }
 
-/* "NNN reason": a str, latin-1, 3 digits (100-599), a space, a reason
- * without control characters.  The code, or -1 with ValueError/TypeError. */
+/* "NNN reason": a str, latin-1, 3 digits (200-599: an informational 1xx
+ * cannot be the response), a space, a reason without control
+ * characters.  The code, or -1 with ValueError/TypeError. */
 int pyw_response_check_status(PyObject *status)
 {
     const unsigned char *s;
@@ -51,6 +52,12 @@ int pyw_response_check_status(PyObject *status)
         || s[1] < '0' || s[1] > '9' || s[2] < '0' || s[2] > '9') {
         PyErr_Format(PyExc_ValueError, "start_response: status must be "
                      "'<3 digits> <reason>' in latin-1, got %R", status);
+        return -1;
+    }
+    if (s[0] == '1') {
+        PyErr_Format(PyExc_ValueError, "start_response: status %R is "
+                     "informational (1xx): the response needs 200-599",
+                     status);
         return -1;
     }
     for (i = 4; i < len; i++) {
@@ -90,7 +97,15 @@ void pyw_response_set_header_limit(int64_t bytes)
     response_header_limit = bytes > 0 ? bytes : 0;
 }
 
-/* One (name, value) item.  Updates *cl for Content-Length.  0 / -1. */
+/* RFC 9110 field-value: no control character but HTAB. */
+static int response_is_field_char(unsigned char ch)
+{
+    return (ch >= 0x20 && ch != 0x7f) || ch == '\t';
+}
+
+/* One (name, value) item.  Updates *cl for Content-Length.  0, 1 for a
+ * repeat of the same Content-Length (to drop: sent twice it breaks
+ * HTTP/2 clients), or -1 with an exception. */
 static int response_check_header(PyObject *item, long long *cl)
 {
     const unsigned char *n, *v;
@@ -120,14 +135,12 @@ static int response_check_header(PyObject *item, long long *cl)
         return -1;
     }
     v = response_latin1(value, &vlen);
-    for (i = 0; v != NULL && i < vlen; i++) {
-        if (v[i] == '\r' || v[i] == '\n' || v[i] == '\0') {
-            break;
-        }
+    for (i = 0; v != NULL && i < vlen && response_is_field_char(v[i]);
+         i++) {
     }
     if (v == NULL || i < vlen) {
         PyErr_Format(PyExc_ValueError, "start_response: value of header %R "
-                     "is not latin-1 or contains CR, LF or NUL: %R",
+                     "is not latin-1 or contains a control character: %R",
                      name, value);
         return -1;
     }
@@ -146,6 +159,9 @@ static int response_check_header(PyObject *item, long long *cl)
             PyErr_Format(PyExc_ValueError, "start_response: invalid or "
                          "conflicting Content-Length %R", value);
             return -1;
+        }
+        if (*cl >= 0) {
+            return 1;
         }
         *cl = len;
     }
@@ -170,10 +186,14 @@ PyObject *pyw_response_check_headers(PyObject *headers, long long *cl)
         return NULL;
     }
     for (i = 0; i < PyList_GET_SIZE(headers); i++) {
-        if (response_check_header(PyList_GET_ITEM(headers, i), cl) < 0) {
+        int rc = response_check_header(PyList_GET_ITEM(headers, i), cl);
+
+        if (rc < 0 || (rc == 1 && PyList_SetSlice(headers, i, i + 1,
+                                                  NULL) < 0)) {
             Py_DECREF(headers);
             return NULL;
         }
+        i -= rc;                        /* the next one moved here */
     }
     return headers;
 }
