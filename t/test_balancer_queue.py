@@ -36,6 +36,35 @@ ProxyPass /queued balancer://queued/
     ProxySet lbmethod=byfreeworkers timeout=1
 </Proxy>
 ProxyPass /brief balancer://brief/
+
+# The same line beside a member mod_proxy would not choose while qa or qb
+# can take a request: a hot standby, a draining member.  (qb's weight
+# makes it the choice when a request is sent on at once.)
+PyWorkerDaemonProcess qs threads=1 script={apps}/member.wsgi
+<Proxy balancer://standby>
+    BalancerMember pyworker://qa
+    BalancerMember pyworker://qb loadfactor=100
+    BalancerMember pyworker://qs status=+H
+    ProxySet lbmethod=byfreeworkers timeout=10
+</Proxy>
+ProxyPass /standby balancer://standby/
+<Proxy balancer://drained>
+    BalancerMember pyworker://qa
+    BalancerMember pyworker://qb loadfactor=100
+    BalancerMember pyworker://qs status=+N
+    ProxySet lbmethod=byfreeworkers timeout=10
+</Proxy>
+ProxyPass /drained balancer://drained/
+
+# A group of two threads beside an http:// member (this very Apache's
+# htdocs) of the default lbfactor.
+PyWorkerDaemonProcess q2 threads=2 script={apps}/member.wsgi
+<Proxy balancer://mixed>
+    BalancerMember pyworker://q2
+    BalancerMember http://127.0.0.1:{port}/static
+    ProxySet lbmethod=byfreeworkers
+</Proxy>
+ProxyPass /mixed balancer://mixed/
 """
 
 
@@ -97,6 +126,37 @@ def test_past_the_timeout_it_queues_at_a_member_never_503(httpd):
     for t in held:
         t.join()
         assert t.out["status"] == 200
+
+
+@pytest.mark.parametrize("path", ["/standby/", "/drained/"])
+def test_an_idle_standby_or_draining_member_does_not_end_the_wait(httpd,
+                                                                 path):
+    """Its free worker ended the wait (or was claimed), and mod_proxy,
+    which does not choose such a member while qa or qb can take the
+    request, sent it to a busy one: behind the 3 s request."""
+    held = [occupy(httpd, "/qa", 600), occupy(httpd, "/qb", 3000)]
+    time.sleep(0.3)
+    r, took = timed_get(httpd, path)
+    assert (r.status_code, r.json()["group"]) == (200, "qa"), r.text
+    assert took < 2.0, took
+    for t in held:
+        t.join()
+        assert t.out["status"] == 200
+
+
+def test_an_http_member_counts_as_its_lbfactor(httpd):
+    """mod_proxy keeps lbfactor x 100: the http:// member counted as 100
+    free workers and took every request from the idle group of two."""
+    os.makedirs(httpd.path("htdocs", "static"), exist_ok=True)
+    with open(httpd.path("htdocs", "static", "who.txt"), "w") as f:
+        f.write("http\n")
+    os.chmod(httpd.path("htdocs", "static", "who.txt"), 0o644)
+    seen = []
+    for _ in range(6):
+        r = requests.get(httpd.url("/mixed/who.txt"), timeout=15)
+        assert r.status_code == 200, r.text
+        seen.append("http" if r.text == "http\n" else r.json()["group"])
+    assert seen == ["q2"] * 6, seen
 
 
 def test_a_free_worker_means_no_wait(httpd):
@@ -186,3 +246,36 @@ def test_requests_waiting_at_the_balancer_cost_no_cpu(fresh_apache):
     for t in held + waiters:
         t.join(60)
         assert t.out["status"] == 200
+
+
+DORMANT = load_proxy() + """
+PyWorkerDaemonProcess da threads=1 start=on-demand script={apps}/member.wsgi
+PyWorkerDaemonProcess db threads=1 start=on-demand script={apps}/member.wsgi
+PyWorkerDaemonProcess ia threads=1 idle-timeout=1 script={apps}/member.wsgi
+PyWorkerDaemonProcess ib threads=1 idle-timeout=1 script={apps}/member.wsgi
+<Proxy balancer://demand>
+    BalancerMember pyworker://da
+    BalancerMember pyworker://db
+    ProxySet lbmethod=byfreeworkers timeout=10
+</Proxy>
+ProxyPass /demand balancer://demand/
+<Proxy balancer://idle>
+    BalancerMember pyworker://ia
+    BalancerMember pyworker://ib
+    ProxySet lbmethod=byfreeworkers timeout=10
+</Proxy>
+ProxyPass /idle balancer://idle/
+"""
+
+
+def test_a_group_without_daemons_is_started_not_waited_for(fresh_apache):
+    """Groups started on demand, or stopped after idle-timeout, showed no
+    worker at all: the request waited the whole timeout= (10 s) for one
+    to come free, which only a request would start."""
+    a = fresh_apache(DORMANT, wait_daemons=False)
+    r, took = timed_get(a, "/demand/")
+    assert r.status_code == 200 and took < 5, (r.status_code, took)
+    for g in ("ia", "ib"):
+        assert a.log.wait_for(r"PYW0052\b.*group=%s\b" % g, timeout=20)
+    r, took = timed_get(a, "/idle/")
+    assert r.status_code == 200 and took < 5, (r.status_code, took)

@@ -36,15 +36,6 @@ static apr_status_t pyw_claim_give_back(void *data)
     return APR_SUCCESS;
 }
 
-long pyw_claim_free(const pyw_group_t *g)
-{
-    pyw_board_load_t load;
-
-    pyw_pm_group_load(g, &load);
-    return (long)load.free - pyw_board_claims(pyw_pm_group_board(g),
-                                              pyw_io_now_ms());
-}
-
 int pyw_claim_take(request_rec *r, const pyw_group_t *g)
 {
     pyw_board_t *b = pyw_pm_group_board(g);

@@ -15,10 +15,6 @@
  * latest), else 0. */
 int pyw_claim_take(request_rec *r, const pyw_group_t *g);
 
-/* g's free workers that no request has claimed (negative: requests
- * queue in its daemons or claims exceed what is free). */
-long pyw_claim_free(const pyw_group_t *g);
-
 /* The id of r's claim on g's board for its REQUEST to name, or 0. */
 uint16_t pyw_claim_id(request_rec *r, const pyw_group_t *g);
 

@@ -201,17 +201,23 @@ const char *pyw_cmd_daemon_process(cmd_parms *cmd, void *mconfig,
     const char *name = ap_getword_conf(cmd->pool, &args);
     pyw_option_state_t st = { 0 };
     char msg[PYW_MSG_MAX];
-    const char *err, *where;
+    const char *err, *where, *other;
     pyw_group_t *g;
     char *word;
 
     if ((err = pyw_check_group_name(cmd, name)) != NULL) {
         return err;
     }
-    where = pyw_config_group_where(name);
+    /* In any case: mod_proxy lower-cases a pyworker:// URL's host, so
+     * "Shop" and "shop" could not be told apart there. */
+    where = pyw_config_group_where(name, &other);
     if (where != NULL) {
-        return apr_psprintf(cmd->pool, "%s %s: a group of that name is "
+        return apr_psprintf(cmd->pool, "%s %s: a group of that name%s is "
                             "already defined at %s", cmd->cmd->name, name,
+                            strcmp(name, other) == 0 ? ""
+                            : apr_psprintf(cmd->pool, " ('%s': names must "
+                                           "differ in more than case)",
+                                           other),
                             where);
     }
     g = pyw_group_new(cmd, name);

@@ -37,7 +37,9 @@ void pyw_check_python_path(cmd_parms *cmd, const char *what,
 /* The group registry (pyw_config_registry.c). */
 pyw_group_ref_t *pyw_note_ref(cmd_parms *cmd, const char *group,
                               const char *what, const char *import_script);
-const char *pyw_config_group_where(const char *name);
+/* Where a group of this name in any case was defined (*as: its name as
+ * written), or NULL. */
+const char *pyw_config_group_where(const char *name, const char **as);
 void pyw_config_add_group(cmd_parms *cmd, pyw_group_t *g);
 int pyw_config_pre_config(apr_pool_t *pconf, apr_pool_t *plog,
                           apr_pool_t *ptemp);

@@ -39,9 +39,19 @@ pyw_group_ref_t *pyw_note_ref(cmd_parms *cmd, const char *group,
 }
 
 /* "file:line" of the group's PyWorkerDaemonProcess, NULL if none yet. */
-const char *pyw_config_group_where(const char *name)
+const char *pyw_config_group_where(const char *name, const char **as)
 {
-    return apr_hash_get(pyw_group_where, name, APR_HASH_KEY_STRING);
+    pyw_group_t **gs = (pyw_group_t **)pyw_globals.groups->elts;
+    int i;
+
+    for (i = 0; i < pyw_globals.groups->nelts; i++) {
+        if (strcasecmp(gs[i]->name, name) == 0) {
+            *as = gs[i]->name;
+            return apr_hash_get(pyw_group_where, gs[i]->name,
+                                APR_HASH_KEY_STRING);
+        }
+    }
+    return NULL;
 }
 
 void pyw_config_add_group(cmd_parms *cmd, pyw_group_t *g)

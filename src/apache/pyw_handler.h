@@ -46,6 +46,12 @@ int pyw_handler_group(request_rec *r, const char *name,
 int pyw_handler_check_owner(request_rec *r, const pyw_group_t *g,
                             const char *path, apr_finfo_t *finfo);
 
+/* r's notes: a wait on the daemon other than the group's socket-timeout
+ * (milliseconds), and the setting it comes from (mod_proxy's timeout=
+ * or ProxyTimeout, for a request through mod_proxy). */
+#define PYW_HANDLER_TIMEOUT_NOTE  "pyworker-timeout-ms"
+#define PYW_HANDLER_TIMEOUT_FROM  "pyworker-timeout-from"
+
 /*
  * Run r in group g: chunked-body policy, a daemon connection within
  * connect-timeout, forward, resend what a daemon turned down, and the

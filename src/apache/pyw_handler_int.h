@@ -62,7 +62,8 @@ void pyw_handler_unhold(const pyw_group_t *g);
 
 /* pyw_handler_outcome.c */
 
-/* socket-timeout of g in ms; Apache's Timeout when it is not set. */
+/* The wait on a daemon socket in ms: PYW_HANDLER_TIMEOUT_NOTE, else
+ * socket-timeout of g, else Apache's Timeout. */
 int64_t pyw_handler_socket_timeout(request_rec *r, const pyw_group_t *g);
 
 /* The status for what happened to r in g (pid: the daemon's, or 0), with

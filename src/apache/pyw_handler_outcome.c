@@ -43,8 +43,21 @@ static const char *pyw_handler_secs(apr_pool_t *p, int64_t ms)
 
 int64_t pyw_handler_socket_timeout(request_rec *r, const pyw_group_t *g)
 {
+    const char *set = apr_table_get(r->notes, PYW_HANDLER_TIMEOUT_NOTE);
+
+    if (set != NULL) {
+        return apr_atoi64(set);
+    }
     return g->socket_timeout_ms > 0 ? g->socket_timeout_ms
                                     : apr_time_as_msec(r->server->timeout);
+}
+
+/* The name of the setting pyw_handler_socket_timeout took. */
+static const char *pyw_handler_timeout_name(request_rec *r)
+{
+    const char *from = apr_table_get(r->notes, PYW_HANDLER_TIMEOUT_FROM);
+
+    return from != NULL ? from : "socket-timeout";
 }
 
 /* Every 503 tells the client when to try again: the group's
@@ -68,7 +81,7 @@ static const char *pyw_handler_daemon_cause(request_rec *r,
 
     if (o->result == PYW_FWD_TIMEOUT) {
         return apr_psprintf(r->pool, "daemon pid %ld did not answer within "
-                            "socket-timeout of %s s%s", pid,
+                            "%s of %s s%s", pid, pyw_handler_timeout_name(r),
                             pyw_handler_secs(r->pool,
                                 pyw_handler_socket_timeout(r, g)),
                             o->request_unread ? " and had not read the "

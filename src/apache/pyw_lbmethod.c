@@ -21,11 +21,17 @@
  * so the most free workers win, a queue counts against, and ties go to
  * the lower Apache busy count, then round robin by lbfactor as in
  * bybusyness.  A member of another scheme (http://) counts as lbfactor
- * workers.
+ * workers (mod_proxy keeps lbfactor x 100).  A group with no daemon
+ * that a request starts (start=on-demand, idle-timeout) counts as the
+ * workers it will have: waiting for one of its workers to come free
+ * would wait for ever, as only a request starts it.
  *
  * Choosing among usable members (error, drain, standby, spare, lbset) is
  * mod_proxy's own proxy_balancer_get_best_worker, fetched as an optional
- * function, so nothing here links to mod_proxy.
+ * function, so nothing here links to mod_proxy.  Whether to wait, and
+ * for which free worker, looks at the members it would choose from
+ * (pyw_lb_candidates): a free worker of a hot standby or of a draining
+ * member is no reason to stop waiting.
  *
  * Queueing at the balancer.  When no member has a free worker, a request
  * sent on at once queues inside one daemon, behind whatever that
@@ -109,6 +115,13 @@ static long pyw_lb_allowance(const pyw_group_t *g)
     return g->queue_limit > 0 ? cap - pyw_pm_held(g) : -1;
 }
 
+/* A group without a daemon that a request will start. */
+static int pyw_lb_dormant(const pyw_group_t *g,
+                          const pyw_board_load_t *load)
+{
+    return load->threads == 0 && (g->on_demand || g->idle_timeout_ms > 0);
+}
+
 /* Free workers of a member: negative when requests queue.  board_only:
  * without Apache's busy count, which still holds requests whose
  * responses are on their way to clients. */
@@ -116,20 +129,59 @@ static long pyw_lb_free(proxy_worker *w, int board_only)
 {
     const pyw_group_t *g = pyw_lb_group(w);
     pyw_board_load_t load;
-    long busy = (long)w->s->busy;
+    long busy = (long)w->s->busy, threads;
 
     if (g == NULL) {
-        return (long)w->s->lbfactor - busy;
+        threads = w->s->lbfactor / 100;
+        return (threads > 0 ? threads : 1) - busy;
     }
     if (pyw_lb_allowance(g) == 0) {
         return PYW_LB_FULL;
     }
     pyw_pm_group_load(g, &load);
+    threads = pyw_lb_dormant(g, &load) ? (long)g->processes * g->threads
+                                       : (long)load.threads;
     if (board_only) {
-        return (long)load.threads - load.busy;
+        return threads - load.busy;
     }
-    return (long)load.threads - (load.busy > busy ? load.busy : busy);
+    return threads - (load.busy > busy ? load.busy : busy);
 }
+
+/* A regular member mod_proxy may choose: usable, not draining, neither
+ * hot standby nor spare. */
+static int pyw_lb_regular(const proxy_worker *w)
+{
+    return PROXY_WORKER_IS_USABLE(w) && !PROXY_WORKER_IS_DRAINING(w)
+           && !PROXY_WORKER_IS_STANDBY(w) && !PROXY_WORKER_IS_SPARE(w);
+}
+
+/*
+ * The members mod_proxy's choice would take r to, as it chooses: the
+ * regular ones of the lowest lbset that has any, else the usable
+ * standbys and spares (not draining).  At most n, into c; their number.
+ */
+static int pyw_lb_candidates(proxy_balancer *balancer, proxy_worker **c,
+                             int n)
+{
+    proxy_worker **w = (proxy_worker **)balancer->workers->elts;
+    int i, k = 0, lbset = -1;
+
+    for (i = 0; i < balancer->workers->nelts; i++) {
+        if (pyw_lb_regular(w[i]) && (lbset < 0 || w[i]->s->lbset < lbset)) {
+            lbset = w[i]->s->lbset;
+        }
+    }
+    for (i = 0; i < balancer->workers->nelts && k < n; i++) {
+        if (lbset >= 0 ? pyw_lb_regular(w[i]) && w[i]->s->lbset == lbset
+            : PROXY_WORKER_IS_USABLE(w[i])
+              && !PROXY_WORKER_IS_DRAINING(w[i])) {
+            c[k++] = w[i];
+        }
+    }
+    return k;
+}
+
+#define PYW_LB_CANDIDATES_MAX 64
 
 static int pyw_lb_is_best(proxy_worker *current, proxy_worker *prev_best,
                           void *baton)
@@ -168,28 +220,21 @@ static int pyw_lb_is_best(proxy_worker *current, proxy_worker *prev_best,
 static proxy_worker *pyw_lb_claim(proxy_balancer *balancer, request_rec *r,
                                   int *done)
 {
-    proxy_worker **w = (proxy_worker **)balancer->workers->elts;
+    proxy_worker *w[PYW_LB_CANDIDATES_MAX];
     const pyw_group_t *g;
-    int i;
+    pyw_board_load_t load;
+    int i, n = pyw_lb_candidates(balancer, w, PYW_LB_CANDIDATES_MAX);
 
-    for (i = 0; i < balancer->workers->nelts; i++) {
-        if (!PROXY_WORKER_IS_USABLE(w[i])) {
-            continue;
-        }
+    for (i = 0; i < n; i++) {
         g = pyw_lb_group(w[i]);
         if (g == NULL) {
             *done = 1;
             return NULL;
         }
-        /* A standby or spare takes requests only when the others
-         * cannot: its free worker ends the wait, unclaimed, and
-         * mod_proxy's choice among the members decides. */
-        if (PROXY_WORKER_IS_STANDBY(w[i]) || PROXY_WORKER_IS_SPARE(w[i])) {
-            *done = pyw_claim_free(g) > 0;
-            if (*done) {
-                return NULL;
-            }
-            continue;
+        pyw_pm_group_load(g, &load);
+        if (pyw_lb_dormant(g, &load)) {
+            *done = 1;              /* the request starts it */
+            return NULL;
         }
         if (pyw_claim_take(r, g)) {
             *done = 1;
@@ -199,14 +244,15 @@ static proxy_worker *pyw_lb_claim(proxy_balancer *balancer, request_rec *r,
     return NULL;
 }
 
-/* 1 if no usable member has a free worker (by both counts). */
+/* 1 if no member mod_proxy would choose has a free worker (by both
+ * counts). */
 static int pyw_lb_full(proxy_balancer *balancer)
 {
-    proxy_worker **w = (proxy_worker **)balancer->workers->elts;
-    int i;
+    proxy_worker *w[PYW_LB_CANDIDATES_MAX];
+    int i, n = pyw_lb_candidates(balancer, w, PYW_LB_CANDIDATES_MAX);
 
-    for (i = 0; i < balancer->workers->nelts; i++) {
-        if (PROXY_WORKER_IS_USABLE(w[i]) && pyw_lb_free(w[i], 0) > 0) {
+    for (i = 0; i < n; i++) {
+        if (pyw_lb_free(w[i], 0) > 0) {
             return 0;
         }
     }
@@ -317,15 +363,12 @@ static proxy_worker *pyw_lb_queue(proxy_balancer *balancer, request_rec *r,
 static int pyw_lb_line_has_room(proxy_balancer *balancer,
                                 const pyw_lb_line_t *line)
 {
-    proxy_worker **w = (proxy_worker **)balancer->workers->elts;
+    proxy_worker *w[PYW_LB_CANDIDATES_MAX];
     const pyw_group_t *g;
     long room = 0, more;
-    int i;
+    int i, n = pyw_lb_candidates(balancer, w, PYW_LB_CANDIDATES_MAX);
 
-    for (i = 0; i < balancer->workers->nelts; i++) {
-        if (!PROXY_WORKER_IS_USABLE(w[i])) {
-            continue;
-        }
+    for (i = 0; i < n; i++) {
         g = pyw_lb_group(w[i]);
         if (g == NULL || (more = pyw_lb_allowance(g)) < 0) {
             return 1;

@@ -47,12 +47,15 @@
  * pyw_proxy_pre_config).
  */
 #include <dlfcn.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
+#include "apr_lib.h"
 #include "apr_strings.h"
 #include "httpd.h"
 #include "http_config.h"
+#include "http_core.h"
 #include "http_protocol.h"
 #include "mod_proxy.h"
 
@@ -88,6 +91,31 @@ static const char *pyw_proxy_split(apr_pool_t *p, const char *url,
     return apr_pstrmemdup(p, host, len);
 }
 
+/* 1 if the client's request line, percent-decoded, has "pyworker:". */
+static int pyw_proxy_client_wrote_scheme(request_rec *r)
+{
+    const char *in = r->the_request;
+    char *out, *o;
+
+    if (in == NULL) {
+        return 0;
+    }
+    o = out = apr_palloc(r->pool, strlen(in) + 1);
+    for (; *in != '\0'; in++) {
+        if (in[0] == '%' && apr_isxdigit(in[1]) && apr_isxdigit(in[2])) {
+            char hex[3] = { in[1], in[2], '\0' };
+
+            *o++ = (char)strtol(hex, NULL, 16);
+            in += 2;
+        }
+        else {
+            *o++ = *in;
+        }
+    }
+    *o = '\0';
+    return strcasestr(out, PYW_PROXY_SCHEME ":") != NULL;
+}
+
 /*
  * "RewriteRule ... pyworker://g/path [P]": mod_rewrite knows a fixed list
  * of schemes and qualifies anything else with this server, so mod_proxy
@@ -96,7 +124,13 @@ static const char *pyw_proxy_split(apr_pool_t *p, const char *url,
  * Proxied as is, that request would come back to this server, match the
  * rule again and loop.  The pyworker:// URL inside it, or NULL if url is
  * anything else: a reverse-proxy URL of this very server, qualified the
- * way mod_rewrite does it.
+ * way mod_rewrite does it, with "/pyworker://" in its path.
+ *
+ * Only if the client did not write "pyworker:" itself: the same shape
+ * comes out of any ProxyPass or RewriteRule to an http:// backend
+ * ("ProxyPass /jenkins http://b:8080/jenkins nocanon" and a request for
+ * /jenkins/pyworker://admin/ with "Host: b:8080", which makes "this
+ * server" b:8080), and must go to that backend, not into a group.
  */
 static const char *pyw_proxy_rewritten(request_rec *r, const char *url)
 {
@@ -107,8 +141,10 @@ static const char *pyw_proxy_rewritten(request_rec *r, const char *url)
 
     if (r->proxyreq != PROXYREQ_REVERSE
         || (target = strcasestr(url, "/" PYW_PROXY_PREFIX)) == NULL
+        || target > url + strcspn(url, "?")
         || strncasecmp(url, scheme, len) != 0
-        || strncmp(url + len, "://", 3) != 0) {
+        || strncmp(url + len, "://", 3) != 0
+        || pyw_proxy_client_wrote_scheme(r)) {
         return NULL;
     }
     port = ap_get_server_port(r);
@@ -149,10 +185,13 @@ const pyw_group_t *pyw_proxy_find_group(const char *name)
 }
 
 /* Canonical form of a direct ProxyPass target: the path escaped as
- * mod_proxy's own schemes do, the query string kept. */
+ * mod_proxy's own schemes do, the query string kept.  Unless nocanon
+ * (the URL is the client's, raw, query and all), the path is decoded:
+ * a '?' in it came from %3F and is part of the path. */
 static int pyw_proxy_canon(request_rec *r, char *url)
 {
     const char *rest, *path, *name;
+    int raw = apr_table_get(r->notes, "proxy-nocanon") != NULL;
 
     if ((url = (char *)pyw_proxy_url(r, url)) == NULL) {
         return DECLINED;
@@ -163,10 +202,8 @@ static int pyw_proxy_canon(request_rec *r, char *url)
                  "group", url);
         return HTTP_BAD_REQUEST;
     }
-    path = apr_pstrmemdup(r->pool, rest, strcspn(rest, "?"));
-    if (apr_table_get(r->notes, "proxy-nocanon") == NULL) {
-        path = ap_os_escape_path(r->pool, path, 1);
-    }
+    path = raw ? apr_pstrmemdup(r->pool, rest, strcspn(rest, "?"))
+               : ap_os_escape_path(r->pool, rest, 1);
     r->filename = apr_pstrcat(r->pool, "proxy:" PYW_PROXY_PREFIX, name, path,
                               r->args ? "?" : "", r->args ? r->args : "",
                               NULL);
@@ -184,8 +221,11 @@ static int pyw_proxy_paths(request_rec *r, const char *rest,
 {
     char *pi = apr_pstrmemdup(r->pool, rest, strcspn(rest, "?"));
     size_t ulen = strlen(r->uri), plen;
+    core_dir_config *core = ap_get_core_module_config(r->per_dir_config);
 
-    if (ap_unescape_url_keep2f(pi, 1) != OK) {
+    /* %2F as Apache decoded r->uri (AllowEncodedSlashes NoDecode keeps
+     * it), or the tail would not match and SCRIPT_NAME be lost. */
+    if (ap_unescape_url_keep2f(pi, core->decode_encoded_slashes) != OK) {
         return HTTP_BAD_REQUEST;
     }
     while (pi[0] == '/' && pi[1] == '/') {
@@ -276,6 +316,42 @@ static int pyw_proxy_status(request_rec *r, proxy_worker *worker,
     return status;
 }
 
+/*
+ * mod_proxy's timeouts, as its other schemes honour them: the member's
+ * timeout= (the most particular), else the group's socket-timeout, else
+ * ProxyTimeout, else Apache's Timeout.  mod_proxy copies ProxyTimeout
+ * into a worker without timeout=, so the same value is taken for it.
+ * Set for each member anew: a request that fails over comes back here
+ * for another.
+ */
+static void pyw_proxy_timeout(request_rec *r, const proxy_worker *worker,
+                              const proxy_server_conf *conf,
+                              const pyw_group_t *g)
+{
+    int global = conf->timeout_set && conf->timeout > 0;
+    apr_interval_time_t t = 0;
+    const char *from = NULL;
+
+    if (worker->s->timeout_set && worker->s->timeout > 0
+        && !(global && worker->s->timeout == conf->timeout)) {
+        t = worker->s->timeout;
+        from = "the member's timeout=";
+    }
+    else if (g->socket_timeout_ms <= 0 && global) {
+        t = conf->timeout;
+        from = "ProxyTimeout";
+    }
+    if (from == NULL) {
+        apr_table_unset(r->notes, PYW_HANDLER_TIMEOUT_NOTE);
+        apr_table_unset(r->notes, PYW_HANDLER_TIMEOUT_FROM);
+        return;
+    }
+    apr_table_setn(r->notes, PYW_HANDLER_TIMEOUT_NOTE,
+                   apr_psprintf(r->pool, "%" APR_INT64_T_FMT,
+                                (apr_int64_t)apr_time_as_msec(t)));
+    apr_table_setn(r->notes, PYW_HANDLER_TIMEOUT_FROM, from);
+}
+
 /* The group's application, or a status (logged). */
 static int pyw_proxy_app(request_rec *r, const char *name, const char *rest,
                          const pyw_group_t **gp, pyw_handler_app_t *app)
@@ -333,6 +409,7 @@ static int pyw_proxy_handler(request_rec *r, proxy_worker *worker,
     if ((status = pyw_proxy_app(r, name, rest, &g, &app)) != OK) {
         return status;
     }
+    pyw_proxy_timeout(r, worker, conf, g);
     PYW_RLOG(APLOG_DEBUG, 0, r, 163, g->name, 0L, "through mod_proxy (%s): "
              "SCRIPT_NAME '%s' PATH_INFO '%s'", worker->s->name_ex,
              app.script_name, app.path_info);
@@ -344,8 +421,12 @@ static int pyw_proxy_handler(request_rec *r, proxy_worker *worker,
 /* ---- configtest ---- */
 
 /* What is wrong with a worker mod_proxy defined (ProxyPass target or
- * BalancerMember), or NULL. */
-static const char *pyw_proxy_worker_problem(const proxy_worker *w, int *code)
+ * BalancerMember) in server s, or NULL.  own: defined in s itself, not
+ * inherited from the main server (whose workers serve every vhost, so a
+ * vhost's group may be right for some of them). */
+static const char *pyw_proxy_worker_problem(server_rec *s,
+                                            const proxy_worker *w, int own,
+                                            int *code)
 {
     const pyw_group_t *g;
 
@@ -361,26 +442,57 @@ static const char *pyw_proxy_worker_problem(const proxy_worker *w, int *code)
         *code = 161;
         return "names a group without script= or paste=";
     }
+    if (own && !pyw_config_group_visible(g, s)) {
+        *code = 3;
+        return "names a group defined in another virtual host";
+    }
     return NULL;
 }
 
+/* 1 if a vhost's worker or balancer (by its shared record) came from the
+ * main server's configuration, which mod_proxy appends to each vhost's. */
+static int pyw_proxy_inherited(const apr_array_header_t *main_items,
+                               size_t size, const void *shared)
+{
+    int i;
+
+    for (i = 0; main_items != NULL && i < main_items->nelts; i++) {
+        const char *item = main_items->elts + (size_t)i * size;
+
+        if (size == sizeof(proxy_worker)
+            ? ((const proxy_worker *)item)->s == shared
+            : ((const proxy_balancer *)item)->s == shared) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
 /* Every pyworker:// worker of server s, direct and balancer members;
- * the first problem is logged. */
-static int pyw_proxy_check_server(server_rec *s, const proxy_server_conf *c)
+ * the first problem is logged.  main: the main server's configuration
+ * (NULL for the main server itself). */
+static int pyw_proxy_check_server(server_rec *s, const proxy_server_conf *c,
+                                  const proxy_server_conf *main)
 {
     const proxy_worker *w = (const proxy_worker *)c->workers->elts;
     const proxy_balancer *b = (const proxy_balancer *)c->balancers->elts;
     const proxy_worker *bad = NULL;
     const char *why = NULL;
-    int i, j, code = 0;
+    int i, j, own, code = 0;
 
     for (i = 0; why == NULL && i < c->workers->nelts; i++) {
-        why = pyw_proxy_worker_problem(bad = &w[i], &code);
+        own = main != NULL && !pyw_proxy_inherited(main->workers,
+                                                   sizeof(proxy_worker),
+                                                   w[i].s);
+        why = pyw_proxy_worker_problem(s, bad = &w[i], own, &code);
     }
     for (i = 0; why == NULL && i < c->balancers->nelts; i++) {
+        own = main != NULL && !pyw_proxy_inherited(main->balancers,
+                                                   sizeof(proxy_balancer),
+                                                   b[i].s);
         for (j = 0; why == NULL && j < b[i].workers->nelts; j++) {
             bad = APR_ARRAY_IDX(b[i].workers, j, proxy_worker *);
-            why = pyw_proxy_worker_problem(bad, &code);
+            why = pyw_proxy_worker_problem(s, bad, own, &code);
         }
     }
     if (why == NULL) {
@@ -397,12 +509,15 @@ static int pyw_proxy_check_config(apr_pool_t *pconf, apr_pool_t *plog,
                                   apr_pool_t *ptemp, server_rec *s)
 {
     module *m = ap_find_linked_module("mod_proxy.c");
-    const proxy_server_conf *c;
+    const proxy_server_conf *c, *main = NULL;
 
     for (; m != NULL && s != NULL; s = s->next) {
         c = ap_get_module_config(s->module_config, m);
-        if (c != NULL && pyw_proxy_check_server(s, c) != OK) {
+        if (c != NULL && pyw_proxy_check_server(s, c, main) != OK) {
             return HTTP_INTERNAL_SERVER_ERROR;
+        }
+        if (!s->is_virtual) {
+            main = c;
         }
     }
     return OK;

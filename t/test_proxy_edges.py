@@ -1,0 +1,207 @@
+"""pyworker:// through mod_proxy at its edges: a plain reverse proxy to
+another backend must never lead into a group, paths with %3F and %2F
+reach the application as under PyWorkerScriptAlias, mod_proxy's timeouts
+hold for requests as they do for health checks, and configtest refuses
+URLs that could only fail or reach the wrong group.  (Found by a hunt for
+bugs; each test failed on the build before its fix.)"""
+import json
+import socket
+import time
+
+import pytest
+import requests
+
+from pyworker_t.httpd import configtest
+from pyworker_t.proxy import load_proxy
+
+REWRITE = """
+<IfModule !rewrite_module>
+    LoadModule rewrite_module /usr/lib/apache2/modules/mod_rewrite.so
+</IfModule>
+<IfModule !authz_host_module>
+    LoadModule authz_host_module /usr/lib/apache2/modules/mod_authz_host.so
+</IfModule>
+"""
+
+CONF = load_proxy() + REWRITE + """
+AllowEncodedSlashes NoDecode
+PyWorkerDaemonProcess admin threads=2 script={apps}/member.wsgi
+PyWorkerDaemonProcess pub threads=2 script={apps}/member.wsgi
+PyWorkerDaemonProcess slow threads=2 script={apps}/member.wsgi
+
+# A group guarded by its URL and by mod_proxy's own section.
+ProxyPass /admin pyworker://admin/
+<Location /admin>
+    Require ip 10.0.0.0/8
+</Location>
+<Proxy "pyworker://admin*">
+    Require ip 10.0.0.0/8
+</Proxy>
+ProxyPass /pub pyworker://pub/
+ProxyPass /nc pyworker://pub/ nocanon
+PyWorkerScriptAlias /alias {apps}/member.wsgi process-group=pub
+
+# Reverse proxies to another backend: nocanon (as Jenkins asks), and a
+# rewrite that keeps the query as it is.
+ProxyPass /jenkins http://backend.invalid:8080/jenkins nocanon
+RewriteEngine On
+RewriteRule ^/api/(.*)$ http://backend.invalid:8080/api/$1 [P,NE]
+RewriteRule ^/rwd/(.*)$ pyworker://pub/$1 [P,L]
+
+ProxyPass /member-timeout pyworker://slow/ timeout=1
+<Proxy balancer://slowb>
+    BalancerMember pyworker://slow timeout=1
+</Proxy>
+ProxyPass /balancer-timeout balancer://slowb/
+"""
+
+
+@pytest.fixture(scope="module")
+def httpd(apache):
+    return apache(CONF, ready=["/pub/"])
+
+
+def raw_get(port, target, host="127.0.0.1"):
+    """Status and body of one request sent as written (requests would
+    normalise the target)."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=15)
+    s.sendall(("GET %s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n"
+               % (target, host)).encode())
+    data = b""
+    while True:
+        chunk = s.recv(65536)
+        if not chunk:
+            break
+        data += chunk
+    s.close()
+    head, _, body = data.partition(b"\r\n\r\n")
+    return int(head.split()[1]), body
+
+
+def paths(httpd, target):
+    status, body = raw_get(httpd.port, target)
+    assert status == 200, body[:300]
+    j = json.loads(body)
+    return j["group"], j["script_name"], j["path_info"], j["query"]
+
+
+# -- a reverse proxy to another backend is no way into a group -------------
+@pytest.mark.parametrize("target", [
+    "/jenkins/pyworker://admin/secret",          # the path, nocanon
+    "/jenkins/pyworker%3A//admin/secret",
+    "/api/x?q=/pyworker://admin/secret",         # the query, [NE]
+])
+def test_a_proxy_to_another_backend_never_reaches_a_group(httpd, target):
+    """With "Host: backend.invalid:8080", Apache's own name for itself
+    (UseCanonicalName Off) is the backend's, so the URL mod_proxy made,
+    http://backend.invalid:8080/jenkins/pyworker://admin/secret, looked
+    like a RewriteRule [P] to pyworker://admin: the admin group answered,
+    past both guards.  It must go to the backend, which does not
+    resolve."""
+    httpd.log.expect(r"AH00898|AH01114|AH00959|AH01630|AH00957")
+    status, body = raw_get(httpd.port, target, "backend.invalid:8080")
+    assert b'"group"' not in body, body[:300]
+    assert status in (500, 502, 503), (status, body[:300])
+
+
+def test_the_guards_and_a_real_rewrite_still_work(httpd):
+    httpd.log.expect(r"AH01630")
+    assert raw_get(httpd.port, "/admin/secret")[0] == 403
+    assert paths(httpd, "/rwd/x?y=1") == ("pub", "/rwd", "/x", "y=1")
+
+
+# -- paths ------------------------------------------------------------------
+def test_an_encoded_question_mark_stays_in_the_path(httpd):
+    """It was taken for the start of the query: PATH_INFO /a and no
+    SCRIPT_NAME."""
+    assert paths(httpd, "/alias/a%3Fb/c?x=1") == ("pub", "/alias", "/a?b/c",
+                                                  "x=1")
+    assert paths(httpd, "/pub/a%3Fb/c?x=1") == ("pub", "/pub", "/a?b/c",
+                                                "x=1")
+
+
+def test_an_encoded_slash_stays_with_nodecode_and_nocanon(httpd):
+    """AllowEncodedSlashes NoDecode with nocanon (GitLab's and Jenkins'
+    set-ups): %2F was decoded, and SCRIPT_NAME lost."""
+    assert paths(httpd, "/alias/a%2Fb") == ("pub", "/alias", "/a%2Fb", "")
+    assert paths(httpd, "/pub/a%2Fb") == ("pub", "/pub", "/a%2Fb", "")
+    assert paths(httpd, "/nc/a%2Fb") == ("pub", "/nc", "/a%2Fb", "")
+
+
+# -- timeouts ---------------------------------------------------------------
+@pytest.mark.parametrize("path, setting", [
+    ("/member-timeout/", "the member's timeout="),
+    ("/balancer-timeout/", "the member's timeout=")])
+def test_a_members_timeout_holds_for_requests(httpd, path, setting):
+    """It held for health checks only: the request waited 3 s for 200."""
+    httpd.log.expect(r"\bgroup=slow\b")
+    mark = httpd.log.mark()
+    t0 = time.monotonic()
+    r = requests.get(httpd.url(path + "?ms=3000"), timeout=30)
+    took = time.monotonic() - t0
+    assert (r.status_code, took < 2.5) == (504, True), (r.status_code, took)
+    assert httpd.log.wait_for(r"did not answer within %s of 1 s"
+                              % setting, since=mark)
+    # The application, left to run, finds Apache gone (its line, here).
+    assert httpd.log.wait_for(r"PYW0320: .*uri=%s" % path, since=mark)
+
+
+def test_proxy_timeout_holds_for_requests(fresh_apache):
+    a = fresh_apache(load_proxy() + """
+PyWorkerDaemonProcess slow threads=2 script={apps}/member.wsgi
+ProxyTimeout 1
+ProxyPass /slow pyworker://slow/
+""", ready=["/slow/"])
+    a.log.expect(r"\bgroup=slow\b")
+    t0 = time.monotonic()
+    r = requests.get(a.url("/slow/?ms=3000"), timeout=30)
+    took = time.monotonic() - t0
+    assert (r.status_code, took < 2.5) == (504, True), (r.status_code, took)
+    assert a.log.wait_for(r"did not answer within ProxyTimeout of 1 s")
+    assert a.log.wait_for(r"PYW0320: .*uri=/slow/")
+
+
+# -- configtest -------------------------------------------------------------
+VHOSTS = """
+<VirtualHost 127.0.0.1:{port}>
+    ServerName a.test
+    PyWorkerDaemonProcess agroup threads=1 script={apps}/member.wsgi
+</VirtualHost>
+<VirtualHost 127.0.0.1:{port}>
+    ServerName b.test
+    %s
+</VirtualHost>
+"""
+
+
+@pytest.mark.parametrize("line", [
+    "ProxyPass /x pyworker://agroup/",
+    "<Proxy balancer://b>\n BalancerMember pyworker://agroup\n</Proxy>\n"
+    "ProxyPass /x balancer://b/"], ids=["proxypass", "member"])
+def test_configtest_refuses_another_vhosts_group(line):
+    """Every request would fail (503, PYW0102); a PyWorkerScriptAlias to
+    it was refused already (PYW0003)."""
+    rc, out = configtest(load_proxy() + VHOSTS % line)
+    assert rc != 0 and "PYW0003" in out and "another virtual host" in out, \
+        out
+
+
+def test_configtest_takes_a_main_server_route_to_a_vhosts_group():
+    """The main server's ProxyPass serves every vhost, also the one the
+    group belongs to: not refused."""
+    rc, out = configtest(load_proxy() + """
+<VirtualHost 127.0.0.1:{port}>
+    ServerName a.test
+    PyWorkerDaemonProcess agroup threads=1 script={apps}/member.wsgi
+</VirtualHost>
+ProxyPass /x pyworker://agroup/
+""")
+    assert rc == 0, out
+
+
+def test_configtest_refuses_group_names_that_differ_only_in_case():
+    """mod_proxy lower-cases a pyworker:// URL's host: BalancerMember
+    pyworker://Shop reached group shop, another tenant's."""
+    rc, out = configtest("PyWorkerDaemonProcess Shop threads=1\n"
+                         "PyWorkerDaemonProcess shop threads=1\n")
+    assert rc != 0 and "differ in more than case" in out, out
