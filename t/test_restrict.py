@@ -13,7 +13,7 @@ import shutil
 import pytest
 
 from pyworker_t.httpd import configtest
-from pyworker_t.proxy import load_proxy
+from pyworker_t.proxy import load_proxy, manager_page, member_row
 
 CONF = load_proxy() + """
 <IfModule !rewrite_module>
@@ -50,6 +50,14 @@ PyWorkerDaemonProcess beta threads=2 display-name=pyw-r-beta \
         {root}/tenants/$1/$2/app.wsgi
     PyWorkerScriptAlias /pinned {root}/tenants/open/pinned/app.wsgi \\
         process-group=alpha
+    <Proxy balancer://shop>
+        BalancerMember pyworker://beta
+    </Proxy>
+    ProxyPass /shop balancer://shop/
+    <Location /balancer-manager>
+        SetHandler balancer-manager
+    </Location>
+    ProxyPass /balancer-manager !
 </VirtualHost>
 <VirtualHost 127.0.0.1:{port}>
     ServerName restricted.test
@@ -95,6 +103,8 @@ TENANTS = {
                     "RewriteRule ^(.*)$ pyworker://beta/rw/$1 [P]\n",
     "open/rw-foreign": "RewriteEngine On\n"
                        "RewriteRule ^(.*)$ pyworker://private/$1 [P]\n",
+    "alpha-only/rw-shop": "RewriteEngine On\n"
+                          "RewriteRule ^(.*)$ balancer://shop/$1 [P]\n",
 }
 
 # What the core logs (level alert) for a directive a .htaccess may not use.
@@ -254,13 +264,25 @@ def test_htaccess_rewrite_to_a_group_serves_there(httpd):
 def test_htaccess_rewrite_cannot_reach_a_group_it_may_not_use(
         httpd, site, code, group):
     """A tenant's rewrite reaches no group its PyWorkerProcessGroup could
-    not name: 503 (a balancer fails over), one line with the code."""
+    not name: 503, one line with the code."""
     httpd.log.expect(codes=[code])
     mark = httpd.log.mark()
     r = get(httpd, "/t/" + site)
     assert r.status_code == 503, r.text
     lines = httpd.log.wait_for(r"\bPYW%04d\b" % code, since=mark)
     assert lines and "'%s'" % group in lines[0], httpd.log.text(mark)
+
+
+def test_a_refused_rewrite_to_a_shared_balancer_leaves_its_member_in(
+        httpd):
+    """The 503 put the member in error for its retry=, for every site
+    that uses the balancer: a tenant could take it out at will."""
+    httpd.log.expect(codes=[107])
+    assert get(httpd, "/shop/").status_code == 200
+    assert get(httpd, "/t/alpha-only/rw-shop").status_code == 503
+    row = member_row(manager_page(httpd, "shop"), "shop", "pyworker://beta")
+    assert "Err" not in row[5], row
+    assert get(httpd, "/shop/").status_code == 200
 
 
 # ---- configtest ----

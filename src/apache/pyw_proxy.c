@@ -27,6 +27,10 @@
  *                                                    mod_proxy would put a
  *                                                    healthy member in
  *                                                    error
+ *   refused by the configuration (no such group,  -> 503 with the
+ *   another vhost's, PyWorkerRestrictProcess,        "proxy-error-override"
+ *   no script= or paste=)                            note: the member is
+ *                                                    not to blame
  *   queue-limit reached (the group is full)       -> 503 with the
  *                                                    "proxy-error-override"
  *                                                    note: no member in
@@ -407,6 +411,12 @@ static int pyw_proxy_handler(request_rec *r, proxy_worker *worker,
     /* A failed-over request comes back here: a new answer. */
     apr_table_unset(r->err_headers_out, "Retry-After");
     if ((status = pyw_proxy_app(r, name, rest, &g, &app)) != OK) {
+        /* Refused by the configuration (no such group, not this vhost's,
+         * PyWorkerRestrictProcess): nothing wrong with the member, so it
+         * is not put in error.  Else a tenant's .htaccess rewrite to a
+         * balancer it may not use would take its members out for every
+         * other site. */
+        apr_table_setn(r->notes, "proxy-error-override", "1");
         return status;
     }
     pyw_proxy_timeout(r, worker, conf, g);
