@@ -124,8 +124,11 @@ def test_empty_range_sends_just_the_end(httpd):
         assert r.body == fd_pattern(1000)
 
 
-@pytest.mark.parametrize("kind", ["bytesio", "pipe", "raising", "hidden"])
+@pytest.mark.parametrize("kind", ["bytesio", "pipe", "raising", "hidden",
+                                  "gz", "bz2", "xz"])
 def test_non_files_are_streamed(httpd, kind):
+    """gzip, bz2 and lzma files have the compressed file's fileno(): sent
+    from it, the client got the compressed bytes."""
     # Its own URL: a line another test's /fd request logs late must not
     # count here.
     mark = httpd.log.mark()
@@ -136,6 +139,19 @@ def test_non_files_are_streamed(httpd, kind):
                               since=mark, timeout=5)
     assert not httpd.log.find(r"\bPYW%04d\b.*uri=/fdnon\)" % FILE_SENT,
                               since=mark)
+
+
+@pytest.mark.parametrize("kind", ["bytesio", "pipe"])
+def test_a_streamed_body_stops_at_its_content_length(httpd, kind):
+    """As a file sent from its descriptor does (README, PEP 3333): it was
+    a 500 for being longer than its Content-Length."""
+    r = get(httpd, "/fdnon?kind=%s&size=1000&cl=5" % kind)
+    assert (r.status, r.complete, r.body) == (200, True, PATTERN[:5]), r
+
+
+def test_a_file_of_size_0_that_reads_more_is_streamed(httpd):
+    r = get(httpd, "/fdnon?kind=proc")
+    assert r.status == 200 and b"\nPid:" in r.body, r.body[:200]
 
 
 def test_text_file_is_never_sent_raw(httpd):

@@ -26,6 +26,7 @@ typedef struct {
     PyObject_HEAD
     PyObject  *filelike;
     Py_ssize_t blksize;
+    long long  left;            /* bytes still to read; -1: to the end */
 } pyw_filewrapper_t;
 
 /* Take one keyword argument that may also have been given by position. */
@@ -115,6 +116,7 @@ static PyObject *fw_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
     Py_INCREF(filelike);
     self->filelike = filelike;
     self->blksize = blksize;
+    self->left = -1;
     return (PyObject *)self;
 }
 
@@ -131,10 +133,12 @@ static PyObject *fw_next(pyw_filewrapper_t *self)
     PyObject *data;
     int full;
 
-    if (self->filelike == NULL) {
+    if (self->filelike == NULL || self->left == 0) {
         return NULL;            /* cleared by the cycle collector */
     }
-    data = PyObject_CallMethod(self->filelike, "read", "n", self->blksize);
+    data = PyObject_CallMethod(self->filelike, "read", "n",
+                               self->left > 0 && self->left < self->blksize
+                               ? (Py_ssize_t)self->left : self->blksize);
     if (data == NULL) {
         return NULL;
     }
@@ -142,6 +146,14 @@ static PyObject *fw_next(pyw_filewrapper_t *self)
     if (full <= 0) {
         Py_DECREF(data);
         return NULL;
+    }
+    if (self->left > 0) {
+        Py_ssize_t n = PyObject_Size(data);
+
+        if (n < 0) {
+            PyErr_Clear();      /* not bytes: the adapter refuses it */
+        }
+        self->left -= n < 0 ? 0 : n < self->left ? n : self->left;
     }
     return data;
 }
@@ -255,4 +267,9 @@ PyObject *pyw_filewrapper_filelike(PyObject *fw)
 Py_ssize_t pyw_filewrapper_blksize(PyObject *fw)
 {
     return ((pyw_filewrapper_t *)fw)->blksize;
+}
+
+void pyw_filewrapper_limit(PyObject *fw, long long bytes)
+{
+    ((pyw_filewrapper_t *)fw)->left = bytes;
 }

@@ -27,4 +27,9 @@ int pyw_filewrapper_check(const pyw_interp_t *ip, PyObject *o);
 PyObject *pyw_filewrapper_filelike(PyObject *fw);
 Py_ssize_t pyw_filewrapper_blksize(PyObject *fw);
 
+/* Iterate no more than bytes of the file (-1: all of it): a streamed
+ * file_wrapper body stops at the Content-Length still owed, as one sent
+ * from its descriptor does (PEP 3333). */
+void pyw_filewrapper_limit(PyObject *fw, long long bytes);
+
 #endif /* PYW_FILEWRAPPER_H */

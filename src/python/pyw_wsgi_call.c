@@ -204,6 +204,12 @@ void pyw_wsgi_call(wsgi_req_t *q, PyObject *app)
     }
     rc = pyw_filewrapper_check(q->ip, result)
          ? pyw_wsgi_send_file(q, result) : WSGI_STREAM;
+    if (rc == WSGI_STREAM && pyw_filewrapper_check(q->ip, result)
+        && q->resp.status != NULL && q->resp.content_length >= 0) {
+        pyw_filewrapper_limit(result, q->resp.content_length > q->resp.sent
+                                      ? q->resp.content_length - q->resp.sent
+                                      : 0);
+    }
     if (rc == WSGI_STREAM) {
         rc = wsgi_iterate(q, result);
     }

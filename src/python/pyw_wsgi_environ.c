@@ -138,16 +138,20 @@ static PyObject *wsgi_value(wsgi_key_t *slot, pyw_slice_t v)
 
 /* io.TextIOBase: a text file's tell() is an opaque cookie and its read()
  * gives str, so it is never sent as bytes from its descriptor. */
-static PyObject *wsgi_text_io_type(void)
+/* io.FileIO, and the buffered types that may wrap one. */
+static int wsgi_io_types(pyw_wsgi_cache_t *w)
 {
-    PyObject *io = PyImport_ImportModule("io"), *t;
+    PyObject *io = PyImport_ImportModule("io");
 
     if (io == NULL) {
-        return NULL;
+        return -1;
     }
-    t = PyObject_GetAttrString(io, "TextIOBase");
+    w->t_file_io = PyObject_GetAttrString(io, "FileIO");
+    w->t_buffered = Py_BuildValue("(NN)",
+                                  PyObject_GetAttrString(io, "BufferedReader"),
+                                  PyObject_GetAttrString(io, "BufferedRandom"));
     Py_DECREF(io);
-    return t;
+    return w->t_file_io != NULL && w->t_buffered != NULL ? 0 : -1;
 }
 
 int pyw_wsgi_init(pyw_interp_t *ip)
@@ -182,7 +186,9 @@ int pyw_wsgi_init(pyw_interp_t *ip)
     w->v_version = Py_BuildValue("(ii)", 1, 0);
     w->v_http = PyUnicode_InternFromString("http");
     w->v_https = PyUnicode_InternFromString("https");
-    w->t_text_io = wsgi_text_io_type();
+    if (wsgi_io_types(w) < 0) {
+        return -1;
+    }
     return PyErr_Occurred() ? -1 : 0;
 }
 

@@ -48,6 +48,24 @@ static int wsgi_call_ll(PyObject *o, const char *name, long long *v)
     return 0;
 }
 
+/* 1 if what fl reads is its descriptor's bytes: an io.FileIO (open(p,
+ * "rb", buffering=0), ZODB's blob files, ZPublisher's filestream
+ * iterator), or a buffered reader over one (open(p, "rb")).  Not a text
+ * file, nor gzip/bz2/lzma files, whose fileno() is the compressed file. */
+static int wsgi_file_is_raw(const pyw_wsgi_cache_t *w, PyObject *fl)
+{
+    PyObject *raw;
+    int yes = PyObject_IsInstance(fl, w->t_file_io);
+
+    if (yes == 0 && PyObject_IsInstance(fl, w->t_buffered) == 1
+        && (raw = PyObject_GetAttrString(fl, "raw")) != NULL) {
+        yes = PyObject_IsInstance(raw, w->t_file_io);
+        Py_DECREF(raw);
+    }
+    PyErr_Clear();
+    return yes == 1;
+}
+
 /*
  * Can the file-like object's bytes be sent from its descriptor?  NULL if
  * so, with *fd, *offset (where reading would go on: tell() knows about
@@ -63,9 +81,10 @@ static const char *wsgi_file_probe(const pyw_wsgi_cache_t *w, PyObject *fl,
     long long v;
     int rc;
 
-    if ((rc = PyObject_IsInstance(fl, w->t_text_io)) != 0) {
-        PyErr_Clear();
-        return "text file";
+    if (!wsgi_file_is_raw(w, fl)) {
+        return "not an io.FileIO or a buffered reader over one (a text "
+               "file, a compressed file...): its reads are not its "
+               "descriptor's bytes";
     }
     if (wsgi_call_ll(fl, "fileno", &v) != 0 || v < 0 || v > INT_MAX) {
         return "no usable fileno()";
@@ -76,6 +95,9 @@ static const char *wsgi_file_probe(const pyw_wsgi_cache_t *w, PyObject *fl,
     }
     if (fstat(*fd, &st) < 0 || !S_ISREG(st.st_mode)) {
         return "not a regular file";
+    }
+    if (st.st_size == 0) {
+        return "its size is 0 (a /proc or /sys file reads more)";
     }
     if ((rc = wsgi_call_ll(fl, "tell", &v)) == 1) {
         v = (long long)lseek(*fd, 0, SEEK_CUR);

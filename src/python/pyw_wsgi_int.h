@@ -50,7 +50,8 @@ struct pyw_wsgi_cache {
     int         log_fields;             /* pyw_dlog_request_fields()    */
     PyObject   *k_remote_addr, *k_remote_port, *k_log_id; /* if so     */
     PyObject   *v_version, *v_http, *v_https;
-    PyObject   *t_text_io;              /* io.TextIOBase                */
+    PyObject   *t_file_io;              /* io.FileIO                    */
+    PyObject   *t_buffered;             /* (BufferedReader, ...Random)  */
 };
 
 typedef struct {

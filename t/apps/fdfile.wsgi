@@ -7,6 +7,9 @@
 #        text        a file opened in text mode (never sent raw)
 #        hidden      a real file behind an object with only read() and
 #                    close() (streamed: the benchmark's baseline)
+#        gz, bz2, xz a compressed file: read() gives the data, fileno()
+#                    the compressed file's descriptor (streamed)
+#        proc        /proc/self/status: st_size 0, yet it reads lines
 #   ?size=N         bytes of fd_pattern (default 5.2 MB)
 #   ?offset=N       seek there before wrapping
 #   ?readfirst=N    read N bytes first (Python's buffer reads ahead, so
@@ -19,8 +22,11 @@
 #   ?ar=VALUE       an Accept-Ranges header of the app's own
 #   ?partial=1      the app answers a range itself: 206, Content-Range of
 #                   ?offset and ?cl (as Zope's blob views do)
+import bz2
+import gzip
 import hashlib
 import io
+import lzma
 import os
 import threading
 from urllib.parse import parse_qs
@@ -102,6 +108,19 @@ def open_body(q, state, size, offset):
             os.unlink(path)
         obj.seek(offset)
         return Hidden(obj) if kind == "hidden" else obj
+    if kind in ("gz", "bz2", "xz"):
+        opener = {"gz": gzip.open, "bz2": bz2.open, "xz": lzma.open}[kind]
+        path = "%s.%s" % (data_file(state, size), kind)
+        if not os.path.exists(path):
+            tmp = "%s.%d.%d" % (path, os.getpid(), threading.get_ident())
+            with opener(tmp, "wb") as f:
+                f.write(fd_pattern(size))
+            os.replace(tmp, path)
+        obj = opener(path, "rb")
+        obj.seek(offset)
+        return obj
+    if kind == "proc":
+        return open("/proc/self/status", "rb")
     data = fd_pattern(size)[offset:]
     if kind == "bytesio":
         return io.BytesIO(data)
