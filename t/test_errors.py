@@ -240,6 +240,30 @@ def test_wsgi_errors_lines_reach_error_log_with_group(httpd):
         assert lines[0].code == codes.WSGI_ERRORS
 
 
+def test_unterminated_text_is_logged_when_its_request_ends(httpd):
+    """A partial line waited for its newline: in a kept wsgi.errors, for
+    ever; in sys.stderr, until another request's line, glued to it and
+    under that request's uri.  Text after a NUL was lost."""
+    httpd.log.expect(codes=[codes.WSGI_ERRORS, codes.STDERR, codes.STDOUT])
+    token = uuid.uuid4().hex
+    mark = httpd.log.mark()
+    assert get(httpd, "/errors?case=unterminated&token=" + token).status \
+        == 200
+    for text, code in (("pyw-kept-", codes.WSGI_ERRORS),
+                       ("pyw-partial-", codes.STDERR)):
+        lines = httpd.log.wait_for(r"PYW%04d: %s%s \(group=errs pid=\d+ "
+                                   r"uri=/errors\)$"
+                                   % (code, text, token), since=mark)
+        assert len(lines) == 1, httpd.log.text(mark)
+    assert httpd.log.wait_for(r"before NUL\\x00after NUL %s" % token,
+                              since=mark), httpd.log.text(mark)
+    # Another request's line on the same stream stands alone.
+    other = uuid.uuid4().hex
+    get(httpd, "/errors?case=print_stdio&token=" + other)
+    line = httpd.log.wait_for("pyw-stderr-marker-" + other, since=mark)
+    assert line and "pyw-partial" not in line[0], line
+
+
 def test_print_to_stdout_and_stderr_goes_to_error_log(httpd):
     httpd.log.expect(codes=[codes.STDOUT, codes.STDERR])
     token = uuid.uuid4().hex

@@ -82,6 +82,11 @@ void pyw_dlog_syslog(int facility, const char *tag)
     }
 }
 
+const char *pyw_dlog_thread_uri(void)
+{
+    return dlog_thread_uri;
+}
+
 int pyw_dlog_request_fields(void)
 {
     return dlog_request_fields;

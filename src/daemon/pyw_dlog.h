@@ -33,6 +33,9 @@ void pyw_dlog_syslog(int facility, const char *tag);
 void pyw_dlog_set_request(const char *uri, const char *client,
                           const char *log_id);
 
+/* The uri of the request the calling thread runs, or NULL. */
+const char *pyw_dlog_thread_uri(void);
+
 /* 1 if the format shows a request's client or log id (%a, %L): only
  * then are they worth collecting per request. */
 int pyw_dlog_request_fields(void);

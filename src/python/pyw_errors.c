@@ -195,6 +195,7 @@ static PyObject *errors_new(const pyw_interp_t *ip, const char *uri,
     self->uri = NULL;
     self->pend = NULL;
     self->len = 0;
+    self->owner_uri[0] = '\0';
     if (uri != NULL) {
         size_t n = strlen(uri) + 1;
 
@@ -236,6 +237,23 @@ static int errors_replace(const pyw_interp_t *ip, const char *name,
     rv = PySys_SetObject(name, log);
     Py_DECREF(log);
     return rv;
+}
+
+void pyw_errors_request_done(const pyw_interp_t *ip, PyObject *wsgi_errors)
+{
+    static const char *const names[] = { "stdout", "stderr" };
+    PyObject *s;
+    size_t i;
+
+    if (wsgi_errors != NULL && Py_IS_TYPE(wsgi_errors, ip->errors_type)) {
+        pyw_errors_emit_pending((pyw_errors_t *)wsgi_errors);
+    }
+    for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        s = PySys_GetObject(names[i]);          /* borrowed */
+        if (s != NULL && Py_IS_TYPE(s, ip->errors_type)) {
+            pyw_errors_emit_own_pending((pyw_errors_t *)s);
+        }
+    }
 }
 
 int pyw_errors_redirect_stdio(const pyw_interp_t *ip)

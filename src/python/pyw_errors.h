@@ -31,4 +31,10 @@ PyObject *pyw_errors_new(const pyw_interp_t *ip, const char *uri);
  * 0 / -1 (exception set). */
 int pyw_errors_redirect_stdio(const pyw_interp_t *ip);
 
+/* A request ends on this thread: the partial lines it wrote are logged
+ * now, under its uri, not left to join a later line: in its wsgi.errors
+ * (which the application may keep, or NULL) and its part of ip's
+ * sys.stdout and sys.stderr. */
+void pyw_errors_request_done(const pyw_interp_t *ip, PyObject *wsgi_errors);
+
 #endif /* PYW_ERRORS_H */

@@ -13,24 +13,34 @@
 
 #include "pyw_python.h"
 
+#include <pthread.h>
 #include <stddef.h>
 
 #include "pyw_errors.h"
 
 #define PYW_ERRORS_LINE_MAX     8000
 
+#define PYW_ERRORS_URI_MAX      512
+
 typedef struct {
     PyObject_HEAD
     int     code;       /* log code of every line */
-    char   *uri;        /* PyMem copy, or NULL */
+    char   *uri;        /* PyMem copy, or NULL: a shared sys stream */
     char   *pend;       /* partial line, PYW_ERRORS_LINE_MAX bytes */
     size_t  len;        /* bytes in pend */
+    /* A shared stream's partial line belongs to the thread that wrote
+     * it, and to its request: another thread's text never joins it. */
+    pthread_t owner;
+    char    owner_uri[PYW_ERRORS_URI_MAX];  /* "" for none */
 } pyw_errors_t;
 
 /* Text into log lines (pyw_errors_lines.c). */
 
 /* Log the partial line, if any. */
 void pyw_errors_emit_pending(pyw_errors_t *self);
+
+/* The same, only if the calling thread wrote it (a request ends). */
+void pyw_errors_emit_own_pending(pyw_errors_t *self);
 
 /* Log every complete line of p[0, n), keep the rest as the partial
  * line. */

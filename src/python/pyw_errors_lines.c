@@ -2,12 +2,15 @@
  * pyw_errors_lines.c - the error log stream's text cut into log lines.
  *
  * Text is cut at b"\n"; a partial line waits in a small buffer until its
- * newline, flush(), or the object's destruction.  A line longer than
+ * newline, flush(), the end of the request that wrote it, or the
+ * object's destruction.  On a stream threads share (sys.stdout), another
+ * thread's write logs the partial line first, under its own request.  A line longer than
  * PYW_ERRORS_LINE_MAX is logged in pieces (Apache's own lines are capped
  * near 8 KiB anyway), so the pending buffer never grows past that.
  */
 #include "pyw_python.h"
 
+#include <stdio.h>
 #include <string.h>
 
 #include "pyw_errors_int.h"
@@ -15,7 +18,8 @@
 
 /* Log n bytes as one line each PYW_ERRORS_LINE_MAX, never splitting a
  * UTF-8 sequence between two lines. */
-static void errors_emit(const pyw_errors_t *self, const char *p, size_t n)
+static void errors_emit(const pyw_errors_t *self, const char *p, size_t n,
+                        const char *uri)
 {
     if (n > 0 && p[n - 1] == '\r') {
         n--;
@@ -29,18 +33,46 @@ static void errors_emit(const pyw_errors_t *self, const char *p, size_t n)
                 k--;
             }
         }
-        pyw_dlog(PYW_LOG_ERR, self->code, self->uri, "%.*s", (int)k, p);
+        /* Not "%.*s": text after a NUL would be lost (it is escaped). */
+        pyw_dlog_text(PYW_LOG_ERR, self->code, uri, p, k);
         p += k;
         n -= k;
     } while (n > 0);
 }
 
+/* The uri a line of this stream names: its request's, or for a shared
+ * stream's partial line the request of the thread that wrote it. */
+static const char *errors_uri(const pyw_errors_t *self, int pending)
+{
+    if (self->uri != NULL) {
+        return self->uri;
+    }
+    return pending && self->owner_uri[0] != '\0' ? self->owner_uri : NULL;
+}
+
 void pyw_errors_emit_pending(pyw_errors_t *self)
 {
     if (self->len > 0) {
-        errors_emit(self, self->pend, self->len);
+        errors_emit(self, self->pend, self->len, errors_uri(self, 1));
         self->len = 0;
     }
+}
+
+void pyw_errors_emit_own_pending(pyw_errors_t *self)
+{
+    if (self->len > 0 && pthread_equal(self->owner, pthread_self())) {
+        pyw_errors_emit_pending(self);
+    }
+}
+
+/* A partial line starts: note whose it is. */
+static void errors_own(pyw_errors_t *self)
+{
+    const char *uri = pyw_dlog_thread_uri();
+
+    self->owner = pthread_self();
+    snprintf(self->owner_uri, sizeof(self->owner_uri), "%s",
+             uri != NULL ? uri : "");
 }
 
 /* Add text without a newline to the partial line. */
@@ -51,10 +83,13 @@ static void errors_append(pyw_errors_t *self, const char *p, size_t n)
         if (self->pend == NULL) {
             /* No buffer: better a line cut short than text lost. */
             if (n > 0) {
-                errors_emit(self, p, n);
+                errors_emit(self, p, n, errors_uri(self, 0));
             }
             return;
         }
+    }
+    if (self->len == 0) {
+        errors_own(self);
     }
     while (n > 0) {
         size_t k = PYW_ERRORS_LINE_MAX - self->len;
@@ -74,6 +109,9 @@ static void errors_append(pyw_errors_t *self, const char *p, size_t n)
 
 void pyw_errors_feed(pyw_errors_t *self, const char *p, size_t n)
 {
+    if (self->len > 0 && !pthread_equal(self->owner, pthread_self())) {
+        pyw_errors_emit_pending(self);      /* another thread's */
+    }
     while (n > 0) {
         const char *nl = memchr(p, '\n', n);
         size_t seg = nl ? (size_t)(nl - p) : n;
@@ -83,7 +121,7 @@ void pyw_errors_feed(pyw_errors_t *self, const char *p, size_t n)
             return;
         }
         if (self->len == 0) {
-            errors_emit(self, p, seg);    /* whole line: no copy */
+            errors_emit(self, p, seg, errors_uri(self, 0));  /* no copy */
         }
         else {
             errors_append(self, p, seg);

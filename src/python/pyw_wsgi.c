@@ -25,6 +25,7 @@
 #include <string.h>
 
 #include "../daemon/pyw_dlog.h"
+#include "pyw_errors.h"
 #include "pyw_input.h"
 #include "pyw_paste.h"
 #include "pyw_script.h"
@@ -184,8 +185,10 @@ int pyw_wsgi_handle(pyw_app_thread_t *t, pyw_dconn_t *c,
     if (q.start_response != NULL) {
         pyw_response_detach(q.start_response);
     }
+    pyw_errors_request_done(q.ip, q.errors);
     Py_CLEAR(q.start_response);
     Py_CLEAR(q.input);
+    Py_CLEAR(q.errors);
     Py_CLEAR(q.environ);
     pyw_response_clear(&q.resp);
     PyErr_Clear();

@@ -294,15 +294,6 @@ static int wsgi_copy_pairs(wsgi_req_t *q, const unsigned char *env,
     return rc;
 }
 
-/* Set one key to a new reference (stolen), 0 / -1. */
-static int wsgi_set_new(PyObject *d, PyObject *key, PyObject *value)
-{
-    int rv = value ? PyDict_SetItem(d, key, value) : -1;
-
-    Py_XDECREF(value);
-    return rv;
-}
-
 /* The per-request wsgi.* keys; ours win over anything Apache sent with
  * those names, except wsgi.url_scheme, which Apache may know better
  * (REQUEST_SCHEME).  The constant ones come from the template. */
@@ -312,9 +303,10 @@ static int wsgi_add_wsgi_keys(wsgi_req_t *q)
     const pyw_wsgi_cache_t *w = q->w;
 
     q->input = pyw_input_new(q->ip, q->c, q->content_length);
-    if (q->input == NULL
+    q->errors = pyw_errors_new(q->ip, q->uri);
+    if (q->input == NULL || q->errors == NULL
         || PyDict_SetItem(d, w->k_input, q->input) < 0
-        || wsgi_set_new(d, w->k_errors, pyw_errors_new(q->ip, q->uri)) < 0
+        || PyDict_SetItem(d, w->k_errors, q->errors) < 0
         || (!q->has_scheme
             && PyDict_SetItem(d, w->k_url_scheme,
                               q->https ? w->v_https : w->v_http) < 0)) {

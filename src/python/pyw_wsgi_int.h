@@ -61,6 +61,7 @@ typedef struct {
     pyw_dconn_t   *c;
     PyObject      *environ;
     PyObject      *input;
+    PyObject      *errors;          /* its wsgi.errors, even if replaced */
     PyObject      *start_response;
     char          *script;          /* SCRIPT_FILENAME                  */
     char          *uri;             /* REQUEST_URI without the query    */

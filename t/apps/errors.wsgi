@@ -196,6 +196,22 @@ def wsgi_errors(environ, start_response):
     return [b"ok"]
 
 
+KEPT = []
+
+
+def unterminated(environ, start_response):
+    """Text without a newline: to wsgi.errors, whose environ is kept (as a
+    framework's request object or a reference cycle would), and to
+    sys.stderr; then a line with a NUL in it."""
+    token = parse_qs(environ["QUERY_STRING"]).get("token", ["none"])[0]
+    environ["wsgi.errors"].write("before NUL\0after NUL %s\n" % token)
+    environ["wsgi.errors"].write("pyw-kept-%s" % token)
+    KEPT[:] = [environ]
+    print("pyw-partial-%s" % token, end="", file=sys.stderr)
+    start_response("200 OK", TEXT)
+    return [b"ok"]
+
+
 def print_stdio(environ, start_response):
     token = parse_qs(environ["QUERY_STRING"]).get("token", ["none"])[0]
     print("pyw-stdout-marker-%s" % token)
@@ -208,6 +224,7 @@ def print_stdio(environ, start_response):
 
 CASES = {
     "raise_before": raise_before,
+    "unterminated": unterminated,
     "raise_after_start": raise_after_start,
     "raise_in_iter": raise_in_iter(cl=False),
     "raise_in_iter_cl": raise_in_iter(cl=True),
