@@ -72,6 +72,11 @@ def _rejected(snippet):
     ("umask=0999", "umask"),
     ("threads=2 threads=3", "threads"),
     ("display-name", "display-name"),
+    # Too small to run: every request killed the daemon (SIGSEGV), or
+    # failed (500); mod_wsgi refuses a header buffer under 8K too.
+    ("stack-size=1", "stack-size"),
+    ("stack-size=32K", "stack-size"),
+    ("header-buffer-size=1", "header-buffer-size"),
 ])
 def test_bad_daemon_option_is_rejected_by_name(options, named):
     out = _rejected("PyWorkerDaemonProcess g1 %s\n" % options)
@@ -103,6 +108,24 @@ def test_duplicate_daemon_group_is_rejected():
 def test_unknown_user_is_rejected():
     out = _rejected("PyWorkerDaemonProcess g1 user=pyw-no-such-user\n")
     assert "pyw-no-such-user" in out, out
+
+
+@pytest.mark.parametrize("options", ["user=root", "user=#0",
+                                     "user=www-data group=root",
+                                     "user=www-data group=#0"])
+def test_root_is_refused_by_configtest(options):
+    """The daemon refuses to run Python as root: configtest passed, then
+    every start failed (PYW0207) in a back-off loop, every request 503."""
+    out = _rejected("PyWorkerDaemonProcess g1 %s\n" % options)
+    assert "daemons never run as root" in out, out
+
+
+def test_a_socket_path_too_long_is_refused_by_configtest():
+    """It passed configtest, and the next start or graceful restart took
+    the whole of Apache down (PYW0010, File name too long)."""
+    out = _rejected("PyWorkerSocketPrefix /run/%s/p\n"
+                    "PyWorkerDaemonProcess %s\n" % ("d" * 40, "g" * 50))
+    assert "PYW0008" in out and "g" * 50 in out, out
 
 
 def test_unknown_unix_group_is_rejected():

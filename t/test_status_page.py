@@ -33,6 +33,8 @@ PyWorkerDaemonProcess warm threads=1 display-name=pyw-st-warm
 PyWorkerDaemonProcess recycled threads=1 maximum-requests=3 \
     display-name=pyw-st-recycled
 PyWorkerScriptAlias /counted {apps}/status_codes.wsgi process-group=counted
+PyWorkerScriptAlias /byhost {apps}/status_codes.wsgi process-group=warm \
+    application-group=%%{HOST}
 PyWorkerScriptAlias /crashy {apps}/status_codes.wsgi process-group=crashy
 PyWorkerScriptAlias /warm {apps}/status_codes.wsgi process-group=warm
 PyWorkerScriptAlias /recycled {apps}/status_codes.wsgi \
@@ -162,6 +164,20 @@ def test_json_and_prometheus_numbers_are_what_was_sent(httpd):
     served = sum(p["requests"] for p in after["processes"])
     assert served - sum(p["requests"] for p in before["processes"]) == 13
     assert (after["busy_threads"], after["idle_threads"]) == (0, 6)
+
+
+def test_a_500_for_an_unusable_application_group_is_counted(httpd):
+    """PYW0108 (%{HOST} over 255 bytes): answered 500 for the group but
+    left out of its counts and its last error."""
+    httpd.log.expect(codes=[108])
+    before = status_json(httpd)["warm"]["requests"]
+    host = ".".join(c * 60 for c in "hijkl")
+    assert httpd.get("/byhost/200", headers={"Host": host}).status_code \
+        == 500
+    g = status_json(httpd)["warm"]
+    assert (g["requests"]["5xx"], g["requests"]["total"]) == \
+        (before["5xx"] + 1, before["total"] + 1), (before, g["requests"])
+    assert g["last_error"]["status"] == 500
 
 
 def test_prometheus_text_parses_and_histograms_are_cumulative(httpd):

@@ -156,6 +156,22 @@ const char *pyw_group_resolve_ids(cmd_parms *cmd, pyw_group_t *g)
         }
         g->gid = primary;
     }
+    /* The daemon refuses to run Python as root: say so now, not in a
+     * restart loop. */
+    if (g->user != NULL && g->uid == 0) {
+        return apr_psprintf(cmd->pool, "%s %s: user=%s is root: daemons "
+                            "never run as root", cmd->cmd->name, g->name,
+                            g->user);
+    }
+    if ((g->user != NULL || g->unix_group != NULL) && g->gid == 0) {
+        return apr_psprintf(cmd->pool, "%s %s: %s is group root (gid 0): "
+                            "daemons never run as root", cmd->cmd->name,
+                            g->name, g->unix_group != NULL
+                            ? apr_pstrcat(cmd->pool, "group=", g->unix_group,
+                                          NULL)
+                            : apr_pstrcat(cmd->pool, "the primary group of "
+                                          "user=", g->user, NULL));
+    }
     return NULL;
 }
 

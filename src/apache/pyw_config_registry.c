@@ -5,6 +5,7 @@
  * those references once it is all read (check_config, configtest too).
  */
 #include <string.h>
+#include <sys/un.h>
 
 #include "apr_hash.h"
 #include "apr_strings.h"
@@ -120,6 +121,26 @@ int pyw_config_pre_config(apr_pool_t *pconf, apr_pool_t *plog,
     return OK;
 }
 
+/* <prefix>.<pid>.<group>.sock (pyw_procmgr_sock.c) must fit a Unix
+ * socket's address, with room for a pid of 7 digits (pid_max is at most
+ * 4194304): else Apache would fail at start, or at a graceful restart. */
+static int pyw_check_socket_path(server_rec *s, const pyw_group_t *g)
+{
+    size_t len = strlen(pyw_globals.socket_prefix) + strlen(".4194304.")
+                 + strlen(g->name) + strlen(".sock");
+    size_t room = sizeof(((struct sockaddr_un *)NULL)->sun_path) - 1;
+
+    if (len <= room) {
+        return OK;
+    }
+    PYW_SLOG(APLOG_ERR, 0, s, 8, g->name, 0L, "the group's socket, "
+             "%s.<pid>.%s.sock, would be %" APR_SIZE_T_FMT " bytes long; a "
+             "Unix socket's path holds %" APR_SIZE_T_FMT ": shorten "
+             "PyWorkerSocketPrefix or the group's name",
+             pyw_globals.socket_prefix, g->name, len, room);
+    return HTTP_INTERNAL_SERVER_ERROR;
+}
+
 int pyw_config_check_config(apr_pool_t *pconf, apr_pool_t *plog,
                             apr_pool_t *ptemp, server_rec *s)
 {
@@ -132,7 +153,8 @@ int pyw_config_check_config(apr_pool_t *pconf, apr_pool_t *plog,
                                                             "pyworker");
     }
     for (i = 0; i < pyw_globals.groups->nelts; i++) {
-        if (pyw_group_default_ids(pconf, s, groups[i]) != OK) {
+        if (pyw_group_default_ids(pconf, s, groups[i]) != OK
+            || pyw_check_socket_path(s, groups[i]) != OK) {
             rc = HTTP_INTERNAL_SERVER_ERROR;
         }
     }

@@ -129,6 +129,8 @@ static int pyw_handler_forward(request_rec *r, const pyw_group_t *g,
                  "'%s' (from %s) cannot be used: longer than %d bytes or "
                  "with control characters", bad, group_as_written,
                  PYW_APP_GROUP_MAX);
+        pyw_status_count(r, g, HTTP_INTERNAL_SERVER_ERROR,
+                         PYW_HANDLER_REFUSED);
         return HTTP_INTERNAL_SERVER_ERROR;
     }
     opts.callable_object = pyw_config_callable_object(r,

@@ -137,12 +137,14 @@
       (int64_t)1 << 50, 0, "none", "Address-space limit (`RLIMIT_AS`): an " \
       "allocation past it raises `MemoryError` in that request (500). " \
       "Leave room for threads x stack size.") \
-    X(stack_size, "stack-size", BYTES, 0, PYW_GIB, 0, "libc's", \
-      "Stack size of the worker threads, rounded up to whole pages.") \
-    X(header_buffer_size, "header-buffer-size", BYTES, 0, \
+    X(stack_size, "stack-size", BYTES, 65536, PYW_GIB, 0, "libc's", \
+      "Stack size of the worker threads, rounded up to whole pages; " \
+      "at least 64K (Python needs that much for a request).") \
+    X(header_buffer_size, "header-buffer-size", BYTES, 8192, \
       PYW_MAX_META_PAYLOAD, 0, "none (1M for all)", \
       "Largest single response header; a larger one makes " \
-      "`start_response` raise `ValueError` (500).") \
+      "`start_response` raise `ValueError` (500). At least 8K, as " \
+      "in mod_wsgi.") \
     X(send_buffer_size, "send-buffer-size", BYTES, 0, PYW_GIB, 0, \
       "the kernel's", "`SO_SNDBUF` of the daemon's connections to Apache.") \
     X(receive_buffer_size, "receive-buffer-size", BYTES, 0, PYW_GIB, 0, \
