@@ -501,6 +501,46 @@ def test_setup_server_writes_a_config_apachectl_and_systemd_unit(
     assert ErrorLog(os.path.join(root, "logs", "error.log")).check() == []
 
 
+def _setup_server_configtest(express_app, workdir, *extra):
+    """setup-server with extra options, then its apachectl configtest:
+    (configtest's exit code and output, the httpd.conf written)."""
+    root = os.path.join(workdir, "prod")
+    subprocess.run([LAUNCHER, "setup-server",
+                    os.path.join(express_app, "app.wsgi"), "--port",
+                    str(free_port()), "--server-root", root,
+                    "--module-path", module_path(), "--httpd-executable",
+                    httpd_path()] + list(extra), check=True, timeout=30)
+    test = subprocess.run([os.path.join(root, "apachectl"), "configtest"],
+                          capture_output=True, text=True, timeout=30)
+    with open(os.path.join(root, "httpd.conf")) as f:
+        return test.returncode, test.stdout + test.stderr, f.read()
+
+
+@pytest.mark.parametrize("host", ["::1", "::ffff:127.0.0.1"])
+def test_setup_server_with_an_ipv6_host_passes_configtest(express_app,
+                                                          workdir, host):
+    """An IPv6 --host was written as 'ServerName ::1', which Apache reads
+    as host:port and refuses (it refuses '[::1]' too, as a wildcard)."""
+    rc, out, conf = _setup_server_configtest(express_app, workdir,
+                                             "--host", host)
+    assert rc == 0, out
+    assert "\nListen [%s]:" % host in conf
+    assert "\nServerName localhost\n" in conf
+
+
+def test_setup_server_quotes_a_daemon_option_value_with_a_blank(
+        express_app, workdir):
+    """--daemon-option values were written as given: 'python-eggs=/tmp/egg
+    cache' became two words, and configtest refused "unknown option
+    'cache'"."""
+    rc, out, conf = _setup_server_configtest(
+        express_app, workdir, "--daemon-option", "python-eggs=/tmp/egg cache",
+        "--daemon-option", "graceful-timeout=30")
+    assert rc == 0, out
+    assert ' python-eggs="/tmp/egg cache" ' in conf
+    assert " graceful-timeout=30\n" in conf
+
+
 def test_help_gives_every_option_a_default():
     out = subprocess.run([LAUNCHER, "start", "--help"], capture_output=True,
                          text=True, check=True, timeout=30).stdout

@@ -323,3 +323,78 @@ def test_htaccess_directives_mod_pyworker_keeps_out_of_htaccess(tmp_path):
     assert "PyWorkerMapHEADToGET Off\n" in text
     assert text.count("not allowed in .htaccess") == 2
     assert "AllowOverride AuthConfig" in text
+
+
+def flag_on(out, start):
+    """The flags right above the converted line starting with start."""
+    lines = out.splitlines()
+    return flag_above(lines, line_index(lines, start))
+
+
+def test_option_given_twice_keeps_the_last_value_and_says_so():
+    """mod_wsgi uses the last of an option given twice (templated
+    configurations write such lines); the tool kept both, which
+    mod_pyworker's configtest refuses ("given twice"), without a flag."""
+    conf = ("WSGIDaemonProcess site threads=2 processes=2 threads=4\n"
+            "WSGIScriptAlias /site {apps}/hello.wsgi process-group=site "
+            "process-group=site\n")
+    r = run("-", stdin=conf)
+    assert r.returncode == 0, r.stderr
+    assert "PyWorkerDaemonProcess site processes=2 threads=4\n" in r.stdout
+    assert "option threads=2 removed: given again later on this line, " \
+           "and threads=4 is kept" in flag_on(r.stdout,
+                                              "PyWorkerDaemonProcess")
+    assert "hello.wsgi process-group=site\n" in r.stdout
+    rc, out = configtest(r.stdout, name="migrate-twice")
+    assert rc == 0, out
+
+
+def test_group_names_differing_only_in_case_are_flagged():
+    """mod_wsgi tells groups 'Shop' and 'shop' apart; mod_pyworker's
+    configtest refuses the second (mod_proxy lower-cases pyworker://
+    hosts), and the tool converted it without a flag."""
+    r = run("-", stdin="WSGIDaemonProcess Shop threads=2\n"
+                       "WSGIDaemonProcess shop threads=2\n")
+    assert r.returncode == 0, r.stderr
+    assert flag_on(r.stdout, "PyWorkerDaemonProcess Shop") == ""
+    assert "group 'shop' differs from group 'Shop' (-:1) only in case" \
+        in flag_on(r.stdout, "PyWorkerDaemonProcess shop")
+    assert re.search(r"^-:2: .*only in case", r.stderr, re.M)
+    rc, out = configtest(r.stdout, name="migrate-case")
+    assert rc != 0 and "names must differ in more than case" in out, out
+
+
+def test_group_name_mod_pyworker_refuses_is_flagged_where_used():
+    """mod_wsgi takes any word as a group name; mod_pyworker only
+    letters, digits, '_', '.' and '-', and the tool converted such a
+    name without a flag."""
+    name = "www.example.com:8080"
+    r = run("-", stdin="WSGIDaemonProcess %s threads=2\n"
+                       "WSGIScriptAlias /a /srv/a.wsgi process-group=%s\n"
+                       "WSGIProcessGroup %s\n" % (name, name, name))
+    assert r.returncode == 0, r.stderr
+    assert "refuses the process group name '%s'" % name in flag_on(
+        r.stdout, "PyWorkerDaemonProcess")
+    for line in ("PyWorkerScriptAlias", "PyWorkerProcessGroup"):
+        assert "a group name mod_pyworker's configtest refuses" in \
+            flag_on(r.stdout, line), line
+    rc, out = configtest(r.stdout, name="migrate-group-name")
+    assert rc != 0 and "invalid process group name" in out, out
+
+
+@pytest.mark.parametrize("form", ["%{RESOURCE}", "%{HOST}", "%{ENV:APP}"])
+def test_import_script_request_only_application_group_is_flagged(form):
+    """mod_wsgi's WSGIImportScript takes any application-group=;
+    PyWorkerImportScript refuses the forms that need a request, and the
+    tool kept them (it checked them as for an alias) without a flag."""
+    conf = ("WSGIDaemonProcess site threads=2\n"
+            "WSGIImportScript {apps}/hello.wsgi process-group=site "
+            "application-group=%s\n" % form)
+    r = run("-", stdin=conf)
+    assert r.returncode == 0, r.stderr
+    assert "application-group=%s removed: an import script runs at " \
+           "daemon start" % form in flag_on(r.stdout, "PyWorkerImportScript")
+    assert "PyWorkerImportScript {apps}/hello.wsgi process-group=site\n" \
+        in r.stdout
+    rc, out = configtest(r.stdout, name="migrate-import-group")
+    assert rc == 0, out
