@@ -30,10 +30,13 @@ PyWorkerDaemonProcess pair processes=2 threads=4 display-name=pyw-pair
 PyWorkerDaemonProcess single threads=4 display-name=pyw-single
 PyWorkerDaemonProcess idle threads=4 display-name=pyw-idle
 PyWorkerDaemonProcess lone threads=4 display-name=pyw-lone
+PyWorkerDaemonProcess forky threads=2 display-name=pyw-forky \
+    socket-timeout=20
 PyWorkerScriptAlias /pair {apps}/track.wsgi process-group=pair
 PyWorkerScriptAlias /single {apps}/track.wsgi process-group=single
 PyWorkerScriptAlias /idle {apps}/hello.wsgi process-group=idle
 PyWorkerScriptAlias /lone {apps}/hello.wsgi process-group=lone
+PyWorkerScriptAlias /forky {apps}/crash.wsgi process-group=forky
 """
 
 THREADS = 4
@@ -250,6 +253,29 @@ def test_idle_cached_connections_to_a_killed_daemon_are_never_used(httpd):
     discarded = httpd.log.find(r"\bPYW0131\b.*pid=%d\)" % victim, mark)
     assert discarded, "no idle connection was discarded"
     assert not httpd.log.find(r"\bPYW011[14]\b", mark)
+
+
+def test_a_child_the_application_forks_holds_no_connection(httpd):
+    """The child kept the daemon's connections to Apache: after the
+    daemon was killed Apache saw no end of them, and requests sent on
+    them waited for socket-timeout (504) while the restarted daemon
+    idled."""
+    warm = [rawhttp.request(httpd.port, "GET", "/forky") for _ in range(8)]
+    assert all(r.status == 200 for r in warm)
+    (victim,) = httpd.daemon_pids("forky")
+    child = int(rawhttp.request(httpd.port, "GET", "/forky?how=fork").body)
+    try:
+        sockets = [t for t in procs.fds(child).values()
+                   if t.startswith("socket:")]
+        assert sockets == [], sockets
+        httpd.log.expect(r"\bpid=%d\b" % victim, codes=[codes.DAEMON_DIED])
+        os.kill(victim, signal.SIGKILL)
+        res = Load(httpd.port, "/forky", total=40, concurrency=8,
+                   timeout=30).run()
+        assert res.counts == {200: 40}, res
+        assert max(r.end - r.start for r in res.records) < 5, res
+    finally:
+        os.kill(child, signal.SIGKILL)
 
 
 @pytest.mark.parametrize("group", ["pair", "single"])

@@ -24,6 +24,7 @@
 
 #include "pyw_app.h"
 #include "pyw_daemon_int.h"
+#include "pyw_dfds.h"
 #include "pyw_dlog.h"
 #include "pyw_dlogno.h"
 #include "pyw_status.h"
@@ -91,12 +92,14 @@ static void daemon_on_signal(int sig, siginfo_t *si, void *uc)
 
 /* A process the application forks (os.fork, multiprocessing) is not the
  * daemon: it gets the default action for the signals the daemon catches,
- * so SIGTERM ends it and it may install handlers of its own. */
+ * so SIGTERM ends it and it may install handlers of its own, and none of
+ * the daemon's connections to Apache (pyw_dfds.h). */
 static void daemon_atfork_child(void)
 {
     struct sigaction sa;
     size_t i;
 
+    pyw_dfds_close_all();
     memset(&sa, 0, sizeof(sa));
     sa.sa_handler = SIG_DFL;
     sigemptyset(&sa.sa_mask);

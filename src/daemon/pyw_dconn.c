@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "pyw_dconn_int.h"
+#include "pyw_dfds.h"
 
 pyw_dconn_t *pyw_dconn_new(int fd)
 {
@@ -26,6 +27,7 @@ pyw_dconn_t *pyw_dconn_new(int fd)
     }
     c->fd = fd;
     c->state = PYW_DCONN_IDLE;
+    pyw_dfds_add(fd);
     return c;
 }
 
@@ -36,6 +38,7 @@ void pyw_dconn_free(pyw_dconn_t *c)
     }
     pyw_stream_free(&c->stream);
     if (c->fd >= 0) {
+        pyw_dfds_remove(c->fd);
         close(c->fd);
     }
     free(c->out);

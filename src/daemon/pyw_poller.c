@@ -32,6 +32,7 @@
 #include <unistd.h>
 
 #include "pyw_balance.h"
+#include "pyw_dfds.h"
 #include "pyw_dlog.h"
 #include "pyw_dlogno.h"
 #include "pyw_poller_int.h"
@@ -156,6 +157,7 @@ int pyw_poller_start(int listen_fd, const pyw_daemon_spec_t *spec)
         goto fail;
     }
     pyw_pl.listen_fd = listen_fd;
+    pyw_dfds_add(listen_fd);
     ev.events = EPOLLIN;
     ev.data.ptr = &pyw_poller_tag_wake;
     if (epoll_ctl(pyw_pl.epfd, EPOLL_CTL_ADD, pyw_pl.wakefd, &ev) < 0) {

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "pyw_daemon.h"
+#include "pyw_dfds.h"
 #include "pyw_dlog.h"
 #include "pyw_dlogno.h"
 #include "pyw_status.h"
@@ -22,6 +23,7 @@ static int status_stopping;
 void pyw_status_init(int fd)
 {
     status_fd = fd;
+    pyw_dfds_add(fd);
 }
 
 int pyw_status_available(void)

@@ -2,6 +2,7 @@
 #   ?how=exit       os._exit(3) before any response
 #   ?how=kill       SIGKILL itself before any response
 #   ?how=midstream  send a first chunk, then SIGKILL itself
+#   ?how=fork       fork a child that sleeps 30 s; answer with its pid
 #   anything else   answer with the pid
 import os
 import signal
@@ -26,6 +27,15 @@ def application(environ, start_response):
             time.sleep(5)
             yield b"never\n"
         return gen()
+    if how == "fork":
+        child = os.fork()
+        if child == 0:
+            time.sleep(30)
+            os._exit(0)
+        body = str(child).encode()
+        start_response("200 OK", [("Content-Type", "text/plain"),
+                                  ("Content-Length", str(len(body)))])
+        return [body]
     body = str(os.getpid()).encode()
     start_response("200 OK", [("Content-Type", "text/plain"),
                               ("Content-Length", str(len(body)))])
