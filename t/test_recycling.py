@@ -118,6 +118,26 @@ def test_maximum_requests_recycles_without_failing_a_request(httpd):
                               % RETIRED_EXIT, since=mark, count=4)
 
 
+@pytest.mark.parametrize("maxreq", [1, 3])
+def test_daemons_replaced_in_quick_succession_fail_no_request(fresh_apache,
+                                                              maxreq):
+    """One thread, a tiny maximum-requests, ten clients: each retiring
+    daemon handed its whole queue back, so a request went from daemon to
+    daemon until Apache gave up after five (503, PYW0142): about 30 % of
+    the requests with maximum-requests=1.  A request now moves once."""
+    a = fresh_apache("""
+PyWorkerSocketPrefix {run}/pyws
+PyWorkerDaemonProcess quick threads=1 maximum-requests=%d
+PyWorkerScriptAlias /quick {apps}/recycle.wsgi process-group=quick
+""" % maxreq, ready=["/quick"])
+    mark = a.log.mark()
+    res = Load(a.port, "/quick?sleep=0.05", total=150, concurrency=10,
+               timeout=30, deadline=90,
+               headers={"Connection": "close"}).run()
+    assert res.counts == {200: 150}, (res, a.log.find(r"PYW0142", mark))
+    assert not a.log.find(r"\bPYW0142\b", mark)
+
+
 def test_replacement_is_ready_before_the_old_daemon_is_stopped(httpd):
     """Overlap: for each replaced pid, 'replacing' (new one forked) comes
     before 'replaced' (new one ready, old one told to stop)."""

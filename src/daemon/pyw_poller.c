@@ -180,6 +180,14 @@ fail:
     return rv;
 }
 
+void pyw_poller_drain_all(void)
+{
+    pthread_mutex_lock(&pyw_pl.lock);
+    pyw_pl.hand_back_all = 1;
+    pthread_mutex_unlock(&pyw_pl.lock);
+    pyw_poller_drain();
+}
+
 void pyw_poller_drain(void)
 {
     uint64_t one = 1;

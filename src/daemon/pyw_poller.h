@@ -36,11 +36,15 @@ void pyw_poller_close(pyw_dconn_t *c);
  * GOODBYE frame and is closed, and so does each connection still waiting
  * in the work queue and each one a worker re-arms from then on.  GOODBYE
  * promises Apache that whatever it sent there was not run, so it sends
- * the request again to another daemon.  Requests already running finish.
- * Any thread, any number of times (the watchdog drains a daemon whose
- * GIL is stuck); returns at once.
+ * the request again to another daemon.  Requests already running finish,
+ * and so do queued ones Apache sent here again (a request moves once).
+ * Any thread, any number of times; returns at once.
  */
 void pyw_poller_drain(void);
+
+/* The same, handing back every queued request: the workers are stuck
+ * (deadlock-timeout) and would never serve them. */
+void pyw_poller_drain_all(void);
 
 /* Main thread, at shutdown: drain, then wait for the thread to end. */
 void pyw_poller_stop(void);

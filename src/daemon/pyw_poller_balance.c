@@ -107,9 +107,7 @@ static void poller_gate_reopen(int sibling_room)
     }
 }
 
-/* The request waiting on c was handed back once already: its header,
- * peeked at, carries PYW_REQUEST_RESENT. */
-static int poller_request_resent(const pyw_dconn_t *c)
+int pyw_poller_request_resent(const pyw_dconn_t *c)
 {
     int flags = pyw_stream_peek_byte(&c->stream, PYW_FRAME_FLAGS_OFFSET);
 
@@ -132,7 +130,7 @@ static void poller_hand_back_queued(void)
         return;
     }
     last_ms = now;
-    if (poller_request_resent(c)) {
+    if (pyw_poller_request_resent(c)) {
         pyw_workers_put_back(c);
         return;
     }

@@ -36,10 +36,17 @@ typedef struct {
                                         request                          */
     int              gated;          /* atomic: not accepting for lack of
                                         a free worker                    */
+    int              hand_back_all;  /* pyw_pl.lock: a drain hands back
+                                        even requests sent again (the
+                                        workers are stuck)               */
     pthread_t        tid;
 } pyw_poller_state_t;
 
 extern pyw_poller_state_t pyw_pl;
+
+/* The request waiting on c was handed back once already: its header,
+ * peeked at, carries PYW_REQUEST_RESENT (pyw_poller_balance.c). */
+int pyw_poller_request_resent(const pyw_dconn_t *c);
 /* data.ptr tags for the two non-connection descriptors. */
 extern char pyw_poller_tag_listen, pyw_poller_tag_wake;
 

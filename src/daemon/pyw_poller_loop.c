@@ -58,12 +58,16 @@ static void poller_conn_event(pyw_dconn_t *c, uint32_t events)
  * Shutdown pass, pyw_pl.lock held: stop accepting, then say GOODBYE to each
  * idle connection and to each one still waiting for a worker.  A request
  * Apache already sent on one of them was not read by anybody: Apache
- * sends it again to another daemon of the group (the replacement).
+ * sends it again to another daemon of the group (the replacement).  One
+ * that was sent again already stays and is served here: a request moves
+ * at most once, or daemons replaced in quick succession (a small
+ * maximum-requests) would pass it on until Apache gave up (PYW0142).
+ * Unless the workers are stuck (deadlock-timeout): then all go.
  */
 static void poller_shutdown_pass(void)
 {
-    pyw_dconn_t *c, *next;
-    int idle = 0, queued = 0;
+    pyw_dconn_t *c, *next, *kept = NULL;
+    int idle = 0, queued = 0, stay = 0;
 
     pyw_poller_listen_ctl(0);
     for (c = pyw_pl.conns; c; c = next) {
@@ -75,17 +79,27 @@ static void poller_shutdown_pass(void)
     }
     for (c = pyw_workers_take_queued(); c; c = next) {
         next = c->qnext;
+        if (!pyw_pl.hand_back_all && pyw_poller_request_resent(c)) {
+            c->qnext = kept;            /* reversed: put back last first */
+            kept = c;
+            stay++;
+            continue;
+        }
         pyw_poller_goodbye(c);
         queued++;
+    }
+    for (c = kept; c; c = next) {
+        next = c->qnext;
+        pyw_workers_put_back(c);        /* at the head: arrival order */
     }
     if (queued > 0) {
         pyw_workers_dropped(queued);
     }
     pyw_dlog(PYW_LOG_INFO, PYW_LOG_DRAIN, NULL,
              "draining: stopped accepting; GOODBYE to %d idle and %d queued "
-             "connections (Apache sends those requests elsewhere); %d "
-             "requests still running", idle, queued,
-             pyw_workers_in_flight());
+             "connections (Apache sends those requests elsewhere), %d sent "
+             "here again are served here; %d requests still running",
+             idle, queued, stay, pyw_workers_in_flight());
 }
 
 /* Handle one epoll_wait() batch. */

@@ -71,7 +71,7 @@ void pyw_watchdog_check_deadlock(int64_t now, int stopping)
              "are taken here%s", (double)stale / 1000.0,
              (double)pyw_wd.deadlock_timeout / 1000.0,
              stopping ? "" : ", asking for a replacement");
-    pyw_poller_drain();         /* requests go to the rest of the group */
+    pyw_poller_drain_all();     /* requests go to the rest of the group */
     if (!stopping && !pyw_wd.recycling) {
         pyw_wd.recycling = 1;
         pyw_watchdog_replace_me();
