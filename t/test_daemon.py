@@ -128,6 +128,8 @@ def _bad_fds(httpd, fds, group):
                 bad[fd] = target + " (%s)" % unix.get(m.group(1))
         elif target.startswith(("anon_inode:", "pipe:")):
             pass
+        elif target.startswith("/memfd:pyworker-stacks"):
+            pass            # its own: where faulthandler writes a dump
         elif fd == 0 and target == "/dev/null":
             pass
         elif fd in (1, 2) and target == errlog:

@@ -274,3 +274,25 @@ def test_configtest_checks_start_and_idle_timeout(option, ok):
     assert (rc == 0) == ok, out
     if not ok:
         assert option.split("=")[0] in out, out
+
+
+def test_a_broken_group_is_left_stopped_once_its_request_gave_up(
+        fresh_apache):
+    """The connection of a request that gave up (connect-timeout) stays in
+    the socket's backlog; taken for a waiting request, it restarted the
+    broken group at every back-off, for ever.  The parent now clears the
+    backlog when the last daemon dies and finds nobody at the other end:
+    the group is left stopped until a request comes."""
+    a = fresh_apache("""
+PyWorkerDaemonProcess broken start=on-demand connect-timeout=2 threads=1
+PyWorkerImportScript {apps}/broken_import.wsgi process-group=broken
+PyWorkerScriptAlias /broken {apps}/hello.wsgi process-group=broken
+""", wait_daemons=False)
+    a.log.expect(r"\bgroup=broken\b")
+    assert a.get("/broken").status_code == 503
+    mark = a.log.mark()
+    time.sleep(10)
+    starts = a.log.find(r"\bPYW0023\b.*group=broken\b", since=mark)
+    assert len(starts) <= 1, "%d failed starts with no request:\n%s" % (
+        len(starts), "\n".join(starts))
+    assert a.get("/broken").status_code == 503      # started again

@@ -332,11 +332,11 @@ static const char *pyw_conn_hello_why(apr_pool_t *p, const pyw_group_t *g,
     }
 }
 
-static int pyw_conn_open(const pyw_group_t *g, apr_interval_time_t timeout,
-                         apr_pool_t *p, pyw_backend_t **out,
-                         const char **why)
+static int pyw_conn_open_once(const pyw_group_t *g,
+                              apr_interval_time_t timeout, int64_t deadline,
+                              apr_pool_t *p, pyw_backend_t **out,
+                              const char **why)
 {
-    int64_t deadline = pyw_io_deadline(apr_time_as_msec(timeout));
     const char *err = NULL;
     pyw_backend_t *b;
     int fd = -1, rc;
@@ -372,6 +372,26 @@ static int pyw_conn_open(const pyw_group_t *g, apr_interval_time_t timeout,
     }
     *out = b;
     return 0;
+}
+
+/* A connection closed before its greeting, by the parent clearing a
+ * dormant group's backlog (pyw_demand.c) or a daemon that died as it
+ * accepted: connect again, until connect-timeout. */
+#define PYW_CONN_REGREET_MS 10
+
+static int pyw_conn_open(const pyw_group_t *g, apr_interval_time_t timeout,
+                         apr_pool_t *p, pyw_backend_t **out,
+                         const char **why)
+{
+    int64_t deadline = pyw_io_deadline(apr_time_as_msec(timeout));
+    int rc;
+
+    while ((rc = pyw_conn_open_once(g, timeout, deadline, p, out, why))
+           == -ECONNRESET && pyw_io_now_ms() + PYW_CONN_REGREET_MS
+                             < deadline) {
+        apr_sleep(apr_time_from_msec(PYW_CONN_REGREET_MS));
+    }
+    return rc;
 }
 
 int pyw_conn_acquire(const pyw_group_t *g, apr_interval_time_t timeout,

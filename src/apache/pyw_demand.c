@@ -31,6 +31,8 @@
 #include <errno.h>
 #include <poll.h>
 #include <stdlib.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "httpd.h"
 #include "http_log.h"
@@ -194,6 +196,36 @@ void pyw_demand_idle_checks(void)
     }
 }
 
+/*
+ * Whether a connection in the backlog of rt's socket, which no daemon
+ * will accept now, still has its Apache child at the other end.  A Unix
+ * socket keeps a connection queued after the child that made it gave up
+ * (connect-timeout) and closed it: taken for a waiting request, it would
+ * restart a broken group at every back-off, for ever.  So each is taken
+ * off the queue here and closed; a live one's child connects again
+ * (pyw_conn.c: a connection closed before its greeting), and that wakes
+ * the group as any new connection does.
+ */
+static int pyw_demand_live_waiting(const struct pyw_group_rt *rt)
+{
+    struct pollfd pfd;
+    int fd, live = 0;
+
+    while (pyw_demand_pending(rt)
+           && (fd = accept4(rt->listen_fd, NULL, NULL,
+                            SOCK_CLOEXEC | SOCK_NONBLOCK)) >= 0) {
+        pfd.fd = fd;
+        pfd.events = POLLIN | POLLRDHUP;
+        pfd.revents = 0;
+        if (poll(&pfd, 1, 0) == 0
+            || !(pfd.revents & (POLLHUP | POLLRDHUP | POLLERR))) {
+            live++;
+        }
+        close(fd);
+    }
+    return live;
+}
+
 int pyw_demand_after_death(pyw_slot_t *slot)
 {
     struct pyw_group_rt *rt = slot->rt;
@@ -207,7 +239,7 @@ int pyw_demand_after_death(pyw_slot_t *slot)
             return 0;
         }
     }
-    if (pyw_demand_pending(rt)) {
+    if (pyw_demand_live_waiting(rt) > 0) {
         return 0;
     }
     rt->dormant = 1;
