@@ -214,9 +214,10 @@ PyObject *pyw_errors_new(const pyw_interp_t *ip, const char *uri)
     return errors_new(ip, uri, PYW_LOGNO_WSGI_ERRORS);
 }
 
-/* Flush what the old stream buffered, then install the new one. */
-static int errors_replace(const pyw_interp_t *ip, const char *name,
-                          int code)
+/* Flush what the old stream buffered, then install the new one, kept
+ * in *slot too. */
+static int errors_replace(pyw_interp_t *ip, const char *name, int code,
+                          PyObject **slot)
 {
     PyObject *old = PySys_GetObject(name);     /* borrowed */
     PyObject *log;
@@ -235,31 +236,28 @@ static int errors_replace(const pyw_interp_t *ip, const char *name,
         return -1;
     }
     rv = PySys_SetObject(name, log);
-    Py_DECREF(log);
+    Py_XSETREF(*slot, log);
     return rv;
 }
 
 void pyw_errors_request_done(const pyw_interp_t *ip, PyObject *wsgi_errors)
 {
-    static const char *const names[] = { "stdout", "stderr" };
-    PyObject *s;
     size_t i;
 
     if (wsgi_errors != NULL && Py_IS_TYPE(wsgi_errors, ip->errors_type)) {
         pyw_errors_emit_pending((pyw_errors_t *)wsgi_errors);
     }
-    for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
-        s = PySys_GetObject(names[i]);          /* borrowed */
-        if (s != NULL && Py_IS_TYPE(s, ip->errors_type)) {
-            pyw_errors_emit_own_pending((pyw_errors_t *)s);
+    for (i = 0; i < sizeof(ip->stdio) / sizeof(ip->stdio[0]); i++) {
+        if (ip->stdio[i] != NULL) {
+            pyw_errors_emit_own_pending((pyw_errors_t *)ip->stdio[i]);
         }
     }
 }
 
-int pyw_errors_redirect_stdio(const pyw_interp_t *ip)
+int pyw_errors_redirect_stdio(pyw_interp_t *ip)
 {
-    if (errors_replace(ip, "stdout", PYW_LOGNO_STDOUT) < 0
-        || errors_replace(ip, "stderr", PYW_LOGNO_STDERR) < 0
+    if (errors_replace(ip, "stdout", PYW_LOGNO_STDOUT, &ip->stdio[0]) < 0
+        || errors_replace(ip, "stderr", PYW_LOGNO_STDERR, &ip->stdio[1]) < 0
         || pyw_errors_route_logging(ip) < 0) {
         return -1;
     }

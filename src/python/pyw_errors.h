@@ -29,7 +29,7 @@ PyObject *pyw_errors_new(const pyw_interp_t *ip, const char *uri);
  * any of these objects is logged at its own level instead of as text
  * (PYW0363; other handlers are untouched).  Once per interpreter.
  * 0 / -1 (exception set). */
-int pyw_errors_redirect_stdio(const pyw_interp_t *ip);
+int pyw_errors_redirect_stdio(pyw_interp_t *ip);
 
 /* A request ends on this thread: the partial lines it wrote are logged
  * now, under its uri, not left to join a later line: in its wsgi.errors

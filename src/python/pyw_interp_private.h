@@ -42,6 +42,10 @@ typedef struct pyw_interp {
     pyw_wsgi_cache_t   *wsgi;       /* environ keys, template
                                        (pyw_wsgi_environ.c)             */
     pyw_script_entry_t *scripts;    /* loaded WSGI scripts (pyw_script.c) */
+    PyObject           *stdio[2];   /* the sys.stdout and sys.stderr it
+                                       installed (pyw_errors.c): a
+                                       request's partial lines end with
+                                       it, looked up without sys        */
 } pyw_interp_t;
 
 struct pyw_app_thread {

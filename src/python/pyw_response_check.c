@@ -97,11 +97,15 @@ void pyw_response_set_header_limit(int64_t bytes)
     response_header_limit = bytes > 0 ? bytes : 0;
 }
 
-/* RFC 9110 field-value: no control character but HTAB. */
-static int response_is_field_char(unsigned char ch)
-{
-    return (ch >= 0x20 && ch != 0x7f) || ch == '\t';
-}
+/* RFC 9110 field-value: no control character but HTAB.  A table: one
+ * load per byte of every header value of every response. */
+#define CTL8(a) 1, 1, 1, 1, 1, 1, 1, 1
+static const unsigned char response_ctl[256] = {
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 1, 1, 1, 1, 1, 1,     /* 0x00: not \t */
+    CTL8(0), CTL8(0),                                   /* 0x10-0x1f     */
+    [0x7f] = 1,
+};
+#undef CTL8
 
 /* One (name, value) item.  Updates *cl for Content-Length.  0, 1 for a
  * repeat of the same Content-Length (to drop: sent twice it breaks
@@ -135,8 +139,7 @@ static int response_check_header(PyObject *item, long long *cl)
         return -1;
     }
     v = response_latin1(value, &vlen);
-    for (i = 0; v != NULL && i < vlen && response_is_field_char(v[i]);
-         i++) {
+    for (i = 0; v != NULL && i < vlen && !response_ctl[v[i]]; i++) {
     }
     if (v == NULL || i < vlen) {
         PyErr_Format(PyExc_ValueError, "start_response: value of header %R "
