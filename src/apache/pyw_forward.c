@@ -143,6 +143,7 @@ void pyw_forward_request(request_rec *r, pyw_backend_t *b,
     fw.request_deadline = opts->deadline_ms;
     fw.spool = opts->body;
     fw.error_override = opts->error_override;
+    fw.length = -1;
     fw.ibb = apr_brigade_create(r->pool, ba);
     fw.obb = apr_brigade_create(r->pool, ba);
     fw.iov_cap = PYW_FWD_IOV_INIT;

@@ -93,6 +93,10 @@ int pyw_forward_on_file(pyw_fwd_t *fw, const pyw_frame_t *f)
                : why != NULL ? pyw_forward_protocol_error(fw, why)
                : PYW_FWD_CONTINUE;
     }
+    if (pyw_forward_count(fw, (apr_off_t)length, 0) != PYW_FWD_CONTINUE) {
+        close(fd);
+        return PYW_FWD_STOP;
+    }
     osfd = fd;
     apr_os_file_put(&file, &osfd, APR_FOPEN_READ
                     | AP_SENDFILE_ENABLED(d->enable_sendfile), r->pool);
@@ -103,8 +107,12 @@ int pyw_forward_on_file(pyw_fwd_t *fw, const pyw_frame_t *f)
     apr_brigade_insert_file(fw->obb, file, (apr_off_t)offset,
                             (apr_off_t)length, r->pool);
     fw->file_body = 1;
-    for (e = APR_BUCKET_NEXT(before); d->enable_mmap == ENABLE_MMAP_OFF
-         && e != APR_BRIGADE_SENTINEL(fw->obb); e = APR_BUCKET_NEXT(e)) {
+    /* Never mapped, whatever EnableMMAP says: the file is the tenant's,
+     * which may truncate it while a filter (mod_deflate) reads the
+     * mapping, and the SIGBUS would kill this Apache child with every
+     * other site's requests in it.  read() just comes up short. */
+    for (e = APR_BUCKET_NEXT(before); e != APR_BRIGADE_SENTINEL(fw->obb);
+         e = APR_BUCKET_NEXT(e)) {
         apr_bucket_file_enable_mmap(e, 0);
     }
     PYW_RLOG(APLOG_DEBUG, 0, r, 180, fw->b->group ? fw->b->group->name

@@ -51,6 +51,9 @@ typedef struct {
     int                    have_headers;
     int                    file_body;   /* body bytes from a FILE frame  */
     apr_size_t             held;        /* DATA bytes copied, not passed */
+    apr_off_t              length;      /* the response's Content-Length,
+                                           -1: none                      */
+    apr_off_t              body_bytes;  /* DATA and FILE bytes passed    */
     int                  (*error_override)(request_rec *r, int status);
     int                    overriding;  /* error override: drain to END  */
     apr_off_t              drained;     /* body bytes discarded for it   */
@@ -74,6 +77,7 @@ int pyw_forward_pass(pyw_fwd_t *fw);
 int pyw_forward_on_headers(pyw_fwd_t *fw);
 int pyw_forward_on_data(pyw_fwd_t *fw);
 int pyw_forward_on_end(pyw_fwd_t *fw);
+int pyw_forward_count(pyw_fwd_t *fw, apr_off_t n, int at_end);
 int pyw_forward_skip(pyw_fwd_t *fw);
 
 /* pyw_forward_override.c */

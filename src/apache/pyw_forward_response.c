@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "apr_lib.h"
 #include "apr_strings.h"
 #include "httpd.h"
 #include "http_protocol.h"
@@ -128,6 +129,69 @@ static const char *pyw_forward_status_line(apr_pool_t *pool, int status,
                         reason.data);
 }
 
+/* Headers that frame the connection, not the response: Apache writes
+ * its own.  start_response refuses them, but the daemon runs the
+ * tenant's code, which may write frames of its own on its connection:
+ * a Transfer-Encoding passed on would let it smuggle a second response
+ * onto the client's keep-alive connection.  Dropped, as mod_proxy does. */
+static int pyw_forward_hop_by_hop(const char *name)
+{
+    static const char *const hop[] = {
+        "Connection", "Keep-Alive", "Proxy-Authenticate",
+        "Proxy-Authorization", "Proxy-Connection", "TE", "Trailer",
+        "Trailers", "Transfer-Encoding", "Upgrade",
+    };
+    size_t i;
+
+    for (i = 0; i < sizeof(hop) / sizeof(hop[0]); i++) {
+        if (strcasecmp(name, hop[i]) == 0) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* Content-Length, kept once: the body is held to it (pyw_forward_count).
+ * An error reason, or NULL. */
+static const char *pyw_forward_length(pyw_fwd_t *fw, const char *value)
+{
+    apr_off_t n;
+    char *end;
+
+    if (apr_strtoff(&n, value, &end, 10) != APR_SUCCESS || *end != '\0'
+        || n < 0 || !apr_isdigit(*value)) {
+        return "HEADERS with an invalid Content-Length";
+    }
+    if (fw->length >= 0 && fw->length != n) {
+        return "HEADERS with two different Content-Length values";
+    }
+    fw->length = n;
+    apr_table_setn(fw->headers, "Content-Length", value);
+    return NULL;
+}
+
+/* Body bytes going to the client: never more than the Content-Length
+ * (nor, at END, fewer), whatever the daemon sends.  HEAD, 204 and 304
+ * have no body of their own to count.  PYW_FWD_CONTINUE, or the
+ * protocol error that aborts the client's response. */
+int pyw_forward_count(pyw_fwd_t *fw, apr_off_t n, int at_end)
+{
+    if (fw->length < 0 || fw->r->header_only || fw->status == HTTP_NO_CONTENT
+        || fw->status == HTTP_NOT_MODIFIED) {
+        return PYW_FWD_CONTINUE;
+    }
+    fw->body_bytes += n;
+    if (fw->body_bytes > fw->length) {
+        return pyw_forward_protocol_error(fw, "more body than its "
+                                          "Content-Length");
+    }
+    if (at_end && fw->body_bytes < fw->length) {
+        return pyw_forward_protocol_error(fw, "END before the whole "
+                                          "Content-Length");
+    }
+    return PYW_FWD_CONTINUE;
+}
+
 static int pyw_forward_headers_decode(pyw_fwd_t *fw, const unsigned char *p,
                                       size_t len)
 {
@@ -156,6 +220,14 @@ static int pyw_forward_headers_decode(pyw_fwd_t *fw, const unsigned char *p,
         value = apr_pstrmemdup(pool, v.data, v.len);
         if (strcasecmp(name, "Content-Type") == 0) {
             fw->content_type = value;
+        }
+        else if (strcasecmp(name, "Content-Length") == 0) {
+            if ((err = pyw_forward_length(fw, value)) != NULL) {
+                return pyw_forward_protocol_error(fw, err);
+            }
+        }
+        else if (pyw_forward_hop_by_hop(name)) {
+            continue;
         }
         else {
             /* addn: repeated headers (Set-Cookie) stay separate. */
@@ -210,6 +282,9 @@ int pyw_forward_on_data(pyw_fwd_t *fw)
     }
     while ((n = pyw_stream_peek_payload(s, &p, PYW_MAX_DATA_PAYLOAD,
                                         pyw_forward_deadline(fw))) > 0) {
+        if (pyw_forward_count(fw, n, 0) != PYW_FWD_CONTINUE) {
+            return PYW_FWD_STOP;
+        }
         APR_BRIGADE_INSERT_TAIL(fw->obb,
             apr_bucket_transient_create((const char *)p, (apr_size_t)n,
                                         ba));
@@ -248,6 +323,9 @@ int pyw_forward_on_end(pyw_fwd_t *fw)
     }
     if (fw->overriding) {
         return pyw_forward_override_end(fw);
+    }
+    if (pyw_forward_count(fw, 0, 1) != PYW_FWD_CONTINUE) {
+        return PYW_FWD_STOP;
     }
     /* Nothing passed yet: a file body and EOS go down as one brigade, so
      * the byterange filter can answer a Range as for a static file; say
