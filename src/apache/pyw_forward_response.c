@@ -35,6 +35,13 @@ void pyw_forward_abort_client(pyw_fwd_t *fw)
         return;
     }
     fw->aborted = 1;
+    /* Not a response to keep: mod_cache would store the part sent and
+     * serve it later as whole (mod_proxy says the same for a backend
+     * that broke). */
+    r->no_cache = 1;
+    if (r->main != NULL) {
+        r->main->no_cache = 1;
+    }
     apr_brigade_cleanup(fw->obb);
     APR_BRIGADE_INSERT_TAIL(fw->obb,
                             ap_bucket_error_create(HTTP_BAD_GATEWAY, NULL,

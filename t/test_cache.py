@@ -1,0 +1,57 @@
+"""mod_cache in front of a group: a whole response is kept and served
+from the cache; one that broke after it started (the application raised,
+the daemon died) is not kept, as mod_proxy keeps no broken backend's.
+(Before, mod_cache_disk stored the part sent and served it afterwards as
+a complete 200.  Found by a hunt for bugs.)"""
+import os
+import time
+
+import pytest
+
+from pyworker_t import codes, rawhttp
+from pyworker_t.httpd import MODDIR
+
+CONF = """
+LoadModule cache_module %(m)s/mod_cache.so
+LoadModule cache_disk_module %(m)s/mod_cache_disk.so
+CacheRoot {state}/cache
+CacheEnable disk /c
+PyWorkerDaemonProcess cached threads=2 display-name=pyw-cached
+PyWorkerScriptAlias /c {apps}/cacheable.wsgi process-group=cached
+""" % {"m": MODDIR}
+
+
+@pytest.fixture(scope="module")
+def httpd(apache):
+    a = apache(CONF, ready=["/c?n=warm"])
+    os.makedirs(a.path("state", "cache"), exist_ok=True)
+    os.chmod(a.path("state", "cache"), 0o777)
+    return a
+
+
+def get(httpd, path):
+    with rawhttp.Conn(httpd.port, timeout=20) as c:
+        return c.request("GET", path)
+
+
+def test_a_whole_response_is_served_from_the_cache(httpd):
+    first = get(httpd, "/c?how=ok&n=whole")
+    assert first.complete and first.header("X-Runs") == "1"
+    time.sleep(0.5)
+    again = get(httpd, "/c?how=ok&n=whole")
+    assert again.header("X-Runs") == "1" and again.header("Age") is not None
+    assert again.body == b"first part\nsecond part\n"
+
+
+@pytest.mark.parametrize("how", ["raise", "exit"])
+def test_a_response_that_broke_is_not_kept(httpd, how):
+    httpd.log.expect(r"\bgroup=cached\b",
+                     codes=[codes.APP_ABORTED, codes.DAEMON_DIED])
+    path = "/c?how=%s&n=broken-%s" % (how, how)
+    first = get(httpd, path)
+    assert first.status == 200 and not first.complete, first
+    time.sleep(1.0)
+    again = get(httpd, path)
+    assert again.header("X-Runs") == "2", (
+        "the broken response came from the cache: %r %r" % (again.headers,
+                                                             again.body))
