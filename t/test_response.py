@@ -62,6 +62,17 @@ def test_an_empty_reason_goes_out_as_it_is(httpd, code):
     assert (r.status, r.reason, r.body) == (int(code), "", b"x")
 
 
+def test_a_list_body_is_framed_with_its_length_every_time(httpd):
+    """Without a Content-Length of the app's, Apache set one only when
+    the daemon's END had arrived with the body: about one small response
+    in seven went out chunked instead, and HEAD and GET differed under
+    mod_deflate.  The last item of a list now goes with END."""
+    with rawhttp.Conn(httpd.port, timeout=10) as c:
+        framing = [c.request("GET", "/respond?body=abc&parts=%d" % n).framing
+                   for n in (1, 3) for _ in range(20)]
+    assert set(framing) == {"length"}, framing
+
+
 def test_the_same_content_length_twice_is_sent_once(httpd):
     """Sent twice, an HTTP/2 client resets the stream."""
     q = "/respond?h=Content-Length:10&h=content-length:10&body=1234567890"

@@ -231,6 +231,17 @@ int pyw_response_send(pyw_response_t *r, PyObject *chunk)
     return 0;
 }
 
+int pyw_response_send_last(pyw_response_t *r, PyObject *chunk)
+{
+    if (r->held != NULL || PyBytes_GET_SIZE(chunk) == 0
+        || response_fit(r, (size_t)PyBytes_GET_SIZE(chunk)) < 0) {
+        return pyw_response_send(r, chunk);     /* its checks and lines */
+    }
+    Py_INCREF(chunk);
+    r->held = chunk;
+    return 0;
+}
+
 int pyw_response_send_file(pyw_response_t *r, int fd, long long offset,
                            long long avail)
 {
@@ -263,6 +274,7 @@ int pyw_response_send_file(pyw_response_t *r, int fd, long long offset,
 
 int pyw_response_finish(pyw_response_t *r)
 {
+    long long held;
     int rc;
 
     if (r->io_error) {
@@ -274,11 +286,13 @@ int pyw_response_finish(pyw_response_t *r)
     if (r->status == NULL) {
         return pyw_response_fail(r, 500, "no response");
     }
-    if (response_length_checked(r) && r->held == NULL
-        && r->sent < r->content_length) {
+    held = r->held != NULL ? (long long)PyBytes_GET_SIZE(r->held) : 0;
+    if (response_length_checked(r)
+        && r->sent + held < r->content_length) {
         pyw_dlog(PYW_LOG_ERR, RESPONSE_LOG_SHORT, r->uri,
                  "WSGI application %s sent %lld of its Content-Length of "
-                 "%lld bytes", r->script, r->sent, r->content_length);
+                 "%lld bytes", r->script, r->sent + held,
+                 r->content_length);
         return pyw_response_fail(r, 500, "response shorter than its "
                                  "Content-Length");
     }

@@ -80,6 +80,12 @@ void pyw_response_detach(PyObject *start_response);
  * 0, PYW_RESPONSE_EXC or PYW_RESPONSE_STOP. */
 int pyw_response_send(pyw_response_t *r, PyObject *chunk);
 
+/* The same for the last chunk of a body known whole (a list or tuple):
+ * held, to go out with END in one write, so Apache gets body and end
+ * together and frames a small response with Content-Length every time,
+ * not chunked when END happens to arrive a moment later. */
+int pyw_response_send_last(pyw_response_t *r, PyObject *chunk);
+
 /*
  * The rest of the body is the file fd from `offset`, where `avail` bytes
  * remain: headers (if not sent), FILE with the descriptor, and END in one
