@@ -238,7 +238,9 @@ def _foreign_fds(httpd, pid, group):
     bad = {}
     for fd, target in sorted(procs.fds(pid).items()):
         inode = target.partition("[")[2].rstrip("]")
-        if target.startswith("/"):
+        if target.startswith("/memfd:pyworker-stacks"):
+            pass            # its own: where faulthandler writes a dump
+        elif target.startswith("/"):
             if target not in (errlog, "/dev/null"):
                 bad[fd] = "file " + target
         elif target.startswith("socket:") and inode in inet:

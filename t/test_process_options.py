@@ -22,7 +22,7 @@ CONF = """
 PyWorkerDaemonProcess tuned threads=2 %(user)s cpu-priority=5 \\
     virtual-memory-limit=4G stack-size=512K python-eggs={run}/eggs \\
     send-buffer-size=64K receive-buffer-size=64K \\
-    supplementary-groups=%(extra)s header-buffer-size=1K \\
+    supplementary-groups=%(extra)s header-buffer-size=8K \\
     display-name=pyw-tuned
 PyWorkerDaemonProcess plain threads=2 display-name=pyw-plain
 PyWorkerScriptAlias /tuned {apps}/procinfo.wsgi process-group=tuned
@@ -84,11 +84,11 @@ def test_header_buffer_size_caps_one_response_header(httpd):
     assert small.status_code == 200 and small.headers["X-Small"] == "s" * 900
     httpd.log.expect(codes=[codes.APP_EXCEPTION])
     mark = httpd.log.mark()
-    big = httpd.get("/tuned-respond?h=X-Big:" + "b" * 2000)
+    big = httpd.get("/tuned-respond?h=X-Big:b&hmul=9000")
     assert big.status_code == 500
     assert httpd.log.wait_for(r"X-Big.*more than header-buffer-size "
-                              r"\(1024\)", since=mark), httpd.log.tail()
-    assert httpd.get("/plain-respond?h=X-Big:" + "b" * 2000).status_code \
+                              r"\(8192\)", since=mark), httpd.log.tail()
+    assert httpd.get("/plain-respond?h=X-Big:b&hmul=9000").status_code \
         == 200
 
 

@@ -1,6 +1,7 @@
 # respond.wsgi - a response described by the query string:
 #   status=299 Whatever   (default "200 OK")
 #   h=Name:Value          a header (repeatable)
+#   hmul=N                each header value repeated N times
 #   body=text&repeat=N    the body, `text` repeated N times
 #   cl=1                  send a Content-Length
 #   parts=N               split the body into N iterable items
@@ -12,7 +13,9 @@ def application(environ, start_response):
     q = parse_qs(environ.get("QUERY_STRING", ""), keep_blank_values=True,
                  encoding="latin-1")
     status = q.get("status", ["200 OK"])[0]
-    headers = [tuple(h.split(":", 1)) for h in q.get("h", [])]
+    hmul = int(q.get("hmul", ["1"])[0])
+    headers = [(n, v * hmul) for n, v in
+               (tuple(h.split(":", 1)) for h in q.get("h", []))]
     if not any(k.lower() == "content-type" for k, _ in headers):
         headers.append(("Content-Type", "text/plain"))
     body = (q.get("body", [""])[0] * int(q.get("repeat", ["1"])[0])).encode(
