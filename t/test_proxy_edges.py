@@ -5,12 +5,12 @@ hold for requests as they do for health checks, and configtest refuses
 URLs that could only fail or reach the wrong group.  (Found by a hunt for
 bugs; each test failed on the build before its fix.)"""
 import json
-import socket
 import time
 
 import pytest
 import requests
 
+from pyworker_t import rawhttp
 from pyworker_t.httpd import configtest
 from pyworker_t.proxy import load_proxy
 
@@ -64,18 +64,8 @@ def httpd(apache):
 def raw_get(port, target, host="127.0.0.1"):
     """Status and body of one request sent as written (requests would
     normalise the target)."""
-    s = socket.create_connection(("127.0.0.1", port), timeout=15)
-    s.sendall(("GET %s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n"
-               % (target, host)).encode())
-    data = b""
-    while True:
-        chunk = s.recv(65536)
-        if not chunk:
-            break
-        data += chunk
-    s.close()
-    head, _, body = data.partition(b"\r\n\r\n")
-    return int(head.split()[1]), body
+    r = rawhttp.request(port, "GET", target, [("Host", host)], timeout=15)
+    return r.status, r.body
 
 
 def paths(httpd, target):
