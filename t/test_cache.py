@@ -48,6 +48,7 @@ def test_a_response_that_broke_is_not_kept(httpd, how):
     httpd.log.expect(r"\bgroup=cached\b",
                      codes=[codes.APP_ABORTED, codes.DAEMON_DIED])
     path = "/c?how=%s&n=broken-%s" % (how, how)
+    mark = httpd.log.mark()
     first = get(httpd, path)
     assert first.status == 200 and not first.complete, first
     time.sleep(1.0)
@@ -55,3 +56,7 @@ def test_a_response_that_broke_is_not_kept(httpd, how):
     assert again.header("X-Runs") == "2", (
         "the broken response came from the cache: %r %r" % (again.headers,
                                                              again.body))
+    if how == "exit":
+        # The second run kills its daemon too: its line before the end.
+        assert len(httpd.log.wait_for(r"\bPYW0022\b.*group=cached\b",
+                                      since=mark, count=2)) == 2
