@@ -136,28 +136,6 @@ static const char *pyw_forward_status_line(apr_pool_t *pool, int status,
                         reason.data);
 }
 
-/* Headers that frame the connection, not the response: Apache writes
- * its own.  start_response refuses them, but the daemon runs the
- * tenant's code, which may write frames of its own on its connection:
- * a Transfer-Encoding passed on would let it smuggle a second response
- * onto the client's keep-alive connection.  Dropped, as mod_proxy does. */
-static int pyw_forward_hop_by_hop(const char *name)
-{
-    static const char *const hop[] = {
-        "Connection", "Keep-Alive", "Proxy-Authenticate",
-        "Proxy-Authorization", "Proxy-Connection", "TE", "Trailer",
-        "Trailers", "Transfer-Encoding", "Upgrade",
-    };
-    size_t i;
-
-    for (i = 0; i < sizeof(hop) / sizeof(hop[0]); i++) {
-        if (strcasecmp(name, hop[i]) == 0) {
-            return 1;
-        }
-    }
-    return 0;
-}
-
 /* Content-Length, kept once: the body is held to it (pyw_forward_count).
  * An error reason, or NULL. */
 static const char *pyw_forward_length(pyw_fwd_t *fw, const char *value)
@@ -233,7 +211,13 @@ static int pyw_forward_headers_decode(pyw_fwd_t *fw, const unsigned char *p,
                 return pyw_forward_protocol_error(fw, err);
             }
         }
-        else if (pyw_forward_hop_by_hop(name)) {
+        else if (pyw_hop_by_hop(n.data, n.len)) {
+            /* Apache frames the connection itself.  start_response
+             * refuses these, but the daemon runs the tenant's code,
+             * which may write frames of its own: a Transfer-Encoding
+             * passed on would smuggle a second response onto the
+             * client's keep-alive connection.  Dropped, as mod_proxy
+             * does. */
             continue;
         }
         else {

@@ -8,6 +8,7 @@
  * against what is left in the caller's buffer before it is used.
  */
 #include <string.h>
+#include <strings.h>
 
 #include "pyw_proto.h"
 
@@ -403,4 +404,24 @@ int64_t pyw_decimal(const void *digits, size_t len)
         n = n * 10 + (d[i] - '0');
     }
     return n;
+}
+
+int pyw_hop_by_hop(const char *name, size_t len)
+{
+#define HOP(s) { s, sizeof(s) - 1 }
+    static const struct { const char *name; size_t len; } hop[] = {
+        HOP("connection"), HOP("keep-alive"), HOP("proxy-authenticate"),
+        HOP("proxy-authorization"), HOP("proxy-connection"), HOP("te"),
+        HOP("trailer"), HOP("trailers"), HOP("transfer-encoding"),
+        HOP("upgrade"),
+    };
+#undef HOP
+    size_t i;
+
+    for (i = 0; i < sizeof(hop) / sizeof(hop[0]); i++) {
+        if (len == hop[i].len && strncasecmp(name, hop[i].name, len) == 0) {
+            return 1;
+        }
+    }
+    return 0;
 }

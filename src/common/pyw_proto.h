@@ -244,4 +244,10 @@ const char *pyw_frame_type_name(uint8_t type);
  * cannot overflow.  The value, or -1. */
 int64_t pyw_decimal(const void *digits, size_t len);
 
+/* 1 if the header name (len bytes, any case) frames a connection rather
+ * than a response (RFC 9110 hop-by-hop, and Proxy-Connection): the
+ * daemon's start_response refuses them, Apache drops them from what a
+ * daemon sends. */
+int pyw_hop_by_hop(const char *name, size_t len);
+
 #endif /* PYW_PROTO_H */

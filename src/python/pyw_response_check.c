@@ -70,26 +70,6 @@ int pyw_response_check_status(PyObject *status)
     return (s[0] - '0') * 100 + (s[1] - '0') * 10 + (s[2] - '0');
 }
 
-static int response_is_hop_by_hop(const unsigned char *n, Py_ssize_t len)
-{
-#define HOP(s) { s, sizeof(s) - 1 }
-    static const struct { const char *name; size_t len; } hop[] = {
-        HOP("connection"), HOP("keep-alive"), HOP("proxy-authenticate"),
-        HOP("proxy-authorization"), HOP("te"), HOP("trailer"),
-        HOP("trailers"), HOP("transfer-encoding"), HOP("upgrade"),
-    };
-#undef HOP
-    size_t i;
-
-    for (i = 0; i < sizeof(hop) / sizeof(hop[0]); i++) {
-        if ((size_t)len == hop[i].len
-            && strncasecmp((const char *)n, hop[i].name, hop[i].len) == 0) {
-            return 1;
-        }
-    }
-    return 0;
-}
-
 static int64_t response_header_limit;   /* 0: none of our own */
 
 void pyw_response_set_header_limit(int64_t bytes)
@@ -133,7 +113,7 @@ static int response_check_header(PyObject *item, long long *cl)
                      "name %R", name);
         return -1;
     }
-    if (response_is_hop_by_hop(n, nlen)) {
+    if (pyw_hop_by_hop((const char *)n, (size_t)nlen)) {
         PyErr_Format(PyExc_ValueError, "start_response: hop-by-hop header "
                      "%R is not allowed (PEP 3333)", name);
         return -1;
