@@ -3,7 +3,9 @@ pass-authorization= option of PyWorkerScriptAlias (over
 PyWorkerPassAuthorization), and script-user= / script-group= of
 PyWorkerDaemonProcess (only scripts of that owner run in the group)."""
 import os
+import pwd
 import shutil
+import time
 
 import pytest
 
@@ -88,3 +90,52 @@ PyWorkerScriptAlias /ours {run}/scripts/ours.wsgi process-group=ours
 def test_unknown_script_owner_is_refused(option):
     rc, out = configtest("PyWorkerDaemonProcess g1 %s\n" % option)
     assert rc != 0 and option.split("=")[1] in out, out
+
+
+@pytest.mark.skipif(not IS_ROOT, reason="chown needs root")
+def test_script_swapped_after_apaches_check_does_not_run(fresh_apache):
+    """Apache checks the script's owner when the request arrives; the
+    daemon opens the file when a worker takes the request.  A tenant who
+    swaps a symlink in between (here while the group's only worker is
+    busy) must not get its own file run: the daemon checks the file it
+    opened."""
+    import threading
+    a = fresh_apache("""
+PyWorkerDaemonProcess gb threads=1 user=pywtest2 script-user=pywtest2 \\
+    display-name=pyw-gb
+PyWorkerScriptAlias /b {run}/scripts/b/slow.wsgi process-group=gb
+PyWorkerScriptAlias /x {run}/scripts/a/x.wsgi process-group=gb
+""", wait_daemons=True)
+    b_dir, a_dir = a.path("run", "scripts", "b"), a.path("run", "scripts", "a")
+    for d in (b_dir, a_dir):
+        os.makedirs(d, exist_ok=True)
+        os.chmod(d, 0o755)
+    os.chmod(a.path("run", "scripts"), 0o755)
+    b_script = os.path.join(b_dir, "slow.wsgi")
+    shutil.copy(a.path("apps", "slow.wsgi"), b_script)
+    shutil.chown(b_script, "pywtest2", "pywtest2")
+    other = os.path.join(a_dir, "other.wsgi")
+    shutil.copy(a.path("apps", "whoami.wsgi"), other)
+    shutil.chown(other, "pywtest1", "pywtest1")
+    link = os.path.join(a_dir, "x.wsgi")
+    os.symlink(b_script, link)
+
+    busy = threading.Thread(target=a.get, args=("/b?2",),
+                            kwargs={"timeout": 20})
+    busy.start()
+    time.sleep(0.5)
+    got = {}
+    waiting = threading.Thread(target=lambda: got.update(
+        r=a.get("/x", timeout=20)))
+    a.log.expect(r"PermissionError|PYW0311")
+    mark = a.log.mark()
+    waiting.start()
+    time.sleep(0.7)             # checked by Apache, waiting for the worker
+    os.symlink(other, link + ".new")
+    os.rename(link + ".new", link)
+    waiting.join(20)
+    busy.join(20)
+    assert got["r"].status_code == 500, got["r"].text
+    line = a.log.wait_for(r"PermissionError: .*x\.wsgi is owned by uid %d"
+                          % pwd.getpwnam("pywtest1").pw_uid, since=mark)
+    assert line, a.log.tail()

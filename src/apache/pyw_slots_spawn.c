@@ -74,6 +74,8 @@ static void pyw_fill_spec(const pyw_slot_t *slot, const pyw_proc_t *p,
     spec->uid = g->uid;
     spec->gid = g->gid;
     spec->user_name = g->user_name;
+    spec->script_uid = g->script_uid;
+    spec->script_gid = g->script_gid;
     spec->supplementary_gids = g->supplementary_gids;
     spec->n_supplementary_gids = g->n_supplementary_gids;
     spec->import_scripts = (const char *const *)g->import_scripts->elts;

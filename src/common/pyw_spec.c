@@ -54,6 +54,8 @@ static const spec_row_t spec_rows[] = {
     SPEC_ROW(".uid", SPEC_ID, uid),
     SPEC_ROW(".gid", SPEC_ID, gid),
     SPEC_ROW(".user-name", SPEC_STR, user_name),
+    SPEC_ROW(".script-uid", SPEC_ID, script_uid),
+    SPEC_ROW(".script-gid", SPEC_ID, script_gid),
     SPEC_ARRAY(".supplementary-gid", SPEC_IDV, supplementary_gids,
                n_supplementary_gids),
     SPEC_ARRAY(".import-script", SPEC_STRV, import_scripts,
@@ -266,6 +268,8 @@ int pyw_spec_decode(char *buf, size_t len, pyw_daemon_spec_t *spec,
 
     memset(spec, 0, sizeof(*spec));
     spec->listen_fd = spec->status_fd = spec->log_fd = -1;
+    spec->script_uid = (uid_t)-1;       /* absent: scripts of any owner */
+    spec->script_gid = (gid_t)-1;
     if (len == 0 || buf[len - 1] != '\0') {
         return spec_fail(msg, msglen, "spec is empty or truncated "
                          "(%zu bytes)", len);

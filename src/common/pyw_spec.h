@@ -85,6 +85,8 @@ typedef struct {
     uid_t         uid;             /* user= (resolved)                    */
     gid_t         gid;             /* group= (resolved)                   */
     const char   *user_name;       /* for initgroups()                    */
+    uid_t         script_uid;      /* script-user= (resolved); -1: any    */
+    gid_t         script_gid;      /* script-group= (resolved); -1: any   */
     const gid_t  *supplementary_gids;  /* added to the user's groups      */
     int           n_supplementary_gids;
     const char *const *import_scripts; /* PyWorkerImportScript paths      */

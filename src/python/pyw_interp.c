@@ -92,6 +92,7 @@ int pyw_interp_start(const pyw_daemon_spec_t *spec)
     interp_threads = spec->threads > 0 ? spec->threads : 1;
     interp_processes = spec->processes > 0 ? spec->processes : 1;
     pyw_script_reloading(spec->script_reloading);
+    pyw_script_owner(spec->script_uid, spec->script_gid);
     pyw_response_set_header_limit(spec->header_buffer_size);
     if (pyw_interp_initialize(spec) < 0) {
         return -1;

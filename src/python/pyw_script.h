@@ -29,6 +29,12 @@ typedef struct pyw_interp pyw_interp_t;
  * once at start. */
 void pyw_script_reloading(int on);
 
+/* script-user= / script-group= (spec->script_uid/gid, -1: any): a script
+ * file opened with another owner is refused (PermissionError), so one
+ * swapped in after Apache checked the path does not run.  Set once at
+ * start. */
+void pyw_script_owner(uid_t uid, gid_t gid);
+
 /* Preload a script (PyWorkerImportScript): 0, or -1 with the failure
  * logged.  The script does not need an `application`. */
 int pyw_script_import(pyw_interp_t *ip, const char *path);

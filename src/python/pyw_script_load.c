@@ -17,7 +17,27 @@
 /* A script larger than this is refused: it is source, not data. */
 #define SCRIPT_MAX_SIZE  (64 * 1024 * 1024)
 
-/* Open path for reading: fd and its stat, or -errno. */
+/* script-user= / script-group=; -1: any. */
+static uid_t script_owner_uid = (uid_t)-1;
+static gid_t script_owner_gid = (gid_t)-1;
+
+void pyw_script_owner(uid_t uid, gid_t gid)
+{
+    script_owner_uid = uid;
+    script_owner_gid = gid;
+}
+
+/* Whether the file opened has the owner the group requires.  Apache
+ * checked the path before forwarding; this checks the file actually
+ * opened, which a tenant could have swapped (a symlink) in between. */
+static int script_owner_ok(const struct stat *st)
+{
+    return (script_owner_uid == (uid_t)-1 || st->st_uid == script_owner_uid)
+        && (script_owner_gid == (gid_t)-1 || st->st_gid == script_owner_gid);
+}
+
+/* Open path for reading: fd and its stat, or -errno (-EPERM: not of the
+ * owner script-user= / script-group= require). */
 static int script_open(const char *path, struct stat *st)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC), err;
@@ -33,6 +53,9 @@ static int script_open(const char *path, struct stat *st)
     }
     else if (st->st_size > SCRIPT_MAX_SIZE) {
         err = -EFBIG;
+    }
+    else if (!script_owner_ok(st)) {
+        err = -EPERM;
     }
     else {
         return fd;
@@ -84,6 +107,15 @@ static PyObject *script_read(const char *path, struct stat *st)
         got = script_read_fd(fd, PyBytes_AS_STRING(buf), (size_t)size);
         close(fd);
         Py_END_ALLOW_THREADS
+    }
+    if (got == -EPERM) {
+        PyErr_Format(PyExc_PermissionError, "%s is owned by uid %ld gid "
+                     "%ld; the group runs only scripts of uid %ld gid %ld "
+                     "(script-user=, script-group=; -1: any)", path,
+                     (long)st->st_uid, (long)st->st_gid,
+                     (long)(int)script_owner_uid,
+                     (long)(int)script_owner_gid);
+        return NULL;
     }
     if (got < 0) {
         Py_XDECREF(buf);

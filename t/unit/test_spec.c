@@ -32,6 +32,8 @@ static void sample(pyw_daemon_spec_t *s)
     s->drop_privileges = 1;
     s->uid = 4000000000u;                   /* past INT_MAX */
     s->gid = 33;
+    s->script_uid = 1001;
+    s->script_gid = (gid_t)-1;              /* any owner's group */
     s->import_scripts = scripts;
     s->n_import_scripts = 2;
     s->import_app_groups = app_groups;
@@ -74,6 +76,8 @@ static void test_round_trip(void)
     CHECK_EQ(out.drop_privileges, 1);
     CHECK_EQ(out.uid, 4000000000u);
     CHECK_EQ(out.gid, 33);
+    CHECK_EQ(out.script_uid, 1001);
+    CHECK(out.script_gid == (gid_t)-1);
     CHECK_EQ(out.n_import_scripts, 2);
     CHECK_STR(out.import_scripts[0], "/srv/a/app.wsgi");
     CHECK_STR(out.import_scripts[1], "/srv/b x.wsgi");
