@@ -12,7 +12,7 @@ from urllib.parse import quote
 
 import pytest
 
-from pyworker_t import h2, rawhttp
+from pyworker_t import codes, h2, rawhttp
 from pyworker_t.data import fw_pattern
 
 CONF = """
@@ -281,3 +281,18 @@ def test_large_streamed_response_is_intact(httpd):
     assert r.status == 200 and r.complete
     assert hashlib.sha256(r.body).digest() == \
         hashlib.sha256(fw_pattern(5000000)).digest()
+
+
+def test_at_most_1000_response_headers(httpd):
+    """Each response header costs Apache's header filter about 2 KB,
+    however short: start_response refuses more than 1000 (Apache refuses
+    them from the daemon too, t/test_untrusted_daemon.py)."""
+    r = get(httpd, "/respond?h=X-N:1&hrep=999&body=ok")
+    assert r.status == 200 and r.body == b"ok"
+    assert len(r.header_all("X-N")) == 999     # and Content-Type: 1000
+    httpd.log.expect(codes=[codes.APP_EXCEPTION])
+    mark = httpd.log.mark()
+    r = get(httpd, "/respond?h=X-N:1&hrep=1001&body=ok")
+    assert r.status == 500
+    assert httpd.log.wait_for(r"1002 headers, more than 1000", since=mark), \
+        httpd.log.tail()

@@ -187,7 +187,7 @@ static int pyw_forward_headers_decode(pyw_fwd_t *fw, const unsigned char *p,
     pyw_pair_iter_t it;
     size_t rest_len;
     uint16_t status;
-    int rc;
+    int rc, fields = 0;
 
     if (pyw_status_decode(p, len, &status, &reason, &rest, &rest_len,
                           &err) < 0) {
@@ -201,6 +201,10 @@ static int pyw_forward_headers_decode(pyw_fwd_t *fw, const unsigned char *p,
     fw->headers = apr_table_make(pool, 8);
     pyw_pair_iter_init(&it, rest, rest_len);
     while ((rc = pyw_pair_next(&it, &n, &v, &err)) == 1) {
+        if (++fields > PYW_MAX_RESPONSE_HEADERS) {
+            return pyw_forward_protocol_error(fw, apr_psprintf(pool,
+                "HEADERS has more than %d fields", PYW_MAX_RESPONSE_HEADERS));
+        }
         name = apr_pstrmemdup(pool, n.data, n.len);
         value = apr_pstrmemdup(pool, v.data, v.len);
         if (strcasecmp(name, "Content-Type") == 0) {

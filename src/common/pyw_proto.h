@@ -57,6 +57,10 @@
 #define PYW_MAX_META_PAYLOAD   (1u << 20)   /* REQUEST, HEADERS, ERROR */
 #define PYW_MAX_DATA_PAYLOAD   (1u << 20)   /* one BODY or DATA frame */
 #define PYW_MAX_NAME_LEN       0xffffu
+/* Fields in one response's HEADERS.  Each costs Apache's header filter
+ * about 2 KB however short it is: without a cap a tenant's 1 MiB frame
+ * of empty headers held 270 MB of a shared Apache child. */
+#define PYW_MAX_RESPONSE_HEADERS 1000
 
 /* REQUEST pairs Apache adds for the daemon itself.  Apache sends the
  * request start, REQUEST_URI and the application group as the first

@@ -161,6 +161,12 @@ PyObject *pyw_response_check_headers(PyObject *headers, long long *cl)
                      "list, not %.100s", Py_TYPE(headers)->tp_name);
         return NULL;
     }
+    if (PyList_GET_SIZE(headers) > PYW_MAX_RESPONSE_HEADERS) {
+        PyErr_Format(PyExc_ValueError, "start_response: %zd headers, more "
+                     "than %d", PyList_GET_SIZE(headers),
+                     PYW_MAX_RESPONSE_HEADERS);
+        return NULL;
+    }
     *cl = -1;
     /* Copy first: tuples and str are immutable, so the copy cannot change
      * under us once checked. */

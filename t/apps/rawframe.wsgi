@@ -48,6 +48,17 @@ def conns():
     return out
 
 
+def write_all(fd, data):
+    """os.write() until all is sent: the socket may be non-blocking."""
+    import select
+    view = memoryview(data)
+    while view:
+        try:
+            view = view[os.write(fd, view):]
+        except BlockingIOError:
+            select.select([], [fd], [], 5)
+
+
 def headers_payload(status, reason, hdrs):
     return struct.pack(">HH", status, len(reason)) + reason + pairs(hdrs)
 
@@ -102,20 +113,25 @@ def application(environ, start_response):
     elif mode == "clstream":
         # Content-Length: 3 and a streamed body longer than that.
         hp = headers_payload(200, b"OK", [(b"Content-Length", b"3")])
-        os.write(fd, frame(HEADERS, hp) + frame(DATA, b"abc"))
+        write_all(fd, frame(HEADERS, hp) + frame(DATA, b"abc"))
         import time
         time.sleep(0.3)
         hp = None
         body = (b"HTTP/1.1 200 OK\r\nX-Smuggled: 1\r\n"
                 b"Content-Length: 8\r\n\r\nsmuggled")
+    elif mode == "many":
+        # 1 MiB of empty headers: each costs Apache's header filter
+        # about 2 KB.
+        hp = headers_payload(200, b"OK", [(b"X", b"")] * 140000 + [
+            (b"Content-Length", str(len(body)).encode())])
     elif mode == "nul":
         hp = headers_payload(200, b"OK\x00X", [])
     else:
         hp = headers_payload(200, b"OK", [])
     if hp is None:
-        os.write(fd, frame(DATA, body) + frame(END))
+        write_all(fd, frame(DATA, body) + frame(END))
     else:
-        os.write(fd, frame(HEADERS, hp) + frame(DATA, body) + frame(END))
+        write_all(fd, frame(HEADERS, hp) + frame(DATA, body) + frame(END))
     # Take the connection from the daemon, so its own response goes
     # nowhere.
     null = os.open("/dev/null", os.O_RDWR)
