@@ -23,6 +23,7 @@ PyWorkerDaemonProcess files threads=2 display-name=%{GROUP}
 PyWorkerDaemonProcess other threads=2 display-name=%{GROUP}
 PyWorkerScriptAlias /raw {apps}/rawframe.wsgi process-group=tenant
 PyWorkerScriptAlias /hello {apps}/hello.wsgi process-group=tenant
+PyWorkerScriptAlias /statuspipe {apps}/statuspipe.wsgi process-group=tenant
 PyWorkerScriptAlias /trunc {apps}/truncate.wsgi process-group=files
 PyWorkerScriptAlias /other/slow {apps}/slow.wsgi process-group=other
 """
@@ -118,6 +119,20 @@ def test_daemon_cannot_smuggle_a_second_response(httpd, mode):
     settle(httpd)
     if r2 is not None:
         assert r2.header("X-Smuggled") is None, (r2.headers, r2.body)
+
+
+def test_junk_on_the_status_pipe_is_one_line(httpd):
+    """The daemon's status pipe to Apache's parent is open in the
+    tenant's process.  Junk written on it was one warning per byte in the
+    main log (a disk filler); now one line, and the pipe is closed."""
+    httpd.log.expect("PYW0043")
+    mark = httpd.log.mark()
+    out = httpd.get("/statuspipe?n=20000").json()
+    assert len(out["pipes"]) == 1 and out["written"] > 1000, out
+    assert httpd.log.wait_for(r"PYW0043.*closing the pipe", since=mark)
+    time.sleep(1)
+    assert len(httpd.log.find(r"PYW0043", since=mark)) == 1
+    assert httpd.get("/hello").status_code == 200
 
 
 def peak_rss_kb(pid):

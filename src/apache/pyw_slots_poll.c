@@ -19,10 +19,11 @@
 
 /* ---- status bytes ---- */
 
-static void pyw_proc_status(pyw_proc_t *p, char b)
+/* Act on one status byte; -1 for a byte no daemon program sends. */
+static int pyw_proc_status(pyw_proc_t *p, char b)
 {
     if (pyw_pm_stopping()) {
-        return;
+        return 0;
     }
     switch (b) {
     case PYW_STATUS_READY:
@@ -46,11 +47,9 @@ static void pyw_proc_status(pyw_proc_t *p, char b)
         p->idle = 0;
         break;
     default:
-        PYW_SLOG(APLOG_WARNING, 0, pyw_pm.s, 43, p->group,
-                 (long)p->proc.pid, "unknown status byte 0x%02x from "
-                 "daemon; ignored", (unsigned char)b);
-        break;
+        return -1;
     }
+    return 0;
 }
 
 /* Drain one pipe.  EOF: the daemon closed it (it is exiting).  A pipe
@@ -79,7 +78,18 @@ static void pyw_proc_read_status(pyw_proc_t *p)
             pyw_proc_close_status(p);
         }
         for (i = 0; i < n; i++) {
-            pyw_proc_status(p, buf[i]);
+            if (pyw_proc_status(p, buf[i]) < 0) {
+                /* Only the application's code writes such bytes (the
+                 * pipe is its process's): one line, not one per byte,
+                 * and no more reading of what it sends. */
+                PYW_SLOG(APLOG_WARNING, 0, pyw_pm.s, 43, p->group,
+                         (long)p->proc.pid, "unknown status byte 0x%02x "
+                         "from daemon (its application wrote on the "
+                         "status pipe); closing the pipe",
+                         (unsigned char)buf[i]);
+                pyw_proc_close_status(p);
+                break;
+            }
         }
     }
 }
