@@ -21,6 +21,14 @@ PyWorkerDaemonProcess shared threads=1 display-name=pyw-sv-shared
     ServerName beta.test
     PyWorkerDaemonProcess beta threads=1 display-name=pyw-sv-beta
     PyWorkerScriptAlias /b {apps}/status_codes.wsgi process-group=beta
+    # Two tenants of beta's host, each held to its own group; the
+    # first's .htaccess turns on a status page (the test writes it).
+    PyWorkerDaemonProcess beta2 threads=1 display-name=pyw-sv-beta2
+    Alias /t1 {htdocs}/t1
+    <Directory {htdocs}/t1>
+        AllowOverride FileInfo
+        PyWorkerRestrictProcess beta2
+    </Directory>
 </VirtualHost>
 """
 
@@ -39,7 +47,21 @@ def groups_seen(httpd, host):
 def test_each_vhost_sees_its_own_groups_and_the_main_servers(httpd):
     assert groups_seen(httpd, "main.test") == ["shared"]
     assert groups_seen(httpd, "alpha.test") == ["shared", "alpha"]
-    assert groups_seen(httpd, "beta.test") == ["shared", "beta"]
+    assert groups_seen(httpd, "beta.test") == ["shared", "beta", "beta2"]
+
+
+def test_a_tenants_htaccess_status_page_shows_only_its_groups(httpd):
+    """A tenant's .htaccess may SetHandler pyworker-status (FileInfo):
+    its page showed every group of the host, with the URIs (and their
+    query strings) of other sites' running requests."""
+    import os
+    os.makedirs(httpd.path("htdocs", "t1"), exist_ok=True)
+    with open(httpd.path("htdocs", "t1", ".htaccess"), "w") as f:
+        f.write("SetHandler pyworker-status\n")
+    r = httpd.get("/t1/?json", headers={"Host": "beta.test"})
+    assert r.status_code == 200
+    assert [g["name"] for g in r.json()["groups"]] == ["beta2"]
+    assert groups_seen(httpd, "beta.test") == ["shared", "beta", "beta2"]
 
 
 def test_another_tenants_groups_are_not_in_html_or_prometheus(httpd):

@@ -186,13 +186,18 @@ pyw_status_t *pyw_status_collect(request_rec *r)
 {
     pyw_group_t **groups = (pyw_group_t **)pyw_globals.groups->elts;
     pyw_status_t *st = apr_pcalloc(r->pool, sizeof(*st));
+    const char *allowed;
     int i;
 
     st->now_ms = apr_time_as_msec(apr_time_now());
     st->groups = apr_pcalloc(r->pool, (pyw_globals.groups->nelts + 1)
                                       * sizeof(*st->groups));
+    /* Only what the host can use, and where PyWorkerRestrictProcess
+     * applies (a tenant's .htaccess may SetHandler pyworker-status),
+     * only the groups it allows: the page shows other sites' URIs. */
     for (i = 0; i < pyw_globals.groups->nelts; i++) {
-        if (pyw_config_group_visible(groups[i], r->server)) {
+        if (pyw_config_group_visible(groups[i], r->server)
+            && pyw_config_group_allowed(r, groups[i]->name, &allowed)) {
             pyw_status_group(r->pool, groups[i], &st->groups[st->n++]);
         }
     }
