@@ -165,6 +165,20 @@ def test_exc_info_after_only_empty_chunks_still_replaces_status(httpd):
     assert r.body == b"replaced late" and r.complete
 
 
+def test_exc_info_that_is_no_exceptions_raises_type_error(httpd):
+    """Restored as given, (1, 2, 3) left a state that crashed the daemon
+    (SIGSEGV) at a later request's exception."""
+    pids = httpd.daemon_pids("errs")
+    r = get(httpd, "/errors?case=excinfo_malformed")
+    assert r.body == b"first\nTypeError TypeError TypeError\n", r.body
+    httpd.log.expect(codes=[codes.APP_EXCEPTION, codes.APP_ABORTED])
+    for _ in range(5):
+        get(httpd, "/errors?case=raise_in_iter")     # a cut 200
+        assert get(httpd, "/errors?case=raise_before").status == 500
+        assert_hello_still_works(httpd)
+    assert httpd.daemon_pids("errs") == pids
+
+
 def close_marker(httpd, token, timeout):
     path = httpd.path("state", "close-" + token)
     deadline = time.monotonic() + timeout

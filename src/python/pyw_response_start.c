@@ -44,10 +44,20 @@ static PyObject *response_reraise(PyObject *exc_info)
                         "already sent (exc_info holds no exception)");
         return NULL;
     }
+    /* Restored as given, a tuple that is not an exception's (1, 2, 3)
+     * was a state that crashed the daemon at a later request's error. */
+    if (!PyExceptionInstance_Check(value)
+        || (tb != Py_None && !PyTraceBack_Check(tb))) {
+        PyErr_Format(PyExc_TypeError, "start_response: exc_info must be "
+                     "sys.exc_info() of an exception, got %.200R", exc_info);
+        return NULL;
+    }
+    type = (PyObject *)Py_TYPE(value);
+    tb = tb == Py_None ? NULL : tb;
     Py_INCREF(type);
     Py_INCREF(value);
-    Py_XINCREF(tb == Py_None ? NULL : tb);
-    PyErr_Restore(type, value, tb == Py_None ? NULL : tb);
+    Py_XINCREF(tb);
+    PyErr_Restore(type, value, tb);
     return NULL;
 }
 

@@ -115,6 +115,27 @@ def excinfo_after_empty(environ, start_response):
     return gen()
 
 
+def excinfo_malformed(environ, start_response):
+    """After the headers, exc_info tuples that are no exception's: each
+    must raise TypeError (restored as given, (1, 2, 3) crashed the daemon
+    at a later request's error)."""
+    start_response("200 OK", TEXT)
+
+    def gen():
+        yield b"first\n"
+        time.sleep(0.2)             # the headers surely reached the client
+        seen = []
+        for ei in ((1, 2, 3), ("ValueError", "v", None),
+                   (ValueError, ValueError("v"), "not a traceback")):
+            try:
+                start_response("500 Err", TEXT, ei)
+                seen.append("accepted")
+            except BaseException as e:
+                seen.append(type(e).__name__)
+        yield (" ".join(seen) + "\n").encode()
+    return gen()
+
+
 def raise_in_iter(cl):
     def app(environ, start_response):
         start_response("200 OK", TEXT + ([("Content-Length", "1000")]
@@ -266,6 +287,7 @@ CASES = {
     "excinfo_before_headers": excinfo_before_headers,
     "excinfo_after_headers": excinfo_after_headers,
     "excinfo_after_empty": excinfo_after_empty,
+    "excinfo_malformed": excinfo_malformed,
     "close_normal": lambda e, s: closing(e, s, count=3),
     "close_raise": lambda e, s: closing(e, s, count=3, raise_after=1),
     "close_disconnect": lambda e, s: closing(e, s, count=400, delay=0.025),
