@@ -25,6 +25,7 @@ pyw_dconn_t *pyw_dconn_new(int fd)
         free(c);
         return NULL;
     }
+    pthread_mutex_init(&c->wlock, NULL);
     c->fd = fd;
     c->state = PYW_DCONN_IDLE;
     pyw_dfds_add(fd);
@@ -42,7 +43,23 @@ void pyw_dconn_free(pyw_dconn_t *c)
         close(c->fd);
     }
     free(c->out);
+    pthread_mutex_destroy(&c->wlock);
     free(c);
+}
+
+int pyw_dconn_trylock_writes(pyw_dconn_t *c)
+{
+    return pthread_mutex_trylock(&c->wlock);
+}
+
+void pyw_dconn_lock_writes(pyw_dconn_t *c)
+{
+    pthread_mutex_lock(&c->wlock);
+}
+
+void pyw_dconn_unlock_writes(pyw_dconn_t *c)
+{
+    pthread_mutex_unlock(&c->wlock);
 }
 
 int pyw_dconn_fd(const pyw_dconn_t *c)

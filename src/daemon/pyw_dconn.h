@@ -34,6 +34,18 @@ typedef struct {
     void  (*reacquire)(void *token);
 } pyw_dconn_waiter_t;
 
+/*
+ * One request's writes may come from several threads of the application
+ * (write() from a thread of its own, wsgi.input read in one thread while
+ * another writes).  Each frame, with the pending HEADERS it carries, is
+ * written under the connection's write lock, so frames never interleave
+ * on the socket.  trylock: 0 when taken.  lock blocks: call it without
+ * the GIL (its holder may need the GIL back to finish).
+ */
+int pyw_dconn_trylock_writes(pyw_dconn_t *c);
+void pyw_dconn_lock_writes(pyw_dconn_t *c);
+void pyw_dconn_unlock_writes(pyw_dconn_t *c);
+
 /* How long one response write to Apache may wait for room (Apache reads
  * as fast as its client takes the bytes); past it the request is
  * aborted.  0: PYW_DCONN_IO_TIMEOUT_MS.  Set once, before any request. */

@@ -69,11 +69,14 @@ long pyw_dconn_read_body(pyw_dconn_t *c, void *buf, size_t len)
     /* Pending HEADERS go out with the READ: one write, and Apache sees
      * the frames in the order the application produced them.  Called
      * without the GIL: no waiter. */
+    pyw_dconn_lock_writes(c);           /* another thread may write() */
     n = with_pending = pyw_dconn_iov_pending(c, iov);
     pyw_read_put(rd, sizeof(rd), (uint32_t)len);
     iov[n].iov_base = rd;
     iov[n++].iov_len = sizeof(rd);
-    if ((rv = pyw_dconn_writev(c, NULL, iov, n, with_pending)) < 0) {
+    rv = pyw_dconn_writev(c, NULL, iov, n, with_pending);
+    pyw_dconn_unlock_writes(c);
+    if (rv < 0) {
         return rv;
     }
     return dconn_read_body_frame(c, buf, len);

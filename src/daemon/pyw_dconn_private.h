@@ -19,6 +19,7 @@
 #ifndef PYW_DCONN_PRIVATE_H
 #define PYW_DCONN_PRIVATE_H
 
+#include <pthread.h>
 #include <stdint.h>
 
 #include "pyw_dconn.h"
@@ -36,6 +37,7 @@ typedef enum {
 struct pyw_dconn {
     int             fd;
     pyw_stream_t    stream;
+    pthread_mutex_t wlock;            /* see pyw_dconn_lock_writes()     */
 
     /* Pending output (an encoded HEADERS frame): the first out_len bytes
      * of out are not yet written.  Kept for the connection's life and

@@ -65,6 +65,18 @@ void pyw_response_clear(pyw_response_t *r)
     Py_CLEAR(r->held);
 }
 
+/* The connection's write lock, waited for without the GIL: the thread
+ * holding it may be in a write that released the GIL to wait for room,
+ * and needs it back to finish. */
+static void response_lock(pyw_response_t *r)
+{
+    if (pyw_dconn_trylock_writes(r->c) != 0) {
+        Py_BEGIN_ALLOW_THREADS
+        pyw_dconn_lock_writes(r->c);
+        Py_END_ALLOW_THREADS
+    }
+}
+
 /* ---- frames ---- */
 
 /* Header slices pointing into r->headers' str objects (latin-1, one byte
@@ -145,8 +157,9 @@ static int response_write(pyw_response_t *r, const pyw_header_t *hv,
  * The GIL stays held unless a write must wait (pyw_dconn.h).  0, PYW_RESPONSE_EXC,
  * PYW_RESPONSE_STOP, or (a file only) PYW_RESPONSE_DECLINED.
  */
-static int response_emit(pyw_response_t *r, const char *data, size_t len,
-                         const response_file_t *file, int end)
+static int response_emit_locked(pyw_response_t *r, const char *data,
+                                size_t len, const response_file_t *file,
+                                int end)
 {
     pyw_header_t small[RESPONSE_SMALL_HEADERS], *hv = NULL;
     const char *reason = NULL;
@@ -181,6 +194,31 @@ static int response_emit(pyw_response_t *r, const char *data, size_t len,
     r->sent += file ? file->length : (long long)len;
     r->ended = end;
     return 0;
+}
+
+/* response_emit_locked() under the write lock: the application's own
+ * threads may write() while the request's thread sends.  What another
+ * thread did meanwhile (the response ended, the connection lost) is
+ * looked at once the lock is held. */
+static int response_emit(pyw_response_t *r, const char *data, size_t len,
+                         const response_file_t *file, int end)
+{
+    int rc;
+
+    response_lock(r);
+    if (r->ended) {
+        PyErr_SetString(PyExc_RuntimeError, "the response has ended "
+                        "(write() from another thread after it?)");
+        rc = PYW_RESPONSE_EXC;
+    }
+    else if (r->io_error) {
+        rc = PYW_RESPONSE_STOP;
+    }
+    else {
+        rc = response_emit_locked(r, data, len, file, end);
+    }
+    pyw_dconn_unlock_writes(r->c);
+    return rc;
 }
 
 /* 1 if the body length is checked against Content-Length: not for HEAD
@@ -315,16 +353,20 @@ int pyw_response_fail(pyw_response_t *r, int status, const char *reason)
     int rv;
 
     Py_CLEAR(r->held);
+    response_lock(r);
     if (r->io_error) {
-        return -1;
+        rv = -1;
     }
-    if (r->ended) {
-        return 0;               /* complete already: nothing to fail */
+    else if (r->ended) {
+        rv = 0;                 /* complete already: nothing to fail */
     }
-    rv = pyw_dconn_send_error(r->c, status, reason);
-    if (rv < 0) {
+    else if ((rv = pyw_dconn_send_error(r->c, status, reason)) < 0) {
         response_conn_lost(r, rv);
-        return -1;
+        rv = -1;
     }
-    return 0;
+    else {
+        r->ended = 1;           /* a later write() must not follow ERROR */
+    }
+    pyw_dconn_unlock_writes(r->c);
+    return rv;
 }

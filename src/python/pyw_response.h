@@ -43,7 +43,7 @@ typedef struct {
     int          headers_sent;   /* HEADERS written (with first data)   */
     int          overflow;       /* app produced more than declared     */
     int          io_error;       /* -errno: Apache connection lost      */
-    int          ended;          /* END written (with a file body)      */
+    int          ended;          /* END (with a file body) or ERROR out */
 } pyw_response_t;
 
 typedef struct pyw_interp pyw_interp_t;

@@ -14,6 +14,7 @@
 
 #include <errno.h>
 #include <structmember.h>
+#include <unistd.h>
 
 #include "pyw_interp_private.h"
 #include "pyw_response.h"
@@ -24,6 +25,7 @@ typedef struct {
     vectorcallfunc  vectorcall; /* called without an argument tuple     */
     pyw_response_t *r;          /* NULL once the request is over        */
     PyObject       *write;      /* bound write(), made on first use     */
+    int             writing;    /* write() calls in progress (GIL)      */
 } response_sr_t;
 
 /* Re-raise exc_info (a 3-tuple), as PEP 3333 asks once headers are out. */
@@ -171,7 +173,8 @@ static void response_raise_oserror(int err, const char *msg)
 
 static PyObject *response_sr_write(PyObject *obj, PyObject *data)
 {
-    pyw_response_t *r = ((response_sr_t *)obj)->r;
+    response_sr_t *self = (response_sr_t *)obj;
+    pyw_response_t *r = self->r;
     int rc;
 
     if (r == NULL || r->status == NULL) {
@@ -188,8 +191,15 @@ static PyObject *response_sr_write(PyObject *obj, PyObject *data)
     if (r->io_error || r->overflow) {
         rc = PYW_RESPONSE_STOP;
     }
-    else if ((rc = pyw_response_send(r, data)) == PYW_RESPONSE_EXC) {
-        return NULL;
+    else {
+        /* Counted: a send may let go of the GIL, and the request must not
+         * end (r is on its thread's stack) while one is in progress. */
+        self->writing++;
+        rc = pyw_response_send(r, data);
+        self->writing--;
+        if (rc == PYW_RESPONSE_EXC) {
+            return NULL;
+        }
     }
     if (rc == PYW_RESPONSE_STOP) {
         response_raise_oserror(r->io_error ? -r->io_error : EFBIG,
@@ -258,6 +268,7 @@ PyObject *pyw_response_start_response(const pyw_interp_t *ip,
         self->vectorcall = response_sr_vectorcall;
         self->r = r;
         self->write = NULL;
+        self->writing = 0;
     }
     return (PyObject *)self;
 }
@@ -267,6 +278,13 @@ void pyw_response_detach(PyObject *start_response)
     response_sr_t *self = (response_sr_t *)start_response;
 
     self->r = NULL;
+    /* A thread of the application may be inside write(), waiting for room
+     * without the GIL: it still uses the request.  Later calls fail. */
+    while (self->writing > 0) {
+        Py_BEGIN_ALLOW_THREADS
+        usleep(1000);
+        Py_END_ALLOW_THREADS
+    }
     /* The bound method refers back to self: break the cycle. */
     Py_CLEAR(self->write);
 }
