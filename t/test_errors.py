@@ -209,6 +209,22 @@ def test_close_called_after_exception_in_iteration(httpd):
     assert close_marker(httpd, token, 5) == "closed after 1\n"
 
 
+@pytest.mark.parametrize("case", ["close_itself_raises",
+                                  "close_itself_raises_cl"])
+def test_a_failing_close_keeps_the_complete_response(httpd, case):
+    """As in mod_wsgi: close() raising is logged, the response the
+    application made stands.  With a Content-Length it was a 500 (the
+    body was still held back), without one a 200."""
+    httpd.log.expect(r"PYW0325")
+    mark = httpd.log.mark()
+    r = get(httpd, "/errors?case=" + case)
+    assert (r.status, r.body, r.complete) == (200, b"ab", True)
+    assert httpd.log.wait_for(r"PYW0325.*close\(\) of the response",
+                              since=mark)
+    assert httpd.log.wait_for(r"pyw-secret-close_itself", since=mark)
+    no_leak(r, "pyw-secret")
+
+
 def test_close_called_when_client_disconnects(httpd):
     httpd.log.expect(r"AH\d+", codes=NOISE)
     token = uuid.uuid4().hex

@@ -154,7 +154,9 @@ static int wsgi_iterate(wsgi_req_t *q, PyObject *result)
 }
 
 /* PEP 3333: close() is called whatever happened, once.  A failing close()
- * fails the request only while nothing was sent yet. */
+ * is logged and changes nothing: the response is whatever the iteration
+ * made (a 500 only for a body Content-Length held back unsent, as
+ * before, gave a different answer than one already sent). */
 static void wsgi_close(wsgi_req_t *q, PyObject *result)
 {
     PyObject *close, *r;
@@ -174,11 +176,6 @@ static void wsgi_close(wsgi_req_t *q, PyObject *result)
     if (r != NULL) {
         Py_DECREF(r);
         return;
-    }
-    if (!q->failed && !q->resp.headers_sent && !q->resp.io_error) {
-        q->failed = 1;
-        q->fail_status = 500;
-        q->fail_reason = "WSGI application error";
     }
     pyw_script_log_exception(q->resp.io_error ? PYW_LOG_INFO : PYW_LOG_ERR,
                              WSGI_LOG_CLOSE_FAILED, q->uri,

@@ -42,6 +42,28 @@ class ClosingIter:
             f.write("closed after %d\n" % self.sent)
 
 
+class CloseRaises:
+    """A complete body whose close() raises (a failing cleanup, such as a
+    Django request_finished handler)."""
+
+    def __init__(self, body):
+        self.body = body
+
+    def __iter__(self):
+        return iter([self.body])
+
+    def close(self):
+        raise RuntimeError("pyw-secret-close_itself")
+
+
+def close_itself_raises(cl):
+    def app(environ, start_response):
+        start_response("200 OK", TEXT + ([("Content-Length", "2")]
+                                         if cl else []))
+        return CloseRaises(b"ab")
+    return app
+
+
 def bad_start(status, headers):
     def app(environ, start_response):
         start_response(status, headers)
@@ -290,6 +312,8 @@ CASES = {
     "excinfo_malformed": excinfo_malformed,
     "close_normal": lambda e, s: closing(e, s, count=3),
     "close_raise": lambda e, s: closing(e, s, count=3, raise_after=1),
+    "close_itself_raises": close_itself_raises(cl=False),
+    "close_itself_raises_cl": close_itself_raises(cl=True),
     "close_disconnect": lambda e, s: closing(e, s, count=400, delay=0.025),
     "wsgi_errors": wsgi_errors,
     "print_stdio": print_stdio,
