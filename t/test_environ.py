@@ -26,6 +26,9 @@ PyWorkerScriptAliasMatch ^/match/([a-z]+) {apps}/$1.wsgi
 SetEnv PYW_TEST_VAR "set by SetEnv"
 SetEnv wsgi.run_once "spoofed"
 SetEnv wsgi.version "spoofed"
+SetEnv mod_pyworker.paste_app "main"
+SetEnv mod_pyworker.application_group "spoofed"
+SetEnv mod_pyworker.log_id "spoofed"
 
 <VirtualHost 127.0.0.1:{port}>
     ServerName main.test
@@ -233,6 +236,16 @@ def test_setenv_cannot_replace_wsgi_keys(httpd):
     for _ in range(3):      # the first request and the cached key paths
         w = env_of(httpd, "/app")["wsgi"]
         assert w["run_once"] is False and w["version"] == [1, 0]
+
+
+def test_setenv_cannot_set_mod_pyworker_keys(httpd):
+    """CONF sets mod_pyworker.* keys with SetEnv (a tenant's .htaccess
+    can): mod_pyworker.paste_app made the daemon load the .wsgi script as
+    a PasteDeploy file (500)."""
+    e = env_of(httpd, "/app")["environ"]
+    assert "mod_pyworker.paste_app" not in e
+    assert e["mod_pyworker.application_group"] == ""
+    assert e.get("mod_pyworker.log_id") != "spoofed"
 
 
 def test_cgi_values_are_native_strings(httpd):

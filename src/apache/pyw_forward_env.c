@@ -116,6 +116,16 @@ static int pyw_env_add(pyw_env_pair_t *p, int *n, const char *name,
     return 0;
 }
 
+/* mod_pyworker.* keys are Apache's to set (the extras): a SetEnv or
+ * RewriteRule [E=] of the same name, which a tenant's .htaccess may
+ * write, must not reach the daemon (mod_pyworker.paste_app turned a
+ * script URL into a PasteDeploy load). */
+static int pyw_env_reserved(const char *key)
+{
+    return (key[0] == 'm' || key[0] == 'M')
+           && strncasecmp(key, "mod_pyworker.", 13) == 0;
+}
+
 /*
  * The environ in wire order.  The request start, REQUEST_URI and the
  * application group come first: the daemon's worker reads only those
@@ -143,6 +153,9 @@ static int pyw_forward_env_pairs(request_rec *r, const pyw_env_extra_t *x,
         if (uri != NULL && e[i].val == uri
             && strcasecmp(e[i].key, "REQUEST_URI") == 0) {
             uri = NULL;         /* sent first already */
+            continue;
+        }
+        if (pyw_env_reserved(e[i].key)) {
             continue;
         }
         rc |= pyw_env_add(p, &n, e[i].key, e[i].val);
