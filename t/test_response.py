@@ -12,7 +12,7 @@ from urllib.parse import quote
 
 import pytest
 
-from pyworker_t import codes, h2, rawhttp
+from pyworker_t import codes, h2, h2frames, rawhttp
 from pyworker_t.data import fw_pattern
 
 CONF = """
@@ -191,6 +191,21 @@ def test_head_has_headers_but_no_body(httpd):
         # Nothing was left on the wire: the next response parses cleanly.
         r2 = c.request("GET", "/hello")
         assert r2.status == 200 and r2.body == b"Hello, World!\n"
+
+
+@pytest.mark.parametrize("path", ["/stream?n=3&delay=0.05",
+                                  "/stream?n=3&delay=0.05&cl=1",
+                                  "/respond?body=x&repeat=200000&parts=4"])
+def test_head_over_http2_has_no_data_frames(httpd, path):
+    """HTTP/1's header filter drops every body brigade of a HEAD;
+    mod_http2's dropped only the first, and a body of several pieces went
+    out as DATA frames on the HEAD stream (curl: PROTOCOL_ERROR)."""
+    frames = h2frames.stream_frames(httpd.port, "HEAD", path)
+    assert frames and frames[0][0] == h2frames.HEADERS, frames
+    assert frames[-1][1] & h2frames.END_STREAM, frames
+    assert not [f for f in frames if f[0] == h2frames.DATA and f[2] > 0], \
+        frames
+    assert get(httpd, path).status == 200
 
 
 def test_keepalive_connection_serves_many_requests(httpd):

@@ -97,6 +97,10 @@ int pyw_forward_on_file(pyw_fwd_t *fw, const pyw_frame_t *f)
         close(fd);
         return PYW_FWD_STOP;
     }
+    if (pyw_forward_head_sent(fw)) {
+        close(fd);
+        return PYW_FWD_CONTINUE;
+    }
     osfd = fd;
     apr_os_file_put(&file, &osfd, APR_FOPEN_READ
                     | AP_SENDFILE_ENABLED(d->enable_sendfile), r->pool);

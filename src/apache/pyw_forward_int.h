@@ -64,6 +64,15 @@ typedef struct {
     apr_table_t           *headers;
 } pyw_fwd_t;
 
+/* A HEAD whose headers went down the filters: body bytes passed after
+ * them are dropped by HTTP/1's header filter, but mod_http2 drops only
+ * the first brigade's and sends the rest as DATA frames, which HTTP/2
+ * forbids on a HEAD stream (clients reset it).  So they stay here. */
+static inline int pyw_forward_head_sent(const pyw_fwd_t *fw)
+{
+    return fw->r->header_only && fw->out->committed;
+}
+
 static inline int64_t pyw_forward_deadline(const pyw_fwd_t *fw)
 {
     int64_t d = pyw_io_deadline(fw->timeout_ms);

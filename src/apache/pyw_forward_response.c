@@ -280,6 +280,9 @@ int pyw_forward_on_data(pyw_fwd_t *fw)
         if (pyw_forward_count(fw, n, 0) != PYW_FWD_CONTINUE) {
             return PYW_FWD_STOP;
         }
+        if (pyw_forward_head_sent(fw)) {
+            continue;
+        }
         APR_BRIGADE_INSERT_TAIL(fw->obb,
             apr_bucket_transient_create((const char *)p, (apr_size_t)n,
                                         ba));
