@@ -34,6 +34,9 @@ PyWorkerScriptAlias /ht {apps}/ht/callable.wsgi process-group=calls
 <Directory {apps}/ht>
     AllowOverride FileInfo
 </Directory>
+<Directory {htdocs}/idx>
+    DirectoryIndex /app
+</Directory>
 """
 
 
@@ -52,6 +55,16 @@ def test_the_named_callable_serves(httpd, path, who):
     r = httpd.get(path)
     assert r.status_code == 200, r.text
     assert r.json() == {"who": who, "callable_object": who}
+
+
+def test_a_directory_index_at_an_alias_keeps_its_options(httpd):
+    """DirectoryIndex /app serves the alias /app as mod_wsgi does, with
+    its process-group= and callable-object=: mod_dir's redirect kept the
+    URL but lost the alias's options (500, no process group)."""
+    os.makedirs(httpd.path("htdocs", "idx"), exist_ok=True)
+    r = httpd.get("/idx/")
+    assert r.status_code == 200, r.text
+    assert r.json() == {"who": "app", "callable_object": "app"}
 
 
 def test_htaccess_may_name_the_callable(httpd):

@@ -5,6 +5,7 @@
  * request (the matched alias's option, else the directory's directive).
  */
 #include <stddef.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "apr_strings.h"
@@ -19,6 +20,9 @@
 #include "pyw_log.h"
 
 /* ---- translate_name ---- */
+
+/* The index of the alias a URL matched, in r->notes. */
+#define PYW_ALIAS_NOTE  "mod_pyworker-alias"
 
 /*
  * Length of the part of uri that a prefix alias matches, or -1.  As
@@ -113,12 +117,32 @@ int pyw_config_translate(request_rec *r)
     r->handler = PYW_HANDLER_NAME;
     apr_table_setn(r->notes, "alias-forced-type", r->handler);
     ap_set_module_config(r->request_config, &pyworker_module, (void *)a);
+    /* Also as a note: mod_dir's DirectoryIndex (ap_internal_fast_redirect)
+     * copies a subrequest's notes into the request it serves, not its
+     * request_config, and the alias's options would be lost. */
+    apr_table_setn(r->notes, PYW_ALIAS_NOTE, apr_itoa(r->pool, i - 1));
     return OK;
 }
 
 const pyw_alias_t *pyw_config_request_alias(request_rec *r)
 {
-    return ap_get_module_config(r->request_config, &pyworker_module);
+    const pyw_alias_t *a = ap_get_module_config(r->request_config,
+                                                &pyworker_module);
+    const pyw_server_conf_t *sc;
+    const char *note;
+    int i;
+
+    if (a != NULL || (note = apr_table_get(r->notes, PYW_ALIAS_NOTE)) == NULL) {
+        return a;
+    }
+    sc = ap_get_module_config(r->server->module_config, &pyworker_module);
+    i = atoi(note);
+    if (i < 0 || i >= sc->aliases->nelts) {
+        return NULL;
+    }
+    a = &((const pyw_alias_t *)sc->aliases->elts)[i];
+    ap_set_module_config(r->request_config, &pyworker_module, (void *)a);
+    return a;
 }
 
 /* A string setting for r: the matched alias's option, else the directory
