@@ -254,6 +254,44 @@ PyWorkerScriptAlias /hard {apps}/deploy.wsgi process-group=hard
     assert a.get("/hard").status_code == 200
 
 
+@pytest.mark.parametrize("how", ["restart", "stop"])
+def test_a_queued_request_does_not_hold_up_a_hard_restart(fresh_apache,
+                                                           how):
+    """One request runs, one waits for the group's only thread; then a
+    hard restart (SIGHUP) or a stop.  The stopping daemon gave the queued
+    one back (GOODBYE) and the Apache child sent it again, to a socket no
+    daemon serves until the restart is over, which waited for that child:
+    about 10 s, then AH00046 and SIGKILL.  Now the daemon's GOODBYE says
+    it stops with Apache: 503 at once (PYW0119)."""
+    a = fresh_apache("""
+PyWorkerDaemonProcess q1 threads=1 display-name=pyw-q1
+PyWorkerScriptAlias /q1 {apps}/slow.wsgi process-group=q1
+""", ready=["/q1?0"])
+    a.log.expect(r"group=q1", codes=[(100, 299)])
+    running = background_get(a, "/q1?2", timeout=30)
+    time.sleep(0.5)
+    queued = background_get(a, "/q1?0", timeout=30)
+    time.sleep(0.5)
+    mark = a.log.mark()
+    t0 = time.monotonic()
+    if how == "restart":
+        os.kill(a.pid, signal.SIGHUP)
+        assert a.log.wait_for(r"AH00489", since=mark, timeout=30)
+    else:
+        a.stop()
+        a.stop_errors = []      # the requests cut short may be logged
+    took = time.monotonic() - t0
+    running.join(30)
+    queued.join(30)
+    assert not a.log.find(r"AH00046", since=mark), a.log.text(mark)
+    assert took < 6, took
+    # 503, unless the stopping child closed the client's connection first
+    if not isinstance(queued.result, Exception):
+        assert queued.result.status_code == 503, queued.result
+        assert a.log.find(r"PYW0119.*stopped with Apache .* before running",
+                          since=mark)
+
+
 def test_stop_kills_stuck_daemons_after_shutdown_timeout(fresh_apache):
     a = fresh_apache("""
 PyWorkerSocketPrefix {run}/pyws

@@ -116,7 +116,7 @@ static int pyw_forward_frame(pyw_fwd_t *fw, const pyw_frame_t *f)
     case PYW_FRAME_FILE:
         return pyw_forward_on_file(fw, f);
     case PYW_FRAME_GOODBYE:
-        return pyw_forward_on_goodbye(fw);
+        return pyw_forward_on_goodbye(fw, f);
     default:
         return pyw_forward_protocol_error(fw,
             apr_psprintf(fw->r->pool, "unexpected %s frame",

@@ -98,6 +98,9 @@ typedef struct {
                                   to the output filters: too late to
                                   answer with an error status          */
     int         backend_clean; /* the connection may be reused         */
+    int         apache_stopping;/* NOT_RUN: the daemon stops with Apache
+                                  (PYW_GOODBYE_APACHE_STOP): do not send
+                                  the request again                    */
     int         request_unread;/* TIMEOUT before any response frame with
                                   part of the REQUEST still unread in the
                                   daemon's socket: it never ran (a

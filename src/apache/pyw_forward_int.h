@@ -100,7 +100,7 @@ int pyw_forward_protocol_error(pyw_fwd_t *fw, const char *reason);
 int pyw_forward_not_run(pyw_fwd_t *fw, int rc, const char *reason);
 int pyw_forward_body_result(pyw_fwd_t *fw);
 int pyw_forward_on_error(pyw_fwd_t *fw, const pyw_frame_t *f);
-int pyw_forward_on_goodbye(pyw_fwd_t *fw);
+int pyw_forward_on_goodbye(pyw_fwd_t *fw, const pyw_frame_t *f);
 
 /* pyw_forward_env.c */
 int pyw_forward_send_request(pyw_fwd_t *fw, const pyw_forward_opts_t *opts);

@@ -108,12 +108,13 @@ int pyw_forward_on_error(pyw_fwd_t *fw, const pyw_frame_t *f)
 }
 
 /* GOODBYE is only valid instead of the first response frame. */
-int pyw_forward_on_goodbye(pyw_fwd_t *fw)
+int pyw_forward_on_goodbye(pyw_fwd_t *fw, const pyw_frame_t *f)
 {
     if (fw->frames > 1) {
         return pyw_forward_protocol_error(fw, "GOODBYE in the middle of "
                                           "a request");
     }
+    fw->out->apache_stopping = (f->flags & PYW_GOODBYE_APACHE_STOP) != 0;
     return pyw_forward_not_run(fw, 0, "the daemon said GOODBYE (it is "
                                "closing this connection)");
 }

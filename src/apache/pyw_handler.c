@@ -79,7 +79,7 @@ static int pyw_handler_run(request_rec *r, const pyw_group_t *g,
         opts->resent = attempt > 0;     /* it moves at most once */
         pyw_forward_request(r, b, opts, &out);
         pid = b->daemon_pid;
-        if (out.result != PYW_FWD_NOT_RUN) {
+        if (out.result != PYW_FWD_NOT_RUN || out.apache_stopping) {
             break;
         }
         PYW_RLOG(APLOG_DEBUG, 0, r, 140, g->name, pid, "%s; sending the "

@@ -220,6 +220,12 @@ int pyw_handler_outcome(request_rec *r, const pyw_group_t *g,
         pyw_handler_no_backend(r, g, o);
         return pyw_handler_unavailable(r, g);
     case PYW_FWD_NOT_RUN:
+        if (o->apache_stopping) {
+            PYW_RLOG(APLOG_INFO, 0, r, 119, gn, pid, "daemon pid %ld "
+                     "stopped with Apache (stop or hard restart) before "
+                     "running the request; answering 503", pid);
+            return pyw_handler_unavailable(r, g);
+        }
         PYW_RLOG(APLOG_ERR, 0, r, 142, gn, pid, "no daemon took the "
                  "request: it was turned down %d times, last by daemon pid "
                  "%ld (%s)", PYW_HANDLER_SEND_MAX, pid,

@@ -73,7 +73,7 @@ static const struct {
     [PYW_FRAME_DATA]       = { "DATA", 0, PYW_MAX_DATA_PAYLOAD, 0 },
     [PYW_FRAME_END]        = { "END", 0, 0, 0 },
     [PYW_FRAME_ERROR]      = { "ERROR", 0, PYW_MAX_META_PAYLOAD, 0 },
-    [PYW_FRAME_GOODBYE]    = { "GOODBYE", 0, 0, 0 },
+    [PYW_FRAME_GOODBYE]    = { "GOODBYE", 0, 0, PYW_GOODBYE_APACHE_STOP },
     [PYW_FRAME_FILE]       = { "FILE", PYW_FILE_SIZE, PYW_FILE_SIZE, 0 },
 };
 
@@ -118,6 +118,11 @@ size_t pyw_frame_header_put(unsigned char *buf, size_t cap,
                             pyw_frame_type_e type, uint32_t length)
 {
     return header_put(buf, cap, type, 0, 0, length);
+}
+
+size_t pyw_goodbye_put(unsigned char *buf, size_t cap, uint8_t flags)
+{
+    return header_put(buf, cap, PYW_FRAME_GOODBYE, flags, 0, 0);
 }
 
 size_t pyw_request_header_put(unsigned char *buf, size_t cap, uint8_t flags,

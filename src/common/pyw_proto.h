@@ -48,6 +48,10 @@
  * a visitor's request: it keeps no daemon from idle-timeout or
  * inactivity-timeout and counts for no maximum-requests. */
 #define PYW_REQUEST_PROBE      0x02
+/* GOODBYE flag: the daemon stops with Apache (stop, hard restart).  No
+ * daemon of the group accepts until Apache is back, which waits for its
+ * children: a request sent again would wait out the restart. */
+#define PYW_GOODBYE_APACHE_STOP 0x01
 #define PYW_HELLO_SIZE         12                   /* magic, version, 0, pid */
 #define PYW_READ_SIZE          4                    /* u32 max bytes */
 #define PYW_PAIR_OVERHEAD      6                    /* u16 + u32 lengths */
@@ -126,6 +130,8 @@ typedef struct {
 
 size_t pyw_frame_header_put(unsigned char *buf, size_t cap,
                             pyw_frame_type_e type, uint32_t length);
+/* A GOODBYE frame with its flags; 0 for unknown flags. */
+size_t pyw_goodbye_put(unsigned char *buf, size_t cap, uint8_t flags);
 /* A REQUEST header, with its flags and claim; 0 for unknown flags. */
 size_t pyw_request_header_put(unsigned char *buf, size_t cap, uint8_t flags,
                               uint16_t claim, uint32_t length);

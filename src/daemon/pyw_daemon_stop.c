@@ -130,6 +130,9 @@ static void daemon_stop_update(const pyw_daemon_spec_t *spec,
             continue;
         }
         seen[kind] = pyw_daemon_stop_count(kind);
+        if (kind == STOP_APACHE) {
+            pyw_poller_apache_stopping();   /* whatever the budget */
+        }
         daemon_budget(spec, kind, pyw_io_now_ms(), &nb);
         if (b->kind >= 0 && nb.requests_by >= b->requests_by) {
             continue;           /* no sooner than what holds already */

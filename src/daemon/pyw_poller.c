@@ -86,7 +86,7 @@ void pyw_poller_goodbye(pyw_dconn_t *c)
     unsigned char bye[PYW_FRAME_HEADER_SIZE];
     ssize_t n;
 
-    pyw_frame_header_put(bye, sizeof(bye), PYW_FRAME_GOODBYE, 0);
+    pyw_goodbye_put(bye, sizeof(bye), (uint8_t)pyw_pl.goodbye_flags);
     do {
         n = send(c->fd, bye, sizeof(bye), MSG_DONTWAIT | MSG_NOSIGNAL);
     } while (n < 0 && errno == EINTR);
@@ -202,6 +202,13 @@ void pyw_poller_drain(void)
         rv = write(pyw_pl.wakefd, &one, sizeof(one));
         (void)rv;               /* a full counter still wakes epoll */
     }
+}
+
+void pyw_poller_apache_stopping(void)
+{
+    pthread_mutex_lock(&pyw_pl.lock);
+    pyw_pl.goodbye_flags |= PYW_GOODBYE_APACHE_STOP;
+    pthread_mutex_unlock(&pyw_pl.lock);
 }
 
 void pyw_poller_stop(void)

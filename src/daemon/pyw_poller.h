@@ -46,6 +46,11 @@ void pyw_poller_drain(void);
  * (deadlock-timeout) and would never serve them. */
 void pyw_poller_drain_all(void);
 
+/* Apache stops (or restarts hard): GOODBYEs from now on say so
+ * (PYW_GOODBYE_APACHE_STOP), and Apache answers 503 instead of sending
+ * those requests again to a group no daemon will serve until it is back. */
+void pyw_poller_apache_stopping(void);
+
 /* Main thread, at shutdown: drain, then wait for the thread to end. */
 void pyw_poller_stop(void);
 

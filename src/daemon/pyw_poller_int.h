@@ -23,6 +23,7 @@ typedef struct {
     pyw_dconn_t     *conns;          /* pyw_pl.lock: all open connections */
     int              nconns;         /* pyw_pl.lock                       */
     int              stopping;       /* pyw_pl.lock                       */
+    int              goodbye_flags;  /* pyw_pl.lock: PYW_GOODBYE_*        */
     int              epfd, wakefd, listen_fd;
     int              listening;      /* poller thread only                */
     int              started;        /* main thread only                  */

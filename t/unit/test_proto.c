@@ -414,7 +414,8 @@ static const struct {
     { PYW_FRAME_REQUEST, PYW_REQUEST_RESENT | 0x80, 0, 0, PYW_DECODE_ERROR },
     { PYW_FRAME_END, PYW_REQUEST_RESENT, 0, 0, PYW_DECODE_ERROR },
     { PYW_FRAME_REQUEST, 0, 0xffff, 0, PYW_DECODE_OK },     /* a claim */
-    { PYW_FRAME_GOODBYE, PYW_REQUEST_RESENT, 0, 0, PYW_DECODE_ERROR },
+    { PYW_FRAME_GOODBYE, PYW_GOODBYE_APACHE_STOP, 0, 0, PYW_DECODE_OK },
+    { PYW_FRAME_GOODBYE, PYW_REQUEST_PROBE, 0, 0, PYW_DECODE_ERROR },
 };
 
 static void test_bad_headers(void)
@@ -578,6 +579,20 @@ static void test_decimal(void)
     CHECK_EQ(pyw_decimal("12", 1), 1);                      /* len counts */
 }
 
+static void test_goodbye_flags(void)
+{
+    unsigned char b[PYW_FRAME_HEADER_SIZE];
+    pyw_frame_t f;
+    const char *err = NULL;
+
+    CHECK_EQ(pyw_goodbye_put(b, sizeof(b), PYW_GOODBYE_APACHE_STOP),
+             PYW_FRAME_HEADER_SIZE);
+    CHECK_EQ(pyw_frame_decode(b, sizeof(b), &f, &err), PYW_DECODE_OK);
+    CHECK_EQ(f.type, PYW_FRAME_GOODBYE);
+    CHECK_EQ(f.flags, PYW_GOODBYE_APACHE_STOP);
+    CHECK_EQ(pyw_goodbye_put(b, sizeof(b), 0x80), 0);     /* unknown */
+}
+
 int main(void)
 {
     test_round_trip();
@@ -588,5 +603,6 @@ int main(void)
     test_hello_checks();
     test_status_checks();
     test_decimal();
+    test_goodbye_flags();
     return UNIT_DONE();
 }
