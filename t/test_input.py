@@ -22,6 +22,8 @@ PyWorkerScriptAlias /echo {apps}/echo.wsgi process-group=inp
 PyWorkerScriptAlias /hello {apps}/hello.wsgi process-group=inp
 PyWorkerScriptAlias /nochunk {apps}/echo.wsgi process-group=inp
 PyWorkerScriptAlias /limited {apps}/echo.wsgi process-group=inp
+PyWorkerScriptAlias /limited-noread {apps}/status_codes.wsgi \
+    process-group=inp
 PyWorkerScriptAlias /stream/input {apps}/input.wsgi process-group=inp
 PyWorkerScriptAlias /stream/echo {apps}/echo.wsgi process-group=inp
 <Location /stream>
@@ -31,6 +33,9 @@ PyWorkerScriptAlias /stream/echo {apps}/echo.wsgi process-group=inp
     PyWorkerChunkedRequest Off
 </Location>
 <Location /limited>
+    LimitRequestBody 1000
+</Location>
+<Location /limited-noread>
     LimitRequestBody 1000
 </Location>
 """
@@ -229,6 +234,26 @@ def test_limit_request_body_gives_413(httpd, te_chunked):
     assert r.status == 413
     r = post(httpd, "/limited", b"z" * 500, te_chunked)
     assert r.status == 200 and json.loads(r.body)["len"] == 500
+
+
+def test_limit_request_body_holds_when_the_app_reads_nothing(httpd):
+    """A Content-Length over LimitRequestBody is 413 before the app runs,
+    as under mod_wsgi: an app that did not read the body ran (200), and
+    the unread body then cost the client its keep-alive connection (the
+    next request on it got no answer)."""
+    httpd.log.expect(r"PYW0150")
+    mark = httpd.log.mark()
+    with rawhttp.Conn(httpd.port) as c:
+        r = c.request("POST", "/limited-noread/200",
+                      [("Content-Length", "5000")], b"z" * 5000)
+        assert r.status == 413
+    assert httpd.log.wait_for(r"PYW0150.*LimitRequestBody 1000.*"
+                              r"Content-Length", since=mark)
+    with rawhttp.Conn(httpd.port) as c:
+        r = c.request("POST", "/limited-noread/200",
+                      [("Content-Length", "500")], b"z" * 500)
+        assert r.status == 200
+        assert c.request("GET", "/hello").status == 200
 
 
 def test_expect_100_continue_sent_when_app_reads(httpd):

@@ -3,6 +3,7 @@
  * unknown length (chunked, or changed by an input filter such as
  * mod_deflate's) is refused, streamed, or read whole (spooled) before
  * any daemon is asked; a spool that fails is a status with one log line.
+ * A Content-Length over LimitRequestBody is refused (413) here too.
  */
 #include "apr_strings.h"
 #include "httpd.h"
@@ -77,6 +78,22 @@ static int pyw_handler_body_transformed(request_rec *r)
  * *length_unknown), or, by default, read whole first so the app gets
  * CONTENT_LENGTH (*spool).  Other requests cost a table look-up or two.
  */
+/* Content-Length over LimitRequestBody.  Apache's input filter refuses
+ * such a body only when it is read: an application that does not read
+ * it ran, and the body left unread then cost the client's connection.
+ * mod_wsgi and mod_proxy refuse it before asking the backend. */
+static int pyw_handler_over_body_limit(request_rec *r, apr_off_t *limit)
+{
+    const char *s = apr_table_get(r->headers_in, "Content-Length");
+    apr_off_t cl;
+    char *end;
+
+    *limit = ap_get_limit_req_body(r);
+    return *limit > 0 && s != NULL
+           && apr_strtoff(&cl, s, &end, 10) == APR_SUCCESS && *end == '\0'
+           && cl > *limit;
+}
+
 int pyw_handler_chunked(request_rec *r, const pyw_group_t *g,
                         const pyw_dir_conf_t *d, pyw_spool_t **spool,
                         int *length_unknown)
@@ -93,6 +110,13 @@ int pyw_handler_chunked(request_rec *r, const pyw_group_t *g,
 
     *spool = NULL;
     *length_unknown = 0;
+    if (!chunked && pyw_handler_over_body_limit(r, &limit)) {
+        r->connection->keepalive = AP_CONN_CLOSE;   /* the body is unread */
+        PYW_RLOG(APLOG_WARNING, 0, r, 150, g->name, 0L, "request body "
+                 "larger than LimitRequestBody %" APR_OFF_T_FMT " bytes "
+                 "(Content-Length); 413", limit);
+        return HTTP_REQUEST_ENTITY_TOO_LARGE;
+    }
     if (!chunked && !pyw_handler_body_transformed(r)) {
         return OK;
     }
