@@ -215,6 +215,18 @@ def test_an_error_page_the_app_serves_keeps_the_status(httpd, path):
     assert r.body.startswith(b"seen GET\n")
 
 
+def test_an_error_page_for_a_request_with_big_headers(httpd):
+    """Headers within Apache's limits (75 x 8000 bytes) are kept twice
+    after an internal redirect (HTTP_* and REDIRECT_HTTP_*): past the 1
+    MiB the environ had, the error page was Apache's default with
+    PYW0118 at error level."""
+    headers = [("X-Big-%02d" % i, "b" * 8000) for i in range(75)]
+    assert get(httpd, "/off/method", headers=headers).status == 200
+    r = get(httpd, "/on/status/403", headers=headers)
+    assert r.status == 403
+    assert r.body.startswith(b"seen GET\n"), r.body[:300]
+
+
 def test_on_leaves_success_untouched(httpd):
     r = get(httpd, "/on/status/200?size=100")
     assert r.status == 200 and r.body == (APP_BODY * 13)[:100]

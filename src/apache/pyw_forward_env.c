@@ -248,7 +248,7 @@ int pyw_forward_send_request(pyw_fwd_t *fw,
     if ((np = pyw_forward_env_pairs(r, extra, nx, &pairs)) >= 0) {
         size = pyw_forward_env_size(pairs, np);
     }
-    if (size > PYW_MAX_META_PAYLOAD) {
+    if (size > PYW_MAX_REQUEST_PAYLOAD) {
         fw->out->result = PYW_FWD_ENV_TOO_LARGE;
         fw->out->backend_clean = 1;
         return PYW_FWD_STOP;

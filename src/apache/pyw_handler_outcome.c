@@ -278,7 +278,7 @@ int pyw_handler_outcome(request_rec *r, const pyw_group_t *g,
     default:
         PYW_RLOG(APLOG_ERR, 0, r, 118, gn, pid, "the request's environment "
                  "exceeds the protocol limit of %u bytes",
-                 (unsigned)PYW_MAX_META_PAYLOAD);
+                 (unsigned)PYW_MAX_REQUEST_PAYLOAD);
         return HTTP_INTERNAL_SERVER_ERROR;
     }
 }

@@ -64,7 +64,7 @@ static const struct {
 } frame_types[PYW_FRAME_TYPE_MAX + 1] = {
     [0]                    = { NULL, 0, 0, 0 },
     [PYW_FRAME_HELLO]      = { "HELLO", PYW_HELLO_SIZE, PYW_HELLO_SIZE, 0 },
-    [PYW_FRAME_REQUEST]    = { "REQUEST", 0, PYW_MAX_META_PAYLOAD,
+    [PYW_FRAME_REQUEST]    = { "REQUEST", 0, PYW_MAX_REQUEST_PAYLOAD,
                                PYW_REQUEST_RESENT | PYW_REQUEST_PROBE },
     [PYW_FRAME_READ]       = { "READ", PYW_READ_SIZE, PYW_READ_SIZE, 0 },
     [PYW_FRAME_BODY]       = { "BODY", 0, PYW_MAX_DATA_PAYLOAD, 0 },

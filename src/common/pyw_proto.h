@@ -58,7 +58,11 @@
 #define PYW_FILE_SIZE          16                   /* u64 offset, length */
 
 /* Caps: a decoder refuses anything larger. */
-#define PYW_MAX_META_PAYLOAD   (1u << 20)   /* REQUEST, HEADERS, ERROR */
+#define PYW_MAX_META_PAYLOAD   (1u << 20)   /* HEADERS, ERROR */
+/* The environ Apache sends: its headers may take LimitRequestFields x
+ * LimitRequestFieldSize (800 KB by default), twice after an internal
+ * redirect (ErrorDocument), which keeps each as REDIRECT_*. */
+#define PYW_MAX_REQUEST_PAYLOAD (8u << 20)
 #define PYW_MAX_DATA_PAYLOAD   (1u << 20)   /* one BODY or DATA frame */
 #define PYW_MAX_NAME_LEN       0xffffu
 /* Fields in one response's HEADERS.  Each costs Apache's header filter
