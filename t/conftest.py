@@ -12,6 +12,7 @@ declared with `httpd.log.expect(...)`.
 """
 import glob
 import os
+import re
 import pwd
 import random
 import shutil
@@ -143,7 +144,10 @@ def apache(request):
 @pytest.fixture
 def fresh_apache(request):
     """Same as `apache`, but stopped at the end of the test."""
-    factory, started = _make_factory(request, request.node.name[:40])
+    # A parametrized test's id ("[prefork]") would make the ServerRoot's
+    # <Directory> a glob pattern.
+    factory, started = _make_factory(
+        request, re.sub(r"[^A-Za-z0-9_.-]", "-", request.node.name)[:40])
     yield factory
     _finish(started)
 

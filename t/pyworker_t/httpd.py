@@ -45,7 +45,6 @@ MaxRequestWorkers 25
 
 # (identifier, file) loaded by every test Apache.
 BASE_MODULES = [
-    ("mpm_event_module", "mod_mpm_event.so"),
     ("authz_core_module", "mod_authz_core.so"),
     ("mime_module", "mod_mime.so"),
     ("log_config_module", "mod_log_config.so"),
@@ -75,13 +74,7 @@ LogLevel {loglevel}
 LogFormat "%h %l %u %t \\"%r\\" %>s %b %D" pyw
 CustomLog "{logs}/access.log" pyw
 
-StartServers 2
-ServerLimit 4
-ThreadLimit 25
-ThreadsPerChild 25
-MinSpareThreads 25
-MaxSpareThreads 75
-MaxRequestWorkers 100
+{mpmconf}
 Timeout 30
 KeepAlive On
 KeepAliveTimeout 5
@@ -98,6 +91,34 @@ DocumentRoot "{htdocs}"
 </Directory>
 SetEnv PYW_STATE "{state}"
 """
+
+
+# mpm= of ServerRoot/Apache: the MPM module and its directives.  A
+# snippet may add more (a later MaxRequestWorkers etc. wins).
+MPM_CONF = {
+    "event": ("mpm_event_module", "mod_mpm_event.so", """\
+StartServers 2
+ServerLimit 4
+ThreadLimit 25
+ThreadsPerChild 25
+MinSpareThreads 25
+MaxSpareThreads 75
+MaxRequestWorkers 100"""),
+    "worker": ("mpm_worker_module", "mod_mpm_worker.so", """\
+StartServers 2
+ServerLimit 4
+ThreadLimit 25
+ThreadsPerChild 25
+MinSpareThreads 25
+MaxSpareThreads 75
+MaxRequestWorkers 100"""),
+    "prefork": ("mpm_prefork_module", "mod_mpm_prefork.so", """\
+StartServers 20
+MinSpareServers 10
+MaxSpareServers 40
+ServerLimit 150
+MaxRequestWorkers 150"""),
+}
 
 
 def module_path():
@@ -147,8 +168,9 @@ class ServerRoot:
     """The temp directory tree; also used alone for configtest."""
 
     def __init__(self, name, snippet, loglevel="info pyworker:debug",
-                 port=None, base=True, module=None):
+                 port=None, base=True, module=None, mpm=None):
         self.name = name
+        self.mpm = mpm or os.environ.get("PYW_MPM") or "event"
         self.module = module
         self.root = tempfile.mkdtemp(prefix="pyw-%s-" % name, dir="/tmp")
         os.chmod(self.root, 0o755)
@@ -190,7 +212,9 @@ class ServerRoot:
         loads = "\n".join(
             "<IfModule !%s>\n    LoadModule %s %s/%s\n</IfModule>"
             % (ident, ident, MODDIR, so) for ident, so in BASE_MODULES)
-        v["loadmodules"] = loads
+        ident, so, mpmconf = MPM_CONF[self.mpm]
+        v["loadmodules"] = "LoadModule %s %s/%s\n" % (ident, MODDIR, so) + loads
+        v["mpmconf"] = mpmconf
         v["user"] = "User www-data\nGroup www-data" if IS_ROOT else ""
         text = _fill(BASE_CONF, v) if self.base else ""
         text += "\n# --- test snippet ---\n" + _fill(self.snippet, v) + "\n"
@@ -289,7 +313,10 @@ class Apache(ServerRoot):
             self.prefix + [httpd_path(), "-f", self.conf_path,
                            "-DFOREGROUND"],
             stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-            env=_apache_env(self.extra_env))
+            env=_apache_env(self.extra_env),
+            # mpm_prefork signals its whole process group (killpg) on
+            # stop and restart, as a daemonized Apache is a session leader.
+            start_new_session=True)
         out.close()
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
