@@ -117,12 +117,18 @@ int pyw_config_translate(request_rec *r)
     r->handler = PYW_HANDLER_NAME;
     apr_table_setn(r->notes, "alias-forced-type", r->handler);
     ap_set_module_config(r->request_config, &pyworker_module, (void *)a);
-    /* Also as a note: mod_dir's DirectoryIndex (ap_internal_fast_redirect)
-     * copies a subrequest's notes into the request it serves, not its
-     * request_config, and the alias's options would be lost. */
-    apr_table_setn(r->notes, PYW_ALIAS_NOTE, apr_itoa(r->pool, i - 1));
+    /* A subrequest's alias also as a note: mod_dir's DirectoryIndex
+     * (ap_internal_fast_redirect) copies a subrequest's notes into the
+     * request it serves, not its request_config, and the alias's options
+     * would be lost. */
+    if (r->main != NULL) {
+        apr_table_setn(r->notes, PYW_ALIAS_NOTE, apr_itoa(r->pool, i - 1));
+    }
     return OK;
 }
+
+/* request_config of a request that matched no alias, once looked at. */
+static const pyw_alias_t pyw_no_alias;
 
 const pyw_alias_t *pyw_config_request_alias(request_rec *r)
 {
@@ -132,17 +138,16 @@ const pyw_alias_t *pyw_config_request_alias(request_rec *r)
     const char *note;
     int i;
 
-    if (a != NULL || (note = apr_table_get(r->notes, PYW_ALIAS_NOTE)) == NULL) {
-        return a;
+    if (a != NULL) {
+        return a != &pyw_no_alias ? a : NULL;
     }
     sc = ap_get_module_config(r->server->module_config, &pyworker_module);
-    i = atoi(note);
-    if (i < 0 || i >= sc->aliases->nelts) {
-        return NULL;
-    }
-    a = &((const pyw_alias_t *)sc->aliases->elts)[i];
+    note = apr_table_get(r->notes, PYW_ALIAS_NOTE);
+    i = note != NULL ? atoi(note) : -1;
+    a = i >= 0 && i < sc->aliases->nelts
+        ? &((const pyw_alias_t *)sc->aliases->elts)[i] : &pyw_no_alias;
     ap_set_module_config(r->request_config, &pyworker_module, (void *)a);
-    return a;
+    return a != &pyw_no_alias ? a : NULL;
 }
 
 /* A string setting for r: the matched alias's option, else the directory
