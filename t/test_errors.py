@@ -225,6 +225,32 @@ def test_a_failing_close_keeps_the_complete_response(httpd, case):
     no_leak(r, "pyw-secret")
 
 
+def test_an_included_urls_lines_name_its_uri(fresh_apache):
+    """An SSI include runs as a subrequest whose REQUEST_URI is the
+    page's (CGI's rule, mod_wsgi's too): the daemon's traceback named the
+    page, Apache's line the include.  Both name the include now."""
+    a = fresh_apache("""
+LoadModule include_module /usr/lib/apache2/modules/mod_include.so
+PyWorkerDaemonProcess inc threads=2 display-name=pyw-inc
+PyWorkerScriptAlias /app {apps}/errors.wsgi process-group=inc
+<Directory {htdocs}>
+    Options +Includes
+    AddOutputFilter INCLUDES .shtml
+</Directory>
+""", ready=["/app?case=second_call"])
+    with open(a.path("htdocs", "page.shtml"), "w") as f:
+        f.write('before <!--#include virtual="/app/x?case=raise_before" -->'
+                ' after\n')
+    a.log.expect(r"unable to include",
+                 codes=[codes.APP_EXCEPTION, codes.PYTHON, (100, 199)])
+    mark = a.log.mark()
+    r = a.get("/page.shtml")
+    assert r.status_code == 200 and r.text.startswith("before ")
+    lines = a.log.wait_for(r"PYW0320.*pyw-secret-raise_before", since=mark)
+    assert lines and "uri=/app/x)" in lines[0], lines
+    assert not a.log.find(r"PYW03\d\d.*uri=/page.shtml", since=mark)
+
+
 def test_close_called_when_client_disconnects(httpd):
     httpd.log.expect(r"AH\d+", codes=NOISE)
     token = uuid.uuid4().hex

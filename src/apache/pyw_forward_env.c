@@ -88,6 +88,10 @@ static int pyw_forward_extras(request_rec *r, const pyw_forward_opts_t *o,
         x[n].name = "mod_pyworker.paste_app";
         x[n++].value = o->paste_app;
     }
+    if (r->main != NULL) {
+        x[n].name = PYW_ENV_SUBREQUEST_URI;
+        x[n++].value = r->uri;
+    }
     if (o->log_id && (x[n].value = pyw_forward_log_id(r)) != NULL) {
         x[n++].name = "mod_pyworker.log_id";
     }

@@ -77,6 +77,9 @@
  * "" for %{GLOBAL} (the main interpreter). */
 #define PYW_ENV_REQUEST_START  "mod_pyworker.request_start" /* us, epoch */
 #define PYW_ENV_APP_GROUP      "mod_pyworker.application_group"
+/* In a subrequest (an SSI include): its own URI, for the daemon's log
+ * lines; REQUEST_URI is the page's, as CGI has it. */
+#define PYW_ENV_SUBREQUEST_URI "mod_pyworker.uri"
 
 typedef enum {
     PYW_FRAME_HELLO      = 1, /* d->a: magic, version, daemon pid         */

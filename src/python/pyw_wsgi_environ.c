@@ -177,6 +177,7 @@ int pyw_wsgi_init(pyw_interp_t *ip)
     w->k_reloading = wsgi_key_str(w, "mod_pyworker.script_reloading");
     w->k_callable = wsgi_key_str(w, "mod_pyworker.callable_object");
     w->k_paste_app = wsgi_key_str(w, "mod_pyworker.paste_app");
+    w->k_subrequest_uri = wsgi_key_str(w, PYW_ENV_SUBREQUEST_URI);
     if ((w->log_fields = pyw_dlog_request_fields())) {
         w->k_remote_addr = wsgi_key_str(w, "REMOTE_ADDR");
         w->k_remote_port = wsgi_key_str(w, "REMOTE_PORT");
@@ -229,7 +230,8 @@ static int wsgi_note_pair(wsgi_req_t *q, PyObject *key, pyw_slice_t v)
         free(q->script);
         return (q->script = strndup(v.data, v.len)) ? 0 : -1;
     }
-    if (key == w->k_request_uri) {
+    if (key == w->k_request_uri || key == w->k_subrequest_uri) {
+        /* A subrequest's own URI comes after REQUEST_URI: it wins. */
         const char *qm = memchr(v.data, '?', v.len);
 
         free(q->uri);

@@ -46,7 +46,7 @@ struct pyw_wsgi_cache {
     PyObject   *k_script_filename, *k_request_uri, *k_content_length,
                *k_https, *k_request_method, *k_url_scheme, *k_input,
                *k_errors, *k_close, *k_reloading, *k_callable,
-               *k_paste_app;
+               *k_paste_app, *k_subrequest_uri;
     int         log_fields;             /* pyw_dlog_request_fields()    */
     PyObject   *k_remote_addr, *k_remote_port, *k_log_id; /* if so     */
     PyObject   *v_version, *v_http, *v_https;
