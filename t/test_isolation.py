@@ -276,3 +276,40 @@ def test_daemon_holds_no_descriptor_of_apache_or_other_groups(world):
             assert _foreign_fds(httpd, pid, group) == {}, fds
             assert len(fds) <= MAX_DAEMON_FDS, fds
     print("daemon descriptors: %s" % seen)
+
+
+def test_home_is_entered_with_the_daemon_users_rights(fresh_apache,
+                                                      test_users):
+    """A tenant makes its home= a symlink into another user's directory
+    it may not enter (0700): entered as root, before the privilege drop,
+    the daemon sat there and read the other user's files by relative
+    name.  Entered as the tenant, it fails to start there (PYW0208)."""
+    top = tempfile.mkdtemp(prefix="pyw-home-", dir="/tmp")
+    os.chmod(top, 0o755)
+    other, tenant = os.path.join(top, "other"), os.path.join(top, "tenant")
+    try:
+        os.makedirs(os.path.join(other, "pub"))
+        with open(os.path.join(other, "pub", "secret.txt"), "w") as f:
+            f.write("OTHER-SECRET\n")
+        os.makedirs(tenant)
+        ou, og = test_users["pywtest2"]
+        tu, tg = test_users["pywtest1"]
+        for p in (other, os.path.join(other, "pub"),
+                  os.path.join(other, "pub", "secret.txt")):
+            os.chown(p, ou, og)
+        os.chmod(other, 0o700)
+        os.chown(tenant, tu, tg)
+        os.symlink(os.path.join(other, "pub"), os.path.join(tenant, "site"))
+        a = fresh_apache("""
+PyWorkerDaemonProcess tenant threads=1 user=pywtest1 home=%s/site \\
+    startup-timeout=2 connect-timeout=2
+PyWorkerScriptAlias /cwd {apps}/cwd.wsgi process-group=tenant
+""" % tenant, wait_daemons=False)
+        a.log.expect(r"PYW0208", r"PYW0023", r"PYW0110", r"PYW0024")
+        r = a.get("/cwd", timeout=20)
+        assert "OTHER-SECRET" not in r.text
+        assert r.status_code == 503, r.text
+        assert a.log.wait_for(r"PYW0208.*cannot change to home directory "
+                              r".*Permission denied")
+    finally:
+        shutil.rmtree(top, ignore_errors=True)

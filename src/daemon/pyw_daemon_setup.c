@@ -238,15 +238,17 @@ static void daemon_raise_nofile(void)
 }
 
 /* What comes between logging's start and Python's, in this order: the
- * privilege drop last but one, since the earlier steps may need root,
- * and watching the parent after it (setuid clears that setting). */
+ * privilege drop after the steps that may need root, then the home
+ * directory with the user's own rights (entered as root, a path through
+ * a directory the tenant controls could lead into one it may not read),
+ * and watching the parent (setuid clears that setting). */
 void pyw_daemon_prepare(const pyw_daemon_spec_t *spec, pid_t ppid)
 {
     pyw_daemon_set_comm(spec);
     daemon_environment(spec);
-    daemon_chdir(spec);
     daemon_raise_nofile();
     pyw_resources_apply(spec);
     daemon_drop_privileges(spec);
+    daemon_chdir(spec);
     daemon_watch_parent(ppid);
 }
