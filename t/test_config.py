@@ -128,6 +128,14 @@ def test_a_socket_path_too_long_is_refused_by_configtest():
     assert "PYW0008" in out and "g" * 50 in out, out
 
 
+def test_a_socket_prefix_under_a_file_is_refused_by_configtest():
+    """It passed configtest, and the graceful restart that read it took
+    all of Apache down (PYW0010, then AH00020)."""
+    out = _rejected("PyWorkerSocketPrefix /etc/passwd/pyw\n"
+                    "PyWorkerDaemonProcess g1\n")
+    assert "PYW0008" in out and "/etc/passwd is not a directory" in out, out
+
+
 def test_unknown_unix_group_is_rejected():
     out = _rejected("PyWorkerDaemonProcess g1 group=pyw-no-such-group\n")
     assert "pyw-no-such-group" in out, out

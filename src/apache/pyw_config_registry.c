@@ -4,8 +4,11 @@
  * directives note while the configuration is read, and the checks of
  * those references once it is all read (check_config, configtest too).
  */
+#include <errno.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/un.h>
+#include <unistd.h>
 
 #include "apr_hash.h"
 #include "apr_strings.h"
@@ -141,6 +144,35 @@ static int pyw_check_socket_path(server_rec *s, const pyw_group_t *g)
     return HTTP_INTERNAL_SERVER_ERROR;
 }
 
+/* The sockets' directory (made at start if missing, with its parents)
+ * must be one Apache can write, or can make: a prefix under a file
+ * (/etc/passwd/pyw) passed configtest, and the graceful restart that
+ * read it took all of Apache down. */
+static int pyw_check_socket_dir(server_rec *s, apr_pool_t *ptemp)
+{
+    char *dir = apr_pstrdup(ptemp, pyw_globals.socket_prefix), *slash;
+    struct stat st;
+
+    while ((slash = strrchr(dir, '/')) != NULL && slash != dir) {
+        *slash = '\0';
+        if (stat(dir, &st) == 0) {
+            if (S_ISDIR(st.st_mode) && access(dir, W_OK | X_OK) == 0) {
+                return OK;
+            }
+            PYW_SLOG(APLOG_ERR, S_ISDIR(st.st_mode) ? errno : 0, s, 8,
+                     NULL, 0L, "PyWorkerSocketPrefix %s: %s %s",
+                     pyw_globals.socket_prefix, dir,
+                     S_ISDIR(st.st_mode) ? "cannot be written"
+                                         : "is not a directory");
+            return HTTP_INTERNAL_SERVER_ERROR;
+        }
+        if (errno != ENOENT) {
+            break;              /* not ours to judge: start says why */
+        }
+    }
+    return OK;
+}
+
 int pyw_config_check_config(apr_pool_t *pconf, apr_pool_t *plog,
                             apr_pool_t *ptemp, server_rec *s)
 {
@@ -151,6 +183,10 @@ int pyw_config_check_config(apr_pool_t *pconf, apr_pool_t *plog,
     if (pyw_globals.socket_prefix == NULL) {
         pyw_globals.socket_prefix = ap_runtime_dir_relative(pconf,
                                                             "pyworker");
+    }
+    if (pyw_globals.groups->nelts > 0
+        && pyw_check_socket_dir(s, ptemp) != OK) {
+        rc = HTTP_INTERNAL_SERVER_ERROR;
     }
     for (i = 0; i < pyw_globals.groups->nelts; i++) {
         if (pyw_group_default_ids(pconf, s, groups[i]) != OK
