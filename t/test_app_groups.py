@@ -188,6 +188,35 @@ def test_resource_is_server_and_script_name(httpd):
         "127.0.0.1:%d|/resource" % httpd.port
 
 
+def test_an_import_script_preloads_the_servers_interpreter(fresh_apache):
+    """PyWorkerImportScript application-group=%{SERVER} in the main
+    server loaded into "127.0.0.1" while its requests ran in
+    "127.0.0.1:PORT": the script loaded twice, the preload for nothing."""
+    a = fresh_apache("""
+PyWorkerDaemonProcess pre1 threads=2 display-name=pyw-pre1
+PyWorkerImportScript {apps}/whoami.wsgi process-group=pre1 \\
+    application-group=%{SERVER}
+PyWorkerScriptAlias /w {apps}/whoami.wsgi process-group=pre1 \\
+    application-group=%{SERVER}
+""", ready=["/w"])
+    for _ in range(3):
+        assert a.get("/w").status_code == 200
+    with open(a.path("state", "loads-whoami")) as f:
+        assert len(f.read().split()) == 1
+
+
+@pytest.mark.parametrize("path,suffix", [("/server", ""),
+                                         ("/resource/x", "|/resource")])
+def test_the_client_does_not_choose_the_server_forms(httpd, path, suffix):
+    """Under UseCanonicalName Off Apache's port for a request is the Host
+    header's: each port a client sent was an interpreter of its own, and
+    64 of them filled the daemon's table (500 for the site after)."""
+    for port in (1, 2, 3):
+        r = report(httpd, path, headers={"Host": "127.0.0.1:%d" % port})
+        assert r["application_group"] == \
+            "127.0.0.1:%d%s" % (httpd.port, suffix)
+
+
 def test_env_is_the_request_environment_variable(httpd):
     assert report(httpd, "/env")["application_group"] == "envgroup"
 

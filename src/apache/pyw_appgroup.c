@@ -15,6 +15,7 @@
 
 #include "httpd.h"
 #include "http_core.h"
+#include "ap_listen.h"
 #include "util_script.h"
 
 #include "pyw_appgroup.h"
@@ -118,6 +119,19 @@ static const char *appgroup_host_port(apr_pool_t *p, const char *host,
     return apr_psprintf(p, "%s:%u", host, (unsigned)port);
 }
 
+/* %{SERVER}'s port: ServerName's, else the one requests arrive on --
+ * never the Host header's, which the client chooses (under
+ * UseCanonicalName Off ap_get_server_port() returns it, and each port a
+ * client sent was an interpreter of its own: 64 filled the daemon). */
+static apr_port_t appgroup_server_port(request_rec *r)
+{
+    return r->server->port ? r->server->port
+           : r->connection->local_addr ? r->connection->local_addr->port
+           : 0;
+}
+
+/* The same without a request (PyWorkerImportScript): the vhost's port,
+ * else the first Listen's, where the main server's requests arrive. */
 const char *pyw_app_group_for_server(apr_pool_t *p, server_rec *s,
                                      const char *value)
 {
@@ -126,7 +140,10 @@ const char *pyw_app_group_for_server(apr_pool_t *p, server_rec *s,
     if (value == pyw_app_group_global || appgroup_form(value) != FORM_SERVER) {
         return value == pyw_app_group_global ? "" : value;
     }
-    port = s->port ? s->port : s->addrs ? s->addrs->host_port : 0;
+    port = s->port ? s->port
+           : s->addrs && s->addrs->host_port ? s->addrs->host_port
+           : ap_listeners && ap_listeners->bind_addr
+             ? ap_listeners->bind_addr->port : 0;
     return appgroup_host_port(p, s->server_hostname, port);
 }
 
@@ -161,16 +178,17 @@ static const char *appgroup_expand(request_rec *r, const char *v,
         return "";
     case FORM_SERVER:
         return appgroup_host_port(r->pool, r->server->server_hostname,
-                                  ap_get_server_port(r));
+                                  appgroup_server_port(r));
     case FORM_HOST:
         host = r->hostname && *r->hostname ? r->hostname
                                            : r->server->server_hostname;
+        /* The client chooses it all (README), the port as mod_wsgi has it. */
         return appgroup_host_port(r->pool, host, ap_get_server_port(r));
     case FORM_RESOURCE:
         return apr_pstrcat(r->pool,
                            appgroup_host_port(r->pool,
                                               r->server->server_hostname,
-                                              ap_get_server_port(r)),
+                                              appgroup_server_port(r)),
                            "|", appgroup_script_name(r), NULL);
     case FORM_ENV:
         if (!expand) {
