@@ -25,7 +25,10 @@ httpd.conf:
     ext2), /c1 ... /c4 (created under load)
 """
 import json
+import os
 import re
+import shutil
+import tempfile
 import threading
 
 import pytest
@@ -186,6 +189,37 @@ def test_host_is_the_host_header_and_port(httpd):
 def test_resource_is_server_and_script_name(httpd):
     assert report(httpd, "/resource/x/y")["application_group"] == \
         "127.0.0.1:%d|/resource" % httpd.port
+
+
+def test_python_path_pth_entries_and_argv_in_every_interpreter(
+        fresh_apache):
+    """What a python-path entry's .pth adds (an editable install) comes
+    right after the entries, before the system's packages, as mod_wsgi
+    has it (site appended it at the end); sys.argv is the main
+    interpreter's in a named group too (it was the hosted daemon's own
+    command line)."""
+    top = tempfile.mkdtemp(prefix="pyw-pth-", dir="/tmp")
+    os.chmod(top, 0o755)
+    pp, extra = os.path.join(top, "pp"), os.path.join(top, "extra")
+    os.makedirs(pp)
+    os.makedirs(extra)
+    with open(os.path.join(pp, "editable.pth"), "w") as f:
+        f.write(extra + "\n")
+    os.chmod(os.path.join(pp, "editable.pth"), 0o644)
+    try:
+        a = fresh_apache("""
+PyWorkerDaemonProcess pth threads=2 display-name=pyw-pth python-path=%s
+PyWorkerScriptAlias /g {apps}/whoami.wsgi process-group=pth
+PyWorkerScriptAlias /n {apps}/whoami.wsgi process-group=pth \\
+    application-group=named
+""" % pp, ready=["/g"])
+        for path in ("/g", "/n"):
+            info = a.get(path).json()
+            sp = info["sys_path"]
+            assert sp.index(extra) == sp.index(pp) + 1, sp
+            assert info["argv"] == ["mod_pyworker"], info["argv"]
+    finally:
+        shutil.rmtree(top, ignore_errors=True)
 
 
 def test_an_import_script_preloads_the_servers_interpreter(fresh_apache):

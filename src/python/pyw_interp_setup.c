@@ -21,13 +21,15 @@
 #define INTERP_LOG_SETUP_FAILED   301  /* types, stdio, python-path        */
 
 /* Prepend the ':'-separated python-path entries to sys.path, in order,
- * then let site process their .pth files (as site-packages are). */
+ * then let site process their .pth files (as site-packages are); what
+ * those add (editable installs) goes right after the entries, before the
+ * system's packages, where mod_wsgi puts it too (site appends it). */
 static int interp_add_path(const char *python_path)
 {
     PyObject *sys_path = PySys_GetObject("path");   /* borrowed */
-    PyObject *add, *site;
+    PyObject *add, *site, *added;
     const char *p = python_path, *colon;
-    Py_ssize_t i;
+    Py_ssize_t i, before;
     int rv = -1;
 
     if (sys_path == NULL || !PyList_Check(sys_path)) {
@@ -61,6 +63,7 @@ static int interp_add_path(const char *python_path)
         rv = 0;
         goto done;
     }
+    before = PyList_GET_SIZE(sys_path);
     for (i = 0; i < PyList_GET_SIZE(add); i++) {
         PyObject *r = PyObject_CallMethod(site, "addsitedir", "O",
                                           PyList_GET_ITEM(add, i));
@@ -71,6 +74,17 @@ static int interp_add_path(const char *python_path)
     }
     rv = i == PyList_GET_SIZE(add) ? 0 : -1;
     Py_DECREF(site);
+    sys_path = PySys_GetObject("path");     /* a .pth may replace it */
+    if (rv == 0 && sys_path != NULL && PyList_Check(sys_path)
+        && PyList_GET_SIZE(sys_path) > before) {
+        added = PyList_GetSlice(sys_path, before, PyList_GET_SIZE(sys_path));
+        rv = added == NULL
+             || PyList_SetSlice(sys_path, before, PyList_GET_SIZE(sys_path),
+                                NULL) < 0
+             || PyList_SetSlice(sys_path, PyList_GET_SIZE(add),
+                                PyList_GET_SIZE(add), added) < 0 ? -1 : 0;
+        Py_XDECREF(added);
+    }
 done:
     Py_DECREF(add);
     return rv;
@@ -106,6 +120,15 @@ int pyw_interp_setup(pyw_interp_t *ip, const pyw_daemon_spec_t *spec)
         || pyw_filewrapper_init_type(ip) < 0) {
         goto fail;
     }
+    /* As the main one has (pyw_interp_config.c): a sub-interpreter's
+     * was the hosted daemon's own command line. */
+    step = "sys.argv";
+    if ((mod = Py_BuildValue("[s]", "mod_pyworker")) == NULL
+        || PySys_SetObject("argv", mod) < 0) {
+        Py_XDECREF(mod);
+        goto fail;
+    }
+    Py_DECREF(mod);
     step = "sys.stdout/sys.stderr";
     if (pyw_errors_redirect_stdio(ip) < 0) {
         goto fail;

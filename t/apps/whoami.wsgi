@@ -68,7 +68,7 @@ def application(environ, start_response):
                                                  "PYW_PRELOADED")},
         "locale_ctype": locale.setlocale(locale.LC_CTYPE),
         "preferred_encoding": locale.getpreferredencoding(False),
-        "sys_path": sys.path, "sys_prefix": sys.prefix,
+        "sys_path": sys.path, "sys_prefix": sys.prefix, "argv": sys.argv,
         "executable": sys.executable,
         "version": sys.version,
         "pywlibmod": python_path_module(),
