@@ -5,6 +5,7 @@
  * pyw_app_t), the workers and the poller, then wait for signals
  * (pyw_daemon_signals.c) and stop in order (pyw_daemon_stop.c).
  */
+#include <fcntl.h>
 #include <unistd.h>
 
 #include "pyw_app.h"
@@ -32,6 +33,7 @@ static void daemon_start(const pyw_daemon_spec_t *spec, const pyw_app_t *app)
                  "Python interpreter did not start; exiting");
         _exit(PYW_DAEMON_EXIT_STARTUP_FAILED);
     }
+    pyw_daemon_unblock_signals();       /* before any thread starts */
     pyw_dconn_set_write_timeout(spec->response_write_timeout_ms);
     /* The watchdog first: workers poke it from their first request. */
     if (pyw_watchdog_start(spec, app) < 0
@@ -50,10 +52,18 @@ static void daemon_start(const pyw_daemon_spec_t *spec, const pyw_app_t *app)
 
 /* Lines go where the group's server logs: fd 2 (its ErrorLog) or syslog,
  * in its ErrorLogFormat. */
+/* The daemon logs through a copy of fd 2 of its own, out of the
+ * application's way: code that closes fds 1 and 2 (daemonizing
+ * libraries do) made the next connection to Apache fd 2, and log lines
+ * went into it. */
+#define DAEMON_LOG_FD_MIN 100
+
 static void daemon_log_init(const pyw_daemon_spec_t *spec)
 {
-    pyw_dlog_init(spec->group, 2, spec->log_level, spec->log_format,
-                  spec->log_server);
+    int fd = fcntl(2, F_DUPFD_CLOEXEC, DAEMON_LOG_FD_MIN);
+
+    pyw_dlog_init(spec->group, fd >= 0 ? fd : 2, spec->log_level,
+                  spec->log_format, spec->log_server);
     if (spec->log_syslog) {
         pyw_dlog_syslog(spec->syslog_facility, spec->syslog_tag);
     }

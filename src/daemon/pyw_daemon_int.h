@@ -27,6 +27,10 @@ typedef enum {
 
 /* Signals (pyw_daemon_signals.c). */
 void pyw_daemon_reset_signals(void);
+/* The main thread's mask emptied again: an import script that blocked
+ * signals (signal.pthread_sigmask) would have blocked them in every
+ * thread started after it, and stop, restart and SIGUSR2 never came. */
+void pyw_daemon_unblock_signals(void);
 void pyw_daemon_delay(int ms);
 int pyw_daemon_self_pipe(void);
 void pyw_daemon_wait_for_stop(void);

@@ -142,6 +142,14 @@ void pyw_daemon_reset_signals(void)
     pthread_atfork(NULL, NULL, daemon_atfork_child);
 }
 
+void pyw_daemon_unblock_signals(void)
+{
+    sigset_t none;
+
+    sigemptyset(&none);
+    pthread_sigmask(SIG_SETMASK, &none, NULL);
+}
+
 /* Restart back-off; a stop request ends it early. */
 void pyw_daemon_delay(int ms)
 {
@@ -190,6 +198,24 @@ static void daemon_rolling_restart(void)
     pyw_status_send(PYW_STATUS_ROLLING);
 }
 
+#define DAEMON_SIGNAL_POLL_MS 200   /* without a usable signal pipe */
+
+/* Read what the handlers wrote; -1 when the pipe is broken (an end
+ * closed: EOF, POLLHUP or POLLNVAL). */
+static int daemon_drain_self_pipe(short revents, char *buf, size_t len)
+{
+    ssize_t n;
+
+    if (revents & (POLLNVAL | POLLERR)) {
+        return -1;
+    }
+    while ((n = read(wake_r, buf, len)) > 0) {
+        /* drain; the counters say what happened */
+    }
+    return n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)
+           ? -1 : 0;
+}
+
 /* Sleep until a signal arrives; act on HUP/USR1, return on TERM/INT. */
 void pyw_daemon_wait_for_stop(void)
 {
@@ -218,10 +244,15 @@ void pyw_daemon_wait_for_stop(void)
         if (sig_term) {
             return;
         }
-        if (poll(&pfd, 1, -1) > 0) {
-            while (read(wake_r, buf, sizeof(buf)) > 0) {
-                /* drain; the counters say what happened */
-            }
+        if (poll(&pfd, 1, pfd.fd >= 0 ? -1 : DAEMON_SIGNAL_POLL_MS) > 0
+            && daemon_drain_self_pipe(pfd.revents, buf, sizeof(buf)) < 0) {
+            /* The application closed an end of it: poll() would return
+             * at once for ever.  The handlers' counters still tell. */
+            pyw_dlog(PYW_LOG_WARNING, PYW_LOG_SIGNAL_PIPE, NULL,
+                     "the signal pipe was closed (by the application?); "
+                     "looking for signals every %d ms instead",
+                     DAEMON_SIGNAL_POLL_MS);
+            pfd.fd = -1;
         }
     }
 }

@@ -11,6 +11,7 @@
 #define PYW_LOG_SHUTDOWN_SIGNAL     202 /* info: SIGTERM/SIGINT received:
                                            why, and the budget           */
 #define PYW_LOG_SIGNAL_IGNORED      203 /* info: SIGHUP/SIGUSR1 ignored    */
+#define PYW_LOG_SIGNAL_PIPE         215 /* warn: the signal pipe closed    */
 #define PYW_LOG_SHUTDOWN_TIMEOUT    204 /* error: being replaced, requests
                                            outlived graceful-timeout (or
                                            eviction-timeout)              */

@@ -6,6 +6,7 @@
  */
 #include <errno.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdint.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -122,6 +123,21 @@ void pyw_poller_accept(void)
         case ECONNABORTED:
         case EPROTO:
             continue;
+        case EBADF:
+        case ENOTSOCK:
+        case EINVAL:
+            /* The application closed the group's socket, or put another
+             * file at its number: nothing more can be accepted, and its
+             * epoll entry cannot be removed (it is the parent's open
+             * socket), so the poller would spin.  Stop and be replaced. */
+            pyw_dlog(PYW_LOG_CRIT, PYW_LOG_ACCEPT, NULL,
+                     "accept4() on the group's socket (descriptor %d) "
+                     "failed: %s (did the application close it?); "
+                     "stopping the daemon", pyw_pl.listen_fd,
+                     strerror(errno));
+            pyw_pl.listen_gone = 1;
+            kill(getpid(), SIGTERM);
+            return;
         default:
             /* EMFILE, ENFILE, ENOBUFS, ENOMEM: the backlog stays
              * readable, so pause instead of spinning on it. */

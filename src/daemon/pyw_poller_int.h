@@ -24,6 +24,8 @@ typedef struct {
     int              nconns;         /* pyw_pl.lock                       */
     int              stopping;       /* pyw_pl.lock                       */
     int              goodbye_flags;  /* pyw_pl.lock: PYW_GOODBYE_*        */
+    int              listen_gone;    /* poller thread: accept4() says the
+                                        socket is no longer there       */
     int              epfd, wakefd, listen_fd;
     int              listening;      /* poller thread only                */
     int              started;        /* main thread only                  */

@@ -151,6 +151,9 @@ void *pyw_poller_main(void *arg)
             return NULL;
         }
         poller_dispatch(evs, n < 0 ? 0 : n);
+        if (pyw_pl.listen_gone) {
+            return NULL;        /* stopping: see pyw_poller_accept() */
+        }
         pyw_poller_balance();
 
         /* Checked after the batch: no event in it refers to a
