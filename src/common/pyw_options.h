@@ -136,7 +136,8 @@
     X(virtual_memory_limit, "virtual-memory-limit", BYTES, 0, \
       (int64_t)1 << 50, 0, "none", "Address-space limit (`RLIMIT_AS`): an " \
       "allocation past it raises `MemoryError` in that request (500). " \
-      "Leave room for threads x stack size.") \
+      "Leave room for threads x stack size; malloc then keeps 2 arenas " \
+      "(each reserves 64 MiB of address space).") \
     X(stack_size, "stack-size", BYTES, 65536, PYW_GIB, 0, "libc's", \
       "Stack size of the worker threads, rounded up to whole pages; " \
       "at least 64K (Python needs that much for a request).") \
