@@ -85,6 +85,27 @@ def test_closing_fds_1_and_2_sends_nothing_into_connections(httpd):
     assert httpd.log.wait_for(r"pyw-selfharm-raise", since=mark)
 
 
+def test_the_daemons_connections_cannot_be_closed_from_python(httpd):
+    """A request's own connection closed by mistake (a double close) took
+    the number of the next connection the daemon accepted, and the
+    request's response went to another client.  os.close() of it is
+    refused (EBADF, PYW0333).  (os.closerange() goes around the
+    connections too, but takes the daemon's epoll set with it: the daemon
+    then stops and is replaced.)"""
+    do = "close_conn"
+    httpd.log.expect(r"PYW0333")
+    (pid,) = httpd.daemon_pids("harm")
+    mark = httpd.log.mark()
+    r = get(httpd, "/harm?do=" + do)
+    assert r.status == 200 and r.body.startswith(b"refused "), r.body
+    assert int(r.body.split()[1]) >= 1
+    assert httpd.log.wait_for(r"PYW0333.*refused", since=mark)
+    out = parallel([lambda: get(httpd, "/harm") for _ in range(8)])
+    assert all(x.status == 200 and x.body == b"ok %d\n" % pid
+               for x in out), out
+    assert httpd.daemon_pids("harm") == [pid]
+
+
 def test_signals_an_import_script_blocked_still_reach_the_daemon(httpd):
     (pid,) = httpd.daemon_pids("masked")
     with open("/proc/%d/status" % pid) as f:

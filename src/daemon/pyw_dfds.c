@@ -9,7 +9,7 @@
 
 #include "pyw_dfds.h"
 
-#define DFDS_MAX   65536
+#define DFDS_MAX   PYW_DFDS_MAX
 #define DFDS_WORDS (DFDS_MAX / 64)
 
 static uint64_t dfds[DFDS_WORDS];
@@ -28,6 +28,13 @@ void pyw_dfds_remove(int fd)
         __atomic_fetch_and(&dfds[fd / 64], ~((uint64_t)1 << (fd % 64)),
                            __ATOMIC_RELAXED);
     }
+}
+
+int pyw_dfds_has(int fd)
+{
+    return fd >= 0 && fd < DFDS_MAX
+           && (__atomic_load_n(&dfds[fd / 64], __ATOMIC_RELAXED)
+               >> (fd % 64) & 1);
 }
 
 void pyw_dfds_close_all(void)

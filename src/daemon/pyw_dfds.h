@@ -12,8 +12,14 @@
 #ifndef PYW_DFDS_H
 #define PYW_DFDS_H
 
+/* Descriptors from this number up are not tracked. */
+#define PYW_DFDS_MAX 65536
+
 void pyw_dfds_add(int fd);
 void pyw_dfds_remove(int fd);
+
+/* 1 if fd is one of them (any thread). */
+int pyw_dfds_has(int fd);
 
 /* In the forked child only: close every descriptor added. */
 void pyw_dfds_close_all(void);

@@ -49,6 +49,11 @@ static __thread const char *dlog_thread_uri;
 static __thread const char *dlog_thread_client;
 static __thread const char *dlog_thread_log_id;
 
+int pyw_dlog_fd(void)
+{
+    return dlog_fd;
+}
+
 void pyw_dlog_init(const char *group, int fd, int level,
                    const char *format, const char *server)
 {

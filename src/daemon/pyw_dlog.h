@@ -17,6 +17,10 @@
 /* group may be NULL while it is not known (the spec is unreadable):
  * lines then carry no group=.  format: the group's ErrorLogFormat (NULL:
  * Apache's default); server: its ServerName, for %v (or NULL). */
+/* The descriptor lines are written to (the application must not close
+ * it: pyw_guards.c). */
+int pyw_dlog_fd(void);
+
 void pyw_dlog_init(const char *group, int fd, int level,
                    const char *format, const char *server);
 

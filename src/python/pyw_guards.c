@@ -2,6 +2,11 @@
  * pyw_guards.c - keep application code from breaking the daemon:
  * signal.signal is ignored (logged) and os._exit(15), which would make
  * Apache's parent shut the whole server down, becomes os._exit(1).
+ * os.close, os.closerange and os.dup2 leave the daemon's connections to
+ * Apache and its socket alone: a request's connection closed by mistake
+ * (a double close) took the number of the next connection accepted, and
+ * the request's response went to another client.  The same for the
+ * descriptor the daemon logs to.
  *
  * Installed in every interpreter (each has its own _signal, posix and os
  * modules); the replaced functions are bound to the interpreter's own
@@ -9,17 +14,21 @@
  */
 #include "pyw_python.h"
 
+#include <errno.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "../daemon/pyw_dfds.h"
 #include "../daemon/pyw_dlog.h"
 #include "pyw_guards.h"
 
 /* Log codes of this file (README.md lists them all). */
 #define GUARD_LOG_SIGNAL_IGNORED 331  /* warn: app called signal.signal  */
 #define GUARD_LOG_EXIT_15        332  /* warn: os._exit(15) made 1       */
+#define GUARD_LOG_DAEMON_FD      333  /* warn: close/dup2 of a daemon fd */
 
 /* Apache's parent shuts the whole server down when any child exits with
  * this status (APEXIT_CHILDFATAL), daemons included. */
@@ -147,6 +156,106 @@ static PyObject *guard_exit(PyObject *self, PyObject *arg)
     return r;
 }
 
+/* A descriptor of the daemon's own, in the daemon (not a fork): refused
+ * with EBADF, as a descriptor already closed is.  1 refused (exception
+ * set), 0 not ours. */
+static int guard_daemon_owns(long fd)
+{
+    return fd >= 0 && fd <= INT_MAX
+           && (pyw_dfds_has((int)fd) || fd == pyw_dlog_fd());
+}
+
+static int guard_daemon_fd(const char *call, long fd)
+{
+    char where[512];
+
+    if (getpid() != guard_pid || !guard_daemon_owns(fd)) {
+        return 0;
+    }
+    guard_caller(where, sizeof(where), "os");
+    pyw_dlog(PYW_LOG_WARNING, GUARD_LOG_DAEMON_FD, NULL, "os.%s() of "
+             "descriptor %ld from %s refused: it is the daemon's (its "
+             "connection to Apache or its socket)", call, fd, where);
+    errno = EBADF;
+    PyErr_SetFromErrno(PyExc_OSError);
+    return 1;
+}
+
+/* os.close replacement.  self: this interpreter's posix.close. */
+static PyObject *guard_close(PyObject *self, PyObject *arg)
+{
+    long fd = PyLong_AsLong(arg);
+
+    if (fd == -1 && PyErr_Occurred()) {
+        return NULL;
+    }
+    return guard_daemon_fd("close", fd) ? NULL
+           : PyObject_CallFunctionObjArgs(self, arg, NULL);
+}
+
+/* os.dup2 replacement: the target must not be the daemon's.  self:
+ * posix.dup2. */
+static PyObject *guard_dup2(PyObject *self, PyObject *args, PyObject *kw)
+{
+    PyObject *target = PyTuple_Check(args) && PyTuple_GET_SIZE(args) >= 2
+                       ? PyTuple_GET_ITEM(args, 1) : NULL;
+    long fd = target && PyLong_Check(target) ? PyLong_AsLong(target) : -1;
+
+    if (fd == -1 && PyErr_Occurred()) {
+        return NULL;
+    }
+    return guard_daemon_fd("dup2", fd) ? NULL
+           : PyObject_Call(self, args, kw);
+}
+
+/* posix.closerange(lo, hi); -1 with an exception. */
+static int guard_closerange_call(PyObject *closerange, long lo, long hi)
+{
+    PyObject *r = PyObject_CallFunction(closerange, "ll", lo, hi);
+
+    Py_XDECREF(r);
+    return r ? 0 : -1;
+}
+
+/* os.closerange replacement: the range around the daemon's descriptors
+ * (daemonizing code closes everything above 2).  self: posix.closerange. */
+static PyObject *guard_closerange(PyObject *self, PyObject *args)
+{
+    long lo, hi, fd, from;
+
+    if (!PyArg_ParseTuple(args, "ll:closerange", &lo, &hi)) {
+        return NULL;
+    }
+    from = lo;
+    for (fd = lo < 0 ? 0 : lo; getpid() == guard_pid && fd < hi
+         && fd < PYW_DFDS_MAX; fd++) {
+        if (guard_daemon_owns(fd)) {
+            if (fd > from && guard_closerange_call(self, from, fd) < 0) {
+                return NULL;
+            }
+            from = fd + 1;
+        }
+    }
+    if (from < hi && guard_closerange_call(self, from, hi) < 0) {
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
+static PyMethodDef guard_close_def = {
+    "close", guard_close, METH_O,
+    "os.close; the daemon's own descriptors are refused (EBADF)."
+};
+static PyMethodDef guard_dup2_def = {
+    "dup2", (PyCFunction)(void (*)(void))guard_dup2,
+    METH_VARARGS | METH_KEYWORDS,
+    "os.dup2; the daemon's own descriptors are refused as targets."
+};
+static PyMethodDef guard_closerange_def = {
+    "closerange", guard_closerange, METH_VARARGS,
+    "os.closerange, around the daemon's own descriptors."
+};
+
 static PyMethodDef guard_signal_def = {
     "signal", guard_signal, METH_VARARGS,
     "Ignored under mod_pyworker: the daemon owns its signals."
@@ -195,15 +304,26 @@ int pyw_guards_install(void)
     PyObject *sig = guard_get("_signal", "signal");
     PyObject *getsig = guard_get("_signal", "getsignal");
     PyObject *exit = guard_get("posix", "_exit");
+    PyObject *close_fn = guard_get("posix", "close");
+    PyObject *dup2_fn = guard_get("posix", "dup2");
+    PyObject *closerange_fn = guard_get("posix", "closerange");
     PyObject *pair = sig && getsig ? PyTuple_Pack(2, sig, getsig) : NULL;
     int rv = -1;
 
     guard_pid = getpid();
     if (pair != NULL && exit != NULL
         && guard_set(signal_modules, &guard_signal_def, pair) == 0
-        && guard_set(exit_modules, &guard_exit_def, exit) == 0) {
+        && guard_set(exit_modules, &guard_exit_def, exit) == 0
+        && close_fn != NULL && dup2_fn != NULL && closerange_fn != NULL
+        && guard_set(exit_modules, &guard_close_def, close_fn) == 0
+        && guard_set(exit_modules, &guard_dup2_def, dup2_fn) == 0
+        && guard_set(exit_modules, &guard_closerange_def,
+                     closerange_fn) == 0) {
         rv = 0;
     }
+    Py_XDECREF(closerange_fn);
+    Py_XDECREF(close_fn);
+    Py_XDECREF(dup2_fn);
     Py_XDECREF(pair);
     Py_XDECREF(exit);
     Py_XDECREF(getsig);
