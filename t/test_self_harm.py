@@ -89,17 +89,17 @@ def test_the_daemons_connections_cannot_be_closed_from_python(httpd):
     """A request's own connection closed by mistake (a double close) took
     the number of the next connection the daemon accepted, and the
     request's response went to another client.  os.close() of it is
-    refused (EBADF, PYW0333).  (os.closerange() goes around the
+    refused (EBADF, PYW0335).  (os.closerange() goes around the
     connections too, but takes the daemon's epoll set with it: the daemon
     then stops and is replaced.)"""
     do = "close_conn"
-    httpd.log.expect(r"PYW0333")
+    httpd.log.expect(r"PYW0335")
     (pid,) = httpd.daemon_pids("harm")
     mark = httpd.log.mark()
     r = get(httpd, "/harm?do=" + do)
     assert r.status == 200 and r.body.startswith(b"refused "), r.body
     assert int(r.body.split()[1]) >= 1
-    assert httpd.log.wait_for(r"PYW0333.*refused", since=mark)
+    assert httpd.log.wait_for(r"PYW0335.*refused", since=mark)
     out = parallel([lambda: get(httpd, "/harm") for _ in range(8)])
     assert all(x.status == 200 and x.body == b"ok %d\n" % pid
                for x in out), out

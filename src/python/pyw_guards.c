@@ -28,7 +28,7 @@
 /* Log codes of this file (README.md lists them all). */
 #define GUARD_LOG_SIGNAL_IGNORED 331  /* warn: app called signal.signal  */
 #define GUARD_LOG_EXIT_15        332  /* warn: os._exit(15) made 1       */
-#define GUARD_LOG_DAEMON_FD      333  /* warn: close/dup2 of a daemon fd */
+#define GUARD_LOG_DAEMON_FD      335  /* warn: close/dup2 of a daemon fd */
 
 /* Apache's parent shuts the whole server down when any child exits with
  * this status (APEXIT_CHILDFATAL), daemons included. */
