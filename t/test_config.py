@@ -136,6 +136,15 @@ def test_a_socket_prefix_under_a_file_is_refused_by_configtest():
     assert "PYW0008" in out and "/etc/passwd is not a directory" in out, out
 
 
+@pytest.mark.parametrize("target", ["{apps}/", "{apps}"])
+def test_an_alias_to_a_directory_is_refused_by_configtest(target):
+    """mod_wsgi's directory form passed configtest, and Apache's core then
+    answered every URL of it 500 (AH00033) naming no group."""
+    out = _rejected("PyWorkerDaemonProcess g1\n"
+                    "PyWorkerScriptAlias /d %s process-group=g1\n" % target)
+    assert "is a directory" in out and "PyWorkerScriptAliasMatch" in out, out
+
+
 def test_unknown_unix_group_is_rejected():
     out = _rejected("PyWorkerDaemonProcess g1 group=pyw-no-such-group\n")
     assert "pyw-no-such-group" in out, out

@@ -86,7 +86,7 @@ FLAGS = {
          "unknown mod_wsgi directive"),
         ("WSGIScriptAlias /photos", "PyWorkerScriptAlias /photos",
          "Suggestion: 'process-group=gallery'"),
-        ("WSGIScriptAlias /thumbs/", "PyWorkerScriptAlias /thumbs/",
+        ("WSGIScriptAlias /thumbs/", "# WSGIScriptAlias /thumbs/",
          "the target is a directory"),
         ("WSGIScriptAlias /old", "PyWorkerScriptAlias /old",
          "application-group=%{SCRIPT} removed"),

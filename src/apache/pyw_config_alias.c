@@ -97,6 +97,17 @@ static const char *pyw_parse_group_options(cmd_parms *cmd,
 
 /* ---- directives ---- */
 
+/* The target names a directory: it ends in '/', or is one now. */
+static int pyw_alias_is_directory(apr_pool_t *p, const char *path)
+{
+    apr_finfo_t fi;
+    size_t len = strlen(path);
+
+    return (len > 1 && path[len - 1] == '/')
+           || (apr_stat(&fi, path, APR_FINFO_TYPE, p) == APR_SUCCESS
+               && fi.filetype == APR_DIR);
+}
+
 /* PyWorkerScriptAlias (cmd->info NULL) and PyWorkerScriptAliasMatch. */
 const char *pyw_cmd_script_alias(cmd_parms *cmd, void *mconfig,
                                  const char *args)
@@ -130,6 +141,16 @@ const char *pyw_cmd_script_alias(cmd_parms *cmd, void *mconfig,
     err = pyw_parse_group_options(cmd, pyw_alias_options, args, &a);
     if (err != NULL) {
         return err;
+    }
+    if (a.regex == NULL && pyw_alias_is_directory(cmd->pool, a.script)) {
+        /* mod_wsgi's directory form: Apache's core would answer its URLs
+         * 500 (AH00033) before any group is asked. */
+        return apr_psprintf(cmd->pool, "%s %s: %s is a directory; an "
+                            "alias names one WSGI script file (mod_wsgi's "
+                            "directory form is not supported: use "
+                            "PyWorkerScriptAliasMatch ^%s([^/]+) %s$1)",
+                            cmd->cmd->name, a.uri, a.script, a.uri,
+                            a.script);
     }
     if (a.regex == NULL) {
         pyw_warn_missing(cmd, cmd->cmd->name, a.script,
