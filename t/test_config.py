@@ -145,6 +145,23 @@ def test_an_alias_to_a_directory_is_refused_by_configtest(target):
     assert "is a directory" in out and "PyWorkerScriptAliasMatch" in out, out
 
 
+@pytest.mark.parametrize("option,words", [
+    ("deadlock-timeout=100ms", "deadlock-timeout is at least 1 second"),
+    ("memory-limit=512", "memory-limit is at least 32M"),
+])
+def test_limits_that_could_only_misbehave_are_refused(option, words):
+    """Under the watchdog's 250 ms look, deadlock-timeout saw deadlocks
+    that were not; a memory-limit under a daemon's size at rest replaced
+    every new daemon at once, for ever."""
+    out = _rejected("PyWorkerDaemonProcess g1 %s\n" % option)
+    assert words in out, out
+
+
+def test_a_missing_home_is_named_by_configtest():
+    rc, out = configtest("PyWorkerDaemonProcess g1 home=/nonexistent/pyw\n")
+    assert rc == 0 and "PYW0007" in out and "/nonexistent/pyw" in out, out
+
+
 def test_unknown_unix_group_is_rejected():
     out = _rejected("PyWorkerDaemonProcess g1 group=pyw-no-such-group\n")
     assert "pyw-no-such-group" in out, out

@@ -87,7 +87,8 @@
       "replaces a daemon instead).") \
     X(memory_limit, "memory-limit", BYTES, 0, (int64_t)1 << 50, 0, "`0`", \
       "Replace a daemon whose resident set passes BYTES (`512M`). An idle " \
-      "daemon first gives freed heap back, so only memory in use counts.") \
+      "daemon first gives freed heap back, so only memory in use counts. " \
+      "At least 32M.") \
     X(cpu_time_limit_ms, "cpu-time-limit", SECONDS, 0, PYW_YEAR_MS, 0, \
       "`0`", "Replace a daemon after S seconds of CPU time.") \
     X(request_timeout_ms, "request-timeout", SECONDS, 0, PYW_DAY_MS, 0, \
@@ -95,7 +96,7 @@
       "thread's Python stack is logged and the daemon replaced gracefully.") \
     X(deadlock_timeout_ms, "deadlock-timeout", SECONDS, 0, PYW_DAY_MS, \
       300 * 1000, "`300`", "The GIL held for S seconds (seen from outside " \
-      "Python): stacks logged, daemon replaced.") \
+      "Python): stacks logged, daemon replaced. At least 1 second.") \
     X(queue_timeout_ms, "queue-timeout", SECONDS, 0, PYW_DAY_MS, 0, "`0`", \
       "A request that waited longer for a worker (time in Apache and the " \
       "backlog included) gets 503 with `Retry-After`, without running.") \
