@@ -157,6 +157,13 @@ def test_limits_that_could_only_misbehave_are_refused(option, words):
     assert words in out, out
 
 
+def test_a_socket_user_no_account_has_is_refused():
+    """It passed, and every request got 503 (PYW0110, Permission
+    denied) at the socket: as mod_wsgi, refuse it."""
+    out = _rejected("PyWorkerDaemonProcess g1 socket-user=#99999\n")
+    assert "socket-user: unknown user '#99999'" in out, out
+
+
 def test_a_missing_home_is_named_by_configtest():
     rc, out = configtest("PyWorkerDaemonProcess g1 home=/nonexistent/pyw\n")
     assert rc == 0 and "PYW0007" in out and "/nonexistent/pyw" in out, out

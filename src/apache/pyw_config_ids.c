@@ -110,9 +110,11 @@ const char *pyw_group_resolve_extra_ids(cmd_parms *cmd,
             g->n_supplementary_gids++;
         }
     }
+    /* A #uid no account has cannot be Apache's children's: every
+     * request would be refused at the socket (PYW0110). */
     if (g->socket_user != NULL
-        && pyw_lookup_user(cmd->pool, g->socket_user, &g->socket_uid,
-                           &primary, &name) < 0) {
+        && (pyw_lookup_user(cmd->pool, g->socket_user, &g->socket_uid,
+                            &primary, &name) < 0 || name == NULL)) {
         return apr_psprintf(cmd->pool, "%s %s: socket-user: unknown user "
                             "'%s'", cmd->cmd->name, g->name, g->socket_user);
     }
