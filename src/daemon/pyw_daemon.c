@@ -30,7 +30,8 @@ static void daemon_start(const pyw_daemon_spec_t *spec, const pyw_app_t *app)
     }
     if (app->start(spec) < 0) {
         pyw_dlog(PYW_LOG_CRIT, PYW_LOG_PYTHON_START, NULL,
-                 "Python interpreter did not start; exiting");
+                 "Python, or a PyWorkerImportScript, did not start (the "
+                 "line before says which); exiting");
         _exit(PYW_DAEMON_EXIT_STARTUP_FAILED);
     }
     pyw_daemon_unblock_signals();       /* before any thread starts */
