@@ -366,6 +366,18 @@ def test_script_importing_a_refusing_extension_gives_500_and_one_line(
     assert report(httpd, "/two")["application_group"] == "two"
 
 
+def test_a_missing_module_named_like_a_refusal_is_a_plain_error(httpd):
+    """'subinterpreter' in a missing module's name made it a PYW0316
+    refusal, with no traceback."""
+    httpd.log.expect(codes=[codes.APP_EXCEPTION])
+    mark = httpd.log.mark()
+    r = httpd.get("/global?imp=missing", timeout=30)
+    assert r.status_code == 500
+    assert httpd.log.wait_for(r"ModuleNotFoundError.*subinterpreter_pool_pyw",
+                              since=mark)
+    assert not httpd.log.find(r"\bPYW%04d\b" % EXT_REFUSED, since=mark)
+
+
 # ---- configuration -----------------------------------------------------
 
 @pytest.mark.parametrize("snippet", [

@@ -37,7 +37,10 @@ static PyObject *refuse_message(PyObject *e)
     const char *text;
     int i;
 
+    /* A module not found is not a refusal, whatever its name says
+     * ("import subinterpreter_pool" matched the texts below). */
     if (!PyObject_TypeCheck(e, (PyTypeObject *)PyExc_ImportError)
+        || PyObject_TypeCheck(e, (PyTypeObject *)PyExc_ModuleNotFoundError)
         || (msg = PyObject_Str(e)) == NULL) {
         PyErr_Clear();
         return NULL;

@@ -71,6 +71,8 @@ def import_ext(name):
         import cryptography.hazmat.bindings._rust           # noqa: F401
     elif name == "singlephase":
         import _testsinglephase                             # noqa: F401
+    elif name == "missing":
+        import subinterpreter_pool_pyw                      # noqa: F401
     return name
 
 
