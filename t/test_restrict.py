@@ -322,3 +322,30 @@ def test_bad_restriction_argument_fails_configtest(args, named):
                          "</Location>\n" % args)
     assert rc != 0, out
     assert named in out, out
+
+
+def test_a_top_level_directory_may_name_a_vhosts_group(fresh_apache):
+    """A <Directory> outside every <VirtualHost> serves every host, so
+    naming a vhost's group there is checked per request, as mod_wsgi does
+    (configtest refused it, PYW0003): that host's requests run in it,
+    another host's get 500 and PYW0102."""
+    a = fresh_apache("""
+<VirtualHost 127.0.0.1:{port}>
+    ServerName other.test
+</VirtualHost>
+<VirtualHost 127.0.0.1:{port}>
+    ServerName shop.test
+    PyWorkerDaemonProcess shop threads=1 display-name=pyw-rshop
+    PyWorkerScriptAlias /app {apps}/environ.wsgi
+</VirtualHost>
+<Directory {apps}>
+    PyWorkerProcessGroup shop
+</Directory>
+PyWorkerScriptAlias /app {apps}/environ.wsgi
+""", ready=[])
+    r = a.get("/app", headers={"Host": "shop.test"})
+    assert r.status_code == 200, r.text
+    assert r.json()["environ"]["mod_pyworker.process_group"] == "shop"
+    a.log.expect(r"PYW0102")
+    assert a.get("/app", headers={"Host": "other.test"}).status_code == 500
+    assert a.log.wait_for(r"PYW0102")

@@ -40,7 +40,8 @@ const char *pyw_cmd_process_group(cmd_parms *cmd, void *mconfig,
     }
     d->process_group = arg;
     if (!pyw_cmd_in_htaccess(cmd)) {
-        pyw_note_ref(cmd, arg, cmd->path ? cmd->path : "", NULL);
+        pyw_note_ref(cmd, arg, cmd->path ? cmd->path : "", NULL)->any_host =
+            cmd->path != NULL && !cmd->server->is_virtual;
     }
     return NULL;
 }

@@ -20,6 +20,10 @@ typedef struct {
     const char *where;          /* "PyWorkerScriptAlias /x (file:line)" */
     const char *import_script;  /* PyWorkerImportScript: its path */
     const char *import_app_group;   /* and its application-group= */
+    int         any_host;       /* a directory or location outside every
+                                   <VirtualHost>: it serves every host, so
+                                   a vhost's group there is checked per
+                                   request (PYW0102), as mod_wsgi does */
 } pyw_group_ref_t;
 
 /* Checks and word reading shared by the directives (pyw_config_check.c). */

@@ -39,6 +39,7 @@ pyw_group_ref_t *pyw_note_ref(cmd_parms *cmd, const char *group,
                               pyw_cmd_where(cmd));
     ref->import_script = import_script;
     ref->import_app_group = NULL;
+    ref->any_host = 0;
     return ref;
 }
 
@@ -96,7 +97,7 @@ static int pyw_check_ref(server_rec *s, const pyw_group_ref_t *ref)
                  ref->where, ref->group);
         return HTTP_INTERNAL_SERVER_ERROR;
     }
-    if (!pyw_config_group_visible(g, ref->server)) {
+    if (!ref->any_host && !pyw_config_group_visible(g, ref->server)) {
         PYW_SLOG(APLOG_ERR, 0, s, 3, ref->group, 0L, "%s: process group "
                  "'%s' is defined in another virtual host (%s)", ref->where,
                  ref->group, (const char *)apr_hash_get(pyw_group_where,
