@@ -533,3 +533,17 @@ PyWorkerScriptAlias /busy {apps}/slow.wsgi process-group=busy
     served = _served_by(res)
     assert set(served) == pids and min(served.values()) >= 100, served
     assert not a.log.find(r"\[pyworker:(error|crit|warn)\]"), a.log.tail()
+
+
+def test_group_in_a_longer_display_name_reaches_the_process_name(
+        fresh_apache):
+    """`top` and `pkill` read comm (15 bytes): %{GROUP} inside a longer
+    display-name stayed unexpanded there."""
+    a = fresh_apache("""
+PyWorkerDaemonProcess c4 threads=1 display-name="w %{GROUP} s"
+PyWorkerScriptAlias /c4 {apps}/hello.wsgi process-group=c4
+""", ready=["/c4"], wait_daemons=False)
+    pid = int(a.log.wait_for(r"PYW0021.*group=c4 pid=(\d+)")[0]
+              .split("pid=")[-1].rstrip(")"))
+    with open("/proc/%d/comm" % pid) as f:
+        assert f.read().strip() == "w (pyworker:c4)"

@@ -84,17 +84,25 @@ int pyw_daemon_setup_fds(const pyw_daemon_spec_t *spec, int *status_fd)
  * ps shows argv, which the parent made the title already (pyw_exec.c). */
 void pyw_daemon_set_comm(const pyw_daemon_spec_t *spec)
 {
+    static const char token[] = "%{GROUP}";
+    const char *in = spec->display_name, *hit;
     char comm[16];
+    size_t n = 0;
 
-    if (spec->display_name == NULL || spec->display_name[0] == '\0') {
+    if (in == NULL || in[0] == '\0') {
         return;
     }
-    if (strcmp(spec->display_name, "%{GROUP}") == 0) {
-        snprintf(comm, sizeof(comm), "(pyworker:%s)",
-                 spec->group ? spec->group : "-");
+    /* %{GROUP} anywhere, as in the title (pyw_slots_spawn.c); the
+     * kernel keeps 15 bytes of it. */
+    comm[0] = '\0';
+    while (n < sizeof(comm) - 1 && (hit = strstr(in, token)) != NULL) {
+        n += snprintf(comm + n, sizeof(comm) - n, "%.*s(pyworker:%s)",
+                      (int)(hit - in), in, spec->group ? spec->group : "-");
+        n = n < sizeof(comm) ? n : sizeof(comm) - 1;
+        in = hit + sizeof(token) - 1;
     }
-    else {
-        snprintf(comm, sizeof(comm), "%s", spec->display_name);
+    if (n < sizeof(comm) - 1) {
+        snprintf(comm + n, sizeof(comm) - n, "%s", in);
     }
     prctl(PR_SET_NAME, comm, 0, 0, 0);
 }
