@@ -95,23 +95,17 @@ SetEnv PYW_STATE "{state}"
 
 # mpm= of ServerRoot/Apache: the MPM module and its directives.  A
 # snippet may add more (a later MaxRequestWorkers etc. wins).
+THREADED_MPM_CONF = """\
+StartServers 2
+ServerLimit 4
+ThreadLimit 25
+ThreadsPerChild 25
+MinSpareThreads 25
+MaxSpareThreads 75
+MaxRequestWorkers 100"""
 MPM_CONF = {
-    "event": ("mpm_event_module", "mod_mpm_event.so", """\
-StartServers 2
-ServerLimit 4
-ThreadLimit 25
-ThreadsPerChild 25
-MinSpareThreads 25
-MaxSpareThreads 75
-MaxRequestWorkers 100"""),
-    "worker": ("mpm_worker_module", "mod_mpm_worker.so", """\
-StartServers 2
-ServerLimit 4
-ThreadLimit 25
-ThreadsPerChild 25
-MinSpareThreads 25
-MaxSpareThreads 75
-MaxRequestWorkers 100"""),
+    "event": ("mpm_event_module", "mod_mpm_event.so", THREADED_MPM_CONF),
+    "worker": ("mpm_worker_module", "mod_mpm_worker.so", THREADED_MPM_CONF),
     "prefork": ("mpm_prefork_module", "mod_mpm_prefork.so", """\
 StartServers 20
 MinSpareServers 10
