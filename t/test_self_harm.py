@@ -18,6 +18,7 @@ from pyworker_t.load import parallel
 CONF = """
 PyWorkerDaemonProcess harm threads=2 display-name=pyw-harm
 PyWorkerScriptAlias /harm {apps}/selfharm.wsgi process-group=harm
+PyWorkerScriptAlias /harm-slow {apps}/slow.wsgi process-group=harm
 PyWorkerDaemonProcess masked threads=2 display-name=pyw-masked \\
     shutdown-timeout=2
 PyWorkerImportScript {apps}/sigmask_import.py process-group=masked \\
@@ -46,8 +47,9 @@ def test_a_closed_listening_socket_stops_the_daemon(httpd):
     (pid,) = httpd.daemon_pids("harm")
     mark = httpd.log.mark()
     get(httpd, "/harm?do=close_listen")
-    # New connections to the group (more at once than Apache keeps).
-    parallel([lambda: get(httpd, "/harm") for _ in range(8)])
+    # New connections to the group: more requests at once than Apache
+    # keeps connections to it (each waits in the daemon on its own).
+    parallel([lambda: get(httpd, "/harm-slow?0.3") for _ in range(24)])
     assert httpd.log.wait_for(r"PYW0220.*did the application close it",
                               since=mark, timeout=20)
     assert httpd.wait_daemons("harm", exclude={pid})
