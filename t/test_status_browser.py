@@ -22,6 +22,7 @@ pytestmark = pytest.mark.skipif(CHROMIUM is None,
 CONF = """
 PyWorkerDaemonProcess web threads=2 display-name=pyw-sb-web
 PyWorkerScriptAlias /web {apps}/status_codes.wsgi process-group=web
+PyWorkerScriptAlias /held {apps}/hold.wsgi process-group=web
 <Location /pyworker-status>
     SetHandler pyworker-status
 </Location>
@@ -77,9 +78,12 @@ def requests_shown(dom, group):
 
 
 def test_tables_render_in_a_browser_with_the_busy_request(httpd, profile):
+    """The busy request is held until the screenshot is taken: chromium
+    may take more than a few seconds to start on a loaded machine."""
     box = {}
+    release = httpd.path("state", "release-browser")
     t = threading.Thread(target=lambda: box.update(
-        r=httpd.get("/web/slow?4", timeout=30)))
+        r=httpd.get("/held?" + release, timeout=40)))
     t.start()
     try:
         deadline = time.monotonic() + 10
@@ -92,6 +96,7 @@ def test_tables_render_in_a_browser_with_the_busy_request(httpd, profile):
         chromium(profile, "--window-size=%d,%d" % WINDOW,
                  "--screenshot=" + shot, httpd.url("/pyworker-status"))
     finally:
+        open(release, "w").close()
         t.join()
     assert box["r"].status_code == 200
     # 3 header rows of 6-13 cells, each about 60 x 22 px: thousands.
