@@ -281,9 +281,11 @@ def maps_libpython(pid):
         return 0
 
 
-# mod_pyworker's short-lived helper of the Apache parent (pyw_waker.c):
-# not a daemon, so it counts with Apache.
-HELPER_COMMS = ('pyw-waker',)
+# mod_pyworker's helpers of the Apache parent: the short-lived waker
+# (pyw_waker.c) and each daemon's keeper (pyw_keeper.c).  Not daemons, so
+# they count with Apache.
+HELPER_COMMS = ('pyw-waker', 'pyw-keeper')
+KEEPER_COMM = 'pyw-keeper'
 
 
 # ---------------------------------------------------------------- install
@@ -580,12 +582,17 @@ class Setup:
         if self.kind not in (REF, 'wsgi-daemon'):
             return []
         # Daemons are children of the Apache parent (forked, and since
-        # 73e2616 exec'd): the children that are not MPM workers (those
-        # keep the parent's command line and run ThreadsPerChild threads;
-        # a daemon has 8 workers plus a few).
+        # 73e2616 exec'd), or of its keepers: the children that are not
+        # MPM workers (those keep the parent's command line and run
+        # ThreadsPerChild threads; a daemon has 8 workers plus a few).
         ppids, me = all_ppids(), cmdline(self.apache.pid)
+        keepers = {pid for pid, ppid in ppids.items()
+                   if ppid == self.apache.pid and comm(pid) == KEEPER_COMM}
         out = []
         for pid, ppid in ppids.items():
+            if ppid in keepers:
+                out.append(pid)
+                continue
             if ppid != self.apache.pid or comm(pid) in HELPER_COMMS:
                 continue
             threads = proc_status(pid, 'Threads') or 0

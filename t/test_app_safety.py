@@ -3,8 +3,8 @@
 signal.signal() from application code (a request, or an import script on
 the daemon's main thread) is logged and ignored, like mod_wsgi's
 WSGIRestrictSignal: SIGTERM still stops the daemon gracefully.  print()
-goes to the error log.  os._exit(15) - the status Apache takes as "fatal,
-shut the whole server down" from any child - becomes 1.  Threads the
+goes to the error log.  (os._exit(15), which Apache would take as "fatal,
+shut the whole server down", is t/test_keeper.py's.)  Threads the
 application starts, even non-daemon ones, do not hold up a stop, and an
 atexit callback that never returns is cut off at shutdown-timeout.
 
@@ -25,7 +25,6 @@ import pytest
 from pyworker_t import codes, procs, rawhttp
 
 SIGNAL_IGNORED = 331        # warn: signal.signal() from the app ignored
-EXIT_15 = 332               # warn: os._exit(15) turned into os._exit(1)
 SHUTDOWN_SIGNAL = 202       # info: SIGTERM received, stopping
 DAEMON_STOPPING = 201       # notice: clean exit follows
 EXIT_DEADLINE = 253         # error: stopping outlived shutdown-timeout
@@ -100,23 +99,6 @@ def test_print_goes_to_the_error_log(httpd):
     lines = httpd.log.wait_for(r"\bPYW%04d\b.*says hello through print"
                                % codes.STDOUT, since=mark)
     assert lines and "group=safe" in lines[0], httpd.log.text(mark)
-
-
-def test_os_exit_15_does_not_take_apache_down(httpd):
-    (pid,) = httpd.daemon_pids("safe")
-    httpd.log.expect(r"\bpid=%d\b" % pid, codes=[codes.DAEMON_DIED,
-                                                  codes.BACKEND_CLOSED])
-    mark = httpd.log.mark()
-    r = get(httpd, "/safe?do=exit15")
-    assert r.status == 502, r
-    changed = httpd.log.wait_for(r"\bPYW%04d\b" % EXIT_15, since=mark)
-    assert changed and "safety.wsgi:" in changed[0], httpd.log.text(mark)
-    died = httpd.log.wait_for(r"\bPYW%04d\b.*pid=%d\)"
-                              % (codes.DAEMON_DIED, pid), since=mark)
-    assert died and re.search(r"exit status 1\b", died[0]), died
-    time.sleep(0.5)
-    assert httpd.proc.poll() is None, "Apache exited:\n" + httpd.log.tail()
-    assert answer(get(httpd, "/safe"))["pid"] != pid
 
 
 def test_app_threads_do_not_hold_up_a_stop(httpd):

@@ -170,10 +170,11 @@ def test_tenant_daemon_memory_holds_no_secret_of_apache_or_other_vhost(
 
 def _apache_side_pids(httpd):
     """The parent and every child of it running Apache's program that is
-    not a daemon of a group (MPM children, the module's helpers)."""
+    not a daemon of a group (MPM children, the module's helpers, the
+    daemons' keepers)."""
     daemons = set(httpd.all_daemon_pids())
     image = procs.exe(httpd.pid)
-    return [httpd.pid] + [p for p in httpd.children()
+    return [httpd.pid] + [p for p in httpd.children() + httpd.keepers()
                           if p not in daemons and procs.exe(p) == image]
 
 

@@ -22,6 +22,7 @@
 
 #include "pyw_config.h"
 #include "pyw_errlog.h"
+#include "pyw_keeper.h"
 #include "../common/pyw_wboard.h"
 
 /* Why a process is being stopped; plain ints so they survive a restart
@@ -50,7 +51,8 @@ struct pyw_proc {
     const char  *group;         /* group name, for log lines             */
     int          index;         /* slot index, 0-based                   */
     int          lane;          /* its worker board lane (pyw_wboard.h)  */
-    apr_proc_t   proc;          /* proc.pid 0: none                      */
+    apr_proc_t   proc;          /* the daemon; proc.pid 0: none          */
+    pyw_keeper_t keeper;        /* the parent's child, which waits for it */
     int          status_fd;     /* read end of its status pipe, or -1    */
     int          registered;    /* with apr_proc_other_child             */
     int          ready;         /* PYW_STATUS_READY seen                 */
@@ -139,7 +141,7 @@ int pyw_pm_stopping(void);
 /* Cause of a death as words; returns PYW_DEATH_* flags. */
 #define PYW_DEATH_NOT_STARTED   1   /* exit 254: it could not start      */
 #define PYW_DEATH_CLEAN         2   /* exit status 0                     */
-int pyw_pm_death_cause(pid_t pid, int reason, apr_wait_t status,
+int pyw_pm_death_cause(pyw_proc_t *p, int reason, apr_wait_t status,
                        char *buf, size_t len);
 const char *pyw_pm_why_text(pyw_why_e why);
 

@@ -292,11 +292,15 @@ static int pyw_pm_monitor(apr_pool_t *p, server_rec *s)
     return DECLINED;
 }
 
-static void pyw_close_status(pyw_proc_t *p, void *baton)
+static void pyw_close_pipes(pyw_proc_t *p, void *baton)
 {
     if (p->status_fd >= 0) {
         close(p->status_fd);
         p->status_fd = -1;
+    }
+    if (p->keeper.report_fd >= 0) {
+        close(p->keeper.report_fd);
+        p->keeper.report_fd = -1;
     }
 }
 
@@ -333,7 +337,7 @@ static void pyw_pm_child_init(apr_pool_t *p, server_rec *s)
         rts[i]->listen_fd = -1;
         pyw_inflight_child_init(p, rts[i]);
     }
-    pyw_pm_each_proc(pyw_close_status, NULL);
+    pyw_pm_each_proc(pyw_close_pipes, NULL);
     pyw_chld_uninstall();
 }
 

@@ -1,7 +1,7 @@
 /*
- * pyw_procmgr_exit.c - how each daemon ended, exactly: a SIGCHLD handler
- * in the parent keeps the kernel's own report per pid, which the MPM's
- * maintenance callback does not pass on, and turns it into words.
+ * pyw_procmgr_exit.c - how each daemon ended, exactly, in words: its
+ * keeper reports the kernel's own wait status (pyw_keeper.c), where the
+ * MPM's maintenance callback would pass only the keeper's exit status.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -42,29 +42,19 @@
 #include "../common/pyw_spec.h"
 #include "pyw_procmgr_int.h"
 
-/* ---- exact exit causes ----
+/* ---- the parent's SIGCHLD ----
  *
- * The MPM reaps our daemons and passes the maintenance callback only
- * WEXITSTATUS or WTERMSIG, without saying which (nor "core dumped").  A
- * SIGCHLD handler in the parent records the kernel's own report per pid;
- * it only stores integers.  Installed per generation and removed in the
- * pconf cleanup, before this DSO is unloaded.
+ * A handler, even one that does nothing of its own, is what makes a
+ * child's death cut the MPM's one-second sleep short, so that a keeper
+ * or the waker (pyw_waker.c) is reaped, and its callback run, at once;
+ * ignored by default, SIGCHLD would not.  Installed per generation and
+ * removed in the pconf cleanup, before this DSO is unloaded.
  */
-static struct {
-    volatile sig_atomic_t pid, code, status;
-} pyw_chld_ring[PYW_CHLD_RING];
-static volatile sig_atomic_t pyw_chld_next;
 static struct sigaction pyw_chld_prev;
 static int pyw_chld_installed;
 
 static void pyw_chld_handler(int sig, siginfo_t *si, void *uc)
 {
-    int i = pyw_chld_next;
-
-    pyw_chld_next = (i + 1) % PYW_CHLD_RING;
-    pyw_chld_ring[i].pid = si->si_pid;
-    pyw_chld_ring[i].code = si->si_code;
-    pyw_chld_ring[i].status = si->si_status;
     if (pyw_chld_prev.sa_flags & SA_SIGINFO) {
         pyw_chld_prev.sa_sigaction(sig, si, uc);
     }
@@ -96,75 +86,43 @@ void pyw_chld_uninstall(void)
     }
 }
 
-/* The newest record for pid, consumed; 0 if none (signals coalesce). */
-static int pyw_chld_take(pid_t pid, int *code, int *status)
-{
-    int i, n;
-
-    for (n = 1; n <= PYW_CHLD_RING; n++) {
-        i = (pyw_chld_next - n + PYW_CHLD_RING) % PYW_CHLD_RING;
-        if (pyw_chld_ring[i].pid == pid) {
-            *code = pyw_chld_ring[i].code;
-            *status = pyw_chld_ring[i].status;
-            pyw_chld_ring[i].pid = 0;
-            return 1;
-        }
-    }
-    return 0;
-}
-
-/* how: CLD_EXITED / CLD_KILLED / CLD_DUMPED, or 0 when unknown which. */
-static void pyw_exit_format(int how, int value, char *buf, size_t len)
-{
-    if (how == CLD_EXITED) {
-        snprintf(buf, len, "exit status %d", value);
-    }
-    else if (how == CLD_KILLED || how == CLD_DUMPED) {
-        snprintf(buf, len, "killed by signal %d (%s)%s", value,
-                 apr_signal_description_get(value),
-                 how == CLD_DUMPED ? ", core dumped" : "");
-    }
-    else if (value > 0 && value < NSIG
-             && value != PYW_DAEMON_EXIT_STARTUP_FAILED) {
-        snprintf(buf, len, "exit status %d or signal %d (%s)", value, value,
-                 apr_signal_description_get(value));
-    }
-    else {
-        pyw_exit_format(CLD_EXITED, value, buf, len);
-    }
-}
-
-/* A raw waitpid() status, from our own reaping. */
+/* A raw waitpid() status as words. */
 void pyw_wait_format(int st, char *buf, size_t len)
 {
     if (WIFEXITED(st)) {
-        pyw_exit_format(CLD_EXITED, WEXITSTATUS(st), buf, len);
+        snprintf(buf, len, "exit status %d", WEXITSTATUS(st));
     }
     else {
-        pyw_exit_format(WCOREDUMP(st) ? CLD_DUMPED : CLD_KILLED,
-                        WTERMSIG(st), buf, len);
+        snprintf(buf, len, "killed by signal %d (%s)%s", WTERMSIG(st),
+                 apr_signal_description_get(WTERMSIG(st)),
+                 WCOREDUMP(st) ? ", core dumped" : "");
     }
 }
 
-/* Cause of a death the MPM reported, as words, and PYW_DEATH_* flags. */
-int pyw_pm_death_cause(pid_t pid, int reason, apr_wait_t status,
+/* Cause of a death the MPM reported for p's keeper, as words, and
+ * PYW_DEATH_* flags. */
+int pyw_pm_death_cause(pyw_proc_t *p, int reason, apr_wait_t status,
                        char *buf, size_t len)
 {
-    int code, value;
+    int st, value;
 
-    if (reason == APR_OC_REASON_LOST) {
-        snprintf(buf, len, "lost (reaped elsewhere, cause unknown)");
+    if (!pyw_keeper_report(&p->keeper, &st)) {
+        /* The keeper itself was killed: the daemon, if it was alive,
+         * got its parent-death signal and stops on its own. */
+        if (reason == APR_OC_REASON_LOST) {
+            snprintf(buf, len, "lost (reaped elsewhere, cause unknown)");
+        }
+        else {
+            snprintf(buf, len, "its keeper process ended before it "
+                     "(status or signal %d), cause unknown", (int)status);
+        }
         return 0;
     }
-    if (!pyw_chld_take(pid, &code, &value)) {
-        /* Only the value: exit status or signal, the MPM does not say. */
-        code = 0;
-        value = status;
-    }
-    pyw_exit_format(code, value, buf, len);
-    if (code != 0 && code != CLD_EXITED) {
+    pyw_wait_format(st, buf, len);
+    if (!WIFEXITED(st)) {
         return 0;
     }
+    value = WEXITSTATUS(st);
     if (value == PYW_DAEMON_EXIT_STARTUP_FAILED) {
         return PYW_DEATH_NOT_STARTED;
     }

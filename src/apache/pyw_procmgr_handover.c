@@ -50,19 +50,19 @@ typedef struct {
     apr_time_t last_kill_at;    /* the latest SIGKILL deadline */
 } pyw_reap_t;
 
-/* Reap p if it exited; else tell it Apache stops, or SIGKILL it once its
- * deadline passed (pyw_proc_apache_stops). */
+/* Reap p's keeper if it exited; else tell p Apache stops, or SIGKILL it
+ * once its deadline passed (pyw_proc_apache_stops). */
 static void pyw_reap_one(pyw_proc_t *p, void *baton)
 {
     pyw_reap_t *r = baton;
     pid_t pid = p->proc.pid, got;
-    char cause[128];
+    char cause[160];
     int st;
 
-    if (pid <= 0) {
+    if (pid <= 0 || p->keeper.proc.pid <= 0) {
         return;
     }
-    got = waitpid(pid, &st, WNOHANG);
+    got = waitpid(p->keeper.proc.pid, &st, WNOHANG);
     if (got == 0 || (got < 0 && errno == EINTR)) {
         pyw_proc_apache_stops(p);
         if (p->kill_at > r->last_kill_at) {
@@ -71,12 +71,11 @@ static void pyw_reap_one(pyw_proc_t *p, void *baton)
         r->left++;
         return;
     }
-    if (got == pid) {
-        pyw_wait_format(st, cause, sizeof(cause));
-    }
-    else {
-        apr_cpystrn(cause, "reaped elsewhere", sizeof(cause));
-    }
+    pyw_pm_death_cause(p, got == p->keeper.proc.pid ? APR_OC_REASON_DEATH
+                                                    : APR_OC_REASON_LOST,
+                       got <= 0 ? 0 : WIFEXITED(st) ? WEXITSTATUS(st)
+                                                    : WTERMSIG(st),
+                       cause, sizeof(cause));
     PYW_SLOG(APLOG_INFO, 0, pyw_pm.s, 24, p->group, (long)pid, "daemon "
              "process %d exited: %s%s", p->index + 1, cause,
              p->kill_sent ? ", after SIGKILL" : "");
@@ -137,12 +136,16 @@ static void pyw_handover_one(pyw_proc_t *p, void *baton)
     }
     if (r->n_handover == r->cap_handover && pyw_handover_grow(r) < 0) {
         kill(p->proc.pid, SIGTERM);
-        ap_register_extra_mpm_process(p->proc.pid, *(ap_generation_t *)baton);
+        ap_register_extra_mpm_process(p->keeper.proc.pid,
+                                      *(ap_generation_t *)baton);
         return;
     }
     h = &r->handover[r->n_handover++];
     memset(h, 0, sizeof(*h));
     h->pid = p->proc.pid;
+    h->keeper_pid = p->keeper.proc.pid;
+    h->report_fd = p->keeper.report_fd;
+    p->keeper.report_fd = -1;
     h->status_fd = p->status_fd;
     p->status_fd = -1;
     h->index = p->index;
@@ -152,7 +155,8 @@ static void pyw_handover_one(pyw_proc_t *p, void *baton)
     h->term_at = p->term_at;
     h->kill_at = p->kill_at;
     apr_cpystrn(h->group, p->group, sizeof(h->group));
-    ap_register_extra_mpm_process(p->proc.pid, *(ap_generation_t *)baton);
+    /* The MPM reaps the keeper, the parent's child. */
+    ap_register_extra_mpm_process(h->keeper_pid, *(ap_generation_t *)baton);
 }
 
 /* Graceful or not, a restart never waits for the daemons: requests that
@@ -188,15 +192,20 @@ static void pyw_takeover_one(const pyw_handover_t *h)
     pyw_proc_t *p;
     pyw_why_e why;
 
-    if (!ap_unregister_extra_mpm_process(h->pid, &gen)) {
+    if (!ap_unregister_extra_mpm_process(h->keeper_pid, &gen)) {
         if (h->status_fd >= 0) {
             close(h->status_fd);    /* the MPM reaped it: gone */
+        }
+        if (h->report_fd >= 0) {
+            close(h->report_fd);
         }
         return;
     }
     p = pyw_proc_alloc(g ? g->name : apr_pstrdup(pyw_pm.pconf, h->group),
                        h->index);
     p->proc.pid = h->pid;
+    p->keeper.proc.pid = h->keeper_pid;
+    p->keeper.report_fd = h->report_fd;
     p->lane = h->lane;
     p->status_fd = h->status_fd;
     p->ready = h->ready;

@@ -22,10 +22,9 @@
 /* Bump the suffix whenever pyw_retained_t or a shared page it keeps
  * (pyw_board_mem_t: 7 added the claims; 8: pyw_handover_t's lane,
  * pyw_metrics_proc_t's old process and last error, the worker board's
- * lanes; 9: pyw_sock_t's in-flight table) changes: a graceful restart into a new build must not read an
+ * lanes; 9: pyw_sock_t's in-flight table; 10: pyw_handover_t's keeper) changes: a graceful restart into a new build must not read an
  * old block of another layout. */
-#define PYW_RETAINED_KEY        "mod_pyworker.procmgr.9"
-#define PYW_CHLD_RING           64
+#define PYW_RETAINED_KEY        "mod_pyworker.procmgr.10"
 #define PYW_HANDOVER_NAME_MAX   80
 #define PYW_NOFILE_SPARE        1024    /* for Apache's own descriptors */
 
@@ -50,6 +49,8 @@ typedef struct {
 /* A daemon passed from one generation to the next; plain data. */
 typedef struct {
     pid_t       pid;
+    pid_t       keeper_pid;     /* its keeper (pyw_keeper.h) */
+    int         report_fd;      /* the keeper's report pipe */
     int         status_fd;
     int         index;
     int         lane;           /* on the worker board */
@@ -67,7 +68,8 @@ typedef struct pyw_retained {
     int             cap_handover;
 } pyw_retained_t;
 
-/* pyw_procmgr_exit.c: the exact exit cause of each daemon. */
+/* pyw_procmgr_exit.c: the exact exit cause of each daemon, and the
+ * SIGCHLD handler that wakes the parent for it. */
 void pyw_chld_install(void);
 void pyw_chld_uninstall(void);
 void pyw_wait_format(int st, char *buf, size_t len);

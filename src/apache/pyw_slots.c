@@ -48,6 +48,7 @@ pyw_proc_t *pyw_proc_alloc(const char *group, int index)
     p->group = group;
     p->index = index;
     p->status_fd = -1;
+    p->keeper.report_fd = -1;
     return p;
 }
 
@@ -71,6 +72,7 @@ void pyw_proc_release(pyw_proc_t *p)
 {
     pyw_proc_unregister(p);
     pyw_proc_close_status(p);
+    pyw_keeper_forget(&p->keeper);
     p->next = pyw_pm.free_list;
     pyw_pm.free_list = p;
 }

@@ -133,7 +133,7 @@ static void pyw_proc_died(pyw_proc_t *p, int reason, apr_wait_t status)
     char cause[160];
     int kind;
 
-    kind = pyw_pm_death_cause(p->proc.pid, reason, status, cause,
+    kind = pyw_pm_death_cause(p, reason, status, cause,
                               sizeof(cause));
     pyw_proc_unregister(p);
     pyw_proc_close_status(p);
@@ -193,7 +193,7 @@ static void pyw_proc_maintenance(int reason, void *data, apr_wait_t status)
 
 void pyw_proc_register(pyw_proc_t *p)
 {
-    apr_proc_other_child_register(&p->proc, pyw_proc_maintenance, p, NULL,
-                                  pyw_pm.pconf);
+    apr_proc_other_child_register(&p->keeper.proc, pyw_proc_maintenance, p,
+                                  NULL, pyw_pm.pconf);
     p->registered = 1;
 }

@@ -194,7 +194,7 @@ apr_status_t pyw_slot_spawn(pyw_slot_t *slot)
     p->lane = pyw_slot_lane(slot);
     p->delay_ms = pyw_backoff_ms(slot->failures);
     pyw_status_pipe(g, fds);
-    rv = apr_proc_fork(&p->proc, pyw_pm.pconf);
+    rv = pyw_keeper_fork(&p->keeper, &p->proc.pid, pyw_pm.pconf);
     if (rv == APR_INCHILD) {
         if (fds[0] >= 0) {
             close(fds[0]);

@@ -1,7 +1,6 @@
 /*
  * pyw_guards.c - keep application code from breaking the daemon:
- * signal.signal is ignored (logged) and os._exit(15), which would make
- * Apache's parent shut the whole server down, becomes os._exit(1).
+ * signal.signal is ignored (logged).
  * os.close, os.closerange and os.dup2 leave the daemon's connections to
  * Apache and its socket alone: a request's connection closed by mistake
  * (a double close) took the number of the next connection accepted, and
@@ -27,12 +26,7 @@
 
 /* Log codes of this file (README.md lists them all). */
 #define GUARD_LOG_SIGNAL_IGNORED 331  /* warn: app called signal.signal  */
-#define GUARD_LOG_EXIT_15        332  /* warn: os._exit(15) made 1       */
 #define GUARD_LOG_DAEMON_FD      335  /* warn: close/dup2 of a daemon fd */
-
-/* Apache's parent shuts the whole server down when any child exits with
- * this status (APEXIT_CHILDFATAL), daemons included. */
-#define GUARD_FATAL_EXIT_STATUS  15
 
 static pid_t guard_pid;                 /* the daemon, not a fork */
 
@@ -128,32 +122,6 @@ static PyObject *guard_signal(PyObject *self, PyObject *args)
              "signal.signal(%s, ...) from %s ignored: the daemon owns its "
              "signals", name, where);
     return PyObject_CallFunction(PyTuple_GET_ITEM(self, 1), "i", sig);
-}
-
-/* os._exit replacement: status 15 would make Apache shut down.  self:
- * this interpreter's posix._exit. */
-static PyObject *guard_exit(PyObject *self, PyObject *arg)
-{
-    char where[512];
-    long status = PyLong_AsLong(arg);
-    PyObject *one, *r;
-
-    if (status == -1 && PyErr_Occurred()) {
-        return NULL;
-    }
-    if (status != GUARD_FATAL_EXIT_STATUS || getpid() != guard_pid) {
-        return PyObject_CallFunctionObjArgs(self, arg, NULL);
-    }
-    guard_caller(where, sizeof(where), NULL);
-    pyw_dlog(PYW_LOG_WARNING, GUARD_LOG_EXIT_15, NULL,
-             "os._exit(15) from %s changed to os._exit(1): Apache shuts down "
-             "when any of its children exits with status 15", where);
-    if ((one = PyLong_FromLong(1)) == NULL) {
-        return NULL;
-    }
-    r = PyObject_CallFunctionObjArgs(self, one, NULL);
-    Py_DECREF(one);
-    return r;
 }
 
 /* A descriptor of the daemon's own, in the daemon (not a fork): refused
@@ -260,10 +228,6 @@ static PyMethodDef guard_signal_def = {
     "signal", guard_signal, METH_VARARGS,
     "Ignored under mod_pyworker: the daemon owns its signals."
 };
-static PyMethodDef guard_exit_def = {
-    "_exit", guard_exit, METH_O,
-    "os._exit; status 15 becomes 1 (Apache treats 15 as fatal)."
-};
 
 /* The function module.<name> (new reference), or NULL. */
 static PyObject *guard_get(const char *module, const char *name)
@@ -300,10 +264,9 @@ static int guard_set(const char *const *modules, PyMethodDef *def,
 int pyw_guards_install(void)
 {
     static const char *const signal_modules[] = { "_signal", NULL };
-    static const char *const exit_modules[] = { "posix", "os", NULL };
+    static const char *const os_modules[] = { "posix", "os", NULL };
     PyObject *sig = guard_get("_signal", "signal");
     PyObject *getsig = guard_get("_signal", "getsignal");
-    PyObject *exit = guard_get("posix", "_exit");
     PyObject *close_fn = guard_get("posix", "close");
     PyObject *dup2_fn = guard_get("posix", "dup2");
     PyObject *closerange_fn = guard_get("posix", "closerange");
@@ -311,13 +274,12 @@ int pyw_guards_install(void)
     int rv = -1;
 
     guard_pid = getpid();
-    if (pair != NULL && exit != NULL
+    if (pair != NULL
         && guard_set(signal_modules, &guard_signal_def, pair) == 0
-        && guard_set(exit_modules, &guard_exit_def, exit) == 0
         && close_fn != NULL && dup2_fn != NULL && closerange_fn != NULL
-        && guard_set(exit_modules, &guard_close_def, close_fn) == 0
-        && guard_set(exit_modules, &guard_dup2_def, dup2_fn) == 0
-        && guard_set(exit_modules, &guard_closerange_def,
+        && guard_set(os_modules, &guard_close_def, close_fn) == 0
+        && guard_set(os_modules, &guard_dup2_def, dup2_fn) == 0
+        && guard_set(os_modules, &guard_closerange_def,
                      closerange_fn) == 0) {
         rv = 0;
     }
@@ -325,7 +287,6 @@ int pyw_guards_install(void)
     Py_XDECREF(close_fn);
     Py_XDECREF(dup2_fn);
     Py_XDECREF(pair);
-    Py_XDECREF(exit);
     Py_XDECREF(getsig);
     Py_XDECREF(sig);
     return rv;

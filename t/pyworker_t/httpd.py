@@ -407,8 +407,23 @@ class Apache(ServerRoot):
         return old
 
     # -- daemons ----------------------------------------------------------
+    def keepers(self):
+        """The parent's children that only wait for a daemon (pyw_keeper.c)."""
+        return [p for p in procs.children(self.pid)
+                if procs.comm(p) == "pyw-keeper"] if self.pid else []
+
     def children(self):
-        return procs.children(self.pid) if self.pid else []
+        """The parent's children as the tests mean them: a daemon stands
+        in for its keeper, the parent's real child."""
+        if not self.pid:
+            return []
+        kids = []
+        for p in procs.children(self.pid):
+            if procs.comm(p) == "pyw-keeper":
+                kids.extend(procs.children(p))
+            else:
+                kids.append(p)
+        return sorted(kids)
 
     def _is_titled_daemon(self, pid, group, display):
         title = procs.cmdline(pid) or ""

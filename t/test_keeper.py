@@ -1,0 +1,141 @@
+"""A daemon's keeper (pyw_keeper.c): Apache's parent reaps a small root
+process that waits for the daemon, never the daemon itself.  Every MPM
+shuts all of Apache down when a child exits with status 15, and a
+tenant's code can end its daemon with any status: before the keeper,
+libc's _exit(15) through ctypes, or exec of a program that exits 15,
+stopped every site on the host (os._exit(15) alone was caught, by a
+Python guard).  Now the status only reaches the error log.
+"""
+import json
+import os
+import re
+import signal
+import time
+
+import pytest
+
+from pyworker_t import codes, procs, rawhttp
+
+CONF = """
+PyWorkerDaemonProcess ends threads=2 display-name=pyw-ends \\
+    shutdown-timeout=3
+PyWorkerScriptAlias /ends {apps}/exits.wsgi process-group=ends
+PyWorkerDaemonProcess orphaned threads=2 shutdown-timeout=3
+PyWorkerScriptAlias /orphaned {apps}/exits.wsgi process-group=orphaned
+PyWorkerDaemonProcess killed threads=2
+PyWorkerScriptAlias /killed {apps}/exits.wsgi process-group=killed
+PyWorkerDaemonProcess bystander threads=2 display-name=pyw-bystander
+PyWorkerScriptAlias /bystander {apps}/exits.wsgi process-group=bystander
+"""
+
+IS_ROOT = os.geteuid() == 0
+
+
+@pytest.fixture(scope="module")
+def httpd(apache):
+    return apache(CONF, ready=["/ends", "/bystander", "/orphaned",
+                               "/killed"])
+
+
+def get(httpd, path):
+    return rawhttp.request(httpd.port, "GET", path, timeout=30)
+
+
+def answer(httpd, path):
+    r = get(httpd, path)
+    assert r.status == 200, r
+    return json.loads(r.body)
+
+
+def serving(httpd, group, not_pid):
+    """Wait for group's new daemon; its answer.  (Each test ends the
+    daemons of a group of its own: quick deaths back off.)"""
+    deadline = time.monotonic() + 20
+    while True:
+        r = get(httpd, "/" + group)
+        if r.status == 200 and json.loads(r.body)["pid"] != not_pid:
+            return json.loads(r.body)
+        assert time.monotonic() < deadline, "no new %s daemon" % group
+        time.sleep(0.2)
+
+
+@pytest.mark.parametrize("how,status", [("libc", 15), ("exec", 15),
+                                        ("os", 15), ("libc", 7)])
+def test_an_exit_status_of_the_apps_choice_leaves_apache_up(httpd, how,
+                                                           status):
+    """15 is APEXIT_CHILDFATAL; 7 (APEXIT_CHILDSICK) makes the MPM slow
+    its own forks.  Either is the daemon's own end, logged as such."""
+    pid = answer(httpd, "/ends")["pid"]
+    other = answer(httpd, "/bystander")["pid"]
+    httpd.log.expect(r"\bpid=%d\b" % pid, codes=[codes.DAEMON_DIED,
+                                                  codes.BACKEND_CLOSED])
+    mark = httpd.log.mark()
+    r = get(httpd, "/ends?how=%s&status=%d" % (how, status))
+    assert r.status == 502, r
+    died = httpd.log.wait_for(r"\bPYW%04d\b.*pid=%d\)"
+                              % (codes.DAEMON_DIED, pid), since=mark)
+    assert died and "(exit status %d)" % status in died[0], died
+    assert serving(httpd, "ends", pid)["pid"] != pid
+    assert httpd.proc.poll() is None, "Apache exited:\n" + httpd.log.tail()
+    assert not httpd.log.find(r"AH00102|Fatal error", since=mark)
+    # The other group's daemon was never touched.
+    assert answer(httpd, "/bystander")["pid"] == other
+
+
+def test_the_keeper_is_apaches_child_and_holds_nothing(httpd):
+    me = answer(httpd, "/ends")
+    keeper = me["ppid"]
+    assert keeper != httpd.pid
+    assert procs.stat(keeper)[0] == httpd.pid
+    assert procs.comm(keeper) == "pyw-keeper"
+    assert procs.cmdline(keeper) == "pyworker: keeper"
+    assert keeper in httpd.keepers()
+    assert me["pid"] in httpd.daemon_pids("ends")
+    # Apache's listeners, logs, other groups' sockets and pipes: closed.
+    held = procs.fds(keeper)
+    extra = {fd: t for fd, t in held.items() if fd > 2}
+    assert len(extra) == 1 and list(extra.values())[0].startswith("pipe:"), \
+        held
+    assert not [t for t in held.values() if t.startswith("socket:")], held
+    if IS_ROOT:
+        assert procs.status_field(keeper, "Uid").split()[:2] == ["0", "0"]
+    # A copy of the parent that touches almost nothing of its own.
+    with open("/proc/%d/smaps_rollup" % keeper) as f:
+        rollup = dict(re.findall(r"^(\w+):\s+(\d+) kB", f.read(), re.M))
+    print("keeper %d: Rss %s kB, Pss %s kB, Private_Dirty %s kB"
+          % (keeper, rollup["Rss"], rollup["Pss"], rollup["Private_Dirty"]))
+    assert int(rollup["Private_Dirty"]) < 2048, rollup
+
+
+@pytest.mark.skipif(not IS_ROOT, reason="daemons switch user only as root")
+def test_the_tenant_cannot_signal_its_keeper(httpd):
+    me = answer(httpd, "/ends?how=kill_parent")
+    assert me["kill"] == "EPERM", me
+    assert procs.alive(me["ppid"])
+
+
+def test_a_killed_keeper_stops_its_daemon_which_is_replaced(httpd):
+    me = answer(httpd, "/orphaned")
+    pid, keeper = me["pid"], me["ppid"]
+    httpd.log.expect(r"\bpid=%d\b" % pid, codes=[codes.DAEMON_DIED])
+    mark = httpd.log.mark()
+    os.kill(keeper, signal.SIGKILL)
+    died = httpd.log.wait_for(r"\bPYW%04d\b.*pid=%d\)"
+                              % (codes.DAEMON_DIED, pid), since=mark)
+    assert died and "its keeper process ended before it" in died[0], died
+    # Its parent-death signal is Apache's stop: it ends on its own.
+    assert not procs.wait_gone({pid: None}, 10), \
+        "the daemon outlived its keeper"
+    assert serving(httpd, "orphaned", pid)["pid"] != pid
+
+
+def test_a_signal_that_ends_a_daemon_is_reported_exactly(httpd):
+    """Through the keeper's report: a signal, not an exit status."""
+    pid = answer(httpd, "/killed")["pid"]
+    httpd.log.expect(r"\bpid=%d\b" % pid, codes=[codes.DAEMON_DIED])
+    mark = httpd.log.mark()
+    os.kill(pid, signal.SIGKILL)
+    died = httpd.log.wait_for(r"\bPYW%04d\b.*pid=%d\)"
+                              % (codes.DAEMON_DIED, pid), since=mark)
+    assert died and "killed by signal 9 (Killed)" in died[0], died
+    assert serving(httpd, "killed", pid)["pid"] != pid
