@@ -24,6 +24,8 @@ PyWorkerDaemonProcess orphaned threads=2 shutdown-timeout=3
 PyWorkerScriptAlias /orphaned {apps}/exits.wsgi process-group=orphaned
 PyWorkerDaemonProcess killed threads=2
 PyWorkerScriptAlias /killed {apps}/exits.wsgi process-group=killed
+PyWorkerDaemonProcess late threads=2
+PyWorkerScriptAlias /late {apps}/exits.wsgi process-group=late
 PyWorkerDaemonProcess bystander threads=2 display-name=pyw-bystander
 PyWorkerScriptAlias /bystander {apps}/exits.wsgi process-group=bystander
 """
@@ -34,7 +36,7 @@ IS_ROOT = os.geteuid() == 0
 @pytest.fixture(scope="module")
 def httpd(apache):
     return apache(CONF, ready=["/ends", "/bystander", "/orphaned",
-                               "/killed"])
+                               "/killed", "/late"])
 
 
 def get(httpd, path):
@@ -139,3 +141,42 @@ def test_a_signal_that_ends_a_daemon_is_reported_exactly(httpd):
                               % (codes.DAEMON_DIED, pid), since=mark)
     assert died and "killed by signal 9 (Killed)" in died[0], died
     assert serving(httpd, "killed", pid)["pid"] != pid
+
+
+def test_a_ready_daemon_whose_ready_was_not_read_yet_died_serving(httpd):
+    """A daemon said READY, then died while the parent (and its waker)
+    were stopped.  It had been serving: it died (PYW0022), it did not
+    fail to start (PYW0023, backed off).  A busy parent may reap the
+    keeper before it reads the READY (a CI run saw it); the parent reads
+    a dead daemon's pipe for it (pyw_slots_death.c), but this test cannot
+    force that order: here the READY is read first."""
+    first = answer(httpd, "/late")["pid"]
+    httpd.log.expect(codes=[codes.DAEMON_DIED])
+    mark = httpd.log.mark()
+    os.kill(first, signal.SIGKILL)
+    started = httpd.log.wait_for(r"\bPYW0021\b.*group=late pid=", since=mark)
+    assert started, httpd.log.text(mark)
+    new = int(re.search(r"pid=(\d+)\)", started[-1]).group(1))
+    os.kill(httpd.pid, signal.SIGSTOP)
+    wakers = [p for p in procs.children(httpd.pid)
+              if procs.comm(p) == "pyw-waker"]
+    for p in wakers:
+        os.kill(p, signal.SIGSTOP)
+    try:
+        assert wakers, "no waker while a daemon starts"
+        assert httpd.log.wait_for(r"\bPYW0240\b.*pid=%d\)" % new,
+                                  since=mark, timeout=20)
+        os.kill(new, signal.SIGKILL)
+        assert not procs.wait_gone({new: None}, 10)
+        os.kill(httpd.pid, signal.SIGCONT)
+        assert httpd.log.wait_for(r"\bPYW002[23]\b.*pid=%d\)" % new,
+                                  since=mark)
+    finally:
+        os.kill(httpd.pid, signal.SIGCONT)
+        for p in wakers:
+            if procs.alive(p):
+                os.kill(p, signal.SIGCONT)
+    died = httpd.log.wait_for(r"\bPYW002[23]\b.*pid=%d\)" % new,
+                              since=mark)
+    assert died and "PYW0022" in died[0], died
+    assert serving(httpd, "late", new)["pid"] not in (first, new)

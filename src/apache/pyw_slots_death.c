@@ -6,6 +6,7 @@
  * which the same callback announces.
  */
 #include <stdio.h>
+#include <unistd.h>
 
 #include "httpd.h"
 #include "http_log.h"
@@ -16,6 +17,7 @@
 #include "pyw_slots_int.h"
 #include "../common/pyw_board.h"
 #include "../common/pyw_metrics.h"
+#include "../common/pyw_spec.h"
 
 #define PYW_QUICK_DEATH         apr_time_from_sec(10)
 
@@ -126,8 +128,24 @@ static void pyw_stopping_died(pyw_proc_t *p, const char *cause)
     pyw_proc_release(p);
 }
 
-/* Bytes a dead daemon left in its pipe are dropped: a READY from a
- * process that is gone must not retire its predecessor. */
+/* A READY left in the pipe of a daemon that died: it was serving (the
+ * parent, busy, had not read it yet), so its death is no failure to
+ * start.  Only noted: a READY from a process that is gone must not
+ * retire its predecessor. */
+static void pyw_proc_note_late_ready(pyw_proc_t *p)
+{
+    char buf[64];
+    ssize_t n, i;
+
+    while (!p->ready && p->status_fd >= 0
+           && (n = read(p->status_fd, buf, sizeof(buf))) > 0) {
+        for (i = 0; i < n; i++) {
+            p->ready |= buf[i] == PYW_STATUS_READY;
+        }
+    }
+}
+
+/* What else a dead daemon left in its pipe is dropped. */
 static void pyw_proc_died(pyw_proc_t *p, int reason, apr_wait_t status)
 {
     char cause[160];
@@ -135,6 +153,7 @@ static void pyw_proc_died(pyw_proc_t *p, int reason, apr_wait_t status)
 
     kind = pyw_pm_death_cause(p, reason, status, cause,
                               sizeof(cause));
+    pyw_proc_note_late_ready(p);
     pyw_proc_unregister(p);
     pyw_proc_close_status(p);
     pyw_proc_forget(p);

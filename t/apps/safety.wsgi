@@ -2,6 +2,7 @@
 #   ?do=signal    signal.signal(SIGTERM, ...) and signal.signal(SIGINT, ...)
 #                 (answers with what they returned)
 #   ?do=print     print() a marker line to sys.stdout
+#   ?do=exit15    os._exit(15)
 #   ?do=thread    start a non-daemon thread that sleeps for an hour
 #   ?do=atexit    register an atexit callback that never returns
 #   ?do=fork      fork a child that installs a handler of its own (it is
@@ -52,6 +53,8 @@ def application(environ, start_response):
         out["now"] = repr(signal.getsignal(signal.SIGTERM))
     elif do == "print":
         print("safety.wsgi says hello through print()")
+    elif do == "exit15":
+        os._exit(15)
     elif do == "thread":
         threading.Thread(target=time.sleep, args=(3600,),
                          name="app-sleeper").start()
