@@ -9,6 +9,7 @@ Python guard).  Now the status only reaches the error log.
 import json
 import os
 import re
+import resource
 import signal
 import time
 
@@ -180,3 +181,24 @@ def test_a_ready_daemon_whose_ready_was_not_read_yet_died_serving(httpd):
                               since=mark)
     assert died and "PYW0022" in died[0], died
     assert serving(httpd, "late", new)["pid"] not in (first, new)
+
+
+def test_the_parent_raises_its_open_files_limit_for_every_process(
+        fresh_apache):
+    """Each daemon costs the parent two descriptors (its status pipe and
+    its keeper's report pipe), twice while it is replaced: 300 processes
+    need more than the soft limit of 1024 holds."""
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    if hard != resource.RLIM_INFINITY and hard < 4096:
+        pytest.skip("a hard open files limit of %d" % hard)
+    a = fresh_apache("""
+PyWorkerDaemonProcess many processes=300 threads=1 start=on-demand
+PyWorkerScriptAlias /many {apps}/exits.wsgi process-group=many
+""", wait_daemons=False, prefix=["prlimit", "--nofile=1024:%s"
+             % ("unlimited" if hard == resource.RLIM_INFINITY else hard)])
+    raised = a.log.find(r"\bPYW0054\b.*from 1024 to (\d+)")
+    assert raised, a.log.text()
+    assert int(re.search(r"to (\d+)", raised[0]).group(1)) >= 1024 + 1200
+    with open("/proc/%d/limits" % a.pid) as f:
+        soft = int(re.search(r"Max open files\s+(\d+)", f.read()).group(1))
+    assert soft >= 1024 + 1200, soft

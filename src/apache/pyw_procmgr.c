@@ -215,10 +215,18 @@ static void pyw_pm_add_group(apr_pool_t *pconf, pyw_group_t *g)
  * 1024 would run out.  Raise it towards the hard limit when it is short;
  * the children inherit it.
  */
-static void pyw_pm_raise_nofile(server_rec *s, int groups)
+/* Per group its socket, board and worker board; per daemon process a
+ * status pipe and its keeper's report pipe, twice while it is being
+ * replaced. */
+static void pyw_pm_raise_nofile(server_rec *s, pyw_group_t **g, int groups)
 {
     struct rlimit rl;
-    rlim_t want = (rlim_t)groups * 3 + PYW_NOFILE_SPARE;
+    rlim_t want = PYW_NOFILE_SPARE;
+    int i;
+
+    for (i = 0; i < groups; i++) {
+        want += 3 + (rlim_t)g[i]->processes * 2 * 2;
+    }
 
     if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur >= want
         || rl.rlim_cur >= rl.rlim_max) {
@@ -260,7 +268,7 @@ static int pyw_pm_post_config(apr_pool_t *pconf, apr_pool_t *plog,
     apr_pool_cleanup_register(pconf, NULL, pyw_pm_stop_all,
                               apr_pool_cleanup_null);
     pyw_chld_install();
-    pyw_pm_raise_nofile(s, pyw_globals.groups->nelts);
+    pyw_pm_raise_nofile(s, groups, pyw_globals.groups->nelts);
     for (i = 0; i < pyw_globals.groups->nelts; i++) {
         pyw_pm_add_group(pconf, groups[i]);
     }
