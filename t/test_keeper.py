@@ -50,6 +50,12 @@ def answer(httpd, path):
     return json.loads(r.body)
 
 
+def died_lines(httpd, pid, since):
+    """The parent's PYW0022 line for daemon pid (waited for)."""
+    return httpd.log.wait_for(r"\bPYW%04d\b.*pid=%d\)"
+                              % (codes.DAEMON_DIED, pid), since=since)
+
+
 def serving(httpd, group, not_pid):
     """Wait for group's new daemon; its answer.  (Each test ends the
     daemons of a group of its own: quick deaths back off.)"""
@@ -75,8 +81,7 @@ def test_an_exit_status_of_the_apps_choice_leaves_apache_up(httpd, how,
     mark = httpd.log.mark()
     r = get(httpd, "/ends?how=%s&status=%d" % (how, status))
     assert r.status == 502, r
-    died = httpd.log.wait_for(r"\bPYW%04d\b.*pid=%d\)"
-                              % (codes.DAEMON_DIED, pid), since=mark)
+    died = died_lines(httpd, pid, mark)
     assert died and "(exit status %d)" % status in died[0], died
     assert serving(httpd, "ends", pid)["pid"] != pid
     assert httpd.proc.poll() is None, "Apache exited:\n" + httpd.log.tail()
@@ -123,8 +128,7 @@ def test_a_killed_keeper_stops_its_daemon_which_is_replaced(httpd):
     httpd.log.expect(r"\bpid=%d\b" % pid, codes=[codes.DAEMON_DIED])
     mark = httpd.log.mark()
     os.kill(keeper, signal.SIGKILL)
-    died = httpd.log.wait_for(r"\bPYW%04d\b.*pid=%d\)"
-                              % (codes.DAEMON_DIED, pid), since=mark)
+    died = died_lines(httpd, pid, mark)
     assert died and "its keeper process ended before it" in died[0], died
     # Its parent-death signal is Apache's stop: it ends on its own.
     assert not procs.wait_gone({pid: None}, 10), \
@@ -138,8 +142,7 @@ def test_a_signal_that_ends_a_daemon_is_reported_exactly(httpd):
     httpd.log.expect(r"\bpid=%d\b" % pid, codes=[codes.DAEMON_DIED])
     mark = httpd.log.mark()
     os.kill(pid, signal.SIGKILL)
-    died = httpd.log.wait_for(r"\bPYW%04d\b.*pid=%d\)"
-                              % (codes.DAEMON_DIED, pid), since=mark)
+    died = died_lines(httpd, pid, mark)
     assert died and "killed by signal 9 (Killed)" in died[0], died
     assert serving(httpd, "killed", pid)["pid"] != pid
 
