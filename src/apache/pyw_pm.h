@@ -56,6 +56,8 @@ struct pyw_proc {
     int          status_fd;     /* read end of its status pipe, or -1    */
     int          registered;    /* with apr_proc_other_child             */
     int          ready;         /* PYW_STATUS_READY seen                 */
+    dev_t        exe_dev;       /* its program when READY came, to tell  */
+    ino_t        exe_ino;       /* an exec of another one (0: unknown)   */
     int          idle;          /* PYW_STATUS_IDLE seen, no ACTIVE since  */
     int          delay_ms;      /* start-up delay (back-off) it was given */
     apr_time_t   forked_at;

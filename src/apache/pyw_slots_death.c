@@ -28,7 +28,9 @@ static void pyw_cur_died(pyw_proc_t *p, int kind, const char *cause)
     pyw_slot_t *slot = p->slot;
     const pyw_group_t *g = slot->rt->group;
     long pid = (long)p->proc.pid;
-    int failed = (kind & PYW_DEATH_NOT_STARTED) || p->startup_killed;
+    /* 254 after READY is the application's own exit status. */
+    int failed = ((kind & PYW_DEATH_NOT_STARTED) && !p->ready)
+                 || p->startup_killed;
     int quick;
     char delay[32], early[224];
 

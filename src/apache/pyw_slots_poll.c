@@ -5,7 +5,10 @@
  * entry points the hooks and callbacks of the parent call.
  */
 #include <errno.h>
+#include <limits.h>
 #include <signal.h>
+#include <stdio.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "httpd.h"
@@ -20,6 +23,8 @@
 /* ---- status bytes ---- */
 
 /* Act on one status byte; -1 for a byte no daemon program sends. */
+static void pyw_proc_note_exe(pyw_proc_t *p);
+
 static int pyw_proc_status(pyw_proc_t *p, char b)
 {
     if (pyw_pm_stopping()) {
@@ -27,6 +32,7 @@ static int pyw_proc_status(pyw_proc_t *p, char b)
     }
     switch (b) {
     case PYW_STATUS_READY:
+        pyw_proc_note_exe(p);
         pyw_proc_ready(p);
         break;
     case PYW_STATUS_RECYCLE:
@@ -52,6 +58,53 @@ static int pyw_proc_status(pyw_proc_t *p, char b)
     return 0;
 }
 
+/* The file a process runs, by /proc/PID/exe; -1 if it is gone. */
+static int pyw_proc_exe(pid_t pid, struct stat *st)
+{
+    char path[64];
+
+    snprintf(path, sizeof(path), "/proc/%ld/exe", (long)pid);
+    return stat(path, st);
+}
+
+static void pyw_proc_note_exe(pyw_proc_t *p)
+{
+    struct stat st;
+
+    if (pyw_proc_exe(p->proc.pid, &st) == 0) {
+        p->exe_dev = st.st_dev;
+        p->exe_ino = st.st_ino;
+    }
+}
+
+/*
+ * The status pipe closed, and the process still runs something else
+ * than when it said READY: its application exec'd another program
+ * (which closed the pipe, close-on-exec), one that will never accept a
+ * request while the group waits for it.  End it; its death restarts the
+ * slot.  A daemon that exits keeps its program until it is gone.
+ */
+static void pyw_proc_check_exec(pyw_proc_t *p)
+{
+    char path[64], now[PATH_MAX];
+    struct stat st;
+    ssize_t n;
+
+    if (p->proc.pid <= 0 || p->exe_ino == 0 || p->term_at != 0
+        || pyw_proc_exe(p->proc.pid, &st) < 0
+        || (st.st_dev == p->exe_dev && st.st_ino == p->exe_ino)) {
+        return;
+    }
+    snprintf(path, sizeof(path), "/proc/%ld/exe", (long)p->proc.pid);
+    n = readlink(path, now, sizeof(now) - 1);
+    now[n > 0 ? n : 0] = '\0';
+    PYW_SLOG(APLOG_ERR, 0, pyw_pm.s, 28, p->group, (long)p->proc.pid,
+             "daemon process %d runs another program now (%s): its "
+             "application exec'd it; killing it", p->index + 1,
+             n > 0 ? now : "?");
+    kill(p->proc.pid, SIGKILL);
+}
+
 /* Drain one pipe.  EOF: the daemon closed it (it is exiting).  A pipe
  * that cannot be read is closed too, or the waker would wake at once,
  * again and again. */
@@ -73,6 +126,9 @@ static void pyw_proc_read_status(pyw_proc_t *p)
             PYW_SLOG(APLOG_WARNING, errno, pyw_pm.s, 42, p->group,
                      (long)p->proc.pid, "cannot read the status pipe; "
                      "closing it");
+        }
+        if (n == 0) {
+            pyw_proc_check_exec(p);
         }
         if (n <= 0) {
             pyw_proc_close_status(p);

@@ -137,6 +137,8 @@ static void pyw_status_pipe(const pyw_group_t *g, int fds[2])
 static void pyw_proc_reset(pyw_proc_t *p)
 {
     p->ready = 0;
+    p->exe_dev = 0;
+    p->exe_ino = 0;
     p->idle = 0;
     p->startup_killed = 0;
     p->why = PYW_WHY_NONE;
@@ -200,6 +202,7 @@ apr_status_t pyw_slot_spawn(pyw_slot_t *slot)
             close(fds[0]);
         }
         pyw_fill_spec(slot, p, fds[1], &spec);
+        spec.keeper_pid = (int)getppid();
         pyw_exec_daemon(pyw_pm.pconf, &spec, g->daemon_program,
                         pyw_display_name(pyw_pm.pconf, g),
                         slot->rt->board_fd,

@@ -15,7 +15,8 @@
  * groups (pyw_demand.c; it never accepts: POLLIN there means a connection
  * waits), until one is readable or the next deadline passes, then exits.  Its death callback runs pyw_pm_poll() in the
  * parent, which reads the pipes, acts, and arms a new waker.  It holds no
- * other descriptor, runs as Apache's User, and dies with the parent.
+ * other descriptor, stays root (out of the daemons' reach), and dies
+ * with the parent.
  */
 #include <errno.h>
 #include <limits.h>
@@ -25,12 +26,10 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
-#include <grp.h>
 #include <unistd.h>
 
 #include "httpd.h"
 #include "http_log.h"
-#include "unixd.h"
 
 #include "pyw_log.h"
 #include "pyw_pm.h"
@@ -133,16 +132,11 @@ static void pyw_waker_identity(void)
     }
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, NULL);
-    /* Hygiene, not a need: it only polls.  If it cannot switch, it goes
-     * on as it is (exiting would make the parent fork it again). */
-    if (geteuid() == 0 && ap_unixd_config.user_id != (uid_t)-1
-        && ap_unixd_config.user_id != 0 && setgroups(0, NULL) == 0
-        && setgid(ap_unixd_config.group_id) == 0) {
-        if (setuid(ap_unixd_config.user_id) < 0) {
-            /* still root, as Apache's parent is */
-        }
-    }
-    /* After setuid, which clears it; getppid() closes the race. */
+    /* It stays root, as the parent is: as Apache's User it could be
+     * stopped by any daemon that runs as that user too (a group without
+     * user=), and with it the start of every on-demand group and every
+     * deadline.  Not dumpable: it is a copy of the parent. */
+    prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
     prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
     if (getppid() != pyw_pm.parent) {
         _exit(0);

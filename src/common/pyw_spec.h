@@ -80,6 +80,8 @@ typedef struct {
 
     const char   *group;           /* daemon group name                   */
     int           process_index;   /* 0 .. processes-1                    */
+    int           keeper_pid;      /* its parent, when it was forked: the
+                                      daemon stops if it has another one  */
     int           wboard_lane;     /* its worker board lane (pyw_wboard.h) */
     int           drop_privileges; /* 1 when started as root              */
     uid_t         uid;             /* user= (resolved)                    */

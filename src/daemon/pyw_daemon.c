@@ -72,7 +72,8 @@ static void daemon_log_init(const pyw_daemon_spec_t *spec)
 
 void pyw_daemon_main(const pyw_daemon_spec_t *spec, const pyw_app_t *app)
 {
-    pid_t ppid = getppid();
+    /* Its keeper may have died (with Apache) before this exec. */
+    pid_t ppid = spec->keeper_pid > 0 ? (pid_t)spec->keeper_pid : getppid();
     int status_fd = -1;
 
     /* Signals before the back-off, so a stop request during it works. */
@@ -98,9 +99,22 @@ void pyw_daemon_main(const pyw_daemon_spec_t *spec, const pyw_app_t *app)
  * (pyw_hosted.c): the steps before Python are done (descriptors, user,
  * directory, limits survive the exec); what the exec reset is set again:
  * signal handlers, logging, the status pipe, comm. */
+/* The exec into Python needed the socket and the status pipe
+ * inheritable; no exec after it may take them along (a program the
+ * application execs would hold the group's socket and keep the pipe
+ * open, so the parent would not see the daemon go). */
+static void daemon_cloexec_again(const pyw_daemon_spec_t *spec)
+{
+    fcntl(DAEMON_LISTEN_FD, F_SETFD, FD_CLOEXEC);
+    if (spec->status_fd >= 0) {
+        fcntl(spec->status_fd, F_SETFD, FD_CLOEXEC);
+    }
+}
+
 void pyw_daemon_main_hosted(const pyw_daemon_spec_t *spec,
                             const pyw_app_t *app)
 {
+    daemon_cloexec_again(spec);
     pyw_daemon_reset_signals();
     daemon_log_init(spec);
     pyw_status_init(spec->status_fd);
