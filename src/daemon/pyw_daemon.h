@@ -19,6 +19,9 @@ typedef struct pyw_app pyw_app_t;
  * PYW_DAEMON_EXIT_* code. */
 void pyw_daemon_main(const pyw_daemon_spec_t *spec, const pyw_app_t *app)
     __attribute__((noreturn));
+/* 1 once a stop signal came (a handler counted it). */
+int pyw_daemon_stop_asked(void);
+
 void pyw_daemon_main_hosted(const pyw_daemon_spec_t *spec,
                             const pyw_app_t *app) __attribute__((noreturn));
 

@@ -257,6 +257,11 @@ void pyw_daemon_wait_for_stop(void)
     }
 }
 
+int pyw_daemon_stop_asked(void)
+{
+    return sig_term != 0;
+}
+
 sig_atomic_t pyw_daemon_stop_count(int kind)
 {
     return sig_stop[kind];

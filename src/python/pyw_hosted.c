@@ -20,6 +20,7 @@
 
 #include "../common/pyw_elf.h"
 #include "../common/pyw_spec.h"
+#include "../daemon/pyw_daemon.h"
 #include "../daemon/pyw_dlog.h"
 #include "pyw_hosted.h"
 
@@ -114,6 +115,11 @@ int pyw_hosted_exec(const char *ext, const char *program,
     }
     sigfillset(&all);
     sigprocmask(SIG_SETMASK, &all, &old);
+    /* A stop that came before the mask (its keeper died with Apache, say)
+     * was counted by this image's handlers: the next would never know. */
+    if (pyw_daemon_stop_asked()) {
+        _exit(PYW_DAEMON_EXIT_OK);
+    }
     execv(program, argv);
     err = errno;
     sigprocmask(SIG_SETMASK, &old, NULL);
