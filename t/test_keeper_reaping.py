@@ -246,13 +246,15 @@ def test_stop_leaves_no_orphan_or_zombie(fresh_apache, mpm, how):
     # Apache's own children outlive a SIGKILLed parent: not ours.
     everyone = {p: procs.stat(p)[1] for p in procs.descendants(a.pid)
                 if procs.stat(p) and procs.comm(p) != "apache2"}
+    mpm_children = {p: procs.stat(p)[1] for p in procs.children(a.pid)
+                    if procs.stat(p) and procs.comm(p) == "apache2"}
     t0 = time.monotonic()
     os.kill(a.pid, getattr(signal, "SIG" + how))
     a.proc.wait(30)
     took = time.monotonic() - t0
     left = procs.wait_gone(everyone, 8)
     info = [(p, procs.comm(p), procs.stat(p)) for p in left]
-    for p, s in left.items():
+    for p, s in list(left.items()) + list(mpm_children.items()):
         if procs.alive(p, s):
             os.kill(p, signal.SIGKILL)
     severe = [l for l in a.log.lines() if " [core:error]" in l
