@@ -6,16 +6,15 @@ libc's _exit(15) through ctypes, or exec of a program that exits 15,
 stopped every site on the host (os._exit(15) alone was caught, by a
 Python guard).  Now the status only reaches the error log.
 """
-import json
 import os
 import re
 import resource
 import signal
-import time
 
 import pytest
 
-from pyworker_t import codes, procs, rawhttp
+from pyworker_t import codes, procs
+from pyworker_t.jsonapp import answer, get, serving
 
 CONF = """
 PyWorkerDaemonProcess ends threads=2 display-name=pyw-ends \\
@@ -34,38 +33,17 @@ PyWorkerScriptAlias /bystander {apps}/exits.wsgi process-group=bystander
 IS_ROOT = os.geteuid() == 0
 
 
+# Each test ends the daemons of a group of its own: quick deaths back off.
 @pytest.fixture(scope="module")
 def httpd(apache):
     return apache(CONF, ready=["/ends", "/bystander", "/orphaned",
                                "/killed", "/late"])
 
 
-def get(httpd, path):
-    return rawhttp.request(httpd.port, "GET", path, timeout=30)
-
-
-def answer(httpd, path):
-    r = get(httpd, path)
-    assert r.status == 200, r
-    return json.loads(r.body)
-
-
 def died_lines(httpd, pid, since):
     """The parent's PYW0022 line for daemon pid (waited for)."""
     return httpd.log.wait_for(r"\bPYW%04d\b.*pid=%d\)"
                               % (codes.DAEMON_DIED, pid), since=since)
-
-
-def serving(httpd, group, not_pid):
-    """Wait for group's new daemon; its answer.  (Each test ends the
-    daemons of a group of its own: quick deaths back off.)"""
-    deadline = time.monotonic() + 20
-    while True:
-        r = get(httpd, "/" + group)
-        if r.status == 200 and json.loads(r.body)["pid"] != not_pid:
-            return json.loads(r.body)
-        assert time.monotonic() < deadline, "no new %s daemon" % group
-        time.sleep(0.2)
 
 
 @pytest.mark.parametrize("how,status", [("libc", 15), ("exec", 15),

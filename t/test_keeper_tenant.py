@@ -5,16 +5,15 @@ Apache must stay up, other groups untouched, and the log name the
 daemon.  (From a bug hunt: the tests of sections 1-5 failed before their
 fixes.)
 """
-import json
 import os
-import re
 import signal
 import sys
 import time
 
 import pytest
 
-from pyworker_t import codes, procs, rawhttp
+from pyworker_t import codes, procs
+from pyworker_t.jsonapp import answer, get, serving
 
 IS_ROOT = os.geteuid() == 0
 
@@ -67,26 +66,6 @@ def httpd(apache):
     return apache(CONF, ready=["/evil", "/gone", "/zomb", "/bystander",
                                 "/dies"],
                   wait_daemons=False)
-
-
-def get(httpd, path, timeout=30):
-    return rawhttp.request(httpd.port, "GET", path, timeout=timeout)
-
-
-def answer(httpd, path):
-    r = get(httpd, path)
-    assert r.status == 200, r
-    return json.loads(r.body)
-
-
-def serving(httpd, group, not_pid, timeout=20):
-    deadline = time.monotonic() + timeout
-    while True:
-        r = get(httpd, "/" + group, timeout=10)
-        if r.status == 200 and json.loads(r.body)["pid"] != not_pid:
-            return json.loads(r.body)
-        assert time.monotonic() < deadline, "no new %s daemon" % group
-        time.sleep(0.2)
 
 
 def apache_fatal(httpd, since):

@@ -255,6 +255,9 @@ apr_status_t pyw_keeper_fork(pyw_keeper_t *k, pid_t *daemon,
 
         /* Not inherited by the daemon: only the keeper takes orphans. */
         prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
+        /* The daemon's getppid() may already be init's when it asks: the
+         * keeper dies at once with a parent that died. */
+        k->proc.pid = getpid();
         pid = fork();
 
         if (pid == 0) {

@@ -17,8 +17,9 @@ typedef struct {
 } pyw_keeper_t;
 
 /*
- * Fork a keeper, which forks the daemon.  In the daemon: APR_INCHILD
- * (it goes on to exec the daemon program).  In the parent: APR_INPARENT
+ * Fork a keeper, which forks the daemon.  In the daemon: APR_INCHILD,
+ * with k->proc.pid its keeper's pid (it goes on to exec the daemon
+ * program).  In the parent: APR_INPARENT
  * with *daemon set, once the keeper has said the daemon's pid; or an
  * error, with nothing left running.  The keeper never returns.
  */
