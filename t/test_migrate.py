@@ -398,3 +398,39 @@ def test_import_script_request_only_application_group_is_flagged(form):
         in r.stdout
     rc, out = configtest(r.stdout, name="migrate-import-group")
     assert rc == 0, out
+
+
+def test_numbers_mod_pyworker_refuses_are_rewritten_or_removed():
+    """Values configtest refuses, flagged and fixed: the tool kept
+    threads=+4, stack-size=32768, header-buffer-size=0 and others as
+    written, and the converted configuration failed configtest."""
+    conf = ("WSGIDaemonProcess g threads=+4 stack-size=32768 "
+            "header-buffer-size=0 socket-timeout=1.5 request-timeout=10x "
+            "memory-limit=512 deadlock-timeout=0.5 processes=two umask=9 "
+            "graceful-timeout=500ms maximum-requests=1e3\n"
+            "WSGIScriptAlias / {apps}/hello.wsgi process-group=g\n")
+    r = run("-", stdin=conf)
+    assert r.returncode == 0, r.stderr
+    assert "PyWorkerDaemonProcess g threads=4 socket-timeout=1.5 " \
+           "request-timeout=10 graceful-timeout=500ms " \
+           "maximum-requests=1\n" in r.stdout
+    flags = " ".join(flag_on(r.stdout, "PyWorkerDaemonProcess").split())
+    for words in ("threads=+4 written as threads=4: mod_pyworker's "
+                  "configtest refuses '+4' (it expects an integer)",
+                  "request-timeout=10x written as request-timeout=10",
+                  "maximum-requests=1e3 written as maximum-requests=1",
+                  "stack-size=32768 removed: mod_pyworker's range is 64K "
+                  "to 1G",
+                  "header-buffer-size=0 removed: mod_pyworker's range is "
+                  "8K to 1M",
+                  "memory-limit=512 removed: mod_pyworker takes 0 (off) or "
+                  "at least 32M",
+                  "deadlock-timeout=0.5 removed: mod_pyworker takes 0 (off) "
+                  "or at least 1s",
+                  "processes=two removed: mod_pyworker's configtest "
+                  "refuses the value (it expects an integer)",
+                  "umask=9 removed: mod_pyworker's configtest refuses the "
+                  "value (it expects an octal number)"):
+        assert words in flags, words
+    rc, out = configtest(r.stdout, name="migrate-numbers")
+    assert rc == 0, out

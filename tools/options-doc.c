@@ -1,7 +1,8 @@
 /*
  * options-doc.c - the PyWorkerDaemonProcess option lists of README.md (a
- * table) and conf/pyworker.conf (comment lines), made from
- * src/common/pyw_options.h, so the documentation cannot drift from the
+ * table), conf/pyworker.conf (comment lines) and tools/pyworker-migrate
+ * (a Python dict of kinds and bounds), made from src/common/pyw_options.h,
+ * so neither the documentation nor the migration tool can drift from the
  * parser.  `options-doc` prints the table; `--write FILE...` puts the
  * list between each file's markers; `--check FILE...` fails if what is
  * there now differs (`make layout` runs it).
@@ -17,8 +18,17 @@
 #define MD_END     "<!-- options-doc:end -->\n"
 #define CONF_BEGIN "    # options-doc:begin\n"
 #define CONF_END   "    # options-doc:end\n"
+#define PY_BEGIN   "# options-doc:begin python\n"
+#define PY_END     "# options-doc:end python\n"
 #define TABLE_MAX  (64 * 1024)
 #define CONF_WIDTH 76
+
+typedef enum { LIST_MARKDOWN, LIST_CONF, LIST_PYTHON } list_format_e;
+
+/* Each format's begin and end markers, in list_format_e's order. */
+static const char *const marks[][2] = {
+    { MD_BEGIN, MD_END }, { CONF_BEGIN, CONF_END }, { PY_BEGIN, PY_END }
+};
 
 static const char *placeholder(pyw_option_kind_e kind)
 {
@@ -87,24 +97,53 @@ static size_t conf_row(char *out, size_t cap, const char *name,
     return n;
 }
 
+/* The migration tool's line: "name": ("KIND", min, max), */
+static size_t py_row(char *out, size_t cap, const char *name,
+                     const char *kind, int64_t min, int64_t max)
+{
+    return (size_t)snprintf(out, cap, "    \"%s\": (\"%s\", %" PRId64 ", %"
+                            PRId64 "),\n", name, kind, min, max);
+}
+
 #define DOC_ROW(field, name, kind, min, max, def, defdoc, doc) \
-    n += markdown ? row(list + n, TABLE_MAX - n, name, PYW_OPT_##kind, \
-                        min, max, defdoc, doc) \
-                  : conf_row(list + n, TABLE_MAX - n, name, PYW_OPT_##kind, \
-                             defdoc, doc);
+    if (format == LIST_MARKDOWN) { \
+        n += row(list + n, TABLE_MAX - n, name, PYW_OPT_##kind, min, max, \
+                 defdoc, doc); \
+    } else if (format == LIST_CONF) { \
+        n += conf_row(list + n, TABLE_MAX - n, name, PYW_OPT_##kind, \
+                      defdoc, doc); \
+    } else { \
+        n += py_row(list + n, TABLE_MAX - n, name, #kind, min, max); \
+    }
+
+static const char *list_begin(list_format_e format)
+{
+    switch (format) {
+    case LIST_MARKDOWN: return MD_BEGIN "| Option | Default | Meaning |\n"
+                                        "|---|---|---|\n";
+    case LIST_CONF:     return CONF_BEGIN;
+    default:            return PY_BEGIN "DAEMON_OPTIONS = {\n";
+    }
+}
+
+static const char *list_end(list_format_e format)
+{
+    switch (format) {
+    case LIST_MARKDOWN: return MD_END;
+    case LIST_CONF:     return CONF_END;
+    default:            return "}\n" PY_END;
+    }
+}
 
 /* The whole marked section, markers included. */
-static const char *make_list(int markdown)
+static const char *make_list(list_format_e format)
 {
     static char list[TABLE_MAX];
     size_t n;
 
-    n = (size_t)snprintf(list, TABLE_MAX, "%s",
-                         markdown ? MD_BEGIN "| Option | Default | Meaning |\n"
-                                             "|---|---|---|\n"
-                                  : CONF_BEGIN);
+    n = (size_t)snprintf(list, TABLE_MAX, "%s", list_begin(format));
     PYW_DAEMON_OPTIONS(DOC_ROW)
-    snprintf(list + n, TABLE_MAX - n, "%s", markdown ? MD_END : CONF_END);
+    snprintf(list + n, TABLE_MAX - n, "%s", list_end(format));
     return list;
 }
 
@@ -127,32 +166,36 @@ static char *read_file(const char *path, size_t *len)
     return buf;
 }
 
-static int is_markdown(const char *path)
+/* Markdown by name; a Python section by its marker; else conf lines. */
+static list_format_e format_of(const char *path, const char *text)
 {
     size_t n = strlen(path);
 
-    return n > 3 && strcmp(path + n - 3, ".md") == 0;
+    if (n > 3 && strcmp(path + n - 3, ".md") == 0) {
+        return LIST_MARKDOWN;
+    }
+    return strstr(text, PY_BEGIN) != NULL ? LIST_PYTHON : LIST_CONF;
 }
 
 /* 0 fresh (or rewritten), 1 stale or without markers. */
 static int update(const char *path, int write)
 {
-    int markdown = is_markdown(path);
-    const char *list = make_list(markdown);
-    const char *bmark = markdown ? MD_BEGIN : CONF_BEGIN;
-    const char *emark = markdown ? MD_END : CONF_END;
     char *text, *begin, *end;
+    list_format_e format;
+    const char *list;
     size_t len;
     FILE *f;
 
     text = read_file(path, &len);
-    begin = strstr(text, bmark);
-    end = begin ? strstr(begin, emark) : NULL;
+    format = format_of(path, text);
+    list = make_list(format);
+    begin = strstr(text, marks[format][0]);
+    end = begin ? strstr(begin, marks[format][1]) : NULL;
     if (end == NULL) {
         fprintf(stderr, "%s: no options-doc:begin ... end section\n", path);
         return 1;
     }
-    end += strlen(emark);
+    end += strlen(marks[format][1]);
     if (!write) {
         return (size_t)(end - begin) == strlen(list)
                && memcmp(begin, list, strlen(list)) == 0 ? 0 : 1;
@@ -172,7 +215,7 @@ int main(int argc, char **argv)
     int i, write, rc = 0;
 
     if (argc == 1) {
-        fputs(make_list(1), stdout);
+        fputs(make_list(LIST_MARKDOWN), stdout);
         return 0;
     }
     write = strcmp(argv[1], "--write") == 0;
