@@ -436,6 +436,7 @@ PyWorkerScriptAlias /safe {apps}/safety.wsgi process-group=sg \\
 SIGNAL_IGNORED = 331
 REQUEST_TIMEOUT = 246
 STACKS = 248
+ATEXIT_RAISED = 304
 
 
 @pytest.fixture
@@ -484,6 +485,36 @@ def test_atexit_runs_in_every_interpreter_at_stop(sg):
     for group in ("GLOBAL", "named"):
         path = sg.path("state", "atexit-%s-%d" % (group, pid))
         assert os.path.exists(path), (path, os.listdir(sg.path("state")))
+
+
+def test_an_atexit_callback_that_raises_is_logged_as_such(sg):
+    """PYW0304 with its traceback, in every interpreter: atexit reports
+    it through sys.unraisablehook, so it came out as stderr lines
+    ("Exception ignored in atexit callback", PYW0361)."""
+    import os
+    import signal as sig
+    from pyworker_t import procs
+    (pid,) = sg.daemon_pids("sg")
+    sg.log.expect(r"\bpid=%d\b" % pid,
+                  codes=[codes.DAEMON_DIED, ATEXIT_RAISED])
+    report(sg, "/main?atexit=raise")
+    report(sg, "/named?atexit=raise")
+    mark = sg.log.mark()
+    os.kill(pid, sig.SIGTERM)
+    assert procs.wait_gone({pid: None}, 10) == {}
+    sg.log.wait_for(r"\bPYW%04d\b.*atexit boom in GLOBAL" % ATEXIT_RAISED,
+                    since=mark)
+    lines = [l for l in sg.log.lines(mark) if "pid=%d" % pid in l]
+    raised = [l for l in lines if l.code == ATEXIT_RAISED]
+    heads = [l for l in raised if "atexit callback <function "
+             "raise_at_exit" in l]
+    assert len(heads) == 2, raised
+    assert "of application group 'named'" in heads[0], heads
+    assert "of application group" not in heads[1], heads
+    for group in ("named", "GLOBAL"):
+        assert any("ValueError: atexit boom in %s" % group in l
+                   for l in raised), raised
+    assert not [l for l in lines if "Exception ignored" in l], lines
 
 
 def test_request_timeout_dumps_the_stacks_of_every_interpreter(sg):

@@ -149,15 +149,89 @@ static void interp_flush(const char *name)
     PyErr_Clear();
 }
 
+/* The interpreter whose atexit callbacks run (the main thread's). */
+static pyw_interp_t *interp_exiting;
+
+/* An attribute, or NULL for None or a failure (cleared). */
+static PyObject *interp_attr(PyObject *o, const char *name)
+{
+    PyObject *v = PyObject_GetAttrString(o, name);
+
+    if (v == NULL) {
+        PyErr_Clear();
+    }
+    else if (v == Py_None) {
+        Py_CLEAR(v);
+    }
+    return v;
+}
+
+/* sys.unraisablehook while atexit runs: atexit reports a callback that
+ * raised only through it, which would land on stderr (PYW0361). */
+static PyObject *interp_atexit_raised(PyObject *self, PyObject *args)
+{
+    PyObject *type = interp_attr(args, "exc_type");
+    PyObject *value = interp_attr(args, "exc_value");
+    PyObject *tb = interp_attr(args, "exc_traceback");
+    PyObject *obj = interp_attr(args, "object");
+    PyObject *what = obj != NULL ? PyObject_Repr(obj) : NULL;
+    const char *name = what != NULL ? PyUnicode_AsUTF8(what) : NULL;
+    const pyw_interp_t *ip = interp_exiting;
+    int named = ip != NULL && ip->index != 0;
+
+    (void)self;
+    PyErr_Clear();
+    if (type == NULL) {
+        Py_CLEAR(value);
+        Py_CLEAR(tb);
+    }
+    PyErr_Restore(type, value, tb);         /* steals all three */
+    pyw_script_log_exception(PYW_LOG_ERR, INTERP_LOG_ATEXIT_FAILED, NULL,
+                             "atexit callback %s%s%s%s raised",
+                             name ? name : "?",
+                             named ? " of application group '" : "",
+                             named ? ip->name : "", named ? "'" : "");
+    PyErr_Clear();
+    Py_XDECREF(what);
+    Py_XDECREF(obj);
+    Py_RETURN_NONE;
+}
+
+static PyMethodDef interp_atexit_hook_def = {
+    "atexit_raised", interp_atexit_raised, METH_O, NULL
+};
+
+/* Sets sys.unraisablehook to ours; returns the one it replaced (new
+ * reference), or NULL. */
+static PyObject *interp_hook_unraisable(void)
+{
+    PyObject *old = PySys_GetObject("unraisablehook");  /* borrowed */
+    PyObject *hook = PyCFunction_New(&interp_atexit_hook_def, NULL);
+
+    Py_XINCREF(old);
+    if (hook == NULL || PySys_SetObject("unraisablehook", hook) < 0) {
+        PyErr_Clear();
+        Py_CLEAR(old);
+    }
+    Py_XDECREF(hook);
+    return old;
+}
+
 /* The current interpreter's atexit callbacks, then its stdio flushed. */
 static void interp_atexit(pyw_interp_t *ip)
 {
-    PyObject *atexit, *r = NULL;
+    PyObject *atexit, *old_hook, *r = NULL;
 
+    interp_exiting = ip;
+    old_hook = interp_hook_unraisable();
     atexit = PyImport_ImportModule("atexit");
     if (atexit != NULL) {
         r = PyObject_CallMethod(atexit, "_run_exitfuncs", NULL);
         Py_DECREF(atexit);
+    }
+    if (old_hook != NULL) {
+        PySys_SetObject("unraisablehook", old_hook);
+        Py_DECREF(old_hook);
     }
     if (r == NULL) {
         pyw_script_log_exception(PYW_LOG_ERR, INTERP_LOG_ATEXIT_FAILED, NULL,

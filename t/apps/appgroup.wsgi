@@ -7,6 +7,7 @@
 #   ?work=N      N iterations of a pure Python loop (a fixed amount of CPU)
 #   ?imp=NAME    import a C extension that may refuse sub-interpreters
 #   ?atexit=1    at exit, write <root>/state/atexit-<group>-<pid>
+#   ?atexit=raise  at exit, raise ValueError("atexit boom in <group>")
 #   ?sleep=S     sleep S seconds (a request-timeout victim)
 #   ?file=1      answer this script's own text through wsgi.file_wrapper
 #   ?sub=1       run /bin/true with subprocess; ?fork=1 try os.fork()
@@ -30,6 +31,10 @@ def mark_exit(group):
     name = "atexit-%s-%d" % (group or "GLOBAL", os.getpid())
     with open(os.path.join(STATE, name), "w") as f:
         f.write("%s\n" % group)
+
+
+def raise_at_exit(group):
+    raise ValueError("atexit boom in %s" % (group or "GLOBAL"))
 
 
 def sleeping_in_a_group(seconds):
@@ -85,7 +90,8 @@ def application(environ, start_response):
     if "imp" in qs:
         import_ext(qs["imp"])
     if "atexit" in qs:
-        atexit.register(mark_exit,
+        atexit.register(raise_at_exit if qs["atexit"] == "raise"
+                        else mark_exit,
                         environ.get("mod_pyworker.application_group"))
     if "sleep" in qs:
         sleeping_in_a_group(float(qs["sleep"]))
