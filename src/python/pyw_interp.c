@@ -174,8 +174,12 @@ static PyObject *interp_atexit_raised(PyObject *self, PyObject *args)
     PyObject *value = interp_attr(args, "exc_value");
     PyObject *tb = interp_attr(args, "exc_traceback");
     PyObject *obj = interp_attr(args, "object");
-    PyObject *what = obj != NULL ? PyObject_Repr(obj) : NULL;
-    const char *name = what != NULL ? PyUnicode_AsUTF8(what) : NULL;
+    /* 3.11 passes the callback as object; 3.13 names it in err_msg. */
+    PyObject *what = obj != NULL ? PyObject_Repr(obj)
+                                 : interp_attr(args, "err_msg");
+    const char *name = what != NULL && PyUnicode_Check(what)
+                       ? PyUnicode_AsUTF8(what) : NULL;
+    static const char prefix[] = "Exception ignored in atexit callback ";
     const pyw_interp_t *ip = interp_exiting;
     int named = ip != NULL && ip->index != 0;
 
@@ -184,6 +188,9 @@ static PyObject *interp_atexit_raised(PyObject *self, PyObject *args)
     if (type == NULL) {
         Py_CLEAR(value);
         Py_CLEAR(tb);
+    }
+    if (name != NULL && strncmp(name, prefix, sizeof(prefix) - 1) == 0) {
+        name += sizeof(prefix) - 1;
     }
     PyErr_Restore(type, value, tb);         /* steals all three */
     pyw_script_log_exception(PYW_LOG_ERR, INTERP_LOG_ATEXIT_FAILED, NULL,
