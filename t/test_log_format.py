@@ -53,6 +53,14 @@ PyWorkerSocketPrefix {run}/pyws
     PyWorkerScriptAlias /h {apps}/pylogging.wsgi process-group=eta
     PyWorkerScriptAlias /env {apps}/environ.wsgi process-group=eta
 </VirtualHost>
+<VirtualHost 127.0.0.1:{port}>
+    ServerName theta.test
+    ErrorLog "{logs}/theta.log"
+    ErrorLogFormat "[%{REQ_TAG}e] [%{X-Request-Id}i] [%V] %M"
+    SetEnv REQ_TAG tag-7
+    PyWorkerDaemonProcess theta threads=1 display-name=pyw-lf-theta
+    PyWorkerScriptAlias /t {apps}/pylogging.wsgi process-group=theta
+</VirtualHost>
 """
 
 COMPACT_TIME = r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{6}"
@@ -63,14 +71,15 @@ CTIME = r"\w{3} \w{3} \d\d \d\d:\d\d:\d\d\.\d{6} \d{4}"
 def httpd(apache):
     h = apache(CONF)
     h.logs = {name: ErrorLog(h.path("logs", name + ".log"))
-              for name in ("gamma", "delta", "eps", "eta")}
+              for name in ("gamma", "delta", "eps", "eta", "theta")}
     return h
 
 
-def record(httpd, host, path, log, level="warning"):
+def record(httpd, host, path, log, level="warning", headers=None):
     """Logs one record per level; the line of `level` (one)."""
     m = "m" + uuid.uuid4().hex[:10]
-    r = httpd.get("%s?case=levels&m=%s" % (path, m), headers={"Host": host})
+    r = httpd.get("%s?case=levels&m=%s" % (path, m),
+                  headers=dict(headers or {}, Host=host))
     assert r.status_code == 200, r.text
     lines = log.wait_for(re.escape("%s-%s" % (m, level)))
     assert len(lines) == 1, log.tail()
@@ -156,6 +165,25 @@ def test_a_request_s_lines_carry_its_client_and_log_id(httpd):
     assert got.group(1) in ids, (line, ids)
     # Outside a request both fields go.
     started = httpd.logs["eta"].find(r"PYW0200\b.*group=eta")
+    assert started and all(re.match(r"^ ?PYW0200: ", l) for l in started)
+
+
+def test_a_request_s_lines_carry_its_environ_and_header_values(httpd):
+    """%{NAME}e, %{Name}i and %V show the request's environ (SetEnv, or
+    mod_unique_id's UNIQUE_ID), a header (X-Request-Id from a front
+    proxy) and its host; they had no output on a daemon's lines."""
+    log = httpd.logs["theta"]
+    m, line = record(httpd, "theta.test", "/t", log,
+                     headers={"X-Request-Id": "req-42"})
+    assert re.match(r"^\[tag-7\] \[req-42\] \[theta\.test\] PYW0363: "
+                    r"WARNING:pywlog:%s-warning " % m, line), line
+    # Without the header its field goes; the next request's lines do
+    # not keep the last one's value.
+    m, line = record(httpd, "theta.test", "/t", log)
+    assert re.match(r"^\[tag-7\] \[theta\.test\] PYW0363: "
+                    r"WARNING:pywlog:%s-warning " % m, line), line
+    # Outside a request they all go.
+    started = log.find(r"PYW0200\b.*group=theta")
     assert started and all(re.match(r"^ ?PYW0200: ", l) for l in started)
 
 

@@ -6,6 +6,7 @@
  * of items whose texts live in one block after it; rendering a line
  * allocates nothing and takes no lock.
  */
+#include <ctype.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,17 +17,22 @@
 #include "pyw_logformat.h"
 
 #define LOGFMT_MAX_ITEMS 64
+#define LOGFMT_KEY_MAX   64         /* an environ key a line shows      */
+#define LOGFMT_NO_VAR    255
 
 typedef struct {
     char          what;         /* the item's letter; 0: literal text     */
     unsigned char field_start;  /* a space or "% " before it              */
     unsigned char hyphen;       /* '-': "-" when it has no output         */
     unsigned char min_level;    /* a number: only on lines this verbose   */
+    unsigned char var;          /* %e %i %V: index of its environ key     */
     const char   *arg;          /* the text, or {arg} (NULL: none)        */
 } logfmt_item_t;
 
 struct pyw_logformat {
     int           n;
+    int           nvars;
+    char          var_keys[PYW_LOGFORMAT_MAX_VARS][LOGFMT_KEY_MAX];
     logfmt_item_t items[LOGFMT_MAX_ITEMS];
     char          store[];      /* the texts and args, each NUL-ended     */
 };
@@ -105,6 +111,71 @@ static const char *logfmt_item(const char *s, logfmt_item_t *it, char **d)
     return NULL;
 }
 
+/* The environ key an item shows: %{NAME}e as is, %{Name}i as its CGI
+ * variable (HTTP_NAME; Content-Type and Content-Length without HTTP_;
+ * none for a name with '_', as such headers never become HTTP_ keys),
+ * %V as SERVER_NAME.  0, or -1: none. */
+static int logfmt_env_key(const logfmt_item_t *it, char *key, size_t cap)
+{
+    const char *a = it->arg;
+    size_t n = 0;
+
+    if (it->what == 'V') {
+        return snprintf(key, cap, "SERVER_NAME") < (int)cap ? 0 : -1;
+    }
+    if (a == NULL || *a == '\0' || strlen(a) + 6 > cap) {
+        return -1;
+    }
+    if (it->what == 'e') {
+        strcpy(key, a);
+        return 0;
+    }
+    if (strchr(a, '_') != NULL) {
+        return -1;              /* no such header reaches the environ */
+    }
+    if (strcasecmp(a, "Content-Type") != 0
+        && strcasecmp(a, "Content-Length") != 0) {
+        n = (size_t)snprintf(key, cap, "HTTP_");
+    }
+    for (; *a; a++) {
+        key[n++] = *a == '-' ? '_' : (char)toupper((unsigned char)*a);
+    }
+    key[n] = '\0';
+    return 0;
+}
+
+/* Gives an item that shows an environ value the index of its key. */
+static void logfmt_add_var(pyw_logformat_t *f, logfmt_item_t *it)
+{
+    char key[LOGFMT_KEY_MAX];
+    int i;
+
+    it->var = LOGFMT_NO_VAR;
+    if ((it->what != 'e' && it->what != 'i' && it->what != 'V')
+        || logfmt_env_key(it, key, sizeof(key)) < 0) {
+        return;
+    }
+    for (i = 0; i < f->nvars && strcmp(f->var_keys[i], key) != 0; i++) {
+    }
+    if (i == PYW_LOGFORMAT_MAX_VARS) {
+        return;
+    }
+    if (i == f->nvars) {
+        strcpy(f->var_keys[f->nvars++], key);
+    }
+    it->var = (unsigned char)i;
+}
+
+int pyw_logformat_var_count(const pyw_logformat_t *f)
+{
+    return f->nvars;
+}
+
+const char *pyw_logformat_var_key(const pyw_logformat_t *f, int i)
+{
+    return i >= 0 && i < f->nvars ? f->var_keys[i] : NULL;
+}
+
 pyw_logformat_t *pyw_logformat_parse(const char *fmt)
 {
     size_t len = strlen(fmt);
@@ -140,6 +211,7 @@ pyw_logformat_t *pyw_logformat_parse(const char *fmt)
                 goto fail;
             }
             has_message |= it->what == 'M';
+            logfmt_add_var(f, it);
         }
         else {
             it->arg = d;
@@ -268,6 +340,11 @@ static size_t logfmt_value(const logfmt_item_t *it,
     case 'L':                   /* %{c}L, %{C}L: a connection's id */
         return it->arg == NULL || strcasecmp(it->arg, "c") != 0
                ? logfmt_str(buf, cap, c->log_id) : 0;
+    case 'e':
+    case 'i':
+    case 'V':
+        return it->var != LOGFMT_NO_VAR && c->vars != NULL
+               ? logfmt_str(buf, cap, c->vars[it->var]) : 0;
     default:
         return 0;               /* about a connection or request record */
     }

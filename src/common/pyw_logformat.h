@@ -11,11 +11,12 @@
  *
  * A daemon knows the time, level, module, pid, thread, its group's
  * ServerName (%v) and the message, and on a line about a request its
- * client (%a) and Apache's log id for it (%L, sent when the format asks
- * for it); the items about Apache's connection or request record (%A,
- * %{c}a, %E, %F, %i, %k, %{c}L, %n, %e, %V) have no output there, so
- * their fields are left out, as Apache leaves out [client %a] on a line
- * that is about no connection.
+ * client (%a), Apache's log id for it (%L, sent when the format asks
+ * for it), and what the request's environ holds: %{NAME}e (a variable),
+ * %{Name}i (a header, as HTTP_NAME) and %V (SERVER_NAME).  The items
+ * about Apache's connection or request record (%A, %{c}a, %E, %F, %k,
+ * %{c}L, %n) have no output there, so their fields are left out, as
+ * Apache leaves out [client %a] on a line that is about no connection.
  */
 #ifndef PYW_LOGFORMAT_H
 #define PYW_LOGFORMAT_H
@@ -40,6 +41,9 @@ typedef struct {
     long           sys_tid;     /* %{g}T (gettid)                        */
     const char    *client;      /* %a: "ip:port" of the request, or NULL */
     const char    *log_id;      /* %L: the request's log id, or NULL     */
+    const char *const *vars;    /* %e %i %V: the values of the format's
+                                   environ keys (pyw_logformat_var_key),
+                                   each NULL when absent; or NULL        */
     const char    *msg;         /* %M, already escaped                   */
     size_t         msg_len;
 } pyw_logformat_ctx_t;
@@ -53,6 +57,13 @@ void pyw_logformat_free(pyw_logformat_t *f);
  * connection (%L, not %{c}L: the request's log id, which Apache then
  * sends). */
 int pyw_logformat_uses(const pyw_logformat_t *f, char letter);
+
+/* The environ keys whose values a line about a request shows (%{NAME}e,
+ * %{Name}i, %V), at most PYW_LOGFORMAT_MAX_VARS, each once: their
+ * count, and the i'th. */
+#define PYW_LOGFORMAT_MAX_VARS  8
+int pyw_logformat_var_count(const pyw_logformat_t *f);
+const char *pyw_logformat_var_key(const pyw_logformat_t *f, int i);
 
 /* Renders one line (no newline) into buf, at most cap - 1 bytes and a
  * NUL; returns its length. */

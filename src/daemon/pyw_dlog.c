@@ -42,12 +42,13 @@ static pyw_logformat_t *dlog_format;    /* NULL: not parsed yet */
 static int dlog_format_given;           /* the group's server set one */
 static const char *dlog_server;         /* %v: the group's ServerName */
 static int dlog_to_syslog;              /* its ErrorLog is syslog */
-static int dlog_request_fields;         /* the format shows %a or %L */
+static int dlog_request_fields;         /* ... %a, %L, %e, %i or %V */
 
 /* The request this thread runs (pyw_dlog_set_request); its own. */
 static __thread const char *dlog_thread_uri;
 static __thread const char *dlog_thread_client;
 static __thread const char *dlog_thread_log_id;
+static __thread const char *const *dlog_thread_vars;
 
 int pyw_dlog_fd(void)
 {
@@ -70,7 +71,8 @@ void pyw_dlog_init(const char *group, int fd, int level,
     }
     dlog_request_fields = dlog_format_given
                           && (pyw_logformat_uses(dlog_format, 'a')
-                              || pyw_logformat_uses(dlog_format, 'L'));
+                              || pyw_logformat_uses(dlog_format, 'L')
+                              || pyw_logformat_var_count(dlog_format) > 0);
     tzset();                    /* localtime_r() does not promise to */
 }
 
@@ -97,12 +99,23 @@ int pyw_dlog_request_fields(void)
     return dlog_request_fields;
 }
 
+int pyw_dlog_request_var_count(void)
+{
+    return dlog_request_fields ? pyw_logformat_var_count(dlog_format) : 0;
+}
+
+const char *pyw_dlog_request_var_key(int i)
+{
+    return pyw_logformat_var_key(dlog_format, i);
+}
+
 void pyw_dlog_set_request(const char *uri, const char *client,
-                          const char *log_id)
+                          const char *log_id, const char *const *vars)
 {
     dlog_thread_uri = uri;
     dlog_thread_client = client;
     dlog_thread_log_id = log_id;
+    dlog_thread_vars = vars;
 }
 
 int pyw_dlog_enabled(int level)
@@ -178,6 +191,7 @@ static size_t dlog_render(int level, const char *msg, size_t msglen,
     c.server = dlog_server;
     c.client = dlog_thread_client;
     c.log_id = dlog_thread_log_id;
+    c.vars = dlog_thread_vars;
     c.pid = (long)getpid();
     c.tid = (unsigned long)pthread_self();
     c.sys_tid = (long)syscall(SYS_gettid);

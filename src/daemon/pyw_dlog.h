@@ -30,19 +30,26 @@ void pyw_dlog_init(const char *group, int fd, int level,
 void pyw_dlog_syslog(int facility, const char *tag);
 
 /* The request the calling thread runs from now on (NULL: none), its
- * client "ip:port" (%a) and Apache's log id for it (%L), each NULL when
+ * client "ip:port" (%a), Apache's log id for it (%L) and the values of
+ * pyw_dlog_request_var_key()'s environ keys (%e %i %V; an array of
+ * pyw_dlog_request_var_count() strings, or NULL), each NULL when
  * unknown; the strings must live until it is set again.  Lines logged on
  * that thread with no uri of their own (print(), sys.stderr, wsgi.input)
  * name it. */
 void pyw_dlog_set_request(const char *uri, const char *client,
-                          const char *log_id);
+                          const char *log_id, const char *const *vars);
 
 /* The uri of the request the calling thread runs, or NULL. */
 const char *pyw_dlog_thread_uri(void);
 
-/* 1 if the format shows a request's client or log id (%a, %L): only
- * then are they worth collecting per request. */
+/* 1 if the format shows a request's client, log id or environ values
+ * (%a, %L, %e, %i, %V): only then are they worth collecting per
+ * request. */
 int pyw_dlog_request_fields(void);
+
+/* The environ keys whose values the format shows: how many, the i'th. */
+int pyw_dlog_request_var_count(void);
+const char *pyw_dlog_request_var_key(int i);
 
 /* uri may be NULL: the thread's request, if any.  Checks the level before
  * formatting anything. */

@@ -73,7 +73,7 @@ static void wsgi_log_about(wsgi_req_t *q)
     size_t a, p;
 
     if (!q->w->log_fields) {
-        pyw_dlog_set_request(q->uri, NULL, NULL);
+        pyw_dlog_set_request(q->uri, NULL, NULL, NULL);
         return;
     }
     a = strlen(q->log.remote_addr);
@@ -84,7 +84,7 @@ static void wsgi_log_about(wsgi_req_t *q)
         memcpy(q->log.client + a + 1, q->log.remote_port, p + 1);
     }
     pyw_dlog_set_request(q->uri, wsgi_or_null(q->log.client),
-                         wsgi_or_null(q->log.log_id));
+                         wsgi_or_null(q->log.log_id), q->log.var_values);
 }
 
 /* The whole request with the GIL held.  0 clean, -1 close. */
@@ -166,6 +166,7 @@ int pyw_wsgi_handle(pyw_app_thread_t *t, pyw_dconn_t *c,
     memset(&q, 0, offsetof(wsgi_req_t, log));
     q.log.remote_addr[0] = q.log.remote_port[0] = '\0';
     q.log.client[0] = q.log.log_id[0] = '\0';
+    memset(q.log.var_values, 0, sizeof(q.log.var_values));
     q.c = c;
     if (group.len == 0) {
         q.ip = &pyw_interp_main;
@@ -192,7 +193,7 @@ int pyw_wsgi_handle(pyw_app_thread_t *t, pyw_dconn_t *c,
     Py_CLEAR(q.environ);
     pyw_response_clear(&q.resp);
     PyErr_Clear();
-    pyw_dlog_set_request(NULL, NULL, NULL);
+    pyw_dlog_set_request(NULL, NULL, NULL, NULL);
     PyEval_SaveThread();
     free(q.script);
     free(q.uri);

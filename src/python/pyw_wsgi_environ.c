@@ -157,6 +157,7 @@ static int wsgi_io_types(pyw_wsgi_cache_t *w)
 int pyw_wsgi_init(pyw_interp_t *ip)
 {
     pyw_wsgi_cache_t *w;
+    int i;
 
     if (pyw_response_init_type(ip) < 0) {
         return -1;
@@ -182,6 +183,10 @@ int pyw_wsgi_init(pyw_interp_t *ip)
         w->k_remote_addr = wsgi_key_str(w, "REMOTE_ADDR");
         w->k_remote_port = wsgi_key_str(w, "REMOTE_PORT");
         w->k_log_id = wsgi_key_str(w, "mod_pyworker.log_id");
+        w->log_var_count = pyw_dlog_request_var_count();
+        for (i = 0; i < w->log_var_count; i++) {
+            w->k_log_vars[i] = wsgi_key_str(w, pyw_dlog_request_var_key(i));
+        }
     }
     w->k_close = PyUnicode_InternFromString("close");
     w->v_version = Py_BuildValue("(ii)", 1, 0);
@@ -202,12 +207,20 @@ static void wsgi_copy_short(char *dst, size_t cap, pyw_slice_t v)
     dst[n] = '\0';
 }
 
-/* What the group's ErrorLogFormat shows of a request: its client and
- * Apache's log id for it. */
+/* What the group's ErrorLogFormat shows of a request: its client,
+ * Apache's log id for it, and the environ values of %e, %i and %V. */
 static void wsgi_note_log_field(wsgi_req_t *q, PyObject *key, pyw_slice_t v)
 {
     const pyw_wsgi_cache_t *w = q->w;
+    int i;
 
+    for (i = 0; i < w->log_var_count; i++) {
+        if (key == w->k_log_vars[i]) {
+            wsgi_copy_short(q->log.vars[i], sizeof(q->log.vars[i]), v);
+            q->log.var_values[i] = q->log.vars[i];
+            return;
+        }
+    }
     if (key == w->k_remote_addr) {
         wsgi_copy_short(q->log.remote_addr, sizeof(q->log.remote_addr), v);
     }

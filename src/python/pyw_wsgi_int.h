@@ -12,11 +12,15 @@
 
 #include <stdint.h>
 
+#include "../common/pyw_logformat.h"
 #include "pyw_interp_private.h"
 #include "pyw_response.h"
 
 /* pyw_wsgi_send_file(): not a file Apache can send; iterate instead. */
 #define WSGI_STREAM  1
+
+/* An environ value a log line shows (%e %i %V) is cut to this. */
+#define WSGI_LOG_VAR_MAX  128
 
 /* Environ key cache: open addressing, never evicted. */
 #define KEY_SLOTS     1024              /* power of two                 */
@@ -49,6 +53,8 @@ struct pyw_wsgi_cache {
                *k_paste_app, *k_subrequest_uri;
     int         log_fields;             /* pyw_dlog_request_fields()    */
     PyObject   *k_remote_addr, *k_remote_port, *k_log_id; /* if so     */
+    PyObject   *k_log_vars[PYW_LOGFORMAT_MAX_VARS];   /* %e %i %V keys */
+    int         log_var_count;
     PyObject   *v_version, *v_http, *v_https;
     PyObject   *t_file_io;              /* io.FileIO                    */
     PyObject   *t_buffered;             /* (BufferedReader, ...Random)  */
@@ -82,6 +88,8 @@ typedef struct {
         char       remote_port[8];  /* REMOTE_PORT                      */
         char       client[56];      /* "addr:port", made from the two   */
         char       log_id[40];      /* mod_pyworker.log_id              */
+        char       vars[PYW_LOGFORMAT_MAX_VARS][WSGI_LOG_VAR_MAX];
+        const char *var_values[PYW_LOGFORMAT_MAX_VARS]; /* NULL: absent */
     } log;
 } wsgi_req_t;
 

@@ -2,7 +2,8 @@
  * test_logformat.c - ErrorLogFormat rendered as Apache renders it: the
  * default form byte for byte, the time forms, fields dropped when an
  * item has no output ('-' writes "-"), level conditions, escapes, "% "
- * separators, and formats refused (no %M, an item cut off).
+ * separators, a request's environ values (%e %i %V), and formats refused
+ * (no %M, an item cut off).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -116,6 +117,38 @@ int main(void)
                        "[Y2xpZW50aWQ] [client 127.0.0.1:40312] "
                        "PYW0363: hello");
     RENDERS_IN_REQUEST("[%{c}L] [%{c}a] %M", " PYW0363: hello");
+    /* The request's environ: %{NAME}e as is, %{Name}i as its CGI
+     * variable, %V as SERVER_NAME; each key once. */
+    {
+        pyw_logformat_t *f = pyw_logformat_parse(
+            "[%{UNIQUE_ID}e] [%{X-Request-Id}i|%{x-request-id}i] "
+            "[%{Content-Type}i] [%V] [%-{X_Under}i] [%{Gone}e] %M");
+        const char *vals[] = { "ZQ1", "r-7", "text/plain", "site.test" };
+        pyw_logformat_ctx_t c = ctx(3);
+        char line[256];
+
+        CHECK(f != NULL);
+        CHECK_EQ(pyw_logformat_var_count(f), 5);
+        CHECK_STR(pyw_logformat_var_key(f, 0), "UNIQUE_ID");
+        CHECK_STR(pyw_logformat_var_key(f, 1), "HTTP_X_REQUEST_ID");
+        CHECK_STR(pyw_logformat_var_key(f, 2), "CONTENT_TYPE");
+        CHECK_STR(pyw_logformat_var_key(f, 3), "SERVER_NAME");
+        CHECK_STR(pyw_logformat_var_key(f, 4), "Gone");
+        CHECK(pyw_logformat_var_key(f, 5) == NULL);
+        /* A header with '_' never reaches the environ: none. */
+        pyw_logformat_render(f, &c, line, sizeof(line));
+        CHECK_STR(line, " [-] PYW0363: hello");
+        {
+            const char *all[5] = { vals[0], vals[1], vals[2], vals[3],
+                                   NULL };
+
+            c.vars = all;
+            pyw_logformat_render(f, &c, line, sizeof(line));
+            CHECK_STR(line, "[ZQ1] [r-7|r-7] [text/plain] [site.test] [-] "
+                      "PYW0363: hello");
+        }
+        pyw_logformat_free(f);
+    }
     CHECK(uses("[%L] %M", 'L'));
     CHECK(!uses("[%{C}L] %M", 'L'));
     CHECK(!uses("[%{c}L] %M", 'L'));
