@@ -163,6 +163,28 @@ const char *pyw_cmd_script_alias(cmd_parms *cmd, void *mconfig,
     return NULL;
 }
 
+const char *pyw_paste_spec(cmd_parms *cmd, const char *spec,
+                           const char **file, const char **name)
+{
+    const char *hash = strrchr(spec, '#');
+
+    if (hash != NULL && strchr(hash, '/') != NULL) {
+        hash = NULL;                /* a '#' in a directory name */
+    }
+    *name = hash ? hash + 1 : "main";
+    if (**name == '\0') {
+        return apr_psprintf(cmd->pool, "%s: '%s': no application name after "
+                            "'#'", cmd->cmd->name, spec);
+    }
+    *file = hash ? apr_pstrmemdup(cmd->pool, spec, hash - spec) : spec;
+    if (**file == '\0'
+        || (*file = ap_server_root_relative(cmd->pool, *file)) == NULL) {
+        return apr_psprintf(cmd->pool, "%s: '%s' is not a valid path",
+                            cmd->cmd->name, spec);
+    }
+    return NULL;
+}
+
 /*
  * PyWorkerPasteApp /url /path/app.ini[#name] [options]: a prefix alias
  * whose application the daemon loads with PasteDeploy (pyw_paste.c),
@@ -175,7 +197,7 @@ const char *pyw_cmd_paste_app(cmd_parms *cmd, void *mconfig,
     pyw_server_conf_t *sc = ap_get_module_config(cmd->server->module_config,
                                                   &pyworker_module);
     pyw_alias_t a = { 0 };
-    const char *spec, *hash, *err;
+    const char *spec, *err;
 
     a.uri = ap_getword_conf(cmd->pool, &args);
     spec = ap_getword_conf(cmd->pool, &args);
@@ -183,21 +205,12 @@ const char *pyw_cmd_paste_app(cmd_parms *cmd, void *mconfig,
         return apr_psprintf(cmd->pool, "%s needs a URL path starting with "
                             "'/' and an ini file", cmd->cmd->name);
     }
-    hash = strrchr(spec, '#');
-    if (hash != NULL && strchr(hash, '/') != NULL) {
-        hash = NULL;                /* a '#' in a directory name */
+    if ((err = pyw_paste_spec(cmd, spec, &a.script, &a.paste_app)) != NULL) {
+        return err;
     }
-    a.paste_app = hash ? hash + 1 : "main";
-    if (*a.paste_app == '\0') {
-        return apr_psprintf(cmd->pool, "%s: '%s': no application name after "
-                            "'#'", cmd->cmd->name, spec);
-    }
-    a.script = ap_server_root_relative(cmd->pool, hash ? apr_pstrmemdup(
-                   cmd->pool, spec, hash - spec) : spec);
-    if (a.script == NULL || access(a.script, R_OK) != 0) {
+    if (access(a.script, R_OK) != 0) {
         return apr_psprintf(cmd->pool, "%s: PYW0006 %s cannot be read: %s",
-                            cmd->cmd->name, a.script ? a.script : spec,
-                            a.script ? strerror(errno) : "invalid path");
+                            cmd->cmd->name, a.script, strerror(errno));
     }
     err = pyw_parse_group_options(cmd, pyw_paste_options, args, &a);
     if (err != NULL) {

@@ -126,25 +126,26 @@ static const char *pyw_group_start_mode(cmd_parms *cmd, pyw_group_t *g)
  * come through mod_proxy's pyworker:// scheme (pyw_proxy.c). */
 static const char *pyw_group_app(cmd_parms *cmd, pyw_group_t *g)
 {
-    const char *spec = g->script ? g->script : g->paste;
-    const char *hash, *file;
+    const char *err;
 
     if (g->script != NULL && g->paste != NULL) {
         return apr_psprintf(cmd->pool, "%s %s: script= and paste= exclude "
                             "each other", cmd->cmd->name, g->name);
     }
-    if (spec == NULL) {
+    if (g->paste != NULL) {
+        if ((err = pyw_paste_spec(cmd, g->paste, &g->app_file,
+                                  &g->app_paste_name)) != NULL) {
+            return apr_psprintf(cmd->pool, "%s (paste= of %s)", err,
+                                g->name);
+        }
+    }
+    else if (g->script == NULL) {
         return NULL;
     }
-    hash = g->paste ? strchr(spec, '#') : NULL;
-    file = hash ? apr_pstrmemdup(cmd->pool, spec, hash - spec) : spec;
-    g->app_paste_name = g->paste ? (hash && hash[1] ? hash + 1 : "main")
-                                 : NULL;
-    if (*file == '\0'
-        || (g->app_file = ap_server_root_relative(cmd->pool, file)) == NULL) {
-        return apr_psprintf(cmd->pool, "%s %s: %s=%s is not a valid path",
-                            cmd->cmd->name, g->name,
-                            g->script ? "script" : "paste", spec);
+    else if (*g->script == '\0' || (g->app_file = ap_server_root_relative(
+                 cmd->pool, g->script)) == NULL) {
+        return apr_psprintf(cmd->pool, "%s %s: script=%s is not a valid path",
+                            cmd->cmd->name, g->name, g->script);
     }
     pyw_warn_missing(cmd, apr_pstrcat(cmd->pool, cmd->cmd->name, " ",
                                       g->name, NULL), g->app_file,

@@ -30,6 +30,11 @@ typedef struct {
 const char *pyw_cmd_where(cmd_parms *cmd);
 const char *pyw_check_group_name(cmd_parms *cmd, const char *name);
 const char *pyw_check_callable(cmd_parms *cmd, const char *name);
+/* "file.ini[#name]" into the file (ServerRoot-relative made absolute) and
+ * the application's name ("main" without one); a '#' followed by a '/'
+ * is part of a directory name.  NULL, or an error naming spec. */
+const char *pyw_paste_spec(cmd_parms *cmd, const char *spec,
+                           const char **file, const char **name);
 char *pyw_next_option(apr_pool_t *p, const char **args);
 const char *pyw_check_python_home(cmd_parms *cmd, const char *what,
                                   const char *home);
