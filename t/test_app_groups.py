@@ -55,7 +55,9 @@ ALIASES = [
     ("/env-long", "%{ENV:PYW_AG}"),
     ("/rewrite", "%{ENV:PYW_AG_RW}"),
     ("/ext", "ext"),
-    ("/c1", "c1"), ("/c2", "c2"), ("/c3", "c3"), ("/c4", "c4"),
+    # Named per <Location>, not on the alias (which would preload them):
+    # created under load.
+    ("/c1", None), ("/c2", None), ("/c3", None), ("/c4", None),
 ]
 
 
@@ -69,9 +71,15 @@ def _conf():
                      "process-group=ag%s" % (path, " application-group=" +
                                              group if group else ""))
     lines += [
+        # ext2 named per <Location>: preloaded at start, the script
+        # would import the extension in ext2 before the main interpreter.
         "PyWorkerScriptAlias /refuse-script {apps}/refuse_script.wsgi "
-        "process-group=ag application-group=ext2",
+        "process-group=ag",
+        "<Location /refuse-script>", "    PyWorkerApplicationGroup ext2",
+        "</Location>",
         "<Location /env>", "    SetEnv PYW_AG envgroup", "</Location>",
+    ] + ["<Location /c%d>\n    PyWorkerApplicationGroup c%d\n</Location>"
+         % (i, i) for i in range(1, 5)] + [
         "<Location /env-server>", "    SetEnv PYW_AG %{SERVER}",
         "</Location>",
         "<Location /env-long>", "    SetEnv PYW_AG " + "x" * 300,

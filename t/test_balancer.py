@@ -560,5 +560,9 @@ ProxyPass /other pyworker://other/
                               r"pywtest1", since=mark)
         assert line and "(group=other " in line[0], a.log.tail()
         a.log.expect(r"\bPYW0106\b")
+        # Its preload at start was refused the same way (t/test_preload.py).
+        a.log.expect(r"\bPYW0311\b.*(preloading \S+/other\.wsgi failed|"
+                     r"PermissionError: \S+/other\.wsgi is owned by uid 0)")
+        assert a.log.find(r"\bPYW0311\b.*PermissionError: \S+/other\.wsgi")
     finally:
         shutil.rmtree(scripts)

@@ -106,6 +106,13 @@ const char *pyw_app_group_check(apr_pool_t *p, const char *directive,
     return NULL;
 }
 
+int pyw_app_group_per_request(const char *value)
+{
+    appgroup_form_e form = appgroup_form(value);
+
+    return form == FORM_HOST || form == FORM_RESOURCE || form == FORM_ENV;
+}
+
 /* "host" or "host:port"; 80 and 443 (and 0: unknown) are left out. */
 static const char *appgroup_host_port(apr_pool_t *p, const char *host,
                                       apr_port_t port)

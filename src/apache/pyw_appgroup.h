@@ -42,6 +42,10 @@ extern const char pyw_app_group_global[];
 const char *pyw_app_group_check(apr_pool_t *p, const char *directive,
                                 const char **value, int import);
 
+/* 1 if value (checked) resolves per request: %{HOST}, %{RESOURCE},
+ * %{ENV:...}; such a group cannot be preloaded. */
+int pyw_app_group_per_request(const char *value);
+
 /* PyWorkerImportScript's value for the server s it was written in:
  * %{SERVER} resolved with s's ServerName and port.  From p. */
 const char *pyw_app_group_for_server(apr_pool_t *p, server_rec *s,

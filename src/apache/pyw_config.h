@@ -45,6 +45,8 @@ typedef struct {
     apr_array_header_t *import_app_groups; /* const char *, resolved: one
                                               per import script ("" for
                                               %{GLOBAL}) */
+    apr_array_header_t *import_modes;     /* const char *, one per import
+                                             script: PYW_IMPORT_* */
     uid_t       uid;            /* ids the daemons run as, from user= and */
     gid_t       gid;            /* group=, else Apache's User and Group   */
     const char *user_name;      /* for initgroups(); NULL: no passwd entry */

@@ -17,6 +17,7 @@
 #include "pyw_appgroup.h"
 #include "pyw_config_int.h"
 #include "../common/pyw_option.h"
+#include "../common/pyw_spec.h"
 
 static const pyw_option_t pyw_alias_options[] = {
     { "process-group", PYW_OPT_STRING,
@@ -97,6 +98,28 @@ static const char *pyw_parse_group_options(cmd_parms *cmd,
 
 /* ---- directives ---- */
 
+/* An alias's group is checked once the groups are known.  With both
+ * process-group= and application-group= (one that needs no request),
+ * its daemons load the application when they start, before they take
+ * requests, as mod_wsgi does for WSGIScriptAlias: preload says how
+ * (PYW_IMPORT_*), NULL where the file is known per request only. */
+static void pyw_note_alias_ref(cmd_parms *cmd, const pyw_alias_t *a,
+                               const char *preload)
+{
+    pyw_group_ref_t *ref;
+
+    if (a->process_group == NULL) {
+        return;
+    }
+    ref = pyw_note_ref(cmd, a->process_group, a->uri, NULL);
+    if (preload != NULL && a->application_group != NULL
+        && !pyw_app_group_per_request(a->application_group)) {
+        ref->import_script = a->script;
+        ref->import_app_group = a->application_group;
+        ref->import_mode = preload;
+    }
+}
+
 /* The target names a directory: it ends in '/', or is one now. */
 static int pyw_alias_is_directory(apr_pool_t *p, const char *path)
 {
@@ -156,9 +179,7 @@ const char *pyw_cmd_script_alias(cmd_parms *cmd, void *mconfig,
         pyw_warn_missing(cmd, cmd->cmd->name, a.script,
                          "its URLs answer 404 until it does");
     }
-    if (a.process_group != NULL) {
-        pyw_note_ref(cmd, a.process_group, a.uri, NULL);
-    }
+    pyw_note_alias_ref(cmd, &a, a.regex == NULL ? PYW_IMPORT_PRELOAD : NULL);
     *(pyw_alias_t *)apr_array_push(sc->aliases) = a;
     return NULL;
 }
@@ -216,9 +237,8 @@ const char *pyw_cmd_paste_app(cmd_parms *cmd, void *mconfig,
     if (err != NULL) {
         return err;
     }
-    if (a.process_group != NULL) {
-        pyw_note_ref(cmd, a.process_group, a.uri, NULL);
-    }
+    pyw_note_alias_ref(cmd, &a, apr_pstrcat(cmd->pool, PYW_IMPORT_PASTE,
+                                            a.paste_app, NULL));
     *(pyw_alias_t *)apr_array_push(sc->aliases) = a;
     return NULL;
 }

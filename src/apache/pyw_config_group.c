@@ -48,6 +48,7 @@ static pyw_group_t *pyw_group_new(cmd_parms *cmd, const char *name)
     g->import_scripts = apr_array_make(cmd->pool, 1, sizeof(const char *));
     g->import_app_groups = apr_array_make(cmd->pool, 1,
                                           sizeof(const char *));
+    g->import_modes = apr_array_make(cmd->pool, 1, sizeof(const char *));
     return g;
 }
 

@@ -18,8 +18,11 @@ typedef struct {
     const char *group;
     server_rec *server;         /* where the reference was written */
     const char *where;          /* "PyWorkerScriptAlias /x (file:line)" */
-    const char *import_script;  /* PyWorkerImportScript: its path */
+    const char *import_script;  /* PyWorkerImportScript or a preload:
+                                   its path */
     const char *import_app_group;   /* and its application-group= */
+    const char *import_mode;    /* PYW_IMPORT_* (pyw_spec.h); NULL:
+                                   PyWorkerImportScript */
     int         any_host;       /* a directory or location outside every
                                    <VirtualHost>: it serves every host, so
                                    a vhost's group there is checked per

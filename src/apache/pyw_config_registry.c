@@ -18,6 +18,7 @@
 #include "http_config.h"
 #include "http_log.h"
 
+#include "../common/pyw_spec.h"
 #include "pyw_appgroup.h"
 #include "pyw_config_int.h"
 #include "pyw_log.h"
@@ -39,6 +40,7 @@ pyw_group_ref_t *pyw_note_ref(cmd_parms *cmd, const char *group,
                               pyw_cmd_where(cmd));
     ref->import_script = import_script;
     ref->import_app_group = NULL;
+    ref->import_mode = NULL;
     ref->any_host = 0;
     return ref;
 }
@@ -87,6 +89,55 @@ int pyw_config_group_visible(const pyw_group_t *g, server_rec *s)
            && strcasecmp(g->server->server_hostname, s->server_hostname) == 0;
 }
 
+/* Two import modes load the same thing: both scripts (whether a
+ * failure is fatal aside), or the same application of a paste file. */
+static int pyw_import_same(const char *a, const char *b)
+{
+    return strchr(a, ':') != NULL || strchr(b, ':') != NULL
+           ? strcmp(a, b) == 0 : 1;
+}
+
+/* An entry for the group's daemons to load at start, once: the same
+ * file, application and group named again (an import script and its
+ * alias, two aliases) is loaded once, as mod_wsgi does, and a
+ * PyWorkerImportScript among them keeps its failure fatal. */
+static void pyw_group_add_import(pyw_group_t *g, const char *path,
+                                 const char *app_group, const char *mode)
+{
+    const char **paths = (const char **)g->import_scripts->elts;
+    const char **groups = (const char **)g->import_app_groups->elts;
+    const char **modes = (const char **)g->import_modes->elts;
+    int i;
+
+    for (i = 0; i < g->import_scripts->nelts; i++) {
+        if (strcmp(paths[i], path) == 0 && strcmp(groups[i], app_group) == 0
+            && pyw_import_same(modes[i], mode)) {
+            if (strcmp(mode, PYW_IMPORT_SCRIPT) == 0) {
+                modes[i] = PYW_IMPORT_SCRIPT;
+            }
+            return;
+        }
+    }
+    *(const char **)apr_array_push(g->import_scripts) = path;
+    *(const char **)apr_array_push(g->import_app_groups) = app_group;
+    *(const char **)apr_array_push(g->import_modes) = mode;
+}
+
+/* The group's own application (script=, paste=) is loaded at start
+ * too, so that a restart has no gap for the balancer's requests. */
+static void pyw_group_preload_own_app(pyw_group_t *g)
+{
+    apr_pool_t *p = g->import_modes->pool;
+
+    if (g->app_file == NULL) {
+        return;
+    }
+    pyw_group_add_import(g, g->app_file, g->app_group_name,
+                         g->app_paste_name == NULL ? PYW_IMPORT_PRELOAD
+                         : apr_pstrcat(p, PYW_IMPORT_PASTE,
+                                       g->app_paste_name, NULL));
+}
+
 static int pyw_check_ref(server_rec *s, const pyw_group_ref_t *ref)
 {
     pyw_group_t *g = pyw_config_find_group(ref->group);
@@ -105,11 +156,12 @@ static int pyw_check_ref(server_rec *s, const pyw_group_ref_t *ref)
         return HTTP_INTERNAL_SERVER_ERROR;
     }
     if (ref->import_script != NULL) {
-        *(const char **)apr_array_push(g->import_scripts) =
-            ref->import_script;
-        *(const char **)apr_array_push(g->import_app_groups) =
-            pyw_app_group_for_server(g->import_app_groups->pool,
-                                     ref->server, ref->import_app_group);
+        pyw_group_add_import(g, ref->import_script,
+                             pyw_app_group_for_server(
+                                 g->import_app_groups->pool, ref->server,
+                                 ref->import_app_group),
+                             ref->import_mode ? ref->import_mode
+                                              : PYW_IMPORT_SCRIPT);
     }
     return OK;
 }
@@ -199,6 +251,9 @@ int pyw_config_check_config(apr_pool_t *pconf, apr_pool_t *plog,
         if (pyw_check_ref(s, &refs[i]) != OK) {
             rc = HTTP_INTERNAL_SERVER_ERROR;
         }
+    }
+    for (i = 0; i < pyw_globals.groups->nelts; i++) {
+        pyw_group_preload_own_app(groups[i]);
     }
     return rc;
 }

@@ -83,6 +83,8 @@ static void pyw_fill_spec(const pyw_slot_t *slot, const pyw_proc_t *p,
     spec->import_app_groups =
         (const char *const *)g->import_app_groups->elts;
     spec->n_import_app_groups = g->import_app_groups->nelts;
+    spec->import_modes = (const char *const *)g->import_modes->elts;
+    spec->n_import_modes = g->import_modes->nelts;
     /* mod_wsgi: response-socket-timeout, by default socket-timeout. */
     spec->response_write_timeout_ms = g->response_socket_timeout_ms > 0
                                       ? g->response_socket_timeout_ms

@@ -174,7 +174,9 @@
     X(script, "script", STRING, 0, 0, 0, "none", \
       "The WSGI script the group runs for requests that reach it through " \
       "mod_proxy (`ProxyPass /app pyworker://GROUP/`, `BalancerMember " \
-      "pyworker://GROUP`).") \
+      "pyworker://GROUP`). Each daemon loads it when it starts, before " \
+      "it is ready (PYW0317; a failure is logged and its requests try " \
+      "again).") \
     X(paste, "paste", STRING, 0, 0, 0, "none", \
       "The same as a PasteDeploy file, `file.ini` or `file.ini#name` " \
       "(default `main`); either `script=` or `paste=`.") \

@@ -63,6 +63,7 @@ static const spec_row_t spec_rows[] = {
                n_import_scripts),
     SPEC_ARRAY(".import-app-group", SPEC_STRV, import_app_groups,
                n_import_app_groups),
+    SPEC_ARRAY(".import-mode", SPEC_STRV, import_modes, n_import_modes),
     SPEC_ROW(".response-write-timeout", SPEC_I64, response_write_timeout_ms),
     SPEC_ROW(".script-reloading", SPEC_INT, script_reloading),
     SPEC_ROW(".log-level", SPEC_INT, log_level),

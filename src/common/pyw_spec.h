@@ -73,6 +73,16 @@
 
 #define PYW_PRIORITY_KEEP  PYW_PRIORITY_UNSET
 
+/* How an import entry is loaded at daemon start, before READY:
+ *   "script"      PyWorkerImportScript: a failure stops the start (254);
+ *   "preload"     a script whose alias names process-group= and
+ *                 application-group= (mod_wsgi's rule), or the group's
+ *                 script=: a failure is logged and its requests try again;
+ *   "paste:NAME"  the same for application NAME of a PasteDeploy file. */
+#define PYW_IMPORT_SCRIPT   "script"
+#define PYW_IMPORT_PRELOAD  "preload"
+#define PYW_IMPORT_PASTE    "paste:"
+
 typedef struct {
     /* The group's PyWorkerDaemonProcess options (pyw_options.h), with
      * python_home, python_path and display_name already resolved. */
@@ -97,6 +107,9 @@ typedef struct {
                                           each ("" %{GLOBAL}); missing
                                           ones are %{GLOBAL}             */
     int           n_import_app_groups;
+    const char *const *import_modes;  /* how each is loaded (below);
+                                          missing ones are "script"      */
+    int           n_import_modes;
     int64_t       response_write_timeout_ms; /* one response write to
                                                 Apache; 0: the backstop */
     int           script_reloading;      /* PyWorkerScriptReloading       */

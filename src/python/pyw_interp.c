@@ -11,10 +11,12 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "../common/pyw_io.h"
 #include "../daemon/pyw_dlog.h"
 #include "pyw_hosted.h"
 #include "pyw_interp_int.h"
 #include "pyw_interp_private.h"
+#include "pyw_paste.h"
 #include "pyw_response.h"
 #include "pyw_script.h"
 #include "pyw_stacks.h"
@@ -23,6 +25,7 @@
 #define INTERP_LOG_STARTED        302  /* info: version, sys.prefix        */
 #define INTERP_LOG_THREAD_FAILED  303  /* PyThreadState_New failed         */
 #define INTERP_LOG_ATEXIT_FAILED  304  /* atexit callbacks raised          */
+#define INTERP_LOG_PRELOADED      317  /* info: a preload loaded           */
 
 pyw_interp_t pyw_interp_main = { .index = 0, .name = "", .name_len = 0 };
 
@@ -59,24 +62,57 @@ static void interp_log_started(void)
              pyw_hosted_running() ? "" : "embedded ", exe, p ? p : "?");
 }
 
-/* PyWorkerImportScript, in order, each in its application group's
- * interpreter (created here when it is a named one).  GIL not held.
- * 0, or -1 logged. */
+/* One import entry in ip (pyw_spec.h: PYW_IMPORT_*).  -1 only when a
+ * failure must stop the start (PyWorkerImportScript); logged. */
+static int interp_import_one(pyw_interp_t *ip, const char *path,
+                             const char *mode, const char *group)
+{
+    size_t plen = sizeof(PYW_IMPORT_PASTE) - 1;
+    const char *paste = strncmp(mode, PYW_IMPORT_PASTE, plen) == 0
+                        ? mode + plen : NULL;
+    int64_t start = pyw_io_now_ms();
+    int rv;
+
+    if (paste != NULL) {
+        rv = pyw_paste_preload(path, paste);
+    }
+    else if (strcmp(mode, PYW_IMPORT_PRELOAD) == 0) {
+        rv = pyw_script_preload(ip, path);
+    }
+    else {
+        return pyw_script_import(ip, path);
+    }
+    if (rv == 0) {
+        pyw_dlog(PYW_LOG_INFO, INTERP_LOG_PRELOADED, NULL, "preloaded %s%s%s "
+                 "in application group '%s' in %lld ms", path,
+                 paste ? "#" : "", paste ? paste : "",
+                 *group ? group : "%{GLOBAL}",
+                 (long long)(pyw_io_now_ms() - start));
+    }
+    return 0;                   /* a preload's failure is logged: its
+                                   requests load it again */
+}
+
+/* PyWorkerImportScript and preloads, in order, each in its application
+ * group's interpreter (created here when it is a named one).  GIL not
+ * held.  0, or -1 logged. */
 static int interp_import_scripts(const pyw_daemon_spec_t *spec)
 {
-    const char *group;
+    const char *group, *mode;
     pyw_interp_t *ip;
     int i, rv;
 
     for (i = 0; i < spec->n_import_scripts; i++) {
         group = i < spec->n_import_app_groups ? spec->import_app_groups[i]
                                               : "";
+        mode = i < spec->n_import_modes ? spec->import_modes[i]
+                                        : PYW_IMPORT_SCRIPT;
         ip = pyw_subinterp_enter(&interp_main_thread, group, strlen(group),
                                  NULL);
         if (ip == NULL) {
             return -1;
         }
-        rv = pyw_script_import(ip, spec->import_scripts[i]);
+        rv = interp_import_one(ip, spec->import_scripts[i], mode, group);
         pyw_subinterp_leave();
         if (rv < 0) {
             return -1;          /* logged with its traceback */

@@ -368,3 +368,16 @@ PyObject *pyw_paste_application(const char *path, PyObject *name,
     Py_INCREF(e->app);
     return e->app;
 }
+
+int pyw_paste_preload(const char *path, const char *name)
+{
+    paste_entry_t *e = paste_entry(path, name);
+
+    if (e == NULL) {
+        pyw_script_log_exception(PYW_LOG_ERR, PASTE_LOG_LOAD_FAILED, NULL,
+                                 "PasteDeploy application of %s", path);
+        return -1;
+    }
+    /* At start: no worker thread exists yet to load it meanwhile. */
+    return e->app != NULL ? 0 : paste_load(e, NULL);
+}

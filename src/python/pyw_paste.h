@@ -25,4 +25,13 @@
 PyObject *pyw_paste_application(const char *path, PyObject *name,
                                 const char *uri, int reloading);
 
+/*
+ * Preload application name of the file at path in the current
+ * interpreter, at start (PyWorkerPasteApp with process-group= and
+ * application-group=, or the group's paste=): 0, or -1 with the failure
+ * logged (PYW0313) and nothing kept, so that its requests load it again.
+ * GIL held.
+ */
+int pyw_paste_preload(const char *path, const char *name);
+
 #endif /* PYW_PASTE_H */

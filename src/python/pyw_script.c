@@ -114,6 +114,19 @@ int pyw_script_import(pyw_interp_t *ip, const char *path)
     return -1;
 }
 
+int pyw_script_preload(pyw_interp_t *ip, const char *path)
+{
+    int fresh;
+
+    if (script_module(ip, path, NULL, 0, &fresh) != NULL) {
+        return 0;
+    }
+    pyw_script_log_exception(PYW_LOG_ERR, SCRIPT_LOG_LOAD_FAILED, NULL,
+                             "preloading %s failed; its requests load it "
+                             "again", path);
+    return -1;
+}
+
 /* Forget a freshly loaded script that turned out unusable, so the next
  * request runs it again (the file may have been fixed). */
 static void script_forget(pyw_interp_t *ip, const char *path,

@@ -39,6 +39,12 @@ void pyw_script_owner(uid_t uid, gid_t gid);
  * logged.  The script does not need an `application`. */
 int pyw_script_import(pyw_interp_t *ip, const char *path);
 
+/* Preload path in ip at start (an alias with process-group= and
+ * application-group=, or the group's script=): 0, or -1 with the
+ * failure logged (PYW0311) and the script left unloaded, so that its
+ * requests load it again.  GIL held. */
+int pyw_script_preload(pyw_interp_t *ip, const char *path);
+
 /*
  * The `application` callable of the script at path (raw bytes as Apache
  * sent SCRIPT_FILENAME), loading the script first if needed.  New

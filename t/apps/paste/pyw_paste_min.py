@@ -6,6 +6,7 @@ defaults PasteDeploy gave it (here, __file__) and where it is mounted.
 import json
 import logging
 import os
+import time
 
 log = logging.getLogger("pywpaste.min")
 
@@ -13,6 +14,7 @@ log = logging.getLogger("pywpaste.min")
 def app_factory(global_config, **local_conf):
     greeting = local_conf.get("greeting", "?")
     log.warning("pywpaste-factory %s", greeting)
+    loaded_at = time.time()
 
     def app(environ, start_response):
         body = json.dumps({
@@ -24,6 +26,7 @@ def app_factory(global_config, **local_conf):
             "script_name": environ.get("SCRIPT_NAME"),
             "path_info": environ.get("PATH_INFO"),
             "pid": os.getpid(),
+            "loaded_at": loaded_at,
         }).encode()
         start_response("200 OK", [("Content-Type", "application/json"),
                                   ("Content-Length", str(len(body)))])
