@@ -6,8 +6,10 @@ an explicit StreamHandler(sys.stderr), a fileConfig console handler -
 lands in the error log at its own level (PYW0363: DEBUG..CRITICAL ->
 debug..crit), filtered by `LogLevel pyworker:...`, one line per line of
 the record, each with group=, pid= and the request's uri= (none for a
-record logged outside a request).  print() and plain sys.stderr writes
-keep their level (error); a FileHandler writes its file only.
+record logged outside a request).  A line longer than 8 KiB (escaped)
+goes on over further log lines, cut between characters, as print()
+does, up to 32 of them.  print() and plain sys.stderr writes keep their
+level (error); a FileHandler writes its file only.
 
 (A console handler from a PasteDeploy file's [handlers]: t/test_paste.py.)
 """
@@ -188,6 +190,69 @@ def test_record_after_a_partial_stderr_line_keeps_the_order(httpd):
            if m in l or "PYW0361: end " in l]
     assert got == [(STDERR, "error"), (RECORD, "warn"), (STDERR, "error")], \
         httpd.log.text(mark)
+
+
+def record_pieces(httpd, case):
+    """GET /log?case=...&m=M of a one-line record; (M, its log lines as
+    bytes, their messages decoded: the text between the code and the
+    context)."""
+    m = marker()
+    mark = httpd.log.mark()
+    assert httpd.get("/log?case=%s&m=%s" % (case, m)).status_code == 200
+    httpd.log.wait_for(re.escape(m), since=mark)
+    time.sleep(0.3)         # its further lines would have come by now
+    with open(httpd.log.path, "rb") as f:
+        f.seek(mark)
+        raw = [l for l in f.read().split(b"\n") if b"PYW0363" in l]
+    texts = []
+    for l in raw:
+        try:
+            line = l.decode("utf-8")
+        except UnicodeDecodeError as e:
+            pytest.fail("invalid UTF-8 in the error log line: %s (%r)"
+                        % (e, l[e.start - 8:e.end + 40]))
+        got = re.search(r"\[pyworker:warn\] .* PYW0363: (.*) "
+                        r"\(group=pylog pid=\d+ uri=/log\)$", line)
+        assert got, "level, code or context lost: %r ... %r" \
+            % (line[:120], line[-120:])
+        texts.append(got.group(1))
+    return m, raw, texts
+
+
+def test_long_record_is_never_cut_inside_a_utf8_character(httpd):
+    """A WARNING record of 4000 x U+20AC (12 kB of UTF-8) was cut at
+    8192 bytes in the middle of a character (invalid UTF-8 in the error
+    log, which breaks a log shipper that decodes strictly) and the rest
+    was dropped.  Now it goes on over a second line, as print() of the
+    same text does: each line valid UTF-8 with the code, level and
+    context, and nothing lost."""
+    m, raw, texts = record_pieces(httpd, "long")
+    assert len(raw) == 2, [l[:100] for l in raw]
+    assert "".join(texts) == "WARNING:pywlog:%s-long %s" % (m, "\u20ac" * 4000)
+
+
+def test_escaped_record_keeps_its_context(httpd):
+    """A record of 2500 ANSI colour resets ("\\x1b[0m", as colourising
+    formatters write) is escaped 4x (\\x1b): the line buffer filled
+    before the suffix, so the line ended "...\\x1b.." without its
+    "(group=pylog pid=N uri=/log)" (whose line is it, in a log shared by
+    groups?) and without its "..." cut mark.  Now every line of it carries
+    the context, and the escaped text goes on over further lines."""
+    m, raw, texts = record_pieces(httpd, "escapes")
+    assert len(raw) == 3, [l[:100] for l in raw]
+    assert all(len(l) < 8192 + 512 for l in raw)
+    assert "".join(texts) == "WARNING:pywlog:%s-esc %s" \
+        % (m, "\\x1b[0m" * 2500)
+
+
+def test_very_long_record_line_is_cut_after_32_lines(httpd):
+    """A line of 300 kB: 32 log lines of 8 KiB, the last marked "...";
+    the rest is left out (one record cannot flood the log)."""
+    m, raw, texts = record_pieces(httpd, "huge")
+    assert len(raw) == 32, len(raw)
+    assert all(t.endswith("x") for t in texts[:-1])
+    assert texts[-1].endswith("x...")
+    assert len("".join(texts)) == 32 * 8192 + 3
 
 
 def test_log_level_filters_records(apache):

@@ -26,12 +26,19 @@
 #include "../common/pyw_logformat.h"
 #include "pyw_dlog.h"
 
-/* Longest message text kept; the rest is cut and marked with "...". */
-#define DLOG_MAX_MSG   8192
-/* The message with its code and suffix (group, pid, uri); the line is
- * that in the group's ErrorLogFormat, with up to 1 KiB around it. */
-#define DLOG_LINE_MAX  (DLOG_MAX_MSG + 1024)
-#define DLOG_URI_MAX   512
+/* Longest message text on one line, escaped: a longer line of text goes
+ * on over further lines (cut between characters), up to DLOG_MAX_PIECES
+ * of them; the rest is cut and marked with "...". */
+#define DLOG_MAX_MSG    8192
+#define DLOG_MAX_PIECES 32
+#define DLOG_URI_MAX    512
+/* The suffix: " (group=G pid=N uri=U)", the uri escaped (4 bytes per
+ * character at worst), the group a checked name of up to 64 bytes. */
+#define DLOG_SUFFIX_MAX (4 * DLOG_URI_MAX + 128)
+/* The message with its code, "..." and suffix: each always fits.  The
+ * line is that in the group's ErrorLogFormat, with up to 1 KiB around
+ * it. */
+#define DLOG_LINE_MAX   (32 + DLOG_MAX_MSG + DLOG_SUFFIX_MAX)
 
 /* Written once by pyw_dlog_init() before any thread exists; read-only
  * afterwards, so no locking is needed. */
@@ -150,17 +157,52 @@ static void dlog_addf(dlog_buf_t *b, const char *fmt, ...)
     }
 }
 
-/* Append text with control characters escaped as \xNN (like Apache's
- * error log), so one call is always one physical line. */
+/* 1 if ch is written as \xNN (like Apache's error log does), so that
+ * one line of text is always one physical line. */
+static int dlog_is_escaped(unsigned char ch)
+{
+    return ch < 0x20 && ch != '\t';
+}
+
+/* i, or if s[i] is inside a UTF-8 character, where that character starts:
+ * a cut there leaves whole characters on both sides.  Text that is not
+ * UTF-8 (more than 3 continuation bytes) is cut at i, so it moves on. */
+static size_t dlog_char_start(const char *s, size_t i)
+{
+    size_t k = i;
+
+    while (k > 0 && i - k < 3 && ((unsigned char)s[k] & 0xC0) == 0x80) {
+        k--;
+    }
+    return ((unsigned char)s[k] & 0xC0) != 0x80 ? k : i;
+}
+
+/* How many of the n bytes at s fit in room bytes once escaped, ending
+ * between two characters. */
+static size_t dlog_fit(const char *s, size_t n, size_t room)
+{
+    size_t i, used = 0;
+
+    for (i = 0; i < n; i++) {
+        used += dlog_is_escaped((unsigned char)s[i]) ? 4 : 1;
+        if (used > room) {
+            return dlog_char_start(s, i);
+        }
+    }
+    return n;
+}
+
+/* Append as much of s as fits, escaped and in whole characters. */
 static void dlog_add_escaped(dlog_buf_t *b, const char *s, size_t n)
 {
     static const char hex[] = "0123456789abcdef";
     size_t i;
 
-    for (i = 0; i < n && b->len + 4 < b->cap; i++) {
+    n = dlog_fit(s, n, b->cap - b->len);
+    for (i = 0; i < n; i++) {
         unsigned char ch = (unsigned char)s[i];
 
-        if (ch < 0x20 && ch != '\t') {
+        if (dlog_is_escaped(ch)) {
             b->buf[b->len++] = '\\';
             b->buf[b->len++] = 'x';
             b->buf[b->len++] = hex[ch >> 4];
@@ -200,7 +242,9 @@ static size_t dlog_render(int level, const char *msg, size_t msglen,
     return pyw_logformat_render(dlog_format, &c, line, cap);
 }
 
-/* Formats and writes one line; msg need not be NUL terminated. */
+/* Formats and writes one line; msg need not be NUL terminated, and
+ * takes at most DLOG_MAX_MSG bytes escaped (dlog_fit), so the suffix
+ * that tells whose line it is always fits. */
 static void dlog_emit(int level, int code, const char *uri,
                       const char *msg, size_t msglen, int cut)
 {
@@ -213,7 +257,7 @@ static void dlog_emit(int level, int code, const char *uri,
     if (code > 0) {
         dlog_addf(&b, PYW_LOGNO_FMT, code);
     }
-    dlog_add_escaped(&b, msg, msglen);
+    dlog_add_escaped(&b, msg, dlog_fit(msg, msglen, DLOG_MAX_MSG));
     if (cut) {
         dlog_addf(&b, "...");
     }
@@ -228,7 +272,8 @@ static void dlog_emit(int level, int code, const char *uri,
     }
     if (uri) {
         dlog_addf(&b, " uri=");
-        dlog_add_escaped(&b, uri, strnlen(uri, DLOG_URI_MAX));
+        dlog_add_escaped(&b, uri,
+                         dlog_char_start(uri, strnlen(uri, DLOG_URI_MAX)));
     }
     dlog_addf(&b, ")");
     len = dlog_render(level, text, b.len, line, sizeof(line) - 1);
@@ -245,9 +290,31 @@ static void dlog_emit(int level, int code, const char *uri,
     errno = saved_errno;        /* callers log errno-based messages */
 }
 
+/* One line of text as log lines of at most DLOG_MAX_MSG bytes each
+ * (escaped), cut between characters, as print() cuts a long line: up to
+ * DLOG_MAX_PIECES of them, the last marked "..." if text is left out
+ * there (or was by the caller: cut). */
+static void dlog_line(int level, int code, const char *uri,
+                      const char *p, size_t n, int cut)
+{
+    int piece;
+
+    for (piece = 1; ; piece++) {
+        size_t k = dlog_fit(p, n, DLOG_MAX_MSG);    /* > 0 if n > 0 */
+
+        if (k == n || piece == DLOG_MAX_PIECES) {
+            dlog_emit(level, code, uri, p, k, cut || k < n);
+            return;
+        }
+        dlog_emit(level, code, uri, p, k, 0);
+        p += k;
+        n -= k;
+    }
+}
+
 void pyw_dlog(int level, int code, const char *uri, const char *fmt, ...)
 {
-    char msg[DLOG_MAX_MSG];
+    char msg[DLOG_MAX_MSG + 4];     /* + 4: the character cut at the end */
     va_list ap;
     int n;
 
@@ -260,11 +327,12 @@ void pyw_dlog(int level, int code, const char *uri, const char *fmt, ...)
     if (n < 0) {
         return;
     }
-    if ((size_t)n >= sizeof(msg)) {
-        dlog_emit(level, code, uri, msg, sizeof(msg) - 1, 1);
+    if ((size_t)n > DLOG_MAX_MSG) {
+        dlog_line(level, code, uri, msg, dlog_char_start(msg, DLOG_MAX_MSG),
+                  1);
     }
     else {
-        dlog_emit(level, code, uri, msg, (size_t)n, 0);
+        dlog_line(level, code, uri, msg, (size_t)n, 0);
     }
 }
 
@@ -280,16 +348,11 @@ void pyw_dlog_text(int level, int code, const char *uri,
         const char *nl = memchr(p, '\n', (size_t)(end - p));
         const char *eol = nl ? nl : end;
         size_t n = (size_t)(eol - p);
-        int cut = 0;
 
         if (n > 0 && p[n - 1] == '\r') {
             n--;
         }
-        if (n > DLOG_MAX_MSG) {
-            n = DLOG_MAX_MSG;
-            cut = 1;
-        }
-        dlog_emit(level, code, uri, p, n, cut);
+        dlog_line(level, code, uri, p, n, 0);
         p = nl ? nl + 1 : end;
     }
 }

@@ -52,11 +52,15 @@ int pyw_dlog_request_var_count(void);
 const char *pyw_dlog_request_var_key(int i);
 
 /* uri may be NULL: the thread's request, if any.  Checks the level before
- * formatting anything. */
+ * formatting anything.  A message over 8 KiB is cut (between UTF-8
+ * characters) and marked "...". */
 void pyw_dlog(int level, int code, const char *uri, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
-/* Log text that may span lines (a traceback): one log line per line. */
+/* Log text that may span lines (a traceback): one log line per line.  A
+ * line longer than 8 KiB once escaped goes on over further log lines, cut
+ * between UTF-8 characters, each with the code and context; after 32 of
+ * them the rest of that line is left out and marked "...". */
 void pyw_dlog_text(int level, int code, const char *uri,
                    const char *text, size_t len);
 

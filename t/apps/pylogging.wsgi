@@ -11,6 +11,10 @@
 #   ?case=file&m=M         a FileHandler: the file, never the error log
 #   ?case=plain&m=M        print() and sys.stderr.write(): as before
 #   ?case=partial&m=M      a partial sys.stderr line, then a record
+#   ?case=long&m=M         a record of 12 kB of 3-byte UTF-8 characters
+#   ?case=escapes&m=M      a record of 2500 ANSI colour resets, as
+#                          colourising formatters write them
+#   ?case=huge&m=M         a record of one 300 kB line
 import logging
 import os
 import sys
@@ -74,6 +78,12 @@ def run(case, m, environ):
     elif case == "plain":
         print(m + "-print")
         sys.stderr.write(m + "-stderr\n")
+    elif case == "long":
+        log.warning("%s-long %s", m, "\u20ac" * 4000)
+    elif case == "escapes":
+        log.warning("%s-esc %s", m, "\x1b[0m" * 2500)
+    elif case == "huge":
+        log.warning("%s-huge %s", m, "x" * 300000)
     elif case == "partial":
         sys.stderr.write(m + "-partial ")
         log.warning("%s-record", m)
