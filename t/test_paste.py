@@ -11,16 +11,24 @@ an ini file, as `pserve` and Zope's `runwsgi` load them.
     application, retried on the next request;
   - a changed ini file asks for a rolling restart (PYW0333);
   - configtest refuses a file that does not exist (PYW0006), and
-    options a paste application cannot have.
+    options a paste application cannot have;
+  - the daemon reads the file itself, once, from the descriptor it
+    checked (script-user=), and hands PasteDeploy and logging its text:
+    a '#' in a directory name is part of the path.
 """
 import os
+import pwd
 import re
+import shutil
+import tempfile
+import threading
 import time
 import uuid
 
 import pytest
 
-from pyworker_t.httpd import configtest
+from pyworker_t.httpd import IS_ROOT, configtest
+from pyworker_t.proxy import load_proxy
 
 PASTE_FAILED = 313          # error: PasteDeploy application not loaded
 FILE_CHANGED = 333          # notice: file changed; rolling restart asked
@@ -262,3 +270,107 @@ PyWorkerPasteApp /x {apps}/paste/minimal.ini#other process-group=g \\
     application-group=%{GLOBAL} pass-authorization=On
 """)
     assert rc == 0, out
+
+
+def test_paste_option_with_hash_in_a_directory_name(fresh_apache):
+    """An ini file in a directory whose name has a '#' (configtest accepts
+    /x/rel#1/site.ini).  The daemon called paste.deploy.loadapp("config:"
+    + path), and PasteDeploy cuts a config: URI at its FIRST '#': it
+    opened /x/rel -> 500 (FileNotFoundError) for every request, through
+    PyWorkerPasteApp and through the group's paste= (mod_proxy).  The
+    daemon now gives PasteDeploy the file's text and its path, never a
+    URI; "use = config:base.ini" is still found beside it, and `here` /
+    `__file__` are the path as configured."""
+    top = tempfile.mkdtemp(prefix="pyw-paste-", dir="/tmp")
+    os.chmod(top, 0o755)
+    d = os.path.join(top, "rel#1")
+    os.makedirs(d)
+    os.chmod(d, 0o755)
+    ini = os.path.join(d, "site.ini")
+    with open(ini, "w") as f:
+        f.write("[app:main]\nuse = config:base.ini\ngreeting = hashdir\n")
+    with open(os.path.join(d, "base.ini"), "w") as f:
+        f.write("[app:main]\npaste.app_factory = pyw_paste_min:app_factory"
+                "\n")
+    for name in ("site.ini", "base.ini"):
+        os.chmod(os.path.join(d, name), 0o644)
+    try:
+        a = fresh_apache(load_proxy() + """
+PyWorkerDaemonProcess hd threads=2 python-path={apps}/paste \\
+    display-name=pyw-hd paste=%s
+PyWorkerPasteApp /alias %s process-group=hd
+<Directory "%s">
+    Require all granted
+</Directory>
+ProxyPass /proxied pyworker://hd/
+""" % (ini, ini, top))
+        for url in ("/alias/", "/proxied/"):
+            r = a.get(url)
+            assert r.status_code == 200, a.log.find(r"PYW0313")
+            got = r.json()
+            assert got["greeting"] == "hashdir", got
+            assert (got["file"], got["here"]) == (ini, d), got
+    finally:
+        shutil.rmtree(top)
+
+
+@pytest.mark.skipif(not IS_ROOT, reason="chown needs root")
+def test_paste_file_swapped_after_apaches_owner_check_is_not_loaded(
+        fresh_apache):
+    """README (script-user=): "The daemon checks the file it opens again
+    (a symlink swapped after Apache's check: 500, PermissionError)".  It
+    did for a WSGI script, not for a PyWorkerPasteApp ini: PasteDeploy
+    opened whatever the path named when a worker took the request.  Here
+    the group's only worker is busy, Apache checks the ini (a symlink to a
+    file of pywtest2) and queues the request; the tenant then points the
+    symlink at a file of pywtest1, which must not be loaded."""
+    a = fresh_apache("""
+PyWorkerDaemonProcess gb threads=1 user=pywtest2 script-user=pywtest2 \\
+    python-path={apps}/paste display-name=pyw-gb
+PyWorkerScriptAlias /b {run}/scripts/b/slow.wsgi process-group=gb
+PyWorkerPasteApp /x {apps}/paste/greeting.ini process-group=gb
+""", wait_daemons=True)
+    b_dir, a_dir = a.path("run", "scripts", "b"), a.path("run", "scripts", "a")
+    for d in (b_dir, a_dir):
+        os.makedirs(d, exist_ok=True)
+        os.chmod(d, 0o755)
+    os.chmod(a.path("run", "scripts"), 0o755)
+    b_script = os.path.join(b_dir, "slow.wsgi")
+    shutil.copy(a.path("apps", "slow.wsgi"), b_script)
+    shutil.chown(b_script, "pywtest2", "pywtest2")
+    link = a.path("apps", "paste", "greeting.ini")
+    with open(link) as f:
+        text = f.read()
+    good = os.path.join(b_dir, "good.ini")
+    other = os.path.join(a_dir, "other.ini")
+    for path, owner, greeting in ((good, "pywtest2", "good"),
+                                  (other, "pywtest1", "evil")):
+        with open(path, "w") as f:
+            f.write(text.replace("greeting = good", "greeting = " + greeting))
+        os.chmod(path, 0o644)
+        shutil.chown(path, owner, owner)
+    os.unlink(link)
+    os.symlink(good, link)
+
+    busy = threading.Thread(target=a.get, args=("/b?2",),
+                            kwargs={"timeout": 20})
+    busy.start()
+    time.sleep(0.5)
+    got = {}
+    waiting = threading.Thread(target=lambda: got.update(
+        r=a.get("/x/", timeout=20)))
+    a.log.expect(codes=[PASTE_FAILED])
+    mark = a.log.mark()
+    waiting.start()
+    time.sleep(0.7)             # checked by Apache, waiting for the worker
+    os.symlink(other, link + ".new")
+    os.rename(link + ".new", link)
+    waiting.join(20)
+    busy.join(20)
+    r = got["r"]
+    assert r.status_code == 500, "served %r" % r.text
+    lines = a.log.wait_for(r"PYW%04d.*PermissionError: .*greeting\.ini is "
+                           r"owned by uid %d" % (PASTE_FAILED,
+                                                 pwd.getpwnam("pywtest1")
+                                                 .pw_uid), since=mark)
+    assert lines and lines[0].level == "error", a.log.tail()

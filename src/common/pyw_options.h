@@ -160,10 +160,12 @@
       "Owner of the group's socket (mode 0600), for mpm-itk or " \
       "mod_ruid2; only that user can connect.") \
     X(script_user, "script-user", STRING, 0, 0, 0, "any", \
-      "Only WSGI scripts owned by this user run in the group (also its " \
-      "own script= or paste= file, served through mod_proxy); others get " \
-      "403 and PYW0106. The daemon checks the file it opens again (a " \
-      "symlink swapped after Apache's check: 500, PermissionError).") \
+      "Only WSGI scripts and `PyWorkerPasteApp` ini files owned by this " \
+      "user run in the group (also its own script= or paste= file, " \
+      "served through mod_proxy); others get 403 and PYW0106. The daemon " \
+      "checks the file it opens again (a symlink swapped after Apache's " \
+      "check: 500, PermissionError in PYW0311 for a script, PYW0313 for " \
+      "an ini file).") \
     X(script_group, "script-group", STRING, 0, 0, 0, "any", \
       "The same for the scripts' Unix group.") \
     X(own_gil, "own-gil", STRING, 0, 0, 0, "none", \

@@ -5,24 +5,30 @@
  * life of the process in a short list that is read and changed with the
  * GIL held.
  * The first request for an entry loads it, as `pserve` and Zope's
- * `runwsgi` start an application:
+ * `runwsgi` start an application.  The daemon opens and reads the file
+ * itself, once, as a WSGI script (pyw_script_read: a regular file of the
+ * owner script-user= / script-group= require, checked on the descriptor
+ * read, so a symlink swapped after Apache's check is refused), and gives
+ * its text, never the path, to:
  *
- *   1. if the file has a [loggers] section, logging.config.fileConfig(
- *      file, {"__file__": file, "here": its directory},
+ *   1. if it has a [loggers] section, logging.config.fileConfig(text,
+ *      {"__file__": file, "here": its directory},
  *      disable_existing_loggers=False) - the [loggers], [handlers] and
  *      [formatters] sections, so an access log or event log configured
  *      there works (a console handler writing to sys.stderr lands in the
  *      error log at the record's level, see pyw_errors_record.c);
- *   2. paste.deploy.loadapp("config:" + file, name=name).
+ *   2. PasteDeploy: what loadapp("config:" + file, name=name) does once it
+ *      has opened the file (see paste_py).
  *
- * A failure of either - the file missing, no section for the name, a bad
- * logging section, an import error - is ONE error line naming the file,
- * the application and the exception (PYW0313; the traceback follows at
- * debug), 500 for the request, and a new try on the next request (the
- * file may have been fixed).  A loaded file is watched like a WSGI script
- * (PyWorkerScriptReloading): its first change asks the parent for a
- * rolling restart of the group (PYW0333); files it includes with
- * "use = config:..." are not watched.
+ * A failure - the file missing or of another owner, no section for the
+ * name, a bad logging section, an import error - is ONE error line naming
+ * the file, the application and the exception (PYW0313; the traceback
+ * follows at debug), 500 for the request, and a new try on the next
+ * request (the file may have been fixed).  A loaded file is watched like
+ * a WSGI script (PyWorkerScriptReloading): its first change asks the
+ * parent for a rolling restart of the group (PYW0333); files it includes
+ * with "use = config:..." are not watched (nor checked for their owner:
+ * PasteDeploy opens them).
  *
  * Lock order: as pyw_script.c - an entry's `lock` is taken with the GIL
  * released (the loading thread needs the GIL), then the GIL again;
@@ -113,40 +119,96 @@ static paste_entry_t *paste_entry(const char *path, const char *name)
     return e;
 }
 
-/* stat() the file without the GIL: 0, or -1 with OSError set. */
-static int paste_stat(const char *path, struct stat *st)
+/*
+ * The Python half, run once per interpreter into a dict of its own.  It
+ * gets the file's text, never opens the path: logging.config.fileConfig
+ * takes a file object, and PasteDeploy's ConfigLoader is built as
+ * ConfigLoader.__init__ builds it (PasteDeploy 3.0 and 3.1) but with
+ * read_file() of the text instead of open(filename); then what
+ * loadapp("config:" + file) does with it.  Files the text includes
+ * ("use = config:other.ini") PasteDeploy opens itself, relative to
+ * filename's directory.  No "config:" URI is made, so a '#' in a
+ * directory name stays part of the path.
+ */
+static const char paste_py[] =
+    "import io\n"
+    "def _file(text, path):\n"
+    "    f = io.StringIO(text)\n"
+    "    f.name = path\n"
+    "    return f\n"
+    "def logging_config(text, defaults):\n"
+    "    import configparser, logging.config\n"
+    "    path = defaults['__file__']\n"
+    "    cp = configparser.RawConfigParser(strict=False)\n"
+    "    cp.read_string(text, path)\n"
+    "    if cp.has_section('loggers'):\n"
+    "        logging.config.fileConfig(_file(text, path), defaults,\n"
+    "                                  disable_existing_loggers=False)\n"
+    "def loadapp(text, name, defaults):\n"
+    "    from paste.deploy import loadwsgi\n"
+    "    path = defaults['__file__']\n"
+    "    loader = loadwsgi.ConfigLoader.__new__(loadwsgi.ConfigLoader)\n"
+    "    loader.filename = path\n"
+    "    loader.parser = loadwsgi.NicerConfigParser(path,\n"
+    "                                               defaults=defaults)\n"
+    "    loader.parser.optionxform = str\n"
+    "    loader.parser.read_file(_file(text, path), path)\n"
+    "    return loader.get_context(loadwsgi.APP, name, None).create()\n";
+
+#define PASTE_PY_KEY "mod_pyworker.paste"
+
+/* paste_py's namespace in this interpreter, run on first use: new
+ * reference, or NULL with an exception set.  Running it may let another
+ * thread of the interpreter in, which may run it too: the first one
+ * stored is kept. */
+static PyObject *paste_helpers(void)
 {
-    int rv, err;
+    PyObject *idict = PyInterpreterState_GetDict(paste_interp());
+    PyObject *key, *ns, *r, *kept = NULL;
 
-    Py_BEGIN_ALLOW_THREADS
-    rv = stat(path, st);
-    err = errno;
-    Py_END_ALLOW_THREADS
-    if (rv == 0 && !S_ISREG(st->st_mode)) {
-        rv = -1;
-        err = EISDIR;
-    }
-    if (rv < 0) {
-        errno = err;
-        PyErr_SetFromErrnoWithFilename(PyExc_OSError, path);
-    }
-    return rv;
-}
-
-/* getattr(import_module(module), attr): new reference or NULL. */
-static PyObject *paste_import(const char *module, const char *attr)
-{
-    PyObject *m = PyImport_ImportModule(module), *a;
-
-    if (m == NULL) {
+    if (idict == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "no interpreter state dict");
         return NULL;
     }
-    a = PyObject_GetAttrString(m, attr);
-    Py_DECREF(m);
-    return a;
+    if ((ns = PyDict_GetItemString(idict, PASTE_PY_KEY)) != NULL) {
+        Py_INCREF(ns);
+        return ns;
+    }
+    if ((ns = PyDict_New()) == NULL) {
+        return NULL;
+    }
+    if (PyDict_SetItemString(ns, "__builtins__", PyEval_GetBuiltins()) == 0
+        && (r = PyRun_String(paste_py, Py_file_input, ns, ns)) != NULL) {
+        Py_DECREF(r);
+        if ((key = PyUnicode_FromString(PASTE_PY_KEY)) != NULL) {
+            kept = PyDict_SetDefault(idict, key, ns);
+            Py_XINCREF(kept);
+            Py_DECREF(key);
+        }
+    }
+    Py_DECREF(ns);
+    return kept;
 }
 
-/* The defaults paste gives the file: {"__file__": file, "here": dir}. */
+/* The file's text, read from the descriptor pyw_script_read() checked
+ * (regular file, size, script-user= owner); *st is its fstat.  New str
+ * or NULL with an exception set (OSError, PermissionError,
+ * UnicodeDecodeError). */
+static PyObject *paste_read(const char *path, struct stat *st)
+{
+    PyObject *bytes = pyw_script_read(path, st), *text;
+
+    if (bytes == NULL) {
+        return NULL;
+    }
+    text = PyUnicode_DecodeUTF8(PyBytes_AS_STRING(bytes),
+                                PyBytes_GET_SIZE(bytes), NULL);
+    Py_DECREF(bytes);
+    return text;
+}
+
+/* The defaults paste gives the file: {"__file__": file, "here": dir},
+ * the path as configured (as loadapp's, which does not resolve links). */
 static PyObject *paste_defaults(const char *path)
 {
     const char *slash = strrchr(path, '/');
@@ -162,81 +224,29 @@ static PyObject *paste_defaults(const char *path)
                          PyUnicode_DecodeFSDefault(path), "here", here);
 }
 
-/* 1 if the file has a [loggers] section, 0 if not, -1 (exception set). */
-static int paste_has_loggers(PyObject *file)
+/* Step 1: the file's logging sections, if it has [loggers].  0 / -1
+ * (exception set). */
+static int paste_logging(PyObject *ns, PyObject *text, PyObject *defaults)
 {
-    PyObject *cls = paste_import("configparser", "RawConfigParser");
-    PyObject *cp = NULL, *r = NULL;
-    int yes = -1;
+    PyObject *fn = PyDict_GetItemString(ns, "logging_config");
+    PyObject *r = PyObject_CallFunctionObjArgs(fn, text, defaults, NULL);
 
-    if (cls != NULL) {
-        PyObject *none = PyTuple_New(0);
-        PyObject *kw = Py_BuildValue("{s:O}", "strict", Py_False);
-
-        cp = none && kw ? PyObject_Call(cls, none, kw) : NULL;
-        Py_XDECREF(kw);
-        Py_XDECREF(none);
-    }
-    if (cp != NULL
-        && (r = PyObject_CallMethod(cp, "read", "O", file)) != NULL) {
-        Py_DECREF(r);
-        r = PyObject_CallMethod(cp, "has_section", "s", "loggers");
-        yes = r ? PyObject_IsTrue(r) : -1;
-    }
-    Py_XDECREF(r);
-    Py_XDECREF(cp);
-    Py_XDECREF(cls);
-    return yes;
-}
-
-/* Step 1: the file's logging sections.  0 / -1 (exception set). */
-static int paste_logging(PyObject *file, PyObject *defaults)
-{
-    PyObject *fileconfig, *kw, *r = NULL;
-    int has = paste_has_loggers(file);
-
-    if (has <= 0) {
-        return has;
-    }
-    if ((fileconfig = paste_import("logging.config", "fileConfig")) == NULL) {
-        return -1;
-    }
-    kw = Py_BuildValue("{s:O}", "disable_existing_loggers", Py_False);
-    if (kw != NULL) {
-        PyObject *args = PyTuple_Pack(2, file, defaults);
-
-        r = args ? PyObject_Call(fileconfig, args, kw) : NULL;
-        Py_XDECREF(args);
-        Py_DECREF(kw);
-    }
-    Py_DECREF(fileconfig);
     Py_XDECREF(r);
     return r ? 0 : -1;
 }
 
-/* Step 2: paste.deploy.loadapp("config:" + path, name=name). */
-static PyObject *paste_loadapp(const char *path, const char *name)
+/* Step 2: the application `name` of the text.  New reference or NULL. */
+static PyObject *paste_loadapp(PyObject *ns, PyObject *text,
+                               const char *name, PyObject *defaults)
 {
-    PyObject *loadapp = paste_import("paste.deploy", "loadapp");
-    PyObject *file, *uri = NULL, *args, *kw, *app = NULL;
+    PyObject *fn = PyDict_GetItemString(ns, "loadapp");
+    PyObject *n = PyUnicode_DecodeFSDefault(name), *app;
 
-    if (loadapp == NULL) {
+    if (n == NULL) {
         return NULL;
     }
-    if ((file = PyUnicode_DecodeFSDefault(path)) != NULL) {
-        uri = PyUnicode_FromFormat("config:%U", file);
-        Py_DECREF(file);
-    }
-    args = uri ? PyTuple_Pack(1, uri) : NULL;
-    kw = args ? Py_BuildValue("{s:N}", "name",
-                              PyUnicode_DecodeFSDefault(name)) : NULL;
-    if (kw != NULL) {
-        app = PyObject_Call(loadapp, args, kw);
-    }
-    Py_XDECREF(kw);
-    Py_XDECREF(args);
-    Py_XDECREF(uri);
-    Py_DECREF(loadapp);
+    app = PyObject_CallFunctionObjArgs(fn, text, n, defaults, NULL);
+    Py_DECREF(n);
     return app;
 }
 
@@ -259,26 +269,29 @@ static void paste_exc_summary(char *buf, size_t len)
 }
 
 /*
- * Load e: stat (for reloading), logging, loadapp.  0, or -1 logged as
- * one error line (the traceback at debug) with no exception left set.
+ * Load e: read the file once (its stat for reloading), logging, the
+ * application.  0, or -1 logged as one error line (the traceback at
+ * debug) with no exception left set.
  */
 static int paste_load(paste_entry_t *e, const char *uri)
 {
     const char *step = "reading it";
-    PyObject *defaults = NULL;
+    PyObject *text, *defaults = NULL, *ns = NULL;
     char what[2048];
     struct stat st;
 
-    if (paste_stat(e->path, &st) == 0
-        && (defaults = paste_defaults(e->path)) != NULL) {
+    if ((text = paste_read(e->path, &st)) != NULL
+        && (defaults = paste_defaults(e->path)) != NULL
+        && (ns = paste_helpers()) != NULL) {
         step = "applying its [loggers]/[handlers]/[formatters] sections";
-        if (paste_logging(PyDict_GetItemString(defaults, "__file__"),
-                          defaults) == 0) {
+        if (paste_logging(ns, text, defaults) == 0) {
             step = "loading the application";
-            e->app = paste_loadapp(e->path, e->name);
+            e->app = paste_loadapp(ns, text, e->name, defaults);
         }
     }
+    Py_XDECREF(ns);
     Py_XDECREF(defaults);
+    Py_XDECREF(text);
     if (e->app != NULL) {
         e->mtime = st.st_mtim;
         e->dev = st.st_dev;

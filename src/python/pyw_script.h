@@ -19,6 +19,7 @@
 
 #include "pyw_python.h"
 
+#include <sys/stat.h>
 #include <sys/types.h>
 #include <time.h>
 
@@ -63,6 +64,16 @@ int pyw_script_preload(pyw_interp_t *ip, const char *path);
 PyObject *pyw_script_application(pyw_interp_t *ip, const char *path,
                                  const char *uri, int reloading,
                                  PyObject *callable_name);
+
+/*
+ * The whole file at path as a new bytes object, read from the descriptor
+ * it checked: a regular file of at most 64 MiB whose owner is the one
+ * script-user= / script-group= require (PermissionError if not), so a
+ * symlink swapped after Apache's check does not hand over another file.
+ * *st is that file's fstat.  NULL with OSError set.  Scripts and
+ * PasteDeploy files (pyw_paste.c) are both read through this.
+ */
+PyObject *pyw_script_read(const char *path, struct stat *st);
 
 /*
  * 1 if the file at path is no longer the one loaded (mtime, device or

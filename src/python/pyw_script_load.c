@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "../common/pyw_io.h"
+#include "pyw_script.h"
 #include "pyw_script_int.h"
 
 /* A script larger than this is refused: it is source, not data. */
@@ -83,10 +84,9 @@ static ssize_t script_read_fd(int fd, char *buf, size_t len)
     return (ssize_t)got;
 }
 
-/* The whole file as a new bytes object (and its stat in *st), or NULL
- * with OSError set.  The GIL is released around the system calls; buf is
+/* pyw_script.h.  The GIL is released around the system calls; buf is
  * private until returned. */
-static PyObject *script_read(const char *path, struct stat *st)
+PyObject *pyw_script_read(const char *path, struct stat *st)
 {
     PyObject *buf = NULL;
     off_t size = 0;
@@ -110,7 +110,7 @@ static PyObject *script_read(const char *path, struct stat *st)
     }
     if (got == -EPERM) {
         PyErr_Format(PyExc_PermissionError, "%s is owned by uid %ld gid "
-                     "%ld; the group runs only scripts of uid %ld gid %ld "
+                     "%ld; the group loads only files of uid %ld gid %ld "
                      "(script-user=, script-group=; -1: any)", path,
                      (long)st->st_uid, (long)st->st_gid,
                      (long)(int)script_owner_uid,
@@ -166,7 +166,7 @@ int pyw_script_load(script_entry_t *e)
     char modname[32];
     int rv = -1;
 
-    if ((source = script_read(e->path, &st)) == NULL) {
+    if ((source = pyw_script_read(e->path, &st)) == NULL) {
         return -1;
     }
     e->mtime = st.st_mtim;
