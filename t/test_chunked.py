@@ -257,6 +257,54 @@ def test_stream_mode_gives_an_inflated_body_without_content_length(httpd):
     assert out["sha256"] == hashlib.sha256(body).hexdigest()
 
 
+# Text compresses to dynamic Huffman blocks, whose code tables inflate to
+# nothing: mod_deflate answers empty brigades while it reads them.
+TEXT = b"".join(b"line %d of some text\n" % i for i in range(20000))
+
+
+@pytest.mark.parametrize("path", ["/gz", "/gzstream"],
+                         ids=["spooled", "stream"])
+def test_gzip_upload_trickled_by_a_slow_client_is_read(httpd, path):
+    """A valid gzip upload whose first 80 bytes come one TCP segment at a
+    time (a slow link).  Each read gives mod_deflate a byte of the gzip
+    header or Huffman tables, which inflate to nothing, so it answers an
+    empty brigade.  Before, 16 empty reads in a row were taken for a
+    broken filter: 400 and PYW0117 for a correct body (the app never ran
+    when spooled, got OSError in Stream mode).  An empty read that took
+    bytes from the client is progress."""
+    gz = gzip.compress(TEXT)
+    with rawhttp.Conn(httpd.port, timeout=20) as c:
+        c.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        c.send(rawhttp.Conn.build(
+            "POST", path, [("Content-Encoding", "gzip"),
+                           ("Content-Length", str(len(gz)))]))
+        for i in range(80):
+            c.send(gz[i:i + 1])
+            time.sleep(0.01)
+        c.send(gz[80:])
+        r = c.read_response("POST")
+    assert r.status == 200, (r, r.body[:200])
+    out = json.loads(r.body)
+    assert out["len"] == len(TEXT), out
+    assert out["sha256"] == hashlib.sha256(TEXT).hexdigest()
+
+
+@pytest.mark.parametrize("n", [1, 2, 7])
+def test_stream_mode_inflated_body_read_in_small_pieces(httpd, n):
+    """Stream mode: wsgi.input.read(1) asked Apache's filters for 1 byte,
+    so mod_deflate inflated one compressed byte at a time and often had
+    nothing to give; 16 such reads for one READ and the body was aborted
+    (400 to the client, OSError to the app).  Apache now asks the filters
+    for a block and keeps the surplus for the next READ."""
+    gz = gzip.compress(TEXT)
+    r = rawhttp.request(httpd.port, "POST", "/gzstream?n=%d" % n,
+                        [("Content-Encoding", "gzip")], gz, timeout=120)
+    assert r.status == 200, (r, r.body[:200])
+    out = json.loads(r.body)
+    assert out["len"] == len(TEXT), out
+    assert out["sha256"] == hashlib.sha256(TEXT).hexdigest()
+
+
 def test_http2_upload_with_a_length_is_not_spooled(httpd):
     """Only filters above the protocol count: HTTP/2's own do not."""
     body = body_of(300000)

@@ -270,6 +270,38 @@ def test_client_gone_mid_upload_leaves_nothing(httpd):
     assert check(httpd, "reread", body)["sha2"] == sha(body)
 
 
+@pytest.mark.parametrize("how", ["read", "readlines"])
+def test_a_failed_read_loses_nothing_and_tell_agrees(fresh_apache, how):
+    """The client sends 1000 of 100000 bytes and stalls.  After Apache's
+    Timeout the app's read(65536) raises OSError, as it should; but the
+    1000 bytes that came were lost: read() took them, the next pull
+    failed and the partial result was dropped, while tell() said 1000.
+    Now the failing read() raises and gives the bytes back (tell() 0): a
+    short read would pass for the end of the body.  The next read()
+    returns them, and the one after raises again.  readlines() too."""
+    a = fresh_apache("Timeout 2\n"
+                     "PyWorkerDaemonProcess seek threads=1\n"
+                     "PyWorkerScriptAlias /seek {apps}/seek.wsgi "
+                     "process-group=seek\n", ready=["/seek?mode=abort"])
+    a.log.expect(r"AH\d+", codes=[codes.APACHE_REQUEST])
+    note = "failed-%s-%d" % (how, os.getpid())
+    with rawhttp.Conn(a.port, timeout=10) as c:
+        c.send(rawhttp.Conn.build(
+            "POST", "/seek?mode=abort&again=1&how=%s&note=%s" % (how, note),
+            [("Content-Length", "100000")]) + (b"x" * 99 + b"\n") * 10)
+        path, deadline = a.path("state", "seek-" + note), time.monotonic() + 8
+        while not os.path.exists(path) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert os.path.exists(path), "the app still waits for the body"
+    with open(path) as f:
+        out = json.load(f)
+    assert out["error"] is not None and out["elapsed"] < 5, out
+    assert (out["got"], out["tell"]) == (0, 0), out
+    assert out["again"] == [1000, 1000] and out["then"] == out["error"], out
+    r = rawhttp.request(a.port, "POST", "/seek?mode=abort", body=b"ok")
+    assert r.status == 200 and json.loads(r.body)["got"] == 2
+
+
 def test_body_that_cannot_be_kept_still_reads_but_cannot_go_back(httpd):
     # TMPDIR does not exist: reading is unaffected; going back raises
     # OSError (ENOENT) at seek(); a body under 1 MiB is kept in memory.

@@ -166,6 +166,9 @@ void pyw_forward_request(request_rec *r, pyw_backend_t *b,
     }
     apr_brigade_cleanup(fw.ibb);
     apr_brigade_cleanup(fw.obb);
+    if (fw.body_in.r != NULL) {
+        apr_brigade_cleanup(fw.body_in.rest);   /* body the app left */
+    }
     if (pyw_stream_fds_waiting(&b->stream) > 0) {
         /* A descriptor without its FILE frame: never let a later request
          * take it for its own; closing the connection closes it. */

@@ -17,8 +17,6 @@
 #include "pyw_forward_int.h"
 #include "pyw_spool.h"
 
-#define PYW_FWD_EMPTY_MAX 16     /* empty client reads tolerated per READ */
-
 static int pyw_forward_send_empty(pyw_fwd_t *fw, pyw_frame_type_e type)
 {
     unsigned char hdr[PYW_FRAME_HEADER_SIZE];
@@ -80,22 +78,15 @@ static apr_status_t pyw_forward_read_client(pyw_fwd_t *fw, apr_size_t want,
                                             apr_size_t *len)
 {
     apr_status_t rv;
-    int tries;
 
+    if (fw->body_in.r == NULL) {
+        pyw_body_in_init(&fw->body_in, fw->r);
+    }
     fw->iov_len = 1;
     *len = 0;
-    for (tries = 0; tries < PYW_FWD_EMPTY_MAX; tries++) {
-        apr_brigade_cleanup(fw->ibb);
-        rv = ap_get_brigade(fw->r->input_filters, fw->ibb,
-                            AP_MODE_READBYTES, APR_BLOCK_READ, want);
-        if (rv == APR_SUCCESS) {
-            rv = pyw_forward_collect(fw, len);
-        }
-        if (rv != APR_SUCCESS || *len > 0 || fw->body_done) {
-            return rv;
-        }
-    }
-    return APR_EGENERAL;
+    apr_brigade_cleanup(fw->ibb);
+    rv = pyw_body_in_read(&fw->body_in, fw->ibb, want);
+    return rv == APR_SUCCESS ? pyw_forward_collect(fw, len) : rv;
 }
 
 static int pyw_forward_send_body(pyw_fwd_t *fw, apr_size_t len)
@@ -163,9 +154,6 @@ int pyw_forward_on_read(pyw_fwd_t *fw, const pyw_frame_t *f)
         return pyw_forward_read_spool(fw, want);
     }
     rv = pyw_forward_read_client(fw, want, &len);
-    if (rv == APR_SUCCESS && len > want) {
-        rv = APR_EGENERAL;      /* a filter ignored readbytes */
-    }
     if (rv != APR_SUCCESS) {
         /* 413 over LimitRequestBody, 400 bad chunk or client gone, 408
          * timeout; AP_FILTER_ERROR if HTTP_IN already answered. */

@@ -24,6 +24,7 @@
 
 #include "../common/pyw_io.h"
 #include "../common/pyw_proto.h"
+#include "pyw_body_in.h"
 #include "pyw_forward.h"
 
 #define PYW_FWD_CONTINUE  0
@@ -36,6 +37,7 @@ typedef struct {
     int64_t                timeout_ms;  /* socket-timeout                */
     int64_t                request_deadline; /* request-timeout, or none */
     int                    frames;      /* response frames read so far   */
+    pyw_body_in_t          body_in;     /* client body; r NULL: unread   */
     apr_bucket_brigade    *ibb;         /* client body, reused per READ  */
     apr_bucket_brigade    *obb;         /* response, reused per pass     */
     struct iovec          *iov;         /* BODY frame pieces, reused     */

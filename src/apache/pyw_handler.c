@@ -22,6 +22,7 @@
 #include "http_config.h"
 
 #include "pyw_appgroup.h"
+#include "pyw_body_in.h"
 #include "pyw_config.h"
 #include "pyw_conn.h"
 #include "pyw_forward.h"
@@ -198,5 +199,6 @@ static int pyw_handler(request_rec *r)
 void pyw_handler_register_hooks(apr_pool_t *p)
 {
     pyw_conn_register_hooks(p);
+    pyw_body_in_register_hooks(p);
     ap_hook_handler(pyw_handler, NULL, NULL, APR_HOOK_MIDDLE);
 }

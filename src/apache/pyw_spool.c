@@ -21,9 +21,8 @@
 #include "http_request.h"
 #include "util_filter.h"
 
+#include "pyw_body_in.h"
 #include "pyw_spool.h"
-
-#define PYW_SPOOL_EMPTY_MAX 16  /* empty reads in a row tolerated */
 
 struct pyw_spool {
     request_rec *r;
@@ -174,23 +173,18 @@ static pyw_spool_result_e pyw_spool_fill(pyw_spool_t *s, apr_off_t limit,
     apr_bucket_brigade *bb = apr_brigade_create(r->pool,
                                                 r->connection->bucket_alloc);
     pyw_spool_result_e res = PYW_SPOOL_OK;
-    apr_off_t before;
-    int eos = 0, empty = 0;
+    pyw_body_in_t in;
+    int eos = 0;
 
+    pyw_body_in_init(&in, r);
     while (!eos && res == PYW_SPOOL_OK) {
-        before = s->size;
-        *rv = ap_get_brigade(r->input_filters, bb, AP_MODE_READBYTES,
-                             APR_BLOCK_READ, PYW_SPOOL_MEM);
+        *rv = pyw_body_in_read(&in, bb, PYW_SPOOL_MEM);
         res = *rv != APR_SUCCESS ? PYW_SPOOL_CLIENT
               : pyw_spool_take(s, bb, limit, &eos, rv);
         apr_brigade_cleanup(bb);
-        empty = s->size > before ? 0 : empty + 1;
-        if (res == PYW_SPOOL_OK && !eos && empty >= PYW_SPOOL_EMPTY_MAX) {
-            *rv = APR_EGENERAL;     /* a filter that never gives data */
-            res = PYW_SPOOL_CLIENT;
-        }
     }
     apr_brigade_destroy(bb);
+    apr_brigade_cleanup(in.rest);
     return res;
 }
 

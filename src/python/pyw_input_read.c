@@ -158,12 +158,63 @@ static int input_grow(PyObject **res, Py_ssize_t *alloc, Py_ssize_t lim)
     return 0;
 }
 
+/* Make room for len bytes in front of the read-ahead buffer, for bytes
+ * the app did not get after all, and move 'off' back over them: where to
+ * copy them, or NULL (no memory).  The pending exception stays. */
+static char *input_unread(pyw_input_t *self, Py_ssize_t len)
+{
+    PyObject *type, *value, *tb;
+    int rc;
+
+    PyErr_Fetch(&type, &value, &tb);
+    rc = pyw_input_buf_reserve(self, len);
+    PyErr_Restore(type, value, tb);
+    if (rc < 0) {
+        return NULL;
+    }
+    memmove(self->buf + self->pos + len, self->buf + self->pos,
+            self->end - self->pos);
+    self->end += len;
+    self->off -= len;
+    return self->buf + self->pos;
+}
+
+/*
+ * read() failed after taking len bytes.  Told 0 (the failure is news): it
+ * raises, and the bytes go back to the buffer, so tell() stays where the
+ * app's bytes end and a later read() returns them; a short read would
+ * look like the end of the body to most apps (Django reads
+ * CONTENT_LENGTH once) and they would act on part of it.  Told 1 (an
+ * earlier call raised it): the bytes are returned, and the error comes
+ * at the next call (a failed pull is sticky in self->err).
+ */
+static PyObject *input_read_failed(pyw_input_t *self, PyObject *res,
+                                   Py_ssize_t len, int told)
+{
+    char *p;
+
+    if (len > 0 && !told && (p = input_unread(self, len)) != NULL) {
+        memcpy(p, PyBytes_AS_STRING(res), len);
+        len = 0;
+    }
+    if (len == 0) {
+        Py_DECREF(res);
+        return NULL;
+    }
+    PyErr_Clear();              /* no memory to keep them: returned */
+    if (_PyBytes_Resize(&res, len) < 0) {
+        return NULL;
+    }
+    return res;
+}
+
 /* read(want): want < 0 reads to the end of the body. */
 static PyObject *input_read_impl(pyw_input_t *self, Py_ssize_t want)
 {
     Py_ssize_t have = self->end - self->pos;
     Py_ssize_t lim = input_limit(self, want);
     Py_ssize_t alloc, len;
+    int told = self->err != 0;
     PyObject *res;
 
     if (lim >= 0 && lim <= have) {
@@ -187,13 +238,12 @@ static PyObject *input_read_impl(pyw_input_t *self, Py_ssize_t want)
         Py_ssize_t n;
 
         if (len == alloc && input_grow(&res, &alloc, lim) < 0) {
-            return NULL;
+            return NULL;        /* no memory: res was freed */
         }
         n = pyw_input_fetch(self, self->off, PyBytes_AS_STRING(res) + len,
                             alloc - len);
         if (n < 0) {
-            Py_DECREF(res);
-            return NULL;
+            return input_read_failed(self, res, len, told);
         }
         if (n == 0) {
             break;
@@ -289,19 +339,43 @@ PyObject *pyw_input_readline(pyw_input_t *self, PyObject *args)
     return res;
 }
 
+/* readlines() failed after taking lines of total bytes: as read() does
+ * (input_read_failed), they go back unless an earlier call raised. */
+static PyObject *input_readlines_failed(pyw_input_t *self, PyObject *list,
+                                        Py_ssize_t total, int told)
+{
+    Py_ssize_t i, n;
+    char *p;
+
+    if (total > 0 && !told && (p = input_unread(self, total)) != NULL) {
+        for (i = 0; i < PyList_GET_SIZE(list); i++) {
+            n = PyBytes_GET_SIZE(PyList_GET_ITEM(list, i));
+            memcpy(p, PyBytes_AS_STRING(PyList_GET_ITEM(list, i)), n);
+            p += n;
+        }
+        total = 0;
+    }
+    if (total == 0) {
+        Py_DECREF(list);
+        return NULL;
+    }
+    PyErr_Clear();
+    return list;
+}
+
 /* readlines(hint): stop once the lines total hint bytes (hint > 0). */
 static PyObject *input_readlines_impl(pyw_input_t *self, Py_ssize_t hint)
 {
     PyObject *list = PyList_New(0);
     Py_ssize_t total = 0;
+    int told = self->err != 0;
 
     while (list != NULL) {
         PyObject *line = input_readline_impl(self, -1);
         Py_ssize_t n;
 
         if (line == NULL) {
-            Py_CLEAR(list);
-            break;
+            return input_readlines_failed(self, list, total, told);
         }
         n = PyBytes_GET_SIZE(line);
         if (n == 0) {

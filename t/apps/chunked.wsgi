@@ -2,14 +2,18 @@
 # CONTENT_LENGTH bytes when there is one, else up to the end of the body
 # only if the server says wsgi.input_terminated, else nothing.  JSON
 # answer: length and sha256 of what it read, which way it read, and the
-# environ entries that decided it.
+# environ entries that decided it.  ?n= reads in pieces of n bytes
+# (default 65536).
 import hashlib
 import json
+from urllib.parse import parse_qs
 
 
 def application(environ, start_response):
     inp = environ["wsgi.input"]
     cl = environ.get("CONTENT_LENGTH")
+    q = parse_qs(environ.get("QUERY_STRING", ""))
+    piece = int(q.get("n", ["65536"])[0])
     h, n = hashlib.sha256(), 0
     if cl:
         how, left = "content_length", int(cl)
@@ -18,7 +22,7 @@ def application(environ, start_response):
     else:
         how, left = "nothing", 0
     while left is None or left > 0:
-        data = inp.read(65536 if left is None else min(left, 65536))
+        data = inp.read(piece if left is None else min(left, piece))
         if not data:
             break
         h.update(data)

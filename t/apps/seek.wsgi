@@ -17,9 +17,14 @@
 #                64 KiB pieces from the end backwards
 #   hold         read all, then sleep ?secs= so the test can look at the
 #                daemon's descriptors while the body is kept
-#   abort        read until the client is gone (OSError), answer anyway
+#   abort        read(65536) (or ?how=readlines) until the client is gone
+#                (OSError), answer anyway: got, tell() after the error, elapsed; ?again=1
+#                reads twice more: what the first gives, and the errno
+#                of the second
 #   keep         remember this wsgi.input; the next request (?mode=stale)
 #                finds every method refusing
+# ?note=TOKEN also writes the answer to $PYW_STATE/seek-TOKEN, for a
+# client that cannot read it.
 # SetEnv SEEK_TMPDIR sets the daemon's TMPDIR (where a body beyond 1 MiB
 # is kept) before the body is read.
 import hashlib
@@ -176,15 +181,27 @@ def hold(inp, q):
 
 
 def abort(inp, q):
-    got = 0
+    got, t0 = 0, time.monotonic()
     try:
         while True:
-            d = inp.read(65536)
+            if q.get("how") == "readlines":
+                d = b"".join(inp.readlines())
+            else:
+                d = inp.read(65536)
             if not d:
                 break
             got += len(d)
     except OSError as e:
-        return {"error": e.errno, "got": got, "pid": os.getpid()}
+        out = {"error": e.errno, "got": got, "pid": os.getpid(),
+               "tell": inp.tell(), "elapsed": time.monotonic() - t0}
+        if q.get("again"):
+            out["again"] = [len(inp.read(65536)), inp.tell()]
+            try:
+                inp.read(65536)
+                out["then"] = None
+            except OSError as e2:
+                out["then"] = e2.errno
+        return out
     return {"error": None, "got": got, "pid": os.getpid()}
 
 
@@ -219,6 +236,11 @@ def application(environ, start_response):
     out = MODES[q.get("mode", "reread")](environ["wsgi.input"], q)
     out["content_length"] = environ.get("CONTENT_LENGTH")
     body = json.dumps(out).encode()
+    if q.get("note"):
+        path = os.path.join(environ["PYW_STATE"], "seek-" + q["note"])
+        with open(path + ".tmp", "wb") as f:
+            f.write(body)
+        os.replace(path + ".tmp", path)
     start_response("200 OK", [("Content-Type", "application/json"),
                               ("Content-Length", str(len(body)))])
     return [body]
