@@ -60,3 +60,20 @@ def test_a_response_that_broke_is_not_kept(httpd, how):
         # The second run kills its daemon too: its line before the end.
         assert len(httpd.log.wait_for(r"\bPYW0022\b.*group=cached\b",
                                       since=mark, count=2)) == 2
+
+
+def test_a_head_cut_short_is_not_kept(httpd):
+    """mod_cache's CACHE_SAVE makes a HEAD reach the application as GET
+    (PyWorkerMapHEADToGET Auto), and a HEAD ends with its headers, without
+    the rest of the body: what mod_cache saw of it is not the entity and
+    must not be served to a later GET as if whole.  mod_pyworker sets
+    r->no_cache for it, as for a broken response (mod_cache_disk keeps no
+    entity from a HEAD anyway; another provider may)."""
+    with rawhttp.Conn(httpd.port, timeout=20) as c:
+        head = c.request("HEAD", "/c?how=ok&n=head-cut")
+    assert head.status == 200 and head.body == b""
+    assert head.header("X-Runs") == "1"
+    time.sleep(0.5)
+    again = get(httpd, "/c?how=ok&n=head-cut")
+    assert again.complete and again.body == b"first part\nsecond part\n", \
+        (again.headers, again.body)

@@ -8,11 +8,12 @@ import os
 import re
 import subprocess
 import time
+import uuid
 from urllib.parse import quote
 
 import pytest
 
-from pyworker_t import codes, h2, h2frames, rawhttp
+from pyworker_t import codes, h2, h2frames, notes, rawhttp
 from pyworker_t.data import fw_pattern
 
 CONF = """
@@ -24,6 +25,7 @@ PyWorkerScriptAlias /errors {apps}/errors.wsgi process-group=resp
 PyWorkerScriptAlias /env {apps}/environ.wsgi process-group=resp
 PyWorkerScriptAlias /fw {apps}/filewrapper.wsgi process-group=resp
 PyWorkerScriptAlias /respond {apps}/respond.wsgi process-group=resp
+PyWorkerScriptAlias /counted {apps}/counted_stream.wsgi process-group=resp
 PyWorkerScriptAlias /deflate {apps}/respond.wsgi process-group=resp
 <Location /deflate>
     AddOutputFilterByType DEFLATE text/plain
@@ -191,6 +193,40 @@ def test_head_has_headers_but_no_body(httpd):
         # Nothing was left on the wire: the next response parses cleanly.
         r2 = c.request("GET", "/hello")
         assert r2.status == 200 and r2.body == b"Hello, World!\n"
+
+
+def test_head_of_a_streamed_body_answers_at_once_and_stops_the_app(httpd):
+    """HEAD of a body streamed 1 KiB every 50 ms (400 chunks).  Before,
+    its headers reached the client only after the application's last
+    chunk, 20 s later (never for an endless stream: server-sent events,
+    long polls), while Apache read every chunk from the daemon and
+    dropped it: one HEAD held a daemon worker for the whole body, with no
+    client to slow it down, so response-socket-timeout never applied.
+    Now the headers go out once committed (EOS: HTTP/1's header filter
+    drops a HEAD's FLUSH) and the daemon connection is closed, so the
+    application is stopped at its next write and close() is called; the
+    headers are those of the GET (no Content-Length for a stream)."""
+    token = uuid.uuid4().hex
+    path = "/counted?n=400&size=1024&sleep=0.05&token=" + token
+    mark = httpd.log.mark()
+    t0 = time.monotonic()
+    with rawhttp.Conn(httpd.port, timeout=25) as c:
+        r = c.request("HEAD", path)
+        took = time.monotonic() - t0
+        assert r.status == 200 and r.body == b""
+        assert took < 3, "HEAD headers after %.1f s: the whole body " \
+            "was produced first" % took
+        assert r.header("Content-Length") is None, r.headers
+        assert r.header("Content-Type") == "application/octet-stream"
+        closed = notes.wait(httpd, "cs-" + token, "closed", 5)
+        assert closed is not None, notes.read(httpd, "cs-" + token)[-3:]
+        count, how = closed.split()[1:3]
+        assert int(count) < 200 and how == "genexit", closed
+        # The keep-alive connection still serves, nothing stray on it.
+        r = c.request("GET", "/hello")
+        assert r.status == 200 and r.body == b"Hello, World!\n"
+    assert httpd.log.wait_for(r"\bPYW0124\b.*uri=/counted", since=mark)
+    assert httpd.log.wait_for(r"\bPYW0326\b.*uri=/counted", since=mark)
 
 
 @pytest.mark.parametrize("path", ["/stream?n=3&delay=0.05",

@@ -120,6 +120,11 @@ void *pyw_config_merge_server(apr_pool_t *p, void *base, void *add);
 void *pyw_config_create_dir(apr_pool_t *p, char *dir);
 void *pyw_config_merge_dir(apr_pool_t *p, void *base, void *add);
 
+/* How long a daemon of g waits for Apache to take response bytes before
+ * it gives the response up (response-socket-timeout, else
+ * socket-timeout, else PYW_DEFAULT_DAEMON_IO_MS). */
+int64_t pyw_config_response_write_ms(const pyw_group_t *g);
+
 /* Hooks registered by pyw_config_register_hooks(): pre_config resets the
  * registry; translate_name maps PyWorkerScriptAlias URIs. */
 void pyw_config_register_hooks(apr_pool_t *p);

@@ -283,6 +283,16 @@ const char *pyw_cmd_daemon_process(cmd_parms *cmd, void *mconfig,
     return NULL;
 }
 
+/* The longest a daemon of g waits to pass response bytes to Apache, as
+ * the daemon takes it (mod_wsgi's: response-socket-timeout, else
+ * socket-timeout). */
+int64_t pyw_config_response_write_ms(const pyw_group_t *g)
+{
+    return g->response_socket_timeout_ms > 0 ? g->response_socket_timeout_ms
+           : g->socket_timeout_ms > 0 ? g->socket_timeout_ms
+           : PYW_DEFAULT_DAEMON_IO_MS;
+}
+
 /* ---- main server only ---- */
 
 const char *pyw_cmd_socket_prefix(cmd_parms *cmd, void *mconfig,

@@ -9,7 +9,9 @@
  *     HEADERS  remember status and headers; they reach r only when the
  *              first brigade is passed ("commit"), so until then a
  *              failure can still be answered with an error status
- *     DATA     pass the bytes on (FLUSH when nothing more is buffered)
+ *     DATA     pass the bytes on (FLUSH when nothing more is buffered);
+ *              a HEAD passes EOS after its first pass and stops reading
+ *              (the connection is closed, pyw_forward_head_end)
  *     FILE     a file descriptor came with it (SCM_RIGHTS): pass a file
  *              bucket, so core sends the bytes (sendfile, mmap or read)
  *     END      pass EOS: done, connection clean

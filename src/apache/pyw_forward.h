@@ -106,6 +106,12 @@ typedef struct {
                                   daemon's socket: it never ran (a
                                   stopped or stuck daemon)             */
     apr_off_t   body_sent;     /* request body bytes sent to the daemon */
+    int         head_cut;      /* OK: a HEAD ended with its headers; the
+                                  rest of the response was not read (the
+                                  connection is closed)                */
+    int64_t     client_wait_ms;/* the longest single pass to the client:
+                                  nothing was read from the daemon
+                                  meanwhile                            */
 } pyw_forward_outcome_t;
 
 /*

@@ -97,10 +97,6 @@ int pyw_forward_on_file(pyw_fwd_t *fw, const pyw_frame_t *f)
         close(fd);
         return PYW_FWD_STOP;
     }
-    if (pyw_forward_head_sent(fw)) {
-        close(fd);
-        return PYW_FWD_CONTINUE;
-    }
     osfd = fd;
     apr_os_file_put(&file, &osfd, APR_FOPEN_READ
                     | AP_SENDFILE_ENABLED(d->enable_sendfile), r->pool);
@@ -127,5 +123,9 @@ int pyw_forward_on_file(pyw_fwd_t *fw, const pyw_frame_t *f)
     if (pyw_stream_buffered(&fw->b->stream) > 0) {
         return PYW_FWD_CONTINUE;
     }
-    return pyw_forward_pass(fw);
+    if (pyw_forward_pass(fw) != PYW_FWD_CONTINUE) {
+        return PYW_FWD_STOP;
+    }
+    return pyw_forward_head_sent(fw) ? pyw_forward_head_end(fw)
+                                     : PYW_FWD_CONTINUE;
 }

@@ -66,10 +66,11 @@ typedef struct {
     apr_table_t           *headers;
 } pyw_fwd_t;
 
-/* A HEAD whose headers went down the filters: body bytes passed after
- * them are dropped by HTTP/1's header filter, but mod_http2 drops only
- * the first brigade's and sends the rest as DATA frames, which HTTP/2
- * forbids on a HEAD stream (clients reset it).  So they stay here. */
+/* A HEAD whose headers went down the filters: it ends there
+ * (pyw_forward_head_end).  Nothing but EOS may follow them: body bytes
+ * passed after them are dropped by HTTP/1's header filter, but mod_http2
+ * drops only the first brigade's and sends the rest as DATA frames,
+ * which HTTP/2 forbids on a HEAD stream (clients reset it). */
 static inline int pyw_forward_head_sent(const pyw_fwd_t *fw)
 {
     return fw->r->header_only && fw->out->committed;
@@ -90,6 +91,7 @@ int pyw_forward_on_data(pyw_fwd_t *fw);
 int pyw_forward_on_end(pyw_fwd_t *fw);
 int pyw_forward_count(pyw_fwd_t *fw, apr_off_t n, int at_end);
 int pyw_forward_skip(pyw_fwd_t *fw);
+int pyw_forward_head_end(pyw_fwd_t *fw);
 
 /* pyw_forward_override.c */
 void pyw_forward_override_begin(pyw_fwd_t *fw);

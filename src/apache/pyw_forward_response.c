@@ -4,6 +4,7 @@
  * still get an error status; DATA is passed as it comes (held back only
  * when END is already here, so a small response gets Content-Length);
  * END passes EOS.  A response already started that fails is aborted.
+ * A HEAD ends as soon as its headers are committed (pyw_forward_head_end).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -88,12 +89,20 @@ static void pyw_forward_commit(pyw_fwd_t *fw)
 int pyw_forward_pass(pyw_fwd_t *fw)
 {
     apr_status_t rv;
+    int64_t waited;
 
     if (!fw->out->committed) {
         pyw_forward_commit(fw);
     }
+    /* While a pass blocks on the client, nothing is read from the
+     * daemon: its response-socket-timeout runs (pyw_handler_outcome). */
+    waited = pyw_io_now_ms();
     rv = ap_pass_brigade(fw->r->output_filters, fw->obb);
     apr_brigade_cleanup(fw->obb);
+    waited = pyw_io_now_ms() - waited;
+    if (waited > fw->out->client_wait_ms) {
+        fw->out->client_wait_ms = waited;
+    }
     if (rv == APR_SUCCESS) {
         return PYW_FWD_CONTINUE;
     }
@@ -280,9 +289,6 @@ int pyw_forward_on_data(pyw_fwd_t *fw)
         if (pyw_forward_count(fw, n, 0) != PYW_FWD_CONTINUE) {
             return PYW_FWD_STOP;
         }
-        if (pyw_forward_head_sent(fw)) {
-            continue;
-        }
         APR_BRIGADE_INSERT_TAIL(fw->obb,
             apr_bucket_transient_create((const char *)p, (apr_size_t)n,
                                         ba));
@@ -296,15 +302,47 @@ int pyw_forward_on_data(pyw_fwd_t *fw)
             continue;
         }
         fw->held = 0;
-        if (s->payload_left == 0 && pyw_stream_buffered(s) == 0) {
+        if (fw->r->header_only
+            || (s->payload_left == 0 && pyw_stream_buffered(s) == 0)) {
             APR_BRIGADE_INSERT_TAIL(fw->obb, apr_bucket_flush_create(ba));
         }
         if (pyw_forward_pass(fw) != PYW_FWD_CONTINUE) {
             return PYW_FWD_STOP;
         }
+        if (pyw_forward_head_sent(fw)) {
+            return pyw_forward_head_end(fw);
+        }
     }
     return n < 0 ? pyw_forward_daemon_failed(fw, (int)n, NULL)
                  : PYW_FWD_CONTINUE;
+}
+
+/* A HEAD whose headers went down the filters has nothing more to send,
+ * and the application may stream for ever (server-sent events): EOS now,
+ * since HTTP/1's header filter drops the FLUSH with the body and the core
+ * holds the headers until the request ends.  The rest of the response is
+ * not read: the connection is closed instead (as error override does for
+ * a long body), so no stray frame reaches the next request, and the
+ * daemon stops the application at its next write (PYW0326) as for a
+ * client that left, which frees its worker.  What the filters saw is not
+ * the whole entity: mod_cache must not keep it. */
+int pyw_forward_head_end(pyw_fwd_t *fw)
+{
+    request_rec *r = fw->r;
+
+    r->no_cache = 1;
+    if (r->main != NULL) {
+        r->main->no_cache = 1;
+    }
+    fw->discard = 1;
+    fw->out->head_cut = 1;
+    APR_BRIGADE_INSERT_TAIL(fw->obb,
+        apr_bucket_eos_create(r->connection->bucket_alloc));
+    if (pyw_forward_pass(fw) == PYW_FWD_CONTINUE) {
+        fw->out->result = PYW_FWD_OK;
+    }
+    fw->out->backend_clean = 0;
+    return PYW_FWD_STOP;
 }
 
 int pyw_forward_on_end(pyw_fwd_t *fw)

@@ -20,6 +20,7 @@
  * failed, 500, is refused before any daemon: pyw_handler_chunked.c.)
  */
 #include <errno.h>
+#include <signal.h>
 
 #include "apr_strings.h"
 #include "httpd.h"
@@ -105,6 +106,28 @@ static const char *pyw_handler_daemon_cause(request_rec *r,
                                      sizeof(buf)));
 }
 
+/*
+ * A daemon closes a response it cannot send when Apache took none of it
+ * for the group's response-socket-timeout (a client that stopped
+ * reading holds Apache in its pass): it gave up on the client, said so
+ * (PYW0326) and serves on.  Apache sees the same end of stream as from a
+ * daemon that exited; what tells them apart is a pass to the client that
+ * long before it (the daemon's wait starts after Apache stops reading,
+ * so it fits in Apache's; a tenth of slack for timer rounding) and the
+ * pid still being there.
+ */
+static int pyw_handler_daemon_gave_up(const pyw_group_t *g, long pid,
+                                      const pyw_forward_outcome_t *o)
+{
+    int64_t limit = pyw_config_response_write_ms(g);
+
+    if (!o->committed || (o->err != -ECONNRESET && o->err != -EPIPE)
+        || o->client_wait_ms < limit - limit / 10 || pid <= 0) {
+        return 0;
+    }
+    return kill((pid_t)pid, 0) == 0 || errno == EPERM;
+}
+
 /* This Apache child is stopping: Apache stops or restarts, and the
  * daemons are told to stop with it (pyw_slots.c). */
 static int pyw_handler_apache_stopping(void)
@@ -132,6 +155,17 @@ static int pyw_handler_daemon_failed(request_rec *r, const pyw_group_t *g,
                  o->committed ? "response to the client aborted"
                               : "answering 502");
         return o->committed ? OK : HTTP_BAD_GATEWAY;
+    }
+    if (pyw_handler_daemon_gave_up(g, pid, o)) {
+        PYW_RLOG(APLOG_INFO, 0, r, 125, g->name, pid, "daemon pid %ld "
+                 "closed the connection in the middle of the response: "
+                 "it gave up on a slow client (Apache waited %s s for "
+                 "it, response-socket-timeout is %s s; the daemon's "
+                 "PYW0326 says so); response to the client aborted", pid,
+                 pyw_handler_secs(r->pool, o->client_wait_ms),
+                 pyw_handler_secs(r->pool,
+                                  pyw_config_response_write_ms(g)));
+        return OK;
     }
     if (o->committed) {
         PYW_RLOG(APLOG_ERR, 0, r, 114, g->name, pid, "%s; response to the "
@@ -215,6 +249,12 @@ int pyw_handler_outcome(request_rec *r, const pyw_group_t *g,
 
     switch (o->result) {
     case PYW_FWD_OK:
+        if (o->head_cut) {
+            PYW_RLOG(APLOG_DEBUG, 0, r, 124, gn, pid, "HEAD: the headers "
+                     "are out; the rest of the application's response is "
+                     "not waited for (connection closed: the daemon stops "
+                     "the application at its next write, PYW0326)");
+        }
         return OK;
     case PYW_FWD_NO_BACKEND:
         pyw_handler_no_backend(r, g, o);

@@ -85,10 +85,7 @@ static void pyw_fill_spec(const pyw_slot_t *slot, const pyw_proc_t *p,
     spec->n_import_app_groups = g->import_app_groups->nelts;
     spec->import_modes = (const char *const *)g->import_modes->elts;
     spec->n_import_modes = g->import_modes->nelts;
-    /* mod_wsgi: response-socket-timeout, by default socket-timeout. */
-    spec->response_write_timeout_ms = g->response_socket_timeout_ms > 0
-                                      ? g->response_socket_timeout_ms
-                                      : g->socket_timeout_ms;
+    spec->response_write_timeout_ms = pyw_config_response_write_ms(g);
     spec->script_reloading = pyw_group_script_reloading(g);
     /* A group defined in a vhost logs as that vhost does: its error log
      * (pyw_pm_add_group), level and format. */

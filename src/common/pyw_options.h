@@ -31,6 +31,9 @@
 #define PYW_DEFAULT_CONNECT_MS    (15 * 1000)
 #define PYW_DEFAULT_GRACEFUL_MS   (15 * 1000)
 #define PYW_DEFAULT_SHUTDOWN_MS   (5 * 1000)
+/* A daemon's wait on Apache when neither response-socket-timeout nor
+ * socket-timeout is set (Apache's Timeout is not the daemon's to know). */
+#define PYW_DEFAULT_DAEMON_IO_MS  (300 * 1000)
 #define PYW_UMASK_UNSET     (-1)        /* umask: inherited        */
 
 #define PYW_DAEMON_OPTIONS(X) \

@@ -22,12 +22,13 @@
 #include <pthread.h>
 #include <stdint.h>
 
+#include "../common/pyw_options.h"
 #include "pyw_dconn.h"
 
 /* Backstop for every socket operation of a request (a body read, a write
  * to Apache that does not drain).  Apache's own Timeout normally fires
  * first, so this only frees a worker whose Apache peer is wedged. */
-#define PYW_DCONN_IO_TIMEOUT_MS  (300 * 1000)
+#define PYW_DCONN_IO_TIMEOUT_MS  PYW_DEFAULT_DAEMON_IO_MS
 
 typedef enum {
     PYW_DCONN_IDLE = 0,
