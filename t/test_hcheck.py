@@ -354,3 +354,39 @@ def test_a_member_added_at_run_time_without_an_app_fails_its_checks(
     assert "HcFl" in status(a, "grow", "pyworker://bare")
     assert groups_of(a, "/grow/", 6) == {"app1": 6}
     assert not a.log.find(r"AH00052|egmentation", since=mark), a.log.tail()
+
+
+IDLE_CONF = load_proxy(PROXY_MODULES + ("watchdog", "proxy_hcheck")) + """
+PyWorkerDaemonProcess sleepy threads=2 idle-timeout=1 \\
+    script={apps}/health.wsgi display-name=%{GROUP}
+PyWorkerDaemonProcess awake threads=2 script={apps}/health.wsgi \\
+    display-name=%{GROUP}
+<Proxy balancer://idle>
+    BalancerMember pyworker://sleepy hcmethod=GET hcuri=/ok hcinterval=1
+    BalancerMember pyworker://awake hcmethod=GET hcuri=/ok hcinterval=1
+</Proxy>
+ProxyPass /idle balancer://idle/
+"""
+
+
+def test_a_start_always_group_stopped_by_idle_timeout_is_not_probed(
+        fresh_apache):
+    """A group with no daemon running is not probed, for it may sleep:
+    that held for start=on-demand only.  sleepy runs from Apache's start
+    (start=always) with idle-timeout=1; once idle-timeout stopped it
+    (PYW0052), the next probe's connection started it again (PYW0050),
+    idle-timeout stopped it again, and so on: a full start of the
+    application every hcinterval, for ever, with no visitor.  The probe
+    now asks the same question as the balancer's choice of a member."""
+    a = fresh_apache(IDLE_CONF, wait_daemons=False)
+    assert a.log.wait_for(r"PYW0052: .*\(group=sleepy\)", timeout=WAIT), \
+        a.log.tail()
+    assert a.log.wait_for(r"PYW0032: .*group=sleepy\b", timeout=WAIT)
+    mark = a.log.mark()
+    time.sleep(5)
+    again = a.log.find(r"PYW005[02]: .*group=sleepy\b", since=mark)
+    assert again == [], "\n".join(again)
+    assert a.daemon_pids("sleepy") == []
+    # awake is probed meanwhile; a visitor still starts sleepy.
+    assert a.log.find(r"PYW0167: .*pyworker://awake", since=mark)
+    assert groups_of(a, "/idle/", 2) == {"sleepy": 1, "awake": 1}

@@ -298,6 +298,47 @@ def test_graceful_restart_lines_are_true(httpd):
     assert not coded(lines, 33)
 
 
+
+STARTING_CONF = """
+PyWorkerSocketPrefix {run}/pyws
+PyWorkerDaemonProcess starting threads=1 display-name=pyw-starting
+PyWorkerImportScript {apps}/recycle_slow_start.py process-group=starting
+PyWorkerScriptAlias /starting {apps}/logtruth.wsgi process-group=starting
+"""
+
+
+def test_a_daemon_still_starting_at_a_graceful_restart_says_why_it_stops(
+        fresh_apache):
+    """A restart stops a daemon that is still starting (PYW0041) rather
+    than handing it over.  The parent told it to stop as if it were
+    replaced for a limit, and its own PYW0202 said "being replaced (a limit
+    was reached)", which nothing was.  It now says that Apache restarted
+    while it was starting; its budget is the same as before
+    (graceful-timeout, then atexit), the one the parent gives it."""
+    a = fresh_apache(STARTING_CONF, wait_daemons=False)
+    started = a.log.wait_for(r"\bPYW0021\b.*\(group=starting ", timeout=10)
+    assert started, a.log.tail()
+    pid = pid_of(started[0])
+    # Its signal handlers are in place once Python runs; the import
+    # script then takes 3 s.
+    assert a.log.wait_for(r"\bPYW0302\b.*pid=%d\)" % pid, timeout=10)
+    mark = a.log.mark()
+    a.graceful(wait=False)
+    assert a.log.wait_for(r"\bPYW0041\b.*pid=%d\)" % pid, since=mark,
+                          timeout=20), a.log.text(mark)
+    assert a.log.wait_for(r"\bPYW0202\b.*pid=%d\)" % pid, since=mark,
+                          timeout=20), a.log.text(mark)
+    lines = a.log.lines(mark)
+    assert_true_log(lines, a.groups)
+    (stopped,) = coded(lines, 41, pid)
+    assert "still starting" in stopped, stopped
+    (told,) = coded(lines, 202, pid)
+    assert "Apache restarted while this daemon was still starting" in told
+    assert "a limit was reached" not in told, told
+    assert budgets(told) == (DEFAULT_GRACEFUL_MS, "graceful-timeout",
+                             DEFAULT_SHUTDOWN_MS), told
+
+
 # ---- crash ----
 
 def test_crash_lines_are_true(httpd):

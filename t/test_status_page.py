@@ -338,3 +338,57 @@ def test_mod_status_extended_shows_a_line_per_group(httpd):
                             "idle=6 queued=0 ") for l in lines), lines
     html = httpd.get("/server-status").text
     assert "PyWorker group warm: 1/1 processes ready" in html
+
+
+IDLE_CONF = """
+PyWorkerDaemonProcess napper start=on-demand idle-timeout=0.5 threads=2 \\
+    display-name=%{GROUP}
+PyWorkerScriptAlias /napper {apps}/slow_exit.wsgi process-group=napper
+<Location /pyworker-status>
+    SetHandler pyworker-status
+</Location>
+"""
+
+
+def idle_view(a, group):
+    """(ready_processes, idle_threads, [(state, pid)], Prometheus'
+    pyworker_ready_processes) of the group."""
+    g = status_json(a)[group]
+    text = a.get("/pyworker-status?prometheus").text
+    ready = [s.value for fam in text_string_to_metric_families(text)
+             if fam.name == "pyworker_ready_processes"
+             for s in fam.samples if s.labels.get("group") == group]
+    return (g["ready_processes"], g["idle_threads"],
+            [(p["state"], p["pid"]) for p in g["processes"]], ready)
+
+
+def test_a_group_stopped_by_idle_timeout_shows_as_stopped(fresh_apache):
+    """After idle-timeout stopped the group (PYW0052) and its daemon
+    exited (PYW0032), the page still listed the dead daemon as process 1,
+    "ready", with its pid and an uptime that kept growing, the group's
+    ready_processes 1 and idle_threads 2, Prometheus'
+    pyworker_ready_processes 1, also after a graceful restart; and it read
+    /proc/<pid>/stat of a pid that may be another process's by then.  The
+    parent cleared the slot's record only when a slot's current process
+    died, and the idle stop had already taken the daemon off its slot.
+    Now the stopping daemon is listed as a draining one (slow_exit.wsgi
+    takes 3 s to exit), then not at all: the group shows as one never
+    started, stopped with no pid."""
+    a = fresh_apache(IDLE_CONF, wait_daemons=False)
+    r = a.get("/napper")
+    assert r.status_code == 200
+    pid = int(r.text)
+    mark = a.log.mark()
+    assert a.log.wait_for(r"PYW0052: .*group=napper\b", since=mark)
+    view = idle_view(a, "napper")
+    exited = r"PYW0032: .*group=napper pid=%d\b" % pid
+    if not a.log.find(exited, since=mark):      # 3 s to exit: still there
+        assert view == (0, 0, [("stopped", None), ("draining", pid)], [0])
+    assert a.log.wait_for(exited, since=mark)
+    stopped = (0, 0, [("stopped", None)], [0])
+    assert idle_view(a, "napper") == stopped
+    mark = a.log.mark()
+    a.graceful(wait=False)
+    assert a.log.wait_for(r"AH00489", since=mark, timeout=20)
+    assert idle_view(a, "napper") == stopped
+    assert a.daemon_pids("napper") == []

@@ -40,6 +40,7 @@
 #include "pyw_config.h"
 #include "pyw_log.h"
 #include "pyw_pm.h"
+#include "pyw_procmgr.h"
 
 static struct pyw_group_rt **pyw_demand_rts(int *n)
 {
@@ -47,10 +48,14 @@ static struct pyw_group_rt **pyw_demand_rts(int *n)
     return *n > 0 ? (struct pyw_group_rt **)pyw_pm.rts->elts : NULL;
 }
 
-/* start=on-demand, or idle-timeout: the group may have no daemon. */
-static int pyw_demand_may_sleep(const pyw_group_t *g)
+int pyw_pm_group_may_sleep(const pyw_group_t *g)
 {
     return g->on_demand || g->idle_timeout_ms > 0;
+}
+
+int pyw_pm_group_dormant(const pyw_group_t *g, const pyw_board_load_t *load)
+{
+    return load->threads == 0 && pyw_pm_group_may_sleep(g);
 }
 
 int pyw_demand_pending(const struct pyw_group_rt *rt)
@@ -153,8 +158,9 @@ static int pyw_demand_all_idle(const struct pyw_group_rt *rt)
     return 1;
 }
 
-/* Dormant now; each daemon leaves its slot for the stopping list, and
- * the slot gets an empty record for the next start. */
+/* Dormant now; each daemon leaves its slot for the stopping list (the
+ * status page lists it as draining, pyw_proc_stop), and the slot gets an
+ * empty record for the next start. */
 static void pyw_demand_sleep(struct pyw_group_rt *rt)
 {
     const pyw_group_t *g = rt->group;
@@ -231,7 +237,7 @@ int pyw_demand_after_death(pyw_slot_t *slot)
     struct pyw_group_rt *rt = slot->rt;
     int j;
 
-    if (!pyw_demand_may_sleep(rt->group) || pyw_pm_stopping()) {
+    if (!pyw_pm_group_may_sleep(rt->group) || pyw_pm_stopping()) {
         return 0;
     }
     for (j = 0; j < rt->group->processes; j++) {

@@ -328,17 +328,15 @@ static pyw_hc_member_t *pyw_hc_member(proxy_worker *w, const pyw_group_t *g,
     return m;
 }
 
-/* An on-demand group with no daemon running: a probe would start it.
- * A request will, and its failure puts the member in error as usual. */
+/* A group with no daemon running that may sleep (start=on-demand, or
+ * idle-timeout also with start=always): a probe would start it.  A
+ * request will, and its failure puts the member in error as usual. */
 static int pyw_hc_asleep(const pyw_group_t *g)
 {
     pyw_board_load_t load;
 
-    if (!g->on_demand) {
-        return 0;
-    }
     pyw_pm_group_load(g, &load);
-    return load.threads == 0;
+    return pyw_pm_group_dormant(g, &load);
 }
 
 static void pyw_hc_visit(proxy_worker *w, const pyw_group_t *g,

@@ -115,13 +115,6 @@ static long pyw_lb_allowance(const pyw_group_t *g)
     return g->queue_limit > 0 ? cap - pyw_pm_held(g) : -1;
 }
 
-/* A group without a daemon that a request will start. */
-static int pyw_lb_dormant(const pyw_group_t *g,
-                          const pyw_board_load_t *load)
-{
-    return load->threads == 0 && (g->on_demand || g->idle_timeout_ms > 0);
-}
-
 /* Free workers of a member: negative when requests queue.  board_only:
  * without Apache's busy count, which still holds requests whose
  * responses are on their way to clients. */
@@ -139,8 +132,8 @@ static long pyw_lb_free(proxy_worker *w, int board_only)
         return PYW_LB_FULL;
     }
     pyw_pm_group_load(g, &load);
-    threads = pyw_lb_dormant(g, &load) ? (long)g->processes * g->threads
-                                       : (long)load.threads;
+    threads = pyw_pm_group_dormant(g, &load)
+              ? (long)g->processes * g->threads : (long)load.threads;
     if (board_only) {
         return threads - load.busy;
     }
@@ -232,7 +225,7 @@ static proxy_worker *pyw_lb_claim(proxy_balancer *balancer, request_rec *r,
             return NULL;
         }
         pyw_pm_group_load(g, &load);
-        if (pyw_lb_dormant(g, &load)) {
+        if (pyw_pm_group_dormant(g, &load)) {
             *done = 1;              /* the request starts it */
             return NULL;
         }

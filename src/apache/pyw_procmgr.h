@@ -40,6 +40,14 @@ uint64_t pyw_pm_listen_ino(const pyw_group_t *g);
  * (threads, busy, free workers of the serving processes); all zero when
  * the group has no board or no daemon serving. */
 void pyw_pm_group_load(const pyw_group_t *g, pyw_board_load_t *load);
+/* start=on-demand or idle-timeout: the group may run no daemon, and a
+ * connection to its socket starts it (pyw_demand.c). */
+int pyw_pm_group_may_sleep(const pyw_group_t *g);
+/* In an Apache child: whether the group sleeps, by its load as read with
+ * pyw_pm_group_load(): it may sleep and no daemon serves.  Whoever
+ * connects to it starts it, so the balancer leaves the choice to a
+ * request and a health check does not probe it. */
+int pyw_pm_group_dormant(const pyw_group_t *g, const pyw_board_load_t *load);
 /* In an Apache child: the group's load board, mapped on first use and
  * kept (NULL: none). */
 pyw_board_t *pyw_pm_group_board(const pyw_group_t *g);

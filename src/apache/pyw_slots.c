@@ -103,7 +103,9 @@ pyw_slot_t *pyw_proc_home(const pyw_proc_t *p)
            && p->index < g->processes ? &g->rt->slots[p->index] : NULL;
 }
 
-/* p is gone: its lane is free, the page forgets it as an old process. */
+/* p is gone: its lane is free, and the page forgets it, as an old
+ * process or as its slot's current one (a daemon from before a restart
+ * stopped while it was starting is still recorded as that). */
 void pyw_proc_forget(pyw_proc_t *p)
 {
     pyw_slot_t *home = pyw_proc_home(p);
@@ -116,6 +118,7 @@ void pyw_proc_forget(pyw_proc_t *p)
         home->lane_pid[p->lane] = 0;
     }
     pyw_metrics_proc_old_gone(home->rt->metrics, p->index, p->proc.pid);
+    pyw_metrics_proc_gone(home->rt->metrics, p->index, p->proc.pid);
 }
 
 void pyw_proc_note_error(const pyw_proc_t *p, pid_t pid, int code,
@@ -161,6 +164,22 @@ int64_t pyw_group_stop_budget(const pyw_group_t *g, pyw_why_e why)
     return graceful + shutdown + PYW_KILL_MARGIN_MS;
 }
 
+/* The sigqueue() value of a stop (pyw_spec.h): its budget, and what the
+ * daemon says (PYW0202).  IDLE, STALE and UNCONFIGURED have RECYCLE's
+ * budget, so a daemon built before a value existed, which takes it for
+ * RECYCLE, still computes the parent's. */
+static int pyw_retire_value(pyw_why_e why)
+{
+    switch (why) {
+    case PYW_WHY_ROLLING:
+    case PYW_WHY_GRACEFUL:      return PYW_RETIRE_EVICT;
+    case PYW_WHY_IDLE:          return PYW_RETIRE_IDLE;
+    case PYW_WHY_STALE:         return PYW_RETIRE_STALE;
+    case PYW_WHY_UNCONFIGURED:  return PYW_RETIRE_UNCONFIGURED;
+    default:                    return PYW_RETIRE_RECYCLE;
+    }
+}
+
 /* Tell the daemon to stop, and why: the kind of stop is its budget. */
 static void pyw_proc_signal_stop(pid_t pid, pyw_why_e why)
 {
@@ -170,12 +189,31 @@ static void pyw_proc_signal_stop(pid_t pid, pyw_why_e why)
         kill(pid, PYW_SIG_APACHE_STOP);
         return;
     }
-    v.sival_int = why == PYW_WHY_ROLLING || why == PYW_WHY_GRACEFUL
-                  ? PYW_RETIRE_EVICT
-                  : why == PYW_WHY_IDLE ? PYW_RETIRE_IDLE : PYW_RETIRE_RECYCLE;
+    v.sival_int = pyw_retire_value(why);
     if (sigqueue(pid, PYW_SIG_RETIRE, v) < 0) {
         kill(pid, PYW_SIG_RETIRE);
     }
+}
+
+/*
+ * p leaves its slot to stop: the page lists it as the slot's draining old
+ * process until it exits (pyw_proc_forget).  One that leaves without a
+ * successor (idle-timeout) is still the slot's current process there,
+ * "ready": the slot shows stopped instead, as for a group never started.
+ */
+static void pyw_proc_note_draining(const pyw_proc_t *p)
+{
+    pyw_slot_t *home = pyw_proc_home(p);
+    pyw_metrics_t *m = home != NULL ? home->rt->metrics : NULL;
+    pyw_metrics_proc_snap_t snap;
+    pid_t pid = p->proc.pid;
+
+    if (pyw_metrics_read_proc(m, p->index, &snap) == 0 && snap.pid == pid) {
+        /* old first, so that a reader finds it in one place or both */
+        pyw_metrics_proc_old(m, p->index, pid, snap.started_ms);
+        pyw_metrics_proc_gone(m, p->index, pid);
+    }
+    pyw_metrics_proc_old_stops(m, p->index, pid, pyw_io_now_ms());
 }
 
 /*
@@ -207,9 +245,10 @@ void pyw_proc_stop(pyw_proc_t *p, pyw_why_e why, int64_t budget_ms)
     if (slot != NULL && slot->cur == p) {
         return;
     }
+    if (!p->listed) {
+        pyw_proc_note_draining(p);
+    }
     if (slot != NULL && slot->old == p) {
-        pyw_metrics_proc_old_stops(slot->rt->metrics, p->index, p->proc.pid,
-                                   pyw_io_now_ms());
         slot->old = NULL;
     }
     p->slot = NULL;

@@ -37,7 +37,6 @@ static void pyw_cur_died(pyw_proc_t *p, int kind, const char *cause)
     p->proc.pid = 0;
     /* Siblings must not hand requests to a daemon that is gone. */
     pyw_board_leave(slot->rt->board, slot->index, (pid_t)pid);
-    pyw_metrics_proc_gone(slot->rt->metrics, slot->index, (pid_t)pid);
     if (p->term_at != 0 || pyw_pm_stopping()) {
         PYW_SLOG(APLOG_INFO, 0, pyw_pm.s, 24, g->name, pid, "daemon "
                  "process %d exited (%s): %s%s", slot->index + 1,

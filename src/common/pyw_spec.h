@@ -59,6 +59,10 @@
  *     atexit within shutdown-timeout;
  *   PYW_SIG_RETIRE with value PYW_RETIRE_IDLE: the group was idle for
  *     idle-timeout and stops (nothing replaces it): as RECYCLE;
+ *   PYW_SIG_RETIRE with value PYW_RETIRE_STALE: Apache restarted while
+ *     the daemon was still starting (it is not handed over), or
+ *     PYW_RETIRE_UNCONFIGURED: without its group or process slot: as
+ *     RECYCLE, the values only say why;
  *   PYW_SIG_APACHE_STOP: Apache stops or restarts hard: requests and
  *     atexit share shutdown-timeout.  Also the parent-death signal, and
  *     what Ctrl-C sends a foreground Apache's whole process group.
@@ -70,6 +74,8 @@
 #define PYW_RETIRE_RECYCLE   1
 #define PYW_RETIRE_EVICT     2
 #define PYW_RETIRE_IDLE      3
+#define PYW_RETIRE_STALE     4
+#define PYW_RETIRE_UNCONFIGURED 5
 
 #define PYW_PRIORITY_KEEP  PYW_PRIORITY_UNSET
 

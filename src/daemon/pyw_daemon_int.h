@@ -22,6 +22,8 @@ typedef enum {
     STOP_EVICT,         /* replaced: rolling or Apache restart         */
     STOP_APACHE,        /* Apache stops or restarts hard               */
     STOP_IDLE,          /* the group was idle for idle-timeout         */
+    STOP_STALE,         /* Apache restarted while it was starting      */
+    STOP_UNCONFIGURED,  /* Apache restarted without its group or slot  */
     STOP_KINDS
 } daemon_stop_e;
 

@@ -59,6 +59,10 @@ static int daemon_stop_kind(int sig, const siginfo_t *si)
         return STOP_EVICT;
     case PYW_RETIRE_IDLE:
         return STOP_IDLE;
+    case PYW_RETIRE_STALE:
+        return STOP_STALE;
+    case PYW_RETIRE_UNCONFIGURED:
+        return STOP_UNCONFIGURED;
     default:
         return STOP_RECYCLE;
     }

@@ -43,6 +43,10 @@ static const char *const daemon_stop_why[STOP_KINDS] = {
     "SIGTERM received: being replaced (rolling or Apache restart)",
     "SIGINT received: Apache is stopping (or restarting hard)",
     "SIGTERM received: the group had no request for idle-timeout",
+    "SIGTERM received: Apache restarted while this daemon was still "
+    "starting",
+    "SIGTERM received: Apache restarted without this daemon's group or "
+    "process slot",
 };
 
 static int64_t daemon_atexit_ms(const pyw_daemon_spec_t *spec)
