@@ -10,6 +10,7 @@ import time
 import pytest
 
 from pyworker_t.httpd import IS_ROOT, configtest
+from pyworker_t.swap import script_dirs, swapped_while_queued
 
 CONF = """
 PyWorkerDaemonProcess opts threads=2 display-name=pyw-opts
@@ -99,43 +100,22 @@ def test_script_swapped_after_apaches_check_does_not_run(fresh_apache):
     swaps a symlink in between (here while the group's only worker is
     busy) must not get its own file run: the daemon checks the file it
     opened."""
-    import threading
     a = fresh_apache("""
 PyWorkerDaemonProcess gb threads=1 user=pywtest2 script-user=pywtest2 \\
     display-name=pyw-gb
 PyWorkerScriptAlias /b {run}/scripts/b/slow.wsgi process-group=gb
 PyWorkerScriptAlias /x {run}/scripts/a/x.wsgi process-group=gb
 """, wait_daemons=True)
-    b_dir, a_dir = a.path("run", "scripts", "b"), a.path("run", "scripts", "a")
-    for d in (b_dir, a_dir):
-        os.makedirs(d, exist_ok=True)
-        os.chmod(d, 0o755)
-    os.chmod(a.path("run", "scripts"), 0o755)
-    b_script = os.path.join(b_dir, "slow.wsgi")
-    shutil.copy(a.path("apps", "slow.wsgi"), b_script)
-    shutil.chown(b_script, "pywtest2", "pywtest2")
+    b_dir, a_dir = script_dirs(a)
     other = os.path.join(a_dir, "other.wsgi")
     shutil.copy(a.path("apps", "whoami.wsgi"), other)
     shutil.chown(other, "pywtest1", "pywtest1")
     link = os.path.join(a_dir, "x.wsgi")
-    os.symlink(b_script, link)
-
-    busy = threading.Thread(target=a.get, args=("/b?2",),
-                            kwargs={"timeout": 20})
-    busy.start()
-    time.sleep(0.5)
-    got = {}
-    waiting = threading.Thread(target=lambda: got.update(
-        r=a.get("/x", timeout=20)))
+    os.symlink(os.path.join(b_dir, "slow.wsgi"), link)
     a.log.expect(r"PermissionError|PYW0311")
     mark = a.log.mark()
-    waiting.start()
-    time.sleep(0.7)             # checked by Apache, waiting for the worker
-    os.symlink(other, link + ".new")
-    os.rename(link + ".new", link)
-    waiting.join(20)
-    busy.join(20)
-    assert got["r"].status_code == 500, got["r"].text
+    r = swapped_while_queued(a, "/x", link, other)
+    assert r.status_code == 500, r.text
     line = a.log.wait_for(r"PermissionError: .*x\.wsgi is owned by uid %d"
                           % pwd.getpwnam("pywtest1").pw_uid, since=mark)
     assert line, a.log.tail()

@@ -29,6 +29,7 @@ import pytest
 
 from pyworker_t.httpd import IS_ROOT, configtest
 from pyworker_t.proxy import load_proxy
+from pyworker_t.swap import script_dirs, swapped_while_queued
 
 PASTE_FAILED = 313          # error: PasteDeploy application not loaded
 FILE_CHANGED = 333          # notice: file changed; rolling restart asked
@@ -330,14 +331,7 @@ PyWorkerDaemonProcess gb threads=1 user=pywtest2 script-user=pywtest2 \\
 PyWorkerScriptAlias /b {run}/scripts/b/slow.wsgi process-group=gb
 PyWorkerPasteApp /x {apps}/paste/greeting.ini process-group=gb
 """, wait_daemons=True)
-    b_dir, a_dir = a.path("run", "scripts", "b"), a.path("run", "scripts", "a")
-    for d in (b_dir, a_dir):
-        os.makedirs(d, exist_ok=True)
-        os.chmod(d, 0o755)
-    os.chmod(a.path("run", "scripts"), 0o755)
-    b_script = os.path.join(b_dir, "slow.wsgi")
-    shutil.copy(a.path("apps", "slow.wsgi"), b_script)
-    shutil.chown(b_script, "pywtest2", "pywtest2")
+    b_dir, a_dir = script_dirs(a)
     link = a.path("apps", "paste", "greeting.ini")
     with open(link) as f:
         text = f.read()
@@ -351,23 +345,9 @@ PyWorkerPasteApp /x {apps}/paste/greeting.ini process-group=gb
         shutil.chown(path, owner, owner)
     os.unlink(link)
     os.symlink(good, link)
-
-    busy = threading.Thread(target=a.get, args=("/b?2",),
-                            kwargs={"timeout": 20})
-    busy.start()
-    time.sleep(0.5)
-    got = {}
-    waiting = threading.Thread(target=lambda: got.update(
-        r=a.get("/x/", timeout=20)))
     a.log.expect(codes=[PASTE_FAILED])
     mark = a.log.mark()
-    waiting.start()
-    time.sleep(0.7)             # checked by Apache, waiting for the worker
-    os.symlink(other, link + ".new")
-    os.rename(link + ".new", link)
-    waiting.join(20)
-    busy.join(20)
-    r = got["r"]
+    r = swapped_while_queued(a, "/x/", link, other)
     assert r.status_code == 500, "served %r" % r.text
     lines = a.log.wait_for(r"PYW%04d.*PermissionError: .*greeting\.ini is "
                            r"owned by uid %d" % (PASTE_FAILED,

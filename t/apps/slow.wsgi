@@ -1,5 +1,6 @@
 # slow.wsgi - sleeps ?<seconds> (default 1) and says who served it, and
-# the length and sha256 of the request body it read.
+# the length and sha256 of the request body it read.  ?<seconds>&mark=NAME
+# first creates $PYW_STATE/NAME, so a test knows it is running.
 import hashlib
 import json
 import os
@@ -8,10 +9,14 @@ import time
 
 
 def application(environ, start_response):
+    qs = environ.get("QUERY_STRING", "")
+    seconds, _, mark = qs.partition("&mark=")
     try:
-        delay = float(environ.get("QUERY_STRING") or 1)
+        delay = float(seconds or 1)
     except ValueError:
         delay = 1.0
+    if mark:
+        open(os.path.join(environ["PYW_STATE"], mark), "w").close()
     start = time.time()
     body_in = environ["wsgi.input"].read()
     time.sleep(delay)
