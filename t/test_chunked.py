@@ -45,6 +45,11 @@ PyWorkerScriptAlias /pyramid {apps}/pyramid_app.wsgi process-group=pyramid
 <Location /lrb>
     LimitRequestBody 100000
 </Location>
+PyWorkerScriptAlias /lrb0 {apps}/chunked.wsgi process-group=chk
+<Location /lrb0>
+    LimitRequestBody 100000
+    PyWorkerChunkedRequestLimit 0
+</Location>
 PyWorkerScriptAlias /gz {apps}/chunked.wsgi process-group=chk
 PyWorkerScriptAlias /gzstream {apps}/chunked.wsgi process-group=chk
 <Location /gz>
@@ -349,14 +354,18 @@ def test_body_over_the_limit_gets_413_and_one_log_line(httpd):
     assert out["len"] == MB
 
 
-def test_limit_request_body_still_applies_and_is_named(httpd):
+@pytest.mark.parametrize("path", ["/lrb", "/lrb0"])
+def test_limit_request_body_still_applies_and_is_named(httpd, path):
+    """/lrb0 also says PyWorkerChunkedRequestLimit 0: no limit of its own,
+    as LimitRequestBody 0 means (it was "nothing": every chunked body
+    but an empty one got 413)."""
     httpd.log.expect(r"AH0159\d")       # Apache's own line, if any
     mark = httpd.log.mark()
-    r = send_too_much(httpd, "/lrb", body_of(300000))
+    r = send_too_much(httpd, path, body_of(300000))
     assert r.status == 413
     lines = httpd.log.wait_for(r"PYW0%d\b" % TOO_LARGE, since=mark)
     assert len(lines) == 1 and "LimitRequestBody 100000" in lines[0], lines
-    out = json.loads(post_chunked(httpd, "/lrb", body_of(100000)).body)
+    out = json.loads(post_chunked(httpd, path, body_of(100000)).body)
     assert out["len"] == 100000
 
 

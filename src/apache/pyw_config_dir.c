@@ -127,7 +127,8 @@ const char *pyw_cmd_chunked_limit(cmd_parms *cmd, void *mconfig,
                          sizeof(msg)) < 0) {
         return apr_psprintf(cmd->pool, "%s: %s", cmd->cmd->name, msg);
     }
-    d->chunked_limit = (apr_off_t)v;
+    /* 0 is "none of its own", as LimitRequestBody 0 is unlimited. */
+    d->chunked_limit = v == 0 ? (apr_off_t)(INT64_MAX / 2) : (apr_off_t)v;
     return NULL;
 }
 
