@@ -145,3 +145,52 @@ def test_no_request_waits_for_the_load_after_a_graceful_restart(
             assert body["loaded_at"] < sent, (path, body)
             seen[body["pid"]] += 1
     assert sum(seen[p] for p in new) >= 10, (new, seen)
+
+
+SUBINTERP_FAILED, PYTHON_START_FAILED, CONNECT_FAILED = 314, 210, 110
+
+MANY = "PyWorkerDaemonProcess many threads=2 display-name=pyw-many\n" + \
+    "\n".join("PyWorkerScriptAlias /g%d {apps}/hello.wsgi process-group=many "
+              "application-group=g%d" % (i, i) for i in range(65))
+
+
+def test_preloads_beyond_64_groups_do_not_stop_the_daemon(fresh_apache):
+    """A daemon holds 64 named application groups; past that, requests
+    get 500 and PYW0314.  A preload that cannot have an interpreter is a
+    failed preload like any other: the daemon starts.  It exited 254
+    (PYW0210) at every start, so every URL of the group got 503."""
+    httpd = fresh_apache(MANY, wait_daemons=False)
+    httpd.log.expect(codes=[SUBINTERP_FAILED])
+    assert httpd.log.wait_for(r"PYW0%d\b" % READY_TOLD, timeout=30), \
+        httpd.log.tail(6)
+    assert len(httpd.log.find(r"PYW0%d\b" % PRELOADED)) == 64
+    assert not httpd.log.find(r"PYW0%d\b" % PYTHON_START_FAILED)
+    assert httpd.get("/g0", timeout=20).status_code == 200
+    assert httpd.get("/g64", timeout=20).status_code == 500
+
+
+ON_DEMAND = """
+PyWorkerDaemonProcess od start=on-demand threads=2 connect-timeout=1 \\
+    idle-timeout=1 display-name=pyw-od
+PyWorkerScriptAlias /pre {apps}/preload_slow.wsgi process-group=od \\
+    application-group=%{GLOBAL}
+"""
+
+
+def test_a_request_waits_for_an_on_demand_group_s_slow_preload(
+        fresh_apache):
+    """The request that starts an on-demand group waits in the backlog
+    and is answered, never refused, though the daemon greets no
+    connection until its 3 s preload is done: a connection waits past
+    connect-timeout (1 s here) while the group's news says a daemon is
+    starting.  It got 503 (PYW0110) at connect-timeout; after every
+    idle-timeout stop too."""
+    httpd = fresh_apache(ON_DEMAND, wait_daemons=False)
+    for _ in range(2):                  # a cold start, then after idle
+        sent = time.time()
+        r = httpd.get("/pre", timeout=30)
+        assert r.status_code == 200, (r.status_code, httpd.log.tail(3))
+        assert r.json()["loaded_at"] > sent - 1
+        assert httpd.log.wait_for(r"PYW0052\b.*group=od", timeout=15)
+        assert httpd.log.wait_for(r"PYW0032\b.*group=od", timeout=15)
+    assert not httpd.log.find(r"PYW0%d\b" % CONNECT_FAILED)

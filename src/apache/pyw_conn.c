@@ -25,6 +25,7 @@
 #include "http_config.h"
 #include "ap_mpm.h"
 
+#include "../common/pyw_board.h"
 #include "../common/pyw_io.h"
 #include "../common/pyw_proto.h"
 #include "pyw_conn.h"
@@ -276,9 +277,28 @@ static const char *pyw_conn_strerror(apr_pool_t *p, int rc)
                                        sizeof(buf)));
 }
 
+/* A connection waits in the backlog past connect-timeout, until
+ * grace_end, while a daemon of its group is on its way up: a slow
+ * import or preload, or an on-demand group's first start.  Looked at
+ * again every PYW_CONN_STARTING_LOOK_MS. */
+#define PYW_CONN_STARTING_LOOK_MS 250
+
+static int pyw_conn_still_starting(const pyw_group_t *g, int64_t grace_end,
+                                   int64_t *deadline)
+{
+    int64_t now = pyw_io_now_ms();
+
+    if (now >= grace_end || !pyw_board_starting(pyw_pm_group_board(g))) {
+        return 0;
+    }
+    *deadline = now + PYW_CONN_STARTING_LOOK_MS < grace_end
+                ? now + PYW_CONN_STARTING_LOOK_MS : grace_end;
+    return 1;
+}
+
 /* Read the daemon's HELLO: it arrives once the daemon accept()ed us. */
 static int pyw_conn_hello(pyw_backend_t *b, int64_t deadline,
-                          const char **err)
+                          int64_t grace_end, const char **err)
 {
     pyw_frame_t f;
     pyw_hello_t h;
@@ -286,6 +306,10 @@ static int pyw_conn_hello(pyw_backend_t *b, int64_t deadline,
     int rc;
 
     rc = pyw_stream_next(&b->stream, &f, deadline);
+    while (rc == -ETIMEDOUT
+           && pyw_conn_still_starting(b->group, grace_end, &deadline)) {
+        rc = pyw_stream_next(&b->stream, &f, deadline);
+    }
     if (rc == -EPROTO) {
         *err = b->stream.err;
     }
@@ -334,8 +358,8 @@ static const char *pyw_conn_hello_why(apr_pool_t *p, const pyw_group_t *g,
 
 static int pyw_conn_open_once(const pyw_group_t *g,
                               apr_interval_time_t timeout, int64_t deadline,
-                              apr_pool_t *p, pyw_backend_t **out,
-                              const char **why)
+                              int64_t grace_end, apr_pool_t *p,
+                              pyw_backend_t **out, const char **why)
 {
     const char *err = NULL;
     pyw_backend_t *b;
@@ -364,7 +388,7 @@ static int pyw_conn_open_once(const pyw_group_t *g,
     b->fd = fd;
     b->group = g;
     b->board_index = -1;
-    rc = pyw_conn_hello(b, deadline, &err);
+    rc = pyw_conn_hello(b, deadline, grace_end, &err);
     if (rc < 0) {
         *why = pyw_conn_hello_why(p, g, rc, err, timeout);
         pyw_conn_close(b);
@@ -380,13 +404,15 @@ static int pyw_conn_open_once(const pyw_group_t *g,
 #define PYW_CONN_REGREET_MS 10
 
 static int pyw_conn_open(const pyw_group_t *g, apr_interval_time_t timeout,
-                         apr_pool_t *p, pyw_backend_t **out,
-                         const char **why)
+                         apr_interval_time_t starting, apr_pool_t *p,
+                         pyw_backend_t **out, const char **why)
 {
     int64_t deadline = pyw_io_deadline(apr_time_as_msec(timeout));
+    int64_t grace_end = deadline + apr_time_as_msec(starting);
     int rc;
 
-    while ((rc = pyw_conn_open_once(g, timeout, deadline, p, out, why))
+    while ((rc = pyw_conn_open_once(g, timeout, deadline, grace_end, p, out,
+                                    why))
            == -ECONNRESET && pyw_io_now_ms() + PYW_CONN_REGREET_MS
                              < deadline) {
         apr_sleep(apr_time_from_msec(PYW_CONN_REGREET_MS));
@@ -395,6 +421,7 @@ static int pyw_conn_open(const pyw_group_t *g, apr_interval_time_t timeout,
 }
 
 int pyw_conn_acquire(const pyw_group_t *g, apr_interval_time_t timeout,
+                     apr_interval_time_t starting,
                      int allow_idle, apr_pool_t *p,
                      pyw_backend_t **out, const char **why)
 {
@@ -404,7 +431,7 @@ int pyw_conn_acquire(const pyw_group_t *g, apr_interval_time_t timeout,
         *out = b;
         return 0;
     }
-    return pyw_conn_open(g, timeout, p, out, why);
+    return pyw_conn_open(g, timeout, starting, p, out, why);
 }
 
 /* ---- child life cycle ---- */

@@ -23,10 +23,13 @@ void pyw_conn_register_hooks(apr_pool_t *p);
  * connect-timeout: it covers connect() and the daemon's HELLO.  A full
  * backlog, connection refused and a missing socket are retried until it
  * passes, because daemons may be busy or restarting (-ETIMEDOUT then).
- * Returns 0 and *out, or -errno with *why (allocated from p) saying in
- * plain words what failed.
+ * While the group's news says a daemon is starting (its imports and
+ * preloads take their time), the HELLO is awaited up to `starting` more
+ * (0: not at all).  Returns 0 and *out, or -errno with *why (allocated
+ * from p) saying in plain words what failed.
  */
 int pyw_conn_acquire(const pyw_group_t *g, apr_interval_time_t timeout,
+                     apr_interval_time_t starting,
                      int allow_idle, apr_pool_t *p,
                      pyw_backend_t **out, const char **why);
 

@@ -35,8 +35,23 @@
 #define PYW_HANDLER_REFUSED     "refused before any daemon was asked (see " \
                                 "the error log)"
 
-/* A connection within connect-timeout (cut short by request-timeout).
- * 0, or -errno with *out saying what to answer. */
+/* How much longer than connect-timeout (ms) a request may wait for a
+ * daemon that is starting: up to startup-timeout, else Apache's Timeout,
+ * from when it began to wait; never past the request's deadline. */
+static int64_t pyw_handler_starting_ms(request_rec *r, const pyw_group_t *g,
+                                       int64_t ms, int64_t left)
+{
+    int64_t budget = g->startup_timeout_ms > 0
+                     ? g->startup_timeout_ms
+                     : apr_time_as_msec(r->server->timeout);
+    int64_t grace = budget > ms ? budget - ms : 0;
+
+    return grace < left - ms ? grace : left > ms ? left - ms : 0;
+}
+
+/* A connection within connect-timeout (cut short by request-timeout),
+ * or later while a daemon of the group is still starting.  0, or -errno
+ * with *out saying what to answer. */
 static int pyw_handler_acquire(request_rec *r, const pyw_group_t *g,
                                const pyw_forward_opts_t *opts, int attempt,
                                pyw_backend_t **b, pyw_forward_outcome_t *out)
@@ -52,6 +67,8 @@ static int pyw_handler_acquire(request_rec *r, const pyw_group_t *g,
      * daemon may be the one the parent is starting right now. */
     rc = left <= 0 ? -ETIMEDOUT
          : pyw_conn_acquire(g, apr_time_from_msec(ms < left ? ms : left),
+                            apr_time_from_msec(pyw_handler_starting_ms(
+                                r, g, ms, left)),
                             attempt == 0, r->pool, b, &why);
     if (rc == 0) {
         return 0;

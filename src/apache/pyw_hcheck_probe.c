@@ -289,7 +289,7 @@ void pyw_hc_probe(const pyw_hc_probe_t *pr, apr_pool_t *p,
         res->status = 0;
         res->headers = NULL;
         res->body_len = 0;
-        rc = pyw_conn_acquire(pr->group, pr->connect_timeout,
+        rc = pyw_conn_acquire(pr->group, pr->connect_timeout, 0,
                               pr->method != NULL && sends == 0, p, &b,
                               &res->why);
         if (rc < 0) {

@@ -20,6 +20,7 @@
 #include "pyw_log.h"
 #include "pyw_pm.h"
 #include "pyw_slots_int.h"
+#include "../common/pyw_board.h"
 #include "../common/pyw_io.h"
 #include "../common/pyw_metrics.h"
 
@@ -231,6 +232,8 @@ apr_status_t pyw_slot_spawn(pyw_slot_t *slot)
     pyw_slot_note_old(slot);
     pyw_metrics_proc_start(slot->rt->metrics, slot->index, p->proc.pid,
                            pyw_io_now_ms());
+    pyw_board_note_starting(slot->rt->board,
+                            apr_time_as_msec(p->forked_at));
     if (p->ready) {
         pyw_metrics_proc_ready(slot->rt->metrics, slot->index, p->proc.pid);
     }

@@ -211,6 +211,26 @@ int pyw_board_room(const pyw_board_t *b, int n, pid_t pid, int *index)
 
 /* ---- start-up news (one writer: the parent) ---- */
 
+void pyw_board_note_starting(pyw_board_t *b, int64_t now_ms)
+{
+    if (b != NULL) {
+        BOARD_STORE(&b->mem->news.starting_ms, now_ms);
+    }
+}
+
+int pyw_board_starting(const pyw_board_t *b)
+{
+    const pyw_board_news_t *n = b ? &b->mem->news : NULL;
+    int64_t ready, failed;
+
+    if (n == NULL) {
+        return 0;
+    }
+    ready = BOARD_LOAD(&n->ready_ms);
+    failed = BOARD_LOAD(&n->failed_ms);
+    return ready >= failed && BOARD_LOAD(&n->starting_ms) > ready;
+}
+
 void pyw_board_note_ready(pyw_board_t *b, int64_t now_ms)
 {
     if (b != NULL) {

@@ -51,7 +51,7 @@
       "`always`: the daemons start with Apache (and at each restart). " \
       "`on-demand`: Apache creates the group's socket but starts no " \
       "daemon until the first connection; that request waits in the " \
-      "socket's backlog while the group starts (within connect-timeout).") \
+      "socket's backlog while the group starts (see connect-timeout).") \
     X(python_executable, "python-executable", STRING, 0, 0, 0, \
       "the first `--with-python`", \
       "The Python the group runs: one that `./configure --with-python` " \
@@ -111,7 +111,11 @@
       "hold every Apache thread. Not mod_wsgi's; `0`: no limit.") \
     X(connect_timeout_ms, "connect-timeout", SECONDS, 0, PYW_DAY_MS, \
       PYW_DEFAULT_CONNECT_MS, "`15`", "How long Apache tries to connect to the group " \
-      "and get the greeting; then 503 with `Retry-After`.") \
+      "and get the greeting; then 503 with `Retry-After`. While a daemon " \
+      "of the group is starting (its imports and preloads; an on-demand " \
+      "group's first request) and no start has failed since, the " \
+      "connection waits on, up to `startup-timeout` (else Apache's " \
+      "`Timeout`) in all.") \
     X(socket_timeout_ms, "socket-timeout", SECONDS, 0, PYW_DAY_MS, 0, \
       "Apache's `Timeout`", "Limit of each single wait on a daemon socket; " \
       "then 504.") \

@@ -110,7 +110,12 @@ static int interp_import_scripts(const pyw_daemon_spec_t *spec)
         ip = pyw_subinterp_enter(&interp_main_thread, group, strlen(group),
                                  NULL);
         if (ip == NULL) {
-            return -1;
+            /* Logged (PYW0314).  A preload's group is tried again by its
+             * requests, as when it fails to load. */
+            if (strcmp(mode, PYW_IMPORT_SCRIPT) == 0) {
+                return -1;
+            }
+            continue;
         }
         rv = interp_import_one(ip, spec->import_scripts[i], mode, group);
         pyw_subinterp_leave();
