@@ -129,7 +129,7 @@ def test_json_and_prometheus_numbers_are_what_was_sent(httpd):
     assert [w["uri"] for w in busy] == ["/counted/slow?%s" % SLOW]
     assert 0 <= busy[0]["busy_seconds"] < SLOW + 1
     assert g["last_error"]["status"] == 500
-    assert g["last_error"]["uri"] == "/counted/500"
+    assert g["last_error"]["uri"] == "/counted/500?raise"
     assert 0 <= g["last_error"]["age_seconds"] < 30
 
     # Prometheus says the same, per group.
@@ -392,3 +392,27 @@ def test_a_group_stopped_by_idle_timeout_shows_as_stopped(fresh_apache):
     assert a.log.wait_for(r"AH00489", since=mark, timeout=20)
     assert idle_view(a, "napper") == stopped
     assert a.daemon_pids("napper") == []
+
+
+FAILING = """
+PyWorkerDaemonProcess failing threads=1 display-name=pyw-st-failing
+PyWorkerScriptAlias /failing {apps}/status_codes.wsgi process-group=failing
+<Location /pyworker-status>
+    SetHandler pyworker-status
+</Location>
+"""
+
+
+def test_the_last_error_uri_is_the_uri_as_sent(fresh_apache):
+    """The group's last error names the URI as the client sent it (as
+    the worker rows do), query included.  It recorded Apache's decoded
+    path, whose UTF-8 bytes the JSON and HTML escaped one by one as
+    Latin-1: /failing/500/caf%C3%A9 showed as ".../cafÃ©"."""
+    httpd = fresh_apache(FAILING)
+    assert httpd.get("/failing/500/caf%C3%A9?x=1").status_code == 500
+    err = status_json(httpd)["failing"]["last_error"]
+    assert err["status"] == 500
+    assert err["uri"] == "/failing/500/caf%C3%A9?x=1", err
+    html = httpd.get("/pyworker-status").text
+    assert "/failing/500/caf%C3%A9?x=1" in html
+    assert "caf&#195;&#169;" not in html

@@ -34,7 +34,11 @@ void pyw_status_count(request_rec *r, const pyw_group_t *g, int status,
 
     pyw_metrics_request(m, answered, (int64_t)(now - r->request_time));
     if (answered >= 500 && answered < 600) {
-        pyw_metrics_error(m, answered, apr_time_as_msec(now), r->uri,
+        /* As sent, as the worker rows show it: r->uri is decoded. */
+        const char *uri = r->unparsed_uri && r->unparsed_uri[0] == '/'
+                          ? r->unparsed_uri : ap_escape_uri(r->pool, r->uri);
+
+        pyw_metrics_error(m, answered, apr_time_as_msec(now), uri,
                           what ? what : "the application answered");
     }
 }

@@ -1,11 +1,12 @@
 # status_codes.wsgi - answers the status the path asks for, for the
 # status page tests: /200, /404, /500 (a raised exception when the query
-# is "raise"), /slow?<seconds> (200 after sleeping).
+# is "raise"), /slow?<seconds> (200 after sleeping); what follows a
+# second '/' is ignored (/500/anything).
 import time
 
 
 def application(environ, start_response):
-    what = environ.get("PATH_INFO", "/").strip("/") or "200"
+    what = environ.get("PATH_INFO", "/").strip("/").split("/")[0] or "200"
     query = environ.get("QUERY_STRING", "")
     if what == "slow":
         time.sleep(float(query.split("&")[0] or 1))
