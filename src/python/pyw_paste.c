@@ -4,8 +4,9 @@
  * One entry per (interpreter, ini file, application name), kept for the
  * life of the process in a short list that is read and changed with the
  * GIL held.
- * The first request for an entry loads it, as `pserve` and Zope's
- * `runwsgi` start an application.  The daemon opens and reads the file
+ * The first request for an entry loads it (or the daemon's start, when
+ * preloaded: pyw_paste_preload), as `pserve` and Zope's `runwsgi` start
+ * an application.  The daemon opens and reads the file
  * itself, once, as a WSGI script (pyw_script_read: a regular file of the
  * owner script-user= / script-group= require, checked on the descriptor
  * read, so a symlink swapped after Apache's check is refused), and gives
