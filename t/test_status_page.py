@@ -89,6 +89,18 @@ def sample(samples, name, **labels):
 
 
 
+def wait_for(what, fn, timeout=20):
+    """fn() until it returns something true; that value."""
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        last = fn()
+        if last:
+            return last
+        time.sleep(0.05)
+    pytest.fail("%s: not seen within %d s (last: %r)" % (what, timeout, last))
+
+
 def wait_busy(httpd, group, prefix, timeout=10):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -416,3 +428,49 @@ def test_the_last_error_uri_is_the_uri_as_sent(fresh_apache):
     html = httpd.get("/pyworker-status").text
     assert "/failing/500/caf%C3%A9?x=1" in html
     assert "caf&#195;&#169;" not in html
+
+
+GROW = """
+PyWorkerSocketPrefix {run}/pyws
+PyWorkerDaemonProcess many processes=%d threads=1 graceful-timeout=30 \\
+    display-name=pyw-st-many
+PyWorkerScriptAlias /many {apps}/hold.wsgi process-group=many
+<Location /pyworker-status>
+    SetHandler pyworker-status
+</Location>
+"""
+
+
+def test_a_request_in_flight_when_a_group_grows_to_14_processes_counts(
+        fresh_apache):
+    """Counters survive a graceful restart that grows the group.  The
+    group's metrics mapping held 13 process records; at 14 the parent
+    copied it into a bigger one, while Apache's children of the old
+    generation still counted into the old copy: the request they had in
+    flight answered 200 and never reached requests.total (nor
+    duration.count).  The mapping now has room for processes= at its
+    bound and never moves."""
+    a = fresh_apache(GROW % 1)
+    for _ in range(3):
+        assert a.get("/many").status_code == 200
+    flag = a.path("state", "release-many")
+    held = load.in_background(a, "/many?" + flag)
+    try:
+        before = wait_for("the held request running",
+                          lambda: (lambda g: g["busy_threads"] == 1 and g)(
+                              status_json(a)["many"]))
+        a.snippet = GROW % 14
+        a.write_conf()
+        a.graceful(wait=False)
+        wait_for("14 processes",
+                 lambda: status_json(a)["many"]["process_count"] == 14)
+    finally:
+        open(flag, "w").close()
+        held[0].join()
+    assert held[1]["r"].status_code == 200
+    after = wait_for("the held request counted",
+                     lambda: (lambda g: g["requests"]["total"]
+                              > before["requests"]["total"] and g)(
+                                  status_json(a)["many"]), timeout=5)
+    assert after["requests"]["2xx"] == before["requests"]["2xx"] + 1
+    assert after["duration"]["count"] == before["duration"]["count"] + 1

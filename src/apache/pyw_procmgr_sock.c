@@ -179,9 +179,9 @@ static void pyw_sock_board(server_rec *s, pyw_sock_t *k, pyw_group_t *g)
  * its status shows no numbers. */
 static void pyw_sock_status(server_rec *s, pyw_sock_t *k, pyw_group_t *g)
 {
-    k->metrics = k->metrics != NULL
-                 ? pyw_metrics_fit(k->metrics, g->processes)
-                 : pyw_metrics_create(g->processes);
+    if (k->metrics == NULL) {
+        k->metrics = pyw_metrics_create(g->processes);
+    }
     if (k->wboard_fd >= 0 && (k->wb_processes != g->processes
                               || k->wb_threads != g->threads)) {
         close(k->wboard_fd);

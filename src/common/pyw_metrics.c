@@ -35,12 +35,20 @@ const char *pyw_cause_name(int cause)
     return cause >= 0 && cause < PYW_CAUSES ? names[cause] : "other";
 }
 
+/* Room for every process a group may have, so that the mapping never
+ * moves: Apache's children of an older generation count their last
+ * requests into the mapping they inherited, which must stay the group's.
+ * Pages no process record reaches are never touched, so never resident. */
 static size_t metrics_size(int n)
 {
     size_t page = (size_t)sysconf(_SC_PAGESIZE);
-    size_t len = offsetof(pyw_metrics_mem_t, proc)
-                 + (size_t)(n > 0 ? n : 0) * sizeof(pyw_metrics_proc_t);
+    size_t len;
 
+    if (n < PYW_METRICS_PROCS) {
+        n = PYW_METRICS_PROCS;
+    }
+    len = offsetof(pyw_metrics_mem_t, proc)
+          + (size_t)n * sizeof(pyw_metrics_proc_t);
     return (len + page - 1) / page * page;
 }
 
@@ -63,21 +71,6 @@ pyw_metrics_t *pyw_metrics_create(int processes)
     m->size = size;
     m->nprocs = (int)((size - offsetof(pyw_metrics_mem_t, proc))
                       / sizeof(pyw_metrics_proc_t));
-    return m;
-}
-
-pyw_metrics_t *pyw_metrics_fit(pyw_metrics_t *old, int processes)
-{
-    pyw_metrics_t *m;
-
-    if (old == NULL || old->nprocs >= processes) {
-        return old;
-    }
-    if ((m = pyw_metrics_create(processes)) == NULL) {
-        return old;             /* the extra processes go uncounted */
-    }
-    memcpy(m->mem, old->mem, old->size);
-    pyw_metrics_destroy(old);
     return m;
 }
 

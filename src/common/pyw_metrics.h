@@ -13,7 +13,9 @@
  * Counters are relaxed atomics (a request costs three atomic adds, no
  * syscall); text is guarded by a sequence word, odd while written.
  * The parent keeps the mapping across graceful restarts (monotonic
- * counters for Prometheus); a group that grows gets a bigger copy.
+ * counters for Prometheus).  It has room for the most processes a group
+ * may have, so it is never replaced: a copy would lose what the old
+ * generation's children count into the mapping they inherited.
  */
 #ifndef PYW_METRICS_H
 #define PYW_METRICS_H
@@ -100,11 +102,14 @@ typedef struct pyw_metrics {
     int                nprocs;  /* entries in mem->proc                */
 } pyw_metrics_t;
 
-/* A zeroed shared mapping with room for `processes`; NULL on failure. */
+/* Process records a mapping holds at least: processes= at its upper
+ * bound (pyw_options.h).  About 270 KB of address space per group, of
+ * which only the pages in use become memory. */
+#define PYW_METRICS_PROCS    1000
+
+/* A zeroed shared mapping with room for `processes` and at least
+ * PYW_METRICS_PROCS; NULL on failure. */
 pyw_metrics_t *pyw_metrics_create(int processes);
-/* A bigger copy of old (counters kept) when it holds fewer than
- * `processes`; old is destroyed then.  Else old itself. */
-pyw_metrics_t *pyw_metrics_fit(pyw_metrics_t *old, int processes);
 void pyw_metrics_destroy(pyw_metrics_t *m);
 
 /* Apache's children; NULL m is fine everywhere. */
