@@ -11,6 +11,10 @@ each process, and the listen backlog.
 - Each process row has the last error about its slot: the parent's
   (PYW0022, a killed daemon) and an Apache child's (PYW0113, no answer
   within socket-timeout), naming the pid; the group's last error stays.
+- A graceful restart that changes the group's shape: the daemon from
+  before, on the previous worker board (threads= changed), is listed
+  with its request and counts in busy_threads; one whose slot is gone
+  (processes= lowered) is listed as draining under its old slot number.
 - Connections in a group's listen queue that no daemon accepted are the
   group's "backlog" and count in its queue_length: N connections opened
   to a stopped daemon's socket, sending nothing, are N.
@@ -264,3 +268,112 @@ def test_connections_no_daemon_accepted_are_the_backlog(httpd):
     wait_for("the backlog drains",
              lambda: status_json(httpd)["jam"]["backlog"] == 0)
     assert httpd.get("/jam").status_code == 200
+
+
+SHAPE = """
+PyWorkerSocketPrefix {run}/pyws
+PyWorkerDaemonProcess shape processes=%d threads=%d graceful-timeout=30 \\
+    display-name=pyw-so-shape
+PyWorkerScriptAlias /shape {apps}/hold.wsgi process-group=shape
+<Location /pyworker-status>
+    SetHandler pyworker-status
+</Location>
+"""
+
+
+def reshape(a, processes, threads):
+    """A graceful restart into that shape; returns once Apache says it
+    restarted (the daemons from before may still drain)."""
+    a.snippet = SHAPE % (processes, threads)
+    a.write_conf()
+    mark = a.log.mark()
+    a.graceful(wait=False)
+    assert a.log.wait_for(r"AH00489|resuming normal operations", since=mark,
+                          timeout=WAIT), a.log.text(mark)
+
+
+def hold_n(a, n):
+    """n requests held in the shape group: (threads and boxes, release)."""
+    flag = a.path("state", "release-shape")
+    held = [load.in_background(a, "/shape?" + flag) for _ in range(n)]
+    wait_for("%d requests running" % n,
+             lambda: status_json(a)["shape"]["busy_threads"] >= n)
+    return held, lambda: open(flag, "w").close()
+
+
+def test_a_graceful_restart_that_changes_threads_shows_the_draining_request(
+        fresh_apache):
+    """A graceful restart that changes threads= gives the group a new
+    worker board; the old daemon, draining its request, still writes to
+    the old one.  The page read only the new one and closed the old: the
+    old daemon was listed "draining" with busy_threads null, workers []
+    and the group's busy_threads 0 while its request ran.  The previous
+    board is kept while its daemons drain, and read for them."""
+    a = fresh_apache(SHAPE % (1, 2))
+    held, release = hold_n(a, 1)
+    try:
+        old_pid = status_json(a)["shape"]["processes"][0]["pid"]
+        reshape(a, 1, 3)
+
+        def draining():
+            g = status_json(a)["shape"]
+            old = [p for p in g["processes"]
+                   if p["pid"] == old_pid and p["state"] == "draining"]
+            return (g["processes"][0]["state"] == "ready" and old
+                    and (g, old[0]))
+        g, old = wait_for("the old daemon draining", draining)
+        assert g["threads_per_process"] == 3
+        assert old["busy_threads"] == 1, old
+        assert len(old["workers"]) == 2                 # its own shape
+        assert [w["uri"] for w in held_by(old, "/shape?")] == \
+            ["/shape?" + a.path("state", "release-shape")], old
+        assert g["busy_threads"] == 1, g
+        assert g["idle_threads"] == 3, g               # the new one's
+        assert len(g["processes"][0]["workers"]) == 3
+        html = a.get("/pyworker-status").text
+        assert "<td>1 (draining)</td>" in html          # its worker rows
+    finally:
+        release()
+        for t, _ in held:
+            t.join()
+    assert [box["r"].status_code for _, box in held] == [200]
+
+
+def test_a_graceful_restart_that_lowers_processes_lists_the_dropped_daemon(
+        fresh_apache):
+    """processes=2 -> 1 by a graceful restart, a request running in each
+    daemon: the daemon of slot 2, whose slot is gone, drained its request
+    on no row of the page (its metrics record was neither set nor
+    cleared: the parent found no slot for it), and the group said
+    busy_threads 0 with two requests running.  It is now listed as the
+    draining process of slot 2 until it exits."""
+    a = fresh_apache(SHAPE % (2, 1))
+    held, release = hold_n(a, 2)
+    try:
+        pids = sorted(p["pid"] for p in status_json(a)["shape"]["processes"])
+        reshape(a, 1, 1)
+        wait_for("the new daemon ready",
+                 lambda: [p for p in status_json(a)["shape"]["processes"]
+                          if p["state"] == "ready" and p["pid"] not in pids])
+        g = wait_for("both old daemons draining",
+                     lambda: (lambda g: sorted(
+                         p["pid"] for p in g["processes"]
+                         if p["state"] == "draining") == pids and g)(
+                             status_json(a)["shape"]))
+        # both old daemons still run their request (hold.wsgi)
+        assert all(os.path.exists("/proc/%d" % p) for p in pids)
+        assert g["process_count"] == 1
+        assert sorted(p["index"] for p in g["processes"]) == [1, 1, 2]
+        assert all(held_by(p, "/shape?") for p in g["processes"]
+                   if p["state"] == "draining"), g["processes"]
+        assert g["busy_threads"] == 2, g
+        html = a.get("/pyworker-status").text
+        assert "<td>2 (draining)</td>" in html
+    finally:
+        release()
+        for t, _ in held:
+            t.join()
+    assert sorted(box["r"].status_code for _, box in held) == [200, 200]
+    wait_for("the old daemons leave the page",
+             lambda: not set(pids) & {p["pid"] for p in
+                                      status_json(a)["shape"]["processes"]})

@@ -89,6 +89,9 @@ struct pyw_group_rt {
     int          board_fd;      /* its memfd, or -1                      */
     struct pyw_metrics *metrics;/* Apache's own numbers (pyw_metrics.h) */
     int          wboard_fd;     /* worker board memfd (pyw_wboard.h), -1 */
+    int          wboard_prev_fd;   /* the one before the group's shape  */
+    int          wb_prev_processes;/* changed, for its draining daemons */
+    int          wb_prev_threads;  /* (-1: none), and that shape        */
     struct pyw_inflight *inflight; /* queue-limit's count, or NULL */
     int          inflight_row;  /* an Apache child's row there, or -1    */
     pyw_slot_t  *slots;         /* group->processes of them              */
@@ -169,6 +172,10 @@ void pyw_pm_retry(void);
 /* The slot p belongs or belonged to in this generation (a stopping
  * process has left it), or NULL. */
 pyw_slot_t *pyw_proc_home(const pyw_proc_t *p);
+/* Post_config, once the groups' metrics are mapped again: the page
+ * lists the daemons from before the restart that the takeover stopped
+ * (pyw_pm_takeover runs before the mapping is handed on). */
+void pyw_proc_note_stopping(void);
 /* Visit every live process (current, old, stopping). */
 void pyw_pm_each_proc(void (*fn)(pyw_proc_t *p, void *baton), void *baton);
 

@@ -73,6 +73,16 @@ int pyw_pm_wboard_fd(const pyw_group_t *g)
     return g->rt != NULL ? g->rt->wboard_fd : -1;
 }
 
+int pyw_pm_wboard_prev(const pyw_group_t *g, int *processes, int *threads)
+{
+    if (g->rt == NULL || g->rt->wboard_prev_fd < 0) {
+        return -1;
+    }
+    *processes = g->rt->wb_prev_processes;
+    *threads = g->rt->wb_prev_threads;
+    return g->rt->wboard_prev_fd;
+}
+
 uint64_t pyw_pm_listen_ino(const pyw_group_t *g)
 {
     return g->rt != NULL ? g->rt->listen_ino : 0;
@@ -191,6 +201,7 @@ static void pyw_pm_add_group(apr_pool_t *pconf, pyw_group_t *g)
     rt->listen_fd = -1;
     rt->board_fd = -1;
     rt->wboard_fd = -1;
+    rt->wboard_prev_fd = -1;
     rt->inflight_row = -1;
     pyw_errlog_of(pconf, g->server, pyw_pm.s, &rt->log);
     g->send_log_id = rt->log.log_id;
@@ -279,6 +290,7 @@ static int pyw_pm_post_config(apr_pool_t *pconf, apr_pool_t *plog,
             return HTTP_INTERNAL_SERVER_ERROR;
         }
     }
+    pyw_proc_note_stopping();
     pyw_sock_sweep(s, ptemp, generation, 0);
     pyw_pm_spawn_all();
     pyw_pm_poll();

@@ -32,6 +32,10 @@ int pyw_pm_last_start_failure(const pyw_group_t *g, char *cause,
  * and its worker board's descriptor (pyw_wboard.h; -1: none). */
 struct pyw_metrics *pyw_pm_metrics(const pyw_group_t *g);
 int pyw_pm_wboard_fd(const pyw_group_t *g);
+/* The board the group had before a graceful restart changed its shape,
+ * which its daemons from before still write while they drain: its
+ * descriptor and shape, or -1. */
+int pyw_pm_wboard_prev(const pyw_group_t *g, int *processes, int *threads);
 /* In an Apache child too: the inode of the group's listening socket
  * (pyw_sockdiag.h), 0 if none. */
 uint64_t pyw_pm_listen_ino(const pyw_group_t *g);

@@ -22,9 +22,10 @@
 /* Bump the suffix whenever pyw_retained_t or a shared page it keeps
  * (pyw_board_mem_t: 7 added the claims; 8: pyw_handover_t's lane,
  * pyw_metrics_proc_t's old process and last error, the worker board's
- * lanes; 9: pyw_sock_t's in-flight table; 10: pyw_handover_t's keeper) changes: a graceful restart into a new build must not read an
+ * lanes; 9: pyw_sock_t's in-flight table; 10: pyw_handover_t's keeper;
+ * 11: pyw_sock_t's previous worker board) changes: a graceful restart into a new build must not read an
  * old block of another layout. */
-#define PYW_RETAINED_KEY        "mod_pyworker.procmgr.10"
+#define PYW_RETAINED_KEY        "mod_pyworker.procmgr.11"
 #define PYW_HANDOVER_NAME_MAX   80
 #define PYW_NOFILE_SPARE        1024    /* for Apache's own descriptors */
 
@@ -43,6 +44,9 @@ typedef struct {
     int         wboard_fd;      /* worker board for wb_processes x */
     int         wb_processes;   /* wb_threads, or -1                 */
     int         wb_threads;
+    int         wboard_prev_fd; /* the board before the last change of */
+    int         wb_prev_processes; /* shape, while daemons of it may   */
+    int         wb_prev_threads;   /* still drain; -1: none            */
     struct pyw_inflight *inflight;  /* queue-limit's count, or NULL */
 } pyw_sock_t;
 

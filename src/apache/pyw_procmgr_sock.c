@@ -111,6 +111,15 @@ static int pyw_sock_intact(const pyw_sock_t *k)
            && st.st_dev == k->dev && st.st_ino == k->ino;
 }
 
+static void pyw_sock_wboard_drop_prev(pyw_sock_t *k)
+{
+    if (k->wboard_prev_fd >= 0) {
+        close(k->wboard_prev_fd);
+    }
+    k->wboard_prev_fd = -1;
+    k->wb_prev_processes = k->wb_prev_threads = -1;
+}
+
 static void pyw_sock_close(server_rec *s, pyw_sock_t *k, int remove_file)
 {
     if (remove_file && pyw_sock_intact(k) && unlink(k->path) < 0) {
@@ -134,6 +143,51 @@ static void pyw_sock_close(server_rec *s, pyw_sock_t *k, int remove_file)
     if (k->wboard_fd >= 0) {
         close(k->wboard_fd);
         k->wboard_fd = -1;
+    }
+    pyw_sock_wboard_drop_prev(k);
+}
+
+/* Does a live process still write to the previous worker board?  Its
+ * entries' pids are the daemons' word, so at worst a lie keeps one
+ * descriptor open. */
+static int pyw_sock_wboard_prev_used(const pyw_sock_t *k)
+{
+    pyw_wboard_t *w = pyw_wboard_map(k->wboard_prev_fd, k->wb_prev_processes
+                                     * PYW_WBOARD_LANES, k->wb_prev_threads,
+                                     0);
+    pyw_wboard_proc_snap_t wp;
+    int e, used = 0;
+
+    for (e = 0; w != NULL && !used
+                && e < k->wb_prev_processes * PYW_WBOARD_LANES; e++) {
+        used = pyw_wboard_read_proc(w, e, &wp) == 0 && wp.pid > 0
+               && (kill(wp.pid, 0) == 0 || errno == EPERM);
+    }
+    pyw_wboard_destroy(w);
+    return used;
+}
+
+/*
+ * A graceful restart that changes the group's shape gives it a new worker
+ * board; its daemons from before keep writing to theirs while they drain,
+ * so that board stays, as the previous one, until a restart finds none of
+ * them left (or the shape changes again: an earlier one then leaves the
+ * page early, as an earlier old process of a slot does).  Only restarts
+ * change it: Apache's children hold the descriptor numbers of their
+ * generation.
+ */
+static void pyw_sock_wboard_shape(pyw_sock_t *k, const pyw_group_t *g)
+{
+    if (k->wboard_fd >= 0 && (k->wb_processes != g->processes
+                              || k->wb_threads != g->threads)) {
+        pyw_sock_wboard_drop_prev(k);
+        k->wboard_prev_fd = k->wboard_fd;
+        k->wb_prev_processes = k->wb_processes;
+        k->wb_prev_threads = k->wb_threads;
+        k->wboard_fd = -1;
+    }
+    else if (k->wboard_prev_fd >= 0 && !pyw_sock_wboard_prev_used(k)) {
+        pyw_sock_wboard_drop_prev(k);
     }
 }
 
@@ -174,19 +228,15 @@ static void pyw_sock_board(server_rec *s, pyw_sock_t *k, pyw_group_t *g)
 
 /* What the status page reads (pyw_status_data.c): the metrics, kept
  * across restarts so that counters only grow, and a worker board of the
- * group's shape, made anew when the shape changes (a graceful restart
- * replaces every daemon anyway).  Without them the group still serves;
+ * group's shape, made anew when the shape changes (the previous one
+ * kept while its daemons drain).  Without them the group still serves;
  * its status shows no numbers. */
 static void pyw_sock_status(server_rec *s, pyw_sock_t *k, pyw_group_t *g)
 {
     if (k->metrics == NULL) {
         k->metrics = pyw_metrics_create(g->processes);
     }
-    if (k->wboard_fd >= 0 && (k->wb_processes != g->processes
-                              || k->wb_threads != g->threads)) {
-        close(k->wboard_fd);
-        k->wboard_fd = -1;
-    }
+    pyw_sock_wboard_shape(k, g);
     if (k->wboard_fd < 0) {
         k->wboard_fd = pyw_wboard_create(g->processes * PYW_WBOARD_LANES,
                                           g->threads);
@@ -200,6 +250,9 @@ static void pyw_sock_status(server_rec *s, pyw_sock_t *k, pyw_group_t *g)
     }
     g->rt->metrics = k->metrics;
     g->rt->wboard_fd = k->wboard_fd;
+    g->rt->wboard_prev_fd = k->wboard_prev_fd;
+    g->rt->wb_prev_processes = k->wb_prev_processes;
+    g->rt->wb_prev_threads = k->wb_prev_threads;
 }
 
 /* Only Apache's child user (or socket-user=, for children that switch
@@ -232,6 +285,7 @@ static pyw_sock_t *pyw_sock_get(server_rec *s, const char *path,
         k->fd = -1;
         k->board_fd = -1;
         k->wboard_fd = -1;
+        k->wboard_prev_fd = -1;
         apr_hash_set(pyw_pm.retained->socks, k->path, APR_HASH_KEY_STRING,
                      k);
     }

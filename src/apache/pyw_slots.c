@@ -103,22 +103,39 @@ pyw_slot_t *pyw_proc_home(const pyw_proc_t *p)
            && p->index < g->processes ? &g->rt->slots[p->index] : NULL;
 }
 
+/* Where the page records p: its group's metrics, also for a daemon
+ * whose slot a graceful restart dropped (processes= lowered), which the
+ * page lists under its old slot number while it drains.  The mapping has
+ * a record for every slot a group may have (pyw_metrics.h). */
+static pyw_metrics_t *pyw_proc_metrics(const pyw_proc_t *p)
+{
+    pyw_slot_t *home = pyw_proc_home(p);
+    const pyw_group_t *g;
+
+    if (home != NULL) {
+        return home->rt->metrics;
+    }
+    g = pyw_config_find_group(p->group);
+    return g != NULL && g->rt != NULL ? g->rt->metrics : NULL;
+}
+
 /* p is gone: its lane is free, and the page forgets it, as an old
  * process or as its slot's current one (a daemon from before a restart
  * stopped while it was starting is still recorded as that). */
 void pyw_proc_forget(pyw_proc_t *p)
 {
     pyw_slot_t *home = pyw_proc_home(p);
+    pyw_metrics_t *m = pyw_proc_metrics(p);
 
-    if (home == NULL || p->proc.pid <= 0) {
+    if (p->proc.pid <= 0) {
         return;
     }
-    if (p->lane >= 0 && p->lane < PYW_WBOARD_LANES
+    if (home != NULL && p->lane >= 0 && p->lane < PYW_WBOARD_LANES
         && home->lane_pid[p->lane] == p->proc.pid) {
         home->lane_pid[p->lane] = 0;
     }
-    pyw_metrics_proc_old_gone(home->rt->metrics, p->index, p->proc.pid);
-    pyw_metrics_proc_gone(home->rt->metrics, p->index, p->proc.pid);
+    pyw_metrics_proc_old_gone(m, p->index, p->proc.pid);
+    pyw_metrics_proc_gone(m, p->index, p->proc.pid);
 }
 
 void pyw_proc_note_error(const pyw_proc_t *p, pid_t pid, int code,
@@ -203,8 +220,7 @@ static void pyw_proc_signal_stop(pid_t pid, pyw_why_e why)
  */
 static void pyw_proc_note_draining(const pyw_proc_t *p)
 {
-    pyw_slot_t *home = pyw_proc_home(p);
-    pyw_metrics_t *m = home != NULL ? home->rt->metrics : NULL;
+    pyw_metrics_t *m = pyw_proc_metrics(p);
     pyw_metrics_proc_snap_t snap;
     pid_t pid = p->proc.pid;
 
@@ -214,6 +230,15 @@ static void pyw_proc_note_draining(const pyw_proc_t *p)
         pyw_metrics_proc_gone(m, p->index, pid);
     }
     pyw_metrics_proc_old_stops(m, p->index, pid, pyw_io_now_ms());
+}
+
+void pyw_proc_note_stopping(void)
+{
+    pyw_proc_t *p;
+
+    for (p = pyw_pm.stopping_list; p != NULL; p = p->next) {
+        pyw_proc_note_draining(p);
+    }
 }
 
 /*

@@ -53,29 +53,53 @@ static int pyw_status_proc_stat(pid_t pid, int64_t *rss, double *cpu)
     return 1;
 }
 
-static void pyw_status_workers(apr_pool_t *p, const pyw_group_t *g,
-                               const pyw_wboard_t *w, pyw_status_proc_t *sp)
+/* The boards a process may write to: the group's, and while daemons from
+ * before a change of its shape drain, the previous one, where only such
+ * an old process is looked for (a current one never has it). */
+typedef struct {
+    pyw_wboard_t *w;
+    int           slots, threads;   /* its shape */
+} pyw_status_board_t;
+
+static pyw_status_board_t *pyw_status_board_of(pyw_status_board_t *b,
+                                               const pyw_status_proc_t *sp,
+                                               int *e)
+{
+    int i;
+
+    for (i = 0; i < (sp->old ? 2 : 1); i++) {
+        if ((*e = pyw_wboard_find(b[i].w, sp->index, sp->pm.pid)) >= 0) {
+            return &b[i];
+        }
+    }
+    return NULL;
+}
+
+static void pyw_status_workers(apr_pool_t *p, pyw_status_board_t *boards,
+                               pyw_status_proc_t *sp)
 {
     pyw_wboard_proc_snap_t wp;
     int64_t now = pyw_io_now_ms();
-    int e = pyw_wboard_find(w, sp->index, sp->pm.pid), t;
+    pyw_status_board_t *b;
+    int e, t;
 
-    if (e < 0 || pyw_wboard_read_proc(w, e, &wp) < 0
+    if ((b = pyw_status_board_of(boards, sp, &e)) == NULL
+        || pyw_wboard_read_proc(b->w, e, &wp) < 0
         || wp.pid != sp->pm.pid) {
         return;                 /* no entry, or not this process's own */
     }
     sp->have_workers = 1;
     sp->queued = wp.queued;
-    sp->workers = apr_pcalloc(p, g->threads * sizeof(*sp->workers));
-    for (t = 0; t < g->threads; t++) {
-        pyw_wboard_read_worker(w, e, t, now, &sp->workers[t]);
+    sp->threads = b->threads;
+    sp->workers = apr_pcalloc(p, b->threads * sizeof(*sp->workers));
+    for (t = 0; t < b->threads; t++) {
+        pyw_wboard_read_worker(b->w, e, t, now, &sp->workers[t]);
         sp->requests += sp->workers[t].requests;
         sp->busy += sp->workers[t].busy;
     }
 }
 
-static void pyw_status_proc_common(apr_pool_t *p, const pyw_group_t *g,
-                                   const pyw_wboard_t *w,
+static void pyw_status_proc_common(apr_pool_t *p, pyw_status_board_t *w,
                                    pyw_status_proc_t *sp)
 {
     sp->uptime_ms = -1;
@@ -86,22 +110,21 @@ static void pyw_status_proc_common(apr_pool_t *p, const pyw_group_t *g,
         sp->have_stat = pyw_status_proc_stat(sp->pm.pid, &sp->rss_bytes,
                                              &sp->cpu_s);
     }
-    pyw_status_workers(p, g, w, sp);
+    pyw_status_workers(p, w, sp);
 }
 
 static void pyw_status_proc(apr_pool_t *p, const pyw_group_t *g,
-                            const pyw_wboard_t *w, pyw_status_proc_t *sp)
+                            pyw_status_board_t *w, pyw_status_proc_t *sp)
 {
     pyw_metrics_read_proc(pyw_pm_metrics(g), sp->index, &sp->pm);
     sp->state = sp->pm.pid <= 0 ? "stopped"
                 : sp->pm.ready ? "ready" : "starting";
-    pyw_status_proc_common(p, g, w, sp);
+    pyw_status_proc_common(p, w, sp);
 }
 
 /* The process slot cur's current process replaces, if it still lives:
  * 1 and *old filled (its workers too, from its own board lane). */
-static int pyw_status_old(apr_pool_t *p, const pyw_group_t *g,
-                          const pyw_wboard_t *w,
+static int pyw_status_old(apr_pool_t *p, pyw_status_board_t *w,
                           const pyw_status_proc_t *cur,
                           pyw_status_proc_t *old)
 {
@@ -119,20 +142,20 @@ static int pyw_status_old(apr_pool_t *p, const pyw_group_t *g,
     if (cur->pm.old_draining) {
         old->draining_ms = pyw_io_now_ms() - cur->pm.old_stop_ms;
     }
-    pyw_status_proc_common(p, g, w, old);
+    pyw_status_proc_common(p, w, old);
     /* Gone (and its record not cleared, as when its group left the
      * configuration for a while): not listed. */
     return old->have_stat;
 }
 
-static void pyw_status_add(const pyw_group_t *g, pyw_status_group_t *sg,
+static void pyw_status_add(pyw_status_group_t *sg,
                            const pyw_status_proc_t *sp)
 {
     if (sp->have_workers) {
         sg->busy += sp->busy;
         sg->queued += sp->queued;
         if (!sp->old) {
-            sg->idle += g->threads - sp->busy;
+            sg->idle += sp->threads - sp->busy;
         }
     }
 }
@@ -147,34 +170,66 @@ static int pyw_status_backlog(const pyw_group_t *g)
     return n >= 0 ? n : -1;
 }
 
+/* Map the group's board, and the previous one if it has one. */
+static void pyw_status_boards(const pyw_group_t *g, pyw_status_board_t *b)
+{
+    int fd = pyw_pm_wboard_fd(g);
+
+    b[0].slots = g->processes;
+    b[0].threads = g->threads;
+    b[0].w = fd >= 0 ? pyw_wboard_map(fd, g->processes * PYW_WBOARD_LANES,
+                                      g->threads, 0) : NULL;
+    fd = pyw_pm_wboard_prev(g, &b[1].slots, &b[1].threads);
+    b[1].w = fd >= 0 ? pyw_wboard_map(fd, b[1].slots * PYW_WBOARD_LANES,
+                                      b[1].threads, 0) : NULL;
+}
+
+/* Slot `index`'s process, and the one it replaces if that still lives;
+ * past g->processes (a slot a graceful restart dropped), only that one. */
+static void pyw_status_slot(apr_pool_t *p, const pyw_group_t *g,
+                            pyw_status_board_t *w, pyw_status_group_t *sg,
+                            int index)
+{
+    pyw_status_proc_t dropped, *sp = index < g->processes
+                                     ? &sg->procs[index] : &dropped;
+
+    memset(sp, 0, sizeof(*sp));
+    sp->index = index;
+    if (sp == &dropped) {
+        pyw_metrics_read_proc(pyw_pm_metrics(g), index, &sp->pm);
+    }
+    else {
+        pyw_status_proc(p, g, w, sp);
+        sg->ready += sp->pm.ready && sp->pm.pid > 0;
+        pyw_status_add(sg, sp);
+    }
+    if (pyw_status_old(p, w, sp, &sg->olds[sg->nold])) {
+        pyw_status_add(sg, &sg->olds[sg->nold++]);
+    }
+}
+
 static void pyw_status_group(apr_pool_t *p, const pyw_group_t *g,
                              pyw_status_group_t *sg)
 {
-    int fd = pyw_pm_wboard_fd(g);
-    pyw_wboard_t *w = fd >= 0 ? pyw_wboard_map(fd, g->processes
-                                               * PYW_WBOARD_LANES,
-                                               g->threads, 0) : NULL;
-    pyw_status_proc_t *sp;
-    int i;
+    pyw_status_board_t w[2];
+    int i, slots;
 
+    pyw_status_boards(g, w);
+    /* The previous board's slots: some may have been dropped since. */
+    slots = w[1].w != NULL && w[1].slots > g->processes ? w[1].slots
+                                                        : g->processes;
     sg->g = g;
     pyw_metrics_read(pyw_pm_metrics(g), &sg->m);
     for (i = 0; i < PYW_METRICS_CLASSES; i++) {
         sg->requests += sg->m.requests[i];
     }
     sg->procs = apr_pcalloc(p, g->processes * sizeof(*sg->procs));
-    sg->olds = apr_pcalloc(p, g->processes * sizeof(*sg->olds));
-    for (i = 0; i < g->processes; i++) {
-        sp = &sg->procs[i];
-        sp->index = i;
-        pyw_status_proc(p, g, w, sp);
-        sg->ready += sp->pm.ready && sp->pm.pid > 0;
-        pyw_status_add(g, sg, sp);
-        if (pyw_status_old(p, g, w, sp, &sg->olds[sg->nold])) {
-            pyw_status_add(g, sg, &sg->olds[sg->nold++]);
-        }
+    sg->olds = apr_pcalloc(p, slots * sizeof(*sg->olds));
+    for (i = 0; i < slots; i++) {
+        pyw_status_slot(p, g, w, sg, i);
     }
-    pyw_wboard_destroy(w);
+    pyw_wboard_destroy(w[0].w);
+    pyw_wboard_destroy(w[1].w);
     sg->backlog = pyw_status_backlog(g);
     sg->in_apache = g->queue_limit > 0 ? (int)pyw_pm_held(g) : -1;
     if (sg->backlog > 0) {

@@ -40,6 +40,8 @@ typedef struct {
     int64_t  rss_bytes;
     double   cpu_s;
     int      have_workers;      /* the worker board is this pid's       */
+    int      threads;           /* its workers (an old process's board
+                                   may be of another shape)             */
     int      queued;
     uint64_t requests;          /* sum of its workers'                  */
     int      busy;
@@ -61,7 +63,9 @@ typedef struct {
     int      ready;                 /* processes ready                  */
     uint64_t requests;              /* all status classes               */
     pyw_status_proc_t *procs;       /* g->processes of them             */
-    pyw_status_proc_t *olds;        /* nold processes being replaced    */
+    pyw_status_proc_t *olds;        /* nold processes being replaced,
+                                       also of slots a graceful restart
+                                       dropped (index >= g->processes)  */
     int      nold;
 } pyw_status_group_t;
 

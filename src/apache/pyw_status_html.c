@@ -161,12 +161,11 @@ static const pyw_status_proc_t *pyw_html_old_of(const pyw_status_group_t *sg,
     return NULL;
 }
 
-static void pyw_html_worker_rows(request_rec *r, const pyw_group_t *g,
-                                 const pyw_status_proc_t *sp)
+static void pyw_html_worker_rows(request_rec *r, const pyw_status_proc_t *sp)
 {
     int t;
 
-    for (t = 0; sp->have_workers && t < g->threads; t++) {
+    for (t = 0; sp->have_workers && t < sp->threads; t++) {
         const pyw_wboard_worker_snap_t *w = &sp->workers[t];
 
         ap_rprintf(r, "<tr%s><td>%d%s</td><td>%d</td><td class=l>%s</td>"
@@ -190,9 +189,14 @@ static void pyw_html_workers(request_rec *r, const pyw_status_group_t *sg)
              "<th>state</th><th>requests</th><th>for</th><th>URI</th></tr>\n",
              r);
     for (i = 0; i < sg->g->processes; i++) {
-        pyw_html_worker_rows(r, sg->g, &sg->procs[i]);
+        pyw_html_worker_rows(r, &sg->procs[i]);
         if ((old = pyw_html_old_of(sg, i)) != NULL) {
-            pyw_html_worker_rows(r, sg->g, old);
+            pyw_html_worker_rows(r, old);
+        }
+    }
+    for (i = 0; i < sg->nold; i++) {
+        if (sg->olds[i].index >= sg->g->processes) {    /* slot dropped */
+            pyw_html_worker_rows(r, &sg->olds[i]);
         }
     }
     ap_rputs("</table>\n", r);
@@ -216,6 +220,11 @@ static void pyw_html_group(request_rec *r, const pyw_status_t *st,
         pyw_html_proc_row(r, st, &sg->procs[i]);
         if ((old = pyw_html_old_of(sg, i)) != NULL) {
             pyw_html_proc_row(r, st, old);
+        }
+    }
+    for (i = 0; i < sg->nold; i++) {
+        if (sg->olds[i].index >= sg->g->processes) {    /* slot dropped */
+            pyw_html_proc_row(r, st, &sg->olds[i]);
         }
     }
     ap_rputs("</table>\n", r);

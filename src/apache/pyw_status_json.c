@@ -153,8 +153,7 @@ static void pyw_json_proc_error(request_rec *r, const pyw_status_t *st,
 }
 
 static void pyw_json_proc(request_rec *r, const pyw_status_t *st,
-                          const pyw_group_t *g, const pyw_status_proc_t *sp,
-                          int first)
+                          const pyw_status_proc_t *sp, int first)
 {
     int t;
 
@@ -189,7 +188,7 @@ static void pyw_json_proc(request_rec *r, const pyw_status_t *st,
     }
     pyw_json_proc_error(r, st, sp);
     ap_rputs(",\"workers\":[", r);
-    for (t = 0; sp->have_workers && t < g->threads; t++) {
+    for (t = 0; sp->have_workers && t < sp->threads; t++) {
         pyw_json_worker(r, t, &sp->workers[t]);
     }
     ap_rputs("]}", r);
@@ -229,10 +228,10 @@ static void pyw_json_group(request_rec *r, const pyw_status_t *st,
      * they replace, so that processes[i] stays slot i + 1. */
     ap_rputs(",\"processes\":[", r);
     for (i = 0; i < g->processes; i++) {
-        pyw_json_proc(r, st, g, &sg->procs[i], i == 0);
+        pyw_json_proc(r, st, &sg->procs[i], i == 0);
     }
     for (i = 0; i < sg->nold; i++) {
-        pyw_json_proc(r, st, g, &sg->olds[i], 0);
+        pyw_json_proc(r, st, &sg->olds[i], 0);
     }
     ap_rputs("]}", r);
 }

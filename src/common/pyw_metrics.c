@@ -218,7 +218,9 @@ void pyw_metrics_proc_old_stops(pyw_metrics_t *m, int index, pid_t pid,
 {
     pyw_metrics_proc_t *e = metrics_proc(m, index);
 
-    if (e != NULL && M_LOAD(&e->old_pid) == (int32_t)pid) {
+    /* Told once: a restart that notes it again keeps the first time. */
+    if (e != NULL && M_LOAD(&e->old_pid) == (int32_t)pid
+        && !M_LOAD(&e->old_draining)) {
         M_STORE(&e->old_stop_ms, now_ms);
         M_STORE(&e->old_draining, 1);
     }

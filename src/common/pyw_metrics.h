@@ -126,8 +126,8 @@ void pyw_metrics_proc_gone(pyw_metrics_t *m, int index, pid_t pid);
 void pyw_metrics_restart(pyw_metrics_t *m, int index, pyw_cause_e cause,
                          const char *text);
 /* The slot's current process `pid` (started at started_ms, 0: unknown)
- * is being replaced; it stops (draining); it is gone.  Only one old
- * process is kept per slot: the latest. */
+ * is being replaced; it stops (draining; the first time told is kept);
+ * it is gone.  Only one old process is kept per slot: the latest. */
 void pyw_metrics_proc_old(pyw_metrics_t *m, int index, pid_t pid,
                           int64_t started_ms);
 void pyw_metrics_proc_old_stops(pyw_metrics_t *m, int index, pid_t pid,
