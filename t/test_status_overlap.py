@@ -30,6 +30,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from pyworker_t import load, procs
 from pyworker_t.status import status_json
+from pyworker_t.status import wait_for as status_wait_for
 
 CONF = """
 PyWorkerSocketPrefix {run}/pyws
@@ -78,15 +79,7 @@ def prometheus(httpd):
 
 
 def wait_for(what, fn, timeout=WAIT):
-    """fn() until it returns something true; that value."""
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        last = fn()
-        if last:
-            return last
-        time.sleep(0.05)
-    pytest.fail("%s: not seen within %d s (last: %r)" % (what, timeout, last))
+    return status_wait_for(what, fn, timeout)
 
 
 

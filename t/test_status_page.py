@@ -16,7 +16,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from pyworker_t import load
-from pyworker_t.status import status_json
+from pyworker_t.status import status_json, wait_for
 from pyworker_t.httpd import MODDIR
 
 CONF = """
@@ -88,17 +88,6 @@ def sample(samples, name, **labels):
     return samples[(name, tuple(sorted(labels.items())))]
 
 
-
-def wait_for(what, fn, timeout=20):
-    """fn() until it returns something true; that value."""
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        last = fn()
-        if last:
-            return last
-        time.sleep(0.05)
-    pytest.fail("%s: not seen within %d s (last: %r)" % (what, timeout, last))
 
 
 def wait_busy(httpd, group, prefix, timeout=10):

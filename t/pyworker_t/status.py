@@ -2,8 +2,10 @@
 docs/status.schema.json."""
 import json
 import os
+import time
 
 import jsonschema
+import pytest
 
 SCHEMA = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__)))), "docs", "status.schema.json")
@@ -18,3 +20,16 @@ def status_json(httpd):
     with open(SCHEMA) as f:
         jsonschema.validate(doc, json.load(f))
     return {g["name"]: g for g in doc["groups"]}
+
+
+def wait_for(what, fn, timeout=20):
+    """fn() until it returns something true; that value (the test fails
+    naming `what` and fn's last answer if that takes over timeout s)."""
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        last = fn()
+        if last:
+            return last
+        time.sleep(0.05)
+    pytest.fail("%s: not seen within %d s (last: %r)" % (what, timeout, last))
