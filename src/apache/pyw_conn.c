@@ -296,6 +296,31 @@ static int pyw_conn_still_starting(const pyw_group_t *g, int64_t grace_end,
     return 1;
 }
 
+/* A connection gives up on its greeting when the group's daemons keep
+ * failing to start and none serves: the parent knows that no daemon
+ * comes before the next back-off, and the request would hold an Apache
+ * thread until connect-timeout for a 503.  Looked at from the first look
+ * on, which leaves the parent time to start a dormant group that our
+ * connection woke. */
+static int pyw_conn_start_failing(const pyw_group_t *g)
+{
+    pyw_board_t *board = pyw_pm_group_board(g);
+    pyw_board_load_t load;
+
+    if (!pyw_board_failing(board, pyw_io_now_ms())) {
+        return 0;
+    }
+    pyw_board_load(board, g->processes, &load);
+    return load.threads == 0;
+}
+
+static int64_t pyw_conn_next_look(int64_t deadline)
+{
+    int64_t look = pyw_io_now_ms() + PYW_CONN_STARTING_LOOK_MS;
+
+    return look < deadline ? look : deadline;
+}
+
 /* Read the daemon's HELLO: it arrives once the daemon accept()ed us. */
 static int pyw_conn_hello(pyw_backend_t *b, int64_t deadline,
                           int64_t grace_end, const char **err)
@@ -305,10 +330,17 @@ static int pyw_conn_hello(pyw_backend_t *b, int64_t deadline,
     const unsigned char *payload;
     int rc;
 
-    rc = pyw_stream_next(&b->stream, &f, deadline);
-    while (rc == -ETIMEDOUT
-           && pyw_conn_still_starting(b->group, grace_end, &deadline)) {
-        rc = pyw_stream_next(&b->stream, &f, deadline);
+    rc = pyw_stream_next(&b->stream, &f, pyw_conn_next_look(deadline));
+    while (rc == -ETIMEDOUT) {
+        if (pyw_conn_start_failing(b->group)) {
+            rc = -EHOSTDOWN;
+            break;
+        }
+        if (pyw_io_now_ms() >= deadline
+            && !pyw_conn_still_starting(b->group, grace_end, &deadline)) {
+            break;
+        }
+        rc = pyw_stream_next(&b->stream, &f, pyw_conn_next_look(deadline));
     }
     if (rc == -EPROTO) {
         *err = b->stream.err;
@@ -347,6 +379,10 @@ static const char *pyw_conn_hello_why(apr_pool_t *p, const pyw_group_t *g,
         return apr_psprintf(p, "the daemon closed the connection on %s "
                             "before greeting (it is probably restarting)",
                             g->socket_path);
+    case -EHOSTDOWN:
+        return "the group's daemons keep failing to start and none "
+               "serves; not waiting for the next try, which waits out its "
+               "back-off";
     case -EPROTO:
         return apr_psprintf(p, "the daemon on %s sent an invalid greeting: "
                             "%s", g->socket_path, err ? err : "?");

@@ -75,6 +75,7 @@ struct pyw_slot {
     pyw_proc_t  *cur;           /* never NULL; cur->proc.pid 0: empty    */
     pyw_proc_t  *old;           /* serving until cur is ready, or NULL   */
     int          failures;      /* consecutive quick failures            */
+    apr_time_t   failed_at;     /* the last of them                      */
     int          ready_deaths;  /* consecutive quick deaths after READY  */
     pid_t        lane_pid[PYW_WBOARD_LANES];  /* who writes each lane, 0 */
 };

@@ -25,7 +25,7 @@
  * lanes; 9: pyw_sock_t's in-flight table; 10: pyw_handover_t's keeper;
  * 11: pyw_sock_t's previous worker board) changes: a graceful restart into a new build must not read an
  * old block of another layout. */
-#define PYW_RETAINED_KEY        "mod_pyworker.procmgr.11"
+#define PYW_RETAINED_KEY        "mod_pyworker.procmgr.12"
 #define PYW_HANDOVER_NAME_MAX   80
 #define PYW_NOFILE_SPARE        1024    /* for Apache's own descriptors */
 

@@ -62,6 +62,7 @@ static void pyw_cur_died(pyw_proc_t *p, int kind, const char *cause)
     }
     else if (failed || !p->ready || slot->ready_deaths++ > 0) {
         slot->failures++;
+        slot->failed_at = apr_time_now();
     }
     /* else: a daemon that was serving and died (a crash, os._exit) is
      * restarted at once; only repeated quick deaths back off. */

@@ -120,6 +120,17 @@ int pyw_backoff_ms(int failures)
     return ms < PYW_BACKOFF_MAX_MS ? ms : PYW_BACKOFF_MAX_MS;
 }
 
+/* The back-off spaces a failing slot's starts: what already passed
+ * since its last failure counts (a dormant group woken long after its
+ * last failed start starts at once). */
+static int pyw_slot_delay_ms(const pyw_slot_t *slot)
+{
+    int64_t waited = apr_time_as_msec(apr_time_now() - slot->failed_at);
+    int64_t ms = pyw_backoff_ms(slot->failures);
+
+    return ms > waited ? (int)(ms - waited) : 0;
+}
+
 /* One pipe per daemon: the parent reads, the daemon writes.  Without it
  * the daemon still runs, but is taken as ready at once. */
 static void pyw_status_pipe(const pyw_group_t *g, int fds[2])
@@ -194,7 +205,7 @@ apr_status_t pyw_slot_spawn(pyw_slot_t *slot)
     }
     pyw_proc_reset(p);
     p->lane = pyw_slot_lane(slot);
-    p->delay_ms = pyw_backoff_ms(slot->failures);
+    p->delay_ms = pyw_slot_delay_ms(slot);
     pyw_status_pipe(g, fds);
     rv = pyw_keeper_fork(&p->keeper, &p->proc.pid, pyw_pm.pconf);
     if (rv == APR_INCHILD) {
@@ -233,7 +244,7 @@ apr_status_t pyw_slot_spawn(pyw_slot_t *slot)
     pyw_metrics_proc_start(slot->rt->metrics, slot->index, p->proc.pid,
                            pyw_io_now_ms());
     pyw_board_note_starting(slot->rt->board,
-                            apr_time_as_msec(p->forked_at));
+                            apr_time_as_msec(p->forked_at) + p->delay_ms);
     if (p->ready) {
         pyw_metrics_proc_ready(slot->rt->metrics, slot->index, p->proc.pid);
     }

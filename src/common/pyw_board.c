@@ -231,9 +231,29 @@ int pyw_board_starting(const pyw_board_t *b)
     return ready >= failed && BOARD_LOAD(&n->starting_ms) > ready;
 }
 
+/* Failed starts in a row before connections stop waiting for the next:
+ * one may be bad luck (a full process table), two are a broken site. */
+#define PYW_BOARD_FAILING_STREAK 2
+
+int pyw_board_failing(const pyw_board_t *b, int64_t now_ms)
+{
+    const pyw_board_news_t *n = b ? &b->mem->news : NULL;
+    int64_t failed, attempt;
+
+    if (n == NULL
+        || BOARD_LOAD(&n->failed_streak) < PYW_BOARD_FAILING_STREAK) {
+        return 0;
+    }
+    failed = BOARD_LOAD(&n->failed_ms);
+    attempt = BOARD_LOAD(&n->starting_ms);
+    return failed > BOARD_LOAD(&n->ready_ms)
+           && !(attempt > failed && attempt <= now_ms);
+}
+
 void pyw_board_note_ready(pyw_board_t *b, int64_t now_ms)
 {
     if (b != NULL) {
+        BOARD_STORE(&b->mem->news.failed_streak, 0);
         BOARD_STORE(&b->mem->news.ready_ms, now_ms);
     }
 }
@@ -251,6 +271,7 @@ void pyw_board_note_failure(pyw_board_t *b, int64_t now_ms,
     len = strnlen(cause, sizeof(n->failed_cause) - 1);
     memcpy(n->failed_cause, cause, len);
     n->failed_cause[len] = '\0';
+    BOARD_STORE(&n->failed_streak, BOARD_LOAD(&n->failed_streak) + 1);
     BOARD_STORE(&n->failed_ms, now_ms);
     __atomic_add_fetch(&n->failed_seq, 1, __ATOMIC_RELEASE);   /* even */
 }

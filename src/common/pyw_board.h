@@ -40,9 +40,11 @@ typedef struct {
 typedef struct {
     int64_t  ready_ms;          /* a daemon last said READY, epoch ms    */
     int64_t  failed_ms;         /* a daemon last failed to start         */
-    int64_t  starting_ms;       /* a daemon was last started             */
+    int64_t  starting_ms;       /* a daemon last began to start (its
+                                 * fork, plus its back-off)             */
     uint32_t failed_seq;
-    char     failed_cause[84];  /* how ("exit status 254"), NUL-ended    */
+    uint32_t failed_streak;     /* failed starts since the last READY    */
+    char     failed_cause[80];  /* how ("exit status 254"), NUL-ended    */
 } pyw_board_news_t;
 
 /* Claims on the group's free workers.  A request that waited at the
@@ -105,8 +107,8 @@ void pyw_board_leave(pyw_board_t *b, int index, pid_t pid);
 void pyw_board_set_busy(pyw_board_t *b, int index, pid_t pid, int busy);
 void pyw_board_set_fresh(pyw_board_t *b, int index, pid_t pid, int fresh);
 
-/* The parent: a daemon was started / became ready / failed to start
- * (cause). */
+/* The parent: a daemon begins to start at now_ms (after its back-off) /
+ * became ready / failed to start (cause). */
 void pyw_board_note_starting(pyw_board_t *b, int64_t now_ms);
 void pyw_board_note_ready(pyw_board_t *b, int64_t now_ms);
 void pyw_board_note_failure(pyw_board_t *b, int64_t now_ms,
@@ -119,6 +121,11 @@ void pyw_board_copy_news(pyw_board_t *to, const pyw_board_t *from);
 /* 1 if the latest news is a daemon starting, after a READY or none at
  * all (not after a failed start): a connection may wait for it. */
 int pyw_board_starting(const pyw_board_t *b);
+
+/* 1 if the group's daemons keep failing to start: a failed start
+ * repeated since the last READY, and no start under way since (the next
+ * one waits out its back-off, so a connection has nothing to wait for). */
+int pyw_board_failing(const pyw_board_t *b, int64_t now_ms);
 
 /* 1 if the latest news is a failed start with no READY since: cause
  * (len bytes) and how long ago it was (*age_ms); else 0. */

@@ -115,7 +115,9 @@
       "of the group is starting (its imports and preloads; an on-demand " \
       "group's first request) and no start has failed since, the " \
       "connection waits on, up to `startup-timeout` (else Apache's " \
-      "`Timeout`) in all.") \
+      "`Timeout`) in all. When the group's starts failed twice in a row " \
+      "and none is under way (the next waits out its back-off), it gets " \
+      "its 503 at once (PYW0110).") \
     X(socket_timeout_ms, "socket-timeout", SECONDS, 0, PYW_DAY_MS, 0, \
       "Apache's `Timeout`", "Limit of each single wait on a daemon socket; " \
       "then 504.") \

@@ -110,6 +110,28 @@ static void test_start_up_news(void)
     pyw_board_destroy(b);
 }
 
+/* Connections stop waiting for a group whose starts fail again and
+ * again, but not for one failure, and not while a start is under way. */
+static void test_failing_group(void)
+{
+    pyw_board_t *b = new_board();
+
+    pyw_board_note_starting(b, 1000);
+    pyw_board_note_failure(b, 1100, "exit status 254");
+    CHECK(!pyw_board_failing(b, 1200));             /* once: bad luck  */
+    pyw_board_note_starting(b, 2100);               /* after 1 s back-off */
+    pyw_board_note_failure(b, 2200, "exit status 254");
+    pyw_board_note_starting(b, 4200);               /* 2 s back-off    */
+    CHECK(pyw_board_failing(b, 2300));              /* nothing to wait for */
+    CHECK(!pyw_board_failing(b, 4300));             /* that start runs */
+    pyw_board_note_ready(b, 4500);
+    CHECK(!pyw_board_failing(b, 4600));
+    pyw_board_note_failure(b, 5000, "exit status 1");
+    CHECK(!pyw_board_failing(b, 5100));             /* a new streak    */
+    CHECK(!pyw_board_failing(NULL, 5100));
+    pyw_board_destroy(b);
+}
+
 /* One page for a small group, more for a large one; the file cannot be
  * shrunk (a daemon holds it writable) and a mapping of it sees the same
  * number of entries. */
@@ -310,5 +332,6 @@ int main(void)
     test_successor_keeps_the_slot();
     test_shared_through_the_fd();
     test_start_up_news();
+    test_failing_group();
     return UNIT_DONE();
 }
