@@ -38,6 +38,11 @@ PyWorkerScriptAlias /stream/echo {apps}/echo.wsgi process-group=inp
 <Location /limited-noread>
     LimitRequestBody 1000
 </Location>
+PyWorkerScriptAlias /toobig {apps}/echo.wsgi process-group=inp
+<Location /toobig>
+    LimitRequestBody 1000
+    ErrorDocument 413 /echo?page=too-big
+</Location>
 """
 
 
@@ -254,6 +259,28 @@ def test_limit_request_body_holds_when_the_app_reads_nothing(httpd):
                       [("Content-Length", "500")], b"z" * 500)
         assert r.status == 200
         assert c.request("GET", "/hello").status == 200
+
+
+@pytest.mark.parametrize("chunked", [False, True])
+def test_a_body_refused_as_too_large_never_reaches_the_error_page(
+        httpd, chunked):
+    """ErrorDocument 413 pointing at an application: Apache runs it as an
+    internal redirect (GET) with the original's headers, at the default
+    LimitRequestBody.  The page was handed the body just refused as too
+    large, to read at its own limit (up to 1 GiB where the site allowed
+    1000 bytes).  Under mod_wsgi its wsgi.input is empty; now too."""
+    httpd.log.expect(r"PYW0150")
+    body = b"q" * 2000
+    headers = [("Content-Length", "2000")]
+    if chunked:
+        body = b"%x\r\n%s\r\n0\r\n\r\n" % (len(body), body)
+        headers = [("Transfer-Encoding", "chunked")]
+    with rawhttp.Conn(httpd.port) as c:
+        r = c.request("POST", "/toobig/upload", headers, body)
+    assert r.status == 413
+    page = json.loads(r.body)
+    assert page["method"] == "GET" and page["len"] == 0, page
+    assert page["content_length"] in (None, "", "0"), page
 
 
 def test_expect_100_continue_sent_when_app_reads(httpd):

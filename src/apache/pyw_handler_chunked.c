@@ -94,22 +94,42 @@ static int pyw_handler_over_body_limit(request_rec *r, apr_off_t *limit)
            && cl > *limit;
 }
 
+/* An ErrorDocument for a body refused as too large runs as an internal
+ * redirect with the original's headers, while the refused body is still
+ * on the connection: the error page would read it at its own, larger
+ * limit.  It gets no body, as under mod_wsgi (whose read left Apache's
+ * input filter refusing). */
+static void pyw_handler_drop_refused_body(request_rec *r)
+{
+    if (r->prev == NULL || r->prev->status != HTTP_REQUEST_ENTITY_TOO_LARGE
+        || (apr_table_get(r->headers_in, "Content-Length") == NULL
+            && apr_table_get(r->headers_in, "Transfer-Encoding") == NULL)) {
+        return;
+    }
+    r->headers_in = apr_table_copy(r->pool, r->headers_in);
+    apr_table_unset(r->headers_in, "Content-Length");
+    apr_table_unset(r->headers_in, "Transfer-Encoding");
+}
+
 int pyw_handler_chunked(request_rec *r, const pyw_group_t *g,
                         const pyw_dir_conf_t *d, pyw_spool_t **spool,
                         int *length_unknown)
 {
-    const char *te = apr_table_get(r->headers_in, "Transfer-Encoding");
     int mode = d == NULL || d->chunked_request == PYW_UNSET
                ? PYW_CHUNKED_SPOOL : d->chunked_request;
-    int chunked = te != NULL && ap_find_last_token(r->pool, te, "chunked");
-    const char *what = chunked ? "chunked request body"
-                       : "request body (changed by an input filter)";
+    const char *te, *what;
     apr_off_t limit;
     pyw_spool_result_e res;
     apr_status_t rv;
+    int chunked;
 
     *spool = NULL;
     *length_unknown = 0;
+    pyw_handler_drop_refused_body(r);
+    te = apr_table_get(r->headers_in, "Transfer-Encoding");
+    chunked = te != NULL && ap_find_last_token(r->pool, te, "chunked");
+    what = chunked ? "chunked request body"
+                   : "request body (changed by an input filter)";
     if (!chunked && pyw_handler_over_body_limit(r, &limit)) {
         r->connection->keepalive = AP_CONN_CLOSE;   /* the body is unread */
         PYW_RLOG(APLOG_WARNING, 0, r, 150, g->name, 0L, "request body "
