@@ -256,7 +256,7 @@ def test_401_without_a_challenge_is_logged(httpd):
     assert r.status == 401 and r.body == b"apache says 401"
     assert r.header("WWW-Authenticate") is None
     line = httpd.log.wait_for(r"\bPYW0122\b.*\(group=ovr pid=\d+ "
-                              r"uri=/on/status/401\)", since=mark)
+                              r"uri=/on/status/401(\?\S*)?\)", since=mark)
     assert line and "without WWW-Authenticate" in line[0], httpd.log.tail()
 
 
@@ -304,7 +304,7 @@ def test_connection_is_drained_and_reused(httpd, what):
         assert daemon_sockets(httpd) == before
     assert httpd.log.wait_for(r"PYW0120: .*its body was read and "
                               r"discarded.* uri=/on/%s\)"
-                              % re.escape(what.split("?")[0]))
+                              % re.escape(what))
 
 
 def test_too_long_a_body_closes_the_connection(httpd):

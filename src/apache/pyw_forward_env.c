@@ -90,7 +90,7 @@ static int pyw_forward_extras(request_rec *r, const pyw_forward_opts_t *o,
     }
     if (r->main != NULL) {
         x[n].name = PYW_ENV_SUBREQUEST_URI;
-        x[n++].value = r->uri;
+        x[n++].value = r->unparsed_uri ? r->unparsed_uri : r->uri;
     }
     if (o->log_id && (x[n].value = pyw_forward_log_id(r)) != NULL) {
         x[n++].name = "mod_pyworker.log_id";

@@ -36,6 +36,14 @@ static APR_INLINE const char *pyw_log_ctx(char *buf, apr_size_t len,
     return buf;
 }
 
+/* The request's URI as the client sent it, query included, as the
+ * daemon's lines and the status page name it: lines about one request
+ * match on both sides.  (Apache escapes the line.) */
+static APR_INLINE const char *pyw_log_uri(const request_rec *r)
+{
+    return r->unparsed_uri != NULL ? r->unparsed_uri : r->uri;
+}
+
 /* Request context: "... (group=G pid=P uri=U)". */
 #define PYW_RLOG(level, status, r, code, group, dpid, fmt, ...)            \
     do {                                                                  \
@@ -46,7 +54,7 @@ static APR_INLINE const char *pyw_log_ctx(char *buf, apr_size_t len,
             ap_log_rerror(APLOG_MARK, (level), (status), (r),             \
                           PYW_LOGNO_FMT fmt " (%s%suri=%s)",              \
                           (code), ##__VA_ARGS__, pyw_c_,                  \
-                          *pyw_c_ ? " " : "", (r)->uri);                  \
+                          *pyw_c_ ? " " : "", pyw_log_uri(r));            \
         }                                                                 \
     } while (0)
 

@@ -244,11 +244,10 @@ static int wsgi_note_pair(wsgi_req_t *q, PyObject *key, pyw_slice_t v)
         return (q->script = strndup(v.data, v.len)) ? 0 : -1;
     }
     if (key == w->k_request_uri || key == w->k_subrequest_uri) {
-        /* A subrequest's own URI comes after REQUEST_URI: it wins. */
-        const char *qm = memchr(v.data, '?', v.len);
-
+        /* A subrequest's own URI comes after REQUEST_URI: it wins.  As
+         * sent, query included, as every log line names a request. */
         free(q->uri);
-        q->uri = strndup(v.data, qm ? (size_t)(qm - v.data) : v.len);
+        q->uri = strndup(v.data, v.len);
         return q->uri ? 0 : -1;
     }
     if (key == w->k_content_length) {
