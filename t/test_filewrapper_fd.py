@@ -343,6 +343,23 @@ def test_accept_ranges_of_the_application_wins(httpd):
     assert r.status == 200 and r.header_all("Accept-Ranges") == ["none"]
 
 
+@pytest.mark.parametrize("ar,status", [("none", 200), ("bytes", 206)])
+def test_accept_ranges_none_of_the_application_turns_ranges_away(httpd, ar,
+                                                                 status):
+    """An application that says `Accept-Ranges: none` refuses ranges
+    (RFC 9110 14.3), yet its file body got Apache's 206 with a
+    Content-Range beside that `none`.  Now it gets the whole 200; one
+    that says `bytes` is still ranged."""
+    r = get(httpd, "/fd?size=1000&ar=" + ar, headers={"Range": "bytes=0-9"})
+    assert r.status == status and r.complete, r.headers
+    assert r.header_all("Accept-Ranges") == [ar]
+    if status == 200:
+        assert r.header("Content-Range") is None
+        assert r.body == fd_pattern(1000)
+    else:
+        assert r.body == fd_pattern(1000)[:10]
+
+
 @pytest.mark.parametrize("if_range,ranged", [
     ('"fd-%d"' % BIG, True), ('"other"', False),
     ("Mon, 01 Jan 2024 00:00:00 GMT", True),

@@ -53,6 +53,10 @@ ProxyPass /member-timeout pyworker://slow/ timeout=1
     BalancerMember pyworker://slow timeout=1
 </Proxy>
 ProxyPass /balancer-timeout balancer://slowb/
+
+# A 200 with a local Location passes through mod_proxy as it is.
+PyWorkerDaemonProcess resp threads=1 script={apps}/respond.wsgi
+ProxyPass /resp pyworker://resp/
 """
 
 
@@ -195,3 +199,14 @@ def test_configtest_refuses_group_names_that_differ_only_in_case():
     rc, out = configtest("PyWorkerDaemonProcess Shop threads=1\n"
                          "PyWorkerDaemonProcess shop threads=1\n")
     assert rc != 0 and "differ in more than case" in out, out
+
+
+def test_a_200_with_a_local_location_through_mod_proxy_is_passed_on(httpd):
+    """Under PyWorkerScriptAlias a 200 with `Location: /path` is an
+    internal redirect (CGI's local redirect, as in mod_wsgi); mod_proxy's
+    backends (fcgi://, uwsgi://) never do that, and neither does
+    pyworker://: the application's response goes out as it is."""
+    r = rawhttp.request(httpd.port, "GET",
+                        "/resp/?h=Location:/pub/x&body=own+body", timeout=15)
+    assert (r.status, r.body) == (200, b"own body")
+    assert r.header("Location") == "/pub/x"

@@ -16,7 +16,7 @@ import pytest
 from pyworker_t import codes, h2, h2frames, notes, rawhttp
 from pyworker_t.data import fw_pattern
 
-CONF = """
+CONF = r"""
 Protocols h2c http/1.1
 PyWorkerDaemonProcess resp threads=4 display-name=pyw-resp
 PyWorkerScriptAlias /hello {apps}/hello.wsgi process-group=resp
@@ -33,6 +33,16 @@ PyWorkerScriptAlias /deflate {apps}/respond.wsgi process-group=resp
 <Location /hello>
     Header set X-Pyw-Test "set by mod_headers"
 </Location>
+# django-sendfile2's recipe for its mod_wsgi backend: /private/ is served
+# by Apache, but only through an internal redirect (the request line a
+# client sent never names it).
+<IfModule !rewrite_module>
+    LoadModule rewrite_module /usr/lib/apache2/modules/mod_rewrite.so
+</IfModule>
+RewriteEngine On
+RewriteCond %{THE_REQUEST} ^[\S]+\ /private/
+RewriteRule ^/private/ - [F]
+Alias /private/ {htdocs}/private/
 """
 
 
@@ -347,3 +357,121 @@ def test_at_most_1000_response_headers(httpd):
     assert r.status == 500
     assert httpd.log.wait_for(r"1002 headers, more than 1000", since=mark), \
         httpd.log.tail()
+
+
+# ---- Range requests on bodies that are not files ----
+
+@pytest.mark.parametrize("query", [
+    "body=%7B%22balance%22%3A%20100%7D&cl=1",   # 16 bytes of JSON
+    "body=b&repeat=1000&cl=1",
+    "body=b&repeat=1000&parts=3",
+    "body=b&repeat=200000&cl=1"],
+    ids=["json-16", "1000", "1000-in-3-parts", "200000"])
+def test_a_range_on_a_body_that_is_not_a_file_gets_the_whole_200(httpd,
+                                                                 query):
+    """`Range: bytes=0-4` on a body the application built (not a
+    wsgi.file_wrapper file) got a 206 of 5 bytes when the body was small
+    and its end came with it (a 16-byte JSON answer went out as
+    `{"bal`), and a 200 when it was larger or slower: Apache's byterange
+    filter ranges any 200 whose whole body is in its first brigade.  Such
+    a body usually has no validator, so If-Range cannot keep a client
+    from joining pieces of two different answers; mod_wsgi never ranges
+    it.  Now it is the whole 200 at every size, without Accept-Ranges."""
+    want = get(httpd, "/respond?" + query).body
+    r = get(httpd, "/respond?" + query, headers={"Range": "bytes=0-4"})
+    assert (r.status, r.body) == (200, want), (r.status, r.headers)
+    assert r.header("Content-Range") is None
+    assert r.header("Accept-Ranges") is None
+    r = get(httpd, "/stream?n=2&delay=0", headers={"Range": "bytes=0-4"})
+    assert r.status == 200 and len(r.body.splitlines()) == 2
+
+
+# ---- a 200 with a local Location: an internal redirect (CGI's) ----
+
+PRIVATE = b"the protected file\n"
+
+
+def private_file(httpd, name="doc.txt"):
+    d = httpd.path("htdocs", "private")
+    os.makedirs(d, exist_ok=True)
+    os.chmod(d, 0o755)
+    path = os.path.join(d, name)
+    with open(path, "wb") as f:
+        f.write(PRIVATE)
+    os.chmod(path, 0o644)
+    return "/private/" + name
+
+
+@pytest.mark.parametrize("method", ["GET", "POST"])
+def test_a_200_with_a_local_location_serves_that_url(httpd, method):
+    """django-sendfile's (and django-sendfile2's) `mod_wsgi` backend: the
+    view checks the user's rights and answers `200` with
+    `Location: /private/doc.txt`; under mod_wsgi daemon mode, as for CGI
+    (mod_cgid), Apache throws the application's body away and serves
+    that URL instead, as a GET, so the client gets the file, which a
+    client cannot ask for itself (403).  mod_pyworker passed the 200 on
+    as it was: the client got the view's empty page with a Location
+    header.  A POST's body, which the application did not read, is
+    discarded: the keep-alive connection serves the next request."""
+    target = private_file(httpd)
+    assert get(httpd, target).status == 403
+    mark = httpd.log.mark()
+    body = b"a=1" if method == "POST" else None
+    with rawhttp.Conn(httpd.port, timeout=10) as c:
+        r = c.request(method, "/respond?h=Location:%s&body=app+body"
+                      % target, body=body)
+        assert (r.status, r.body) == (200, PRIVATE), (r.status, r.headers)
+        assert r.header("Location") is None
+        assert r.header("Content-Type") == "text/plain"
+        assert r.header("Accept-Ranges") == "bytes"     # Apache's own
+        r = c.request("GET", "/hello")
+        assert (r.status, r.body) == (200, b"Hello, World!\n")
+    assert httpd.log.wait_for(r"\bPYW0126\b.*uri=/respond", since=mark)
+    r = get(httpd, "/respond?h=Location:%s" % target,
+            headers={"Range": "bytes=4-12"})
+    assert (r.status, r.body) == (206, PRIVATE[4:13])
+
+
+def test_a_local_redirect_runs_the_target_as_a_get_with_its_query(httpd):
+    """The target may be a WSGI URL: it runs as a GET with the
+    Location's query string and no body (the POST's was not sent to it
+    again), and Apache's REDIRECT_* variables, as under mod_wsgi."""
+    r = get(httpd, "/respond?h=Location:/env/second%3Fx%3D1&body=ignored",
+            "POST", {"Content-Type": "application/x-www-form-urlencoded"},
+            b"a=1&b=2")
+    assert r.status == 200 and r.body.startswith(b"{"), (r.status, r.body)
+    out = json.loads(r.body)
+    e = out["environ"]
+    assert (e["REQUEST_METHOD"], e["PATH_INFO"], e["QUERY_STRING"]) == \
+        ("GET", "/second", "x=1")
+    assert e.get("CONTENT_LENGTH", "0") == "0" and out["body_len"] == 0
+    assert e["REDIRECT_URL"] == "/respond"
+    assert e["REDIRECT_STATUS"] == "200"
+
+
+@pytest.mark.parametrize("query,status", [
+    ("h=Location:http%3A//example.test/x", 200),
+    ("h=Location:x/relative", 200),
+    ("status=302%20Found&h=Location:/private/doc.txt", 302),
+    ("status=201%20Created&h=Location:/private/doc.txt", 201)])
+def test_other_locations_pass_through(httpd, query, status):
+    """Only a 200 whose Location is a local path (it starts with `/`) is
+    an internal redirect, as in mod_cgid and mod_wsgi."""
+    private_file(httpd)
+    r = get(httpd, "/respond?body=own+body&" + query)
+    assert (r.status, r.body) == (status, b"own body")
+    assert r.header("Location") is not None
+
+
+def test_a_local_redirect_with_a_long_body_closes_the_daemon_connection(
+        httpd):
+    """An application body over 1 MiB is not worth reading to throw
+    away: the daemon connection is closed instead (as for error
+    override), and the client still gets the target."""
+    target = private_file(httpd)
+    mark = httpd.log.mark()
+    r = get(httpd, "/respond?h=Location:%s&body=x&repeat=3000000" % target,
+            timeout=20)
+    assert (r.status, r.body) == (200, PRIVATE)
+    assert httpd.log.wait_for(r"\bPYW0126\b.*connection closed.*"
+                              r"uri=/respond", since=mark)

@@ -15,8 +15,9 @@
  *     FILE     a file descriptor came with it (SCM_RIGHTS): pass a file
  *              bucket, so core sends the bytes (sendfile, mmap or read)
  *     END      pass EOS: done, connection clean
- *              (an error status claimed by opts->error_override passes
- *              nothing: its body is drained, pyw_forward_override.c)
+ *              (an error status claimed by opts->error_override, or a
+ *              local redirect, passes nothing: its body is drained,
+ *              pyw_forward_override.c)
  *     ERROR    the app failed: error status, or abort a started response
  *
  * Failures are described in the outcome, never logged here: the caller
@@ -145,6 +146,7 @@ void pyw_forward_request(request_rec *r, pyw_backend_t *b,
     fw.request_deadline = opts->deadline_ms;
     fw.spool = opts->body;
     fw.error_override = opts->error_override;
+    fw.local_redirect = opts->local_redirect;
     fw.length = -1;
     fw.ibb = apr_brigade_create(r->pool, ba);
     fw.obb = apr_brigade_create(r->pool, ba);

@@ -56,6 +56,10 @@ typedef struct {
      * the application's response with this status is to be replaced by
      * Apache's error document; NULL: never. */
     int       (*error_override)(request_rec *r, int status);
+    /* 1: a 200 whose Location is a local path ("/...") is CGI's local
+     * redirect: nothing of it is passed, its body is drained, and the
+     * caller redirects (PYW_FWD_REDIRECT).  0: passed as it is. */
+    int         local_redirect;
 } pyw_forward_opts_t;
 
 typedef enum {
@@ -77,11 +81,15 @@ typedef enum {
     PYW_FWD_REQUEST_TIMEOUT,/* opts->deadline_ms passed (request-timeout) */
     PYW_FWD_QUEUE_FULL,     /* set by callers: the group's queue-limit was
                                reached, nothing was sent (reason)       */
-    PYW_FWD_OVERRIDDEN      /* the app answered an error status that
+    PYW_FWD_OVERRIDDEN,     /* the app answered an error status that
                                opts->error_override claims: nothing was
                                passed, its body was discarded (status;
                                backend_clean: read to END, else the
                                connection must be closed)               */
+    PYW_FWD_REDIRECT        /* a 200 with a local Location under
+                               opts->local_redirect: nothing was passed,
+                               its body was discarded (location;
+                               backend_clean as for OVERRIDDEN)         */
 } pyw_forward_result_e;
 
 typedef struct {
@@ -94,6 +102,7 @@ typedef struct {
     int         err;           /* -errno for SEND_FAILED, DAEMON_GONE,
                                   TIMEOUT, NO_BACKEND, NOT_RUN         */
     const char *reason;        /* protocol error or ERROR text; or NULL */
+    const char *location;      /* REDIRECT: the URL to serve instead    */
     int         committed;     /* the response status and headers went
                                   to the output filters: too late to
                                   answer with an error status          */

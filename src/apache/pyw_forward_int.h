@@ -8,7 +8,8 @@
  *   pyw_forward_response.c  HEADERS, DATA, END: the client response
  *   pyw_forward_file.c      FILE: a body from a passed descriptor
  *   pyw_forward_outcome.c   failures, ERROR and GOODBYE in the outcome
- *   pyw_forward_override.c  an error status Apache answers itself
+ *   pyw_forward_override.c  an error status Apache answers itself, and
+ *                           a local redirect (200 + Location: /path)
  *
  * A handler returns PYW_FWD_CONTINUE (read the next frame) or
  * PYW_FWD_STOP (the outcome is set).
@@ -57,7 +58,9 @@ typedef struct {
                                            -1: none                      */
     apr_off_t              body_bytes;  /* DATA and FILE bytes passed    */
     int                  (*error_override)(request_rec *r, int status);
-    int                    overriding;  /* error override: drain to END  */
+    int                    local_redirect; /* opts->local_redirect      */
+    int                    overriding;  /* error override or a local
+                                           redirect: drain to END        */
     apr_off_t              drained;     /* body bytes discarded for it   */
     /* The response head, applied to r at commit. */
     int                    status;

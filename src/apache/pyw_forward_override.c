@@ -20,6 +20,13 @@
  * the status rather than to the page (pyw_forward_keep): they go to
  * err_headers_out, which Apache keeps for error responses; a 405's Allow
  * becomes the method list Apache writes its own Allow from.
+ *
+ * A local redirect is drained the same way: under opts->local_redirect
+ * (the handler, not pyworker:// URLs), a 200 whose Location is a local
+ * path is CGI's "local redirect response" (RFC 3875 6.2.2), which
+ * mod_cgid and mod_wsgi's daemon mode honour: the caller serves that URL
+ * instead (pyw_handler.c), and nothing of the application's response,
+ * headers included, reaches the client.
  */
 #include <stdlib.h>
 
@@ -52,8 +59,26 @@ static int pyw_forward_apache_knows(int status)
     return atoi(ap_get_status_line(status)) == status;
 }
 
+/* A 200 with a Location that is a local path: "/x", as mod_cgid tests it
+ * (Apache's URI parser takes "//x" as the path "/x" too). */
+static const char *pyw_forward_local_location(const pyw_fwd_t *fw)
+{
+    const char *location;
+
+    if (!fw->local_redirect || fw->status != HTTP_OK) {
+        return NULL;
+    }
+    location = apr_table_get(fw->headers, "Location");
+    return location != NULL && location[0] == '/' ? location : NULL;
+}
+
 void pyw_forward_override_begin(pyw_fwd_t *fw)
 {
+    if ((fw->out->location = pyw_forward_local_location(fw)) != NULL) {
+        fw->overriding = 1;
+        fw->discard = 1;
+        return;
+    }
     if (fw->error_override != NULL && pyw_forward_apache_knows(fw->status)
         && fw->error_override(fw->r, fw->status)) {
         fw->overriding = 1;
@@ -102,6 +127,11 @@ static int pyw_forward_override_done(pyw_fwd_t *fw, int clean)
     request_rec *r = fw->r;
     size_t i;
 
+    fw->out->backend_clean = clean;
+    if (fw->out->location != NULL) {
+        fw->out->result = PYW_FWD_REDIRECT;
+        return PYW_FWD_STOP;
+    }
     for (i = 0; i < sizeof(pyw_forward_keep) / sizeof(*pyw_forward_keep);
          i++) {
         if (pyw_forward_keep[i].status == fw->status) {
@@ -113,7 +143,6 @@ static int pyw_forward_override_done(pyw_fwd_t *fw, int clean)
     pyw_forward_keep_allow(fw);
     fw->out->result = PYW_FWD_OVERRIDDEN;
     fw->out->status = fw->status;
-    fw->out->backend_clean = clean;
     return PYW_FWD_STOP;
 }
 

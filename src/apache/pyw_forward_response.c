@@ -63,6 +63,33 @@ static int pyw_forward_error_page(const request_rec *r, int status)
            && status == HTTP_OK;
 }
 
+/* Apache's byterange filter ranges any 200 whose whole body (EOS
+ * included) is in the first brigade it sees.  Only a file body is ranged
+ * (wsgi.file_wrapper, as a static file): a body the application builds
+ * reaches that filter whole only when it is small and its END came with
+ * it, so it would be ranged or not by size and timing, and it seldom has
+ * a validator for If-Range (mod_wsgi never ranges it).  Nor is a body
+ * whose application did not offer byte ranges ("Accept-Ranges: none").
+ * The filter is taken out of the chain, only for a request that asks for
+ * a range; a subrequest's body is part of another response. */
+static void pyw_forward_ranges(pyw_fwd_t *fw)
+{
+    request_rec *r = fw->r;
+    const char *offered;
+
+    if (r->status != HTTP_OK || r->main != NULL
+        || (apr_table_get(r->headers_in, "Range") == NULL
+            && apr_table_get(r->headers_in, "Request-Range") == NULL)) {
+        return;
+    }
+    offered = apr_table_get(fw->headers, "Accept-Ranges");
+    if (fw->file_body
+        && (offered == NULL || ap_find_token(r->pool, offered, "bytes"))) {
+        return;
+    }
+    ap_remove_output_filter_byhandle(r->output_filters, "BYTERANGE");
+}
+
 static void pyw_forward_commit(pyw_fwd_t *fw)
 {
     request_rec *r = fw->r;
@@ -83,6 +110,7 @@ static void pyw_forward_commit(pyw_fwd_t *fw)
 #endif
     }
     r->headers_out = apr_table_overlay(r->pool, r->headers_out, fw->headers);
+    pyw_forward_ranges(fw);
     fw->out->committed = 1;
 }
 

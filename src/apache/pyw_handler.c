@@ -20,6 +20,8 @@
 
 #include "httpd.h"
 #include "http_config.h"
+#include "http_protocol.h"
+#include "http_request.h"
 
 #include "pyw_appgroup.h"
 #include "pyw_body_in.h"
@@ -168,6 +170,7 @@ static int pyw_handler_forward(request_rec *r, const pyw_group_t *g,
     opts.length_unknown = length_unknown;
     opts.error_override = app->error_override ? app->error_override
                           : pyw_handler_error_override;
+    opts.local_redirect = app->local_redirect;
     status = pyw_handler_run(r, g, &opts, how);
     pyw_status_count(r, g, status, pyw_handler_what(r, how));
     return status;
@@ -192,10 +195,36 @@ int pyw_handler_error_override(request_rec *r, int status)
     return ap_is_HTTP_ERROR(status) && pyw_config_error_override(r);
 }
 
+/*
+ * CGI's local redirect, as mod_cgid and mod_wsgi's daemon mode make it:
+ * the application answered 200 with a Location that is a local path,
+ * its response was discarded (PYW0126) and its daemon connection is back
+ * in the cache, so a target in the same group can have it.  Apache
+ * serves that URL instead, as a GET (the Location's query string is the
+ * new request's) without a body.
+ */
+static int pyw_handler_redirect(request_rec *r, const char *location)
+{
+    /* What is left of the client's body is read and dropped now, while
+     * the input filters still know its length: once Content-Length is
+     * gone, HTTP_IN would leave it on the connection to be read as the
+     * next request, or a target in our group would be sent it again.  A
+     * body that cannot be read ends the connection after this request. */
+    if (ap_discard_request_body(r) != OK) {
+        r->connection->keepalive = AP_CONN_CLOSE;
+    }
+    r->method = "GET";
+    r->method_number = M_GET;
+    apr_table_unset(r->headers_in, "Content-Length");
+    apr_table_unset(r->headers_in, "Transfer-Encoding");
+    ap_internal_redirect_handler(location, r);
+    return OK;
+}
+
 static int pyw_handler(request_rec *r)
 {
     const pyw_group_t *g = NULL;
-    pyw_handler_app_t app = { NULL, NULL, NULL, NULL, NULL, NULL, NULL };
+    pyw_handler_app_t app = { NULL, NULL, NULL, NULL, NULL, NULL, NULL, 1 };
     pyw_forward_outcome_t how;
     int status;
 
@@ -210,7 +239,9 @@ static int pyw_handler(request_rec *r)
         return status;
     }
     app.paste_app = pyw_handler_paste_app(r);
-    return pyw_handler_serve(r, g, &app, &how);
+    status = pyw_handler_serve(r, g, &app, &how);
+    return how.result == PYW_FWD_REDIRECT
+           ? pyw_handler_redirect(r, how.location) : status;
 }
 
 void pyw_handler_register_hooks(apr_pool_t *p)

@@ -28,6 +28,10 @@ typedef struct {
     /* Which statuses Apache answers itself (pyw_forward_opts_t); NULL:
      * PyWorkerErrorOverride decides. */
     int       (*error_override)(request_rec *r, int status);
+    /* 1: a 200 with a local Location comes back as PYW_FWD_REDIRECT
+     * (pyw_forward_opts_t), for the handler to serve that URL; 0 (the
+     * pyworker:// scheme, as mod_proxy_fcgi): passed on as it is. */
+    int         local_redirect;
 } pyw_handler_app_t;
 
 /* PyWorkerErrorOverride's test: On for r and status is 400-599. */

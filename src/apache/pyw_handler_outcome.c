@@ -14,6 +14,7 @@
  *   client body unreadable                -> 413 / 400 / 408
  *   an error status under error override  -> that status, for Apache's
  *                                            error document
+ *   200 with a local Location (handler)   -> OK: the handler redirects
  *   client gone                           -> nothing to answer
  *
  * (A chunked body over the spool limit, 413, or whose temporary file
@@ -299,6 +300,13 @@ int pyw_handler_outcome(request_rec *r, const pyw_group_t *g,
                      "cannot ask for a login");
         }
         return o->status;
+    case PYW_FWD_REDIRECT:
+        PYW_RLOG(APLOG_DEBUG, 0, r, 126, gn, pid, "the application "
+                 "answered 200 with Location: %s: Apache serves that URL "
+                 "instead, as a GET (internal redirect; %s)", o->location,
+                 o->backend_clean ? "its response was read and discarded"
+                 : "its body was too long to read: connection closed");
+        return OK;
     case PYW_FWD_CLIENT_GONE:
         if (o->status == AP_FILTER_ERROR) {
             PYW_RLOG(APLOG_WARNING, 0, r, 123, gn, pid, "an output filter "
