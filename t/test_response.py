@@ -26,6 +26,7 @@ PyWorkerScriptAlias /env {apps}/environ.wsgi process-group=resp
 PyWorkerScriptAlias /fw {apps}/filewrapper.wsgi process-group=resp
 PyWorkerScriptAlias /respond {apps}/respond.wsgi process-group=resp
 PyWorkerScriptAlias /counted {apps}/counted_stream.wsgi process-group=resp
+PyWorkerScriptAlias /btw {apps}/body_then_work.wsgi process-group=resp
 PyWorkerScriptAlias /deflate {apps}/respond.wsgi process-group=resp
 <Location /deflate>
     AddOutputFilterByType DEFLATE text/plain
@@ -184,6 +185,92 @@ def test_each_chunk_reaches_client_before_next_is_produced(httpd, cl):
         assert got[i] < produced[i + 1], \
             "chunk %d arrived %.3fs after chunk %d was produced" % (
                 i, got[i] - produced[i + 1], i + 1)
+
+
+def seconds_to_whole_body(httpd, path):
+    """The response, and the seconds from the request until the client
+    held the whole body its Content-Length announced (None: never)."""
+    t0 = time.monotonic()
+    whole = []
+
+    def on_piece(resp, data):
+        cl = resp.header("Content-Length")
+        if not whole and cl is not None and len(resp.body) >= int(cl):
+            whole.append(time.monotonic() - t0)
+
+    r = get(httpd, path, on_piece=on_piece, timeout=15)
+    return r, (whole[0] if whole else None)
+
+
+def test_the_block_completing_content_length_is_not_held_until_the_end(
+        httpd):
+    """A generator yields its whole Content-Length, then works 2 s more
+    before it ends.  The block that completed the Content-Length was held
+    back to go out with the end of the response, so the client got it
+    2 s late (PEP 3333: a server must not delay any block)."""
+    r, whole = seconds_to_whole_body(httpd, "/btw?case=gen_tail&delay=2")
+    assert (r.status, r.complete) == (200, True), r
+    assert r.body == b"0123456789\n" * 3
+    assert whole is not None and whole < 1.0, \
+        "the last block arrived %.2f s after the request" % whole
+
+
+def test_a_complete_body_reaches_the_client_before_close_runs(httpd):
+    """An iterable with close() (Werkzeug's ClosingIterator, Django's
+    HttpResponse) whose close() takes 2 s: nothing of the response, not
+    even its status line, left before close() had returned."""
+    token = uuid.uuid4().hex
+    r, whole = seconds_to_whole_body(
+        httpd, "/btw?case=slow_close&delay=2&token=" + token)
+    assert (r.status, r.complete, r.body) == (200, True, b"0123456789\n")
+    assert notes.wait(httpd, "btw-" + token, "close-start", 5)
+    assert whole is not None and whole < 1.0, \
+        "the body arrived %.2f s after the request" % whole
+
+
+def test_write_of_the_whole_content_length_is_sent_at_once(httpd):
+    """write() of the whole Content-Length, then 2 s of work before the
+    application returns: write()'s bytes waited for the application to
+    return (PEP 3333: they must go out while it proceeds)."""
+    r, whole = seconds_to_whole_body(httpd,
+                                     "/btw?case=write_then_work&delay=2")
+    assert (r.status, r.complete, r.body) == (200, True, b"0123456789\n")
+    assert whole is not None and whole < 1.0, \
+        "write()'s bytes arrived %.2f s after the request" % whole
+
+
+def test_a_raise_after_the_whole_content_length_keeps_the_200(httpd):
+    """A generator that raises a moment after yielding its whole
+    Content-Length: the client got a 500 (the headers were still held
+    back with the last block); it gets the complete 200 it was sent, as
+    under mod_wsgi, and the traceback goes to the log.  (A raise right
+    after the last block can still find Apache holding that block, which
+    then answers 500: pyw_forward_on_data.)"""
+    httpd.log.expect(codes=[codes.APP_ABORTED])
+    mark = httpd.log.mark()
+    r = get(httpd, "/btw?case=raise_after_full&delay=0.5", timeout=15)
+    assert (r.status, r.complete, r.body) == (200, True, b"0123456789\n")
+    lines = httpd.log.wait_for("pyw-secret-raise_after_full", since=mark)
+    assert lines and lines[0].code == codes.APP_ABORTED
+
+
+def test_a_stream_past_its_content_length_sends_none_of_the_excess(httpd):
+    """The block that completes a generator's Content-Length now goes
+    out at once, so a block after it finds the client served: it is
+    refused (PYW0323) and none of it follows the body on the wire."""
+    httpd.log.expect(codes=[codes.BODY_OVERFLOW])
+    mark = httpd.log.mark()
+    with rawhttp.Conn(httpd.port, timeout=15) as c:
+        r = c.request("GET", "/btw?case=past_content_length&delay=0.5")
+        assert (r.status, r.complete, r.body) == \
+            (200, True, b"0123456789\n"), r
+        c.sock.settimeout(5)
+        try:
+            rest = c.buf + c.sock.recv(4096)    # Apache closes it
+        except OSError:
+            rest = c.buf
+    assert b"pyw-secret" not in rest, rest
+    assert httpd.log.wait_for(r"PYW0323", since=mark)
 
 
 def test_write_callable_output_comes_first(httpd):

@@ -229,8 +229,8 @@ static int response_length_checked(const pyw_response_t *r)
            && r->code != 204 && r->code != 304;
 }
 
-/* Content-Length bookkeeping for one chunk of len bytes: 0 send it,
- * 1 hold it (it completes the body), -1 it exceeds the body. */
+/* Content-Length bookkeeping for one chunk of len bytes: 0 it fits,
+ * 1 it completes the body, -1 it exceeds the body. */
 static int response_fit(pyw_response_t *r, size_t len)
 {
     if (!response_length_checked(r) || len == 0) {
@@ -248,8 +248,10 @@ int pyw_response_send(pyw_response_t *r, PyObject *chunk)
     int fit = response_fit(r, len);
 
     if (fit < 0) {
-        /* Nothing of it goes out: the client must not get a body that
-         * looks complete.  The ERROR that follows aborts the response. */
+        /* Nothing of it goes out (PEP 3333: no more than the
+         * Content-Length).  The ERROR that follows aborts the response;
+         * of a list body, before anything that looks complete went out
+         * (pyw_response_send_known). */
         r->overflow = 1;
         Py_CLEAR(r->held);
         pyw_dlog(PYW_LOG_ERR, RESPONSE_LOG_OVERFLOW, r->uri,
@@ -258,21 +260,23 @@ int pyw_response_send(pyw_response_t *r, PyObject *chunk)
                  r->script, r->content_length);
         return PYW_RESPONSE_STOP;
     }
-    if (fit > 0) {
-        Py_INCREF(chunk);
-        r->held = chunk;
-        return 0;
-    }
+    /* The chunk that completes the body goes out now too, as DATA: what
+     * the application does before its iterator ends (or its write()
+     * caller returns, or close() is done) must not delay it (PEP 3333).
+     * END follows from pyw_response_finish(). */
     if (len > 0 || !r->headers_sent) {
         return response_emit(r, PyBytes_AS_STRING(chunk), len, NULL, 0);
     }
     return 0;
 }
 
-int pyw_response_send_last(pyw_response_t *r, PyObject *chunk)
+int pyw_response_send_known(pyw_response_t *r, PyObject *chunk, int last)
 {
+    int fit;
+
     if (r->held != NULL || PyBytes_GET_SIZE(chunk) == 0
-        || response_fit(r, (size_t)PyBytes_GET_SIZE(chunk)) < 0) {
+        || (fit = response_fit(r, (size_t)PyBytes_GET_SIZE(chunk))) < 0
+        || (fit == 0 && !last)) {
         return pyw_response_send(r, chunk);     /* its checks and lines */
     }
     Py_INCREF(chunk);

@@ -38,8 +38,8 @@ typedef struct {
     long long    content_length; /* -1: the app did not set one         */
 
     long long    sent;           /* body bytes written                  */
-    PyObject    *held;           /* bytes that complete Content-Length,
-                                    sent only once no more data came    */
+    PyObject    *held;           /* the end of a list or tuple body,
+                                    sent with END (send_known)          */
     int          headers_sent;   /* HEADERS written (with first data)   */
     int          overflow;       /* app produced more than declared     */
     int          io_error;       /* -errno: Apache connection lost      */
@@ -71,20 +71,26 @@ PyObject *pyw_response_start_response(const pyw_interp_t *ip,
 /* The request is over: start_response and write() raise from now on. */
 void pyw_response_detach(PyObject *start_response);
 
-/* Send one body chunk (bytes, kept alive by the caller); the headers go
- * first, in the same write, if they have not been sent.  An empty chunk
- * sends just the headers.  start_response must have been called.
- * With a Content-Length, a body that would exceed it is never sent in
- * part, and the chunk that completes it is held back until the response
- * ends, so a too-long body never reaches the client looking complete.
+/* Send one body chunk (bytes, kept alive by the caller) at once; the
+ * headers go first, in the same write, if they have not been sent.  An
+ * empty chunk sends just the headers.  start_response must have been
+ * called.  With a Content-Length, a chunk that would exceed it is never
+ * sent, not even in part (the response is aborted); the chunk that
+ * completes it is sent at once like any other (PEP 3333: no block waits
+ * for what the application does next), so a streamed body that goes on
+ * past its Content-Length may have reached the client complete by then.
  * 0, PYW_RESPONSE_EXC or PYW_RESPONSE_STOP. */
 int pyw_response_send(pyw_response_t *r, PyObject *chunk);
 
-/* The same for the last chunk of a body known whole (a list or tuple):
- * held, to go out with END in one write, so Apache gets body and end
- * together and frames a small response with Content-Length every time,
- * not chunked when END happens to arrive a moment later. */
-int pyw_response_send_last(pyw_response_t *r, PyObject *chunk);
+/* The same for a chunk of a body known whole (a list or tuple: its items
+ * are at hand, no application code runs between them): its last chunk,
+ * or the one that completes the Content-Length, is held, to go out with
+ * END in one write.  So Apache gets body and end together and frames a
+ * small response with Content-Length every time, not chunked when END
+ * happens to arrive a moment later; and an item past the Content-Length
+ * aborts the response before the client has a body that looks complete.
+ * `last`: chunk is the body's last item. */
+int pyw_response_send_known(pyw_response_t *r, PyObject *chunk, int last);
 
 /*
  * The rest of the body is the file fd from `offset`, where `avail` bytes

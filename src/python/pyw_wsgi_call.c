@@ -60,8 +60,9 @@ static void wsgi_app_failed(wsgi_req_t *q, const char *stage)
                              "(%s)", q->script, what, stage);
 }
 
-/* One item of the response iterable.  0, PYW_RESPONSE_EXC/STOP. */
-static int wsgi_emit(wsgi_req_t *q, PyObject *item, int last)
+/* One item of the response iterable; `known`: of a list or tuple, and
+ * `last` its last item.  0, PYW_RESPONSE_EXC/STOP. */
+static int wsgi_emit(wsgi_req_t *q, PyObject *item, int known, int last)
 {
     if (!PyBytes_Check(item)) {
         PyErr_Format(PyExc_TypeError, "response iterable must yield bytes, "
@@ -76,8 +77,8 @@ static int wsgi_emit(wsgi_req_t *q, PyObject *item, int last)
                         "start_response() was called");
         return PYW_RESPONSE_EXC;
     }
-    return last ? pyw_response_send_last(&q->resp, item)
-                : pyw_response_send(&q->resp, item);
+    return known ? pyw_response_send_known(&q->resp, item, last)
+                 : pyw_response_send(&q->resp, item);
 }
 
 /* A list or tuple of several small bytes is already complete: one
@@ -124,7 +125,7 @@ static int wsgi_iterate(wsgi_req_t *q, PyObject *result)
 
     if (PyList_CheckExact(result) || PyTuple_CheckExact(result)) {
         if ((item = wsgi_join_small(result)) != NULL) {
-            rc = wsgi_emit(q, item, 1);
+            rc = wsgi_emit(q, item, 1, 1);
             Py_DECREF(item);
             return rc;
         }
@@ -133,7 +134,7 @@ static int wsgi_iterate(wsgi_req_t *q, PyObject *result)
         for (i = 0; rc == 0 && i < PySequence_Fast_GET_SIZE(result); i++) {
             item = PySequence_Fast_GET_ITEM(result, i);
             Py_INCREF(item);
-            rc = wsgi_emit(q, item,
+            rc = wsgi_emit(q, item, 1,
                            i == PySequence_Fast_GET_SIZE(result) - 1);
             Py_DECREF(item);
         }
@@ -143,7 +144,7 @@ static int wsgi_iterate(wsgi_req_t *q, PyObject *result)
         return PYW_RESPONSE_EXC;
     }
     while (rc == 0 && (item = PyIter_Next(it)) != NULL) {
-        rc = wsgi_emit(q, item, 0);
+        rc = wsgi_emit(q, item, 0, 0);
         Py_DECREF(item);
     }
     if (rc == 0 && PyErr_Occurred()) {
