@@ -8,7 +8,8 @@ serving.  A GIL held past deadlock-timeout is seen from a thread that
 never needs it: stacks, a log line, the daemon stops taking requests and
 is replaced.  With queue-timeout, a request that waited that long for a
 thread gets 503 with Retry-After without running; without it, requests
-wait.  SIGTERM lets running requests finish and sends queued ones back to
+wait.  A queued request Apache answered 504 meanwhile (request-timeout,
+socket-timeout) is not run at all.  SIGTERM lets running requests finish and sends queued ones back to
 Apache (GOODBYE) to run elsewhere.  SIGUSR2, or touching a WSGI script,
 restarts the whole group one process at a time.
 
@@ -39,6 +40,10 @@ DRAIN = 251                 # info: stopped accepting, GOODBYEs sent
 SHUTDOWN_TIMEOUT = 204      # error: requests outlived graceful-timeout
 STILL_RUNNING = 205         # warn: one such request
 SCRIPT_CHANGED = 333        # notice: script touched: rolling restart
+GIVEN_UP = 233              # info: Apache closed a queued request: not run
+# Apache side (README "Log codes").
+APACHE_REQUEST_TIMEOUT = 141    # error: request-timeout passed: 504
+APACHE_SOCKET_TIMEOUT = 113     # error: no answer within socket-timeout
 
 APP = "{apps}/lifecycle.wsgi"
 
@@ -206,6 +211,97 @@ def test_without_queue_timeout_requests_wait_for_a_thread(fresh_apache):
     assert r.status == 200 and 1.5 < took < 5, (r, took)
     t.join(10)
     assert slow["r"][0].status == 200
+
+
+def runs_file(httpd):
+    """A file the daemon (Apache's User) can append run_marks.wsgi's
+    marks to, and the marks written so far."""
+    d = httpd.path("state", "runs")
+    os.makedirs(d, exist_ok=True)
+    os.chmod(d, 0o1777)
+    return os.path.join(d, "runs.txt")
+
+
+def marks_run(path):
+    try:
+        with open(path) as f:
+            return [line.split()[0] for line in f]
+    except FileNotFoundError:
+        return []
+
+
+def test_a_request_answered_504_by_request_timeout_is_not_run_later(
+        fresh_apache):
+    """threads=1 request-timeout=2: A and B (1.5 s each) run one after
+    the other, C waits behind them in the daemon's queue.  At 2.4 s
+    Apache answers C 504 (PYW0141) and closes its connection.  The
+    daemon used to read C's REQUEST at 3.0 s anyway and run the
+    application for a client told the gateway timed out (and, under
+    overload, spend its threads on requests nobody waits for).  Now the
+    worker sees the closed connection, logs PYW0233 with the URI and the
+    wait, and is free at once: D, queued behind C, runs at 3.0 s."""
+    httpd = fresh_apache(group_conf("rtq", "threads=1 request-timeout=2",
+                                    script="{apps}/run_marks.wsgi"),
+                         ready=["/rtq"])
+    (pid,) = httpd.daemon_pids("rtq")
+    runs = runs_file(httpd)
+    # B ends after its own request-timeout too: Apache answers it 504.
+    httpd.log.expect(r"\(group=rtq\b", codes=[APACHE_REQUEST_TIMEOUT])
+    mark = httpd.log.mark()
+    t0 = time.monotonic()
+    ta, a = in_background(lambda: get(httpd, "/rtq?sleep=1.5&mark=A&runs="
+                                      + runs))
+    time.sleep(0.2)
+    tb, b = in_background(lambda: get(httpd, "/rtq?sleep=1.5&mark=B&runs="
+                                      + runs))
+    time.sleep(0.2)
+    tc, c = in_background(lambda: get(httpd, "/rtq?mark=C&runs=" + runs))
+    tc.join(20)
+    assert c["r"][0].status == 504, c
+    r, took = get(httpd, "/rtq?mark=D&runs=" + runs)
+    assert pid_of(r) == pid
+    assert time.monotonic() - t0 < 3.8, "D waited %.1f s" % took
+    for t in (ta, tb):
+        t.join(20)
+    assert a["r"][0].status == 200, a
+    ran = marks_run(runs)
+    assert ran == ["A", "B", "D"], "the daemon ran a request whose " \
+        "client had been answered 504 (request-timeout): %s" % ran
+    line = httpd.log.find(r"\bPYW%04d\b" % GIVEN_UP, since=mark)
+    assert len(line) == 1, httpd.log.text(mark)
+    assert re.search(r"\bpid=%d\b.*\buri=/rtq\?mark=C&" % pid, line[0]), \
+        line
+    assert re.search(r"waited 2\.[4-9] s", line[0]), line
+
+
+def test_a_request_answered_504_by_socket_timeout_is_not_run_later(
+        fresh_apache):
+    """The same with socket-timeout=1: A runs 3 s, B waits in the
+    daemon's queue and gets 504 after 1 s (PYW0113 'had not read the
+    request'); the daemon used to run B at 3 s.  Now it logs PYW0233
+    and runs nothing for B."""
+    httpd = fresh_apache(group_conf("stq", "threads=1 socket-timeout=1",
+                                    script="{apps}/run_marks.wsgi"),
+                         ready=["/stq"])
+    (pid,) = httpd.daemon_pids("stq")
+    runs = runs_file(httpd)
+    # A gets its 504 after socket-timeout too: it ran, as it should.
+    httpd.log.expect(r"\(group=stq\b", codes=[APACHE_SOCKET_TIMEOUT])
+    mark = httpd.log.mark()
+    ta, a = in_background(lambda: get(httpd, "/stq?sleep=3&mark=A&runs="
+                                      + runs))
+    time.sleep(0.3)
+    r, took = get(httpd, "/stq?mark=B&runs=" + runs)
+    assert r.status == 504 and took < 2.5, (r, took)
+    ta.join(20)
+    line = httpd.log.wait_for(r"\bPYW%04d\b" % GIVEN_UP, since=mark,
+                              timeout=3)
+    assert marks_run(runs) == ["A"], "the daemon ran a request whose " \
+        "client had been answered 504 (socket-timeout) before it was taken"
+    assert line and re.search(r"\bpid=%d\b.*\buri=/stq\?mark=B&" % pid,
+                              line[0]), httpd.log.text(mark)
+    r, _ = get(httpd, "/stq")
+    assert pid_of(r) == pid
 
 
 def test_sigterm_finishes_running_requests_and_sends_queued_ones_back(

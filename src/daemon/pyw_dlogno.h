@@ -43,6 +43,10 @@
                                            timeout, EOF inside a frame)   */
 #define PYW_LOG_NO_END              232 /* error: adapter returned without
                                            END or ERROR                   */
+#define PYW_LOG_GIVEN_UP            233 /* info: Apache closed the
+                                           connection while the request
+                                           waited in the queue: not run
+                                           (uri=, how long it waited)     */
 
 /* Lifecycle: status pipe, watchdog, drain (pyw_status.c, pyw_watchdog*.c,
  * pyw_workers*.c, pyw_poller*.c, pyw_daemon*.c) */

@@ -37,6 +37,14 @@
 #include "pyw_poller.h"
 #include "pyw_workers_int.h"
 
+/* A connection a worker pops within this long of its push did not wait
+ * for a worker: its request runs without a look at whether Apache still
+ * waits for it (pyw_workers_request.c), since a give-up that soon races
+ * the start of the request anyway, and the look costs a syscall.  The
+ * pyw_io clock counts whole milliseconds, so the line falls between 1
+ * and 2 ms. */
+#define WORKERS_PROMPT_MS  1
+
 pyw_wq_t pyw_wq = {
     .lock = PTHREAD_MUTEX_INITIALIZER,
     .started = PTHREAD_COND_INITIALIZER,
@@ -196,9 +204,9 @@ pyw_dconn_t *pyw_workers_take_queued(void)
 
 /* Serve c and count it out.  1: c is still w's, idle, and counted as
  * held (pyw_workers_linger ends that); 0: it was closed. */
-static int workers_serve(pyw_worker_t *w, pyw_dconn_t *c)
+static int workers_serve(pyw_worker_t *w, pyw_dconn_t *c, int queued)
 {
-    int kept = pyw_worker_serve(w, c);
+    int kept = pyw_worker_serve(w, c, queued);
 
     workers_count_out(1, kept);
     return kept;
@@ -223,8 +231,13 @@ static void *worker_main(void *arg)
     }
     for (;;) {
         pyw_dconn_t *c = workers_pop();
+        int queued = pyw_io_now_ms() - c->queued_ms > WORKERS_PROMPT_MS;
 
-        while (workers_serve(w, c) && pyw_workers_linger(w, c)) {
+        /* What comes on c while w lingers is read at once: never looked
+         * at again. */
+        if (workers_serve(w, c, queued)) {
+            while (pyw_workers_linger(w, c) && workers_serve(w, c, 0)) {
+            }
         }
     }
     return NULL;

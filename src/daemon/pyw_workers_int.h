@@ -82,9 +82,11 @@ pyw_dconn_t *pyw_workers_unlink_head(void);
 void pyw_workers_done(void);
 void pyw_workers_idle_check(void);
 
-/* One worker's requests (pyw_workers_request.c): serve c.  1: c is
- * clean and idle, still the worker's; 0: it was closed. */
-int pyw_worker_serve(pyw_worker_t *w, pyw_dconn_t *c);
+/* One worker's requests (pyw_workers_request.c): serve c.  queued: its
+ * request waited in the queue (pyw_workers.c), so Apache may have given
+ * up on it meanwhile; it is run only if Apache still waits for it.  1: c
+ * is clean and idle, still the worker's; 0: it was closed. */
+int pyw_worker_serve(pyw_worker_t *w, pyw_dconn_t *c, int queued);
 
 /* Waiting for the next request on the same connection
  * (pyw_workers_linger.c). */

@@ -1,14 +1,17 @@
 /*
  * pyw_workers_request.c - one worker's request loop: read the REQUEST
- * frame, refuse it if it waited longer than queue-timeout, run it through
- * app->handle, serve what Apache pipelined behind it.  Also the watchdog's refusal of requests still
- * queued past queue-timeout, which reads them the same way.
+ * frame, drop it if Apache gave up on it while it was queued, refuse it
+ * if it waited longer than queue-timeout, run it through app->handle,
+ * serve what Apache pipelined behind it.  Also the watchdog's refusal of
+ * requests still queued past queue-timeout, which reads them the same
+ * way.
  *
  * Queue time: Apache sends r->request_time as mod_pyworker.request_start
  * (microseconds since the epoch), so the wait a worker checks includes
  * the time in Apache and in the listen backlog.
  */
 #include <errno.h>
+#include <poll.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -91,6 +94,48 @@ static int workers_refuse(pyw_dconn_t *c, const worker_req_t *rq,
     return 0;
 }
 
+/* Milliseconds the request has waited: since Apache received it, or at
+ * least since it was queued here (the pyw_io clock). */
+static int64_t worker_waited_queued_ms(const worker_req_t *rq,
+                                       int64_t queued_ms)
+{
+    int64_t waited = worker_waited_ms(rq);
+    int64_t queued = pyw_io_now_ms() - queued_ms;
+
+    return waited > queued ? waited : queued;
+}
+
+/*
+ * Apache gives up on a request it sent by closing the connection: 504 at
+ * request-timeout or socket-timeout (a connection left mid-exchange is
+ * never reused), or its child or client went away.  Nobody would
+ * read the answer, so a request whose REQUEST waited in the queue is
+ * looked at before it runs.  The REQUEST is read first (the URI for the
+ * log line, the claim given back); poll() still reports the close
+ * (POLLHUP, POLLRDHUP) with or without bytes left to read.  Time
+ * arithmetic would not be exact: socket-timeout may be Apache's Timeout
+ * or a ProxyPass timeout=, and Apache counts request-timeout from its
+ * handler's start.  1: given up on, logged; c is to be closed.
+ */
+static int worker_given_up(pyw_dconn_t *c, const worker_req_t *rq)
+{
+    struct pollfd p;
+
+    p.fd = c->fd;
+    p.events = POLLRDHUP;
+    p.revents = 0;
+    while (poll(&p, 1, 0) < 0 && errno == EINTR) {
+    }
+    if ((p.revents & (POLLRDHUP | POLLHUP | POLLERR)) == 0) {
+        return 0;
+    }
+    pyw_dlog(PYW_LOG_INFO, PYW_LOG_GIVEN_UP, rq->uri,
+             "Apache gave up on the request (closed the connection) while "
+             "it waited %.1f s for a worker: not run",
+             (double)worker_waited_queued_ms(rq, c->queued_ms) / 1000.0);
+    return 1;
+}
+
 /* Read the REQUEST frame.  0 with env, len and probe (a health check,
  * PYW_REQUEST_PROBE) set, or -1: close. */
 static int worker_read_request(pyw_dconn_t *c, const unsigned char **env,
@@ -129,8 +174,9 @@ static int worker_read_request(pyw_dconn_t *c, const unsigned char **env,
     return rv < 0 ? -1 : 0;
 }
 
-/* Run one request.  0: the connection is clean; -1: close it. */
-static int worker_run_one(pyw_worker_t *w, pyw_dconn_t *c)
+/* Run one request; queued: see pyw_worker_serve.  0: the connection is
+ * clean; -1: close it. */
+static int worker_run_one(pyw_worker_t *w, pyw_dconn_t *c, int queued)
 {
     const unsigned char *env = NULL;
     size_t len = 0;
@@ -145,6 +191,9 @@ static int worker_run_one(pyw_worker_t *w, pyw_dconn_t *c)
     }
     worker_scan(env, len, &rq);
     rq.probe = probe;
+    if (queued && worker_given_up(c, &rq)) {
+        return -1;
+    }
     waited = worker_waited_ms(&rq);
     if (pyw_wq.queue_timeout_ms > 0 && waited > pyw_wq.queue_timeout_ms) {
         return workers_refuse(c, &rq, waited);
@@ -164,13 +213,14 @@ static int worker_run_one(pyw_worker_t *w, pyw_dconn_t *c)
     return (rv == 0 && !pyw_dconn_broken(c)) ? 0 : -1;
 }
 
-int pyw_worker_serve(pyw_worker_t *w, pyw_dconn_t *c)
+int pyw_worker_serve(pyw_worker_t *w, pyw_dconn_t *c, int queued)
 {
     for (;;) {
-        if (worker_run_one(w, c) < 0) {
+        if (worker_run_one(w, c, queued) < 0) {
             pyw_poller_close(c);
             return 0;
         }
+        queued = 0;     /* a pipelined request follows at once */
         /* Neither epoll nor poll reports bytes already in our buffer. */
         if (!pyw_dconn_frame_buffered(c)) {
             break;
@@ -187,7 +237,6 @@ static void workers_refuse_queued(pyw_dconn_t *c, int64_t queued_ms)
     const unsigned char *env = NULL;
     size_t len = 0;
     worker_req_t rq;
-    int64_t waited;
     int probe = 0;
 
     pyw_dconn_reset(c);
@@ -197,11 +246,12 @@ static void workers_refuse_queued(pyw_dconn_t *c, int64_t queued_ms)
         return;
     }
     worker_scan(env, len, &rq);
-    waited = worker_waited_ms(&rq);
-    if (waited < pyw_io_now_ms() - queued_ms) {
-        waited = pyw_io_now_ms() - queued_ms;
+    if (worker_given_up(c, &rq)) {
+        pyw_poller_close(c);    /* no 503 for a closed connection */
+        return;
     }
-    if (workers_refuse(c, &rq, waited) < 0) {
+    if (workers_refuse(c, &rq, worker_waited_queued_ms(&rq, queued_ms))
+        < 0) {
         pyw_poller_close(c);
     }
     else if (pyw_dconn_frame_buffered(c)) {
