@@ -18,8 +18,8 @@ import requests
 
 from pyworker_t import load, rawhttp
 from pyworker_t.httpd import configtest
-from pyworker_t.proxy import (load_proxy, manager_page, manager_set,
-                              member_row)
+from pyworker_t.proxy import (load_proxy, manager_add, manager_page,
+                              manager_set, member_row)
 
 CONF = load_proxy() + """
 PyWorkerDaemonProcess m1 threads=4 script={apps}/member.wsgi
@@ -125,11 +125,27 @@ RewriteRule ^/rwrt/(.*)$ pyworker://rt/$1 [P,L]
     RewriteRule ^indir/(.*)$ pyworker://m2/fromdir/$1 [P,L]
 </Directory>
 
+# Room for a member added in balancer-manager.
+<Proxy balancer://grow>
+    BalancerMember pyworker://m1
+    BalancerMember pyworker://m2
+    ProxySet growth=2
+</Proxy>
+ProxyPass /grow balancer://grow/
+
+# The site's own page for a 500, as PyWorkerScriptAlias gets it.
+PyWorkerScriptAlias /alias {apps}/member.wsgi process-group=m1
+<LocationMatch "^/(alias|direct|rr)/">
+    ErrorDocument 500 /err500.html
+</LocationMatch>
+
 <Location /balancer-manager>
     SetHandler balancer-manager
 </Location>
 ProxyPass /balancer-manager !
 """
+
+ERR500 = "<p>the site's own 500 page</p>\n"
 
 
 @pytest.fixture(scope="module")
@@ -267,6 +283,24 @@ def test_app_exception_is_500_and_member_stays_usable(httpd):
     assert r.status_code == 500
     # Both members still serve: an application error is not a dead member.
     assert set(groups_of(httpd, "/rr/", 6)) == {"m1", "m2"}
+
+
+@pytest.mark.parametrize("path", ["/direct/x?fail=1", "/rr/x?fail=1"])
+def test_an_app_exception_through_the_proxy_gets_the_error_document(
+        httpd, path):
+    """ErrorDocument 500 /err500.html: an application that raises under
+    PyWorkerScriptAlias gets the site's page (ap_die runs the
+    ErrorDocument); through pyworker:// it got Apache's built-in 500 page
+    (pyw_proxy_status sent it itself with ap_send_error_response, which
+    knows only quoted-string ErrorDocuments, and returned OK).  The
+    member stays in (the previous test)."""
+    with open(os.path.join(httpd.dirs["htdocs"], "err500.html"), "w") as f:
+        f.write(ERR500)
+    httpd.log.expect(codes=[(300, 399)])
+    r = requests.get(httpd.url("/alias/x?fail=1"), timeout=15)
+    assert (r.status_code, r.text) == (500, ERR500)
+    r = requests.get(httpd.url(path), timeout=15)
+    assert (r.status_code, r.text) == (500, ERR500), r.text[:300]
 
 
 @pytest.mark.parametrize("conf, code, words", [
@@ -419,6 +453,28 @@ def test_balancer_manager_disable_drain_enable(httpd):
     finally:
         manager_set(httpd, "managed", "pyworker://m1", w_status_N="0")
     assert set(groups_of(httpd, "/managed/", 6)) == {"m1", "m2"}
+
+
+def test_a_member_added_for_no_group_does_not_fail_its_share(httpd):
+    """A typo in balancer-manager's "add member" (configtest never sees
+    it): pyworker://nosuch answered 503 (PYW0160) for every request the
+    balancer gave it, a third of them here, and stayed "Ok": the
+    "proxy-error-override" note, right for a group this request may not
+    use (another vhost's, PyWorkerRestrictProcess), kept mod_proxy from
+    failing over and from putting it in error.  A member whose group does
+    not exist is broken for everyone: in error, the request sent to
+    another member."""
+    httpd.log.expect(codes=[160])
+    manager_add(httpd, "grow", "pyworker://nosuch")
+    manager_set(httpd, "grow", "pyworker://nosuch", w_status_D="0")
+    got = collections.Counter()
+    for _ in range(9):
+        r = requests.get(httpd.url("/grow/x"), timeout=15)
+        got[(r.status_code,
+             r.json()["group"] if r.status_code == 200 else None)] += 1
+    assert set(got) == {(200, "m1"), (200, "m2")}, got
+    row = member_row(manager_page(httpd, "grow"), "grow", "pyworker://nosuch")
+    assert "Err" in row[5], row
 
 
 # ---- what the handler path has holds for proxied requests ----

@@ -1,10 +1,13 @@
 """pyworker:// through mod_proxy at its edges: a plain reverse proxy to
-another backend must never lead into a group, paths with %3F and %2F
-reach the application as under PyWorkerScriptAlias, mod_proxy's timeouts
-hold for requests as they do for health checks, and configtest refuses
-URLs that could only fail or reach the wrong group.  (Found by a hunt for
-bugs; each test failed on the build before its fix.)"""
+another backend must never lead into a group, a rewrite to a group never
+becomes an HTTP request to this server (whatever the client wrote),
+paths with %3F, %2F and mapping=encoded reach the application as under
+PyWorkerScriptAlias, mod_proxy's timeouts hold for requests as they do
+for health checks, and configtest refuses URLs that could only fail or
+reach the wrong group.  (Found by hunts for bugs; each test failed on the
+build before its fix.)"""
 import json
+import threading
 import time
 
 import pytest
@@ -39,6 +42,7 @@ ProxyPass /admin pyworker://admin/
 </Proxy>
 ProxyPass /pub pyworker://pub/
 ProxyPass /nc pyworker://pub/ nocanon
+ProxyPass /enc pyworker://pub/ mapping=encoded
 PyWorkerScriptAlias /alias {apps}/member.wsgi process-group=pub
 
 # Reverse proxies to another backend: nocanon (as Jenkins asks), and a
@@ -79,6 +83,13 @@ def paths(httpd, target):
     return j["group"], j["script_name"], j["path_info"], j["query"]
 
 
+def hops(httpd):
+    """Requests this Apache sent to itself with a pyworker:// URL in the
+    path (the access log's request line)."""
+    with open(httpd.access_log) as f:
+        return [line for line in f if '"GET /pyworker:' in line]
+
+
 # -- a reverse proxy to another backend is no way into a group -------------
 @pytest.mark.parametrize("target", [
     "/jenkins/pyworker://admin/secret",          # the path, nocanon
@@ -91,17 +102,110 @@ def test_a_proxy_to_another_backend_never_reaches_a_group(httpd, target):
     http://backend.invalid:8080/jenkins/pyworker://admin/secret, looked
     like a RewriteRule [P] to pyworker://admin: the admin group answered,
     past both guards.  It must go to the backend, which does not
-    resolve."""
-    httpd.log.expect(r"AH00898|AH01114|AH00959|AH01630|AH00957")
+    resolve, or be refused (403, PYW0170: the client wrote "pyworker:"
+    into the path of a URL of "this server", which is never left to
+    mod_proxy_http either, see below)."""
+    httpd.log.expect(r"AH00898|AH01114|AH00959|AH01630|AH00957",
+                     codes=[170])
     status, body = raw_get(httpd.port, target, "backend.invalid:8080")
     assert b'"group"' not in body, body[:300]
-    assert status in (500, 502, 503), (status, body[:300])
+    assert status in (403, 500, 502, 503), (status, body[:300])
 
 
 def test_the_guards_and_a_real_rewrite_still_work(httpd):
     httpd.log.expect(r"AH01630")
     assert raw_get(httpd.port, "/admin/secret")[0] == 403
     assert paths(httpd, "/rwd/x?y=1") == ("pub", "/rwd", "/x", "y=1")
+
+
+@pytest.mark.parametrize("query", ["next=pyworker://admin/secret",
+                                   "q=pyworker%3A"])
+def test_a_rewrite_to_a_group_holds_whatever_the_query_says(httpd, query):
+    """RewriteRule ^/rwd/(.*)$ pyworker://pub/$1 [P]: mod_pyworker took
+    the rewritten URL back only if the client had not written "pyworker:"
+    anywhere in its request line, query string included.  A visitor's
+    search for "pyworker:" (or a return-to URL holding one) then went to
+    mod_proxy_http as http://thisserver/pyworker://pub/x, an HTTP request
+    from Apache to itself, answered 404.  Only the path is looked at now:
+    mod_proxy keeps the query after the '?', where no group is taken
+    from."""
+    before = len(hops(httpd))
+    assert paths(httpd, "/rwd/x?" + query) == ("pub", "/rwd", "/x", query)
+    assert hops(httpd)[before:] == []
+
+
+# -- a whole-site rewrite ---------------------------------------------------
+WHOLE_SITE = load_proxy() + REWRITE + """
+%s
+ProxyTimeout 8
+PyWorkerDaemonProcess site threads=2 script={apps}/member.wsgi
+RewriteEngine On
+RewriteRule ^/(.*)$ pyworker://site/$1 [P,L]
+"""
+
+# What mod_proxy_http logs when a request loops through this server.
+LOOP_LINES = (r"AH01102|AH00898|AH01097|AH00957|AH01114|AH00484|AH01110|"
+              r"AH10159|AH00959|AH01084")
+
+
+def test_a_whole_site_rewrite_does_not_proxy_to_itself(fresh_apache):
+    """The usual whole-site rule (Plone's VirtualHostBase rule has this
+    shape), RewriteRule ^/(.*)$ pyworker://site/$1 [P]: a request whose
+    query held "pyworker:" was proxied over HTTP to this same Apache,
+    where the rule matched again, and again, each hop holding an Apache
+    thread until LimitRequestLine (here 600 bytes) ended it with 414."""
+    a = fresh_apache(WHOLE_SITE % "LimitRequestLine 600", ready=["/"])
+    a.log.expect(LOOP_LINES)
+    r = rawhttp.request(a.port, "GET", "/page?q=pyworker:",
+                        [("Host", "127.0.0.1:%d" % a.port)], timeout=30)
+    assert (r.status, len(hops(a))) == (200, 0), (r.status, r.body[:200])
+    j = json.loads(r.body)
+    assert (j["group"], j["path_info"], j["query"]) == \
+        ("site", "/page", "q=pyworker:")
+
+
+def test_one_request_with_pyworker_in_its_query_leaves_the_site_up(
+        fresh_apache):
+    """The same loop at the default LimitRequestLine (8190): the chain of
+    requests Apache made to itself was longer than MaxRequestWorkers, so
+    one request took every worker thread (AH00484) and the site answered
+    nobody until the hops timed out."""
+    a = fresh_apache(WHOLE_SITE % "Timeout 8", ready=["/"])
+    a.log.expect(LOOP_LINES)
+    hostile = threading.Thread(target=lambda: rawhttp.request(
+        a.port, "GET", "/?q=pyworker:", [("Host", "127.0.0.1:%d" % a.port)],
+        timeout=20), daemon=True)
+    hostile.start()
+    failures = []
+    for _ in range(6):
+        time.sleep(0.5)
+        try:
+            r = requests.get(a.url("/ok"), timeout=2)
+            if r.status_code != 200:
+                failures.append(r.status_code)
+        except requests.RequestException as e:
+            failures.append(type(e).__name__)
+    hostile.join(25)
+    assert failures == [] and not a.log.find(r"AH00484"), failures
+    assert hops(a) == []
+
+
+def test_a_path_with_pyworker_in_it_is_refused_not_proxied(fresh_apache):
+    """Under the same rule, "pyworker:" in the client's path (where a
+    proxy to another backend could carry a group's URL in) makes the
+    rewritten URL one mod_pyworker does not take back.  It was left to
+    mod_proxy_http, which sent it to this server, where the rule matched
+    again: the same loop.  It is refused instead (403, PYW0170), and
+    nothing goes over HTTP."""
+    a = fresh_apache(WHOLE_SITE % "LimitRequestLine 600", ready=["/"])
+    a.log.expect(LOOP_LINES, codes=[170])
+    mark = a.log.mark()
+    for target in ("/wiki/pyworker:x", "/a/pyworker%3A//site/b"):
+        r = rawhttp.request(a.port, "GET", target,
+                            [("Host", "127.0.0.1:%d" % a.port)], timeout=30)
+        assert r.status == 403, (target, r.status, r.body[:200])
+    assert hops(a) == []
+    assert a.log.wait_for(r"PYW0170\b.*uri=/a/pyworker:", since=mark)
 
 
 # -- paths ------------------------------------------------------------------
@@ -112,6 +216,18 @@ def test_an_encoded_question_mark_stays_in_the_path(httpd):
                                                   "x=1")
     assert paths(httpd, "/pub/a%3Fb/c?x=1") == ("pub", "/pub", "/a?b/c",
                                                 "x=1")
+
+
+def test_mapping_encoded_gives_the_same_path_info_as_the_alias(httpd):
+    """ProxyPass ... mapping=encoded (httpd 2.4.59+) maps the request
+    before Apache decodes its path, hands the scheme that path escaped
+    and says so with the "proxy-noencode" note, which mod_proxy_http,
+    _fcgi and _uwsgi honour.  pyw_proxy_canon escaped it again, so the
+    application saw "%20" and "%3F" in PATH_INFO."""
+    want = paths(httpd, "/alias/a%2Fb/c%20d%3Fe?q=%2F")
+    assert want == ("pub", "/alias", "/a%2Fb/c d?e", "q=%2F")
+    got = paths(httpd, "/enc/a%2Fb/c%20d%3Fe?q=%2F")
+    assert got == ("pub", "/enc", "/a%2Fb/c d?e", "q=%2F")
 
 
 def test_an_encoded_slash_stays_with_nodecode_and_nocanon(httpd):
@@ -191,6 +307,22 @@ def test_configtest_takes_a_main_server_route_to_a_vhosts_group():
 ProxyPass /x pyworker://agroup/
 """)
     assert rc == 0, out
+
+
+@pytest.mark.parametrize("line", [
+    "ProxyPass /port pyworker://pub:8080/",
+    "<Proxy balancer://b>\n BalancerMember pyworker://pub:8080\n</Proxy>\n"
+    "ProxyPass /x balancer://b/"], ids=["proxypass", "member"])
+def test_configtest_refuses_a_port_in_a_pyworker_url(line):
+    """pyworker://pub:8080/ (a port out of habit): configtest took it (it
+    checks the host mod_proxy parsed, pub), and every request then failed
+    with 503, PYW0160 "pyworker://pub:8080 names no PyWorkerDaemonProcess"
+    (the handler takes all before the first '/' as the group)."""
+    rc, out = configtest(load_proxy() + """
+PyWorkerDaemonProcess pub threads=1 script={apps}/member.wsgi
+""" + line)
+    assert rc != 0 and "PYW0169" in out and "pyworker://pub:8080" in out, \
+        out
 
 
 def test_configtest_refuses_group_names_that_differ_only_in_case():

@@ -22,14 +22,18 @@
  *   no answer within socket-timeout               -> 504, member in error
  *                                                    (the next requests go
  *                                                    elsewhere)
- *   500 (the application failed, or this request) -> answered here: a
- *                                                    500 returned to
- *                                                    mod_proxy would put a
- *                                                    healthy member in
- *                                                    error
- *   refused by the configuration (no such group,  -> 503 with the
- *   another vhost's, PyWorkerRestrictProcess,        "proxy-error-override"
- *   no script= or paste=)                            note: the member is
+ *   500 (the application failed, or this request) -> 500 with the
+ *                                                    "proxy-error-override"
+ *                                                    note: no member in
+ *                                                    error, and Apache
+ *                                                    answers with its
+ *                                                    ErrorDocument
+ *   no such group, or no script= or paste=        -> 503: the member is
+ *   (a member added in balancer-manager)             broken for everyone,
+ *                                                    in error, fail-over
+ *   refused for this request (another vhost's     -> 503 with the
+ *   group, PyWorkerRestrictProcess)                  "proxy-error-override"
+ *                                                    note: the member is
  *                                                    not to blame
  *   queue-limit reached (the group is full)       -> 503 with the
  *                                                    "proxy-error-override"
@@ -78,42 +82,54 @@
 static module *pyw_proxy_module;
 static __typeof__(ap_proxy_should_override) *pyw_proxy_should_override;
 
-/* The group name in "pyworker://NAME/path?query" (*rest: "/path?..."),
- * or NULL if url is not ours. */
+/* The group name in url, "pyworker://NAME/path?query" (pyw_proxy_url
+ * made sure it begins so), and *rest: "/path?...". */
 static const char *pyw_proxy_split(apr_pool_t *p, const char *url,
                                    const char **rest)
 {
-    const char *host;
-    size_t len;
+    const char *host = url + PYW_PROXY_PREFIX_LEN;
+    size_t len = strcspn(host, "/?");
 
-    if (strncasecmp(url, PYW_PROXY_PREFIX, PYW_PROXY_PREFIX_LEN) != 0) {
-        return NULL;
-    }
-    host = url + PYW_PROXY_PREFIX_LEN;
-    len = strcspn(host, "/?");
     *rest = host + len;
     return apr_pstrmemdup(p, host, len);
 }
 
-/* 1 if the client's request line, percent-decoded, has "pyworker:". */
+/*
+ * 1 if the path the client wrote in its request line, percent-decoded,
+ * has "pyworker:": the part that a reverse proxy to an http:// backend
+ * can copy into the path of the URL it makes (raw with nocanon, decoded
+ * through r->uri otherwise).  Not the query: mod_proxy keeps it after
+ * the '?', where pyw_proxy_rewritten never looks, and a visitor's search
+ * for "pyworker:" must not cost a rewrite its group.  (Only a rule that
+ * copies the query into an http:// backend's path, %{QUERY_STRING} in
+ * the target, could carry it into the path.)
+ */
 static int pyw_proxy_client_wrote_scheme(request_rec *r)
 {
-    const char *in = r->the_request;
+    const char *in = r->the_request ? ap_strchr_c(r->the_request, ' ')
+                                    : NULL;
     char *out, *o;
+    size_t len;
 
     if (in == NULL) {
         return 0;
     }
-    o = out = apr_palloc(r->pool, strlen(in) + 1);
-    for (; *in != '\0'; in++) {
-        if (in[0] == '%' && apr_isxdigit(in[1]) && apr_isxdigit(in[2])) {
+    in++;
+    len = strcspn(in, " ?");
+    o = out = apr_palloc(r->pool, len + 1);
+    for (; len > 0; in++, len--) {
+        char c = *in;
+
+        if (len > 2 && in[0] == '%' && apr_isxdigit(in[1])
+            && apr_isxdigit(in[2])) {
             char hex[3] = { in[1], in[2], '\0' };
 
-            *o++ = (char)strtol(hex, NULL, 16);
+            c = (char)strtol(hex, NULL, 16);
             in += 2;
+            len -= 2;
         }
-        else {
-            *o++ = *in;
+        if (c != '\0') {
+            *o++ = c;       /* a %00 must not end the search early */
         }
     }
     *o = '\0';
@@ -125,16 +141,9 @@ static int pyw_proxy_client_wrote_scheme(request_rec *r)
  * of schemes and qualifies anything else with this server, so mod_proxy
  * is handed "http://thisserver[:port]/pyworker://g/path" (in a
  * <Directory> or .htaccess, the directory comes before "pyworker://").
- * Proxied as is, that request would come back to this server, match the
- * rule again and loop.  The pyworker:// URL inside it, or NULL if url is
- * anything else: a reverse-proxy URL of this very server, qualified the
- * way mod_rewrite does it, with "/pyworker://" in its path.
- *
- * Only if the client did not write "pyworker:" itself: the same shape
- * comes out of any ProxyPass or RewriteRule to an http:// backend
- * ("ProxyPass /jenkins http://b:8080/jenkins nocanon" and a request for
- * /jenkins/pyworker://admin/ with "Host: b:8080", which makes "this
- * server" b:8080), and must go to that backend, not into a group.
+ * The pyworker:// URL inside it, or NULL if url is anything else: a
+ * reverse-proxy URL of this very server, qualified the way mod_rewrite
+ * does it, with "/pyworker://" in its path.
  */
 static const char *pyw_proxy_rewritten(request_rec *r, const char *url)
 {
@@ -147,8 +156,7 @@ static const char *pyw_proxy_rewritten(request_rec *r, const char *url)
         || (target = strcasestr(url, "/" PYW_PROXY_PREFIX)) == NULL
         || target > url + strcspn(url, "?")
         || strncasecmp(url, scheme, len) != 0
-        || strncmp(url + len, "://", 3) != 0
-        || pyw_proxy_client_wrote_scheme(r)) {
+        || strncmp(url + len, "://", 3) != 0) {
         return NULL;
     }
     port = ap_get_server_port(r);
@@ -163,13 +171,35 @@ static const char *pyw_proxy_rewritten(request_rec *r, const char *url)
            ? target + 1 : NULL;
 }
 
-/* The pyworker:// URL mod_proxy hands us, directly or from a rewrite. */
-static const char *pyw_proxy_url(request_rec *r, const char *url)
+/*
+ * The pyworker:// URL mod_proxy hands us (*ours), directly or from a
+ * rewrite: OK; DECLINED if url is not ours; or 403 (logged) for a URL of
+ * this server with "/pyworker://" in its path when the client wrote
+ * "pyworker:" into its own path.  The same shape comes out of any
+ * ProxyPass or RewriteRule to an http:// backend ("ProxyPass /jenkins
+ * http://b:8080/jenkins nocanon" and a request for
+ * /jenkins/pyworker://admin/ with "Host: b:8080", which makes "this
+ * server" b:8080), and must not lead into a group, past the <Location>
+ * and <Proxy> sections guarding it.  Nor may it be left to
+ * mod_proxy_http: a rewrite's URL would come back to this server, match
+ * the rule again and again, one Apache thread held per hop.
+ */
+static int pyw_proxy_url(request_rec *r, const char *url, const char **ours)
 {
     if (strncasecmp(url, PYW_PROXY_PREFIX, PYW_PROXY_PREFIX_LEN) == 0) {
-        return url;
+        *ours = url;
+        return OK;
     }
-    return pyw_proxy_rewritten(r, url);
+    if ((*ours = pyw_proxy_rewritten(r, url)) == NULL) {
+        return DECLINED;
+    }
+    if (pyw_proxy_client_wrote_scheme(r)) {
+        PYW_RLOG(APLOG_WARNING, 0, r, 170, NULL, 0L, "%s: the client wrote "
+                 "'pyworker:' into the path of a request that would be "
+                 "proxied to this server: refused (403)", url);
+        return HTTP_FORBIDDEN;
+    }
+    return OK;
 }
 
 /* mod_proxy lower-cases the host of a worker's URL: a group is found by
@@ -191,19 +221,23 @@ const pyw_group_t *pyw_proxy_find_group(const char *name)
 /* Canonical form of a direct ProxyPass target: the path escaped as
  * mod_proxy's own schemes do, the query string kept.  Unless nocanon
  * (the URL is the client's, raw, query and all), the path is decoded:
- * a '?' in it came from %3F and is part of the path. */
+ * a '?' in it came from %3F and is part of the path.  mapping=encoded
+ * ("proxy-noencode") hands it over escaped already, and escaping it
+ * again would give the application "%20" for a space. */
 static int pyw_proxy_canon(request_rec *r, char *url)
 {
-    const char *rest, *path, *name;
-    int raw = apr_table_get(r->notes, "proxy-nocanon") != NULL;
+    const char *rest, *path, *name, *ours;
+    int raw = apr_table_get(r->notes, "proxy-nocanon") != NULL
+              || apr_table_get(r->notes, "proxy-noencode") != NULL;
+    int status = pyw_proxy_url(r, url, &ours);
 
-    if ((url = (char *)pyw_proxy_url(r, url)) == NULL) {
-        return DECLINED;
+    if (status != OK) {
+        return status;
     }
-    name = pyw_proxy_split(r->pool, url, &rest);
+    name = pyw_proxy_split(r->pool, ours, &rest);
     if (*name == '\0') {
         PYW_RLOG(APLOG_ERR, 0, r, 160, NULL, 0L, "%s names no daemon "
-                 "group", url);
+                 "group", ours);
         return HTTP_BAD_REQUEST;
     }
     path = raw ? apr_pstrmemdup(r->pool, rest, strcspn(rest, "?"))
@@ -212,6 +246,19 @@ static int pyw_proxy_canon(request_rec *r, char *url)
                               r->args ? "?" : "", r->args ? r->args : "",
                               NULL);
     return OK;
+}
+
+/* r->uri decoded as PATH_INFO is: mapping=encoded ("proxy-noencode")
+ * maps the request before Apache decodes r->uri, and keeps it so. */
+static const char *pyw_proxy_uri(request_rec *r, int decode_slashes)
+{
+    char *uri;
+
+    if (apr_table_get(r->notes, "proxy-noencode") == NULL) {
+        return r->uri;
+    }
+    uri = apr_pstrdup(r->pool, r->uri);
+    return ap_unescape_url_keep2f(uri, decode_slashes) == OK ? uri : r->uri;
 }
 
 /*
@@ -224,8 +271,9 @@ static int pyw_proxy_paths(request_rec *r, const char *rest,
                            pyw_handler_app_t *app)
 {
     char *pi = apr_pstrmemdup(r->pool, rest, strcspn(rest, "?"));
-    size_t ulen = strlen(r->uri), plen;
     core_dir_config *core = ap_get_core_module_config(r->per_dir_config);
+    const char *uri = pyw_proxy_uri(r, core->decode_encoded_slashes);
+    size_t ulen = strlen(uri), plen;
 
     /* %2F as Apache decoded r->uri (AllowEncodedSlashes NoDecode keeps
      * it), or the tail would not match and SCRIPT_NAME be lost. */
@@ -235,13 +283,13 @@ static int pyw_proxy_paths(request_rec *r, const char *rest,
     while (pi[0] == '/' && pi[1] == '/') {
         pi++;               /* ProxyPass /app pyworker://g/ and "/app/x" */
     }
-    if (strcmp(pi, "/") == 0 && (ulen == 0 || r->uri[ulen - 1] != '/')) {
+    if (strcmp(pi, "/") == 0 && (ulen == 0 || uri[ulen - 1] != '/')) {
         pi[0] = '\0';
     }
     plen = strlen(pi);
     app->path_info = pi;
-    app->script_name = plen <= ulen && strcmp(r->uri + ulen - plen, pi) == 0
-                       ? apr_pstrmemdup(r->pool, r->uri, ulen - plen) : "";
+    app->script_name = plen <= ulen && strcmp(uri + ulen - plen, pi) == 0
+                       ? apr_pstrmemdup(r->pool, uri, ulen - plen) : "";
     return OK;
 }
 
@@ -313,9 +361,10 @@ static int pyw_proxy_status(request_rec *r, proxy_worker *worker,
         pyw_proxy_member_failed(r, worker, g);
     }
     if (status == HTTP_INTERNAL_SERVER_ERROR) {
-        r->status = status;
-        ap_send_error_response(r, 0);
-        return OK;
+        /* The application failed (or this request did): a 500 without
+         * the note would put a healthy member in error.  Apache answers
+         * with its ErrorDocument, as for PyWorkerScriptAlias. */
+        apr_table_setn(r->notes, "proxy-error-override", "1");
     }
     return status;
 }
@@ -364,12 +413,21 @@ static int pyw_proxy_app(request_rec *r, const char *name, const char *rest,
     apr_finfo_t finfo;
     int status;
 
+    /* No such group, or (below) no application: the member fails every
+     * request (one added in balancer-manager, which configtest never
+     * saw).  A plain 503 puts it in error and the balancer fails over. */
     if (g == NULL) {
         PYW_RLOG(APLOG_ERR, 0, r, 160, name, 0L, "pyworker://%s names no "
                  "PyWorkerDaemonProcess", name);
         return HTTP_SERVICE_UNAVAILABLE;
     }
     if ((status = pyw_handler_group(r, g->name, gp)) != OK) {
+        /* Refused for this request (another vhost's group,
+         * PyWorkerRestrictProcess): nothing wrong with the member, so it
+         * is not put in error.  Else a tenant's .htaccess rewrite to a
+         * balancer it may not use would take its members out for every
+         * other site. */
+        apr_table_setn(r->notes, "proxy-error-override", "1");
         return HTTP_SERVICE_UNAVAILABLE;
     }
     if (g->app_file == NULL) {
@@ -396,7 +454,7 @@ static int pyw_proxy_handler(request_rec *r, proxy_worker *worker,
                              proxy_server_conf *conf, char *url,
                              const char *proxyname, apr_port_t proxyport)
 {
-    const char *rest, *name, *ours = pyw_proxy_url(r, url);
+    const char *rest, *name, *ours;
     const pyw_group_t *g = NULL;
     pyw_handler_app_t app;
     pyw_forward_outcome_t how;
@@ -404,19 +462,13 @@ static int pyw_proxy_handler(request_rec *r, proxy_worker *worker,
 
     /* A rewrite in a <Directory> reaches us unseen by the canon hook,
      * which mod_proxy ran before mod_rewrite's fixup made the URL. */
-    if (ours == NULL
-        || (name = pyw_proxy_split(r->pool, ours, &rest)) == NULL) {
-        return DECLINED;
+    if ((status = pyw_proxy_url(r, url, &ours)) != OK) {
+        return status;
     }
+    name = pyw_proxy_split(r->pool, ours, &rest);
     /* A failed-over request comes back here: a new answer. */
     apr_table_unset(r->err_headers_out, "Retry-After");
     if ((status = pyw_proxy_app(r, name, rest, &g, &app)) != OK) {
-        /* Refused by the configuration (no such group, not this vhost's,
-         * PyWorkerRestrictProcess): nothing wrong with the member, so it
-         * is not put in error.  Else a tenant's .htaccess rewrite to a
-         * balancer it may not use would take its members out for every
-         * other site. */
-        apr_table_setn(r->notes, "proxy-error-override", "1");
         return status;
     }
     pyw_proxy_timeout(r, worker, conf, g);
@@ -429,6 +481,22 @@ static int pyw_proxy_handler(request_rec *r, proxy_worker *worker,
 }
 
 /* ---- configtest ---- */
+
+/* 1 if what comes after "pyworker://" in a worker's name is the host
+ * mod_proxy parsed out of it, with no port or user: the handler takes
+ * the whole of it as the group's name. */
+static int pyw_proxy_names_host_only(const proxy_worker *w)
+{
+    const char *host = ap_strstr_c(w->s->name_ex, "://");
+
+    if (host == NULL) {
+        return 0;
+    }
+    host += 3;
+    return strlen(w->s->hostname_ex) == strcspn(host, "/?")
+           && strncasecmp(host, w->s->hostname_ex,
+                          strlen(w->s->hostname_ex)) == 0;
+}
 
 /* What is wrong with a worker mod_proxy defined (ProxyPass target or
  * BalancerMember) in server s, or NULL.  own: defined in s itself, not
@@ -443,6 +511,11 @@ static const char *pyw_proxy_worker_problem(server_rec *s,
     if (w == NULL || w->s == NULL
         || strcasecmp(w->s->scheme, PYW_PROXY_SCHEME) != 0) {
         return NULL;
+    }
+    if (!pyw_proxy_names_host_only(w)) {
+        *code = 169;
+        return "has more than a group name after pyworker:// (a port?): "
+               "write pyworker://GROUP";
     }
     if ((g = pyw_proxy_find_group(w->s->hostname_ex)) == NULL) {
         *code = 160;
