@@ -53,7 +53,8 @@ def answer(r):
 
 
 def stop_daemon(httpd, pid, within):
-    """SIGTERM pid (as the parent would); True if it is gone in time."""
+    """SIGTERM pid by hand (its successor starts, then it stops as a
+    replaced daemon does); True if it is gone in time."""
     os.kill(pid, signal.SIGTERM)
     return procs.wait_gone({pid: None}, within) == {}
 

@@ -5,7 +5,8 @@ requests, a request longer than the restart finishes normally, new
 requests are not stalled, the group socket keeps its path.  Also: a
 graceful restart that shrinks or drops groups, a hard restart that
 does not block, and a stop that ends stuck daemons after
-shutdown-timeout."""
+shutdown-timeout.  SIGTERM or SIGUSR1 sent to a daemon by hand replaces
+it the same way, without a gap."""
 import glob
 import os
 import re
@@ -23,6 +24,8 @@ REPLACING, REPLACED, RETIRED_EXIT = 30, 31, 32
 ROLLING_START, ROLLING_STEP, ROLLING_DONE, ROLLING_AGAIN = 35, 36, 37, 38
 HANDED_OVER, KEPT, DROPPED = 39, 40, 41
 SCRIPT_CHANGED = 333        # daemon: a WSGI script changed on disk
+OLD_EXITED = 46             # a daemon being replaced exited first
+SIGNAL_REPLACE = 257        # daemon, info: SIGTERM/SIGUSR1 from pid N
 
 # Small requests stalled longer than this during a restart fail the test.
 # Issue 5 asks for 100 ms; this 2-core machine runs other test suites at
@@ -332,3 +335,86 @@ PyWorkerScriptAlias /frozen {apps}/deploy_touch.wsgi process-group=frozen
         time.sleep(0.2)
     assert a.daemon_pids("frozen") == [pid]
     assert not a.log.find(r"\bPYW%04d\b" % ROLLING_START)
+
+
+SLOW = """
+PyWorkerSocketPrefix {run}/pyws
+PyWorkerDaemonProcess slow processes=1 threads=4 display-name=pyw-slow
+PyWorkerImportScript {apps}/slow_start.wsgi process-group=slow
+PyWorkerScriptAlias /slow {apps}/slow_start.wsgi process-group=slow
+"""
+SLOW_IMPORT = 1.0           # t/apps/slow_start.wsgi takes that to import
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGUSR1],
+                         ids=["SIGTERM", "SIGUSR1"])
+def test_sigterm_or_sigusr1_by_hand_replaces_the_daemon_without_a_gap(
+        fresh_apache, sig):
+    """`kill <daemon pid>` and `kill -USR1 <daemon pid>` (mod_wsgi's
+    graceful restart of one daemon, which deploy scripts send) replace
+    the daemon as maximum-requests does: the successor starts and is
+    ready before the old one drains, no request fails or waits.
+
+    Was: SIGUSR1 was ignored (PYW0203, at info); SIGTERM stopped the
+    daemon at once and the parent started the next one only after it
+    exited, logging the clean stop as an error (PYW0022 "died (exit
+    status 0)"): with processes=1 and an application that takes a second
+    to import, every request meanwhile waited that second.  Now the
+    daemon says who asked (PYW0257, at info, the sender's pid) and asks
+    the parent for a successor; the parent's own stop signals, and
+    prefork's SIGTERM to its process group, still mean a stop."""
+    httpd = fresh_apache(SLOW, ready=["/slow"])
+    (old,) = httpd.daemon_pids("slow")
+    mark = httpd.log.mark()
+    traffic = Load(httpd.port, "/slow?sleep=0.01", total=100000,
+                   concurrency=4, timeout=30, deadline=4,
+                   keep_body=True).start()
+    time.sleep(1.0)
+    os.kill(old, sig)
+    res = traffic.join()
+    assert_nothing_failed_or_lost(res)
+    pids = {int(r.body) for r in res.records}
+    assert old in pids and len(pids) == 2, pids     # the new one served too
+    slowest = max(r.end - r.start for r in res.records)
+    assert slowest < SLOW_IMPORT / 2, "a request waited %.2f s for the " \
+        "daemon that replaces one sent %s" % (slowest, sig.name)
+    asked = httpd.log.find(r"\bPYW%04d\b.*%s from pid %d\b.*\(group=slow "
+                           r"pid=%d\)" % (SIGNAL_REPLACE, sig.name,
+                                          os.getpid(), old), since=mark)
+    assert asked and asked[0].level == "info", httpd.log.text(mark)
+    # Started, ready, and only then stopped; then it exited as retired.
+    assert httpd.log.wait_for(r"\bPYW%04d\b.*\(group=slow pid=%d\)"
+                              % (RETIRED_EXIT, old), since=mark)
+    order = [l.code for l in httpd.log.lines(mark)
+             if "(group=slow pid=%d)" % old in l
+             and l.code in (REPLACING, REPLACED, RETIRED_EXIT)]
+    assert order == [REPLACING, REPLACED, RETIRED_EXIT], \
+        httpd.log.text(mark)
+    assert not [l for l in httpd.log.lines(mark) if l.severe], \
+        httpd.log.text(mark)
+
+
+def test_a_second_sigterm_by_hand_stops_the_daemon_at_once(fresh_apache):
+    """A SIGTERM by hand waits for the daemon's successor; a second one
+    does not (kill still ends a daemon whose successor cannot start):
+    the daemon stops gracefully now, before its successor is ready, and
+    the parent notes that at info (PYW0046), not as a death."""
+    httpd = fresh_apache(SLOW, ready=["/slow"])
+    (old,) = httpd.daemon_pids("slow")
+    mark = httpd.log.mark()
+    os.kill(old, signal.SIGTERM)
+    assert httpd.log.wait_for(r"\bPYW%04d\b.*pid=%d\)"
+                              % (REPLACING, old), since=mark, timeout=10)
+    t0 = time.monotonic()
+    os.kill(old, signal.SIGTERM)
+    assert procs.wait_gone({old: None}, 10) == {}
+    assert time.monotonic() - t0 < SLOW_IMPORT, "the second SIGTERM " \
+        "waited for the successor"
+    again = httpd.log.find(r"\bPYW%04d\b.*SIGTERM from pid %d, again"
+                           % (SIGNAL_REPLACE, os.getpid()), since=mark)
+    assert again, httpd.log.text(mark)
+    exited = httpd.log.wait_for(r"\bPYW%04d\b.*pid=%d\)"
+                                % (OLD_EXITED, old), since=mark)
+    assert exited and exited[0].level == "info", httpd.log.text(mark)
+    assert len(httpd.wait_daemons("slow", exclude={old}, timeout=20)) == 1
+    assert httpd.get("/slow").status_code == 200

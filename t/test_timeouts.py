@@ -311,8 +311,8 @@ def test_sigterm_finishes_running_requests_and_sends_queued_ones_back(
     httpd = fresh_apache(group_conf("drain", "threads=1 graceful-timeout=10"),
                          ready=["/drain"])
     (old,) = httpd.daemon_pids("drain")
-    # Stopped from outside, not by the parent: its restart line.
-    httpd.log.expect(r"\bpid=%d\b" % old, codes=[codes.DAEMON_DIED])
+    # SIGTERM from outside: replaced first (its successor ready), then
+    # it drains; nothing severe is logged.
     mark = httpd.log.mark()
     t1, running = in_background(lambda: get(httpd, "/drain?sleep=2"))
     time.sleep(0.3)
@@ -335,7 +335,8 @@ def test_sigterm_gives_up_on_requests_after_graceful_timeout(fresh_apache):
     httpd = fresh_apache(group_conf("grace", "threads=2 graceful-timeout=1"),
                          ready=["/grace"])
     (old,) = httpd.daemon_pids("grace")
-    httpd.log.expect(r"\bpid=%d\b" % old, codes=[codes.DAEMON_DIED])
+    # Replaced first, then its request is cut off (PYW0204, error).
+    httpd.log.expect(r"\bpid=%d\b" % old)
     mark = httpd.log.mark()
     t, stuck = in_background(lambda: get(httpd, "/grace?sleep=30"))
     time.sleep(0.5)

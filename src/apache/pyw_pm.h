@@ -35,7 +35,8 @@ typedef enum {
     PYW_WHY_UNCONFIGURED,   /* group or slot gone from the configuration */
     PYW_WHY_STALE,          /* still starting when Apache restarted      */
     PYW_WHY_APACHE_STOP,    /* Apache stops or restarts hard             */
-    PYW_WHY_IDLE            /* its group had no request for idle-timeout */
+    PYW_WHY_IDLE,           /* its group had no request for idle-timeout */
+    PYW_WHY_SIGNAL          /* the daemon asked: SIGTERM/SIGUSR1 by hand */
 } pyw_why_e;
 
 typedef struct pyw_slot pyw_slot_t;

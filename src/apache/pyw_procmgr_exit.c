@@ -143,6 +143,8 @@ const char *pyw_pm_why_text(pyw_why_e why)
     case PYW_WHY_APACHE_STOP:  return "Apache is stopping or restarting";
     case PYW_WHY_IDLE:         return "its group had no request for "
                                       "idle-timeout";
+    case PYW_WHY_SIGNAL:       return "it asked to be replaced: a SIGTERM "
+                                      "or SIGUSR1 was sent to it";
     default:                   return "stopped";
     }
 }

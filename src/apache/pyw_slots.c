@@ -170,7 +170,8 @@ int64_t pyw_group_stop_budget(const pyw_group_t *g, pyw_why_e why)
 {
     int64_t graceful = g ? g->graceful_timeout_ms : PYW_DEFAULT_GRACEFUL_MS;
     int64_t shutdown = g ? g->shutdown_timeout_ms : PYW_DEFAULT_SHUTDOWN_MS;
-    int evict = why == PYW_WHY_ROLLING || why == PYW_WHY_GRACEFUL;
+    int evict = why == PYW_WHY_ROLLING || why == PYW_WHY_GRACEFUL
+                || why == PYW_WHY_SIGNAL;
 
     if (why == PYW_WHY_APACHE_STOP) {
         return shutdown + PYW_KILL_MARGIN_MS;
@@ -184,7 +185,8 @@ int64_t pyw_group_stop_budget(const pyw_group_t *g, pyw_why_e why)
 /* The sigqueue() value of a stop (pyw_spec.h): its budget, and what the
  * daemon says (PYW0202).  IDLE, STALE and UNCONFIGURED have RECYCLE's
  * budget, so a daemon built before a value existed, which takes it for
- * RECYCLE, still computes the parent's. */
+ * RECYCLE, still computes the parent's.  SIGNAL has EVICT's: only a
+ * daemon that knows it (it said PYW_STATUS_SIGNAL) is sent it. */
 static int pyw_retire_value(pyw_why_e why)
 {
     switch (why) {
@@ -193,6 +195,7 @@ static int pyw_retire_value(pyw_why_e why)
     case PYW_WHY_IDLE:          return PYW_RETIRE_IDLE;
     case PYW_WHY_STALE:         return PYW_RETIRE_STALE;
     case PYW_WHY_UNCONFIGURED:  return PYW_RETIRE_UNCONFIGURED;
+    case PYW_WHY_SIGNAL:        return PYW_RETIRE_SIGNAL;
     default:                    return PYW_RETIRE_RECYCLE;
     }
 }

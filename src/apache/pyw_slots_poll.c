@@ -1,6 +1,6 @@
 /*
  * pyw_slots_poll.c - "something may have happened": the status bytes in
- * each daemon's pipe (READY, RECYCLE, ROLLING, IDLE, ACTIVE), the
+ * each daemon's pipe (READY, RECYCLE, SIGNAL, ROLLING, IDLE, ACTIVE), the
  * deadlines (startup-timeout, SIGKILL of a daemon told to stop), and the
  * entry points the hooks and callbacks of the parent call.
  */
@@ -36,8 +36,11 @@ static int pyw_proc_status(pyw_proc_t *p, char b)
         pyw_proc_ready(p);
         break;
     case PYW_STATUS_RECYCLE:
+    case PYW_STATUS_SIGNAL:
+        /* Not the current one: it is being replaced already. */
         if (p->slot != NULL && p->slot->cur == p) {
-            pyw_slot_replace(p->slot, PYW_WHY_RECYCLE);
+            pyw_slot_replace(p->slot, b == PYW_STATUS_SIGNAL
+                                      ? PYW_WHY_SIGNAL : PYW_WHY_RECYCLE);
         }
         break;
     case PYW_STATUS_ROLLING:

@@ -49,7 +49,10 @@ int pyw_slot_replace(pyw_slot_t *slot, pyw_why_e why)
 /* A replacement is counted once it serves: the old process stops now. */
 static void pyw_slots_count_replacement(pyw_slot_t *slot, pyw_why_e why)
 {
-    pyw_cause_e cause = why == PYW_WHY_RECYCLE ? PYW_CAUSE_RECYCLE
+    /* A replacement a signal asked for is the daemon's own request, as a
+     * limit's is: "recycle". */
+    pyw_cause_e cause = why == PYW_WHY_RECYCLE || why == PYW_WHY_SIGNAL
+                        ? PYW_CAUSE_RECYCLE
                         : why == PYW_WHY_ROLLING ? PYW_CAUSE_ROLLING
                         : why == PYW_WHY_GRACEFUL ? PYW_CAUSE_GRACEFUL
                         : PYW_CAUSES;

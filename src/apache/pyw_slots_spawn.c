@@ -214,6 +214,7 @@ apr_status_t pyw_slot_spawn(pyw_slot_t *slot)
         }
         pyw_fill_spec(slot, p, fds[1], &spec);
         spec.keeper_pid = (int)p->keeper.proc.pid;
+        spec.apache_pid = (int)pyw_pm.parent;
         pyw_exec_daemon(pyw_pm.pconf, &spec, g->daemon_program,
                         pyw_display_name(pyw_pm.pconf, g),
                         slot->rt->board_fd,

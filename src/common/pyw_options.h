@@ -132,7 +132,8 @@
       PYW_DEFAULT_GRACEFUL_MS, "`15`", "Time a daemon being replaced has to finish its " \
       "running requests.") \
     X(eviction_timeout_ms, "eviction-timeout", SECONDS, 0, PYW_DAY_MS, 0, \
-      "`0`", "The same for rolling and Apache restarts (`0`: " \
+      "`0`", "The same for rolling and Apache restarts and for a " \
+      "daemon sent SIGUSR1 or SIGTERM by hand (`0`: " \
       "graceful-timeout); it can only shorten graceful-timeout.") \
     X(shutdown_timeout_ms, "shutdown-timeout", SECONDS, 0, PYW_DAY_MS, \
       PYW_DEFAULT_SHUTDOWN_MS, "`5`", "After graceful-timeout, time before SIGKILL; on " \

@@ -50,6 +50,7 @@ static const spec_row_t spec_rows[] = {
     SPEC_ROW(".group", SPEC_STR, group),
     SPEC_ROW(".process-index", SPEC_INT, process_index),
     SPEC_ROW(".keeper-pid", SPEC_INT, keeper_pid),
+    SPEC_ROW(".apache-pid", SPEC_INT, apache_pid),
     SPEC_ROW(".wboard-lane", SPEC_INT, wboard_lane),
     SPEC_ROW(".drop-privileges", SPEC_INT, drop_privileges),
     SPEC_ROW(".uid", SPEC_ID, uid),

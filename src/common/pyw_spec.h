@@ -46,6 +46,9 @@
                                      stops the group once every process of
                                      it said so (PYW_RETIRE_IDLE)         */
 #define PYW_STATUS_ACTIVE    'A'  /* a request came after IDLE            */
+#define PYW_STATUS_SIGNAL    'S'  /* replace me: someone else than Apache
+                                     sent me SIGTERM or SIGUSR1 (a deploy
+                                     script); as RECYCLE otherwise        */
 
 /*
  * How the parent stops a daemon, so that the daemon knows how long its
@@ -63,10 +66,15 @@
  *     the daemon was still starting (it is not handed over), or
  *     PYW_RETIRE_UNCONFIGURED: without its group or process slot: as
  *     RECYCLE, the values only say why;
+ *   PYW_SIG_RETIRE with value PYW_RETIRE_SIGNAL: replaced because it
+ *     said PYW_STATUS_SIGNAL: as EVICT (a restart asked from outside);
  *   PYW_SIG_APACHE_STOP: Apache stops or restarts hard: requests and
  *     atexit share shutdown-timeout.  Also the parent-death signal, and
  *     what Ctrl-C sends a foreground Apache's whole process group.
- * A plain SIGTERM (kill(1)) counts as RECYCLE.  A later signal with a
+ * A plain SIGTERM from the Apache parent (prefork stopping signals its
+ * whole process group) or from the daemon itself counts as RECYCLE; one
+ * from any other process (kill(1) by hand) is no stop but a request for
+ * a successor (PYW_STATUS_SIGNAL), as SIGUSR1 is.  A later signal with a
  * shorter budget shortens the wait; nothing lengthens it.
  */
 #define PYW_SIG_RETIRE       SIGTERM
@@ -76,6 +84,7 @@
 #define PYW_RETIRE_IDLE      3
 #define PYW_RETIRE_STALE     4
 #define PYW_RETIRE_UNCONFIGURED 5
+#define PYW_RETIRE_SIGNAL    6
 
 #define PYW_PRIORITY_KEEP  PYW_PRIORITY_UNSET
 
@@ -98,6 +107,8 @@ typedef struct {
     int           process_index;   /* 0 .. processes-1                    */
     int           keeper_pid;      /* its parent, when it was forked: the
                                       daemon stops if it has another one  */
+    int           apache_pid;      /* Apache's parent: its signals are
+                                      Apache's, not an operator's         */
     int           wboard_lane;     /* its worker board lane (pyw_wboard.h) */
     int           drop_privileges; /* 1 when started as root              */
     uid_t         uid;             /* user= (resolved)                    */

@@ -77,7 +77,7 @@ void pyw_daemon_main(const pyw_daemon_spec_t *spec, const pyw_app_t *app)
     int status_fd = -1;
 
     /* Signals before the back-off, so a stop request during it works. */
-    pyw_daemon_reset_signals();
+    pyw_daemon_reset_signals(spec);
     pyw_daemon_delay(spec->startup_delay_ms);
     if (pyw_daemon_setup_fds(spec, &status_fd) < 0) {
         _exit(PYW_DAEMON_EXIT_STARTUP_FAILED);
@@ -115,7 +115,7 @@ void pyw_daemon_main_hosted(const pyw_daemon_spec_t *spec,
                             const pyw_app_t *app)
 {
     daemon_cloexec_again(spec);
-    pyw_daemon_reset_signals();
+    pyw_daemon_reset_signals(spec);
     daemon_log_init(spec);
     pyw_status_init(spec->status_fd);
     pyw_daemon_set_comm(spec);

@@ -17,18 +17,21 @@
 /* Why the daemon was told to stop (pyw_spec.h).  Each kind gives the
  * requests in flight its own time (daemon_budget). */
 typedef enum {
-    STOP_TERM = 0,      /* plain SIGTERM (kill(1), the daemon itself)  */
+    STOP_TERM = 0,      /* plain SIGTERM from the daemon itself or the
+                           Apache parent (prefork's stop)              */
     STOP_RECYCLE,       /* replaced: a limit was reached               */
     STOP_EVICT,         /* replaced: rolling or Apache restart         */
     STOP_APACHE,        /* Apache stops or restarts hard               */
     STOP_IDLE,          /* the group was idle for idle-timeout         */
     STOP_STALE,         /* Apache restarted while it was starting      */
     STOP_UNCONFIGURED,  /* Apache restarted without its group or slot  */
+    STOP_SIGNAL,        /* replaced: a SIGTERM/SIGUSR1 by hand asked   */
     STOP_KINDS
 } daemon_stop_e;
 
-/* Signals (pyw_daemon_signals.c). */
-void pyw_daemon_reset_signals(void);
+/* Signals (pyw_daemon_signals.c); spec names the processes whose
+ * signals are Apache's own (its parent, the keeper). */
+void pyw_daemon_reset_signals(const pyw_daemon_spec_t *spec);
 /* The main thread's mask emptied again: an import script that blocked
  * signals (signal.pthread_sigmask) would have blocked them in every
  * thread started after it, and stop, restart and SIGUSR2 never came. */

@@ -3,12 +3,16 @@
  * sig_atomic_t counters and write a byte to a self-pipe; the main thread
  * sleeps in poll() on that pipe and acts.
  *
- * SIGTERM/SIGINT: graceful stop, with the budget the kind of stop gives
- * (see pyw_spec.h: being replaced, or Apache stopping; the stop itself is
- * pyw_daemon_stop.c).  SIGUSR2: ask the parent to restart the whole group
- * one process at a time.  SIGRTMIN+6 (PYW_DAEMON_STACK_SIGNAL): every
- * thread's Python stack to the log.  SIGHUP/SIGUSR1 (Apache signals its
- * process group): ignored.
+ * SIGTERM/SIGINT from Apache (its parent, the keeper) or the daemon
+ * itself: graceful stop, with the budget the kind of stop gives (see
+ * pyw_spec.h: being replaced, or Apache stopping; the stop itself is
+ * pyw_daemon_stop.c).  SIGTERM or SIGUSR1 from anyone else (an operator,
+ * a deploy script written for mod_wsgi): ask the parent for a successor,
+ * then stop as a replaced daemon.  SIGUSR2: ask the parent to restart the
+ * whole group one process at a time.  SIGRTMIN+6
+ * (PYW_DAEMON_STACK_SIGNAL): every thread's Python stack to the log.
+ * SIGHUP (prefork's hard restart signals its process group, which the
+ * daemons are in): ignored, as a SIGUSR1 from Apache would be.
  * Signals stay unblocked in every thread (a blocked mask would be
  * inherited by processes the application spawns), so the handler may run
  * on any thread; SA_RESTART and pyw_io's EINTR loops make that harmless.
@@ -34,9 +38,15 @@ static volatile sig_atomic_t sig_stop[STOP_KINDS]; /* count per kind    */
 static volatile sig_atomic_t sig_term;      /* any stop signal came     */
 static volatile sig_atomic_t sig_other;     /* SIGHUP / SIGUSR1 count   */
 static volatile sig_atomic_t sig_other_no;
+/* SIGTERM [ASK_TERM] and SIGUSR1 [ASK_USR1] sent by hand: counts, and
+ * the last sender of each. */
+enum { ASK_TERM, ASK_USR1, ASK_KINDS };
+static volatile sig_atomic_t sig_asked[ASK_KINDS];
+static volatile sig_atomic_t sig_asker[ASK_KINDS];
 static volatile sig_atomic_t sig_rolling;   /* SIGUSR2 count            */
 static volatile sig_atomic_t sig_stacks;    /* SIGRTMIN+6 count         */
 static int wake_r = -1, wake_w = -1;        /* self-pipe                */
+static pid_t apache_pid, keeper_pid;        /* senders that are Apache  */
 
 /* The signals the daemon catches (daemon_on_signal); the last one,
  * PYW_DAEMON_STACK_SIGNAL, is no constant: pyw_daemon_reset_signals sets
@@ -44,6 +54,21 @@ static int wake_r = -1, wake_w = -1;        /* self-pipe                */
 static int daemon_signals[] = { PYW_SIG_RETIRE, PYW_SIG_APACHE_STOP,
                                 SIGHUP, SIGUSR1, SIGUSR2, 0 };
 #define DAEMON_NSIGNALS (sizeof(daemon_signals) / sizeof(daemon_signals[0]))
+
+/* Async-signal-safe: 1 if a process other than the daemon itself, its
+ * keeper and Apache's parent sent the signal: a person or a script.
+ * Signals of the kernel's own (si_code > 0, such as a terminal's) are
+ * nobody's; si_pid 0 is a sender outside our PID namespace. */
+static int daemon_by_hand(const siginfo_t *si)
+{
+    pid_t from;
+
+    if (si == NULL || si->si_code > 0) {
+        return 0;
+    }
+    from = si->si_pid;
+    return from != getpid() && from != apache_pid && from != keeper_pid;
+}
 
 /* Async-signal-safe: the kind of stop a signal asks for. */
 static int daemon_stop_kind(int sig, const siginfo_t *si)
@@ -74,7 +99,13 @@ static void daemon_on_signal(int sig, siginfo_t *si, void *uc)
     char b = 0;
 
     (void)uc;
-    if (sig == PYW_SIG_RETIRE || sig == PYW_SIG_APACHE_STOP) {
+    if ((sig == PYW_SIG_RETIRE || sig == SIGUSR1) && daemon_by_hand(si)) {
+        int ask = sig == SIGUSR1 ? ASK_USR1 : ASK_TERM;
+
+        sig_asker[ask] = (sig_atomic_t)si->si_pid;
+        sig_asked[ask]++;
+    }
+    else if (sig == PYW_SIG_RETIRE || sig == PYW_SIG_APACHE_STOP) {
         sig_stop[daemon_stop_kind(sig, si)]++;
         sig_term = 1;
     }
@@ -113,13 +144,16 @@ static void daemon_atfork_child(void)
 }
 
 /* exec keeps the signal mask and ignored signals of Apache's parent. */
-void pyw_daemon_reset_signals(void)
+void pyw_daemon_reset_signals(const pyw_daemon_spec_t *spec)
 {
     struct sigaction sa;
     sigset_t none;
     size_t i;
     int sig;
 
+    /* Before the handlers: they read these. */
+    apache_pid = spec->apache_pid > 0 ? (pid_t)spec->apache_pid : -1;
+    keeper_pid = spec->keeper_pid > 0 ? (pid_t)spec->keeper_pid : -1;
     memset(&sa, 0, sizeof(sa));
     sa.sa_handler = SIG_DFL;
     sigemptyset(&sa.sa_mask);
@@ -202,6 +236,45 @@ static void daemon_rolling_restart(void)
     pyw_status_send(PYW_STATUS_ROLLING);
 }
 
+/*
+ * A SIGTERM or SIGUSR1 sent by hand (daemon_by_hand): replace this
+ * daemon as a recycling limit does, its successor started and ready
+ * before it drains (the parent then stops it with PYW_RETIRE_SIGNAL).
+ * mod_wsgi restarts a daemon on SIGUSR1 so; stopping at once on SIGTERM
+ * left the slot without a daemon for a whole start.  A second SIGTERM,
+ * or one with no status pipe to ask through, stops the daemon now (the
+ * parent restarts the slot): kill still ends a daemon whose successor
+ * cannot start.
+ */
+static void daemon_replace_asked(int ask, pid_t from)
+{
+    static int asked;
+    const char *name = ask == ASK_USR1 ? "SIGUSR1" : "SIGTERM";
+
+    if (!pyw_status_available() || (asked && ask == ASK_TERM)) {
+        pyw_dlog(PYW_LOG_INFO, PYW_LOG_SIGNAL_REPLACE, NULL,
+                 "%s from pid %ld%s: stopping gracefully now", name,
+                 (long)from, asked ? ", again"
+                 : ", and no status pipe to ask the parent for a successor");
+        sig_term = 1;
+        return;
+    }
+    if (asked) {
+        pyw_dlog(PYW_LOG_INFO, PYW_LOG_SIGNAL_REPLACE, NULL,
+                 "%s from pid %ld: a successor is asked for already",
+                 name, (long)from);
+        return;
+    }
+    asked = 1;
+    pyw_dlog(PYW_LOG_INFO, PYW_LOG_SIGNAL_REPLACE, NULL,
+             "%s from pid %ld: asking the parent for a successor; this "
+             "daemon serves until it is ready, then stops gracefully",
+             name, (long)from);
+    if (pyw_status_send(PYW_STATUS_SIGNAL) < 0) {
+        sig_term = 1;           /* the parent cannot hear it: stop */
+    }
+}
+
 #define DAEMON_SIGNAL_POLL_MS 200   /* without a usable signal pipe */
 
 /* Read what the handlers wrote; -1 when the pipe is broken (an end
@@ -220,14 +293,23 @@ static int daemon_drain_self_pipe(short revents, char *buf, size_t len)
            ? -1 : 0;
 }
 
-/* Sleep until a signal arrives; act on HUP/USR1, return on TERM/INT. */
+/* Sleep until a signal arrives; act on the others, return on a stop. */
 void pyw_daemon_wait_for_stop(void)
 {
     struct pollfd pfd = { .fd = wake_r, .events = POLLIN };
     sig_atomic_t others_seen = 0, rolling_seen = 0, stacks_seen = 0;
+    sig_atomic_t asked_seen[ASK_KINDS] = { 0 };
     char buf[64];
+    int ask;
 
     for (;;) {
+        /* One call per signal: two quick SIGTERMs are a second one. */
+        for (ask = 0; ask < ASK_KINDS; ask++) {
+            while (sig_asked[ask] != asked_seen[ask] && !sig_term) {
+                asked_seen[ask]++;
+                daemon_replace_asked(ask, (pid_t)sig_asker[ask]);
+            }
+        }
         if (sig_rolling != rolling_seen) {
             rolling_seen = sig_rolling;
             daemon_rolling_restart();
@@ -238,8 +320,8 @@ void pyw_daemon_wait_for_stop(void)
             pyw_watchdog_dump_stacks("SIGRTMIN+6", PYW_LOG_WARNING);
         }
         if (sig_other != others_seen) {
-            /* Apache signals its whole process group on restart; the
-             * parent restarts us itself when it wants to. */
+            /* prefork signals its whole process group on a hard
+             * restart; the parent restarts us itself when it wants to. */
             others_seen = sig_other;
             pyw_dlog(PYW_LOG_INFO, PYW_LOG_SIGNAL_IGNORED, NULL,
                      "ignoring %s (the parent manages restarts)",

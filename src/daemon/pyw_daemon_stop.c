@@ -47,6 +47,8 @@ static const char *const daemon_stop_why[STOP_KINDS] = {
     "starting",
     "SIGTERM received: Apache restarted without this daemon's group or "
     "process slot",
+    "SIGTERM received: being replaced (a SIGTERM or SIGUSR1 sent to it "
+    "asked for that)",
 };
 
 static int64_t daemon_atexit_ms(const pyw_daemon_spec_t *spec)
@@ -69,7 +71,8 @@ static void daemon_budget(const pyw_daemon_spec_t *spec, int kind,
 
     b->kind = kind;
     b->timeout = "graceful-timeout";
-    if (kind == STOP_EVICT && spec->eviction_timeout_ms > 0) {
+    if ((kind == STOP_EVICT || kind == STOP_SIGNAL)
+        && spec->eviction_timeout_ms > 0) {
         grace = spec->eviction_timeout_ms;
         b->timeout = "eviction-timeout";
     }

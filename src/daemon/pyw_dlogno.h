@@ -10,7 +10,8 @@
 #define PYW_LOG_DAEMON_STOPPING     201 /* notice: clean exit follows      */
 #define PYW_LOG_SHUTDOWN_SIGNAL     202 /* info: SIGTERM/SIGINT received:
                                            why, and the budget           */
-#define PYW_LOG_SIGNAL_IGNORED      203 /* info: SIGHUP/SIGUSR1 ignored    */
+#define PYW_LOG_SIGNAL_IGNORED      203 /* info: SIGHUP (or Apache's own
+                                           SIGUSR1) ignored               */
 #define PYW_LOG_SIGNAL_PIPE         215 /* warn: the signal pipe closed    */
 #define PYW_LOG_SHUTDOWN_TIMEOUT    204 /* error: being replaced, requests
                                            outlived graceful-timeout (or
@@ -79,5 +80,9 @@
 #define PYW_LOG_IDLE                256 /* info: idle-timeout reached, told
                                            the parent (debug: a request
                                            came after all)                */
+#define PYW_LOG_SIGNAL_REPLACE      257 /* info: SIGTERM/SIGUSR1 from pid
+                                           N: successor asked for (or,
+                                           again or without a status pipe,
+                                           stopping now)                  */
 
 #endif /* PYW_DLOGNO_H */

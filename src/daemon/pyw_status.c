@@ -18,6 +18,7 @@
 
 static int status_fd = -1;          /* written once, before any thread  */
 static int status_sent_ready, status_sent_recycle, status_sent_rolling;
+static int status_sent_signal;
 static int status_stopping;
 
 void pyw_status_init(int fd)
@@ -45,6 +46,8 @@ static int *status_flag(char what)
         return &status_sent_recycle;
     case PYW_STATUS_ROLLING:
         return &status_sent_rolling;
+    case PYW_STATUS_SIGNAL:
+        return &status_sent_signal;
     default:
         return NULL;
     }
