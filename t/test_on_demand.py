@@ -296,3 +296,31 @@ PyWorkerScriptAlias /broken {apps}/hello.wsgi process-group=broken
     assert len(starts) <= 1, "%d failed starts with no request:\n%s" % (
         len(starts), "\n".join(starts))
     assert a.get("/broken").status_code == 503      # started again
+
+
+def test_an_inactivity_replacement_does_not_put_off_the_idle_stop(
+        fresh_apache):
+    """inactivity-timeout=2 idle-timeout=3, one request: the daemon is
+    replaced at 2 s (inactivity), and its successor, which never had a
+    request, counted idle-timeout from its own start: the group stopped
+    about 5 s after its last request instead of 3 (with the usual 300 and
+    600, after 900 s).  The successor now counts the quiet it inherits
+    (PYW_STATUS_QUIET)."""
+    a = fresh_apache("""
+PyWorkerDaemonProcess ii threads=1 inactivity-timeout=2 idle-timeout=3 \\
+    display-name=%{GROUP}
+PyWorkerScriptAlias /ii {apps}/hello.wsgi process-group=ii
+""", ready=[])
+    mark = a.log.mark()
+    t0 = time.monotonic()
+    assert a.get("/ii").status_code == 200
+    replaced = a.log.wait_for(r"\bPYW0031\b.*group=ii\b", since=mark,
+                              timeout=10)
+    assert replaced, a.log.text(mark)        # inactivity did replace it
+    stopped = a.log.wait_for(r"\bPYW%04d\b.*\(group=ii\)" % IDLE_STOP,
+                             since=mark, timeout=10)
+    took = time.monotonic() - t0
+    assert stopped, a.log.text(mark)
+    assert took < 3 + 1.0, "idle-timeout=3 stopped the group %.1f s after " \
+        "its last request:\n%s" % (took, a.log.text(mark))
+    assert a.get("/ii").status_code == 200    # started again on demand

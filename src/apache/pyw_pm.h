@@ -77,6 +77,9 @@ struct pyw_slot {
     pyw_proc_t  *old;           /* serving until cur is ready, or NULL   */
     int          failures;      /* consecutive quick failures            */
     apr_time_t   failed_at;     /* the last of them                      */
+    apr_time_t   quiet_since;   /* its last request, for the next process
+                                   when it replaces one for inactivity;
+                                   0: none                              */
     int          ready_deaths;  /* consecutive quick deaths after READY  */
     pid_t        lane_pid[PYW_WBOARD_LANES];  /* who writes each lane, 0 */
 };

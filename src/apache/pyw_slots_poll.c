@@ -35,6 +35,15 @@ static int pyw_proc_status(pyw_proc_t *p, char b)
         pyw_proc_note_exe(p);
         pyw_proc_ready(p);
         break;
+    case PYW_STATUS_QUIET:
+        /* A replacement as for any limit, whose successor counts the
+         * quiet that led to it towards idle-timeout. */
+        if (p->slot != NULL && p->slot->cur == p) {
+            p->slot->quiet_since = apr_time_now() - apr_time_from_msec(
+                p->slot->rt->group->inactivity_timeout_ms);
+            pyw_slot_replace(p->slot, PYW_WHY_RECYCLE);
+        }
+        break;
     case PYW_STATUS_RECYCLE:
     case PYW_STATUS_SIGNAL:
         /* Not the current one: it is being replaced already. */

@@ -93,6 +93,9 @@ static void pyw_fill_spec(const pyw_slot_t *slot, const pyw_proc_t *p,
     spec->log_level = ap_get_server_module_loglevel(g->server,
                                                     APLOG_MODULE_INDEX);
     spec->startup_delay_ms = p->delay_ms;
+    spec->quiet_ms = slot->quiet_since != 0
+                     ? apr_time_as_msec(apr_time_now() - slot->quiet_since)
+                     : 0;
     spec->listen_fd = slot->rt->listen_fd;
     spec->status_fd = status_fd;
     /* Where the group's server logs: its file or pipe (else stderr,
@@ -235,6 +238,7 @@ apr_status_t pyw_slot_spawn(pyw_slot_t *slot)
     p->status_fd = fds[0];
     p->ready = fds[0] < 0;
     p->forked_at = apr_time_now();
+    slot->quiet_since = 0;      /* handed to this process, or stale */
     if (g->startup_timeout_ms > 0) {
         p->start_by = p->forked_at + apr_time_from_msec(p->delay_ms)
                       + apr_time_from_msec(g->startup_timeout_ms);

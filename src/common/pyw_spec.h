@@ -46,6 +46,10 @@
                                      stops the group once every process of
                                      it said so (PYW_RETIRE_IDLE)         */
 #define PYW_STATUS_ACTIVE    'A'  /* a request came after IDLE            */
+#define PYW_STATUS_QUIET     'Q'  /* replace me: inactivity-timeout (no
+                                     request for that long); my successor
+                                     counts that quiet towards
+                                     idle-timeout                         */
 #define PYW_STATUS_SIGNAL    'S'  /* replace me: someone else than Apache
                                      sent me SIGTERM or SIGUSR1 (a deploy
                                      script); as RECYCLE otherwise        */
@@ -137,6 +141,8 @@ typedef struct {
     int           syslog_facility; /* LOG_LOCAL7 and the like             */
     const char   *syslog_tag;      /* openlog()'s ident                   */
     int           startup_delay_ms;/* back-off before starting (restarts) */
+    int64_t       quiet_ms;        /* no request in its slot for this long
+                                      before it started (idle-timeout)   */
 
     /* Not encoded: descriptors and memory of the daemon itself. */
     int           listen_fd;       /* the group's listening Unix socket   */

@@ -43,6 +43,7 @@ static int *status_flag(char what)
     case PYW_STATUS_READY:
         return &status_sent_ready;
     case PYW_STATUS_RECYCLE:
+    case PYW_STATUS_QUIET:          /* one replacement, for either */
         return &status_sent_recycle;
     case PYW_STATUS_ROLLING:
         return &status_sent_rolling;

@@ -41,8 +41,14 @@ pyw_watchdog_state_t pyw_wd = {
 
 void pyw_watchdog_replace_me(void)
 {
+    pyw_watchdog_replace_me_for(PYW_STATUS_RECYCLE);
+}
+
+/* what: PYW_STATUS_RECYCLE, or PYW_STATUS_QUIET for inactivity-timeout. */
+void pyw_watchdog_replace_me_for(char what)
+{
     if (pyw_status_available()) {
-        pyw_status_send(PYW_STATUS_RECYCLE);
+        pyw_status_send(what);
         return;
     }
     /* A parent without a status pipe cannot start a replacement first:
@@ -149,6 +155,7 @@ static void wd_copy_limits(const pyw_daemon_spec_t *spec)
     pyw_wd.cpu_limit = spec->cpu_time_limit_ms;
     pyw_wd.idle_timeout = spec->idle_timeout_ms;
     pyw_wd.started = pyw_wd.last_tick = pyw_io_now_ms();
+    pyw_wd.quiet_before = spec->quiet_ms > 0 ? spec->quiet_ms : 0;
     if (pyw_wd.memory_limit > 0) {
         pyw_wd.statm_fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
         pyw_wd.statm_errno = errno;

@@ -36,7 +36,7 @@ void pyw_watchdog_trim_when_idle(int64_t now)
 /*
  * Not a limit: the daemon asks for no replacement.  It tells the parent
  * IDLE once it had no request for idle-timeout (counted from its start
- * if it never had one), and ACTIVE when a request comes after that; the
+ * if it never had one, plus the quiet it inherited, PYW_STATUS_QUIET), and ACTIVE when a request comes after that; the
  * parent stops the whole group once all its processes are idle
  * (pyw_demand.c).  A request that slips in between is served anyway:
  * the stop is graceful.  Without a status pipe nothing happens.
@@ -52,7 +52,9 @@ void pyw_watchdog_check_idle(int64_t now)
         since = 0;              /* busy now */
     }
     else if (since == 0) {
-        since = pyw_wd.started;     /* no request yet */
+        /* No request yet: quiet since its start, or since its slot's
+         * last request when it replaced a process for inactivity. */
+        since = pyw_wd.started - pyw_wd.quiet_before;
     }
     if (pyw_wd.idle_said != 0 && since != pyw_wd.idle_said) {
         pyw_wd.idle_said = 0;

@@ -30,6 +30,8 @@ typedef struct {
 
     /* Watchdog thread only. */
     int64_t          started;
+    int64_t          quiet_before;  /* its slot's quiet before it started:
+                                       counts towards idle-timeout      */
     int              recycling;     /* a replacement was asked for        */
     int              deadlocked;    /* reported, and drained              */
     int64_t          last_tick;
@@ -46,6 +48,7 @@ extern pyw_watchdog_state_t pyw_wd;
 /* Ask the parent for a replacement, or stop if it cannot start one
  * (pyw_watchdog.c). */
 void pyw_watchdog_replace_me(void);
+void pyw_watchdog_replace_me_for(char what);
 
 /* The recycling limits (pyw_watchdog_limits.c). */
 void pyw_watchdog_check_limits(int64_t now);

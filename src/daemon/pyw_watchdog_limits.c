@@ -17,11 +17,11 @@
 #define WD_MB             (1024.0 * 1024.0)
 
 /* A limit was reached: say which, and ask for a replacement. */
-static void wd_recycle(int level, int code, const char *cause)
+static void wd_recycle(int level, int code, const char *cause, char what)
 {
     pyw_wd.recycling = 1;
     pyw_dlog(level, code, NULL, "%s; asking for a replacement", cause);
-    pyw_watchdog_replace_me();
+    pyw_watchdog_replace_me_for(what);
 }
 
 /* ---- limits: each returns 1 and fills cause when reached ---- */
@@ -120,12 +120,20 @@ static const struct {
     int (*reached)(int64_t now, char *cause, size_t len);
     int level;
     int code;
+    char what;                  /* the status byte that asks */
 } wd_limits[] = {
-    { wd_max_requests,     PYW_LOG_NOTICE,  PYW_LOG_MAX_REQUESTS },
-    { wd_restart_interval, PYW_LOG_NOTICE,  PYW_LOG_RESTART_INTERVAL },
-    { wd_inactivity,       PYW_LOG_NOTICE,  PYW_LOG_INACTIVITY },
-    { wd_memory,           PYW_LOG_WARNING, PYW_LOG_MEMORY_LIMIT },
-    { wd_cpu,              PYW_LOG_WARNING, PYW_LOG_CPU_LIMIT },
+    { wd_max_requests,   PYW_LOG_NOTICE,  PYW_LOG_MAX_REQUESTS,
+      PYW_STATUS_RECYCLE },
+    { wd_restart_interval, PYW_LOG_NOTICE, PYW_LOG_RESTART_INTERVAL,
+      PYW_STATUS_RECYCLE },
+    /* The successor then counts this quiet towards idle-timeout: the
+     * group stops idle-timeout after its last request, not after. */
+    { wd_inactivity,     PYW_LOG_NOTICE,  PYW_LOG_INACTIVITY,
+      PYW_STATUS_QUIET },
+    { wd_memory,         PYW_LOG_WARNING, PYW_LOG_MEMORY_LIMIT,
+      PYW_STATUS_RECYCLE },
+    { wd_cpu,            PYW_LOG_WARNING, PYW_LOG_CPU_LIMIT,
+      PYW_STATUS_RECYCLE },
 };
 
 /* The first limit reached asks for the replacement; then none is looked
@@ -137,7 +145,8 @@ void pyw_watchdog_check_limits(int64_t now)
 
     for (i = 0; i < sizeof(wd_limits) / sizeof(wd_limits[0]); i++) {
         if (wd_limits[i].reached(now, cause, sizeof(cause))) {
-            wd_recycle(wd_limits[i].level, wd_limits[i].code, cause);
+            wd_recycle(wd_limits[i].level, wd_limits[i].code, cause,
+                       wd_limits[i].what);
             return;
         }
     }
