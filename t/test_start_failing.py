@@ -24,19 +24,28 @@ def timed_get(a, path, timeout=30):
     return r, time.monotonic() - t0
 
 
+def broken_group(fresh_apache, name, options, extra=""):
+    """An Apache whose group `name` cannot start (its import script
+    raises), serving /name; the lines that provokes are expected."""
+    a = fresh_apache("""
+PyWorkerDaemonProcess %(name)s threads=1 %(options)s
+PyWorkerImportScript {apps}/broken_import.wsgi process-group=%(name)s
+PyWorkerScriptAlias /%(name)s {apps}/hello.wsgi process-group=%(name)s
+%(extra)s""" % dict(name=name, options=options, extra=extra),
+                     ready=["/good"] if extra else [], wait_daemons=False)
+    a.log.expect(r"group=%s\b" % name,
+                 codes=[codes.DAEMON_START_FAILED, codes.IMPORT_SCRIPT_FAILED,
+                        codes.PYTHON_START, NO_DAEMON])
+    a.log.expect(r"pyw-secret-broken-import|Traceback|broken_import")
+    return a
+
+
 def test_an_always_group_that_keeps_failing_answers_503_at_once(
         fresh_apache):
-    a = fresh_apache("""
-PyWorkerDaemonProcess bad threads=1
-PyWorkerImportScript {apps}/broken_import.wsgi process-group=bad
-PyWorkerScriptAlias /bad {apps}/hello.wsgi process-group=bad
+    a = broken_group(fresh_apache, "bad", "", extra="""
 PyWorkerDaemonProcess good threads=1
 PyWorkerScriptAlias /good {apps}/hello.wsgi process-group=good
-""", ready=["/good"], wait_daemons=False)
-    a.log.expect(r"group=bad\b", codes=[codes.DAEMON_START_FAILED,
-                                        codes.IMPORT_SCRIPT_FAILED,
-                                        codes.PYTHON_START, NO_DAEMON])
-    a.log.expect(r"pyw-secret-broken-import|Traceback|broken_import")
+""")
     failed = r"\bPYW%04d\b.*group=bad\b" % codes.DAEMON_START_FAILED
     deadline = time.monotonic() + 15
     while len(a.log.find(failed)) < 2 and time.monotonic() < deadline:
@@ -57,15 +66,7 @@ def test_an_on_demand_group_that_cannot_start_answers_in_seconds(
     """The first request starts the group, waits out one failure and the
     1 s back-off, and gives up at the second failure, not at
     connect-timeout; the next request gives up at once."""
-    a = fresh_apache("""
-PyWorkerDaemonProcess bad start=on-demand threads=1
-PyWorkerImportScript {apps}/broken_import.wsgi process-group=bad
-PyWorkerScriptAlias /bad {apps}/hello.wsgi process-group=bad
-""", wait_daemons=False)
-    a.log.expect(r"group=bad\b", codes=[codes.DAEMON_START_FAILED,
-                                        codes.IMPORT_SCRIPT_FAILED,
-                                        codes.PYTHON_START, NO_DAEMON])
-    a.log.expect(r"pyw-secret-broken-import|Traceback|broken_import")
+    a = broken_group(fresh_apache, "bad", "start=on-demand")
     r, took = timed_get(a, "/bad")
     assert r.status_code == 503
     assert 0.9 < took < 8, "gave up after %.1f s" % took
@@ -98,15 +99,7 @@ def test_a_fixed_on_demand_group_starts_at_once_on_its_next_request(
     """Fixed after its starts failed and it was left stopped: the next
     request starts it without a back-off (the back-off has passed) and
     waits for it, so the site comes back with the first visit."""
-    a = fresh_apache("""
-PyWorkerDaemonProcess fix start=on-demand threads=1
-PyWorkerImportScript {apps}/broken_import.wsgi process-group=fix
-PyWorkerScriptAlias /fix {apps}/hello.wsgi process-group=fix
-""", wait_daemons=False)
-    a.log.expect(r"group=fix\b", codes=[codes.DAEMON_START_FAILED,
-                                        codes.IMPORT_SCRIPT_FAILED,
-                                        codes.PYTHON_START, NO_DAEMON])
-    a.log.expect(r"pyw-secret-broken-import|Traceback|broken_import")
+    a = broken_group(fresh_apache, "fix", "start=on-demand")
     assert a.get("/fix", timeout=30).status_code == 503
     assert a.log.wait_for(r"\bPYW0023\b.*left stopped.*group=fix\b",
                           timeout=10), a.log.tail()

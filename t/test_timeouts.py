@@ -230,6 +230,17 @@ def marks_run(path):
         return []
 
 
+def marks_group(fresh_apache, name, options, code):
+    """A one-thread group `name` of run_marks.wsgi, its pid, the file its
+    requests mark, and a log mark; its `code` lines are expected."""
+    httpd = fresh_apache(group_conf(name, "threads=1 " + options,
+                                    script="{apps}/run_marks.wsgi"),
+                         ready=["/" + name])
+    (pid,) = httpd.daemon_pids(name)
+    httpd.log.expect(r"\(group=%s\b" % name, codes=[code])
+    return httpd, pid, runs_file(httpd), httpd.log.mark()
+
+
 def test_a_request_answered_504_by_request_timeout_is_not_run_later(
         fresh_apache):
     """threads=1 request-timeout=2: A and B (1.5 s each) run one after
@@ -240,14 +251,10 @@ def test_a_request_answered_504_by_request_timeout_is_not_run_later(
     overload, spend its threads on requests nobody waits for).  Now the
     worker sees the closed connection, logs PYW0233 with the URI and the
     wait, and is free at once: D, queued behind C, runs at 3.0 s."""
-    httpd = fresh_apache(group_conf("rtq", "threads=1 request-timeout=2",
-                                    script="{apps}/run_marks.wsgi"),
-                         ready=["/rtq"])
-    (pid,) = httpd.daemon_pids("rtq")
-    runs = runs_file(httpd)
     # B ends after its own request-timeout too: Apache answers it 504.
-    httpd.log.expect(r"\(group=rtq\b", codes=[APACHE_REQUEST_TIMEOUT])
-    mark = httpd.log.mark()
+    httpd, pid, runs, mark = marks_group(fresh_apache, "rtq",
+                                         "request-timeout=2",
+                                         APACHE_REQUEST_TIMEOUT)
     t0 = time.monotonic()
     ta, a = in_background(lambda: get(httpd, "/rtq?sleep=1.5&mark=A&runs="
                                       + runs))
@@ -280,14 +287,10 @@ def test_a_request_answered_504_by_socket_timeout_is_not_run_later(
     daemon's queue and gets 504 after 1 s (PYW0113 'had not read the
     request'); the daemon used to run B at 3 s.  Now it logs PYW0233
     and runs nothing for B."""
-    httpd = fresh_apache(group_conf("stq", "threads=1 socket-timeout=1",
-                                    script="{apps}/run_marks.wsgi"),
-                         ready=["/stq"])
-    (pid,) = httpd.daemon_pids("stq")
-    runs = runs_file(httpd)
     # A gets its 504 after socket-timeout too: it ran, as it should.
-    httpd.log.expect(r"\(group=stq\b", codes=[APACHE_SOCKET_TIMEOUT])
-    mark = httpd.log.mark()
+    httpd, pid, runs, mark = marks_group(fresh_apache, "stq",
+                                         "socket-timeout=1",
+                                         APACHE_SOCKET_TIMEOUT)
     ta, a = in_background(lambda: get(httpd, "/stq?sleep=3&mark=A&runs="
                                       + runs))
     time.sleep(0.3)
