@@ -79,8 +79,11 @@ def occupy(httpd, path, ms):
     out = {}
 
     def run():
-        out["status"] = requests.get(httpd.url("%s/?ms=%d" % (path, ms)),
-                                     timeout=30).status_code
+        try:
+            out["status"] = requests.get(httpd.url("%s/?ms=%d" % (path, ms)),
+                                         timeout=40).status_code
+        except requests.RequestException as e:
+            out["status"] = repr(e)     # cut off: Apache stopped
 
     t = threading.Thread(target=run)
     t.start()
@@ -283,3 +286,27 @@ def test_a_group_without_daemons_is_started_not_waited_for(fresh_apache):
         assert a.log.wait_for(r"PYW0052\b.*group=%s\b" % g, timeout=20)
     r, took = timed_get(a, "/idle/")
     assert r.status_code == 200 and took < 5, (r.status_code, took)
+
+
+@pytest.mark.parametrize("mpm", ["event", "worker"])
+def test_requests_waiting_at_the_balancer_do_not_hold_up_apaches_stop(
+        fresh_apache, mpm):
+    """Both members run 20 s requests; three requests wait at the
+    balancer (timeout=30); then Apache stops (SIGTERM).  Each child that
+    held a waiter slept on in the line until the balancer's timeout, and
+    the parent SIGKILLed it after 10 s (AH00046, an error line; the stop
+    took 9-10 s instead of 5).  A child told to stop now sends its
+    waiters on (prefork's child dies of the SIGTERM itself)."""
+    a = fresh_apache(CONF.replace("timeout=10", "timeout=30"),
+                     ready=["/qa/", "/qb/"], mpm=mpm)
+    held = [occupy(a, "/qa", 20000), occupy(a, "/qb", 20000)]
+    time.sleep(0.3)
+    waiters = [occupy(a, "/queued", 100) for _ in range(3)]
+    time.sleep(0.7)                 # all three in the line
+    t0 = time.monotonic()
+    a.stop()
+    took = time.monotonic() - t0
+    for t in held + waiters:
+        t.join(45)
+    killed = [e for e in a.stop_errors if "AH00046" in e]
+    assert not killed and took < 8, "stop took %.1f s; %s" % (took, killed)

@@ -15,6 +15,7 @@ import threading
 import time
 
 import pytest
+import requests
 
 from pyworker_t import procs
 from pyworker_t.load import Load
@@ -418,3 +419,82 @@ def test_a_second_sigterm_by_hand_stops_the_daemon_at_once(fresh_apache):
     assert exited and exited[0].level == "info", httpd.log.text(mark)
     assert len(httpd.wait_daemons("slow", exclude={old}, timeout=20)) == 1
     assert httpd.get("/slow").status_code == 200
+
+
+EVICTION = """
+PyWorkerDaemonProcess ev processes=1 threads=4 display-name=pyw-ev \\
+    graceful-timeout=1 eviction-timeout=10
+PyWorkerScriptAlias /slow {apps}/slow.wsgi process-group=ev
+"""
+
+
+def test_a_daemon_replaced_for_sigusr1_drains_with_eviction_timeout(
+        fresh_apache):
+    """The parent retires a daemon that asked for a successor (SIGUSR1 by
+    hand) with PYW_RETIRE_SIGNAL and counts eviction-timeout for it, as
+    mod_wsgi does for SIGUSR1; the daemon counted graceful-timeout (1 s)
+    and cut a 4 s request in flight (PYW0204, 502)."""
+    a = fresh_apache(EVICTION, ready=["/slow?0"])
+    (old,) = a.daemon_pids("ev")
+    mark = a.log.mark()
+    out = {}
+
+    def slow():
+        out["r"] = requests.get(a.url("/slow?4"), timeout=30)
+    t = threading.Thread(target=slow)
+    t.start()
+    time.sleep(0.5)
+    os.kill(old, signal.SIGUSR1)
+    t.join(30)
+    line = a.log.wait_for(r"\bPYW0202\b.*pid=%d\)" % old, since=mark,
+                          timeout=10)
+    assert line and "eviction-timeout" in line[0], a.log.text(mark)
+    assert out["r"].status_code == 200, a.log.text(mark)
+
+
+SELF_SIGNAL = """
+PyWorkerDaemonProcess sk processes=1 threads=2 display-name=pyw-sk
+PyWorkerScriptAlias /sk {apps}/self_signal.wsgi process-group=sk
+"""
+
+
+@pytest.mark.parametrize("sig", ["SIGTERM", "SIGINT"])
+def test_a_signal_the_application_sends_itself_replaces_the_daemon(
+        fresh_apache, sig):
+    """os.kill(os.getpid(), SIGINT) is mod_wsgi's documented way for code
+    to restart its own daemon (its source-code monitor); SIGTERM is as
+    common.  The daemon stopped with no successor started first, and the
+    parent logged the clean exit as a death at error level (PYW0022);
+    SIGINT was even taken for Apache's own stop.  Now either is a
+    replacement without a gap, as a signal sent by hand is."""
+    a = fresh_apache(SELF_SIGNAL, ready=["/sk"])
+    (old,) = a.daemon_pids("sk")
+    mark = a.log.mark()
+    assert a.get("/sk?" + sig).status_code == 200
+    assert a.wait_daemons("sk", exclude={old}, timeout=20)
+    assert a.get("/sk").status_code == 200
+    assert a.log.wait_for(r"\bPYW0257\b: %s from pid %d.*pid=%d\)"
+                          % (sig, old, old), since=mark)
+    time.sleep(0.5)
+    text = a.log.text(mark)
+    assert "Apache is stopping" not in text, text
+    assert not [l for l in a.log.lines(mark) if l.severe], text
+
+
+def test_sigint_by_hand_replaces_the_daemon_as_sigterm_does(fresh_apache):
+    """kill -INT <daemon pid> by an operator (mod_wsgi's daemons take
+    SIGINT as SIGTERM) was taken for Apache's own stop: requests in
+    flight got shutdown-timeout only, no successor was started first, and
+    the parent logged a death (PYW0022).  Only Apache's parent and the
+    daemon's keeper send the SIGINT that means Apache stops."""
+    a = fresh_apache(SELF_SIGNAL, ready=["/sk"])
+    (old,) = a.daemon_pids("sk")
+    mark = a.log.mark()
+    os.kill(old, signal.SIGINT)
+    assert a.wait_daemons("sk", exclude={old}, timeout=20)
+    assert a.get("/sk").status_code == 200
+    assert a.log.wait_for(r"\bPYW0257\b: SIGINT from pid", since=mark)
+    time.sleep(0.5)
+    text = a.log.text(mark)
+    assert "Apache is stopping" not in text, text
+    assert not [l for l in a.log.lines(mark) if l.severe], text

@@ -324,3 +324,31 @@ PyWorkerScriptAlias /ii {apps}/hello.wsgi process-group=ii
     assert took < 3 + 1.0, "idle-timeout=3 stopped the group %.1f s after " \
         "its last request:\n%s" % (took, a.log.text(mark))
     assert a.get("/ii").status_code == 200    # started again on demand
+
+
+def test_an_inactivity_successor_with_a_slow_import_stops_once_ready(
+        fresh_apache):
+    """The same with an application that takes 4.5 s to import (a
+    Django site): the successor counted the quiet it inherited from when
+    it was ready, not from its predecessor's last request, so the group
+    stopped idle-timeout after the successor was ready.  It now stops as
+    soon as the successor is ready (the predecessor serves until then)."""
+    a = fresh_apache("""
+PyWorkerDaemonProcess qq threads=2 inactivity-timeout=2 idle-timeout=3 \\
+    startup-timeout=30 display-name=%{GROUP}
+PyWorkerImportScript {apps}/slow_import.wsgi process-group=qq \\
+    application-group=%{GLOBAL}
+PyWorkerScriptAlias /qq {apps}/slow_import.wsgi \\
+    process-group=qq application-group=%{GLOBAL}
+""", ready=["/qq"])
+    mark = a.log.mark()
+    ready = a.log.wait_for(r"\bPYW0031\b.*group=qq\b", since=mark,
+                           timeout=20)
+    assert ready, a.log.text(mark)
+    t_ready = time.monotonic()
+    stopped = a.log.wait_for(r"\bPYW%04d\b.*\(group=qq\)" % IDLE_STOP,
+                             since=mark, timeout=20)
+    took = time.monotonic() - t_ready
+    assert stopped, a.log.text(mark)
+    assert took < 1.5, "the group stopped %.1f s after the successor was " \
+        "ready:\n%s" % (took, a.log.text(mark))

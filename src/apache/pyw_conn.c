@@ -314,6 +314,21 @@ static int pyw_conn_start_failing(const pyw_group_t *g)
     return load.threads == 0;
 }
 
+/* This child stops with Apache and no daemon of the group serves: they
+ * drain and stop too, and a connection in the socket's backlog would
+ * hold the child until connect-timeout, past the MPM's SIGKILL.  (At a
+ * graceful restart the old daemons serve until their successors do.) */
+static int pyw_conn_apache_stops(const pyw_group_t *g)
+{
+    pyw_board_load_t load;
+
+    if (!pyw_pm_stopping()) {
+        return 0;
+    }
+    pyw_pm_group_load(g, &load);
+    return load.threads == 0;
+}
+
 static int64_t pyw_conn_next_look(int64_t deadline)
 {
     int64_t look = pyw_io_now_ms() + PYW_CONN_STARTING_LOOK_MS;
@@ -334,6 +349,10 @@ static int pyw_conn_hello(pyw_backend_t *b, int64_t deadline,
     while (rc == -ETIMEDOUT) {
         if (pyw_conn_start_failing(b->group)) {
             rc = -EHOSTDOWN;
+            break;
+        }
+        if (pyw_conn_apache_stops(b->group)) {
+            rc = -ESHUTDOWN;
             break;
         }
         if (pyw_io_now_ms() >= deadline
@@ -379,6 +398,9 @@ static const char *pyw_conn_hello_why(apr_pool_t *p, const pyw_group_t *g,
         return apr_psprintf(p, "the daemon closed the connection on %s "
                             "before greeting (it is probably restarting)",
                             g->socket_path);
+    case -ESHUTDOWN:
+        return "Apache stops, and so do the group's daemons: none will "
+               "greet";
     case -EHOSTDOWN:
         return "the group's daemons keep failing to start and none "
                "serves; not waiting for the next try, which waits out its "

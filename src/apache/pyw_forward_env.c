@@ -51,10 +51,11 @@ static const char *pyw_forward_log_id(request_rec *r)
 /* The pairs Apache's own table lacks.  The first is the request start
  * (for queue-timeout: when Apache read the request line, or finished
  * spooling a chunked body, microseconds since the epoch), which goes on
- * the wire first; the second the application group, which goes after
- * REQUEST_URI. */
+ * the wire first; then REQUEST_URI, then the *lead others: the
+ * application group and, in a subrequest or internal redirect, the URI
+ * served, which the daemon's log lines name. */
 static int pyw_forward_extras(request_rec *r, const pyw_forward_opts_t *o,
-                              pyw_env_extra_t *x)
+                              pyw_env_extra_t *x, int *lead)
 {
     const char *auth;
     int n = 0;
@@ -65,6 +66,11 @@ static int pyw_forward_extras(request_rec *r, const pyw_forward_opts_t *o,
                                  : r->request_time));
     x[n].name = PYW_ENV_APP_GROUP;
     x[n++].value = o->application_group ? o->application_group : "";
+    if (r->main != NULL || r->prev != NULL) {
+        x[n].name = PYW_ENV_SUBREQUEST_URI;
+        x[n++].value = r->unparsed_uri ? r->unparsed_uri : r->uri;
+    }
+    *lead = n;
     /* Apache never exports Authorization itself; a RewriteRule or SetEnv
      * that already did wins over ours. */
     if (o->pass_authorization
@@ -87,10 +93,6 @@ static int pyw_forward_extras(request_rec *r, const pyw_forward_opts_t *o,
     if (o->paste_app != NULL) {
         x[n].name = "mod_pyworker.paste_app";
         x[n++].value = o->paste_app;
-    }
-    if (r->main != NULL) {
-        x[n].name = PYW_ENV_SUBREQUEST_URI;
-        x[n++].value = r->unparsed_uri ? r->unparsed_uri : r->uri;
     }
     if (o->log_id && (x[n].value = pyw_forward_log_id(r)) != NULL) {
         x[n++].name = "mod_pyworker.log_id";
@@ -138,7 +140,7 @@ static int pyw_env_reserved(const char *key)
  * -1 if a name is too long.
  */
 static int pyw_forward_env_pairs(request_rec *r, const pyw_env_extra_t *x,
-                                 int nx, pyw_env_pair_t **out)
+                                 int nx, int lead, pyw_env_pair_t **out)
 {
     const apr_array_header_t *arr = apr_table_elts(r->subprocess_env);
     const apr_table_entry_t *e = (const apr_table_entry_t *)arr->elts;
@@ -152,7 +154,9 @@ static int pyw_forward_env_pairs(request_rec *r, const pyw_env_extra_t *x,
     if (uri != NULL) {
         rc |= pyw_env_add(p, &n, "REQUEST_URI", uri);
     }
-    rc |= pyw_env_add(p, &n, x[1].name, x[1].value);
+    for (i = 1; i < lead; i++) {
+        rc |= pyw_env_add(p, &n, x[i].name, x[i].value);
+    }
     for (i = 0; i < arr->nelts; i++) {
         if (uri != NULL && e[i].val == uri
             && strcasecmp(e[i].key, "REQUEST_URI") == 0) {
@@ -164,7 +168,7 @@ static int pyw_forward_env_pairs(request_rec *r, const pyw_env_extra_t *x,
         }
         rc |= pyw_env_add(p, &n, e[i].key, e[i].val);
     }
-    for (i = 2; i < nx; i++) {
+    for (i = lead; i < nx; i++) {
         rc |= pyw_env_add(p, &n, x[i].name, x[i].value);
     }
     *out = p;
@@ -223,7 +227,7 @@ int pyw_forward_send_request(pyw_fwd_t *fw,
     pyw_env_pair_t *pairs;
     unsigned char *buf;
     size_t size = SIZE_MAX, pos;
-    int nx, np, rc;
+    int nx, np, rc, lead;
 
     /* Once per request: a REQUEST sent again after NOT_RUN reuses it
      * (ap_add_cgi_vars may run a subrequest for PATH_TRANSLATED). */
@@ -248,8 +252,8 @@ int pyw_forward_send_request(pyw_fwd_t *fw,
     }
     /* Each time: a balancer may fail over to another group's script. */
     pyw_forward_set_target(r, opts);
-    nx = pyw_forward_extras(r, opts, extra);
-    if ((np = pyw_forward_env_pairs(r, extra, nx, &pairs)) >= 0) {
+    nx = pyw_forward_extras(r, opts, extra, &lead);
+    if ((np = pyw_forward_env_pairs(r, extra, nx, lead, &pairs)) >= 0) {
         size = pyw_forward_env_size(pairs, np);
     }
     if (size > PYW_MAX_REQUEST_PAYLOAD) {

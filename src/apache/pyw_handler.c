@@ -76,7 +76,9 @@ static int pyw_handler_acquire(request_rec *r, const pyw_group_t *g,
         return 0;
     }
     out->result = rc == -ETIMEDOUT && pyw_io_now_ms() >= opts->deadline_ms
-                  ? PYW_FWD_REQUEST_TIMEOUT : PYW_FWD_NO_BACKEND;
+                  ? PYW_FWD_REQUEST_TIMEOUT
+                  : rc == -ESHUTDOWN ? PYW_FWD_NOT_RUN : PYW_FWD_NO_BACKEND;
+    out->apache_stopping = rc == -ESHUTDOWN;
     out->err = rc;
     out->reason = why;
     return rc;

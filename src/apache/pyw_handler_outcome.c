@@ -129,16 +129,6 @@ static int pyw_handler_daemon_gave_up(const pyw_group_t *g, long pid,
     return kill((pid_t)pid, 0) == 0 || errno == EPERM;
 }
 
-/* This Apache child is stopping: Apache stops or restarts, and the
- * daemons are told to stop with it (pyw_slots.c). */
-static int pyw_handler_apache_stopping(void)
-{
-    int state;
-
-    return ap_mpm_query(AP_MPMQ_MPM_STATE, &state) == APR_SUCCESS
-           && state == AP_MPMQ_STOPPING;
-}
-
 static int pyw_handler_daemon_failed(request_rec *r, const pyw_group_t *g,
                                      long pid,
                                      const pyw_forward_outcome_t *o)
@@ -146,7 +136,7 @@ static int pyw_handler_daemon_failed(request_rec *r, const pyw_group_t *g,
     const char *cause = pyw_handler_daemon_cause(r, g, pid, o);
 
     if ((o->err == -ECONNRESET || o->err == -EPIPE)
-        && pyw_handler_apache_stopping()) {
+        && pyw_pm_stopping()) {
         /* Expected: the daemon stopped with Apache and said which
          * request it cut off (PYW0255, or PYW0204 when replaced). */
         PYW_RLOG(APLOG_INFO, 0, r, 119, g->name, pid, "daemon pid %ld "
@@ -261,6 +251,12 @@ int pyw_handler_outcome(request_rec *r, const pyw_group_t *g,
         pyw_handler_no_backend(r, g, o);
         return pyw_handler_unavailable(r, g);
     case PYW_FWD_NOT_RUN:
+        if (o->apache_stopping && pid <= 0) {
+            PYW_RLOG(APLOG_INFO, 0, r, 119, gn, 0L, "the group's daemons "
+                     "stop with Apache (stop or hard restart) and none "
+                     "took the request; answering 503");
+            return pyw_handler_unavailable(r, g);
+        }
         if (o->apache_stopping) {
             PYW_RLOG(APLOG_INFO, 0, r, 119, gn, pid, "daemon pid %ld "
                      "stopped with Apache (stop or hard restart) before "

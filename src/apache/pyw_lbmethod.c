@@ -323,7 +323,8 @@ static proxy_worker *pyw_lb_queue(proxy_balancer *balancer, request_rec *r,
 
     bs.n = 0;
     pyw_lb_line_join(line, &me);
-    while (apr_time_now() < deadline) {
+    /* A child told to stop sends its waiters on (pyw_lb_find). */
+    while (apr_time_now() < deadline && !pyw_pm_stopping()) {
         if (!pyw_lb_line_first(line, &me)) {
             pyw_lb_line_wait_turn(line, balancer, &me, deadline);
             continue;
@@ -382,8 +383,12 @@ static proxy_worker *pyw_lb_find(proxy_balancer *balancer, request_rec *r)
     if (get_best == NULL) {
         return NULL;            /* a mod_proxy older than 2.4.35 */
     }
-    /* A newcomer does not pass those already waiting. */
-    if (balancer->s->timeout > 0
+    /* A newcomer does not pass those already waiting.  A child told to
+     * stop queues nobody: the request goes to a member now (whose daemon
+     * answers at once while Apache stops), else mod_proxy_balancer would
+     * ask again until timeout= and hold the child until the MPM's
+     * SIGKILL. */
+    if (balancer->s->timeout > 0 && !pyw_pm_stopping()
         && (pyw_lb_line_busy(line = pyw_lb_line_of(balancer))
             || pyw_lb_full(balancer))
         && pyw_lb_line_has_room(balancer, line)) {

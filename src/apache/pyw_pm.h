@@ -23,6 +23,7 @@
 #include "pyw_config.h"
 #include "pyw_errlog.h"
 #include "pyw_keeper.h"
+#include "pyw_procmgr.h"
 #include "../common/pyw_wboard.h"
 
 /* Why a process is being stopped; plain ints so they survive a restart
@@ -77,9 +78,9 @@ struct pyw_slot {
     pyw_proc_t  *old;           /* serving until cur is ready, or NULL   */
     int          failures;      /* consecutive quick failures            */
     apr_time_t   failed_at;     /* the last of them                      */
-    apr_time_t   quiet_since;   /* its last request, for the next process
-                                   when it replaces one for inactivity;
-                                   0: none                              */
+    int64_t      quiet_since;   /* its last request (pyw_io_now_ms), for
+                                   the next process when it replaces one
+                                   for inactivity; 0: none              */
     int          ready_deaths;  /* consecutive quick deaths after READY  */
     pid_t        lane_pid[PYW_WBOARD_LANES];  /* who writes each lane, 0 */
 };
@@ -146,8 +147,6 @@ extern pyw_pm_t pyw_pm;
 
 #define PYW_KILL_MARGIN_MS  2000    /* after a stopping daemon's budget    */
 
-/* pyw_procmgr.c */
-int pyw_pm_stopping(void);
 /* Cause of a death as words; returns PYW_DEATH_* flags. */
 #define PYW_DEATH_NOT_STARTED   1   /* exit 254: it could not start      */
 #define PYW_DEATH_CLEAN         2   /* exit status 0                     */

@@ -56,6 +56,10 @@ int pyw_pm_group_dormant(const pyw_group_t *g, const pyw_board_load_t *load);
  * kept (NULL: none). */
 pyw_board_t *pyw_pm_group_board(const pyw_group_t *g);
 
+/* Apache stops or restarts: in the parent, or in this child (told to
+ * stop by its MPM). */
+int pyw_pm_stopping(void);
+
 /* In an Apache child: queue-limit=.  pyw_pm_hold counts one more request
  * of the group held by this child and returns how many the group's
  * children hold with it (0 for a group without a limit); each hold is

@@ -18,6 +18,7 @@
 #include "pyw_log.h"
 #include "pyw_pm.h"
 #include "pyw_slots_int.h"
+#include "../common/pyw_io.h"
 #include "../common/pyw_spec.h"
 
 /* ---- status bytes ---- */
@@ -39,8 +40,8 @@ static int pyw_proc_status(pyw_proc_t *p, char b)
         /* A replacement as for any limit, whose successor counts the
          * quiet that led to it towards idle-timeout. */
         if (p->slot != NULL && p->slot->cur == p) {
-            p->slot->quiet_since = apr_time_now() - apr_time_from_msec(
-                p->slot->rt->group->inactivity_timeout_ms);
+            p->slot->quiet_since = pyw_io_now_ms()
+                                   - p->slot->rt->group->inactivity_timeout_ms;
             pyw_slot_replace(p->slot, PYW_WHY_RECYCLE);
         }
         break;

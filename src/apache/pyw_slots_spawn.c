@@ -93,9 +93,7 @@ static void pyw_fill_spec(const pyw_slot_t *slot, const pyw_proc_t *p,
     spec->log_level = ap_get_server_module_loglevel(g->server,
                                                     APLOG_MODULE_INDEX);
     spec->startup_delay_ms = p->delay_ms;
-    spec->quiet_ms = slot->quiet_since != 0
-                     ? apr_time_as_msec(apr_time_now() - slot->quiet_since)
-                     : 0;
+    spec->quiet_since_ms = slot->quiet_since;
     spec->listen_fd = slot->rt->listen_fd;
     spec->status_fd = status_fd;
     /* Where the group's server logs: its file or pipe (else stderr,

@@ -71,14 +71,16 @@
 #define PYW_MAX_RESPONSE_HEADERS 1000
 
 /* REQUEST pairs Apache adds for the daemon itself.  Apache sends the
- * request start, REQUEST_URI and the application group as the first
- * three pairs, so a worker finds them without decoding the rest (any
- * order is still valid).  The application group is the resolved name,
+ * request start, REQUEST_URI, the application group and (in a
+ * subrequest or internal redirect) the URI served as the first pairs,
+ * so a worker finds them without decoding the rest (any order is still
+ * valid).  The application group is the resolved name,
  * "" for %{GLOBAL} (the main interpreter). */
 #define PYW_ENV_REQUEST_START  "mod_pyworker.request_start" /* us, epoch */
 #define PYW_ENV_APP_GROUP      "mod_pyworker.application_group"
-/* In a subrequest (an SSI include): its own URI, for the daemon's log
- * lines; REQUEST_URI is the page's, as CGI has it. */
+/* In a subrequest (an SSI include) or an internal redirect (an
+ * ErrorDocument, a local Location): the URI served, for the daemon's log
+ * lines; REQUEST_URI is the original's, as CGI has it. */
 #define PYW_ENV_SUBREQUEST_URI "mod_pyworker.uri"
 
 typedef enum {

@@ -76,9 +76,11 @@
  *     atexit share shutdown-timeout.  Also the parent-death signal, and
  *     what Ctrl-C sends a foreground Apache's whole process group.
  * A plain SIGTERM from the Apache parent (prefork stopping signals its
- * whole process group) or from the daemon itself counts as RECYCLE; one
- * from any other process (kill(1) by hand) is no stop but a request for
- * a successor (PYW_STATUS_SIGNAL), as SIGUSR1 is.  A later signal with a
+ * whole process group), or the daemon's own (PYW_RETIRE_SELF), counts as
+ * RECYCLE; a SIGTERM or SIGINT from any other process, or from the
+ * application (kill(1) by hand, os.kill(os.getpid(), SIGINT) as mod_wsgi
+ * documents for code reloading), is no stop but a request for a
+ * successor (PYW_STATUS_SIGNAL), as SIGUSR1 is.  A later signal with a
  * shorter budget shortens the wait; nothing lengthens it.
  */
 #define PYW_SIG_RETIRE       SIGTERM
@@ -89,6 +91,8 @@
 #define PYW_RETIRE_STALE     4
 #define PYW_RETIRE_UNCONFIGURED 5
 #define PYW_RETIRE_SIGNAL    6
+#define PYW_RETIRE_SELF      7  /* the daemon's own stop (its socket is
+                                   gone...): a plain SIGTERM's budget   */
 
 #define PYW_PRIORITY_KEEP  PYW_PRIORITY_UNSET
 
@@ -141,8 +145,9 @@ typedef struct {
     int           syslog_facility; /* LOG_LOCAL7 and the like             */
     const char   *syslog_tag;      /* openlog()'s ident                   */
     int           startup_delay_ms;/* back-off before starting (restarts) */
-    int64_t       quiet_ms;        /* no request in its slot for this long
-                                      before it started (idle-timeout)   */
+    int64_t       quiet_since_ms;  /* its slot's last request, on the
+                                      CLOCK_MONOTONIC ms clock of
+                                      pyw_io_now_ms (idle-timeout); 0   */
 
     /* Not encoded: descriptors and memory of the daemon itself. */
     int           listen_fd;       /* the group's listening Unix socket   */

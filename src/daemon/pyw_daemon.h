@@ -21,6 +21,10 @@ void pyw_daemon_main(const pyw_daemon_spec_t *spec, const pyw_app_t *app)
     __attribute__((noreturn));
 /* 1 once a stop signal came (a handler counted it). */
 int pyw_daemon_stop_asked(void);
+/* A graceful stop the daemon's own code asks for (its socket is gone, no
+ * status pipe to ask for a successor): SIGTERM with PYW_RETIRE_SELF,
+ * never taken for one the application or a person sent. */
+void pyw_daemon_stop_self(void);
 
 void pyw_daemon_main_hosted(const pyw_daemon_spec_t *spec,
                             const pyw_app_t *app) __attribute__((noreturn));

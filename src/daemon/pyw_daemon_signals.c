@@ -43,6 +43,7 @@ static volatile sig_atomic_t sig_other_no;
 enum { ASK_TERM, ASK_USR1, ASK_KINDS };
 static volatile sig_atomic_t sig_asked[ASK_KINDS];
 static volatile sig_atomic_t sig_asker[ASK_KINDS];
+static volatile sig_atomic_t sig_asker_signo[ASK_KINDS];
 static volatile sig_atomic_t sig_rolling;   /* SIGUSR2 count            */
 static volatile sig_atomic_t sig_stacks;    /* SIGRTMIN+6 count         */
 static int wake_r = -1, wake_w = -1;        /* self-pipe                */
@@ -55,10 +56,11 @@ static int daemon_signals[] = { PYW_SIG_RETIRE, PYW_SIG_APACHE_STOP,
                                 SIGHUP, SIGUSR1, SIGUSR2, 0 };
 #define DAEMON_NSIGNALS (sizeof(daemon_signals) / sizeof(daemon_signals[0]))
 
-/* Async-signal-safe: 1 if a process other than the daemon itself, its
- * keeper and Apache's parent sent the signal: a person or a script.
- * Signals of the kernel's own (si_code > 0, such as a terminal's) are
- * nobody's; si_pid 0 is a sender outside our PID namespace. */
+/* Async-signal-safe: 1 if neither the daemon's own code
+ * (pyw_daemon_stop_self), its keeper nor Apache's parent sent the
+ * signal: a person, a script, or the application (os.kill of its own
+ * pid).  Signals of the kernel's own (si_code > 0, such as a terminal's)
+ * are nobody's; si_pid 0 is a sender outside our PID namespace. */
 static int daemon_by_hand(const siginfo_t *si)
 {
     pid_t from;
@@ -67,7 +69,19 @@ static int daemon_by_hand(const siginfo_t *si)
         return 0;
     }
     from = si->si_pid;
-    return from != getpid() && from != apache_pid && from != keeper_pid;
+    if (from == getpid()) {
+        return !(si->si_code == SI_QUEUE
+                 && si->si_value.sival_int == PYW_RETIRE_SELF);
+    }
+    return from != apache_pid && from != keeper_pid;
+}
+
+void pyw_daemon_stop_self(void)
+{
+    union sigval v;
+
+    v.sival_int = PYW_RETIRE_SELF;
+    sigqueue(getpid(), PYW_SIG_RETIRE, v);
 }
 
 /* Async-signal-safe: the kind of stop a signal asks for. */
@@ -88,6 +102,10 @@ static int daemon_stop_kind(int sig, const siginfo_t *si)
         return STOP_STALE;
     case PYW_RETIRE_UNCONFIGURED:
         return STOP_UNCONFIGURED;
+    case PYW_RETIRE_SIGNAL:
+        return STOP_SIGNAL;
+    case PYW_RETIRE_SELF:
+        return STOP_TERM;
     default:
         return STOP_RECYCLE;
     }
@@ -99,10 +117,12 @@ static void daemon_on_signal(int sig, siginfo_t *si, void *uc)
     char b = 0;
 
     (void)uc;
-    if ((sig == PYW_SIG_RETIRE || sig == SIGUSR1) && daemon_by_hand(si)) {
+    if ((sig == PYW_SIG_RETIRE || sig == SIGUSR1
+         || sig == PYW_SIG_APACHE_STOP) && daemon_by_hand(si)) {
         int ask = sig == SIGUSR1 ? ASK_USR1 : ASK_TERM;
 
         sig_asker[ask] = (sig_atomic_t)si->si_pid;
+        sig_asker_signo[ask] = sig;
         sig_asked[ask]++;
     }
     else if (sig == PYW_SIG_RETIRE || sig == PYW_SIG_APACHE_STOP) {
@@ -237,7 +257,8 @@ static void daemon_rolling_restart(void)
 }
 
 /*
- * A SIGTERM or SIGUSR1 sent by hand (daemon_by_hand): replace this
+ * A SIGTERM, SIGINT or SIGUSR1 sent by hand or by the application
+ * (daemon_by_hand): replace this
  * daemon as a recycling limit does, its successor started and ready
  * before it drains (the parent then stops it with PYW_RETIRE_SIGNAL).
  * mod_wsgi restarts a daemon on SIGUSR1 so; stopping at once on SIGTERM
@@ -249,7 +270,9 @@ static void daemon_rolling_restart(void)
 static void daemon_replace_asked(int ask, pid_t from)
 {
     static int asked;
-    const char *name = ask == ASK_USR1 ? "SIGUSR1" : "SIGTERM";
+    const char *name = ask == ASK_USR1 ? "SIGUSR1"
+                       : sig_asker_signo[ask] == SIGINT ? "SIGINT"
+                       : "SIGTERM";
 
     if (!pyw_status_available() || (asked && ask == ASK_TERM)) {
         pyw_dlog(PYW_LOG_INFO, PYW_LOG_SIGNAL_REPLACE, NULL,

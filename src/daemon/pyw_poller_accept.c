@@ -15,6 +15,7 @@
 
 #include "../common/pyw_io.h"
 #include "pyw_balance.h"
+#include "pyw_daemon.h"
 #include "pyw_dlog.h"
 #include "pyw_dlogno.h"
 #include "pyw_poller_int.h"
@@ -136,7 +137,7 @@ void pyw_poller_accept(void)
                      "stopping the daemon", pyw_pl.listen_fd,
                      strerror(errno));
             pyw_pl.listen_gone = 1;
-            kill(getpid(), SIGTERM);
+            pyw_daemon_stop_self();
             return;
         default:
             /* EMFILE, ENFILE, ENOBUFS, ENOMEM: the backlog stays

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "pyw_balance.h"
+#include "pyw_daemon.h"
 #include "pyw_dlog.h"
 #include "pyw_dlogno.h"
 #include "pyw_poller_int.h"
@@ -147,7 +148,7 @@ void *pyw_poller_main(void *arg)
             pyw_dlog(PYW_LOG_CRIT, PYW_LOG_EPOLL, NULL,
                      "epoll_wait() failed: %s; stopping the daemon",
                      strerror(errno));
-            kill(getpid(), SIGTERM);
+            pyw_daemon_stop_self();
             return NULL;
         }
         poller_dispatch(evs, n < 0 ? 0 : n);

@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "../common/pyw_io.h"
+#include "pyw_daemon.h"
 #include "pyw_dlog.h"
 #include "pyw_dlogno.h"
 #include "pyw_status.h"
@@ -56,7 +57,7 @@ void pyw_watchdog_replace_me_for(char what)
     pyw_dlog(PYW_LOG_NOTICE, PYW_LOG_DRAIN, NULL, "no status pipe to the "
              "parent: stopping gracefully instead (the parent restarts the "
              "daemon)");
-    kill(getpid(), SIGTERM);
+    pyw_daemon_stop_self();
 }
 
 void pyw_watchdog_dump_stacks(const char *why, int level)
@@ -155,7 +156,9 @@ static void wd_copy_limits(const pyw_daemon_spec_t *spec)
     pyw_wd.cpu_limit = spec->cpu_time_limit_ms;
     pyw_wd.idle_timeout = spec->idle_timeout_ms;
     pyw_wd.started = pyw_wd.last_tick = pyw_io_now_ms();
-    pyw_wd.quiet_before = spec->quiet_ms > 0 ? spec->quiet_ms : 0;
+    pyw_wd.quiet_since = spec->quiet_since_ms > 0
+                         && spec->quiet_since_ms < pyw_wd.started
+                         ? spec->quiet_since_ms : pyw_wd.started;
     if (pyw_wd.memory_limit > 0) {
         pyw_wd.statm_fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
         pyw_wd.statm_errno = errno;

@@ -54,7 +54,7 @@ void pyw_watchdog_check_idle(int64_t now)
     else if (since == 0) {
         /* No request yet: quiet since its start, or since its slot's
          * last request when it replaced a process for inactivity. */
-        since = pyw_wd.started - pyw_wd.quiet_before;
+        since = pyw_wd.quiet_since;
     }
     if (pyw_wd.idle_said != 0 && since != pyw_wd.idle_said) {
         pyw_wd.idle_said = 0;

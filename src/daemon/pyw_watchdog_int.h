@@ -30,8 +30,9 @@ typedef struct {
 
     /* Watchdog thread only. */
     int64_t          started;
-    int64_t          quiet_before;  /* its slot's quiet before it started:
-                                       counts towards idle-timeout      */
+    int64_t          quiet_since;   /* no request before: its start, or
+                                       its slot's last request when it
+                                       replaced a process for inactivity */
     int              recycling;     /* a replacement was asked for        */
     int              deadlocked;    /* reported, and drained              */
     int64_t          last_tick;

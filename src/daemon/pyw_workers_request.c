@@ -30,33 +30,49 @@
  * arrived, so this is only a bound for a peer that sent half a frame. */
 #define WORKER_SWEEP_READ_MS       100
 
-/* One pass over the environ pairs for REQUEST_URI (the payload is
- * overwritten by the first body read, the URI is needed for logs until
- * the end) and Apache's request start time. */
+/* Apache's request start time and the URI for logs (REQUEST_URI, or the
+ * URI a subrequest or internal redirect serves), from the first pairs,
+ * where Apache puts them (pyw_proto.h): the payload is overwritten by
+ * the first body read, the URI is needed until the end. */
+#define WORKER_SCAN_PAIRS 4
+
+static void worker_copy_uri(worker_req_t *rq, pyw_slice_t value)
+{
+    size_t n = value.len < sizeof(rq->uri) - 1 ? value.len
+                                               : sizeof(rq->uri) - 1;
+
+    memcpy(rq->uri, value.data, n);
+    rq->uri[n] = '\0';
+}
+
 static void worker_scan(const unsigned char *env, size_t len,
                         worker_req_t *rq)
 {
     static const char start_key[] = PYW_ENV_REQUEST_START;
+    static const char served_key[] = PYW_ENV_SUBREQUEST_URI;
     pyw_pair_iter_t it;
     pyw_slice_t name, value;
     const char *err;
-    int found = 0;
+    int seen = 0, served = 0;
 
     strcpy(rq->uri, "-");
     rq->start_us = 0;
     pyw_pair_iter_init(&it, env, len);
-    while (found < 2 && pyw_pair_next(&it, &name, &value, &err) == 1) {
+    while (seen++ < WORKER_SCAN_PAIRS
+           && pyw_pair_next(&it, &name, &value, &err) == 1) {
         if (name.len == 11 && memcmp(name.data, "REQUEST_URI", 11) == 0) {
-            size_t n = value.len < sizeof(rq->uri) - 1 ? value.len
-                                                       : sizeof(rq->uri) - 1;
-            memcpy(rq->uri, value.data, n);
-            rq->uri[n] = '\0';
-            found++;
+            if (!served) {
+                worker_copy_uri(rq, value);
+            }
+        }
+        else if (name.len == sizeof(served_key) - 1
+                 && memcmp(name.data, served_key, name.len) == 0) {
+            worker_copy_uri(rq, value);
+            served = 1;
         }
         else if (name.len == sizeof(start_key) - 1
                  && memcmp(name.data, start_key, name.len) == 0) {
             rq->start_us = pyw_decimal(value.data, value.len);
-            found++;
         }
     }
 }
