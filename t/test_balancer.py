@@ -616,9 +616,11 @@ ProxyPass /other pyworker://other/
                               r"pywtest1", since=mark)
         assert line and "(group=other " in line[0], a.log.tail()
         a.log.expect(r"\bPYW0106\b")
-        # Its preload at start was refused the same way (t/test_preload.py).
+        # Its preload at start was refused the same way (t/test_preload.py),
+        # and so are the starts of the replacement it asks for.
         a.log.expect(r"\bPYW0311\b.*(preloading \S+/other\.wsgi failed|"
                      r"PermissionError: \S+/other\.wsgi is owned by uid 0)")
+        a.log.expect(r"\bPYW0(023|210|258)\b.*\(group=other\b")
         assert a.log.find(r"\bPYW0311\b.*PermissionError: \S+/other\.wsgi")
     finally:
         shutil.rmtree(scripts)

@@ -12,15 +12,25 @@ its own daemon group (processes=2 threads=2) under its own user:
         RewriteRule ^/(.*)$ /one/VirtualHostBase/http/www.one.test:{port}/Plone/VirtualHostRoot/$1 [PT,L]
     </VirtualHost>
 
-(t/plone_t.PloneWorld.snippet writes it.)  The venv comes from
-plone/build-env (built once, cached under /var/cache/pyworker-plone);
-the sites are made by t/plone_t/mksite.py when the module starts.  The
-only skip: the venv cannot be built on this machine (no PyPI).
+(t/plone_t.PloneWorld.snippet writes it.)  Besides, a second Zope
+instance of site one's storage (p1/) served from Zope's own etc/zope.ini
+(what `mkwsgiinstance` writes for `runwsgi`), preloaded:
+
+    PyWorkerDaemonProcess plonepaste processes=1 threads=2 user=pywtest1 \\
+        python-home=<plone venv> home=<p1> display-name=%{GROUP}
+    PyWorkerPasteApp /site1 <p1>/etc/zope.ini process-group=plonepaste \\
+        application-group=%{GLOBAL}
+
+The venv comes from plone/build-env (built once, cached under
+/var/cache/pyworker-plone); the sites are made by t/plone_t/mksite.py
+when the module starts.  The only skip: the venv cannot be built on this
+machine (no PyPI).
 """
 import hashlib
 import os
 import pwd
 import re
+import shutil
 import signal
 import time
 import urllib.parse
@@ -29,7 +39,7 @@ import pytest
 import requests
 
 from plone_t import (ADMIN, ADMIN_PASSWORD, PAGE_ID, SITE_ID, BuildError,
-                     PloneWorld, build_env)
+                     PloneWorld, build_env, write_instance)
 from plone_t import browser
 from pyworker_t import procs
 from pyworker_t.httpd import T_DIR
@@ -39,7 +49,8 @@ SITES = [("one", "Plone Site One", "pywtest1"),
          ("two", "Plone Site Two", "pywtest2")]
 NAMES = [s[0] for s in SITES]
 CONFLICTS = os.path.join(T_DIR, "apps", "plone_conflicts.py")
-READY_TIMEOUT = 240         # four Zope processes start on two cores
+READY_TIMEOUT = 300         # five Zope processes start on two cores
+PASTE_GROUP = "plonepaste"
 
 
 @pytest.fixture(scope="module")
@@ -55,6 +66,7 @@ def world():
     w.timings["env"] = seconds
     try:
         w.create()
+        write_zope_ini_instance(w)
     except Exception:
         w.stop(keep=os.environ.get("PYW_KEEP") == "1")
         raise
@@ -62,12 +74,61 @@ def world():
     w.stop(keep=os.environ.get("PYW_KEEP") == "1")
 
 
+def write_zope_ini_instance(w):
+    """A second instance of storage "one" at p1/, described by Zope's
+    own etc/zope.ini (`mkwsgiinstance`'s, with its translogger and
+    logging sections)."""
+    w.p1 = os.path.join(w.root, "p1")
+    write_instance(w.p1, w.port, "one", 2, "pywtest1")
+    lib = os.path.join(w.venv, "lib")
+    (pyver,) = [d for d in os.listdir(lib) if d.startswith("python")]
+    skel = os.path.join(lib, pyver, "site-packages", "Zope2", "utilities",
+                        "skel", "etc", "zope.ini.in")
+    with open(skel) as f:
+        ini = f.read().replace("<<INSTANCE_HOME>>", w.p1)
+    w.ini = os.path.join(w.p1, "etc", "zope.ini")
+    with open(w.ini, "w") as f:
+        f.write(ini)
+    os.chmod(w.ini, 0o644)
+
+
+def paste_snippet(world):
+    return ("PyWorkerDaemonProcess %s processes=1 threads=2 %s"
+            "python-home=%s home=%s display-name=%%{GROUP}\n"
+            "PyWorkerPasteApp /site1 %s process-group=%s "
+            "application-group=%%{GLOBAL}\n"
+            % (PASTE_GROUP, "user=pywtest1 " if os.geteuid() == 0 else "",
+               world.venv, world.p1, world.ini, PASTE_GROUP))
+
+
+def wait_200(a, path, deadline):
+    last = None
+    while True:
+        try:
+            r = a.get(path, timeout=60)
+            if r.status_code == 200:
+                return r
+            last = r.status_code
+        except requests.RequestException as e:
+            last = repr(e)
+        if time.monotonic() > deadline:
+            raise RuntimeError("%s not 200 (last: %s):\n%s"
+                               % (path, last, a.log.tail(40)))
+        time.sleep(0.5)
+
+
 @pytest.fixture(scope="module")
 def httpd(world, apache):
     # world first: it is torn down last, so ZEO outlives the daemons.
     t0 = time.monotonic()
-    a = apache(world.snippet(extra_import=CONFLICTS))
+    a = apache(paste_snippet(world) + world.snippet(extra_import=CONFLICTS))
     deadline = time.monotonic() + READY_TIMEOUT
+    while not a.log.find(r"\bPYW0048\b.*\(group=%s " % PASTE_GROUP):
+        if time.monotonic() > deadline or a.proc.poll() is not None:
+            raise RuntimeError("%s: daemon not ready:\n%s"
+                               % (PASTE_GROUP, a.log.tail(40)))
+        time.sleep(0.2)
+    wait_200(a, "/site1/" + SITE_ID, deadline)
     for s in world.sites:
         # Every daemon ready (Zope loaded) before the first request:
         # earlier ones would wait past connect-timeout (PYW0110).
@@ -353,7 +414,7 @@ def test_graceful_restart_under_load_fails_no_request(httpd, world):
     load = start_load(httpd, world, keepalive=False)
     time.sleep(2)
     old = httpd.graceful(wait=True, timeout=120)
-    assert len(old) == 4
+    assert len(old) == 5            # the sites' 2 + 2, plonepaste's 1
     replaced = wait_replaced(httpd, old, groups)
     time.sleep(2)
     res = stop_load(load)
@@ -379,3 +440,150 @@ def test_rolling_restart_under_load_fails_no_request(httpd, world):
     print("\nrolling restarts under load: %s" % res)
     assert replaced, "old daemons still running: %s" % old
     assert_no_failure(res)
+
+
+# -- PasteDeploy zope.ini: a preload that fails ------------------------------
+
+def break_blob_cache(world):
+    """What an integrator gets wrong: the instance's var/ not writable by
+    the group's user, so ZEO's blob cache cannot be made and Zope cannot
+    start (PermissionError in ClientStorage)."""
+    var = os.path.join(world.p1, "var")
+    shutil.rmtree(os.path.join(var, "blobcache"), ignore_errors=True)
+    os.chown(var, 0, 0)
+    os.chmod(var, 0o755)
+
+
+def fix_blob_cache(world):
+    var = os.path.join(world.p1, "var")
+    pw = pwd.getpwnam("pywtest1")
+    os.chown(var, pw.pw_uid, pw.pw_gid)
+    os.chmod(var, 0o700)
+
+
+def touch(path):
+    t = max(time.time(), os.stat(path).st_mtime + 2)
+    os.utime(path, (t, t))
+
+
+def expect_load_failures(httpd):
+    # PYW0313: the PasteDeploy load failed; PYW0210/PYW0023: a daemon
+    # that would replace a serving one not starting, retried; PYW0258: a
+    # daemon started without its application asking for its replacement;
+    # PYW0320: the half-loaded Zope raising on a request; PYW0363 and
+    # PYW0361: Zope's own ERROR records and output; PYW0022: the daemon
+    # killed on purpose.
+    httpd.log.expect(codes=[313, 210, 23, 258, 320, 363, 361, 22])
+
+
+def replaced_after(httpd, mark, timeout):
+    """Until a new plonepaste daemon took over after mark (PYW0031) and
+    /site1 answers 200; whether that happened within timeout."""
+    deadline = time.monotonic() + timeout
+    path = "/site1/%s/%s" % (SITE_ID, PAGE_ID)
+    while time.monotonic() < deadline:
+        if httpd.log.find(r"\bPYW0031\b.*\(group=%s " % PASTE_GROUP,
+                          since=mark):
+            try:
+                if httpd.get(path, timeout=60).status_code == 200:
+                    return True
+            except requests.RequestException:
+                pass
+        time.sleep(1)
+    return False
+
+
+def get_status(httpd, path):
+    try:
+        return httpd.get(path, timeout=60).status_code
+    except requests.RequestException as e:
+        return repr(e)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root (user=)")
+def test_zope_ini_deploy_that_cannot_load_keeps_the_old_daemon_serving(
+        httpd, world):
+    """A deploy (zope.ini touched) while Zope cannot start in a new
+    process (var/ not writable): the new daemon's preload failed
+    (PYW0313), it said READY all the same, the rolling restart retired
+    the working daemon (PYW0031) and every request got 500: the site was
+    down.  The same mistake with zope.wsgi + PyWorkerImportScript left
+    the old daemon serving.  Now a daemon that replaces a serving one
+    fails its start when its preload fails (PYW0210), is retried with
+    back-off, and the old one serves on until a retry loads Zope."""
+    expect_load_failures(httpd)
+    path = "/site1/%s/%s" % (SITE_ID, PAGE_ID)
+    assert httpd.get(path, timeout=60).status_code == 200
+    old = httpd.daemon_pids(PASTE_GROUP)
+    mark = httpd.log.mark()
+    break_blob_cache(world)
+    statuses = []
+    try:
+        touch(world.ini)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            statuses.append(get_status(httpd, path))
+            time.sleep(0.5)
+        failed = httpd.log.find(r"\bPYW0023\b.*\(group=%s " % PASTE_GROUP,
+                                since=mark)
+    finally:
+        fix_blob_cache(world)
+        recovered = replaced_after(httpd, mark, 180)
+        expect_load_failures(httpd)
+    bad = [s for s in statuses if s != 200]
+    assert not bad, ("the site went down on a deploy that could not load "
+                     "(daemons %s -> %s): %d of %d requests failed: %s"
+                     % (old, httpd.daemon_pids(PASTE_GROUP), len(bad),
+                        len(statuses), bad[:5]))
+    assert failed, "no start of the new daemon failed:\n" + \
+        httpd.log.text(mark)[-3000:]
+    assert recovered, "the deploy did not go through once var/ was fixed"
+    assert old[0] not in httpd.daemon_pids(PASTE_GROUP)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root (user=)")
+def test_zope_ini_app_that_failed_to_load_serves_again_once_fixed(
+        httpd, world):
+    """A PasteDeploy Zope whose daemon starts with nothing serving in its
+    place (here: restarted after it was killed) while Zope cannot start
+    (var/ not writable), then the cause fixed: the site must come back by
+    itself.  The daemon's requests loaded zope.ini again in the same
+    process, but Zope starts only once per process: the second
+    make_wsgi_app returned an application whose database was never
+    opened, and every request was 500 for good (PYW0320, TypeError in
+    ZPublisher's load_app) until someone restarted the group.  Now that
+    daemon asks for its replacement (PYW0258), retried with back-off
+    until one loads Zope, which takes over."""
+    expect_load_failures(httpd)
+    path = "/site1/%s/%s" % (SITE_ID, PAGE_ID)
+    (pid,) = httpd.daemon_pids(PASTE_GROUP)
+    mark = httpd.log.mark()
+    break_blob_cache(world)
+    try:
+        os.kill(pid, signal.SIGKILL)
+        # Restarted at once, without its application (PYW0313) ...
+        assert httpd.log.wait_for(r"\bPYW0313\b.*\(group=%s " % PASTE_GROUP,
+                                  since=mark, timeout=180), \
+            httpd.log.text(mark)[-3000:]
+        httpd.log.wait_for(r"\bPYW0200\b.*\(group=%s " % PASTE_GROUP,
+                           since=mark, timeout=60)
+        # ... so down meanwhile: 500 from the daemon that has no Zope.
+        assert get_status(httpd, path) == 500
+        assert get_status(httpd, path) == 500
+        # A replacement's start failing too, before the fix.
+        httpd.log.wait_for(r"\bPYW0023\b.*\(group=%s " % PASTE_GROUP,
+                           since=mark, timeout=30)
+    finally:
+        fix_blob_cache(world)
+        fixed = time.monotonic()
+        # The back-off reached (under 30 s) plus a Zope start.
+        recovered = replaced_after(httpd, mark, 180)
+        took = time.monotonic() - fixed
+        expect_load_failures(httpd)
+    assert recovered, ("180 s after the cause was fixed, /site1 still "
+                       "answers %s; log:\n%s" % (get_status(httpd, path),
+                                                 httpd.log.text(mark)[-3000:]))
+    print("\nzope.ini site back %.1f s after the fix" % took)
+    assert httpd.log.find(r"\bPYW0258\b.*\(group=%s pid=" % PASTE_GROUP,
+                          since=mark)
+    assert pid not in httpd.daemon_pids(PASTE_GROUP)

@@ -133,7 +133,7 @@ const char *pyw_pm_why_text(pyw_why_e why)
 {
     switch (why) {
     case PYW_WHY_RECYCLE:      return "it asked to be replaced: a limit was "
-                                      "reached";
+                                      "reached, or a preload failed";
     case PYW_WHY_ROLLING:      return "rolling restart of its group";
     case PYW_WHY_GRACEFUL:     return "Apache restarted gracefully";
     case PYW_WHY_UNCONFIGURED: return "its group or process slot is no "

@@ -94,6 +94,10 @@ static void pyw_fill_spec(const pyw_slot_t *slot, const pyw_proc_t *p,
                                                     APLOG_MODULE_INDEX);
     spec->startup_delay_ms = p->delay_ms;
     spec->quiet_since_ms = slot->quiet_since;
+    /* slot->old is set only while it serves (pyw_slot_replace, a
+     * handover): a deploy must not retire it for a daemon whose
+     * application failed to load. */
+    spec->replacing = slot->old != NULL;
     spec->listen_fd = slot->rt->listen_fd;
     spec->status_fd = status_fd;
     /* Where the group's server logs: its file or pipe (else stderr,

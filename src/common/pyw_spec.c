@@ -75,6 +75,7 @@ static const spec_row_t spec_rows[] = {
     SPEC_ROW(".syslog-tag", SPEC_STR, syslog_tag),
     SPEC_ROW(".startup-delay", SPEC_INT, startup_delay_ms),
     SPEC_ROW(".quiet-since", SPEC_I64, quiet_since_ms),
+    SPEC_ROW(".replacing", SPEC_INT, replacing),
     { NULL, 0, 0, 0 }
 };
 

@@ -37,9 +37,10 @@
 /* Status bytes a daemon writes to its status pipe. */
 #define PYW_STATUS_READY     'R'  /* Python up, import scripts ran: the
                                      parent may now retire a predecessor */
-#define PYW_STATUS_RECYCLE   'C'  /* replace me (a limit was reached); the
-                                     daemon keeps serving until told to
-                                     stop (PYW_SIG_RETIRE)                */
+#define PYW_STATUS_RECYCLE   'C'  /* replace me (a limit was reached, or
+                                     a preload failed); the daemon keeps
+                                     serving until told to stop
+                                     (PYW_SIG_RETIRE)                     */
 #define PYW_STATUS_ROLLING   'G'  /* restart my whole group, one process at
                                      a time (SIGUSR2, script touched)     */
 #define PYW_STATUS_IDLE      'I'  /* no request for idle-timeout: the parent
@@ -100,7 +101,10 @@
  *   "script"      PyWorkerImportScript: a failure stops the start (254);
  *   "preload"     a script whose alias names process-group= and
  *                 application-group= (mod_wsgi's rule), or the group's
- *                 script=: a failure is logged and its requests try again;
+ *                 script=: a failure stops the start of a daemon that is
+ *                 `replacing` a serving one; any other daemon logs it,
+ *                 starts (its requests try again) and asks for its own
+ *                 replacement (PYW_STATUS_RECYCLE);
  *   "paste:NAME"  the same for application NAME of a PasteDeploy file. */
 #define PYW_IMPORT_SCRIPT   "script"
 #define PYW_IMPORT_PRELOAD  "preload"
@@ -148,6 +152,11 @@ typedef struct {
     int64_t       quiet_since_ms;  /* its slot's last request, on the
                                       CLOCK_MONOTONIC ms clock of
                                       pyw_io_now_ms (idle-timeout); 0   */
+    int           replacing;       /* 1: the slot's previous process serves
+                                      until this one is ready, so a failed
+                                      preload fails the start (254) and
+                                      that one serves on; 0: the daemon
+                                      starts anyway (pyw_interp.c)        */
 
     /* Not encoded: descriptors and memory of the daemon itself. */
     int           listen_fd;       /* the group's listening Unix socket   */

@@ -28,7 +28,9 @@ typedef struct pyw_app_thread pyw_app_thread_t;
 struct pyw_app {
     /* Main thread, before any other thread exists, after privileges were
      * dropped; returns with the interpreter lock free.  Runs the import
-     * scripts.  0, or -1 with the cause logged (start-up failed). */
+     * scripts and preloads.  0; 1 when a preload failed but the daemon
+     * starts anyway (spec->replacing was 0; logged); or -1 with the cause
+     * logged (start-up failed). */
     int (*start)(const pyw_daemon_spec_t *spec);
 
     /* On each thread that will call handle() or ping(), once, before

@@ -19,18 +19,40 @@
 #include "pyw_watchdog.h"
 #include "pyw_workers.h"
 
+/*
+ * A preload failed, and no daemon served in this one's place (the
+ * group's first start, a restart after a crash): it serves, its requests
+ * load the application again, and a fresh process replaces it as soon as
+ * one can load it.  That one replaces a serving daemon, so it fails its
+ * start until then, retried with back-off; some applications (Zope)
+ * cannot be loaded twice in one process, so a retry here would not do.
+ */
+static void daemon_ask_replacement(void)
+{
+    int sent = pyw_status_send(PYW_STATUS_RECYCLE);
+
+    pyw_dlog(PYW_LOG_WARNING, PYW_LOG_PRELOAD_REPLACE, NULL,
+             "started although a preload failed (its PYW0311 or PYW0313 "
+             "line is above): its requests load it again%s",
+             sent == 1 ? "; asked the parent for a replacement, which "
+                         "takes over once it loads the application" : "");
+}
+
 /* The application first (Python may take a while importing scripts),
  * then the watchdog and the threads that serve requests; then READY
  * tells the parent it may retire the daemon this one replaces.  Any
  * failure is a start-up failure. */
 static void daemon_start(const pyw_daemon_spec_t *spec, const pyw_app_t *app)
 {
+    int started;
+
     if (pyw_daemon_self_pipe() < 0) {
         _exit(PYW_DAEMON_EXIT_STARTUP_FAILED);
     }
-    if (app->start(spec) < 0) {
+    if ((started = app->start(spec)) < 0) {
         pyw_dlog(PYW_LOG_CRIT, PYW_LOG_PYTHON_START, NULL,
-                 "Python, or a PyWorkerImportScript, did not start (the "
+                 "Python, a PyWorkerImportScript or, in a daemon that "
+                 "replaces a serving one, a preload did not start (the "
                  "line before says which); exiting");
         _exit(PYW_DAEMON_EXIT_STARTUP_FAILED);
     }
@@ -48,6 +70,9 @@ static void daemon_start(const pyw_daemon_spec_t *spec, const pyw_app_t *app)
     if (pyw_status_send(PYW_STATUS_READY) == 1) {
         pyw_dlog(PYW_LOG_INFO, PYW_LOG_READY, NULL,
                  "told the parent this daemon is ready");
+    }
+    if (started > 0) {
+        daemon_ask_replacement();
     }
 }
 

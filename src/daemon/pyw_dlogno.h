@@ -52,6 +52,10 @@
 /* Lifecycle: status pipe, watchdog, drain (pyw_status.c, pyw_watchdog*.c,
  * pyw_workers*.c, pyw_poller*.c, pyw_daemon*.c) */
 #define PYW_LOG_READY               240 /* info: READY sent to the parent  */
+#define PYW_LOG_PRELOAD_REPLACE     258 /* warn: started though a preload
+                                           failed (no daemon served in its
+                                           place): a replacement asked for,
+                                           which starts once it loads     */
 #define PYW_LOG_MAX_REQUESTS        241 /* notice: maximum-requests reached */
 #define PYW_LOG_RESTART_INTERVAL    242 /* notice: restart-interval reached */
 #define PYW_LOG_INACTIVITY          243 /* notice: inactivity-timeout       */

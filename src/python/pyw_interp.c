@@ -62,10 +62,13 @@ static void interp_log_started(void)
              pyw_hosted_running() ? "" : "embedded ", exe, p ? p : "?");
 }
 
-/* One import entry in ip (pyw_spec.h: PYW_IMPORT_*).  -1 only when a
- * failure must stop the start (PyWorkerImportScript); logged. */
+/* One import entry in ip (pyw_spec.h: PYW_IMPORT_*): 0; 1 for a failed
+ * preload the daemon starts without; -1 when a failure must stop the
+ * start (PyWorkerImportScript, or any in a daemon `replacing` a serving
+ * one).  Failures are logged. */
 static int interp_import_one(pyw_interp_t *ip, const char *path,
-                             const char *mode, const char *group)
+                             const char *mode, const char *group,
+                             int replacing)
 {
     size_t plen = sizeof(PYW_IMPORT_PASTE) - 1;
     const char *paste = strncmp(mode, PYW_IMPORT_PASTE, plen) == 0
@@ -74,10 +77,10 @@ static int interp_import_one(pyw_interp_t *ip, const char *path,
     int rv;
 
     if (paste != NULL) {
-        rv = pyw_paste_preload(path, paste);
+        rv = pyw_paste_preload(path, paste, replacing);
     }
     else if (strcmp(mode, PYW_IMPORT_PRELOAD) == 0) {
-        rv = pyw_script_preload(ip, path);
+        rv = pyw_script_preload(ip, path, replacing);
     }
     else {
         return pyw_script_import(ip, path);
@@ -89,18 +92,22 @@ static int interp_import_one(pyw_interp_t *ip, const char *path,
                  *group ? group : "%{GLOBAL}",
                  (long long)(pyw_io_now_ms() - start));
     }
-    return 0;                   /* a preload's failure is logged: its
-                                   requests load it again */
+    /* A deploy must not retire a serving daemon for one that cannot
+     * load its application: fail, and the parent retries with back-off
+     * while the old one serves.  With no daemon serving, serving 500s
+     * while requests try again beats serving 503s. */
+    return rv == 0 ? 0 : replacing ? -1 : 1;
 }
 
 /* PyWorkerImportScript and preloads, in order, each in its application
  * group's interpreter (created here when it is a named one).  GIL not
- * held.  0, or -1 logged. */
+ * held.  0; 1 if a preload failed and the daemon starts anyway; or -1
+ * (logged): the start fails. */
 static int interp_import_scripts(const pyw_daemon_spec_t *spec)
 {
     const char *group, *mode;
     pyw_interp_t *ip;
-    int i, rv;
+    int i, rv, failed = 0;
 
     for (i = 0; i < spec->n_import_scripts; i++) {
         group = i < spec->n_import_app_groups ? spec->import_app_groups[i]
@@ -111,19 +118,24 @@ static int interp_import_scripts(const pyw_daemon_spec_t *spec)
                                  NULL);
         if (ip == NULL) {
             /* Logged (PYW0314).  A preload's group is tried again by its
-             * requests, as when it fails to load. */
+             * requests.  Not a failed preload: no other process would
+             * have the interpreter either (64 named groups are the most
+             * a process holds), so neither refuse to replace a serving
+             * daemon nor ask for a replacement. */
             if (strcmp(mode, PYW_IMPORT_SCRIPT) == 0) {
                 return -1;
             }
             continue;
         }
-        rv = interp_import_one(ip, spec->import_scripts[i], mode, group);
+        rv = interp_import_one(ip, spec->import_scripts[i], mode, group,
+                               spec->replacing);
         pyw_subinterp_leave();
         if (rv < 0) {
             return -1;          /* logged with its traceback */
         }
+        failed |= rv;
     }
-    return 0;
+    return failed;
 }
 
 int pyw_interp_start(const pyw_daemon_spec_t *spec)

@@ -23,8 +23,9 @@
 /* Initialize CPython (python-home, python-path, lang/locale, no signal
  * handlers of its own), redirect sys.stdout/stderr to the error log,
  * register the stack dump, guard the daemon against the application
- * (signal.signal ignored, os._exit(15) made 1), run the import scripts.
- * 0, or -1 with the cause logged. */
+ * (signal.signal ignored, os._exit(15) made 1), run the import scripts
+ * and preloads.  0; 1 when a preload failed and the daemon starts anyway
+ * (logged; see pyw_app_t.start); or -1 with the cause logged. */
 int pyw_interp_start(const pyw_daemon_spec_t *spec);
 
 /* A new thread's state: its PyThreadState in the main interpreter now,

@@ -56,6 +56,9 @@
 #define PASTE_LOG_CHANGED       333     /* notice: file changed: rolling
                                            restart asked for            */
 
+/* What a failed load leaves: the next request tries again. */
+#define PASTE_THEN_RETRY        "500 until it loads"
+
 /* A loaded file is looked at no more often than this. */
 #define PASTE_CHECK_INTERVAL_MS 1000
 
@@ -271,10 +274,11 @@ static void paste_exc_summary(char *buf, size_t len)
 
 /*
  * Load e: read the file once (its stat for reloading), logging, the
- * application.  0, or -1 logged as one error line (the traceback at
- * debug) with no exception left set.
+ * application.  0, or -1 logged as one error line ending in `then`,
+ * what happens next (the traceback at debug), with no exception left
+ * set.
  */
-static int paste_load(paste_entry_t *e, const char *uri)
+static int paste_load(paste_entry_t *e, const char *uri, const char *then)
 {
     const char *step = "reading it";
     PyObject *text, *defaults = NULL, *ns = NULL;
@@ -302,9 +306,9 @@ static int paste_load(paste_entry_t *e, const char *uri)
     }
     paste_exc_summary(what, sizeof(what));
     pyw_dlog(PYW_LOG_ERR, PASTE_LOG_LOAD_FAILED, uri, "PasteDeploy "
-             "application '%s' of %s: %s failed: %s; 500 until it loads "
-             "(traceback at LogLevel pyworker:debug)", e->name, e->path,
-             step, what);
+             "application '%s' of %s: %s failed: %s; %s (traceback at "
+             "LogLevel pyworker:debug)", e->name, e->path, step, what,
+             then);
     pyw_script_log_exception(PYW_LOG_DEBUG, PASTE_LOG_LOAD_FAILED, uri,
                              "traceback of the PasteDeploy failure above");
     return -1;
@@ -373,7 +377,7 @@ PyObject *pyw_paste_application(const char *path, PyObject *name,
         Py_END_ALLOW_THREADS
     }
     if (e->app == NULL) {
-        rv = paste_load(e, uri);
+        rv = paste_load(e, uri, PASTE_THEN_RETRY);
     }
     pthread_mutex_unlock(&e->lock);
     if (rv < 0) {
@@ -383,7 +387,7 @@ PyObject *pyw_paste_application(const char *path, PyObject *name,
     return e->app;
 }
 
-int pyw_paste_preload(const char *path, const char *name)
+int pyw_paste_preload(const char *path, const char *name, int replacing)
 {
     paste_entry_t *e = paste_entry(path, name);
 
@@ -393,5 +397,7 @@ int pyw_paste_preload(const char *path, const char *name)
         return -1;
     }
     /* At start: no worker thread exists yet to load it meanwhile. */
-    return e->app != NULL ? 0 : paste_load(e, NULL);
+    return e->app != NULL ? 0
+           : paste_load(e, NULL, replacing ? PYW_PRELOAD_NO_START
+                                           : PASTE_THEN_RETRY);
 }

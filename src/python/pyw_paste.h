@@ -30,8 +30,9 @@ PyObject *pyw_paste_application(const char *path, PyObject *name,
  * interpreter, at start (PyWorkerPasteApp with process-group= and
  * application-group=, or the group's paste=): 0, or -1 with the failure
  * logged (PYW0313) and nothing kept, so that its requests load it again.
+ * `replacing` (pyw_spec.h) only changes what the line says will happen.
  * GIL held.
  */
-int pyw_paste_preload(const char *path, const char *name);
+int pyw_paste_preload(const char *path, const char *name, int replacing);
 
 #endif /* PYW_PASTE_H */

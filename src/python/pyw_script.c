@@ -114,7 +114,7 @@ int pyw_script_import(pyw_interp_t *ip, const char *path)
     return -1;
 }
 
-int pyw_script_preload(pyw_interp_t *ip, const char *path)
+int pyw_script_preload(pyw_interp_t *ip, const char *path, int replacing)
 {
     int fresh;
 
@@ -122,8 +122,9 @@ int pyw_script_preload(pyw_interp_t *ip, const char *path)
         return 0;
     }
     pyw_script_log_exception(PYW_LOG_ERR, SCRIPT_LOG_LOAD_FAILED, NULL,
-                             "preloading %s failed; its requests load it "
-                             "again", path);
+                             "preloading %s failed; %s", path, replacing
+                             ? PYW_PRELOAD_NO_START : "its requests load "
+                               "it again");
     return -1;
 }
 

@@ -40,11 +40,17 @@ void pyw_script_owner(uid_t uid, gid_t gid);
  * logged.  The script does not need an `application`. */
 int pyw_script_import(pyw_interp_t *ip, const char *path);
 
+/* How a preload's failure line ends in a daemon that replaces a serving
+ * one (pyw_spec.h `replacing`): it exits 254 next (PYW0210). */
+#define PYW_PRELOAD_NO_START  "not starting this daemon: it would replace " \
+                              "one that serves, which serves on"
+
 /* Preload path in ip at start (an alias with process-group= and
  * application-group=, or the group's script=): 0, or -1 with the
  * failure logged (PYW0311) and the script left unloaded, so that its
- * requests load it again.  GIL held. */
-int pyw_script_preload(pyw_interp_t *ip, const char *path);
+ * requests load it again.  `replacing` (pyw_spec.h) only changes what
+ * the line says will happen.  GIL held. */
+int pyw_script_preload(pyw_interp_t *ip, const char *path, int replacing);
 
 /*
  * The `application` callable of the script at path (raw bytes as Apache

@@ -41,6 +41,7 @@ static void sample(pyw_daemon_spec_t *s)
     s->supplementary_gids = gids;
     s->n_supplementary_gids = 2;
     s->response_write_timeout_ms = 300000;
+    s->replacing = 1;
     s->log_level = 7;
     s->log_format = "%{cu}t [%-m:%l] \"%M\"% ,\\ referer";
     s->listen_fd = 9;                       /* never encoded */
@@ -88,6 +89,7 @@ static void test_round_trip(void)
     CHECK_EQ(out.supplementary_gids[1], 1001);
     CHECK_EQ(out.response_write_timeout_ms, 300000);
     CHECK_EQ(out.log_level, 7);
+    CHECK_EQ(out.replacing, 1);
     CHECK_EQ(out.listen_fd, -1);
     CHECK_EQ(out.status_fd, -1);
     free((void *)out.import_scripts);
