@@ -296,37 +296,29 @@ static int pyw_conn_still_starting(const pyw_group_t *g, int64_t grace_end,
     return 1;
 }
 
-/* A connection gives up on its greeting when the group's daemons keep
- * failing to start and none serves: the parent knows that no daemon
- * comes before the next back-off, and the request would hold an Apache
- * thread until connect-timeout for a 503.  Looked at from the first look
- * on, which leaves the parent time to start a dormant group that our
- * connection woke. */
-static int pyw_conn_start_failing(const pyw_group_t *g)
+/*
+ * Whether a connection should stop waiting for its greeting, when no
+ * daemon of the group serves: -EHOSTDOWN when its daemons keep failing
+ * to start (the parent knows that none comes before the next back-off,
+ * and the request would hold an Apache thread until connect-timeout for
+ * a 503); -ESHUTDOWN when this child stops with Apache (the daemons
+ * drain and stop too, and the wait would outlast the MPM's SIGKILL; at
+ * a graceful restart the old daemons serve until their successors do).
+ * Looked at from the first look on, which leaves the parent time to
+ * start a dormant group that our connection woke.  0: wait on.
+ */
+static int pyw_conn_nobody_comes(const pyw_group_t *g)
 {
     pyw_board_t *board = pyw_pm_group_board(g);
     pyw_board_load_t load;
+    int why = pyw_board_failing(board, pyw_io_now_ms()) ? -EHOSTDOWN
+              : pyw_pm_stopping() ? -ESHUTDOWN : 0;
 
-    if (!pyw_board_failing(board, pyw_io_now_ms())) {
+    if (why == 0) {
         return 0;
     }
     pyw_board_load(board, g->processes, &load);
-    return load.threads == 0;
-}
-
-/* This child stops with Apache and no daemon of the group serves: they
- * drain and stop too, and a connection in the socket's backlog would
- * hold the child until connect-timeout, past the MPM's SIGKILL.  (At a
- * graceful restart the old daemons serve until their successors do.) */
-static int pyw_conn_apache_stops(const pyw_group_t *g)
-{
-    pyw_board_load_t load;
-
-    if (!pyw_pm_stopping()) {
-        return 0;
-    }
-    pyw_pm_group_load(g, &load);
-    return load.threads == 0;
+    return load.threads == 0 ? why : 0;
 }
 
 static int64_t pyw_conn_next_look(int64_t deadline)
@@ -343,16 +335,12 @@ static int pyw_conn_hello(pyw_backend_t *b, int64_t deadline,
     pyw_frame_t f;
     pyw_hello_t h;
     const unsigned char *payload;
-    int rc;
+    int rc, why;
 
     rc = pyw_stream_next(&b->stream, &f, pyw_conn_next_look(deadline));
     while (rc == -ETIMEDOUT) {
-        if (pyw_conn_start_failing(b->group)) {
-            rc = -EHOSTDOWN;
-            break;
-        }
-        if (pyw_conn_apache_stops(b->group)) {
-            rc = -ESHUTDOWN;
+        if ((why = pyw_conn_nobody_comes(b->group)) < 0) {
+            rc = why;
             break;
         }
         if (pyw_io_now_ms() >= deadline
